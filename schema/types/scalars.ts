@@ -1,0 +1,19 @@
+import { GraphQLError, Kind } from 'graphql';
+import { builder } from '../builder.js';
+
+builder.scalarType('DateTime', {
+  description: 'An ISO 8601 timestamp in UTC, e.g. 2025-11-02T10:00:00.000Z.',
+  serialize: (value) => (value as Date).toISOString(),
+  parseValue: (value) => {
+    const date = new Date(String(value));
+    if (Number.isNaN(date.getTime())) throw new GraphQLError('DateTime must be an ISO 8601 timestamp.');
+    return date;
+  },
+});
+
+builder.scalarType('JSON', {
+  description: 'Arbitrary JSON.',
+  serialize: (value) => value,
+  parseValue: (value) => value,
+  parseLiteral: (ast) => (ast.kind === Kind.STRING ? ast.value : null),
+});

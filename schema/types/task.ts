@@ -1,0 +1,206 @@
+import type { Finding } from '../../src/agents/security-expert.js';
+import type { AgentTask } from '../../src/generated/prisma/client.js';
+import type { TaskStatus as DbTaskStatus } from '../../src/generated/prisma/enums.js';
+import { cancelTask } from '../../src/services/tasks/cancel-task.js';
+import { executeAgentTask } from '../../src/services/tasks/execute-task.js';
+import { getTask, listTasks } from '../../src/services/tasks/query-tasks.js';
+import type { TaskEvent } from '../../src/services/tasks/task-events.js';
+import { streamTaskEvents } from '../../src/services/tasks/task-events.js';
+import type { TaskResult } from '../../src/services/tasks/task-result.js';
+import { builder } from '../builder.js';
+
+const statuses: DbTaskStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'];
+
+export const TaskStatus = builder.enumType('TaskStatus', {
+  values: Object.fromEntries(statuses.map((s) => [s.toUpperCase(), { value: s }])) as Record<Uppercase<DbTaskStatus>, { value: DbTaskStatus }>,
+});
+
+const FindingRef = builder.objectRef<Finding>('Finding').implement({
+  description: 'One problem an agent found, on an exact line.',
+  fields: (t) => ({
+    ruleId: t.exposeString('ruleId'),
+    severity: t.exposeString('severity', { description: 'critical, high, medium or low.' }),
+    title: t.exposeString('title'),
+    description: t.exposeString('description'),
+    file: t.exposeString('file'),
+    line: t.exposeInt('line'),
+    suggestion: t.exposeString('suggestion'),
+  }),
+});
+
+const TaskResultRef = builder.objectRef<TaskResult>('TaskResult').implement({
+  fields: (t) => ({
+    findings: t.field({ type: [FindingRef], resolve: (r) => r.findings }),
+    summary: t.exposeString('summary'),
+  }),
+});
+
+const TaskErrorRef = builder.objectRef<{ code: string; message: string }>('TaskError').implement({
+  fields: (t) => ({
+    code: t.string({ description: 'The error code, upper-cased (TASK_TIMEOUT, TASK_CANCELLED, AGENT_ERROR).', resolve: (e) => e.code.toUpperCase() }),
+    message: t.exposeString('message'),
+  }),
+});
+
+const TokensUsedRef = builder.objectRef<{ prompt: number; completion: number }>('TokensUsed').implement({
+  fields: (t) => ({
+    prompt: t.exposeInt('prompt'),
+    completion: t.exposeInt('completion'),
+    total: t.int({ resolve: (u) => u.prompt + u.completion }),
+  }),
+});
+
+const TaskEventType = builder.enumType('TaskEventType', {
+  values: { PROGRESS: { value: 'progress' }, RESULT: { value: 'result' }, ERROR: { value: 'error' } } as const,
+});
+
+export const TaskEventRef = builder.objectRef<TaskEvent>('TaskEvent').implement({
+  description: 'A progress event of a task. `seq` increases by one per event; resume a stream with `since: <last seq seen>`.',
+  fields: (t) => ({
+    seq: t.exposeInt('seq'),
+    type: t.field({ type: TaskEventType, resolve: (e) => e.type }),
+    taskId: t.exposeID('streamId'),
+    status: t.field({ type: TaskStatus, resolve: (e) => e.data.status }),
+    progress: t.int({ resolve: (e) => e.data.progress }),
+    message: t.string({ resolve: (e) => e.data.message }),
+    result: t.field({ type: TaskResultRef, nullable: true, resolve: (e) => e.data.result ?? null }),
+    error: t.field({ type: TaskErrorRef, nullable: true, resolve: (e) => e.data.error ?? null }),
+    timestamp: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
+  }),
+});
+
+export const TaskRef = builder.objectRef<AgentTask>('Task');
+
+builder.node(TaskRef, {
+  description: 'An agent task. Its id is also the id of the Temporal workflow that runs it.',
+  id: { resolve: (task) => task.id },
+  loadOne: (id, ctx) => getTask(ctx.deps, ctx.principal, id),
+  fields: (t) => ({
+    agentType: t.exposeString('agentType'),
+    prompt: t.exposeString('prompt', { description: 'The task as submitted.' }),
+    status: t.field({ type: TaskStatus, resolve: (task) => task.status }),
+    progress: t.exposeInt('progress', { description: 'Percent done, 0 to 100.' }),
+    createdAt: t.field({ type: 'DateTime', resolve: (task) => task.createdAt }),
+    startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (task) => task.startedAt }),
+    completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (task) => task.completedAt }),
+    durationSeconds: t.float({
+      nullable: true,
+      description: 'From start to completion, in seconds.',
+      resolve: (task) => (task.startedAt && task.completedAt ? (task.completedAt.getTime() - task.startedAt.getTime()) / 1000 : null),
+    }),
+    estimatedDurationSeconds: t.exposeInt('estimatedDurationSeconds'),
+    timeoutSeconds: t.exposeInt('timeoutSeconds'),
+    result: t.field({ type: TaskResultRef, nullable: true, resolve: (task) => (task.result as TaskResult | null) ?? null }),
+    error: t.field({ type: TaskErrorRef, nullable: true, resolve: (task) => (task.error as { code: string; message: string } | null) ?? null }),
+    tokensUsed: t.field({ type: TokensUsedRef, resolve: (task) => ({ prompt: task.promptTokens, completion: task.completionTokens }) }),
+    costUsd: t.exposeFloat('costUsd'),
+    resultUrl: t.string({ resolve: (task, _args, ctx) => `${ctx.deps.config.publicUrl}/v1/agents/tasks/${task.id}` }),
+    websocketUrl: t.string({
+      resolve: (task, _args, ctx) => `${ctx.deps.config.publicUrl.replace(/^http/, 'ws')}/v1/agents/tasks/${task.id}/stream`,
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  task: t.field({
+    type: TaskRef,
+    description: 'One of your tasks; RESOURCE_NOT_FOUND for an id that is not yours.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => getTask(ctx.deps, ctx.principal, String(args.id)),
+  }),
+  tasks: t.connection({
+    type: TaskRef,
+    description: 'Your tasks, newest first (at most 100 per page).',
+    args: { status: t.arg({ type: TaskStatus }) },
+    resolve: async (_root, args, ctx) => {
+      const page = await listTasks(ctx.deps, ctx.principal, {
+        status: args.status,
+        first: args.first,
+        after: args.after,
+        last: args.last,
+        before: args.before,
+      });
+      return {
+        edges: page.nodes.map((node) => ({ node, cursor: node.id })),
+        pageInfo: {
+          hasNextPage: page.hasNextPage,
+          hasPreviousPage: page.hasPreviousPage,
+          startCursor: page.nodes[0]?.id ?? null,
+          endCursor: page.nodes.at(-1)?.id ?? null,
+        },
+      };
+    },
+  }),
+}));
+
+const FileInput = builder.inputType('FileInput', {
+  fields: (t) => ({ path: t.string({ required: true }), content: t.string({ required: true }) }),
+});
+
+const TaskContextInput = builder.inputType('TaskContextInput', {
+  fields: (t) => ({
+    files: t.field({ type: [FileInput] }),
+    repository: t.string({ description: 'https URL of the repository the files come from.' }),
+    branch: t.string(),
+  }),
+});
+
+const ExecuteAgentTaskInput = builder.inputType('ExecuteAgentTaskInput', {
+  fields: (t) => ({
+    task: t.string({ required: true, description: 'What the agent should do, in natural language.' }),
+    agentType: t.string({ required: true, description: 'An agent from the catalog, e.g. security_expert.' }),
+    context: t.field({ type: TaskContextInput }),
+    maxTokens: t.int(),
+    temperature: t.float(),
+    timeoutSeconds: t.int({ description: 'Time limit; the task ends TIMED_OUT past it. Defaults to the server setting.' }),
+  }),
+});
+
+const ExecuteAgentTaskPayload = builder.objectRef<{ task: AgentTask; replayed: boolean }>('ExecuteAgentTaskPayload').implement({
+  fields: (t) => ({
+    task: t.field({ type: TaskRef, resolve: (p) => p.task }),
+    replayed: t.exposeBoolean('replayed', { description: 'True when this idempotency key was used before and the first task is returned.' }),
+  }),
+});
+
+const CancelTaskPayload = builder.objectRef<{ task: AgentTask }>('CancelTaskPayload').implement({
+  fields: (t) => ({ task: t.field({ type: TaskRef, resolve: (p) => p.task }) }),
+});
+
+builder.mutationFields((t) => ({
+  executeAgentTask: t.field({
+    type: ExecuteAgentTaskPayload,
+    description: 'Starts an agent task. With an idempotencyKey, a retry returns the first task instead of starting another.',
+    args: {
+      input: t.arg({ type: ExecuteAgentTaskInput, required: true }),
+      idempotencyKey: t.arg.string({ description: 'Same key and same input: the first result. Kept 24 hours.' }),
+    },
+    resolve: async (_root, args, ctx) => {
+      const { taskId, replayed } = await executeAgentTask(ctx.deps, ctx.principal, args.input, args.idempotencyKey);
+      ctx.response.replayed ||= replayed;
+      return { task: await getTask(ctx.deps, ctx.principal, taskId), replayed };
+    },
+  }),
+  cancelTask: t.field({
+    type: CancelTaskPayload,
+    description: 'Cancels a queued or running task; TASK_NOT_CANCELLABLE when it already finished.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => ({ task: await cancelTask(ctx.deps, ctx.principal, String(args.id)) }),
+  }),
+}));
+
+builder.subscriptionField('taskEvents', (t) =>
+  t.field({
+    type: TaskEventRef,
+    description: 'Progress of a task: stored events after `since`, then live ones; completes after the RESULT or ERROR event.',
+    args: {
+      taskId: t.arg.id({ required: true }),
+      since: t.arg.int({ defaultValue: 0, description: 'Resume after this sequence number.' }),
+    },
+    subscribe: async (_root, args, ctx) => {
+      const task = await getTask(ctx.deps, ctx.principal, String(args.taskId));
+      return streamTaskEvents(ctx.deps, task.id, Math.max(0, args.since ?? 0));
+    },
+    resolve: (event) => event,
+  }),
+);

@@ -1,0 +1,54 @@
+/** Activities of the agent-task workflow: thin over the task services and the agents. */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { scanFile, summarizeFindings, type Finding, type SourceFile } from '../agents/security-expert.js';
+import type { ServiceDeps } from '../services/deps.js';
+import { completeTask, finishTask, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
+import { AGENT_INPUT_ERROR } from '../../workflows/definitions.js';
+
+interface Checkpoint {
+  next: number;
+  findings: Finding[];
+}
+
+/** Creates the activities with their dependencies; `stepDelayMs` slows each file (demos, tests). */
+export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>, options: { stepDelayMs: number }) {
+  return {
+    /** Runs the task's agent over its files, resuming from the last heartbeat after a worker crash. */
+    async runAgent(taskId: string): Promise<void> {
+      const ctx = Context.current();
+      const task = await startTask(deps, taskId);
+      if (!task) return; // finished meanwhile (cancelled, or a previous attempt completed it)
+      if (task.agentType !== 'security_expert') {
+        throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: `Agent ${task.agentType} is not available on this worker.`, nonRetryable: true });
+      }
+      const files = ((task.input as { context?: { files?: SourceFile[] } }).context?.files ?? []) as SourceFile[];
+      const checkpoint = (ctx.info.heartbeatDetails as Checkpoint | undefined) ?? { next: 0, findings: [] };
+      const findings = [...checkpoint.findings];
+      for (let i = checkpoint.next; i < files.length; i++) {
+        if (options.stepDelayMs > 0) await ctx.sleep(options.stepDelayMs); // rejects at once on cancellation
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+        findings.push(...scanFile(files[i]!));
+        ctx.heartbeat({ next: i + 1, findings } satisfies Checkpoint);
+        await reportProgress(deps, taskId, {
+          key: `file:${i}`,
+          progress: Math.min(99, Math.floor(((i + 1) / files.length) * 100)),
+          message: `Analyzed ${files[i]!.path} (${i + 1}/${files.length})`,
+        });
+      }
+      await completeTask(deps, taskId, {
+        result: { findings, summary: summarizeFindings(findings) },
+        promptTokens: 0,
+        completionTokens: 0,
+        costUsd: 0,
+      });
+    },
+
+    /** Ends the task as failed, cancelled or timed out (no-op when already final). */
+    async finishTask(input: { taskId: string; status: 'failed' | 'cancelled' | 'timed_out'; error?: { code: string; message: string } }) {
+      await finishTask(deps, input.taskId, input.status, input.error);
+    },
+  };
+}
+
+export type TaskActivities = ReturnType<typeof createTaskActivities>;

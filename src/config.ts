@@ -1,0 +1,146 @@
+/**
+ * The one place that reads the environment. Every variable has a working default, is checked
+ * once at start-up, and a bad value stops start-up with one line that names the variable.
+ */
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'], { message: 'must be true or false' })
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const port = z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535);
+const positiveInt = z.coerce.number({ message: 'must be a whole number' }).int().positive();
+const url = (protocols: string[]) =>
+  z.string().refine((v) => {
+    try {
+      return protocols.includes(new URL(v).protocol);
+    } catch {
+      return false;
+    }
+  }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
+
+/** Every environment variable the gateway and worker read, with its default. */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: port.default(8080),
+  PUBLIC_URL: url(['http:', 'https:']).optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATA_DIR: z.string().min(1).default('.data'),
+  CACHE_DIR: z.string().min(1).optional(),
+
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  DATABASE_POOL_SIZE: positiveInt.max(200).default(10),
+  EMBEDDED_POSTGRES_PORT: port.default(0),
+
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:/]+:\d+$/, 'must be host:port, e.g. temporal:7233')
+    .optional(),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TLS: bool.default(false),
+  TEMPORAL_TLS_CERT_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_CA_PATH: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  EMBEDDED_TEMPORAL_PORT: port.default(7233),
+  EMBEDDED_TEMPORAL_UI_PORT: port.default(8233),
+
+  TASK_QUEUE_PREFIX: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/, 'must be lower-case letters, digits and dashes')
+    .default('codex'),
+  RUN_WORKER: bool.default(true),
+  WORKER_QUEUES: z
+    .string()
+    .transform((v) => v.split(',').map((q) => q.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(['cpu', 'gpu'], { message: 'must list cpu and/or gpu' })).min(1))
+    .default(['cpu', 'gpu']),
+  WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.max(1000).default(20),
+  EVENT_BUS: z.enum(['auto', 'memory', 'postgres']).default('auto'),
+
+  TASK_TIMEOUT_SECONDS: positiveInt.default(600),
+  TASK_MAX_TIMEOUT_SECONDS: positiveInt.default(3600),
+  ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: positiveInt.max(600).default(10),
+  AGENT_STEP_DELAY_MS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(60_000).default(0),
+
+  CODEX_BOOTSTRAP_API_KEY: z
+    .string()
+    .regex(/^cdx_sk_[A-Za-z0-9_-]{20,}$/, 'must look like cdx_sk_ followed by at least 20 letters or digits')
+    .optional(),
+  BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
+  SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(30),
+});
+
+type Raw = z.infer<typeof configSchema>;
+
+/** Validated configuration, with derived values resolved. */
+export interface Config extends Raw {
+  dataDir: string;
+  cacheDir: string;
+  publicUrl: string;
+  embeddedDatabase: boolean;
+  embeddedTemporal: boolean;
+  eventBus: 'memory' | 'postgres';
+  taskQueues: { cpu: string; gpu: string };
+}
+
+/** Thrown for a bad environment variable; its message is one line naming the variable. */
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** The variable names the config accepts (the docker-compose test checks against this list). */
+export const configKeys = Object.keys(configSchema.shape) as (keyof Raw)[];
+
+/** Validates an environment (process.env by default) into a Config. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of configKeys) {
+    const value = env[key];
+    if (value !== undefined && value !== '') input[key] = value;
+  }
+  const parsed = configSchema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0] ?? 'environment');
+    const got = input[name] === undefined ? '' : ` (got ${JSON.stringify(redact(name, input[name]!))})`;
+    throw new ConfigError(`Invalid configuration: ${name} ${issue.message}${got}`);
+  }
+  const raw = parsed.data;
+  if (raw.TEMPORAL_TLS_CERT_PATH && !raw.TEMPORAL_TLS_KEY_PATH) {
+    throw new ConfigError('Invalid configuration: TEMPORAL_TLS_KEY_PATH is required when TEMPORAL_TLS_CERT_PATH is set');
+  }
+  if (raw.TASK_TIMEOUT_SECONDS > raw.TASK_MAX_TIMEOUT_SECONDS) {
+    throw new ConfigError('Invalid configuration: TASK_TIMEOUT_SECONDS must not exceed TASK_MAX_TIMEOUT_SECONDS');
+  }
+  const host = raw.HOST === '0.0.0.0' || raw.HOST === '::' ? 'localhost' : raw.HOST;
+  const cacheRoot = env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return {
+    ...raw,
+    dataDir: resolve(raw.DATA_DIR),
+    cacheDir: resolve(raw.CACHE_DIR ?? join(cacheRoot, 'codex-gateway')),
+    publicUrl: (raw.PUBLIC_URL ?? `http://${host}:${raw.PORT}`).replace(/\/$/, ''),
+    embeddedDatabase: !raw.DATABASE_URL,
+    embeddedTemporal: !raw.TEMPORAL_ADDRESS,
+    eventBus: raw.EVENT_BUS === 'auto' ? (raw.DATABASE_URL ? 'postgres' : 'memory') : raw.EVENT_BUS,
+    taskQueues: { cpu: `${raw.TASK_QUEUE_PREFIX}-cpu`, gpu: `${raw.TASK_QUEUE_PREFIX}-gpu` },
+  };
+}
+
+function redact(name: string, value: string): string {
+  return /KEY|SECRET|PASSWORD|TOKEN|DATABASE_URL/.test(name) ? '[redacted]' : value;
+}
+
+/** The PATH to search for helper programs (the Temporal CLI, go). */
+export function searchPath(): string {
+  return process.env.PATH ?? '';
+}
+
+/** The environment for a child process: this process's, plus `extra`. */
+export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
+  return { ...process.env, ...extra };
+}

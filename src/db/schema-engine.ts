@@ -1,0 +1,72 @@
+/**
+ * Prisma's schema engine compiled to WebAssembly, driven through a PostgreSQL driver adapter.
+ * It applies and writes migrations exactly as `prisma migrate deploy|dev` do, without the
+ * native engine binary (which cannot be downloaded on every machine).
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import * as bg from '@prisma/schema-engine-wasm/schema_engine_bg';
+import type { SchemaEngine } from '@prisma/schema-engine-wasm';
+import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils';
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils';
+
+export const prismaDir = fileURLToPath(new URL('../../prisma/', import.meta.url));
+export const migrationsDir = join(prismaDir, 'migrations');
+export const schemaPath = join(prismaDir, 'schema.prisma');
+
+let wasmReady: Promise<void> | undefined;
+
+/** Instantiates the engine's wasm once per process (Node 20 cannot import .wasm without a flag). */
+function loadWasm(): Promise<void> {
+  wasmReady ??= (async () => {
+    const jsPath = fileURLToPath(import.meta.resolve('@prisma/schema-engine-wasm/schema_engine_bg'));
+    const bytes = await readFile(jsPath.replace(/\.js$/, '.wasm'));
+    // Node has WebAssembly; the DOM lib that types it is not in this project's tsconfig.
+    const wasm = (globalThis as unknown as { WebAssembly: { instantiate(b: Buffer, i: object): Promise<{ instance: { exports: Record<string, unknown> } }> } }).WebAssembly;
+    const { instance } = await wasm.instantiate(bytes, { './schema_engine_bg.js': bg });
+    bg.__wbg_set_wasm(instance.exports);
+    (instance.exports.__wbindgen_start as () => void)();
+  })();
+  return wasmReady;
+}
+
+/** Opens a schema engine over the given adapter factory, loaded with the project's schema. */
+export async function openSchemaEngine(
+  adapterFactory: SqlMigrationAwareDriverAdapterFactory,
+  onLog: (line: string) => void = () => {},
+): Promise<SchemaEngine> {
+  await loadWasm();
+  const datamodel = await readFile(schemaPath, 'utf8');
+  const { SchemaEngine } = bg as unknown as { SchemaEngine: typeof import('@prisma/schema-engine-wasm').SchemaEngine };
+  return SchemaEngine.new(
+    { datamodels: [['schema.prisma', datamodel]] },
+    (log: string) => onLog(log),
+    bindMigrationAwareSqlAdapterFactory(adapterFactory),
+  );
+}
+
+/** The migrations folder in the shape the engine takes (Prisma's standard layout). */
+export async function readMigrationsList() {
+  const lockPath = join(migrationsDir, 'migration_lock.toml');
+  const lockContent = await readFile(lockPath, 'utf8').catch(() => 'provider = "postgresql"\n');
+  const entries = await readdir(migrationsDir, { withFileTypes: true }).catch(() => []);
+  const dirs = entries.filter((e) => e.isDirectory()).map((e) => e.name).sort();
+  const migrationDirectories = await Promise.all(
+    dirs.map(async (dir) => ({
+      path: dir,
+      migrationFile: {
+        path: 'migration.sql',
+        content: { tag: 'ok' as const, value: await readFile(join(migrationsDir, dir, 'migration.sql'), 'utf8') },
+      },
+    })),
+  );
+  return {
+    baseDir: migrationsDir,
+    lockfile: { path: 'migration_lock.toml', content: lockContent },
+    shadowDbInitScript: '',
+    migrationDirectories,
+  };
+}
+
+export const noFilters = { externalTables: [] as string[], externalEnums: [] as string[] };

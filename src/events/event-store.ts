@@ -1,0 +1,82 @@
+/**
+ * Progress events with a per-stream sequence number. An event is stored first, then published,
+ * so a subscriber that reconnects reads what it missed from the table. A deduplication key makes
+ * an event emitted twice (an activity retried after a worker crash) stored once.
+ */
+import type { Db } from '../db/client.js';
+import type { EventBus } from './event-bus.js';
+
+/** An event as stored and as every transport reads it. */
+export interface StoredEvent<T = Record<string, unknown>> {
+  streamId: string;
+  seq: number;
+  type: string;
+  data: T;
+  createdAt: Date;
+}
+
+export interface NewEvent {
+  streamId: string;
+  type: string;
+  /** Same key, same event: a second append with it returns the first. */
+  key: string;
+  data: Record<string, unknown>;
+}
+
+interface Row {
+  stream_id: string;
+  seq: number;
+  type: string;
+  data: Record<string, unknown>;
+  created_at: Date;
+}
+
+const toEvent = (r: Row): StoredEvent => ({
+  streamId: r.stream_id,
+  seq: Number(r.seq),
+  type: r.type,
+  data: r.data,
+  createdAt: r.created_at,
+});
+
+async function findByKey(db: Db, streamId: string, key: string): Promise<StoredEvent | null> {
+  const rows = await db.$queryRaw<Row[]>`
+    SELECT stream_id, seq, type, data, created_at FROM events WHERE stream_id = ${streamId} AND key = ${key}`;
+  return rows[0] ? toEvent(rows[0]) : null;
+}
+
+/** Appends an event (or returns the one already stored under its key) and publishes it. */
+export async function appendEvent(db: Db, bus: EventBus, event: NewEvent): Promise<StoredEvent> {
+  const existing = await findByKey(db, event.streamId, event.key);
+  if (existing) return existing;
+  let rows: Row[];
+  try {
+    // One statement: the counter row's lock orders concurrent writers, so seq N+1 never commits before N.
+    rows = await db.$queryRaw<Row[]>`
+      WITH s AS (
+        INSERT INTO event_streams (id, last_seq) VALUES (${event.streamId}, 1)
+        ON CONFLICT (id) DO UPDATE SET last_seq = event_streams.last_seq + 1
+        RETURNING last_seq
+      )
+      INSERT INTO events (stream_id, seq, type, key, data)
+      SELECT ${event.streamId}, s.last_seq, ${event.type}, ${event.key}, ${JSON.stringify(event.data)}::jsonb FROM s
+      RETURNING stream_id, seq, type, data, created_at`;
+  } catch (err) {
+    // A concurrent append with the same key won; the failed statement left the counter as it was.
+    const raced = await findByKey(db, event.streamId, event.key);
+    if (raced) return raced;
+    throw err;
+  }
+  const stored = toEvent(rows[0]!);
+  await bus.publish(stored.streamId, stored.seq);
+  return stored;
+}
+
+/** Events of a stream after `afterSeq`, in order. */
+export async function readEvents(db: Db, streamId: string, afterSeq: number, limit = 500): Promise<StoredEvent[]> {
+  const rows = await db.$queryRaw<Row[]>`
+    SELECT stream_id, seq, type, data, created_at FROM events
+    WHERE stream_id = ${streamId} AND seq > ${afterSeq}
+    ORDER BY seq LIMIT ${limit}`;
+  return rows.map(toEvent);
+}

@@ -1,0 +1,50 @@
+/** One error format for GraphQL over HTTP and WebSocket: our codes upper-cased, internals hidden. */
+import { GraphQLError, type GraphQLFormattedError } from 'graphql';
+import { AppError, InternalError } from '../errors.js';
+import type { Logger } from '../logger.js';
+
+/** Codes GraphQL itself produces for a bad document or variables: safe to pass through. */
+const CLIENT_CODES = new Set([
+  'GRAPHQL_PARSE_FAILED',
+  'GRAPHQL_VALIDATION_FAILED',
+  'BAD_USER_INPUT',
+  'BAD_REQUEST',
+  'OPERATION_RESOLUTION_FAILURE',
+  'PERSISTED_QUERY_NOT_FOUND',
+  'PERSISTED_QUERY_NOT_SUPPORTED',
+]);
+
+/** Finds the AppError behind a GraphQL error, if any. */
+export function appErrorOf(error: unknown): AppError | null {
+  let current: unknown = error;
+  for (let i = 0; i < 5 && current; i++) {
+    if (current instanceof AppError) return current;
+    current = (current as { originalError?: unknown }).originalError;
+  }
+  return null;
+}
+
+/** Formats an error for a GraphQL response; unknown errors are logged in full and shown as INTERNAL_ERROR. */
+export function formatGraphQLError(
+  formatted: GraphQLFormattedError,
+  error: unknown,
+  requestId: string | undefined,
+  logger: Logger,
+): GraphQLFormattedError {
+  const app = appErrorOf(error);
+  const base = { locations: formatted.locations, path: formatted.path };
+  if (app) {
+    return {
+      message: app.message,
+      ...base,
+      extensions: { code: app.code.toUpperCase(), requestId, ...(app.details !== undefined ? { details: app.details } : {}) },
+    };
+  }
+  const code = formatted.extensions?.code;
+  const original = (error as GraphQLError | undefined)?.originalError;
+  if ((typeof code === 'string' && CLIENT_CODES.has(code)) || (error instanceof GraphQLError && !original && !code)) {
+    return { message: formatted.message, ...base, extensions: { code: typeof code === 'string' ? code : 'GRAPHQL_VALIDATION_FAILED', requestId } };
+  }
+  logger.error({ err: original ?? error, requestId }, 'unexpected error in a GraphQL operation');
+  return { message: new InternalError().message, ...base, extensions: { code: 'INTERNAL_ERROR', requestId } };
+}

@@ -1,0 +1,51 @@
+/**
+ * `npm start`: the whole system on this machine. With no configuration: embedded PostgreSQL
+ * (PGlite, data in .data/), the Temporal dev server with its Web UI, the worker and the gateway.
+ */
+import { schema } from '../schema/index.js';
+import { createLogger } from './logger.js';
+import { connectWorkerTo, createServices, loadConfigOrExit, onShutdownSignal, startInfrastructure } from './runtime.js';
+import { createServer, version } from './server.js';
+import { bootstrapLocalUser } from './services/auth/bootstrap.js';
+import { startWorkers, type RunningWorkers } from './worker.js';
+
+const config = loadConfigOrExit();
+const logger = createLogger(config.LOG_LEVEL);
+const say = (line: string) => process.stdout.write(`${line}\n`);
+
+say(`Codex Cloud gateway ${version}: starting${config.embeddedDatabase || config.embeddedTemporal ? ' (embedded services, data in ' + config.DATA_DIR + ')' : ''}…`);
+const infra = await startInfrastructure(config, logger);
+const services = await createServices(config, logger, infra);
+const bootstrap = await bootstrapLocalUser(services.db, config.CODEX_BOOTSTRAP_API_KEY);
+
+let workers: RunningWorkers | null = null;
+let workerConnection: Awaited<ReturnType<typeof connectWorkerTo>> | null = null;
+if (config.RUN_WORKER) {
+  workerConnection = await connectWorkerTo(config, infra.temporalAddress);
+  workers = await startWorkers(services, workerConnection, config);
+}
+const server = await createServer(services, schema);
+await server.app.listen({ host: config.HOST, port: config.PORT });
+
+const wsUrl = config.publicUrl.replace(/^http/, 'ws');
+say('');
+say(`  GraphQL          ${config.publicUrl}/graphql   (subscriptions: ${wsUrl}/graphql)`);
+say(`  REST             ${config.publicUrl}/v1   (OpenAPI: ${config.publicUrl}/v1/openapi.json)`);
+say(`  Health, metrics  ${config.publicUrl}/v1/health   ${config.publicUrl}/metrics`);
+say(`  Temporal         ${infra.temporalAddress}${infra.temporalUiUrl ? `   (Web UI: ${infra.temporalUiUrl})` : ''}`);
+say(`  Worker queues    ${workers ? workers.queues.join(', ') || 'none' : 'not run here (RUN_WORKER=false)'}`);
+if (bootstrap?.createdSecret) {
+  say('');
+  say(`  API key (shown once, store it now): ${bootstrap.createdSecret}`);
+  say(`  Try: curl -H "Authorization: Bearer ${bootstrap.createdSecret}" ${config.publicUrl}/v1/agents/tasks`);
+}
+say('');
+say('Ready. Ctrl-C stops everything.');
+
+onShutdownSignal(logger, async () => {
+  await server.close();
+  await workers?.shutdown();
+  await workerConnection?.close();
+  await services.close();
+  await infra.stop();
+});

@@ -1,0 +1,30 @@
+/** The REST error envelope: {"error": {code, message, details, request_id, doc_url}}. */
+import { AppError, docUrl, InternalError, ValidationError } from '../errors.js';
+
+/** snake_case of a camelCase field path ("context.files.0.path" stays, "agentType" → "agent_type"). */
+export const snakeField = (field: string) => field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+export interface ErrorBody {
+  error: { code: string; message: string; details?: unknown; request_id: string; doc_url: string };
+}
+
+/** Renders an error for a REST response. Validation details get REST's snake_case field names. */
+export function errorBody(err: AppError, requestId: string): ErrorBody {
+  const details =
+    err instanceof ValidationError ? err.fieldErrors.map((e) => ({ field: snakeField(e.field), message: e.message })) : err.details;
+  const message = err instanceof ValidationError ? err.message.replace(/\b[a-z]+[A-Z][A-Za-z]*\b/g, snakeField) : err.message;
+  return {
+    error: {
+      code: err.code,
+      message,
+      ...(details !== undefined ? { details } : {}),
+      request_id: requestId,
+      doc_url: docUrl(err.code),
+    },
+  };
+}
+
+/** Any thrown value as an AppError; anything unexpected becomes internal_error. */
+export function asAppError(err: unknown): AppError {
+  return err instanceof AppError ? err : new InternalError();
+}

@@ -1,0 +1,87 @@
+/** The OpenAPI 3.1 document, generated from the REST route table (the SDKs are generated from it). */
+import { z } from 'zod';
+import { errorStatuses } from '../errors.js';
+import type { RestRoute } from './route.js';
+
+const ErrorEnvelope = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    details: z.unknown().optional(),
+    request_id: z.string(),
+    doc_url: z.string(),
+  }),
+});
+
+const COMMON_ERRORS = ['invalid_request', 'authentication_required', 'resource_not_found', 'validation_error', 'internal_error'];
+
+const jsonSchema = (schema: z.ZodType) => z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' });
+
+/** Builds the document for the given routes plus the open health endpoint. */
+export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: string) {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const route of routes) {
+    const responses: Record<string, unknown> = {
+      [route.successStatus]: { description: 'Success', content: { 'application/json': { schema: jsonSchema(route.response) } } },
+    };
+    for (const code of [...COMMON_ERRORS, ...(route.errors ?? [])]) {
+      const status = String(errorStatuses[code] ?? 500);
+      const existing = responses[status] as { description: string } | undefined;
+      responses[status] = {
+        description: existing ? `${existing.description}, ${code}` : code,
+        content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } },
+      };
+    }
+    const parameters: unknown[] = [];
+    const addParams = (schema: z.ZodType | undefined, location: 'path' | 'query') => {
+      if (!schema) return;
+      const js = jsonSchema(schema) as { properties?: Record<string, unknown>; required?: string[] };
+      for (const [name, s] of Object.entries(js.properties ?? {})) {
+        parameters.push({ name, in: location, required: location === 'path' || (js.required ?? []).includes(name), schema: s });
+      }
+    };
+    addParams(route.params, 'path');
+    addParams(route.query, 'query');
+    if (route.idempotent) {
+      parameters.push({
+        name: 'Idempotency-Key',
+        in: 'header',
+        required: false,
+        description: 'Same key and same body within 24 hours: the first result; a different body: 409 idempotency_conflict.',
+        schema: { type: 'string', maxLength: 255 },
+      });
+    }
+    paths[route.path] ??= {};
+    paths[route.path]![route.method.toLowerCase()] = {
+      operationId: route.operationId,
+      summary: route.summary,
+      tags: [route.tag],
+      parameters,
+      ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.body) } } } } : {}),
+      responses,
+    };
+  }
+  paths['/v1/health'] = {
+    get: {
+      operationId: 'health',
+      summary: 'Database and Temporal reachability (no authentication)',
+      tags: ['Operations'],
+      security: [],
+      responses: { 200: { description: 'All dependencies reachable' }, 503: { description: 'A dependency is unreachable' } },
+    },
+  };
+  return {
+    openapi: '3.1.0',
+    info: { title: 'Codex Cloud API', version, description: 'REST /v1 layer of the Codex Cloud gateway. Every route runs a GraphQL operation of /graphql.' },
+    servers: [{ url: serverUrl }],
+    security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
+    components: {
+      securitySchemes: {
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'cdx_sk_… or cdx_pk_… API key' },
+        apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+      },
+      schemas: { Error: jsonSchema(ErrorEnvelope) },
+    },
+    paths,
+  };
+}

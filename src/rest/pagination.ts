@@ -1,0 +1,47 @@
+/** Cursor pagination for REST lists: limit, starting_after, ending_before → has_more and cursors. */
+import { z } from 'zod';
+
+/** The query parameters of a list endpoint with the resource's maximum page size. */
+export function listQuery(max: number) {
+  return z.object({
+    limit: z.coerce.number().int().min(1).max(max).optional().describe(`Page size, 1 to ${max} (default 20).`),
+    starting_after: z.string().optional().describe('An id from the previous page: items after it.'),
+    ending_before: z.string().optional().describe('An id from the next page: items before it.'),
+  });
+}
+
+export function listResponse(item: z.ZodType) {
+  return z.object({
+    object: z.literal('list'),
+    data: z.array(item),
+    has_more: z.boolean(),
+    next_cursor: z.string().nullable().describe('Pass as starting_after for the next page; null on the last page.'),
+    previous_cursor: z.string().nullable().describe('Pass as ending_before for the previous page.'),
+    url: z.string(),
+  });
+}
+
+/** Relay arguments for a REST page request. */
+export function pageVariables(q: { limit?: number; starting_after?: string; ending_before?: string }) {
+  if (q.ending_before && !q.starting_after) return { last: q.limit ?? 20, before: q.ending_before };
+  return { first: q.limit ?? 20, after: q.starting_after ?? null };
+}
+
+/** A Relay connection as a REST list. */
+export function pageReply<T>(
+  connection: { edges: Array<{ node: unknown }>; pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null } },
+  toJson: (node: any) => T,
+  url: string,
+  q: { ending_before?: string; starting_after?: string },
+) {
+  const backwards = Boolean(q.ending_before && !q.starting_after);
+  const { pageInfo } = connection;
+  return {
+    object: 'list' as const,
+    data: connection.edges.map((e) => toJson(e.node)),
+    has_more: backwards ? pageInfo.hasPreviousPage : pageInfo.hasNextPage,
+    next_cursor: pageInfo.hasNextPage ? pageInfo.endCursor : null,
+    previous_cursor: pageInfo.hasPreviousPage ? pageInfo.startCursor : null,
+    url,
+  };
+}

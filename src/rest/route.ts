@@ -1,0 +1,43 @@
+/**
+ * A REST route is a declaration: its path and schemas (which also make the OpenAPI document),
+ * the GraphQL document it runs, how request fields become variables, and how `data` becomes the
+ * spec's JSON. Routes hold no business rules.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { z } from 'zod';
+
+export interface RestRequest<B = unknown, Q = unknown, P = Record<string, string>> {
+  body: B;
+  query: Q;
+  params: P;
+  headers: IncomingHttpHeaders;
+}
+
+export interface RestRoute<B = any, Q = any, P = any, D = any> {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** OpenAPI-style path, e.g. /v1/agents/tasks/{task_id}. */
+  path: string;
+  operationId: string;
+  summary: string;
+  tag: string;
+  successStatus: number;
+  params?: z.ZodType<P>;
+  query?: z.ZodType<Q>;
+  body?: z.ZodType<B>;
+  /** Schema of the success body, for the OpenAPI document. */
+  response: z.ZodType;
+  /** Error codes this route can answer besides the common ones. */
+  errors?: string[];
+  /** Whether it accepts Idempotency-Key. */
+  idempotent?: boolean;
+  /** The GraphQL operation this route runs. */
+  document: string;
+  variables(req: RestRequest<B, Q, P>): Record<string, unknown>;
+  /** Reshapes `data` into the response body; may throw an AppError for a status other than success. */
+  reply(data: D, req: RestRequest<B, Q, P>): unknown;
+}
+
+/** Declares a route with its types inferred from its schemas. */
+export function defineRoute<B, Q, P, D = any>(route: RestRoute<B, Q, P, D>): RestRoute<B, Q, P, D> {
+  return route;
+}

@@ -1,0 +1,184 @@
+/** /v1/agents: execute, get, list and cancel agent tasks (spec 004, "エージェント実行"). */
+import { z } from 'zod';
+import { TaskTimeoutError } from '../../errors.js';
+import { TASK_PAGE_MAX } from '../../services/tasks/query-tasks.js';
+import { defineRoute } from '../route.js';
+import { listQuery, listResponse, pageVariables, pageReply } from '../pagination.js';
+import { operation } from './operations.js';
+
+const statuses = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
+
+const FindingJson = z.object({
+  rule_id: z.string(),
+  severity: z.enum(['critical', 'high', 'medium', 'low']),
+  title: z.string(),
+  description: z.string(),
+  file: z.string(),
+  line: z.number().int(),
+  suggestion: z.string(),
+});
+
+const TaskResultJson = z.object({ findings: z.array(FindingJson), summary: z.string() });
+const TaskErrorJson = z.object({ code: z.string(), message: z.string() });
+
+export const TaskJson = z.object({
+  task_id: z.string(),
+  status: z.enum(statuses),
+  progress: z.number().int(),
+  agent_type: z.string(),
+  created_at: z.string(),
+  started_at: z.string().nullable(),
+  completed_at: z.string().nullable(),
+  duration_seconds: z.number().nullable(),
+  estimated_duration_seconds: z.number().int(),
+  result: TaskResultJson.nullable(),
+  error: TaskErrorJson.nullable(),
+  tokens_used: z.object({ prompt: z.number().int(), completion: z.number().int(), total: z.number().int() }),
+  cost_usd: z.number(),
+  result_url: z.string(),
+  websocket_url: z.string(),
+});
+
+/** GraphQL findings (camelCase) in the spec's JSON. */
+export function findingsJson(findings: Array<Record<string, unknown>>) {
+  return findings.map((f) => ({
+    rule_id: f.ruleId,
+    severity: f.severity,
+    title: f.title,
+    description: f.description,
+    file: f.file,
+    line: f.line,
+    suggestion: f.suggestion,
+  }));
+}
+
+/** A `RestTask` fragment in the spec's JSON. */
+export function taskJson(t: any): z.infer<typeof TaskJson> {
+  return {
+    task_id: t.id,
+    status: t.status.toLowerCase(),
+    progress: t.progress,
+    agent_type: t.agentType,
+    created_at: t.createdAt,
+    started_at: t.startedAt,
+    completed_at: t.completedAt,
+    duration_seconds: t.durationSeconds,
+    estimated_duration_seconds: t.estimatedDurationSeconds,
+    result: t.result && { findings: findingsJson(t.result.findings) as any, summary: t.result.summary },
+    error: t.error && { code: t.error.code.toLowerCase(), message: t.error.message },
+    tokens_used: t.tokensUsed,
+    cost_usd: t.costUsd,
+    result_url: t.resultUrl,
+    websocket_url: t.websocketUrl,
+  };
+}
+
+const TaskIdParams = z.object({ task_id: z.string().min(1) });
+
+const ExecuteBody = z
+  .object({
+    task: z.string().describe('What the agent should do, in natural language.'),
+    agent_type: z.string().describe('An agent from the catalog, e.g. security_expert.'),
+    context: z
+      .object({
+        files: z.array(z.object({ path: z.string(), content: z.string() }).strict()).optional(),
+        repository: z.string().nullish(),
+        branch: z.string().nullish(),
+      })
+      .strict()
+      .optional(),
+    max_tokens: z.number().int().nullish(),
+    temperature: z.number().nullish(),
+    timeout_seconds: z.number().int().nullish().describe('Time limit in seconds; the task ends timed_out past it.'),
+  })
+  .strict();
+
+export const agentRoutes = [
+  defineRoute({
+    method: 'POST',
+    path: '/v1/agents/execute',
+    operationId: 'executeAgentTask',
+    summary: 'Run an agent task',
+    tag: 'Agents',
+    successStatus: 202,
+    idempotent: true,
+    body: ExecuteBody,
+    response: z.object({
+      task_id: z.string(),
+      status: z.enum(statuses),
+      estimated_duration_seconds: z.number().int(),
+      result_url: z.string(),
+      websocket_url: z.string(),
+    }),
+    errors: ['idempotency_conflict', 'payload_too_large', 'service_unavailable'],
+    document: operation('execute-agent-task'),
+    variables: ({ body, headers }) => ({
+      input: {
+        task: body.task,
+        agentType: body.agent_type,
+        context: body.context,
+        maxTokens: body.max_tokens,
+        temperature: body.temperature,
+        timeoutSeconds: body.timeout_seconds,
+      },
+      idempotencyKey: headers['idempotency-key'] ?? null,
+    }),
+    reply: (data: any) => {
+      const t = data.executeAgentTask.task;
+      return {
+        task_id: t.id,
+        status: t.status.toLowerCase(),
+        estimated_duration_seconds: t.estimatedDurationSeconds,
+        result_url: t.resultUrl,
+        websocket_url: t.websocketUrl,
+      };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/agents/tasks',
+    operationId: 'listAgentTasks',
+    summary: "List the caller's tasks, newest first",
+    tag: 'Agents',
+    successStatus: 200,
+    query: listQuery(TASK_PAGE_MAX).extend({ status: z.enum(statuses).optional() }).strict(),
+    response: listResponse(TaskJson),
+    document: operation('list-tasks', 'task-fields'),
+    variables: ({ query }) => ({ ...pageVariables(query), status: query.status?.toUpperCase() ?? null }),
+    reply: (data: any, req) => pageReply(data.tasks, taskJson, '/v1/agents/tasks', req.query),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/agents/tasks/{task_id}',
+    operationId: 'getAgentTask',
+    summary: 'Get task status and result (a timed-out task answers 408 task_timeout with the task in details)',
+    tag: 'Agents',
+    successStatus: 200,
+    params: TaskIdParams,
+    response: TaskJson,
+    errors: ['task_timeout'],
+    document: operation('get-task', 'task-fields'),
+    variables: ({ params }) => ({ id: params.task_id }),
+    reply: (data: any) => {
+      const task = taskJson(data.task);
+      if (task.status === 'timed_out') {
+        throw new TaskTimeoutError(`Task ${task.task_id} exceeded its time limit and was stopped.`, { task });
+      }
+      return task;
+    },
+  }),
+  defineRoute({
+    method: 'DELETE',
+    path: '/v1/agents/tasks/{task_id}',
+    operationId: 'cancelAgentTask',
+    summary: 'Cancel a queued or running task',
+    tag: 'Agents',
+    successStatus: 200,
+    params: TaskIdParams,
+    response: z.object({ success: z.boolean(), task_id: z.string(), status: z.literal('cancelled') }),
+    errors: ['task_not_cancellable'],
+    document: operation('cancel-task'),
+    variables: ({ params }) => ({ id: params.task_id }),
+    reply: (data: any) => ({ success: true, task_id: data.cancelTask.task.id, status: data.cancelTask.task.status.toLowerCase() }),
+  }),
+];

@@ -1,0 +1,5 @@
+// The REST /v1 route table: every route the gateway serves (and documents in /v1/openapi.json).
+import type { RestRoute } from '../route.js';
+import { agentRoutes } from './agents.js';
+
+export const restRoutes: RestRoute[] = [...agentRoutes];

@@ -1,0 +1,96 @@
+/**
+ * WebSocket /v1/agents/tasks/{task_id}/stream?token=…&since=N: runs the taskEvents subscription
+ * and sends each event as the spec's progress / result / error message, with its `seq`.
+ */
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { parse, subscribe, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { buildContext } from '../../context.js';
+import { AppError, NotFoundError, ValidationError } from '../../errors.js';
+import { appErrorOf } from '../../graphql/format-error.js';
+import { newId } from '../../ids.js';
+import type { ServiceDeps } from '../../services/deps.js';
+import { asAppError, errorBody } from '../envelope.js';
+import { findingsJson } from './agents.js';
+import { operation } from './operations.js';
+
+const PATH = /^\/v1\/agents\/tasks\/([^/]+)\/stream$/;
+
+/** The spec's message for one taskEvents item. */
+export function taskStreamMessage(e: any) {
+  const base = { type: e.type.toLowerCase(), task_id: e.taskId, seq: e.seq, status: e.status.toLowerCase(), progress: e.progress };
+  if (e.type === 'RESULT') return { ...base, result: { findings: findingsJson(e.result.findings), summary: e.result.summary }, timestamp: e.timestamp };
+  if (e.type === 'ERROR') return { ...base, error: { code: e.error.code.toLowerCase(), message: e.error.message }, timestamp: e.timestamp };
+  return { ...base, message: e.message, timestamp: e.timestamp };
+}
+
+function rejectUpgrade(socket: Duplex, err: AppError, requestId: string) {
+  const body = JSON.stringify(errorBody(err, requestId));
+  socket.end(
+    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nX-Request-Id: ${requestId}\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+/** The upgrade handler for the task stream, and a close function for shutdown. */
+export function createTaskStreamServer(schema: GraphQLSchema, deps: ServiceDeps) {
+  const wss = new WebSocketServer({ noServer: true });
+  const document = parse(operation('task-events'));
+  const aborts = new Set<AbortController>();
+
+  async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<boolean> {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    const match = PATH.exec(url.pathname);
+    if (!match) return false;
+    const requestId = newId('request');
+    try {
+      const sinceParam = url.searchParams.get('since');
+      const since = sinceParam === null ? 0 : Number(sinceParam);
+      if (!Number.isInteger(since) || since < 0) throw new ValidationError([{ field: 'since', message: 'must be a whole number ≥ 0' }]);
+      const context = await buildContext(deps, { requestId, headers: request.headers, queryToken: url.searchParams.get('token') });
+      const stream = await subscribe({ schema, document, contextValue: context, variableValues: { taskId: decodeURIComponent(match[1]!), since } });
+      if (!(Symbol.asyncIterator in stream)) {
+        const err = stream.errors?.[0];
+        throw appErrorOf(err) ?? (err && !err.originalError ? new NotFoundError('task', match[1]!) : err?.originalError ?? err);
+      }
+      wss.handleUpgrade(request, socket, head, (ws) => void pump(ws, stream as AsyncGenerator<ExecutionResult>));
+    } catch (err) {
+      if (!(err instanceof AppError)) deps.logger.error({ err, requestId }, 'task stream failed to open');
+      rejectUpgrade(socket, asAppError(err), requestId);
+    }
+    return true;
+  }
+
+  async function pump(ws: WebSocket, stream: AsyncGenerator<ExecutionResult>) {
+    const abort = new AbortController();
+    aborts.add(abort);
+    const stop = () => void stream.return(undefined);
+    ws.on('close', stop);
+    abort.signal.addEventListener('abort', () => {
+      stop();
+      ws.close(1001, 'server shutting down; reconnect with ?since=<last seq>');
+    });
+    try {
+      for await (const result of stream) {
+        if (result.errors?.length) throw result.errors[0];
+        ws.send(JSON.stringify(taskStreamMessage((result.data as any).taskEvents)));
+      }
+      if (ws.readyState === ws.OPEN) ws.close(1000, 'task finished');
+    } catch (err) {
+      deps.logger.error({ err }, 'task stream failed');
+      if (ws.readyState === ws.OPEN) ws.close(1011, 'internal error; reconnect with ?since=<last seq>');
+    } finally {
+      aborts.delete(abort);
+    }
+  }
+
+  return {
+    handleUpgrade,
+    /** Closes every stream with 1001 so clients reconnect elsewhere with ?since=. */
+    close() {
+      for (const abort of aborts) abort.abort();
+      wss.close();
+    },
+  };
+}

@@ -1,0 +1,160 @@
+/**
+ * Assembles a running system from configuration: the embedded PostgreSQL and Temporal dev server
+ * when no external ones are configured, migrations, the service dependencies, and the worker.
+ */
+import { join } from 'node:path';
+import { mkdir } from 'node:fs/promises';
+import type { NativeConnection } from '@temporalio/worker';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { createDb } from './db/client.js';
+import { applyMigrations } from './db/migrate.js';
+import { startEmbeddedPostgres } from './embedded/postgres.js';
+import { findTemporalCli, startTemporalDevServer } from './embedded/temporal.js';
+import { MemoryEventBus, PostgresEventBus, type EventBus } from './events/event-bus.js';
+import { createLogger, type Logger } from './logger.js';
+import type { ServiceDeps } from './services/deps.js';
+import { connectClient, connectWorker } from './temporal/connection.js';
+import { installTemporalRuntime, startWorkers } from './worker.js';
+
+export interface Infrastructure {
+  databaseUrl: string;
+  temporalAddress: string;
+  temporalUiUrl: string | null;
+  /** Stops what this process started (embedded servers); external services are left alone. */
+  stop(): Promise<void>;
+}
+
+/** Starts (or points at) PostgreSQL and Temporal, and applies pending migrations. */
+export async function startInfrastructure(config: Config, logger: Logger): Promise<Infrastructure> {
+  const stops: Array<() => Promise<void>> = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await s().catch((err) => logger.warn({ err }, 'error while stopping'));
+  };
+  try {
+    await mkdir(config.dataDir, { recursive: true });
+    let databaseUrl = config.DATABASE_URL;
+    if (!databaseUrl) {
+      const pg = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'pglite'), port: config.EMBEDDED_POSTGRES_PORT });
+      stops.push(pg.stop);
+      databaseUrl = pg.url;
+      logger.info({ dataDir: join(config.dataDir, 'pglite') }, 'embedded PostgreSQL (PGlite) started');
+    }
+    const applied = await applyMigrations(databaseUrl);
+    if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
+
+    let temporalAddress = config.TEMPORAL_ADDRESS;
+    let temporalUiUrl: string | null = null;
+    if (!temporalAddress) {
+      const cli = await findTemporalCli({ explicitPath: config.TEMPORAL_CLI_PATH, cacheDir: config.cacheDir, log: (line) => logger.info(line) });
+      const server = await startTemporalDevServer({
+        cli,
+        port: config.EMBEDDED_TEMPORAL_PORT,
+        uiPort: config.EMBEDDED_TEMPORAL_UI_PORT || null,
+        dbFile: join(config.dataDir, 'temporal.db'),
+        namespace: config.TEMPORAL_NAMESPACE,
+        pidFile: join(config.dataDir, 'temporal.pid'),
+      });
+      stops.push(server.stop);
+      temporalAddress = server.address;
+      temporalUiUrl = server.uiUrl;
+      logger.info({ address: server.address }, 'embedded Temporal dev server started');
+    }
+    return { databaseUrl, temporalAddress, temporalUiUrl, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+export interface Services extends ServiceDeps {
+  close(): Promise<void>;
+}
+
+/** Opens the database, the event bus and the Temporal client. */
+export async function createServices(config: Config, logger: Logger, infra: Pick<Infrastructure, 'databaseUrl' | 'temporalAddress'>): Promise<Services> {
+  installTemporalRuntime();
+  const db = createDb(infra.databaseUrl, config.DATABASE_POOL_SIZE);
+  const bus: EventBus = config.eventBus === 'postgres' ? await PostgresEventBus.connect(infra.databaseUrl, logger) : new MemoryEventBus();
+  const temporal = await connectClient(config, infra.temporalAddress);
+  return {
+    db,
+    bus,
+    temporal,
+    config,
+    logger,
+    async close() {
+      await bus.close();
+      await temporal.connection.close();
+      await db.$disconnect();
+    },
+  };
+}
+
+/** Connects a worker to Temporal. */
+export function connectWorkerTo(config: Config, address: string): Promise<NativeConnection> {
+  installTemporalRuntime();
+  return connectWorker(config, address);
+}
+
+/** Loads config or exits with its one-line message. */
+export function loadConfigOrExit(): Config {
+  try {
+    return loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(err.message);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+/** Runs `fn` on the first SIGINT/SIGTERM; a second signal exits at once. */
+export function onShutdownSignal(logger: Logger, fn: () => Promise<void>): void {
+  let stopping = false;
+  const handler = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    fn().then(
+      () => process.exit(0),
+      (err) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}
+
+/** `npm run worker`: a worker process alone, for scaling out (needs DATABASE_URL and TEMPORAL_ADDRESS). */
+export async function runWorkerProcess(queuesArg?: string): Promise<void> {
+  const config = loadConfigOrExit();
+  const logger = createLogger(config.LOG_LEVEL).child({ component: 'worker' });
+  if (!config.DATABASE_URL || !config.TEMPORAL_ADDRESS) {
+    console.error('A separate worker needs DATABASE_URL and TEMPORAL_ADDRESS (the embedded defaults live inside `npm start`).');
+    process.exit(1);
+  }
+  let queues = config.WORKER_QUEUES;
+  if (queuesArg) {
+    try {
+      queues = loadConfig({ WORKER_QUEUES: queuesArg }).WORKER_QUEUES;
+    } catch (err) {
+      console.error(`--queues: ${(err as Error).message.replace(/^.*WORKER_QUEUES /, '')}`);
+      process.exit(1);
+    }
+  }
+  const services = await createServices(config, logger, { databaseUrl: config.DATABASE_URL, temporalAddress: config.TEMPORAL_ADDRESS });
+  const connection = await connectWorkerTo(config, config.TEMPORAL_ADDRESS);
+  const workers = await startWorkers(services, connection, config, queues);
+  logger.info({ queues: workers.queues }, 'worker polling');
+  onShutdownSignal(logger, async () => {
+    await workers.shutdown();
+    await connection.close();
+    await services.close();
+  });
+}

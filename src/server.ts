@@ -1,0 +1,181 @@
+/**
+ * The HTTP server: the only place that wires Fastify, Apollo (/graphql), graphql-ws (/graphql
+ * over WebSocket), the REST /v1 route table and its task stream, OpenAPI, health and metrics.
+ */
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { ApolloServer } from '@apollo/server';
+import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import { GraphQLError, type GraphQLSchema } from 'graphql';
+import { useServer } from 'graphql-ws/use/ws';
+import { WebSocketServer } from 'ws';
+import { buildContext, type GraphQLContext } from './context.js';
+import { AppError, InvalidRequestError, NotFoundError, PayloadTooLargeError } from './errors.js';
+import { formatGraphQLError } from './graphql/format-error.js';
+import { newId } from './ids.js';
+import { createMetrics } from './metrics.js';
+import { asAppError, errorBody } from './rest/envelope.js';
+import { registerHealth } from './rest/health.js';
+import { buildOpenApi } from './rest/openapi.js';
+import { registerRestRoutes } from './rest/register.js';
+import { restRoutes } from './rest/v1/index.js';
+import { createTaskStreamServer } from './rest/v1/task-stream.js';
+import type { ServiceDeps } from './services/deps.js';
+
+export const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+
+export interface GatewayServer {
+  app: FastifyInstance;
+  /** Stops accepting, closes streams (clients resume with since), drains in-flight requests. */
+  close(): Promise<void>;
+}
+
+/** Builds the gateway on the given services; call `app.listen` to serve. */
+export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Promise<GatewayServer> {
+  const { config, logger } = deps;
+  const metrics = createMetrics();
+  const app = Fastify({
+    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
+    disableRequestLogging: true,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // A caller's X-Request-Id is kept when it is safe to log; otherwise we make one.
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : newId('request');
+    },
+  });
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.httpDuration.labels(request.method, route, String(reply.statusCode)).observe(reply.elapsedTime / 1000);
+    const level = reply.statusCode >= 500 ? 'error' : 'info';
+    request.log[level]({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
+  });
+
+  app.setErrorHandler((error: unknown, request, reply) => {
+    const err = error as { code?: string; statusCode?: number; message?: string };
+    let appError: AppError;
+    if (error instanceof AppError) appError = error;
+    else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') appError = new PayloadTooLargeError(config.BODY_LIMIT_BYTES);
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') appError = new InvalidRequestError('Send the body as JSON with "Content-Type: application/json".');
+    else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') appError = new InvalidRequestError('The body is empty; send a JSON object.');
+    else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (err.statusCode === 400 && error instanceof SyntaxError)) {
+      appError = new InvalidRequestError(`The body is not valid JSON: ${err.message?.replace(/^.*?: /, '') ?? 'parse error'}.`);
+    } else if (err.statusCode && err.statusCode >= 400 && err.statusCode < 500) appError = new InvalidRequestError(err.message ?? 'Bad request.');
+    else {
+      request.log.error({ err: error, requestId: request.id }, 'unhandled error');
+      appError = asAppError(error);
+    }
+    for (const [name, value] of Object.entries(appError.headers)) reply.header(name, value);
+    return reply.status(appError.status).send(errorBody(appError, request.id));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const err = new AppError('resource_not_found', 404, `No endpoint ${request.method} ${request.url.split('?')[0]}. See /v1/openapi.json for the API.`);
+    return reply.status(404).send(errorBody(err, request.id));
+  });
+
+  // GraphQL over HTTP.
+  const apollo = new ApolloServer<GraphQLContext>({
+    schema,
+    introspection: true,
+    includeStacktraceInErrorResponses: false,
+    formatError: (formatted, error) => formatGraphQLError(formatted, error, undefined, logger),
+    plugins: [
+      fastifyApolloDrainPlugin(app),
+      {
+        async requestDidStart() {
+          return {
+            async willSendResponse({ response, contextValue }) {
+              if (response.body.kind !== 'single') return;
+              for (const e of response.body.singleResult.errors ?? []) {
+                (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
+              }
+            },
+          };
+        },
+      },
+    ],
+  });
+  await apollo.start();
+  await app.register(fastifyApollo(apollo), {
+    path: '/graphql',
+    context: async (request: FastifyRequest) => {
+      try {
+        return await buildContext(deps, { requestId: request.id, headers: request.headers });
+      } catch (err) {
+        const e = asAppError(err);
+        throw new GraphQLError(e.message, { extensions: { code: e.code.toUpperCase(), requestId: request.id, http: { status: e.status } } });
+      }
+    },
+  });
+
+  // REST.
+  registerRestRoutes(app, restRoutes, schema, deps);
+  const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
+  app.get('/v1/openapi.json', async () => openapi);
+  registerHealth(app, deps, version);
+  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+
+  // WebSockets on the same port: graphql-ws at /graphql, the REST task stream at /v1/agents/tasks/{id}/stream.
+  const graphqlWss = new WebSocketServer({ noServer: true });
+  const graphqlWs = useServer<Record<string, unknown>, { context?: GraphQLContext }>(
+    {
+      schema,
+      context: (ctx) => ctx.extra.context!,
+      onConnect: async (ctx) => {
+        const params = ctx.connectionParams ?? {};
+        const headers = { ...ctx.extra.request.headers };
+        const auth = params.authorization ?? params.Authorization;
+        if (typeof auth === 'string') headers.authorization = auth;
+        if (typeof params.apiKey === 'string') headers['x-api-key'] = params.apiKey;
+        try {
+          ctx.extra.context = await buildContext(deps, { headers });
+          metrics.streamsOpened.labels('graphql-ws').inc();
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      onError: (ctx, _id, _payload, errors) =>
+        errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.context?.requestId, logger)),
+      onNext: (ctx, _id, _payload, _args, result) =>
+        result.errors?.length
+          ? { ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.context?.requestId, logger)) }
+          : undefined,
+    },
+    graphqlWss,
+  );
+  const taskStream = createTaskStreamServer(schema, deps);
+  app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (request.url ?? '').split('?')[0];
+    if (path === '/graphql') {
+      graphqlWss.handleUpgrade(request, socket, head, (ws) => graphqlWss.emit('connection', ws, request));
+      return;
+    }
+    void taskStream.handleUpgrade(request, socket, head).then((handled) => {
+      if (!handled) {
+        const body = JSON.stringify(errorBody(new NotFoundError('stream', path ?? ''), newId('request')));
+        socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+      }
+    });
+  });
+
+  return {
+    app,
+    async close() {
+      taskStream.close();
+      await graphqlWs.dispose(); // closes graphql-ws sockets with 1001
+      graphqlWss.close();
+      await app.close(); // stops accepting, drains in-flight requests, stops Apollo
+    },
+  };
+}
+
+

@@ -1,0 +1,74 @@
+/**
+ * Idempotency keys for every create: the same key with the same request returns the first
+ * result (waiting for it while the first is still running); the same key with a different
+ * request is an idempotency_conflict. Keys are scoped to the caller and live 24 hours.
+ */
+import { createHash } from 'node:crypto';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { Db } from '../db/client.js';
+import { AppError, IdempotencyConflictError, InvalidRequestError } from '../errors.js';
+
+const TTL_MS = 24 * 60 * 60 * 1000;
+const WAIT_FOR_FIRST_MS = 30_000;
+
+/** Stable hash of a request: object keys sorted, so key order in the JSON does not matter. */
+export function requestHash(operation: string, request: unknown): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.entries(v as Record<string, unknown>)
+              .filter(([, x]) => x !== undefined)
+              .sort(([a], [b]) => (a < b ? -1 : 1))
+              .map(([k, x]) => [k, canonical(x)]),
+          )
+        : v;
+  return createHash('sha256').update(operation).update('\0').update(JSON.stringify(canonical(request))).digest('hex');
+}
+
+export interface IdempotentResult {
+  resourceId: string;
+  replayed: boolean;
+}
+
+/** Runs `create` at most once per (principal, key); `create` returns the id of what it made. */
+export async function withIdempotency(
+  db: Db,
+  scope: { principalId: string; key: string | null | undefined; operation: string; request: unknown },
+  create: () => Promise<string>,
+): Promise<IdempotentResult> {
+  if (!scope.key) return { resourceId: await create(), replayed: false };
+  if (scope.key.length > 255 || !/^[\x21-\x7e]+$/.test(scope.key)) {
+    throw new InvalidRequestError('Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).');
+  }
+  const hash = requestHash(scope.operation, scope.request);
+  const where = { principalId_key: { principalId: scope.principalId, key: scope.key } };
+  await db.idempotencyRecord.deleteMany({ where: { principalId: scope.principalId, key: scope.key, expiresAt: { lt: new Date() } } });
+  const claimed = await db.idempotencyRecord.createMany({
+    data: [{ principalId: scope.principalId, key: scope.key, operation: scope.operation, requestHash: hash, expiresAt: new Date(Date.now() + TTL_MS) }],
+    skipDuplicates: true,
+  });
+  if (claimed.count === 0) {
+    const deadline = Date.now() + WAIT_FOR_FIRST_MS;
+    for (;;) {
+      const record = await db.idempotencyRecord.findUnique({ where });
+      if (!record) return withIdempotency(db, scope, create); // the first attempt failed and released the key
+      if (record.requestHash !== hash) throw new IdempotencyConflictError();
+      if (record.state === 'completed' && record.resourceId) return { resourceId: record.resourceId, replayed: true };
+      if (Date.now() > deadline) {
+        throw new AppError('idempotency_conflict', 409, 'A request with this Idempotency-Key is still being processed. Retry in a few seconds.');
+      }
+      await delay(50);
+    }
+  }
+  try {
+    const resourceId = await create();
+    await db.idempotencyRecord.update({ where, data: { state: 'completed', resourceId } });
+    return { resourceId, replayed: false };
+  } catch (err) {
+    // A failed request is not remembered: the caller may fix it and retry with the same key.
+    await db.idempotencyRecord.delete({ where }).catch(() => {});
+    throw err;
+  }
+}

@@ -1,0 +1,75 @@
+/** Submits an agent task: validate, store, start its workflow (workflow id = task id). */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { agentCatalog } from '../../agents/catalog.js';
+import { ServiceUnavailableError, ValidationError } from '../../errors.js';
+import { newId } from '../../ids.js';
+import type { AgentTaskWorkflowInput } from '../../../workflows/agent-task.js';
+import type { Principal, ServiceDeps } from '../deps.js';
+import { withIdempotency } from '../idempotency.js';
+import { emitTaskEvent } from './task-events.js';
+import { parseTaskInput, type TaskInput } from './task-input.js';
+
+/** Rough duration: the analysers read about 2 MB/s on one core, plus any configured step delay. */
+export function estimateDurationSeconds(input: TaskInput, stepDelayMs: number): number {
+  const bytes = input.context.files.reduce((sum, f) => sum + f.content.length, 0);
+  return Math.max(1, Math.ceil(bytes / 2_000_000 + (input.context.files.length * stepDelayMs) / 1000));
+}
+
+/** Creates the task (once per idempotency key) and starts its workflow; returns the task id. */
+export async function executeAgentTask(
+  deps: ServiceDeps,
+  principal: Principal,
+  rawInput: unknown,
+  idempotencyKey?: string | null,
+): Promise<{ taskId: string; replayed: boolean }> {
+  const { config } = deps;
+  const input = parseTaskInput(rawInput, config.TASK_MAX_TIMEOUT_SECONDS);
+  if (input.context.files.length === 0) {
+    throw new ValidationError([
+      { field: 'context.files', message: `must contain at least one file: ${input.agentType} analyses the files it is given` },
+    ]);
+  }
+  const { resourceId, replayed } = await withIdempotency(
+    deps.db,
+    { principalId: principal.userId, key: idempotencyKey, operation: 'executeAgentTask', request: input },
+    async () => {
+      const id = newId('task');
+      const timeoutSeconds = input.timeoutSeconds ?? config.TASK_TIMEOUT_SECONDS;
+      await deps.db.agentTask.create({
+        data: {
+          id,
+          ownerId: principal.userId,
+          agentType: input.agentType,
+          prompt: input.task,
+          input: { context: input.context, maxTokens: input.maxTokens ?? null, temperature: input.temperature ?? null },
+          timeoutSeconds,
+          estimatedDurationSeconds: estimateDurationSeconds(input, config.AGENT_STEP_DELAY_MS),
+        },
+      });
+      await emitTaskEvent(deps, id, 'progress', 'queued', { status: 'queued', progress: 0, message: 'Task queued' });
+      const workflowInput: AgentTaskWorkflowInput = {
+        taskId: id,
+        timeoutSeconds,
+        heartbeatTimeoutSeconds: config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
+        agentQueue: config.taskQueues[agentCatalog[input.agentType]!.queue],
+      };
+      try {
+        await deps.temporal.workflow.start('agentTaskWorkflow', {
+          workflowId: id,
+          taskQueue: config.taskQueues.cpu,
+          args: [workflowInput],
+        });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+          deps.logger.error({ err, taskId: id }, 'could not start the task workflow');
+          await deps.db.event.deleteMany({ where: { streamId: id } });
+          await deps.db.eventStream.deleteMany({ where: { id } });
+          await deps.db.agentTask.delete({ where: { id } });
+          throw new ServiceUnavailableError('The task engine is not reachable right now; the task was not created. Retry shortly.');
+        }
+      }
+      return id;
+    },
+  );
+  return { taskId: resourceId, replayed };
+}

@@ -1,0 +1,67 @@
+/** The rules an agent task request must satisfy, shared by REST and GraphQL (both call the service). */
+import { z } from 'zod';
+import { agentCatalog, agentTypes } from '../../agents/catalog.js';
+import { ValidationError, type FieldError } from '../../errors.js';
+
+const MAX_FILES = 2000;
+
+export function taskInputSchema(maxTimeoutSeconds: number) {
+  return z.object({
+    task: z.string().trim().min(1, 'must not be empty').max(20_000, 'must be at most 20,000 characters'),
+    agentType: z.string().refine((v) => v in agentCatalog, {
+      message: `must be one of: ${agentTypes.join(', ')}`,
+    }),
+    context: z
+      .object({
+        files: z
+          .array(
+            z.object({
+              path: z.string().min(1, 'must not be empty').max(1024, 'must be at most 1024 characters'),
+              content: z.string(),
+            }),
+          )
+          .max(MAX_FILES, `must have at most ${MAX_FILES} files`)
+          .default([]),
+        repository: z
+          .string()
+          .refine((v) => {
+            try {
+              return new URL(v).protocol === 'https:';
+            } catch {
+              return false;
+            }
+          }, 'must be an https:// URL')
+          .nullish(),
+        branch: z
+          .string()
+          .regex(/^(?!-)[A-Za-z0-9._/-]{1,255}$/, 'must be a branch name (letters, digits, . _ / -, not starting with -)')
+          .nullish(),
+      })
+      .default({ files: [] }),
+    maxTokens: z.number().int('must be a whole number').min(1, 'must be at least 1').max(200_000, 'must be at most 200000').nullish(),
+    temperature: z.number().min(0, 'must be at least 0').max(2, 'must be at most 2').nullish(),
+    timeoutSeconds: z
+      .number()
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .max(maxTimeoutSeconds, `must be at most ${maxTimeoutSeconds}`)
+      .nullish(),
+  });
+}
+
+export type TaskInput = z.infer<ReturnType<typeof taskInputSchema>>;
+
+/** Converts zod issues into the envelope's field list (dotted camelCase paths). */
+export function fieldErrors(error: z.ZodError): FieldError[] {
+  return error.issues.map((issue) => ({
+    field: issue.path.map(String).join('.') || '(body)',
+    message: issue.message,
+  }));
+}
+
+/** Validates a request, throwing a 422 that names every invalid field. */
+export function parseTaskInput(input: unknown, maxTimeoutSeconds: number): TaskInput {
+  const parsed = taskInputSchema(maxTimeoutSeconds).safeParse(input);
+  if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
+  return parsed.data;
+}

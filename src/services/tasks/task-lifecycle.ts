@@ -1,0 +1,92 @@
+/**
+ * State changes of a task, made by its workflow's activities and by cancellation. Every change is
+ * conditional on the task not being finished, so retries, races and replays cannot move a task
+ * out of a final state or store a second terminal event.
+ */
+import type { AgentTask } from '../../generated/prisma/client.js';
+import type { TaskStatus } from '../../generated/prisma/enums.js';
+import type { ServiceDeps } from '../deps.js';
+import { emitTaskEvent } from './task-events.js';
+import type { TaskResult } from './task-result.js';
+
+type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
+const ACTIVE: TaskStatus[] = ['queued', 'running'];
+
+/** Marks the task running (first attempt) and returns it; null when it already finished. */
+export async function startTask(deps: Deps, taskId: string): Promise<AgentTask | null> {
+  const started = await deps.db.agentTask.updateMany({
+    where: { id: taskId, status: 'queued' },
+    data: { status: 'running', startedAt: new Date() },
+  });
+  const task = await deps.db.agentTask.findUnique({ where: { id: taskId } });
+  if (!task || !ACTIVE.includes(task.status)) return null;
+  if (started.count === 1 || task.status === 'running') {
+    await emitTaskEvent(deps, taskId, 'progress', 'started', {
+      status: 'running',
+      progress: 0,
+      message: `Agent ${task.agentType} started`,
+    });
+  }
+  return task;
+}
+
+/** Records progress while the task runs; a finished task keeps its final state. */
+export async function reportProgress(deps: Deps, taskId: string, step: { key: string; progress: number; message: string }) {
+  const updated = await deps.db.agentTask.updateMany({
+    where: { id: taskId, status: 'running' },
+    data: { progress: step.progress },
+  });
+  if (updated.count === 1) {
+    await emitTaskEvent(deps, taskId, 'progress', step.key, { status: 'running', progress: step.progress, message: step.message });
+  }
+}
+
+/** Stores the result and the terminal `result` event; false when the task had already finished. */
+export async function completeTask(
+  deps: Deps,
+  taskId: string,
+  outcome: { result: TaskResult; promptTokens: number; completionTokens: number; costUsd: number },
+): Promise<boolean> {
+  const updated = await deps.db.agentTask.updateMany({
+    where: { id: taskId, status: { in: ACTIVE } },
+    data: {
+      status: 'completed',
+      progress: 100,
+      completedAt: new Date(),
+      result: outcome.result as object,
+      promptTokens: outcome.promptTokens,
+      completionTokens: outcome.completionTokens,
+      costUsd: outcome.costUsd,
+    },
+  });
+  if (updated.count === 0) return false;
+  await emitTaskEvent(deps, taskId, 'result', 'terminal', {
+    status: 'completed',
+    progress: 100,
+    message: outcome.result.summary,
+    result: outcome.result,
+  });
+  return true;
+}
+
+export const finalErrors = {
+  cancelled: { code: 'task_cancelled', message: 'The task was cancelled.' },
+  timed_out: { code: 'task_timeout', message: 'The task exceeded its maximum duration.' },
+} as const;
+
+/** Ends an unfinished task as failed, cancelled or timed out, with its terminal `error` event. */
+export async function finishTask(
+  deps: Deps,
+  taskId: string,
+  status: 'failed' | 'cancelled' | 'timed_out',
+  error: { code: string; message: string } = status === 'failed' ? { code: 'agent_error', message: 'The agent failed.' } : finalErrors[status],
+): Promise<boolean> {
+  const updated = await deps.db.agentTask.updateMany({
+    where: { id: taskId, status: { in: ACTIVE } },
+    data: { status, completedAt: new Date(), error },
+  });
+  if (updated.count === 0) return false;
+  const task = await deps.db.agentTask.findUniqueOrThrow({ where: { id: taskId }, select: { progress: true } });
+  await emitTaskEvent(deps, taskId, 'error', 'terminal', { status, progress: task.progress, message: error.message, error });
+  return true;
+}

@@ -1,0 +1,53 @@
+/**
+ * Once per run: a migrated template database on the test PostgreSQL, and a Temporal dev server
+ * (in memory, on a free port). Test files clone the template and use their own task queues.
+ */
+import pg from 'pg';
+import type { TestProject } from 'vitest/node';
+import { loadConfig } from '../../src/config.js';
+import { applyMigrations } from '../../src/db/migrate.js';
+import { freePort } from '../../src/embedded/postgres.js';
+import { findTemporalCli, startTemporalDevServer } from '../../src/embedded/temporal.js';
+
+export const TEMPLATE_DB = 'codex_test_template';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    databaseUrl: string;
+    templateDb: string;
+    temporalAddress: string;
+  }
+}
+
+function withDatabase(url: string, database: string): string {
+  const u = new URL(url);
+  u.pathname = `/${database}`;
+  return u.toString();
+}
+
+export { withDatabase };
+
+export default async function setup(project: TestProject) {
+  const config = loadConfig();
+  const adminUrl = process.env.TEST_DATABASE_URL;
+  if (!adminUrl) throw new Error('TEST_DATABASE_URL is not set: run the suite with `npm test`, which sets up PostgreSQL.');
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query(`DROP DATABASE IF EXISTS ${TEMPLATE_DB} WITH (FORCE)`);
+  await admin.query(`CREATE DATABASE ${TEMPLATE_DB}`);
+  await applyMigrations(withDatabase(adminUrl, TEMPLATE_DB));
+  // Databases left by an earlier, interrupted run.
+  const stale = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'codex_test_f%'");
+  for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
+  await admin.end();
+
+  const cli = await findTemporalCli({ explicitPath: config.TEMPORAL_CLI_PATH, cacheDir: config.cacheDir, log: console.log });
+  const temporal = await startTemporalDevServer({ cli, port: await freePort(), uiPort: null, dbFile: null, namespace: 'default' });
+
+  project.provide('databaseUrl', adminUrl);
+  project.provide('templateDb', TEMPLATE_DB);
+  project.provide('temporalAddress', temporal.address);
+  return async () => {
+    await temporal.stop();
+  };
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.js';
+
+describe('config', () => {
+  it('runs embedded with no environment at all', () => {
+    const config = loadConfig({});
+    expect(config.embeddedDatabase).toBe(true);
+    expect(config.embeddedTemporal).toBe(true);
+    expect(config.eventBus).toBe('memory');
+    expect(config.PORT).toBe(8080);
+    expect(config.taskQueues).toEqual({ cpu: 'codex-cpu', gpu: 'codex-gpu' });
+    expect(config.publicUrl).toBe('http://127.0.0.1:8080');
+  });
+
+  it('switches to real services and the PostgreSQL event bus when they are configured', () => {
+    const config = loadConfig({ DATABASE_URL: 'postgresql://u:p@db:5432/codex', TEMPORAL_ADDRESS: 'temporal:7233' });
+    expect(config.embeddedDatabase).toBe(false);
+    expect(config.embeddedTemporal).toBe(false);
+    expect(config.eventBus).toBe('postgres');
+  });
+
+  it.each([
+    ['PORT', 'eighty', /^Invalid configuration: PORT must be a port number \(got "eighty"\)$/],
+    ['PORT', '70000', /^Invalid configuration: PORT .*70000/],
+    ['DATABASE_URL', 'mysql://x', /^Invalid configuration: DATABASE_URL must be a URL starting with postgres:\/\/ or postgresql:\/\/ \(got "\[redacted\]"\)$/],
+    ['TEMPORAL_ADDRESS', 'http://temporal:7233', /^Invalid configuration: TEMPORAL_ADDRESS must be host:port/],
+    ['WORKER_QUEUES', 'cpu,tpu', /^Invalid configuration: WORKER_QUEUES must list cpu and\/or gpu/],
+    ['RUN_WORKER', 'maybe', /^Invalid configuration: RUN_WORKER must be true or false/],
+    ['CODEX_BOOTSTRAP_API_KEY', 'secret123', /^Invalid configuration: CODEX_BOOTSTRAP_API_KEY must look like cdx_sk_.*\[redacted\]/],
+  ])('rejects %s=%s with one line naming the variable', (name, value, message) => {
+    let error: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (err) {
+      error = err;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toMatch(message);
+    expect((error as Error).message).not.toContain('\n');
+    if (name === 'CODEX_BOOTSTRAP_API_KEY') expect((error as Error).message).not.toContain(value);
+  });
+
+  it('rejects a default timeout above the maximum', () => {
+    expect(() => loadConfig({ TASK_TIMEOUT_SECONDS: '100', TASK_MAX_TIMEOUT_SECONDS: '50' })).toThrow(/TASK_TIMEOUT_SECONDS must not exceed/);
+  });
+});

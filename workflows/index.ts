@@ -1,0 +1,2 @@
+// The workflowsPath of every worker: each workflow the engine runs is exported here.
+export { agentTaskWorkflow } from './agent-task.js';
