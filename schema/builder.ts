@@ -10,7 +10,6 @@ export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
-    JSON: { Input: unknown; Output: unknown };
   };
   DefaultFieldNullability: false;
 }>({

@@ -7,7 +7,7 @@ import { createLogger } from './logger.js';
 import { connectWorkerTo, createServices, loadConfigOrExit, onShutdownSignal, startInfrastructure } from './runtime.js';
 import { createServer, version } from './server.js';
 import { bootstrapLocalUser } from './services/auth/bootstrap.js';
-import { startWorkers, type RunningWorkers } from './worker.js';
+import { startWorkers, type RunningWorkers } from './temporal/workers.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL);

@@ -14,7 +14,7 @@ import { MemoryEventBus, PostgresEventBus, type EventBus } from './events/event-
 import { createLogger, type Logger } from './logger.js';
 import type { ServiceDeps } from './services/deps.js';
 import { connectClient, connectWorker } from './temporal/connection.js';
-import { installTemporalRuntime, startWorkers } from './worker.js';
+import { installTemporalRuntime, startWorkers } from './temporal/workers.js';
 
 export interface Infrastructure {
   databaseUrl: string;

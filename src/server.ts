@@ -49,6 +49,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     },
   });
 
+  // JSON only: a text/plain body must be refused, not parsed as a string.
+  app.removeContentTypeParser('text/plain');
+
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
   });
@@ -86,6 +89,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     schema,
     introspection: true,
     includeStacktraceInErrorResponses: false,
+    // requestId is added by the plugin below, which sees the context (or the reply header when there is none).
     formatError: (formatted, error) => formatGraphQLError(formatted, error, undefined, logger),
     plugins: [
       fastifyApolloDrainPlugin(app),
@@ -111,7 +115,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         return await buildContext(deps, { requestId: request.id, headers: request.headers });
       } catch (err) {
         const e = asAppError(err);
-        throw new GraphQLError(e.message, { extensions: { code: e.code.toUpperCase(), requestId: request.id, http: { status: e.status } } });
+        throw new GraphQLError(e.message, { originalError: e, extensions: { requestId: request.id, http: { status: e.status } } });
       }
     },
   });

@@ -1,75 +1,8 @@
 /**
- * The worker: polls the cpu queue (workflows and built-in agents) and the gpu queue (model
- * inference). `start` runs it in-process; `npm run worker -- --queues cpu,gpu` runs it alone.
+ * `npm run worker -- --queues cpu,gpu`: a worker process alone, for scaling workers out
+ * independently of gateways. It needs DATABASE_URL and TEMPORAL_ADDRESS.
  */
-import { pathToFileURL } from 'node:url';
-import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporalio/worker';
-import { createTaskActivities } from './activities/tasks.js';
-import type { Config } from './config.js';
-import type { ServiceDeps } from './services/deps.js';
-import { loadWorkflowBundle } from './temporal/workflow-bundle.js';
+import { runWorkerProcess } from './runtime.js';
 
-let runtimeInstalled = false;
-
-/** Routes the SDK's own logs to warnings only; must run before the first Temporal connection. */
-export function installTemporalRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
-}
-
-export interface RunningWorkers {
-  queues: string[];
-  /** Stops polling, lets running activities finish (up to the grace time), then resolves. */
-  shutdown(): Promise<void>;
-}
-
-/** Creates and runs a worker per requested queue that has work registered on it. */
-export async function startWorkers(
-  deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>,
-  connection: NativeConnection,
-  config: Config,
-  queues: Array<'cpu' | 'gpu'> = config.WORKER_QUEUES,
-): Promise<RunningWorkers> {
-  const workers: Worker[] = [];
-  const taskActivities = createTaskActivities(deps, { stepDelayMs: config.AGENT_STEP_DELAY_MS });
-  if (queues.includes('cpu')) {
-    workers.push(
-      await Worker.create({
-        connection,
-        namespace: config.TEMPORAL_NAMESPACE,
-        taskQueue: config.taskQueues.cpu,
-        workflowBundle: await loadWorkflowBundle(config.cacheDir, deps.logger),
-        activities: taskActivities,
-        maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
-        shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
-      }),
-    );
-  }
-  if (queues.includes('gpu')) {
-    // Model-backed agents register their activities on the gpu queue; this version ships none yet.
-    deps.logger.info({ queue: config.taskQueues.gpu }, 'no model activities in this version: gpu queue not polled');
-  }
-  const runs = workers.map((w) =>
-    w.run().catch((err) => {
-      deps.logger.error({ err, queue: w.options.taskQueue }, 'worker stopped with an error');
-      throw err;
-    }),
-  );
-  return {
-    queues: workers.map((w) => w.options.taskQueue),
-    async shutdown() {
-      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
-      await Promise.allSettled(runs);
-    },
-  };
-}
-
-async function main() {
-  const { runWorkerProcess } = await import('./runtime.js');
-  const arg = process.argv.indexOf('--queues');
-  const queues = arg > 0 ? process.argv[arg + 1] : undefined;
-  await runWorkerProcess(queues);
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await main();
+const flag = process.argv.indexOf('--queues');
+await runWorkerProcess(flag > 0 ? process.argv[flag + 1] : undefined);

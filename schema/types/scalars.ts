@@ -1,4 +1,4 @@
-import { GraphQLError, Kind } from 'graphql';
+import { GraphQLError } from 'graphql';
 import { builder } from '../builder.js';
 
 builder.scalarType('DateTime', {
@@ -9,11 +9,4 @@ builder.scalarType('DateTime', {
     if (Number.isNaN(date.getTime())) throw new GraphQLError('DateTime must be an ISO 8601 timestamp.');
     return date;
   },
-});
-
-builder.scalarType('JSON', {
-  description: 'Arbitrary JSON.',
-  serialize: (value) => value,
-  parseValue: (value) => value,
-  parseLiteral: (ast) => (ast.kind === Kind.STRING ? ast.value : null),
 });

@@ -4,6 +4,7 @@
  * native engine binary (which cannot be downloaded on every machine).
  */
 import { readFile, readdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import * as bg from '@prisma/schema-engine-wasm/schema_engine_bg';
@@ -20,7 +21,7 @@ let wasmReady: Promise<void> | undefined;
 /** Instantiates the engine's wasm once per process (Node 20 cannot import .wasm without a flag). */
 function loadWasm(): Promise<void> {
   wasmReady ??= (async () => {
-    const jsPath = fileURLToPath(import.meta.resolve('@prisma/schema-engine-wasm/schema_engine_bg'));
+    const jsPath = createRequire(import.meta.url).resolve('@prisma/schema-engine-wasm/schema_engine_bg');
     const bytes = await readFile(jsPath.replace(/\.js$/, '.wasm'));
     // Node has WebAssembly; the DOM lib that types it is not in this project's tsconfig.
     const wasm = (globalThis as unknown as { WebAssembly: { instantiate(b: Buffer, i: object): Promise<{ instance: { exports: Record<string, unknown> } }> } }).WebAssembly;

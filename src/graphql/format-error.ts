@@ -32,6 +32,7 @@ export function formatGraphQLError(
   logger: Logger,
 ): GraphQLFormattedError {
   const app = appErrorOf(error);
+  requestId ??= formatted.extensions?.requestId as string | undefined;
   const base = { locations: formatted.locations, path: formatted.path };
   if (app) {
     return {

@@ -4,6 +4,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rename, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
@@ -14,7 +15,7 @@ const workflowsDir = fileURLToPath(new URL('../../workflows/', import.meta.url))
 
 async function sourceHash(): Promise<string> {
   const hash = createHash('sha256');
-  const sdk = JSON.parse(await readFile(fileURLToPath(import.meta.resolve('@temporalio/workflow/package.json')), 'utf8'));
+  const sdk = JSON.parse(await readFile(createRequire(import.meta.url).resolve('@temporalio/workflow/package.json'), 'utf8'));
   hash.update(sdk.version);
   for (const name of (await readdir(workflowsDir)).sort()) {
     hash.update(name).update(await readFile(join(workflowsDir, name)));

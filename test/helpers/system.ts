@@ -14,7 +14,7 @@ import { freePort } from '../../src/embedded/postgres.js';
 import { connectWorkerTo, createServices, type Services } from '../../src/runtime.js';
 import { createServer, type GatewayServer } from '../../src/server.js';
 import { createUserWithKey } from '../../src/services/auth/api-keys.js';
-import { startWorkers, type RunningWorkers } from '../../src/worker.js';
+import { startWorkers, type RunningWorkers } from '../../src/temporal/workers.js';
 
 export interface TestSystem {
   url: string;

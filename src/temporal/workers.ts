@@ -1,0 +1,65 @@
+/**
+ * Workers: one per queue. The cpu queue runs workflows and built-in agents, the gpu queue model
+ * inference. `npm start` runs them in-process; src/worker.ts runs them alone for scale-out.
+ */
+import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporalio/worker';
+import { createTaskActivities } from '../activities/tasks.js';
+import type { Config } from '../config.js';
+import type { ServiceDeps } from '../services/deps.js';
+import { loadWorkflowBundle } from './workflow-bundle.js';
+
+let runtimeInstalled = false;
+
+/** Routes the SDK's own logs to warnings only; must run before the first Temporal connection. */
+export function installTemporalRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+}
+
+export interface RunningWorkers {
+  queues: string[];
+  /** Stops polling, lets running activities finish (up to the grace time), then resolves. */
+  shutdown(): Promise<void>;
+}
+
+/** Creates and runs a worker per requested queue that has work registered on it. */
+export async function startWorkers(
+  deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>,
+  connection: NativeConnection,
+  config: Config,
+  queues: Array<'cpu' | 'gpu'> = config.WORKER_QUEUES,
+): Promise<RunningWorkers> {
+  const workers: Worker[] = [];
+  const taskActivities = createTaskActivities(deps, { stepDelayMs: config.AGENT_STEP_DELAY_MS });
+  if (queues.includes('cpu')) {
+    workers.push(
+      await Worker.create({
+        connection,
+        namespace: config.TEMPORAL_NAMESPACE,
+        taskQueue: config.taskQueues.cpu,
+        workflowBundle: await loadWorkflowBundle(config.cacheDir, deps.logger),
+        activities: taskActivities,
+        maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+        shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
+      }),
+    );
+  }
+  if (queues.includes('gpu')) {
+    // Model-backed agents register their activities on the gpu queue; this version ships none yet.
+    deps.logger.info({ queue: config.taskQueues.gpu }, 'no model activities in this version: gpu queue not polled');
+  }
+  const runs = workers.map((w) =>
+    w.run().catch((err) => {
+      deps.logger.error({ err, queue: w.options.taskQueue }, 'worker stopped with an error');
+      throw err;
+    }),
+  );
+  return {
+    queues: workers.map((w) => w.options.taskQueue),
+    async shutdown() {
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
+      await Promise.allSettled(runs);
+    },
+  };
+}
