@@ -109,15 +109,19 @@ export function loadConfigOrExit(): Config {
   }
 }
 
-/** Runs `fn` on the first SIGINT/SIGTERM; a second signal exits at once. */
+/**
+ * Runs `fn` on the first SIGINT/SIGTERM. A second signal at least 3 s later exits at once; an
+ * echo of the first (Ctrl-C reaches every process of the group, and wrappers relay it) is ignored.
+ */
 export function onShutdownSignal(logger: Logger, fn: () => Promise<void>): void {
-  let stopping = false;
+  let firstAt = 0;
   const handler = (signal: NodeJS.Signals) => {
-    if (stopping) {
+    if (firstAt) {
+      if (Date.now() - firstAt < 3000) return;
       logger.warn({ signal }, 'second signal: exiting now');
       process.exit(1);
     }
-    stopping = true;
+    firstAt = Date.now();
     logger.info({ signal }, 'shutting down');
     fn().then(
       () => process.exit(0),

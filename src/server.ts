@@ -40,7 +40,6 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const metrics = createMetrics();
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
-    disableRequestLogging: true,
     bodyLimit: config.BODY_LIMIT_BYTES,
     // A caller's X-Request-Id is kept when it is safe to log; otherwise we make one.
     genReqId: (req) => {
@@ -58,8 +57,6 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     metrics.httpDuration.labels(request.method, route, String(reply.statusCode)).observe(reply.elapsedTime / 1000);
-    const level = reply.statusCode >= 500 ? 'error' : 'info';
-    request.log[level]({ method: request.method, route, status: reply.statusCode, ms: Math.round(reply.elapsedTime) }, 'request');
   });
 
   app.setErrorHandler((error: unknown, request, reply) => {
