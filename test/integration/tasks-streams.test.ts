@@ -107,8 +107,13 @@ describe('cancellation', () => {
     const { messages } = await watching;
     expect(messages.at(-1)).toMatchObject({ type: 'error', status: 'cancelled', error: { code: 'task_cancelled' } });
     expectConsecutive(messages.map((m) => m.seq), 1);
-    const outcome = await sys.services.temporal.workflow.getHandle(taskId).result();
-    expect(outcome).toBe('cancelled');
+    const handle = sys.services.temporal.workflow.getHandle(taskId);
+    expect(await handle.result()).toBe('cancelled');
+    // The cancellation reached the running activity, which acknowledged it through its heartbeat.
+    const history = await handle.fetchHistory();
+    const kinds = history.events!.map((e) => Object.keys(e).find((k) => k.endsWith('EventAttributes') && (e as any)[k]));
+    expect(kinds).toContain('activityTaskCancelRequestedEventAttributes');
+    expect(kinds).toContain('activityTaskCanceledEventAttributes');
     const task = (await api.get(`/v1/agents/tasks/${taskId}`)).body;
     expect(task.status).toBe('cancelled');
     expect(task.progress).toBeLessThan(100);
