@@ -38,6 +38,8 @@ try {
     failed = report.numFailedTests + (report.numFailedTestSuites > 0 && report.numFailedTests === 0 ? report.numFailedTestSuites : 0);
     skipped = report.numPendingTests + report.numTodoTests;
   } else failed = 1;
+  // A run that errored outside any test (a broken setup file, say) still counts as a failure.
+  if (vitest.status !== 0 && failed === 0) failed = 1;
   status = vitest.status === 0 && failed === 0 && passed > 0 ? 0 : 1;
   console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
 } finally {

@@ -45,6 +45,10 @@ interface LineContext {
   tainted: Set<string>;
   /** Variables passed through a sanitizer (basename, prefix checks) anywhere in the file. */
   sanitized: Set<string>;
+  /** The signature line of the enclosing function (nearest one above), comment-free. */
+  signature: string;
+  /** The next line, comment-free. */
+  next: string;
 }
 
 interface Hit {
@@ -130,7 +134,12 @@ function lex(content: string, language: Language | null): Lexed[] {
         while (j < line.length && line[j] !== ch) j += line[j] === '\\' ? 2 : 1;
         const literal = line.slice(i, j + 1);
         code += literal;
-        bare += ch + ' '.repeat(Math.max(0, literal.length - 2)) + (j < line.length ? ch : '');
+        // Interpolations (`${x}`, f"{x}") are code, so they stay visible to the rules.
+        const interpolation = ch === '`' ? /\$\{[^}]*\}/g : language === 'python' && /f$/i.test(line.slice(0, i)) ? /\{[^}]*\}/g : null;
+        const inner = literal.slice(1, literal.length - (j < line.length ? 1 : 0));
+        const kept = interpolation ? inner.replace(/[^]/g, ' ').split('') : null;
+        if (kept && interpolation) for (const m of inner.matchAll(interpolation)) kept.splice(m.index!, m[0].length, ...m[0]);
+        bare += ch + (kept ? kept.join('') : ' '.repeat(inner.length)) + (j < line.length ? ch : '');
         i = j + 1;
         continue;
       }
@@ -262,8 +271,8 @@ function checkEval(ctx: LineContext): Hit | null {
 const PASSWORD_WORD = /pass(word|wd)?|pwd/i;
 
 function checkWeakHash(ctx: LineContext): Hit | null {
-  const { code, bare, language } = ctx;
-  if (!PASSWORD_WORD.test(bare.replace(/["'`]/g, ' ')) && !PASSWORD_WORD.test(code)) return null;
+  const { code, language } = ctx;
+  if (![code, ctx.signature, ctx.next].some((text) => PASSWORD_WORD.test(text))) return null;
   const weak =
     (isJs(language) && /createHash\(\s*["'](md5|sha1)["']/i.exec(code)) ||
     (language === 'python' && /hashlib\.(md5|sha1)\s*\(/.exec(code)) ||
@@ -293,11 +302,11 @@ function checkTls(ctx: LineContext): Hit | null {
 
 const REQUEST_SOURCE = /\breq(uest)?\.(params|query|body|args|form|values|GET|POST|files)\b|\brequest\.(args|form|values|GET|POST|json)\b|r\.URL\.Query\(\)|r\.(FormValue|PostFormValue)\(|\.getParameter\(|\bPath\(|\bQuery\(|c\.(Param|Query)\(/;
 const FILE_SINKS: Record<Language, RegExp> = {
-  javascript: /\b(fs\.\w*(readFile|writeFile|createReadStream|createWriteStream|readdir|unlink|open)\w*|res\.(sendFile|download))\s*\(/,
-  typescript: /\b(fs\.\w*(readFile|writeFile|createReadStream|createWriteStream|readdir|unlink|open)\w*|res\.(sendFile|download))\s*\(/,
+  javascript: /\b(fs\.\w*(readFile|writeFile|createReadStream|createWriteStream|readdir|unlink|open)\w*|(readFile|writeFile|appendFile)(Sync)?|createReadStream|createWriteStream|res\.(sendFile|download))\s*\(/,
+  typescript: /\b(fs\.\w*(readFile|writeFile|createReadStream|createWriteStream|readdir|unlink|open)\w*|(readFile|writeFile|appendFile)(Sync)?|createReadStream|createWriteStream|res\.(sendFile|download))\s*\(/,
   python: /(^|[^\w.])(open|send_file|send_from_directory)\s*\(|os\.(remove|unlink)\(/,
   go: /\b(os\.(Open|OpenFile|ReadFile|Create|Remove)|ioutil\.ReadFile|http\.ServeFile)\s*\(/,
-  java: /\bnew\s+(File|FileInputStream|FileReader|FileOutputStream)\s*\(|Files\.(read\w*|newInputStream|write)\(|Paths\.get\(/,
+  java: /\bnew\s+(File|FileInputStream|FileReader|FileOutputStream)\s*\(|Files\.(read\w*|newInputStream|newOutputStream|write|delete)\(/,
   rust: /\b(File::open|File::create|fs::read_to_string|fs::read|fs::write)\s*\(/,
 };
 const SANITIZERS = /\b(path\.basename|basename|filepath\.Base|filepath\.Clean|os\.path\.basename|secure_filename|getFileName|file_name)\s*\(|startsWith\(|startswith\(|HasPrefix\(|starts_with\(/;
@@ -307,7 +316,8 @@ function checkPathTraversal(ctx: LineContext): Hit | null {
   if (!language) return null;
   const sink = FILE_SINKS[language].exec(bare);
   if (!sink) return null;
-  const args = bare.slice(sink.index + sink[0].length);
+  // Only the path argument counts: `fs.readFile(p, (err, data) => res.send(data))` is about p.
+  const args = firstArgument(bare.slice(sink.index + sink[0].length));
   if (SANITIZERS.test(args)) return null;
   if (REQUEST_SOURCE.test(args)) return { description: 'A file path taken straight from the request reaches a file operation, so "../" can read or write outside the intended folder.' };
   for (const name of tainted) {
@@ -332,6 +342,7 @@ function taintOf(lines: Lexed[]): { tainted: Set<string>[]; sanitized: Set<strin
       if (SANITIZERS.test(value!)) sanitized.add(name!);
       else if (REQUEST_SOURCE.test(value!) || [...tainted].some((t) => new RegExp(`(^|[^\\w.$])${t.replace(/\$/g, '\\$')}([^\\w$]|$)`).test(value!))) tainted.add(name!);
     }
+    for (const m of bare.matchAll(/\b(?:Path|Query|Form|Json)\s*\(\s*(?:mut\s+)?([a-z_]\w*)\s*\)\s*:/g)) tainted.add(m[1]!);
     const destructure = /\b(?:const|let|var)\s*\{([^}]+)\}\s*=\s*(.*)$/.exec(bare);
     if (destructure && REQUEST_SOURCE.test(destructure[2]!)) for (const n of destructure[1]!.split(',')) tainted.add(n.split(':').pop()!.trim());
     const check = /(startsWith|startswith|HasPrefix|starts_with)\(\s*([A-Za-z_$][\w$]*)/.exec(bare) ?? /([A-Za-z_$][\w$]*)\.(startsWith|startswith|starts_with)\(/.exec(bare);
@@ -417,15 +428,34 @@ export const SECURITY_RULES: ReadonlyArray<{ id: string; severity: Severity; tit
   ({ id, severity, title, languages }) => ({ id, severity, title, languages }),
 );
 
+/** A line that opens a function or method: its parameters tell what the body handles. */
+const FUNCTION_START = /\b(function|def|func|fn)\b|^\s*(public|private|protected|static|async|export)?[\w<>\[\],\s]*\s\w+\s*\([^)]*\)\s*(throws\s+[\w.,\s]+)?\{\s*$/;
+
+/** The first argument of the call whose opening parenthesis ends `before`. */
+function firstArgument(after: string): string {
+  let depth = 0;
+  for (let i = 0; i < after.length; i++) {
+    const c = after[i]!;
+    if (c === '(' || c === '[' || c === '{') depth++;
+    else if (c === ')' || c === ']' || c === '}') {
+      if (depth === 0) return after.slice(0, i);
+      depth--;
+    } else if (c === ',' && depth === 0) return after.slice(0, i);
+  }
+  return after;
+}
+
 /** Scans one file; files in unknown languages still get the language-independent rules (hard-coded secrets). */
 export function scanFile(file: SourceFile): Finding[] {
   const language = detectLanguage(file.path);
   const lines = lex(file.content, language);
   const { tainted, sanitized } = taintOf(lines);
   const findings: Finding[] = [];
+  let signature = '';
   lines.forEach((lexed, index) => {
+    if (FUNCTION_START.test(lexed.bare)) signature = lexed.code;
     if (!lexed.code.trim()) return;
-    const ctx: LineContext = { ...lexed, language, tainted: tainted[index]!, sanitized };
+    const ctx: LineContext = { ...lexed, language, tainted: tainted[index]!, sanitized, signature, next: lines[index + 1]?.code ?? '' };
     for (const rule of RULES) {
       if (rule.languages !== 'all' && (!language || !rule.languages.includes(language))) continue;
       const hit = rule.check(ctx);
