@@ -2,7 +2,15 @@
  * One agent task. The agent activity does the work and stores the result; this workflow owns the
  * time limit and turns cancellation, timeout and failure into the task's final state.
  */
-import { ActivityFailure, ApplicationFailure, CancellationScope, isCancellation, proxyActivities, sleep } from '@temporalio/workflow';
+import {
+  ActivityCancellationType,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  isCancellation,
+  proxyActivities,
+  sleep,
+} from '@temporalio/workflow';
 import type { TaskActivities } from '../src/activities/tasks.js';
 import { AGENT_INPUT_ERROR } from './definitions.js';
 
@@ -16,7 +24,7 @@ export interface AgentTaskWorkflowInput {
 
 export type AgentTaskOutcome = 'completed' | 'failed' | 'cancelled' | 'timed_out';
 
-
+/** Runs one task's agent under the task's time limit and records how it ended. */
 export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<AgentTaskOutcome> {
   const { finishTask } = proxyActivities<TaskActivities>({
     startToCloseTimeout: '1 minute',
@@ -24,12 +32,16 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
   });
   const { runAgent } = proxyActivities<TaskActivities>({
     taskQueue: input.agentQueue,
-    startToCloseTimeout: `${input.timeoutSeconds} seconds`,
+    // The workflow's own timer enforces the limit; this bound only catches an attempt that hangs past it.
+    startToCloseTimeout: `${input.timeoutSeconds + 30} seconds`,
     heartbeatTimeout: `${input.heartbeatTimeoutSeconds} seconds`,
     retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: [AGENT_INPUT_ERROR] },
+    // The workflow ends only once the agent has stopped (it learns of cancellation at its next heartbeat).
+    cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   });
 
-  let timedOut = false;
+  // On timeout the final state is written first, so callers see timed_out while the agent winds down.
+  let timedOut: Promise<void> | null = null;
   const agentScope = new CancellationScope();
   const timerScope = new CancellationScope();
   const run = agentScope.run(() => runAgent(input.taskId));
@@ -37,7 +49,7 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
     .run(() => sleep(input.timeoutSeconds * 1000))
     .then(
       () => {
-        timedOut = true;
+        timedOut = CancellationScope.nonCancellable(() => finishTask({ taskId: input.taskId, status: 'timed_out' }));
         agentScope.cancel();
       },
       () => {},
@@ -48,7 +60,11 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
     return 'completed';
   } catch (err) {
     timerScope.cancel();
-    const outcome = timedOut ? 'timed_out' : isCancellation(err) ? 'cancelled' : 'failed';
+    if (timedOut) {
+      await timedOut;
+      return 'timed_out';
+    }
+    const outcome = isCancellation(err) ? 'cancelled' : 'failed';
     const error = outcome === 'failed' ? { code: 'agent_error', message: failureMessage(err) } : undefined;
     await CancellationScope.nonCancellable(() => finishTask({ taskId: input.taskId, status: outcome, error }));
     return outcome;

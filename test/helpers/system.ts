@@ -15,6 +15,7 @@ import { connectWorkerTo, createServices, type Services } from '../../src/runtim
 import { createServer, type GatewayServer } from '../../src/server.js';
 import { createUserWithKey } from '../../src/services/auth/api-keys.js';
 import { startWorkers, type RunningWorkers } from '../../src/temporal/workers.js';
+import { withDatabase } from '../setup/global.js';
 
 export interface TestSystem {
   url: string;
@@ -28,12 +29,6 @@ export interface TestSystem {
   /** Starts (another) in-process worker on this system's queues. */
   startWorker(): Promise<RunningWorkers & { close(): Promise<void> }>;
   close(): Promise<void>;
-}
-
-function withDatabase(url: string, database: string): string {
-  const u = new URL(url);
-  u.pathname = `/${database}`;
-  return u.toString();
 }
 
 /** Creates a fresh database from the template and returns its URL. */

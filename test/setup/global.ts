@@ -19,13 +19,12 @@ declare module 'vitest' {
   }
 }
 
-function withDatabase(url: string, database: string): string {
+/** The same server URL with another database name. */
+export function withDatabase(url: string, database: string): string {
   const u = new URL(url);
   u.pathname = `/${database}`;
   return u.toString();
 }
-
-export { withDatabase };
 
 export default async function setup(project: TestProject) {
   const config = loadConfig();
