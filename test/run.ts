@@ -19,6 +19,7 @@ const log = (line: string) => console.log(`[test] ${line}`);
 const config = loadConfig();
 const postgres = ensurePostgres(env.TEST_DATABASE_URL, log);
 let status = 1;
+let summary = '0 passed, 1 failed';
 try {
   const temporalCli = await findTemporalCli({ explicitPath: config.TEMPORAL_CLI_PATH, cacheDir: config.cacheDir, log });
   const resultsDir = join(root, '.test-results');
@@ -41,8 +42,10 @@ try {
   // A run that errored outside any test (a broken setup file, say) still counts as a failure.
   if (vitest.status !== 0 && failed === 0) failed = 1;
   status = vitest.status === 0 && failed === 0 && passed > 0 ? 0 : 1;
-  console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  summary = `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
 } finally {
   postgres.stop();
 }
+// CI reads this line: it must be the last one printed.
+console.log(summary);
 process.exit(status);
