@@ -71,6 +71,7 @@ export const configSchema = z.object({
     .string()
     .regex(/^cdx_sk_[A-Za-z0-9_-]{20,}$/, 'must look like cdx_sk_ followed by at least 20 letters or digits')
     .optional(),
+  API_KEY_CACHE_SECONDS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(300).default(5),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(30),
 });

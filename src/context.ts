@@ -5,7 +5,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AuthenticationError } from './errors.js';
 import { newId } from './ids.js';
-import { authenticateApiKey } from './services/auth/api-keys.js';
 import type { Principal, ServiceDeps } from './services/deps.js';
 
 export interface GraphQLContext {
@@ -36,6 +35,6 @@ export async function buildContext(
 ): Promise<GraphQLContext> {
   const credential = extractCredential(request.headers, request.queryToken);
   if (!credential) throw new AuthenticationError();
-  const principal = await authenticateApiKey(deps.db, credential);
+  const principal = await deps.apiKeys.verify(credential);
   return { requestId: request.requestId ?? newId('request'), principal, deps, response: { replayed: false } };
 }

@@ -15,6 +15,7 @@ import { createLogger, type Logger } from './logger.js';
 import type { ServiceDeps } from './services/deps.js';
 import { connectClient, connectWorker } from './temporal/connection.js';
 import { installTemporalRuntime, startWorkers } from './temporal/workers.js';
+import { ApiKeyVerifier } from './services/auth/api-keys.js';
 
 export interface Infrastructure {
   databaseUrl: string;
@@ -82,6 +83,7 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
     temporal,
     config,
     logger,
+    apiKeys: new ApiKeyVerifier(db, config.API_KEY_CACHE_SECONDS),
     async close() {
       await bus.close();
       await temporal.connection.close();

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../logger.js';
+import type { ApiKeyVerifier } from './auth/api-keys.js';
 
 export interface ServiceDeps {
   db: Db;
@@ -11,6 +12,7 @@ export interface ServiceDeps {
   bus: EventBus;
   config: Config;
   logger: Logger;
+  apiKeys: ApiKeyVerifier;
 }
 
 /** The authenticated caller, built once per request. */

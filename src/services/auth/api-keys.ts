@@ -55,20 +55,67 @@ export async function createUserWithKey(
 
 const LAST_USED_RESOLUTION_MS = 60_000;
 
-/** Resolves a presented key to its principal, or throws 401 without saying which part was wrong. */
-export async function authenticateApiKey(db: Db, presented: string): Promise<Principal> {
-  if (!KEY_PATTERN.test(presented)) {
-    throw new AuthenticationError('The API key is malformed: keys look like cdx_sk_… or cdx_pk_….');
+interface KeyRow {
+  id: string;
+  user_id: string;
+  kind: 'secret' | 'publishable';
+  secret_hash: string;
+  revoked_at: Date | null;
+  last_used_at: Date | null;
+  tier: string;
+}
+
+/**
+ * Verifies API keys. One indexed join per verification; a verified key is remembered for
+ * `cacheSeconds` (by its hash, never the secret) so a busy client does not pay for it on every
+ * request. `forget` drops a key at once (revocation).
+ */
+export class ApiKeyVerifier {
+  private readonly cache = new Map<string, { principal: Principal; until: number }>();
+  private static readonly MAX_CACHED = 10_000;
+
+  constructor(
+    private readonly db: Db,
+    private readonly cacheSeconds: number,
+  ) {}
+
+  /** The principal of a presented key, or 401 without saying which part was wrong. */
+  async verify(presented: string): Promise<Principal> {
+    if (!KEY_PATTERN.test(presented)) {
+      throw new AuthenticationError('The API key is malformed: keys look like cdx_sk_… or cdx_pk_….');
+    }
+    const hash = hashApiKey(presented);
+    const now = Date.now();
+    const cached = this.cache.get(hash);
+    if (cached && cached.until > now) return cached.principal;
+    const rows = await this.db.$queryRaw<KeyRow[]>`
+      SELECT k.id, k.user_id, k.kind::text AS kind, k.secret_hash, k.revoked_at, k.last_used_at, u.tier
+      FROM api_keys k JOIN users u ON u.id = k.user_id
+      WHERE k.secret_hash = ${hash}`;
+    const key = rows[0];
+    if (!key || !timingSafeEqual(Buffer.from(key.secret_hash, 'hex'), Buffer.from(hash, 'hex')) || key.revoked_at) {
+      this.cache.delete(hash);
+      throw new AuthenticationError('The API key is invalid or revoked.');
+    }
+    if (!key.last_used_at || now - key.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
+      // Recorded at minute resolution so that a busy key does not write on every request.
+      await this.db.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date(now) } });
+    }
+    const principal: Principal = { userId: key.user_id, apiKeyId: key.id, keyKind: key.kind, tier: key.tier };
+    if (this.cacheSeconds > 0) {
+      if (this.cache.size >= ApiKeyVerifier.MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(hash, { principal, until: now + this.cacheSeconds * 1000 });
+    }
+    return principal;
   }
-  const hash = hashApiKey(presented);
-  const key = await db.apiKey.findUnique({ where: { secretHash: hash }, include: { user: { select: { tier: true } } } });
-  if (!key || !timingSafeEqual(Buffer.from(key.secretHash, 'hex'), Buffer.from(hash, 'hex')) || key.revokedAt) {
-    throw new AuthenticationError('The API key is invalid or revoked.');
+
+  /** Drops every cached verification of the given key ids (call after revoking them). */
+  forget(apiKeyIds: string[]): void {
+    for (const [hash, entry] of this.cache) if (apiKeyIds.includes(entry.principal.apiKeyId)) this.cache.delete(hash);
   }
-  const now = Date.now();
-  if (!key.lastUsedAt || now - key.lastUsedAt.getTime() > LAST_USED_RESOLUTION_MS) {
-    // Recorded at minute resolution so that a busy key does not write on every request.
-    await db.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date(now) } });
-  }
-  return { userId: key.userId, apiKeyId: key.id, keyKind: key.kind, tier: key.user.tier };
+}
+
+/** Verifies a key without caching (scripts and tests). */
+export function authenticateApiKey(db: Db, presented: string): Promise<Principal> {
+  return new ApiKeyVerifier(db, 0).verify(presented);
 }
