@@ -1,25 +1,72 @@
-// The Pothos builder: plugins and the context type. Types live in schema/types/.
+// The Pothos builder: plugins, the context type and the auth scopes. Types live in schema/types/.
 import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
+import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import type { GraphQLContext } from '../src/context.js';
+import { AuthenticationError, PermissionDeniedError } from '../src/errors.js';
 import { idKind, type IdKind } from '../src/ids.js';
 
-const typenameByKind: Partial<Record<IdKind, string>> = { task: 'Task', user: 'User' };
+const typenameByKind: Partial<Record<IdKind, string>> = {
+  task: 'Task',
+  user: 'User',
+  apiKey: 'ApiKey',
+  team: 'Team',
+  oauthClient: 'OAuthClient',
+};
+
+/**
+ * The one authorization model: every root field names the scopes it needs, and REST gets the same
+ * rules because each REST route runs a GraphQL operation. `public` fields (sign-in) need nothing;
+ * `authenticated` needs any valid credential; `read`, `write`, `generate` and `account` are what a
+ * credential may do (publishable keys hold read and generate only).
+ */
+export interface AuthScopes {
+  public: boolean;
+  authenticated: boolean;
+  read: boolean;
+  write: boolean;
+  generate: boolean;
+  account: boolean;
+}
 
 export const builder = new SchemaBuilder<{
   Context: GraphQLContext;
+  AuthScopes: AuthScopes;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
   };
   DefaultFieldNullability: false;
 }>({
-  plugins: [RelayPlugin],
+  plugins: [ScopeAuthPlugin, RelayPlugin],
   defaultFieldNullability: false,
+  scopeAuth: {
+    authScopes: (ctx) => {
+      const scopes = ctx.principal?.scopes ?? [];
+      return {
+        public: true,
+        authenticated: !!ctx.principal,
+        read: scopes.includes('read'),
+        write: scopes.includes('write'),
+        generate: scopes.includes('generate'),
+        account: scopes.includes('account'),
+      };
+    },
+    unauthorizedError: (_parent, ctx, info) =>
+      ctx.principal
+        ? new PermissionDeniedError(
+            ctx.principal.keyKind === 'publishable'
+              ? `Publishable keys reach only read and generation operations; ${info.fieldName} needs a secret key.`
+              : `This credential may not use ${info.fieldName}.`,
+          )
+        : new AuthenticationError(),
+  },
   relay: {
     clientMutationId: 'omit',
     cursorType: 'String',
     // Our ids already carry their type (task_…, user_…): the REST id and Node.id are the same string.
     encodeGlobalID: (_typename, id) => String(id),
     decodeGlobalID: (globalID) => ({ typename: typenameByKind[idKind(globalID) ?? 'request'] ?? 'Unknown', id: globalID }),
+    nodeQueryOptions: { authScopes: { read: true } },
+    nodesQueryOptions: { authScopes: { read: true } },
   },
 });

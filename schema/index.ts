@@ -3,9 +3,12 @@ import { builder } from './builder.js';
 import './types/scalars.js';
 import './types/viewer.js';
 import './types/task.js';
+import './types/identity.js';
+import './types/teams.js';
 
-builder.queryType({});
-builder.mutationType({});
-builder.subscriptionType({});
+// Root types carry the default rule; fields add theirs (sign-in fields skip the type's rule).
+builder.queryType({ authScopes: { authenticated: true } });
+builder.mutationType({ authScopes: { write: true } });
+builder.subscriptionType({ authScopes: { read: true } });
 
 export const schema = builder.toSchema({ sortSchema: false });

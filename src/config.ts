@@ -71,7 +71,17 @@ export const configSchema = z.object({
     .string()
     .regex(/^cdx_sk_[A-Za-z0-9_-]{20,}$/, 'must look like cdx_sk_ followed by at least 20 letters or digits')
     .optional(),
-  API_KEY_CACHE_SECONDS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(300).default(5),
+  AUTH_CACHE_SECONDS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(300).default(5),
+  ALLOW_SIGNUP: bool.default(false),
+  JWT_ISSUER: url(['http:', 'https:']).optional(),
+  ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(7 * 86400).default(86400),
+  SESSION_TTL_DAYS: positiveInt.max(365).default(30),
+  OAUTH_TOKEN_TTL_SECONDS: positiveInt.max(86400).default(3600),
+  OIDC_ISSUER: url(['http:', 'https:']).optional(),
+  OIDC_AUDIENCE: z.string().min(1).optional(),
+  OIDC_JWKS_URL: url(['http:', 'https:']).optional(),
+  PUBLISHABLE_KEY_DAILY_QUOTA: positiveInt.default(1000),
+  TRUST_PROXY: z.string().min(1).optional(),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(30),
 });
@@ -83,6 +93,8 @@ export interface Config extends Raw {
   dataDir: string;
   cacheDir: string;
   publicUrl: string;
+  /** `iss` and `aud` of the access tokens this gateway signs. */
+  jwtIssuer: string;
   embeddedDatabase: boolean;
   embeddedTemporal: boolean;
   eventBus: 'memory' | 'postgres';
@@ -118,6 +130,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (raw.TASK_TIMEOUT_SECONDS > raw.TASK_MAX_TIMEOUT_SECONDS) {
     throw new ConfigError('Invalid configuration: TASK_TIMEOUT_SECONDS must not exceed TASK_MAX_TIMEOUT_SECONDS');
   }
+  if (!!raw.OIDC_ISSUER !== !!raw.OIDC_AUDIENCE) {
+    throw new ConfigError('Invalid configuration: OIDC_ISSUER and OIDC_AUDIENCE must be set together');
+  }
   const host = raw.HOST === '0.0.0.0' || raw.HOST === '::' ? 'localhost' : raw.HOST;
   const cacheRoot = env.XDG_CACHE_HOME || join(homedir(), '.cache');
   return {
@@ -125,6 +140,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: resolve(raw.DATA_DIR),
     cacheDir: resolve(raw.CACHE_DIR ?? join(cacheRoot, 'codex-gateway')),
     publicUrl: (raw.PUBLIC_URL ?? `http://${host}:${raw.PORT}`).replace(/\/$/, ''),
+    jwtIssuer: (raw.JWT_ISSUER ?? raw.PUBLIC_URL ?? `http://${host}:${raw.PORT}`).replace(/\/$/, ''),
     embeddedDatabase: !raw.DATABASE_URL,
     embeddedTemporal: !raw.TEMPORAL_ADDRESS,
     eventBus: raw.EVENT_BUS === 'auto' ? (raw.DATABASE_URL ? 'postgres' : 'memory') : raw.EVENT_BUS,

@@ -1,6 +1,8 @@
 /**
  * The per-request context, built the same way for /graphql over HTTP and WebSocket, for REST
- * routes and for the REST task stream: a request id, the authenticated principal, the services.
+ * routes and for the REST task stream: a request id, the caller's address, the authenticated
+ * principal (null without a credential: the schema's auth scopes then allow only sign-in
+ * operations), the services.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { AuthenticationError } from './errors.js';
@@ -9,7 +11,9 @@ import type { Principal, ServiceDeps } from './services/deps.js';
 
 export interface GraphQLContext {
   requestId: string;
-  principal: Principal;
+  /** The client address (after TRUST_PROXY), for CIDR allow-lists and sign-in throttling. */
+  ip: string | null;
+  principal: Principal | null;
   deps: ServiceDeps;
   /** Set by a mutation that replayed an idempotent request, so REST can say so in a header. */
   response: { replayed: boolean };
@@ -20,7 +24,7 @@ export function extractCredential(headers: IncomingHttpHeaders, queryToken?: str
   const authorization = headers.authorization;
   if (authorization) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
-    if (!match) throw new AuthenticationError('The Authorization header must be "Bearer <api key>".');
+    if (!match) throw new AuthenticationError('The Authorization header must be "Bearer <api key or access token>".');
     return match[1]!;
   }
   const apiKey = headers['x-api-key'];
@@ -28,13 +32,19 @@ export function extractCredential(headers: IncomingHttpHeaders, queryToken?: str
   return queryToken || null;
 }
 
-/** Authenticates the request and returns its context; 401 without a valid credential. */
+/** Authenticates the request when it carries a credential (401 when that credential is bad) and returns its context. */
 export async function buildContext(
   deps: ServiceDeps,
-  request: { requestId?: string; headers: IncomingHttpHeaders; queryToken?: string | null },
+  request: { requestId?: string; headers: IncomingHttpHeaders; queryToken?: string | null; ip?: string | null },
 ): Promise<GraphQLContext> {
   const credential = extractCredential(request.headers, request.queryToken);
-  if (!credential) throw new AuthenticationError();
-  const principal = await deps.apiKeys.verify(credential);
-  return { requestId: request.requestId ?? newId('request'), principal, deps, response: { replayed: false } };
+  const ip = request.ip ?? null;
+  const principal = credential ? await deps.auth.authenticate(credential, ip) : null;
+  return { requestId: request.requestId ?? newId('request'), ip, principal, deps, response: { replayed: false } };
+}
+
+/** The principal of an authenticated context; resolvers behind an auth scope call this. */
+export function callerOf(ctx: Pick<GraphQLContext, 'principal'>): Principal {
+  if (!ctx.principal) throw new AuthenticationError();
+  return ctx.principal;
 }

@@ -15,6 +15,9 @@ export const idPrefixes = {
   team: 'team',
   user: 'user',
   request: 'req',
+  session: 'ses',
+  refreshToken: 'rtk',
+  oauthClient: 'oac',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

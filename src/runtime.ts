@@ -3,7 +3,7 @@
  * when no external ones are configured, migrations, the service dependencies, and the worker.
  */
 import { join } from 'node:path';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDb } from './db/client.js';
@@ -15,7 +15,8 @@ import { createLogger, type Logger } from './logger.js';
 import type { ServiceDeps } from './services/deps.js';
 import { connectClient, connectWorker } from './temporal/connection.js';
 import { installTemporalRuntime, startWorkers } from './temporal/workers.js';
-import { ApiKeyVerifier } from './services/auth/api-keys.js';
+import { Authenticator } from './services/auth/authenticate.js';
+import { SigningKeys } from './services/auth/signing-keys.js';
 
 export interface Infrastructure {
   databaseUrl: string;
@@ -38,6 +39,10 @@ export async function startInfrastructure(config: Config, logger: Logger): Promi
       const pg = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'pglite'), port: config.EMBEDDED_POSTGRES_PORT });
       stops.push(pg.stop);
       databaseUrl = pg.url;
+      // Operator commands (npm run admin) reach the running embedded database through this file.
+      const urlFile = join(config.dataDir, 'postgres.url');
+      await writeFile(urlFile, pg.url);
+      stops.push(() => rm(urlFile, { force: true }));
       logger.info({ dataDir: join(config.dataDir, 'pglite') }, 'embedded PostgreSQL (PGlite) started');
     }
     const applied = await applyMigrations(databaseUrl);
@@ -77,14 +82,19 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   const db = createDb(infra.databaseUrl, config.DATABASE_POOL_SIZE);
   const bus: EventBus = config.eventBus === 'postgres' ? await PostgresEventBus.connect(infra.databaseUrl, logger) : new MemoryEventBus();
   const temporal = await connectClient(config, infra.temporalAddress);
+  const signingKeys = new SigningKeys(db);
+  await signingKeys.init();
+  const auth = new Authenticator(db, bus, signingKeys, config, logger);
   return {
     db,
     bus,
     temporal,
     config,
     logger,
-    apiKeys: new ApiKeyVerifier(db, config.API_KEY_CACHE_SECONDS),
+    signingKeys,
+    auth,
     async close() {
+      auth.close();
       await bus.close();
       await temporal.connection.close();
       await db.$disconnect();

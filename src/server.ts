@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
@@ -22,6 +22,8 @@ import { buildOpenApi } from './rest/openapi.js';
 import { registerRestRoutes } from './rest/register.js';
 import { restRoutes } from './rest/v1/index.js';
 import { createTaskStreamServer } from './rest/v1/task-stream.js';
+import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
+import { registerOAuthEndpoints } from './rest/oauth.js';
 import type { ServiceDeps } from './services/deps.js';
 
 export const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -41,6 +43,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
+    trustProxy: trustProxySetting(config.TRUST_PROXY),
+    // Our own access log below prints the URL without credential query parameters.
+    logController: new LogController({ disableRequestLogging: true }),
     // A caller's X-Request-Id is kept when it is safe to log; otherwise we make one.
     genReqId: (req) => {
       const given = req.headers['x-request-id'];
@@ -56,6 +61,10 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
+    request.log.info(
+      { req: { method: request.method, url: redactUrl(request.url), ip: request.ip }, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime },
+      'request completed',
+    );
     metrics.httpDuration.labels(request.method, route, String(reply.statusCode)).observe(reply.elapsedTime / 1000);
   });
 
@@ -95,8 +104,13 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
           return {
             async willSendResponse({ response, contextValue }) {
               if (response.body.kind !== 'single') return;
-              for (const e of response.body.singleResult.errors ?? []) {
+              const { errors, data } = response.body.singleResult;
+              for (const e of errors ?? []) {
                 (e.extensions as Record<string, unknown>).requestId = contextValue.requestId;
+              }
+              // A request without a credential that got nothing but "authenticate first" is a 401, as on REST.
+              if (!data && errors?.length && errors.every((e) => e.extensions?.code === 'AUTHENTICATION_REQUIRED')) {
+                response.http.status = 401;
               }
             },
           };
@@ -109,7 +123,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     path: '/graphql',
     context: async (request: FastifyRequest) => {
       try {
-        return await buildContext(deps, { requestId: request.id, headers: request.headers });
+        return await buildContext(deps, { requestId: request.id, headers: request.headers, ip: request.ip });
       } catch (err) {
         const e = asAppError(err);
         throw new GraphQLError(e.message, { originalError: e, extensions: { requestId: request.id, http: { status: e.status } } });
@@ -119,6 +133,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
 
   // REST.
   registerRestRoutes(app, restRoutes, schema, deps);
+  await registerOAuthEndpoints(app, deps);
   const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);
@@ -137,7 +152,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         if (typeof auth === 'string') headers.authorization = auth;
         if (typeof params.apiKey === 'string') headers['x-api-key'] = params.apiKey;
         try {
-          ctx.extra.context = await buildContext(deps, { headers });
+          const context = await buildContext(deps, { headers, ip: clientIp(ctx.extra.request, config.TRUST_PROXY) });
+          if (!context.principal) return false;
+          ctx.extra.context = context;
           metrics.streamsOpened.labels('graphql-ws').inc();
           return true;
         } catch {

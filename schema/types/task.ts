@@ -7,7 +7,9 @@ import { getTask, listTasks } from '../../src/services/tasks/query-tasks.js';
 import type { TaskEvent } from '../../src/services/tasks/task-events.js';
 import { streamTaskEvents } from '../../src/services/tasks/task-events.js';
 import type { TaskResult } from '../../src/services/tasks/task-result.js';
+import { callerOf } from '../../src/context.js';
 import { builder } from '../builder.js';
+import { connectionOf } from '../connection.js';
 
 const statuses: DbTaskStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'];
 
@@ -74,9 +76,10 @@ export const TaskRef = builder.objectRef<AgentTask>('Task');
 builder.node(TaskRef, {
   description: 'An agent task. Its id is also the id of the Temporal workflow that runs it.',
   id: { resolve: (task) => task.id },
-  loadOne: (id, ctx) => getTask(ctx.deps, ctx.principal, id),
+  loadOne: (id, ctx) => getTask(ctx.deps, callerOf(ctx), id),
   fields: (t) => ({
     agentType: t.exposeString('agentType'),
+    teamId: t.exposeID('teamId', { nullable: true, description: 'The team the task belongs to; null for a personal task.' }),
     prompt: t.exposeString('prompt', { description: 'The task as submitted.' }),
     status: t.field({ type: TaskStatus, resolve: (task) => task.status }),
     progress: t.exposeInt('progress', { description: 'Percent done, 0 to 100.' }),
@@ -104,31 +107,26 @@ builder.node(TaskRef, {
 builder.queryFields((t) => ({
   task: t.field({
     type: TaskRef,
-    description: 'One of your tasks; RESOURCE_NOT_FOUND for an id that is not yours.',
+    description: 'One of your tasks or your teams\' tasks; RESOURCE_NOT_FOUND for any other id.',
+    authScopes: { read: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => getTask(ctx.deps, ctx.principal, String(args.id)),
+    resolve: (_root, args, ctx) => getTask(ctx.deps, callerOf(ctx), String(args.id)),
   }),
   tasks: t.connection({
     type: TaskRef,
-    description: 'Your tasks, newest first (at most 100 per page).',
-    args: { status: t.arg({ type: TaskStatus }) },
+    description: "Your personal tasks, or a team's tasks with teamId; newest first (at most 100 per page).",
+    authScopes: { read: true },
+    args: { status: t.arg({ type: TaskStatus }), teamId: t.arg.id({ description: 'A team you belong to.' }) },
     resolve: async (_root, args, ctx) => {
-      const page = await listTasks(ctx.deps, ctx.principal, {
+      const page = await listTasks(ctx.deps, callerOf(ctx), {
         status: args.status,
+        teamId: args.teamId == null ? null : String(args.teamId),
         first: args.first,
         after: args.after,
         last: args.last,
         before: args.before,
       });
-      return {
-        edges: page.nodes.map((node) => ({ node, cursor: node.id })),
-        pageInfo: {
-          hasNextPage: page.hasNextPage,
-          hasPreviousPage: page.hasPreviousPage,
-          startCursor: page.nodes[0]?.id ?? null,
-          endCursor: page.nodes.at(-1)?.id ?? null,
-        },
-      };
+      return connectionOf(page);
     },
   }),
 }));
@@ -153,6 +151,7 @@ const ExecuteAgentTaskInput = builder.inputType('ExecuteAgentTaskInput', {
     maxTokens: t.int(),
     temperature: t.float(),
     timeoutSeconds: t.int({ description: 'Time limit; the task ends TIMED_OUT past it. Defaults to the server setting.' }),
+    teamId: t.id({ description: 'Run it for a team you are a member (or admin, owner) of; its members then see it.' }),
   }),
 });
 
@@ -171,21 +170,23 @@ builder.mutationFields((t) => ({
   executeAgentTask: t.field({
     type: ExecuteAgentTaskPayload,
     description: 'Starts an agent task. With an idempotencyKey, a retry returns the first task instead of starting another.',
+    authScopes: { write: true },
     args: {
       input: t.arg({ type: ExecuteAgentTaskInput, required: true }),
       idempotencyKey: t.arg.string({ description: 'Same key and same input: the first result. Kept 24 hours.' }),
     },
     resolve: async (_root, args, ctx) => {
-      const { taskId, replayed } = await executeAgentTask(ctx.deps, ctx.principal, args.input, args.idempotencyKey);
+      const { taskId, replayed } = await executeAgentTask(ctx.deps, callerOf(ctx), args.input, args.idempotencyKey);
       ctx.response.replayed ||= replayed;
-      return { task: await getTask(ctx.deps, ctx.principal, taskId), replayed };
+      return { task: await getTask(ctx.deps, callerOf(ctx), taskId), replayed };
     },
   }),
   cancelTask: t.field({
     type: CancelTaskPayload,
     description: 'Cancels a queued or running task; TASK_NOT_CANCELLABLE when it already finished.',
+    authScopes: { write: true },
     args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ task: await cancelTask(ctx.deps, ctx.principal, String(args.id)) }),
+    resolve: async (_root, args, ctx) => ({ task: await cancelTask(ctx.deps, callerOf(ctx), String(args.id)) }),
   }),
 }));
 
@@ -193,12 +194,13 @@ builder.subscriptionField('taskEvents', (t) =>
   t.field({
     type: TaskEventRef,
     description: 'Progress of a task: stored events after `since`, then live ones; completes after the RESULT or ERROR event.',
+    authScopes: { read: true },
     args: {
       taskId: t.arg.id({ required: true }),
       since: t.arg.int({ defaultValue: 0, description: 'Resume after this sequence number.' }),
     },
     subscribe: async (_root, args, ctx) => {
-      const task = await getTask(ctx.deps, ctx.principal, String(args.taskId));
+      const task = await getTask(ctx.deps, callerOf(ctx), String(args.taskId));
       return streamTaskEvents(ctx.deps, task.id, Math.max(0, args.since ?? 0));
     },
     resolve: (event) => event,

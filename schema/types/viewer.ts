@@ -1,5 +1,7 @@
+import { callerOf } from '../../src/context.js';
 import { NotFoundError } from '../../src/errors.js';
 import type { User } from '../../src/generated/prisma/client.js';
+import { idKind } from '../../src/ids.js';
 import { builder } from '../builder.js';
 
 export const UserRef = builder.objectRef<User>('User');
@@ -7,8 +9,14 @@ export const UserRef = builder.objectRef<User>('User');
 builder.node(UserRef, {
   description: 'A person or service account.',
   id: { resolve: (user) => user.id },
+  // Yourself, or someone who shares a team with you; anyone else is not found.
   loadOne: async (id, ctx) => {
-    if (id !== ctx.principal.userId) throw new NotFoundError('user', id);
+    const caller = callerOf(ctx);
+    const visible =
+      idKind(id) === 'user' &&
+      (id === caller.userId ||
+        (await ctx.deps.db.teamMember.count({ where: { userId: id, team: { members: { some: { userId: caller.userId } } } } })) > 0);
+    if (!visible) throw new NotFoundError('user', id);
     return ctx.deps.db.user.findUniqueOrThrow({ where: { id } });
   },
   fields: (t) => ({
@@ -23,6 +31,6 @@ builder.queryField('viewer', (t) =>
   t.field({
     type: UserRef,
     description: 'The authenticated caller.',
-    resolve: (_root, _args, ctx) => ctx.deps.db.user.findUniqueOrThrow({ where: { id: ctx.principal.userId } }),
+    resolve: (_root, _args, ctx) => ctx.deps.db.user.findUniqueOrThrow({ where: { id: callerOf(ctx).userId } }),
   }),
 );

@@ -12,10 +12,14 @@ export interface EventBus {
   publish(streamId: string, seq: number): Promise<void>;
   /** Calls `listener` for each notification of the stream; returns the unsubscribe function. */
   subscribe(streamId: string, listener: (seq: number) => void): () => void;
+  /** Tells every process (this one first, synchronously) something on `topic`, e.g. a revoked credential. */
+  broadcast(topic: string, message: string): Promise<void>;
+  onBroadcast(topic: string, listener: (message: string) => void): () => void;
   close(): Promise<void>;
 }
 
 const CHANNEL = 'codex_events';
+const CONTROL_CHANNEL = 'codex_control';
 
 /** Delivers within this process only. */
 export class MemoryEventBus implements EventBus {
@@ -26,6 +30,13 @@ export class MemoryEventBus implements EventBus {
   subscribe(streamId: string, listener: (seq: number) => void) {
     this.emitter.on(streamId, listener);
     return () => void this.emitter.off(streamId, listener);
+  }
+  async broadcast(topic: string, message: string) {
+    this.emitter.emit(`\0${topic}`, message);
+  }
+  onBroadcast(topic: string, listener: (message: string) => void) {
+    this.emitter.on(`\0${topic}`, listener);
+    return () => void this.emitter.off(`\0${topic}`, listener);
   }
   async close() {
     this.emitter.removeAllListeners();
@@ -54,15 +65,18 @@ export class PostgresEventBus implements EventBus {
   private async listen(): Promise<void> {
     const client = new pg.Client({ connectionString: this.url });
     client.on('notification', (msg) => {
-      const [streamId, seq] = (msg.payload ?? '').split(' ');
-      if (streamId && seq) void this.local.publish(streamId, Number(seq));
+      const payload = msg.payload ?? '';
+      const space = payload.indexOf(' ');
+      if (space < 0) return;
+      if (msg.channel === CONTROL_CHANNEL) void this.local.broadcast(payload.slice(0, space), payload.slice(space + 1));
+      else void this.local.publish(payload.slice(0, space), Number(payload.slice(space + 1)));
     });
     client.on('error', (err) => {
       this.logger.warn({ err }, 'event bus listener lost its connection; reconnecting');
       this.scheduleReconnect();
     });
     await client.connect();
-    await client.query(`LISTEN ${CHANNEL}`);
+    await client.query(`LISTEN ${CHANNEL}; LISTEN ${CONTROL_CHANNEL}`);
     this.listener = client;
   }
 
@@ -86,6 +100,16 @@ export class PostgresEventBus implements EventBus {
 
   subscribe(streamId: string, listener: (seq: number) => void) {
     return this.local.subscribe(streamId, listener);
+  }
+
+  async broadcast(topic: string, message: string) {
+    // Here at once; other processes when NOTIFY reaches them (this one ignores its own echo twice: harmless).
+    await this.local.broadcast(topic, message);
+    await this.pool.query('SELECT pg_notify($1, $2)', [CONTROL_CHANNEL, `${topic} ${message}`]);
+  }
+
+  onBroadcast(topic: string, listener: (message: string) => void) {
+    return this.local.onBroadcast(topic, listener);
   }
 
   async close() {

@@ -56,6 +56,7 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
       operationId: route.operationId,
       summary: route.summary,
       tags: [route.tag],
+      ...(route.public ? { security: [] } : {}),
       parameters,
       ...(route.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(route.body) } } } } : {}),
       responses,
@@ -70,6 +71,55 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
       responses: { 200: { description: 'All dependencies reachable' }, 503: { description: 'A dependency is unreachable' } },
     },
   };
+  paths['/v1/oauth/token'] = {
+    post: {
+      operationId: 'oauthToken',
+      summary: 'OAuth 2.0 client credentials grant (RFC 6749 §4.4); errors follow RFC 6749 §5.2, not the API envelope',
+      tags: ['OAuth'],
+      security: [{ clientBasic: [] }, {}],
+      requestBody: {
+        required: true,
+        content: {
+          'application/x-www-form-urlencoded': {
+            schema: {
+              type: 'object',
+              required: ['grant_type'],
+              properties: {
+                grant_type: { const: 'client_credentials' },
+                client_id: { type: 'string', description: 'client_secret_post; or send HTTP Basic instead' },
+                client_secret: { type: 'string' },
+                scope: { type: 'string', description: 'Space-separated subset of read write generate account (default: all).' },
+              },
+            },
+          },
+        },
+      },
+      responses: {
+        200: {
+          description: 'An access token',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: { access_token: { type: 'string' }, token_type: { const: 'Bearer' }, expires_in: { type: 'integer' }, scope: { type: 'string' } },
+              },
+            },
+          },
+        },
+        400: { description: 'invalid_request, unsupported_grant_type or invalid_scope' },
+        401: { description: 'invalid_client' },
+      },
+    },
+  };
+  paths['/.well-known/jwks.json'] = {
+    get: {
+      operationId: 'jwks',
+      summary: 'Public keys that verify our access tokens (RFC 7517)',
+      tags: ['Auth'],
+      security: [],
+      responses: { 200: { description: 'A JSON Web Key Set' } },
+    },
+  };
   return {
     openapi: '3.1.0',
     info: { title: 'Codex Cloud API', version, description: 'REST /v1 layer of the Codex Cloud gateway. Every route runs a GraphQL operation of /graphql.' },
@@ -77,7 +127,8 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
     security: [{ bearerAuth: [] }, { apiKeyHeader: [] }],
     components: {
       securitySchemes: {
-        bearerAuth: { type: 'http', scheme: 'bearer', description: 'cdx_sk_… or cdx_pk_… API key' },
+        bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key (cdx_sk_…, cdx_pk_…), an access token from /v1/auth/login or /v1/oauth/token, or a token of the configured OIDC provider' },
+        clientBasic: { type: 'http', scheme: 'basic', description: 'OAuth client_id and client_secret' },
         apiKeyHeader: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
       },
       schemas: { Error: jsonSchema(ErrorEnvelope) },

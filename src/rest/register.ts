@@ -53,7 +53,7 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
       method: route.method,
       url: route.path.replace(/\{(\w+)\}/g, ':$1'),
       handler: async (request: FastifyRequest, reply) => {
-        const context = await buildContext(deps, { requestId: request.id, headers: request.headers });
+        const context = await buildContext(deps, { requestId: request.id, headers: request.headers, ip: request.ip });
         const req: RestRequest = {
           params: check(route.params, request.params, 'path'),
           query: check(route.query, request.query, 'query'),

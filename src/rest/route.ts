@@ -28,6 +28,8 @@ export interface RestRoute<B = any, Q = any, P = any, D = any> {
   response: z.ZodType;
   /** Error codes this route can answer besides the common ones. */
   errors?: string[];
+  /** Whether it answers without a credential (sign-in routes). */
+  public?: boolean;
   /** Whether it accepts Idempotency-Key. */
   idempotent?: boolean;
   /** The GraphQL operation this route runs. */

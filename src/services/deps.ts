@@ -4,7 +4,8 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../logger.js';
-import type { ApiKeyVerifier } from './auth/api-keys.js';
+import type { Authenticator } from './auth/authenticate.js';
+import type { SigningKeys } from './auth/signing-keys.js';
 
 export interface ServiceDeps {
   db: Db;
@@ -12,13 +13,27 @@ export interface ServiceDeps {
   bus: EventBus;
   config: Config;
   logger: Logger;
-  apiKeys: ApiKeyVerifier;
+  auth: Authenticator;
+  signingKeys: SigningKeys;
 }
 
-/** The authenticated caller, built once per request. */
+/** What a credential may do. Publishable keys get read and generate only. */
+export type Scope = 'read' | 'write' | 'generate' | 'account';
+export const FULL_SCOPES: readonly Scope[] = ['read', 'write', 'generate', 'account'];
+export const PUBLISHABLE_SCOPES: readonly Scope[] = ['read', 'generate'];
+
+/** The authenticated caller, built once per request by the context builder. */
 export interface Principal {
   userId: string;
-  apiKeyId: string;
-  keyKind: 'secret' | 'publishable';
+  /** How the caller signed in. */
+  method: 'api_key' | 'session' | 'oauth_client' | 'external';
+  /** The key, session or OAuth client id (external tokens: the user id); revoking it ends access. */
+  credentialId: string;
+  keyKind: 'secret' | 'publishable' | null;
+  scopes: readonly Scope[];
   tier: string;
+  /** A team the credential acts for (OAuth clients created for a team). */
+  teamId: string | null;
+  /** CIDR ranges the credential may be used from; empty: anywhere. */
+  allowedCidrs: readonly string[];
 }

@@ -26,6 +26,7 @@ export const TaskJson = z.object({
   status: z.enum(statuses),
   progress: z.number().int(),
   agent_type: z.string(),
+  team_id: z.string().nullable(),
   created_at: z.string(),
   started_at: z.string().nullable(),
   completed_at: z.string().nullable(),
@@ -59,6 +60,7 @@ export function taskJson(t: any): z.infer<typeof TaskJson> {
     status: t.status.toLowerCase(),
     progress: t.progress,
     agent_type: t.agentType,
+    team_id: t.teamId,
     created_at: t.createdAt,
     started_at: t.startedAt,
     completed_at: t.completedAt,
@@ -90,6 +92,7 @@ const ExecuteBody = z
     max_tokens: z.number().int().nullish(),
     temperature: z.number().nullish(),
     timeout_seconds: z.number().int().nullish().describe('Time limit in seconds; the task ends timed_out past it.'),
+    team_id: z.string().nullish().describe('Run the task for a team you are a member of; its members then see it.'),
   })
   .strict();
 
@@ -120,6 +123,7 @@ export const agentRoutes = [
         maxTokens: body.max_tokens,
         temperature: body.temperature,
         timeoutSeconds: body.timeout_seconds,
+        teamId: body.team_id,
       },
       idempotencyKey: headers['idempotency-key'] ?? null,
     }),
@@ -141,10 +145,12 @@ export const agentRoutes = [
     summary: "List the caller's tasks, newest first",
     tag: 'Agents',
     successStatus: 200,
-    query: listQuery(TASK_PAGE_MAX).extend({ status: z.enum(statuses).optional() }).strict(),
+    query: listQuery(TASK_PAGE_MAX)
+      .extend({ status: z.enum(statuses).optional(), team_id: z.string().optional().describe("A team's tasks instead of your personal ones.") })
+      .strict(),
     response: listResponse(TaskJson),
     document: operation('list-tasks', 'task-fields'),
-    variables: ({ query }) => ({ ...pageVariables(query), status: query.status?.toUpperCase() ?? null }),
+    variables: ({ query }) => ({ ...pageVariables(query), status: query.status?.toUpperCase() ?? null, teamId: query.team_id ?? null }),
     reply: (data: any, req) => pageReply(data.tasks, taskJson, '/v1/agents/tasks', req.query),
   }),
   defineRoute({

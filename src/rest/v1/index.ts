@@ -1,5 +1,6 @@
 // The REST /v1 route table: every route the gateway serves (and documents in /v1/openapi.json).
 import type { RestRoute } from '../route.js';
 import { agentRoutes } from './agents.js';
+import { authRoutes, keyRoutes, oauthClientRoutes, teamRoutes } from './identity.js';
 
-export const restRoutes: RestRoute[] = [...agentRoutes];
+export const restRoutes: RestRoute[] = [...agentRoutes, ...authRoutes, ...keyRoutes, ...teamRoutes, ...oauthClientRoutes];

@@ -7,7 +7,8 @@ import type { Duplex } from 'node:stream';
 import { parse, subscribe, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { buildContext } from '../../context.js';
-import { AppError, NotFoundError, ValidationError } from '../../errors.js';
+import { clientIp } from '../client-ip.js';
+import { AppError, AuthenticationError, NotFoundError, ValidationError } from '../../errors.js';
 import { appErrorOf } from '../../graphql/format-error.js';
 import { newId } from '../../ids.js';
 import type { ServiceDeps } from '../../services/deps.js';
@@ -48,7 +49,13 @@ export function createTaskStreamServer(schema: GraphQLSchema, deps: ServiceDeps)
       const sinceParam = url.searchParams.get('since');
       const since = sinceParam === null ? 0 : Number(sinceParam);
       if (!Number.isInteger(since) || since < 0) throw new ValidationError([{ field: 'since', message: 'must be a whole number ≥ 0' }]);
-      const context = await buildContext(deps, { requestId, headers: request.headers, queryToken: url.searchParams.get('token') });
+      const context = await buildContext(deps, {
+        requestId,
+        headers: request.headers,
+        queryToken: url.searchParams.get('token'),
+        ip: clientIp(request, deps.config.TRUST_PROXY),
+      });
+      if (!context.principal) throw new AuthenticationError();
       const stream = await subscribe({ schema, document, contextValue: context, variableValues: { taskId: decodeURIComponent(match[1]!), since } });
       if (!(Symbol.asyncIterator in stream)) {
         const err = stream.errors?.[0];

@@ -2,14 +2,22 @@
  * API keys: `cdx_sk_…` (secret) and `cdx_pk_…` (publishable). A key is 256 random bits, so one
  * SHA-256 is enough to store it safely (a slow hash such as argon2 is for low-entropy passwords
  * and would cost every request); the lookup is by hash and the final check is constant-time.
+ * The secret is returned once, at creation. Revocation reaches every gateway process at once
+ * (see Authenticator.revoke).
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import type { ApiKey } from '../../generated/prisma/client.js';
 import type { Db } from '../../db/client.js';
-import { AuthenticationError } from '../../errors.js';
-import { newId } from '../../ids.js';
-import type { Principal } from '../deps.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
+import { appendEvent } from '../../events/event-store.js';
+import { idKind, newId } from '../../ids.js';
+import type { Principal, ServiceDeps } from '../deps.js';
+import { paginate, type PageArgs } from '../pagination.js';
+import { parseCidrs } from './cidr.js';
 
-const KEY_PATTERN = /^cdx_(sk|pk)_[A-Za-z0-9_-]{20,200}$/;
+export const KEY_PATTERN = /^cdx_(sk|pk)_[A-Za-z0-9_-]{20,200}$/;
+export const MAX_ACTIVE_KEYS = 25;
+export const KEY_PAGE_MAX = 100;
 
 /** SHA-256 of a key, hex encoded: what the database stores. */
 export function hashApiKey(secret: string): string {
@@ -24,22 +32,22 @@ export function generateApiKey(kind: 'secret' | 'publishable'): string {
 /** Stores a key for a user; returns its id and the secret, which is never shown again. */
 export async function createApiKey(
   db: Db,
-  input: { userId: string; name: string; kind?: 'secret' | 'publishable'; secret?: string },
-): Promise<{ id: string; secret: string }> {
+  input: { userId: string; name: string; kind?: 'secret' | 'publishable'; secret?: string; allowedCidrs?: string[] },
+): Promise<{ key: ApiKey; secret: string }> {
   const kind = input.kind ?? 'secret';
   const secret = input.secret ?? generateApiKey(kind);
-  const id = newId('apiKey');
-  await db.apiKey.create({
+  const key = await db.apiKey.create({
     data: {
-      id,
+      id: newId('apiKey'),
       userId: input.userId,
       name: input.name,
       kind,
       displayPrefix: secret.slice(0, 11),
       secretHash: hashApiKey(secret),
+      allowedCidrs: input.allowedCidrs ?? [],
     },
   });
-  return { id, secret };
+  return { key, secret };
 }
 
 /** Creates a user with one secret key. */
@@ -48,74 +56,63 @@ export async function createUserWithKey(
   input: { name: string; email?: string; tier?: string; secret?: string },
 ): Promise<{ userId: string; apiKeyId: string; secret: string }> {
   const userId = newId('user');
-  await db.user.create({ data: { id: userId, name: input.name, email: input.email, tier: input.tier ?? 'free' } });
-  const key = await createApiKey(db, { userId, name: 'default', secret: input.secret });
-  return { userId, apiKeyId: key.id, secret: key.secret };
+  await db.user.create({ data: { id: userId, name: input.name, email: input.email?.toLowerCase(), tier: input.tier ?? 'free' } });
+  const { key, secret } = await createApiKey(db, { userId, name: 'default', secret: input.secret });
+  return { userId, apiKeyId: key.id, secret };
 }
 
-const LAST_USED_RESOLUTION_MS = 60_000;
-
-interface KeyRow {
-  id: string;
-  user_id: string;
-  kind: 'secret' | 'publishable';
-  secret_hash: string;
-  revoked_at: Date | null;
-  last_used_at: Date | null;
-  tier: string;
+/** A new key for the caller (at most 25 active); the only time its secret is returned. */
+export async function issueApiKey(
+  deps: Pick<ServiceDeps, 'db' | 'bus'>,
+  principal: Principal,
+  input: { name: string; kind?: 'secret' | 'publishable' | null; allowedCidrs?: string[] | null },
+): Promise<{ key: ApiKey; secret: string }> {
+  const errors = [];
+  const name = input.name.trim();
+  if (!name || name.length > 100) errors.push({ field: 'name', message: 'must be 1 to 100 characters' });
+  const cidrs = parseCidrs(input.allowedCidrs ?? []);
+  if (!cidrs.ok) errors.push({ field: `allowed_cidrs.${cidrs.index}`, message: cidrs.message });
+  else if (cidrs.cidrs.length > 50) errors.push({ field: 'allowed_cidrs', message: 'must list at most 50 ranges' });
+  if (errors.length) throw new ValidationError(errors);
+  const created = await deps.db.$transaction(async (tx) => {
+    // The user's row lock serialises concurrent creations, so the limit holds under a race.
+    await tx.$queryRaw`SELECT id FROM users WHERE id = ${principal.userId} FOR UPDATE`;
+    const active = await tx.apiKey.count({ where: { userId: principal.userId, revokedAt: null } });
+    if (active >= MAX_ACTIVE_KEYS) {
+      throw new ConflictError('key_limit_reached', `An account can have at most ${MAX_ACTIVE_KEYS} active keys; revoke one you no longer use first.`, {
+        limit: MAX_ACTIVE_KEYS,
+      });
+    }
+    return createApiKey(tx as unknown as Db, { userId: principal.userId, name, kind: input.kind ?? 'secret', allowedCidrs: cidrs.ok ? cidrs.cidrs : [] });
+  });
+  await appendEvent(deps.db, deps.bus, {
+    streamId: principal.userId,
+    type: 'key.created',
+    key: randomUUID(),
+    data: { key_id: created.key.id, kind: created.key.kind, name: created.key.name },
+  });
+  return created;
 }
 
-/**
- * Verifies API keys. One indexed join per verification; a verified key is remembered for
- * `cacheSeconds` (by its hash, never the secret) so a busy client does not pay for it on every
- * request. `forget` drops a key at once (revocation).
- */
-export class ApiKeyVerifier {
-  private readonly cache = new Map<string, { principal: Principal; until: number }>();
-  private static readonly MAX_CACHED = 10_000;
-
-  constructor(
-    private readonly db: Db,
-    private readonly cacheSeconds: number,
-  ) {}
-
-  /** The principal of a presented key, or 401 without saying which part was wrong. */
-  async verify(presented: string): Promise<Principal> {
-    if (!KEY_PATTERN.test(presented)) {
-      throw new AuthenticationError('The API key is malformed: keys look like cdx_sk_… or cdx_pk_….');
-    }
-    const hash = hashApiKey(presented);
-    const now = Date.now();
-    const cached = this.cache.get(hash);
-    if (cached && cached.until > now) return cached.principal;
-    const rows = await this.db.$queryRaw<KeyRow[]>`
-      SELECT k.id, k.user_id, k.kind::text AS kind, k.secret_hash, k.revoked_at, k.last_used_at, u.tier
-      FROM api_keys k JOIN users u ON u.id = k.user_id
-      WHERE k.secret_hash = ${hash}`;
-    const key = rows[0];
-    if (!key || !timingSafeEqual(Buffer.from(key.secret_hash, 'hex'), Buffer.from(hash, 'hex')) || key.revoked_at) {
-      this.cache.delete(hash);
-      throw new AuthenticationError('The API key is invalid or revoked.');
-    }
-    if (!key.last_used_at || now - key.last_used_at.getTime() > LAST_USED_RESOLUTION_MS) {
-      // Recorded at minute resolution so that a busy key does not write on every request.
-      await this.db.apiKey.update({ where: { id: key.id }, data: { lastUsedAt: new Date(now) } });
-    }
-    const principal: Principal = { userId: key.user_id, apiKeyId: key.id, keyKind: key.kind, tier: key.tier };
-    if (this.cacheSeconds > 0) {
-      if (this.cache.size >= ApiKeyVerifier.MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
-      this.cache.set(hash, { principal, until: now + this.cacheSeconds * 1000 });
-    }
-    return principal;
-  }
-
-  /** Drops every cached verification of the given key ids (call after revoking them). */
-  forget(apiKeyIds: string[]): void {
-    for (const [hash, entry] of this.cache) if (apiKeyIds.includes(entry.principal.apiKeyId)) this.cache.delete(hash);
-  }
+export async function getApiKey(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<ApiKey> {
+  const key = idKind(id) === 'apiKey' ? await deps.db.apiKey.findUnique({ where: { id } }) : null;
+  if (!key || key.userId !== principal.userId) throw new NotFoundError('API key', id);
+  return key;
 }
 
-/** Verifies a key without caching (scripts and tests). */
-export function authenticateApiKey(db: Db, presented: string): Promise<Principal> {
-  return new ApiKeyVerifier(db, 0).verify(presented);
+/** The caller's keys (active and revoked), newest first. */
+export function listApiKeys(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs) {
+  return paginate(args, KEY_PAGE_MAX, 'apiKey', (cursor, order, take) =>
+    deps.db.apiKey.findMany({ where: { userId: principal.userId, ...cursor }, orderBy: { id: order }, take }),
+  );
+}
+
+/** Revokes a key for good; the very next request with it answers 401. Revoking twice is harmless. */
+export async function revokeApiKey(deps: Pick<ServiceDeps, 'db' | 'bus' | 'auth'>, principal: Principal, id: string): Promise<ApiKey> {
+  const key = await getApiKey(deps, principal, id);
+  if (key.revokedAt) return key;
+  const revoked = await deps.db.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
+  await deps.auth.revoke([id]);
+  await appendEvent(deps.db, deps.bus, { streamId: principal.userId, type: 'key.revoked', key: `key.revoked:${id}`, data: { key_id: id } });
+  return revoked;
 }

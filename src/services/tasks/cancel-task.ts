@@ -3,11 +3,13 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { AgentTask } from '../../generated/prisma/client.js';
 import { ConflictError } from '../../errors.js';
 import type { Principal, ServiceDeps } from '../deps.js';
+import { requireTeamRole } from '../teams.js';
 import { getTask } from './query-tasks.js';
 import { finishTask } from './task-lifecycle.js';
 
 export async function cancelTask(deps: ServiceDeps, principal: Principal, taskId: string): Promise<AgentTask> {
   const task = await getTask(deps, principal, taskId);
+  if (task.teamId) await requireTeamRole(deps, principal, task.teamId, 'member');
   const cancelled = await finishTask(deps, taskId, 'cancelled');
   if (!cancelled) {
     const current = await getTask(deps, principal, taskId);

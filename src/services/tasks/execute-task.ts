@@ -6,6 +6,7 @@ import { newId } from '../../ids.js';
 import type { AgentTaskWorkflowInput } from '../../../workflows/agent-task.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { withIdempotency } from '../idempotency.js';
+import { requireTeamRole } from '../teams.js';
 import { emitTaskEvent } from './task-events.js';
 import { parseTaskInput, type TaskInput } from './task-input.js';
 
@@ -29,6 +30,8 @@ export async function executeAgentTask(
       { field: 'context.files', message: `must contain at least one file: ${input.agentType} analyses the files it is given` },
     ]);
   }
+  const teamId = input.teamId ?? principal.teamId;
+  if (teamId) await requireTeamRole(deps, principal, teamId, 'member');
   const { resourceId, replayed } = await withIdempotency(
     deps.db,
     { principalId: principal.userId, key: idempotencyKey, operation: 'executeAgentTask', request: input },
@@ -39,6 +42,7 @@ export async function executeAgentTask(
         data: {
           id,
           ownerId: principal.userId,
+          teamId,
           agentType: input.agentType,
           prompt: input.task,
           input: { context: input.context, maxTokens: input.maxTokens ?? null, temperature: input.temperature ?? null },

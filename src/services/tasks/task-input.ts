@@ -40,6 +40,10 @@ export function taskInputSchema(maxTimeoutSeconds: number) {
       .default({ files: [] }),
     maxTokens: z.number().int('must be a whole number').min(1, 'must be at least 1').max(200_000, 'must be at most 200000').nullish(),
     temperature: z.number().min(0, 'must be at least 0').max(2, 'must be at most 2').nullish(),
+    teamId: z
+      .string()
+      .regex(/^team_[0-9a-f-]{36}$/, 'must be a team id (team_…)')
+      .nullish(),
     timeoutSeconds: z
       .number()
       .int('must be a whole number')

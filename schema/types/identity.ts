@@ -1,0 +1,234 @@
+// Sign-in (login, sign-up, refresh, logout), API keys and OAuth clients.
+import type { ApiKey, OAuthClient } from '../../src/generated/prisma/client.js';
+import { callerOf } from '../../src/context.js';
+import { getApiKey, issueApiKey, listApiKeys, revokeApiKey } from '../../src/services/auth/api-keys.js';
+import { createOAuthClient, getOAuthClient, listOAuthClients, revokeOAuthClient } from '../../src/services/auth/oauth-clients.js';
+import { login, logout, refresh, signup, type TokenSet } from '../../src/services/auth/sessions.js';
+import { withIdempotency } from '../../src/services/idempotency.js';
+import { builder } from '../builder.js';
+import { connectionOf } from '../connection.js';
+
+const AuthTokens = builder.objectRef<TokenSet>('AuthTokens').implement({
+  description: 'A signed-in session: a short-lived access token and a single-use refresh token.',
+  fields: (t) => ({
+    accessToken: t.exposeString('accessToken', { description: 'A JWT; send it as "Authorization: Bearer …".' }),
+    tokenType: t.exposeString('tokenType'),
+    expiresIn: t.exposeInt('expiresIn', { description: 'Seconds until the access token expires.' }),
+    refreshToken: t.exposeString('refreshToken', { description: 'Exchange it once with refreshSession for new tokens.' }),
+  }),
+});
+
+const LoginInput = builder.inputType('LoginInput', {
+  fields: (t) => ({ email: t.string({ required: true }), password: t.string({ required: true }) }),
+});
+const SignupInput = builder.inputType('SignupInput', {
+  fields: (t) => ({ email: t.string({ required: true }), password: t.string({ required: true }), name: t.string() }),
+});
+
+const LogoutPayload = builder.objectRef<{ success: boolean; message: string }>('LogoutPayload').implement({
+  fields: (t) => ({ success: t.exposeBoolean('success'), message: t.exposeString('message') }),
+});
+
+builder.mutationFields((t) => ({
+  login: t.field({
+    type: AuthTokens,
+    description: 'Signs in with e-mail and password. Repeated failures are throttled with growing delays.',
+    authScopes: { public: true },
+    skipTypeScopes: true,
+    args: { input: t.arg({ type: LoginInput, required: true }) },
+    resolve: (_root, { input }, ctx) => login(ctx.deps, input, ctx.ip),
+  }),
+  signup: t.field({
+    type: AuthTokens,
+    description: 'Creates an account and signs in; only when the server allows sign-up (ALLOW_SIGNUP).',
+    authScopes: { public: true },
+    skipTypeScopes: true,
+    args: { input: t.arg({ type: SignupInput, required: true }) },
+    resolve: (_root, { input }, ctx) => signup(ctx.deps, input),
+  }),
+  refreshSession: t.field({
+    type: AuthTokens,
+    description: 'New tokens for a refresh token. Each refresh token works once; reusing one ends the whole session.',
+    authScopes: { public: true },
+    skipTypeScopes: true,
+    args: { refreshToken: t.arg.string({ required: true }) },
+    resolve: (_root, args, ctx) => refresh(ctx.deps, args.refreshToken),
+  }),
+  logout: t.field({
+    type: LogoutPayload,
+    description: 'Ends the current session; its access and refresh tokens stop working at once.',
+    authScopes: { authenticated: true },
+    skipTypeScopes: true,
+    resolve: async (_root, _args, ctx) => {
+      await logout(ctx.deps, callerOf(ctx));
+      return { success: true, message: 'Logged out successfully' };
+    },
+  }),
+}));
+
+const ApiKeyKind = builder.enumType('ApiKeyKind', {
+  values: { SECRET: { value: 'secret' }, PUBLISHABLE: { value: 'publishable', description: 'Read and generation operations only, with a daily quota.' } } as const,
+});
+
+export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
+
+builder.node(ApiKeyRef, {
+  description: 'An API key. Its secret is shown once, when it is created.',
+  id: { resolve: (key) => key.id },
+  loadOne: (id, ctx) => getApiKey(ctx.deps, callerOf(ctx), id),
+  authScopes: { account: true },
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    kind: t.field({ type: ApiKeyKind, resolve: (key) => key.kind }),
+    prefix: t.exposeString('displayPrefix', { description: 'The first characters of the key, to tell keys apart.' }),
+    allowedCidrs: t.exposeStringList('allowedCidrs', { description: 'IP ranges the key works from; empty: anywhere.' }),
+    createdAt: t.field({ type: 'DateTime', resolve: (key) => key.createdAt }),
+    lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (key) => key.lastUsedAt, description: 'Minute resolution.' }),
+    revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (key) => key.revokedAt }),
+  }),
+});
+
+const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    kind: t.field({ type: ApiKeyKind, defaultValue: 'secret' }),
+    allowedCidrs: t.stringList({ description: 'Limit the key to these IP ranges (CIDR), e.g. ["203.0.113.0/24"].' }),
+  }),
+});
+
+const CreateApiKeyPayload = builder.objectRef<{ apiKey: ApiKey; secret: string | null; replayed: boolean }>('CreateApiKeyPayload').implement({
+  fields: (t) => ({
+    apiKey: t.field({ type: ApiKeyRef, resolve: (p) => p.apiKey }),
+    secret: t.exposeString('secret', { nullable: true, description: 'The key itself, shown this once (null on an idempotent replay: it is not stored).' }),
+    replayed: t.exposeBoolean('replayed'),
+  }),
+});
+
+const ApiKeyPayload = builder.objectRef<{ apiKey: ApiKey }>('RevokeApiKeyPayload').implement({
+  fields: (t) => ({ apiKey: t.field({ type: ApiKeyRef, resolve: (p) => p.apiKey }) }),
+});
+
+export const OAuthClientRef = builder.objectRef<OAuthClient>('OAuthClient');
+
+builder.node(OAuthClientRef, {
+  description: 'An OAuth 2.0 client for the client credentials grant at POST /v1/oauth/token. Its id is the client_id.',
+  id: { resolve: (c) => c.id },
+  loadOne: (id, ctx) => getOAuthClient(ctx.deps, callerOf(ctx), id),
+  authScopes: { account: true },
+  fields: (t) => ({
+    name: t.exposeString('name'),
+    clientId: t.exposeString('id'),
+    teamId: t.exposeID('teamId', { nullable: true, description: 'Tokens of this client act for this team.' }),
+    createdAt: t.field({ type: 'DateTime', resolve: (c) => c.createdAt }),
+    lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (c) => c.lastUsedAt }),
+    revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (c) => c.revokedAt }),
+  }),
+});
+
+const CreateOAuthClientInput = builder.inputType('CreateOAuthClientInput', {
+  fields: (t) => ({ name: t.string({ required: true }), teamId: t.id({ description: 'Act for this team (you must be its admin or owner).' }) }),
+});
+
+const CreateOAuthClientPayload = builder
+  .objectRef<{ client: OAuthClient; clientSecret: string | null; replayed: boolean }>('CreateOAuthClientPayload')
+  .implement({
+    fields: (t) => ({
+      client: t.field({ type: OAuthClientRef, resolve: (p) => p.client }),
+      clientSecret: t.exposeString('clientSecret', { nullable: true, description: 'Shown this once (null on an idempotent replay).' }),
+      replayed: t.exposeBoolean('replayed'),
+    }),
+  });
+
+const OAuthClientPayload = builder.objectRef<{ client: OAuthClient }>('RevokeOAuthClientPayload').implement({
+  fields: (t) => ({ client: t.field({ type: OAuthClientRef, resolve: (p) => p.client }) }),
+});
+
+builder.queryFields((t) => ({
+  apiKey: t.field({
+    type: ApiKeyRef,
+    authScopes: { account: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => getApiKey(ctx.deps, callerOf(ctx), String(args.id)),
+  }),
+  apiKeys: t.connection({
+    type: ApiKeyRef,
+    description: 'Your API keys, active and revoked, newest first.',
+    authScopes: { account: true },
+    resolve: async (_root, args, ctx) => connectionOf(await listApiKeys(ctx.deps, callerOf(ctx), args)),
+  }),
+  oauthClient: t.field({
+    type: OAuthClientRef,
+    authScopes: { account: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => getOAuthClient(ctx.deps, callerOf(ctx), String(args.id)),
+  }),
+  oauthClients: t.connection({
+    type: OAuthClientRef,
+    description: 'Your OAuth clients, newest first.',
+    authScopes: { account: true },
+    resolve: async (_root, args, ctx) => connectionOf(await listOAuthClients(ctx.deps, callerOf(ctx), args)),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  createApiKey: t.field({
+    type: CreateApiKeyPayload,
+    description: 'Creates an API key (at most 25 active per account). The secret is in this response only.',
+    authScopes: { account: true },
+    skipTypeScopes: true,
+    args: { input: t.arg({ type: CreateApiKeyInput, required: true }), idempotencyKey: t.arg.string() },
+    resolve: async (_root, { input, idempotencyKey }, ctx) => {
+      const caller = callerOf(ctx);
+      let secret: string | null = null;
+      const { resourceId, replayed } = await withIdempotency(
+        ctx.deps.db,
+        { principalId: caller.userId, key: idempotencyKey, operation: 'createApiKey', request: input },
+        async () => {
+          const created = await issueApiKey(ctx.deps, caller, input);
+          secret = created.secret;
+          return created.key.id;
+        },
+      );
+      ctx.response.replayed ||= replayed;
+      return { apiKey: await getApiKey(ctx.deps, caller, resourceId), secret, replayed };
+    },
+  }),
+  revokeApiKey: t.field({
+    type: ApiKeyPayload,
+    description: 'Revokes a key for good: the next request with it answers 401.',
+    authScopes: { account: true },
+    skipTypeScopes: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => ({ apiKey: await revokeApiKey(ctx.deps, callerOf(ctx), String(args.id)) }),
+  }),
+  createOAuthClient: t.field({
+    type: CreateOAuthClientPayload,
+    description: 'Creates an OAuth client; exchange its id and secret at POST /v1/oauth/token for one-hour access tokens.',
+    authScopes: { account: true },
+    skipTypeScopes: true,
+    args: { input: t.arg({ type: CreateOAuthClientInput, required: true }), idempotencyKey: t.arg.string() },
+    resolve: async (_root, { input, idempotencyKey }, ctx) => {
+      const caller = callerOf(ctx);
+      let clientSecret: string | null = null;
+      const { resourceId, replayed } = await withIdempotency(
+        ctx.deps.db,
+        { principalId: caller.userId, key: idempotencyKey, operation: 'createOAuthClient', request: input },
+        async () => {
+          const created = await createOAuthClient(ctx.deps, caller, { name: input.name, teamId: input.teamId == null ? null : String(input.teamId) });
+          clientSecret = created.secret;
+          return created.client.id;
+        },
+      );
+      ctx.response.replayed ||= replayed;
+      return { client: await getOAuthClient(ctx.deps, caller, resourceId), clientSecret, replayed };
+    },
+  }),
+  revokeOAuthClient: t.field({
+    type: OAuthClientPayload,
+    description: 'Revokes an OAuth client: its tokens stop working on the next request.',
+    authScopes: { account: true },
+    skipTypeScopes: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => ({ client: await revokeOAuthClient(ctx.deps, callerOf(ctx), String(args.id)) }),
+  }),
+}));

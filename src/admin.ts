@@ -1,0 +1,146 @@
+/**
+ * `npm run admin -- <command>`: operator commands against the configured database (DATABASE_URL,
+ * or the embedded one: through the running gateway's database when `npm start` is up, else
+ * opened directly).
+ *
+ *   user create --email E [--name N] [--tier free|pro|team|enterprise] [--password-stdin] [--with-key]
+ *   user set-password --email E --password-stdin      (ends the account's sessions)
+ *   user list
+ *   signing-key rotate      a new key signs from now on; tokens signed before stay valid
+ *   signing-key retire      drops keys superseded longer ago than the longest token lifetime
+ *
+ * Passwords are read from standard input, never from arguments (which other users can see).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { AppError } from './errors.js';
+import { newId } from './ids.js';
+import type { Config } from './config.js';
+import { createDb, type Db } from './db/client.js';
+import { applyMigrations } from './db/migrate.js';
+import { startEmbeddedPostgres } from './embedded/postgres.js';
+import { loadConfigOrExit } from './runtime.js';
+import { createApiKey } from './services/auth/api-keys.js';
+import { createAccount, setPassword } from './services/auth/sessions.js';
+import { createSigningKey, retireSupersededKeys } from './services/auth/signing-keys.js';
+import type { ServiceDeps } from './services/deps.js';
+
+const TIERS = ['free', 'pro', 'team', 'enterprise'];
+const USAGE = `Usage: npm run admin -- <command>
+  user create --email E [--name N] [--tier ${TIERS.join('|')}] [--password-stdin] [--with-key]
+  user set-password --email E --password-stdin
+  user list
+  signing-key rotate
+  signing-key retire`;
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) process.stderr.write('Password (then Enter and Ctrl-D): ');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+async function reachable(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
+  try {
+    await client.connect();
+    await client.end();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function openDatabase(config: Config): Promise<{ db: Db; close: () => Promise<void> }> {
+  let url = config.DATABASE_URL;
+  let stop = async () => {};
+  if (!url) {
+    const urlFile = join(config.dataDir, 'postgres.url');
+    const running = existsSync(urlFile) ? readFileSync(urlFile, 'utf8').trim() : null;
+    if (running && (await reachable(running))) url = running;
+    else {
+      const embedded = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'pglite') });
+      url = embedded.url;
+      stop = embedded.stop;
+    }
+  }
+  await applyMigrations(url);
+  const db = createDb(url, 2);
+  return {
+    db,
+    close: async () => {
+      await db.$disconnect();
+      await stop();
+    },
+  };
+}
+
+async function main(): Promise<number> {
+  const [group, command, ...rest] = process.argv.slice(2);
+  const { values } = parseArgs({
+    args: rest,
+    options: {
+      email: { type: 'string' },
+      name: { type: 'string' },
+      tier: { type: 'string', default: 'free' },
+      'password-stdin': { type: 'boolean', default: false },
+      'with-key': { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  const config = loadConfigOrExit();
+  const { db, close } = await openDatabase(config);
+  const revokeNothing = { revoke: async () => {} } as unknown as ServiceDeps['auth'];
+  const deps = { db, config, auth: revokeNothing } as Pick<ServiceDeps, 'db' | 'config' | 'auth'>;
+  try {
+    if (group === 'user' && command === 'create') {
+      if (!values.email) throw new UsageError('--email is required');
+      if (!TIERS.includes(values.tier!)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
+      const password = values['password-stdin'] ? await readStdin() : null;
+      const user = password
+        ? await createAccount(deps, { email: values.email, password, name: values.name, tier: values.tier })
+        : await db.user.create({ data: { id: newId('user'), email: values.email.toLowerCase(), name: values.name ?? values.email, tier: values.tier! } });
+      console.log(`created ${user.id} <${user.email}> tier ${user.tier}${password ? ' (password set)' : ' (no password: API keys only)'}`);
+      if (values['with-key']) {
+        const { key, secret } = await createApiKey(db, { userId: user.id, name: 'admin' });
+        console.log(`API key ${key.id}: ${secret}\n(shown once; store it now)`);
+      }
+    } else if (group === 'user' && command === 'set-password') {
+      if (!values.email || !values['password-stdin']) throw new UsageError('--email and --password-stdin are required');
+      const user = await db.user.findUnique({ where: { email: values.email.toLowerCase() } });
+      if (!user) throw new UsageError(`no account with e-mail ${values.email}`);
+      // Other gateway processes learn of ended sessions within AUTH_CACHE_SECONDS.
+      await setPassword(deps as Parameters<typeof setPassword>[0], user.id, await readStdin());
+      console.log(`password set for ${user.id}; its sessions are ended`);
+    } else if (group === 'user' && command === 'list') {
+      for (const u of await db.user.findMany({ orderBy: { id: 'asc' } })) {
+        console.log(`${u.id}\t${u.email ?? '-'}\t${u.tier}\t${u.name}`);
+      }
+    } else if (group === 'signing-key' && command === 'rotate') {
+      const id = await createSigningKey(db);
+      console.log(`new signing key ${id}; earlier keys keep verifying until retired (run "signing-key retire" after ${config.ACCESS_TOKEN_TTL_SECONDS} s)`);
+    } else if (group === 'signing-key' && command === 'retire') {
+      const count = await retireSupersededKeys(db, Math.max(config.ACCESS_TOKEN_TTL_SECONDS, config.OAUTH_TOKEN_TTL_SECONDS));
+      console.log(`retired ${count} signing key(s)`);
+    } else {
+      throw new UsageError(`unknown command "${[group, command].filter(Boolean).join(' ')}"`);
+    }
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) console.error(`${err.message}\n\n${USAGE}`);
+    else if (err instanceof AppError) console.error(err.message);
+    else throw err;
+    return 2;
+  } finally {
+    await close();
+  }
+}
+
+class UsageError extends Error {}
+
+process.exitCode = await main().catch((err) => {
+  console.error(err instanceof Error && err.name === 'TypeError' && /parseArgs|Unknown option/.test(err.message) ? `${err.message}\n\n${USAGE}` : err);
+  return 1;
+});

@@ -1,0 +1,85 @@
+/**
+ * OAuth 2.0 clients for the client credentials grant (RFC 6749 §4.4). A client's id is its
+ * `client_id`; its secret (`cdx_cs_…`, 256 random bits) is shown once and stored as SHA-256.
+ * Tokens are access tokens we sign with `client_id` in them, valid OAUTH_TOKEN_TTL_SECONDS;
+ * revoking the client ends them at once. A client created for a team acts for that team.
+ */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { OAuthClient } from '../../generated/prisma/client.js';
+import { NotFoundError, ValidationError } from '../../errors.js';
+import { idKind, newId } from '../../ids.js';
+import { FULL_SCOPES, type Principal, type ServiceDeps } from '../deps.js';
+import { paginate, type PageArgs } from '../pagination.js';
+import { requireTeamRole } from '../teams.js';
+import { ACCESS_TOKEN_TYPE } from './authenticate.js';
+
+export const CLIENT_PAGE_MAX = 100;
+const hashSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
+
+export async function createOAuthClient(
+  deps: Pick<ServiceDeps, 'db'>,
+  principal: Principal,
+  input: { name: string; teamId?: string | null },
+): Promise<{ client: OAuthClient; secret: string }> {
+  const name = input.name.trim();
+  if (!name || name.length > 100) throw new ValidationError([{ field: 'name', message: 'must be 1 to 100 characters' }]);
+  const teamId = input.teamId ?? principal.teamId;
+  if (teamId) await requireTeamRole(deps, principal, teamId, 'admin');
+  const secret = `cdx_cs_${randomBytes(32).toString('base64url')}`;
+  const client = await deps.db.oAuthClient.create({
+    data: { id: newId('oauthClient'), ownerId: principal.userId, teamId, name, secretHash: hashSecret(secret) },
+  });
+  return { client, secret };
+}
+
+export async function getOAuthClient(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<OAuthClient> {
+  const client = idKind(id) === 'oauthClient' ? await deps.db.oAuthClient.findUnique({ where: { id } }) : null;
+  if (!client || client.ownerId !== principal.userId) throw new NotFoundError('OAuth client', id);
+  return client;
+}
+
+export function listOAuthClients(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs) {
+  return paginate(args, CLIENT_PAGE_MAX, 'oauthClient', (cursor, order, take) =>
+    deps.db.oAuthClient.findMany({ where: { ownerId: principal.userId, ...cursor }, orderBy: { id: order }, take }),
+  );
+}
+
+/** Revokes a client: its tokens stop working on the next request. */
+export async function revokeOAuthClient(deps: Pick<ServiceDeps, 'db' | 'auth'>, principal: Principal, id: string): Promise<OAuthClient> {
+  const client = await getOAuthClient(deps, principal, id);
+  if (client.revokedAt) return client;
+  const revoked = await deps.db.oAuthClient.update({ where: { id }, data: { revokedAt: new Date() } });
+  await deps.auth.revoke([id]);
+  return revoked;
+}
+
+/** An RFC 6749 §5.2 error: the token endpoint answers these instead of the API's envelope. */
+export class OAuthError extends Error {
+  constructor(
+    readonly error: 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unsupported_grant_type' | 'invalid_scope',
+    readonly description: string,
+    readonly status = error === 'invalid_client' ? 401 : 400,
+  ) {
+    super(description);
+  }
+}
+
+/** Issues an access token for verified client credentials. */
+export async function issueClientToken(
+  deps: Pick<ServiceDeps, 'db' | 'config' | 'signingKeys'>,
+  clientId: string,
+  clientSecret: string,
+  scopes: readonly string[] = FULL_SCOPES,
+): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number; scope: string }> {
+  const client = idKind(clientId) === 'oauthClient' ? await deps.db.oAuthClient.findUnique({ where: { id: clientId } }) : null;
+  const presented = Buffer.from(hashSecret(clientSecret), 'hex');
+  const ok = !!client && timingSafeEqual(Buffer.from(client.secretHash, 'hex'), presented) && !client.revokedAt;
+  if (!ok) throw new OAuthError('invalid_client', 'Client authentication failed: unknown client, wrong secret, or revoked client.');
+  await deps.db.oAuthClient.update({ where: { id: client.id }, data: { lastUsedAt: new Date() } });
+  const ttl = deps.config.OAUTH_TOKEN_TTL_SECONDS;
+  const accessToken = await deps.signingKeys.sign(
+    { client_id: client.id, scope: scopes.join(' ') },
+    { issuer: deps.config.jwtIssuer, audience: deps.config.jwtIssuer, subject: client.id, ttlSeconds: ttl, type: ACCESS_TOKEN_TYPE },
+  );
+  return { access_token: accessToken, token_type: 'Bearer', expires_in: ttl, scope: scopes.join(' ') };
+}

@@ -1,0 +1,178 @@
+/**
+ * Teams: a group of users that owns resources together. Roles, from least to most: viewer (reads
+ * team resources), member (also creates and cancels them), admin (also manages members and the
+ * team's name), owner (also manages owners and deletes the team). A team keeps at least one owner.
+ * Membership changes are stored as events on the team's stream (`team.member_added`, …) for
+ * webhook delivery.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Team, TeamMember } from '../generated/prisma/client.js';
+import type { TeamRole } from '../generated/prisma/enums.js';
+import { ConflictError, NotFoundError, PermissionDeniedError, ValidationError } from '../errors.js';
+import { appendEvent } from '../events/event-store.js';
+import { idKind, newId } from '../ids.js';
+import type { Principal, ServiceDeps } from './deps.js';
+import { paginate, type PageArgs } from './pagination.js';
+
+export const TEAM_PAGE_MAX = 100;
+export const TEAM_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
+const RANK: Record<TeamRole, number> = { viewer: 0, member: 1, admin: 2, owner: 3 };
+
+type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
+
+/** The caller's role in a team; 404 when the caller is not a member (ids cannot be probed), 403 below `min`. */
+export async function requireTeamRole(deps: Pick<ServiceDeps, 'db'>, principal: Principal, teamId: string, min: TeamRole): Promise<TeamRole> {
+  const membership =
+    idKind(teamId) === 'team' && (!principal.teamId || principal.teamId === teamId)
+      ? await deps.db.teamMember.findUnique({ where: { teamId_userId: { teamId, userId: principal.userId } } })
+      : null;
+  if (!membership) throw new NotFoundError('team', teamId);
+  if (RANK[membership.role] < RANK[min]) {
+    throw new PermissionDeniedError(`This needs the ${min} role in team ${teamId} or higher; you are ${membership.role}.`);
+  }
+  return membership.role;
+}
+
+/** Whether the caller may read (viewer) or change (member) a resource that belongs to `teamId`. */
+export async function hasTeamRole(deps: Pick<ServiceDeps, 'db'>, principal: Principal, teamId: string, min: TeamRole): Promise<boolean> {
+  if (principal.teamId && principal.teamId !== teamId) return false;
+  const m = await deps.db.teamMember.findUnique({ where: { teamId_userId: { teamId, userId: principal.userId } } });
+  return !!m && RANK[m.role] >= RANK[min];
+}
+
+function checkName(name: string): string {
+  const trimmed = name.trim();
+  if (!trimmed || trimmed.length > 100) throw new ValidationError([{ field: 'name', message: 'must be 1 to 100 characters' }]);
+  return trimmed;
+}
+
+function checkRole(role: string): TeamRole {
+  if (!(TEAM_ROLES as readonly string[]).includes(role)) {
+    throw new ValidationError([{ field: 'role', message: `must be one of ${TEAM_ROLES.join(', ')}` }]);
+  }
+  return role as TeamRole;
+}
+
+async function emitTeamEvent(deps: Deps, teamId: string, type: string, data: Record<string, unknown>) {
+  await appendEvent(deps.db, deps.bus, { streamId: teamId, type, key: randomUUID(), data: { team_id: teamId, ...data } });
+}
+
+export async function createTeam(deps: Deps, principal: Principal, input: { name: string }): Promise<Team> {
+  const name = checkName(input.name);
+  const id = newId('team');
+  const team = await deps.db.team.create({
+    data: { id, name, members: { create: { userId: principal.userId, role: 'owner' } } },
+  });
+  await emitTeamEvent(deps, id, 'team.member_added', { user_id: principal.userId, role: 'owner' });
+  return team;
+}
+
+export async function getTeam(deps: Pick<ServiceDeps, 'db'>, principal: Principal, teamId: string): Promise<Team> {
+  await requireTeamRole(deps, principal, teamId, 'viewer');
+  return deps.db.team.findUniqueOrThrow({ where: { id: teamId } });
+}
+
+/** Teams the caller belongs to, newest first. */
+export function listTeams(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs) {
+  return paginate(args, TEAM_PAGE_MAX, 'team', (cursor, order, take) =>
+    deps.db.team.findMany({
+      where: { ...cursor, members: { some: { userId: principal.userId } }, ...(principal.teamId ? { id: principal.teamId } : {}) },
+      orderBy: { id: order },
+      take,
+    }),
+  );
+}
+
+export async function updateTeam(deps: Pick<ServiceDeps, 'db'>, principal: Principal, teamId: string, input: { name?: string | null }): Promise<Team> {
+  await requireTeamRole(deps, principal, teamId, 'admin');
+  if (input.name == null) return deps.db.team.findUniqueOrThrow({ where: { id: teamId } });
+  return deps.db.team.update({ where: { id: teamId }, data: { name: checkName(input.name) } });
+}
+
+/** Deletes a team and what it owns; refused while it has queued or running tasks. */
+export async function deleteTeam(deps: Pick<ServiceDeps, 'db'>, principal: Principal, teamId: string): Promise<Team> {
+  await requireTeamRole(deps, principal, teamId, 'owner');
+  const active = await deps.db.agentTask.count({ where: { teamId, status: { in: ['queued', 'running'] } } });
+  if (active > 0) {
+    throw new ConflictError('team_has_active_tasks', `Team ${teamId} has ${active} queued or running tasks; cancel them or wait for them to finish, then delete it.`);
+  }
+  return deps.db.team.delete({ where: { id: teamId } });
+}
+
+export function listMembers(deps: Pick<ServiceDeps, 'db'>, principal: Principal, teamId: string) {
+  return requireTeamRole(deps, principal, teamId, 'viewer').then(() =>
+    deps.db.teamMember.findMany({ where: { teamId }, orderBy: { createdAt: 'asc' }, include: { user: true } }),
+  );
+}
+
+async function findUser(deps: Pick<ServiceDeps, 'db'>, ref: { userId?: string | null; email?: string | null }) {
+  if (!ref.userId === !ref.email) {
+    throw new ValidationError([{ field: 'user_id', message: 'give either user_id or email of an existing account' }]);
+  }
+  const user = ref.userId
+    ? idKind(ref.userId) === 'user' ? await deps.db.user.findUnique({ where: { id: ref.userId } }) : null
+    : await deps.db.user.findUnique({ where: { email: ref.email!.trim().toLowerCase() } });
+  if (!user) throw new NotFoundError('user', ref.userId ?? ref.email!);
+  return user;
+}
+
+/** Adds an existing account to a team. Admins add members and viewers and admins; only owners add owners. */
+export async function addMember(
+  deps: Deps,
+  principal: Principal,
+  teamId: string,
+  input: { userId?: string | null; email?: string | null; role: string },
+): Promise<TeamMember> {
+  const myRole = await requireTeamRole(deps, principal, teamId, 'admin');
+  const role = checkRole(input.role);
+  if (role === 'owner' && myRole !== 'owner') throw new PermissionDeniedError('Only an owner can add another owner.');
+  const user = await findUser(deps, input);
+  const existing = await deps.db.teamMember.findUnique({ where: { teamId_userId: { teamId, userId: user.id } } });
+  if (existing) throw new ConflictError('member_exists', `${user.id} is already a ${existing.role} of team ${teamId}; change their role instead.`);
+  const member = await deps.db.teamMember.create({ data: { teamId, userId: user.id, role } });
+  await emitTeamEvent(deps, teamId, 'team.member_added', { user_id: user.id, role, by: principal.userId });
+  return member;
+}
+
+async function memberOrThrow(deps: Pick<ServiceDeps, 'db'>, teamId: string, userId: string) {
+  const m = idKind(userId) === 'user' ? await deps.db.teamMember.findUnique({ where: { teamId_userId: { teamId, userId } } }) : null;
+  if (!m) throw new NotFoundError('team member', userId);
+  return m;
+}
+
+/**
+ * Runs `change` in a transaction that holds the team's row lock, then refuses it if the team would
+ * have no owner left (so two owners leaving at once cannot both succeed).
+ */
+async function keepingAnOwner<T>(deps: Pick<ServiceDeps, 'db'>, teamId: string, change: (tx: Pick<ServiceDeps['db'], 'teamMember'>) => Promise<T>): Promise<T> {
+  return deps.db.$transaction(async (tx) => {
+    await tx.$queryRaw`SELECT id FROM teams WHERE id = ${teamId} FOR UPDATE`;
+    const result = await change(tx);
+    if ((await tx.teamMember.count({ where: { teamId, role: 'owner' } })) === 0) {
+      throw new ConflictError('last_owner', `Team ${teamId} must keep at least one owner: make someone else owner first, or delete the team.`);
+    }
+    return result;
+  });
+}
+
+export async function changeMemberRole(deps: Deps, principal: Principal, teamId: string, userId: string, roleInput: string): Promise<TeamMember> {
+  const myRole = await requireTeamRole(deps, principal, teamId, 'admin');
+  const role = checkRole(roleInput);
+  const member = await memberOrThrow(deps, teamId, userId);
+  if ((role === 'owner' || member.role === 'owner') && myRole !== 'owner') throw new PermissionDeniedError('Only an owner can make or unmake owners.');
+  if (member.role === role) return member;
+  const updated = await keepingAnOwner(deps, teamId, (tx) => tx.teamMember.update({ where: { teamId_userId: { teamId, userId } }, data: { role } }));
+  await emitTeamEvent(deps, teamId, 'team.member_role_changed', { user_id: userId, role, previous_role: member.role, by: principal.userId });
+  return updated;
+}
+
+/** Removes a member. Anyone may leave; admins remove non-owners; owners remove anyone; the last owner stays. */
+export async function removeMember(deps: Deps, principal: Principal, teamId: string, userId: string): Promise<TeamMember> {
+  const self = userId === principal.userId;
+  const myRole = await requireTeamRole(deps, principal, teamId, self ? 'viewer' : 'admin');
+  const member = await memberOrThrow(deps, teamId, userId);
+  if (!self && member.role === 'owner' && myRole !== 'owner') throw new PermissionDeniedError('Only an owner can remove an owner.');
+  await keepingAnOwner(deps, teamId, (tx) => tx.teamMember.delete({ where: { teamId_userId: { teamId, userId } } }));
+  await emitTeamEvent(deps, teamId, 'team.member_removed', { user_id: userId, role: member.role, by: principal.userId });
+  return member;
+}
