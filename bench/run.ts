@@ -12,51 +12,19 @@ import fastifyApollo from '@as-integrations/fastify';
 import { Worker } from '@temporalio/worker';
 import Fastify from 'fastify';
 import { createClient } from 'graphql-ws';
-import pg from 'pg';
 import WebSocket from 'ws';
-import { schema } from '../schema/index.js';
-import { childEnv, loadConfig } from '../src/config.js';
-import { applyMigrations } from '../src/db/migrate.js';
 import { freePort } from '../src/embedded/postgres.js';
-import { findTemporalCli, startTemporalDevServer } from '../src/embedded/temporal.js';
-import { createLogger } from '../src/logger.js';
-import { connectWorkerTo, createServices } from '../src/runtime.js';
-import { createServer } from '../src/server.js';
+import { connectWorkerTo } from '../src/runtime.js';
 import { createUserWithKey } from '../src/services/auth/api-keys.js';
 import { startWorkers } from '../src/temporal/workers.js';
-import { ensurePostgres } from '../test/setup/local-postgres.js';
+import { env, gql, merge, ROUNDS, SECONDS, startBenchInfra, startGateway } from './harness.js';
 import { closedLoop, fmt, summarize, type Stats } from './stats.js';
 
-const env = childEnv({});
-const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
-const SECONDS = Number(env.BENCH_SECONDS ?? 5);
-const log = (line: string) => console.log(line);
-
-const postgres = ensurePostgres(env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL, log);
-const dbName = `codex_bench_${randomBytes(4).toString('hex')}`;
-const admin = new pg.Client({ connectionString: postgres.url });
-await admin.connect();
-await admin.query(`CREATE DATABASE ${dbName}`);
-const dbUrl = Object.assign(new URL(postgres.url), { pathname: `/${dbName}` }).toString();
-await applyMigrations(dbUrl);
-
-const baseConfig = loadConfig({});
-const temporal = await startTemporalDevServer({
-  cli: await findTemporalCli({ cacheDir: baseConfig.cacheDir, explicitPath: baseConfig.TEMPORAL_CLI_PATH, log }),
-  port: await freePort(),
-  uiPort: null,
-  dbFile: null,
-  namespace: 'default',
-});
-const port = await freePort();
-const config = loadConfig({ DATABASE_URL: dbUrl, TEMPORAL_ADDRESS: temporal.address, PORT: String(port), LOG_LEVEL: 'warn', TASK_QUEUE_PREFIX: 'bench', DATABASE_POOL_SIZE: '20' });
-const logger = createLogger('warn');
-const services = await createServices(config, logger, { databaseUrl: dbUrl, temporalAddress: temporal.address });
-const workerConnection = await connectWorkerTo(config, temporal.address);
+const infra = await startBenchInfra();
+const gateway = await startGateway(infra);
+const { services, config, url } = gateway;
+const workerConnection = await connectWorkerTo(config, infra.temporalAddress);
 const workers = await startWorkers(services, workerConnection, config, ['cpu']);
-const gateway = await createServer(services, schema);
-await gateway.app.listen({ host: '127.0.0.1', port });
-const url = `http://127.0.0.1:${port}`;
 const { secret: key } = await createUserWithKey(services.db, { name: 'bench', tier: 'team' });
 
 // Baseline server for (a): Apollo Server 5 on Fastify, hello world, no auth.
@@ -67,26 +35,9 @@ await bare.register(fastifyApollo(bareApollo));
 const barePort = await freePort();
 await bare.listen({ host: '127.0.0.1', port: barePort });
 
-const gql = async (target: string, body: unknown, auth?: string) => {
-  const res = await fetch(`${target}/graphql`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
-    body: JSON.stringify(body),
-  });
-  const json = (await res.json()) as { data?: any; errors?: unknown[] };
-  if (json.errors) throw new Error(JSON.stringify(json.errors));
-  return json.data;
-};
-
 const EXECUTE = `mutation($input: ExecuteAgentTaskInput!) { executeAgentTask(input: $input) { task { id } } }`;
 const input = { task: 'bench', agentType: 'security_expert', context: { files: [{ path: 'a.js', content: 'const q = "SELECT * FROM t WHERE id = " + id;\n' }] } };
 const firstTask = (await gql(url, { query: EXECUTE, variables: { input } }, key)).executeAgentTask.task.id;
-
-function merge(parts: Stats[]): Stats {
-  const count = parts.reduce((s, p) => s + p.count, 0);
-  return { count, perSecond: parts.reduce((s, p) => s + p.perSecond, 0) / parts.length, p50: median(parts.map((p) => p.p50)), p99: median(parts.map((p) => p.p99)) };
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 // (a) Read path.
 const TASK_QUERY = { query: `query($id: ID!) { task(id: $id) { id status progress result { summary } } }`, variables: { id: firstTask } };
@@ -169,13 +120,9 @@ console.log(`    bare workflow start → completion       p50 ${bareFirst.p50.to
 await wsClient.dispose();
 bareWorker.shutdown();
 await bareRun;
-await gateway.close();
 await bare.close();
 await workers.shutdown();
 await workerConnection.close();
-await services.close();
-await temporal.stop();
-await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`);
-await admin.end();
-postgres.stop();
+await gateway.close();
+await infra.close();
 process.exit(0);

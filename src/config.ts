@@ -80,6 +80,7 @@ export const configSchema = z.object({
   OIDC_ISSUER: url(['http:', 'https:']).optional(),
   OIDC_AUDIENCE: z.string().min(1).optional(),
   OIDC_JWKS_URL: url(['http:', 'https:']).optional(),
+  OIDC_JWKS_COOLDOWN_SECONDS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(3600).default(30),
   PUBLISHABLE_KEY_DAILY_QUOTA: positiveInt.default(1000),
   TRUST_PROXY: z.string().min(1).optional(),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),

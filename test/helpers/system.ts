@@ -14,6 +14,7 @@ import { freePort } from '../../src/embedded/postgres.js';
 import { connectWorkerTo, createServices, type Services } from '../../src/runtime.js';
 import { createServer, type GatewayServer } from '../../src/server.js';
 import { createUserWithKey } from '../../src/services/auth/api-keys.js';
+import { hashPassword } from '../../src/services/auth/passwords.js';
 import { startWorkers, type RunningWorkers } from '../../src/temporal/workers.js';
 import { withDatabase } from '../setup/global.js';
 
@@ -25,7 +26,10 @@ export interface TestSystem {
   server: GatewayServer;
   /** Everything the gateway and worker logged, for tests that check what logs contain. */
   logs: string[];
-  createUser(name?: string): Promise<{ userId: string; apiKey: string }>;
+  /** A user with a secret key; with `email` and `password`, one that can also sign in. */
+  createUser(name?: string, account?: { email?: string; password?: string; tier?: string }): Promise<{ userId: string; apiKey: string }>;
+  /** The database this system runs on (another system can share it: `database` option). */
+  database: { url: string; name: string };
   /** Starts (another) in-process worker on this system's queues. */
   startWorker(): Promise<RunningWorkers & { close(): Promise<void> }>;
   close(): Promise<void>;
@@ -64,11 +68,14 @@ export interface TestSystemOptions {
   env?: Record<string, string>;
   /** Run an in-process worker (default true). */
   worker?: boolean;
+  /** Share another system's database (a second gateway replica); it is dropped by its owner only. */
+  database?: { url: string; name: string };
 }
 
 /** Starts a gateway (and worker) against real PostgreSQL and Temporal. */
 export async function startTestSystem(options: TestSystemOptions = {}): Promise<TestSystem> {
-  const database = await createTestDatabase();
+  const database = options.database ?? (await createTestDatabase());
+  const ownsDatabase = !options.database;
   const prefix = `t${randomBytes(5).toString('hex')}`;
   const port = await freePort();
   const config = loadConfig({
@@ -118,15 +125,17 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
     server,
     logs,
     startWorker,
-    async createUser(name = 'Test user') {
-      const created = await createUserWithKey(services.db, { name, tier: 'team' });
+    database,
+    async createUser(name = 'Test user', account = {}) {
+      const created = await createUserWithKey(services.db, { name, tier: account.tier ?? 'team', email: account.email });
+      if (account.password) await services.db.user.update({ where: { id: created.userId }, data: { passwordHash: await hashPassword(account.password) } });
       return { userId: created.userId, apiKey: created.secret };
     },
     async close() {
       await server.close();
       for (const w of workers) await w.close().catch(() => {});
       await services.close();
-      await dropDatabase(database.name);
+      if (ownsDatabase) await dropDatabase(database.name);
     },
   };
 }

@@ -163,7 +163,7 @@ export const authRoutes = [
     }),
     document: operation('me'),
     variables: () => ({}),
-    reply: (data: any) => ({ ...data.viewer, subscription: null, usage: null, created_at: data.viewer.createdAt, createdAt: undefined }),
+    reply: ({ viewer: { createdAt, ...user } }: any) => ({ ...user, subscription: null, usage: null, created_at: createdAt }),
   }),
 ];
 

@@ -66,7 +66,7 @@ export class Authenticator {
     private readonly config: Config,
     private readonly logger: Logger,
   ) {
-    this.oidc = config.OIDC_ISSUER ? new OidcVerifier(config.OIDC_ISSUER, config.OIDC_AUDIENCE!, config.OIDC_JWKS_URL) : null;
+    this.oidc = config.OIDC_ISSUER ? new OidcVerifier(config.OIDC_ISSUER, config.OIDC_AUDIENCE!, config.OIDC_JWKS_URL, config.OIDC_JWKS_COOLDOWN_SECONDS) : null;
     this.unsubscribe = bus.onBroadcast(REVOKED_TOPIC, (ids) => this.forget(ids.split(',')));
   }
 

@@ -7,7 +7,11 @@ export function parseCidrs(values: string[]): { ok: true; cidrs: string[] } | { 
   for (const [index, raw] of values.entries()) {
     const value = raw.trim();
     try {
-      const [addr, bits] = value.includes('/') ? ipaddr.parseCIDR(value) : [ipaddr.parse(value), ipaddr.parse(value).kind() === 'ipv4' ? 32 : 128];
+      let [addr, bits] = value.includes('/') ? ipaddr.parseCIDR(value) : [ipaddr.parse(value), ipaddr.parse(value).kind() === 'ipv4' ? 32 : 128];
+      // An IPv4-mapped IPv6 range (::ffff:a.b.c.d/n) is stored as the IPv4 range it means, the form client addresses are compared in.
+      if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress() && bits >= 96) {
+        [addr, bits] = [(addr as ipaddr.IPv6).toIPv4Address(), bits - 96];
+      }
       cidrs.push(`${addr.toString()}/${bits}`);
     } catch {
       return { ok: false, index, message: 'must be an IP range in CIDR notation, e.g. 203.0.113.0/24 or 2001:db8::/32' };

@@ -18,6 +18,8 @@ export class OidcVerifier {
     readonly issuer: string,
     private readonly audience: string,
     private readonly jwksUrl: string | undefined,
+    /** The least time between two fetches of the key set (a token with an unknown kid refetches). */
+    private readonly cooldownSeconds = 30,
   ) {}
 
   private async keySet() {
@@ -30,7 +32,7 @@ export class OidcVerifier {
       const doc = res?.ok ? ((await res.json().catch(() => null)) as { jwks_uri?: string } | null) : null;
       url = doc?.jwks_uri ?? `${this.issuer.replace(/\/$/, '')}/.well-known/jwks.json`;
     }
-    this.jwks = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: 30_000, cacheMaxAge: 10 * 60_000 });
+    this.jwks = createRemoteJWKSet(new URL(url), { timeoutDuration: 5000, cooldownDuration: this.cooldownSeconds * 1000, cacheMaxAge: 10 * 60_000 });
     return this.jwks;
   }
 
