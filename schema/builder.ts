@@ -3,7 +3,7 @@ import SchemaBuilder from '@pothos/core';
 import RelayPlugin from '@pothos/plugin-relay';
 import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import type { GraphQLContext } from '../src/context.js';
-import { AuthenticationError, PermissionDeniedError } from '../src/errors.js';
+import { AuthenticationError, NotFoundError, PermissionDeniedError } from '../src/errors.js';
 import { idKind, type IdKind } from '../src/ids.js';
 
 const typenameByKind: Partial<Record<IdKind, string>> = {
@@ -65,7 +65,11 @@ export const builder = new SchemaBuilder<{
     cursorType: 'String',
     // Our ids already carry their type (task_…, user_…): the REST id and Node.id are the same string.
     encodeGlobalID: (_typename, id) => String(id),
-    decodeGlobalID: (globalID) => ({ typename: typenameByKind[idKind(globalID) ?? 'request'] ?? 'Unknown', id: globalID }),
+    decodeGlobalID: (globalID) => {
+      const typename = typenameByKind[idKind(globalID) ?? 'request'];
+      if (!typename) throw new NotFoundError('node', globalID);
+      return { typename, id: globalID };
+    },
     nodeQueryOptions: { authScopes: { read: true } },
     nodesQueryOptions: { authScopes: { read: true } },
   },

@@ -127,27 +127,39 @@ export async function addMember(
   const role = checkRole(input.role);
   if (role === 'owner' && myRole !== 'owner') throw new PermissionDeniedError('Only an owner can add another owner.');
   const user = await findUser(deps, input);
+  const exists = (r: string) => new ConflictError('member_exists', `${user.id} is already a ${r} of team ${teamId}; change their role instead.`);
   const existing = await deps.db.teamMember.findUnique({ where: { teamId_userId: { teamId, userId: user.id } } });
-  if (existing) throw new ConflictError('member_exists', `${user.id} is already a ${existing.role} of team ${teamId}; change their role instead.`);
-  const member = await deps.db.teamMember.create({ data: { teamId, userId: user.id, role } });
+  if (existing) throw exists(existing.role);
+  let member: TeamMember;
+  try {
+    member = await deps.db.teamMember.create({ data: { teamId, userId: user.id, role } });
+  } catch (err) {
+    // Another request added them between the check and the insert.
+    if ((err as { code?: string }).code === 'P2002') throw exists('member');
+    throw err;
+  }
   await emitTeamEvent(deps, teamId, 'team.member_added', { user_id: user.id, role, by: principal.userId });
   return member;
 }
 
-async function memberOrThrow(deps: Pick<ServiceDeps, 'db'>, teamId: string, userId: string) {
-  const m = idKind(userId) === 'user' ? await deps.db.teamMember.findUnique({ where: { teamId_userId: { teamId, userId } } }) : null;
-  if (!m) throw new NotFoundError('team member', userId);
-  return m;
-}
+type Tx = Parameters<Parameters<ServiceDeps['db']['$transaction']>[0]>[0];
 
 /**
- * Runs `change` in a transaction that holds the team's row lock, then refuses it if the team would
- * have no owner left (so two owners leaving at once cannot both succeed).
+ * Runs `change` on a member in a transaction that holds the team's row lock (so membership reads
+ * and writes of concurrent requests are serialised), then refuses it if the team would have no
+ * owner left (two owners leaving at once cannot both succeed). 404 when `userId` is not a member.
  */
-async function keepingAnOwner<T>(deps: Pick<ServiceDeps, 'db'>, teamId: string, change: (tx: Pick<ServiceDeps['db'], 'teamMember'>) => Promise<T>): Promise<T> {
+async function changeMember<T>(
+  deps: Pick<ServiceDeps, 'db'>,
+  teamId: string,
+  userId: string,
+  change: (tx: Tx, member: TeamMember) => Promise<T>,
+): Promise<T> {
   return deps.db.$transaction(async (tx) => {
     await tx.$queryRaw`SELECT id FROM teams WHERE id = ${teamId} FOR UPDATE`;
-    const result = await change(tx);
+    const member = idKind(userId) === 'user' ? await tx.teamMember.findUnique({ where: { teamId_userId: { teamId, userId } } }) : null;
+    if (!member) throw new NotFoundError('team member', userId);
+    const result = await change(tx, member);
     if ((await tx.teamMember.count({ where: { teamId, role: 'owner' } })) === 0) {
       throw new ConflictError('last_owner', `Team ${teamId} must keep at least one owner: make someone else owner first, or delete the team.`);
     }
@@ -158,11 +170,14 @@ async function keepingAnOwner<T>(deps: Pick<ServiceDeps, 'db'>, teamId: string, 
 export async function changeMemberRole(deps: Deps, principal: Principal, teamId: string, userId: string, roleInput: string): Promise<TeamMember> {
   const myRole = await requireTeamRole(deps, principal, teamId, 'admin');
   const role = checkRole(roleInput);
-  const member = await memberOrThrow(deps, teamId, userId);
-  if ((role === 'owner' || member.role === 'owner') && myRole !== 'owner') throw new PermissionDeniedError('Only an owner can make or unmake owners.');
-  if (member.role === role) return member;
-  const updated = await keepingAnOwner(deps, teamId, (tx) => tx.teamMember.update({ where: { teamId_userId: { teamId, userId } }, data: { role } }));
-  await emitTeamEvent(deps, teamId, 'team.member_role_changed', { user_id: userId, role, previous_role: member.role, by: principal.userId });
+  const { updated, previous } = await changeMember(deps, teamId, userId, async (tx, member) => {
+    if ((role === 'owner' || member.role === 'owner') && myRole !== 'owner') throw new PermissionDeniedError('Only an owner can make or unmake owners.');
+    if (member.role === role) return { updated: member, previous: role };
+    return { updated: await tx.teamMember.update({ where: { teamId_userId: { teamId, userId } }, data: { role } }), previous: member.role };
+  });
+  if (previous !== role) {
+    await emitTeamEvent(deps, teamId, 'team.member_role_changed', { user_id: userId, role, previous_role: previous, by: principal.userId });
+  }
   return updated;
 }
 
@@ -170,9 +185,10 @@ export async function changeMemberRole(deps: Deps, principal: Principal, teamId:
 export async function removeMember(deps: Deps, principal: Principal, teamId: string, userId: string): Promise<TeamMember> {
   const self = userId === principal.userId;
   const myRole = await requireTeamRole(deps, principal, teamId, self ? 'viewer' : 'admin');
-  const member = await memberOrThrow(deps, teamId, userId);
-  if (!self && member.role === 'owner' && myRole !== 'owner') throw new PermissionDeniedError('Only an owner can remove an owner.');
-  await keepingAnOwner(deps, teamId, (tx) => tx.teamMember.delete({ where: { teamId_userId: { teamId, userId } } }));
-  await emitTeamEvent(deps, teamId, 'team.member_removed', { user_id: userId, role: member.role, by: principal.userId });
-  return member;
+  const removed = await changeMember(deps, teamId, userId, async (tx, member) => {
+    if (!self && member.role === 'owner' && myRole !== 'owner') throw new PermissionDeniedError('Only an owner can remove an owner.');
+    return tx.teamMember.delete({ where: { teamId_userId: { teamId, userId } } });
+  });
+  await emitTeamEvent(deps, teamId, 'team.member_removed', { user_id: userId, role: removed.role, by: principal.userId });
+  return removed;
 }
