@@ -98,6 +98,7 @@ async function main(): Promise<number> {
     if (group === 'user' && command === 'create') {
       if (!values.email) throw new UsageError('--email is required');
       if (!TIERS.includes(values.tier!)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
+      if (await db.user.findUnique({ where: { email: values.email.trim().toLowerCase() } })) throw new UsageError(`an account with e-mail ${values.email} already exists`);
       const password = values['password-stdin'] ? await readStdin() : null;
       const user = password
         ? await createAccount(deps, { email: values.email, password, name: values.name, tier: values.tier })
