@@ -8,7 +8,7 @@
  */
 import { createAccount, login } from '../src/services/auth/sessions.js';
 import { createApiKey } from '../src/services/auth/api-keys.js';
-import { gql, merge, ROUNDS, SECONDS, startBenchInfra, startGateway, type BenchGateway } from './harness.js';
+import { gql, merge, ROUNDS, SECONDS, startBenchInfra, startGateway, unlimited, type BenchGateway } from './harness.js';
 import { closedLoop, fmt, type Stats } from './stats.js';
 
 const QUERY = { query: '{ __typename }' };
@@ -20,6 +20,7 @@ const ISSUER = { JWT_ISSUER: 'http://gateway.bench' };
 const cached = await startGateway(infra, ISSUER);
 const uncached = await startGateway(infra, { ...ISSUER, AUTH_CACHE_SECONDS: '0' });
 const user = await createAccount(cached.services, { email: 'bench@example.com', password: 'bench password 123' });
+await unlimited(cached.services.db, user.id);
 const { secret: apiKey } = await createApiKey(cached.services.db, { userId: user.id, name: 'bench' });
 const { accessToken } = await login(cached.services, { email: 'bench@example.com', password: 'bench password 123' }, null);
 

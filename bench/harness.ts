@@ -103,3 +103,14 @@ export async function gql(target: string, body: unknown, auth?: string) {
   if (json.errors) throw new Error(JSON.stringify(json.errors));
   return json.data;
 }
+
+/** Raises an account's limits out of the way, for benchmarks that measure something else. */
+export async function unlimited(db: Services['db'], userId: string): Promise<void> {
+  const big = 1_000_000_000;
+  await db.user.update({ where: { id: userId }, data: { tier: 'enterprise' } });
+  await db.accountLimits.upsert({
+    where: { userId },
+    create: { userId, requestsPerMonth: big, requestsPerHour: big, requestsPerMinute: big, concurrent: 100_000, parallelAgents: 100_000 },
+    update: { requestsPerMonth: big, requestsPerHour: big, requestsPerMinute: big, concurrent: 100_000, parallelAgents: 100_000 },
+  });
+}

@@ -17,7 +17,7 @@ import { freePort } from '../src/embedded/postgres.js';
 import { connectWorkerTo } from '../src/runtime.js';
 import { createUserWithKey } from '../src/services/auth/api-keys.js';
 import { startWorkers } from '../src/temporal/workers.js';
-import { env, gql, merge, ROUNDS, SECONDS, startBenchInfra, startGateway } from './harness.js';
+import { env, gql, merge, ROUNDS, SECONDS, startBenchInfra, startGateway, unlimited } from './harness.js';
 import { closedLoop, fmt, summarize, type Stats } from './stats.js';
 
 const infra = await startBenchInfra();
@@ -25,7 +25,8 @@ const gateway = await startGateway(infra);
 const { services, config, url } = gateway;
 const workerConnection = await connectWorkerTo(config, infra.temporalAddress);
 const workers = await startWorkers(services, workerConnection, config, ['cpu']);
-const { secret: key } = await createUserWithKey(services.db, { name: 'bench', tier: 'team' });
+const { secret: key, userId } = await createUserWithKey(services.db, { name: 'bench', tier: 'team' });
+await unlimited(services.db, userId);
 
 // Baseline server for (a): Apollo Server 5 on Fastify, hello world, no auth.
 const bare = Fastify();

@@ -83,6 +83,9 @@ export const configSchema = z.object({
   OIDC_JWKS_COOLDOWN_SECONDS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(3600).default(30),
   PUBLISHABLE_KEY_DAILY_QUOTA: positiveInt.default(1000),
   TRUST_PROXY: z.string().min(1).optional(),
+  RATE_LIMITS: bool.default(true),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  UPGRADE_URL: url(['http:', 'https:']).default('https://codex.ai/pricing'),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(30),
 });

@@ -18,6 +18,8 @@ export const idPrefixes = {
   session: 'ses',
   refreshToken: 'rtk',
   oauthClient: 'oac',
+  subscription: 'sub',
+  charge: 'chg',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

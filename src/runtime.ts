@@ -17,6 +17,11 @@ import { connectClient, connectWorker } from './temporal/connection.js';
 import { installTemporalRuntime, startWorkers } from './temporal/workers.js';
 import { Authenticator } from './services/auth/authenticate.js';
 import { SigningKeys } from './services/auth/signing-keys.js';
+import { LedgerBillingProvider } from './services/billing/provider.js';
+import { settleSubscription } from './services/billing/subscriptions.js';
+import { Limiter } from './services/limits/limiter.js';
+import { MemoryLimitStore, RedisLimitStore, type LimitStore } from './services/limits/store.js';
+import { UsageRecorder } from './services/limits/usage.js';
 
 export interface Infrastructure {
   databaseUrl: string;
@@ -85,6 +90,14 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   const signingKeys = new SigningKeys(db);
   await signingKeys.init();
   const auth = new Authenticator(db, bus, signingKeys, config, logger);
+  const limitStore: LimitStore = config.REDIS_URL ? await RedisLimitStore.connect(config.REDIS_URL) : new MemoryLimitStore();
+  const usage = new UsageRecorder(db, logger);
+  const billing = new LedgerBillingProvider(db);
+  const limiter = new Limiter(db, limitStore, usage, bus, {
+    enabled: config.RATE_LIMITS,
+    upgradeUrl: config.UPGRADE_URL,
+    subscriptionOf: (userId) => settleSubscription(db, billing, userId),
+  });
   return {
     db,
     bus,
@@ -93,8 +106,14 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
     logger,
     signingKeys,
     auth,
+    limiter,
+    usage,
+    billing,
     async close() {
       auth.close();
+      limiter.close();
+      await usage.close();
+      await limitStore.close();
       await bus.close();
       await temporal.connection.close();
       await db.$disconnect();

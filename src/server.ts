@@ -24,6 +24,7 @@ import { restRoutes } from './rest/v1/index.js';
 import { createTaskStreamServer } from './rest/v1/task-stream.js';
 import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
+import { limitsPlugin } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
 
 export const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -99,6 +100,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     formatError: (formatted, error) => formatGraphQLError(formatted, error, undefined, logger),
     plugins: [
       fastifyApolloDrainPlugin(app),
+      limitsPlugin(schema, deps),
       {
         async requestDidStart() {
           return {

@@ -49,6 +49,7 @@ function compile(schema: GraphQLSchema, route: RestRoute): DocumentNode {
 export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], schema: GraphQLSchema, deps: ServiceDeps): void {
   for (const route of routes) {
     const document = compile(schema, route);
+    const endpoint = `${route.method} ${route.path}`;
     app.route({
       method: route.method,
       url: route.path.replace(/\{(\w+)\}/g, ':$1'),
@@ -60,7 +61,15 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
           body: check(route.body, request.body, 'body'),
           headers: request.headers,
         };
-        const result = await execute({ schema, document, contextValue: context, variableValues: route.variables(req) });
+        // A request refused above (bad input) costs nothing; from here on it counts.
+        const admission = context.principal ? await deps.limiter.admit(context.principal, route.cost ?? 1, endpoint) : null;
+        if (admission) reply.headers(admission.headers);
+        let result;
+        try {
+          result = await execute({ schema, document, contextValue: context, variableValues: route.variables(req) });
+        } finally {
+          await admission?.release();
+        }
         if (result.errors?.length) {
           const err = result.errors[0]!;
           const app = appErrorOf(err);

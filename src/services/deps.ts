@@ -6,6 +6,9 @@ import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../logger.js';
 import type { Authenticator } from './auth/authenticate.js';
 import type { SigningKeys } from './auth/signing-keys.js';
+import type { BillingProvider } from './billing/provider.js';
+import type { Limiter } from './limits/limiter.js';
+import type { UsageRecorder } from './limits/usage.js';
 
 export interface ServiceDeps {
   db: Db;
@@ -15,6 +18,9 @@ export interface ServiceDeps {
   logger: Logger;
   auth: Authenticator;
   signingKeys: SigningKeys;
+  limiter: Limiter;
+  usage: UsageRecorder;
+  billing: BillingProvider;
 }
 
 /** What a credential may do. Publishable keys get read and generate only. */

@@ -28,7 +28,7 @@ describe('GraphQL over HTTP', () => {
 
   it('answers viewer with the caller', async () => {
     const res = await graphql(sys.url, key, '{ viewer { id name tier } }');
-    expect(res.body).toEqual({ data: { viewer: { id: userId, name: 'Grace', tier: 'team' } } });
+    expect(res.body).toEqual({ data: { viewer: { id: userId, name: 'Grace', tier: 'team' } }, extensions: { cost: { requested: 1, actual: 1, depth: 1 } } });
   });
 
   it('runs a task end to end and reads it by task(id:) and node(id:)', async () => {

@@ -1,0 +1,77 @@
+/**
+ * The credit cost of a GraphQL operation, computed from the query before it runs (so a refused
+ * query costs nothing and runs no resolver). Each root field costs its `extensions.cost` (default
+ * 1); a nested field costs its own `extensions.cost` (default 0); a connection multiplies what is
+ * below it by the page size it asks for (`first`/`last`, default 20). Depth is the deepest field
+ * path. Both have per-tier ceilings.
+ */
+import {
+  getNamedType,
+  isObjectType,
+  isInterfaceType,
+  Kind,
+  type FieldNode,
+  type FragmentDefinitionNode,
+  type GraphQLCompositeType,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+  valueFromASTUntyped,
+} from 'graphql';
+
+const DEFAULT_PAGE = 20;
+
+export interface OperationCost {
+  cost: number;
+  depth: number;
+}
+
+export function operationCost(
+  schema: GraphQLSchema,
+  operation: OperationDefinitionNode,
+  fragments: Record<string, FragmentDefinitionNode>,
+  variables: Record<string, unknown> = {},
+): OperationCost {
+  const root = schema.getRootType(operation.operation);
+  if (!root) return { cost: 0, depth: 0 };
+  let depth = 0;
+
+  const argument = (field: FieldNode, name: string): number | null => {
+    const arg = field.arguments?.find((a) => a.name.value === name);
+    if (!arg) return null;
+    const value = valueFromASTUntyped(arg.value, variables);
+    return typeof value === 'number' ? value : null;
+  };
+
+  const walk = (type: GraphQLCompositeType, set: SelectionSetNode, level: number, isRoot: boolean, seen: Set<string>): number => {
+    depth = Math.max(depth, level);
+    let total = 0;
+    for (const selection of set.selections) {
+      if (selection.kind === Kind.FIELD) {
+        if (selection.name.value.startsWith('__')) continue;
+        const fieldDef = isObjectType(type) || isInterfaceType(type) ? type.getFields()[selection.name.value] : undefined;
+        if (!fieldDef) continue;
+        const own = typeof fieldDef.extensions?.cost === 'number' ? fieldDef.extensions.cost : isRoot ? 1 : 0;
+        const named = getNamedType(fieldDef.type);
+        let below = 0;
+        if (selection.selectionSet && (isObjectType(named) || isInterfaceType(named) || 'getTypes' in named)) {
+          below = walk(named as GraphQLCompositeType, selection.selectionSet, level + 1, false, seen);
+        }
+        const page = named.name.endsWith('Connection') ? (argument(selection, 'first') ?? argument(selection, 'last') ?? DEFAULT_PAGE) : 1;
+        total += own + page * below;
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        const cond = selection.typeCondition ? (schema.getType(selection.typeCondition.name.value) as GraphQLCompositeType) : type;
+        total += walk(cond ?? type, selection.selectionSet, level, isRoot, seen);
+      } else {
+        const fragment = fragments[selection.name.value];
+        if (!fragment || seen.has(fragment.name.value)) continue; // a cycle is a validation error anyway
+        const cond = schema.getType(fragment.typeCondition.name.value) as GraphQLCompositeType;
+        total += walk(cond ?? type, fragment.selectionSet, level, isRoot, new Set([...seen, fragment.name.value]));
+      }
+    }
+    return total;
+  };
+
+  const cost = walk(root, operation.selectionSet, 0, true, new Set());
+  return { cost, depth };
+}

@@ -1,0 +1,49 @@
+/**
+ * Limits for GraphQL over HTTP: once the operation is parsed and validated (and before any
+ * resolver runs) its cost is computed from the query, checked against the plan's depth and cost
+ * ceilings and admitted by the same Limiter as REST. The response carries X-RateLimit-* and
+ * `extensions.cost` { requested, actual, depth }; a refusal carries its status and headers.
+ */
+import type { ApolloServerPlugin } from '@apollo/server';
+import { GraphQLError, Kind, type FragmentDefinitionNode, type GraphQLSchema } from 'graphql';
+import type { GraphQLContext } from '../context.js';
+import { asAppError } from '../rest/envelope.js';
+import type { Admission } from '../services/limits/limiter.js';
+import type { ServiceDeps } from '../services/deps.js';
+import { operationCost, type OperationCost } from './cost.js';
+
+export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloServerPlugin<GraphQLContext> {
+  return {
+    async requestDidStart() {
+      let admission: Admission | null = null;
+      let cost: OperationCost | null = null;
+      return {
+        async didResolveOperation({ contextValue, operation, document, request }) {
+          const principal = contextValue.principal;
+          if (!principal || !operation) return; // no credential: the auth scopes answer (sign-in operations are free)
+          const fragments: Record<string, FragmentDefinitionNode> = {};
+          for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
+          cost = operationCost(schema, operation, fragments, request.variables ?? {});
+          try {
+            await deps.limiter.checkQuery(principal, cost);
+            admission = await deps.limiter.admit(principal, cost.cost, `graphql ${operation.name?.value ?? operation.operation}`);
+          } catch (err) {
+            const e = asAppError(err);
+            cost = null;
+            throw new GraphQLError(e.message, { originalError: e, extensions: { http: { status: e.status, headers: new Map(Object.entries(e.headers)) } } });
+          }
+        },
+        async willSendResponse({ response }) {
+          if (admission) {
+            for (const [name, value] of Object.entries(admission.headers)) response.http.headers.set(name, value);
+            await admission.release();
+          }
+          if (cost && response.body.kind === 'single') {
+            const result = response.body.singleResult;
+            result.extensions = { ...result.extensions, cost: { requested: cost.cost, actual: cost.cost, depth: cost.depth } };
+          }
+        },
+      };
+    },
+  };
+}

@@ -1,0 +1,202 @@
+/**
+ * The subscription lifecycle (spec 004, "サブスクリプション管理"). An account without a
+ * subscription is on the free plan. States: active; active with cancel_at_period_end; canceled.
+ *
+ *  - upgrade to a higher tier: takes effect at once (the next request has the new limits); the
+ *    caller pays the proration for the rest of the current period:
+ *        proration = (new price − old price) × (seconds left in the period / seconds in the period)
+ *    in the same billing cycle. A new subscription (from free), or a change of billing cycle,
+ *    starts a new period now: proration = new price − old price × (time left / period length),
+ *    i.e. the full new price less the unused part of the old one. Rounded to the cent.
+ *  - a lower tier ("upgrade" with a lower new_tier) is a downgrade: it waits for the period end.
+ *  - cancel at period end (default): stays active until then; reactivate undoes it before then.
+ *    Cancel immediately: canceled now, back to free, the unused part credited.
+ *  - at the period end: a scheduled cancel ends it, a scheduled downgrade starts, otherwise the
+ *    period renews and is charged. This settles lazily, the first time the account is seen after
+ *    the end, so it needs no timer.
+ */
+import type { Subscription } from '../../generated/prisma/client.js';
+import type { Db } from '../../db/client.js';
+import { ConflictError, ValidationError } from '../../errors.js';
+import { newId } from '../../ids.js';
+import type { Principal, ServiceDeps } from '../deps.js';
+import { PLANS, normaliseTier, type Tier } from '../limits/plans.js';
+import type { BillingProvider } from './provider.js';
+
+export type BillingCycle = 'monthly' | 'yearly';
+const RANK: Record<Tier, number> = { free: 0, pro: 1, team: 2, enterprise: 3 };
+
+type Deps = Pick<ServiceDeps, 'db' | 'limiter' | 'auth'> & { billing: BillingProvider };
+
+export interface PaymentMethod {
+  type: 'card';
+  brand: string;
+  last4: string;
+  exp_month: number;
+  exp_year: number;
+}
+
+const price = (tier: Tier, cycle: BillingCycle) => (cycle === 'yearly' ? PLANS[tier].yearlyCents : PLANS[tier].monthlyCents);
+
+export function addPeriod(start: Date, cycle: BillingCycle): Date {
+  const end = new Date(start);
+  if (cycle === 'yearly') end.setUTCFullYear(end.getUTCFullYear() + 1);
+  else end.setUTCMonth(end.getUTCMonth() + 1);
+  return end;
+}
+
+/** The part of the period still ahead, 0 to 1. */
+function remainingShare(sub: Pick<Subscription, 'currentPeriodStart' | 'currentPeriodEnd'>, now: Date): number {
+  const total = sub.currentPeriodEnd.getTime() - sub.currentPeriodStart.getTime();
+  return Math.min(1, Math.max(0, (sub.currentPeriodEnd.getTime() - now.getTime()) / total));
+}
+
+/** Applies what the passing of period ends decided (see the module comment). Returns the current row. */
+export async function settleSubscription(db: Db, billing: BillingProvider, userId: string, now = new Date()): Promise<Subscription | null> {
+  let sub = await db.subscription.findUnique({ where: { userId } });
+  while (sub && sub.status === 'active' && sub.currentPeriodEnd <= now) {
+    if (sub.cancelAtPeriodEnd) {
+      sub = await db.subscription.update({ where: { id: sub.id }, data: { status: 'canceled', canceledAt: sub.currentPeriodEnd, pendingTier: null } });
+      await db.user.update({ where: { id: userId }, data: { tier: 'free' } });
+      break;
+    }
+    const tier = (sub.pendingTier as Tier | null) ?? (sub.tier as Tier);
+    const cycle = sub.billingCycle as BillingCycle;
+    const start = sub.currentPeriodEnd;
+    sub = await db.subscription.update({
+      where: { id: sub.id },
+      data: { tier, pendingTier: null, amountCents: price(tier, cycle), currentPeriodStart: start, currentPeriodEnd: addPeriod(start, cycle) },
+    });
+    await db.user.update({ where: { id: userId }, data: { tier } });
+    await billing.charge(sub.id, price(tier, cycle), 'renewal', `${tier} plan, ${cycle}, period from ${start.toISOString()}`);
+  }
+  return sub;
+}
+
+function checkPaymentMethod(pm: PaymentMethod | null | undefined): PaymentMethod | null {
+  if (!pm) return null;
+  const errors = [];
+  if (!/^\d{4}$/.test(pm.last4)) errors.push({ field: 'payment_method.last4', message: 'must be the last 4 digits of the card' });
+  if (!(pm.exp_month >= 1 && pm.exp_month <= 12)) errors.push({ field: 'payment_method.exp_month', message: 'must be 1 to 12' });
+  if (!(pm.exp_year >= 2000 && pm.exp_year <= 2100)) errors.push({ field: 'payment_method.exp_year', message: 'must be a 4-digit year' });
+  if (!pm.brand || pm.brand.length > 30) errors.push({ field: 'payment_method.brand', message: 'must be the card brand, e.g. visa' });
+  if (errors.length) throw new ValidationError(errors);
+  return { type: 'card', brand: pm.brand.toLowerCase(), last4: pm.last4, exp_month: pm.exp_month, exp_year: pm.exp_year };
+}
+
+/** Tells every gateway that the account's plan changed: limits and cached principals reload. */
+async function planChanged(deps: Deps, userId: string) {
+  await deps.limiter.limitsChanged(userId);
+  await deps.auth.revoke([userId]); // drops cached principals (they carry the tier); nothing is revoked
+}
+
+export interface ChangeResult {
+  subscription: Subscription;
+  prorationCents: number;
+  effectiveDate: Date;
+  message: string;
+}
+
+/** Moves to another tier: up at once (prorated), down at the period end. */
+export async function changePlan(
+  deps: Deps,
+  principal: Principal,
+  input: { newTier: string; billingCycle?: BillingCycle | null; paymentMethod?: PaymentMethod | null },
+  now = new Date(),
+): Promise<ChangeResult> {
+  const newTier = normaliseTier(input.newTier);
+  if (!newTier || newTier === 'free' || newTier === 'enterprise') {
+    throw new ValidationError([
+      { field: 'new_tier', message: newTier === 'enterprise' ? 'enterprise plans are set up by an operator: contact sales' : 'must be pro or team (to leave a paid plan, cancel it)' },
+    ]);
+  }
+  const paymentMethod = checkPaymentMethod(input.paymentMethod);
+  const sub = await settleSubscription(deps.db, deps.billing, principal.userId, now);
+  const active = sub && sub.status === 'active' ? sub : null;
+  const currentTier = (active?.tier as Tier | undefined) ?? 'free';
+  const cycle: BillingCycle = input.billingCycle ?? (active?.billingCycle as BillingCycle | undefined) ?? 'monthly';
+  if (currentTier === 'enterprise') throw new ConflictError('invalid_subscription_change', 'Enterprise plans are changed by an operator: contact sales.');
+  if (newTier === currentTier && cycle === active?.billingCycle) {
+    throw new ConflictError('invalid_subscription_change', `You are already on the ${newTier} plan (${cycle}).`);
+  }
+
+  if (active && RANK[newTier] < RANK[currentTier]) {
+    if (active.pendingTier === newTier) throw new ConflictError('invalid_subscription_change', `A change to ${newTier} is already scheduled for ${active.currentPeriodEnd.toISOString()}.`);
+    const updated = await deps.db.subscription.update({
+      where: { id: active.id },
+      data: { pendingTier: newTier, ...(paymentMethod ? { paymentMethod: paymentMethod as object } : {}) },
+    });
+    return { subscription: updated, prorationCents: 0, effectiveDate: active.currentPeriodEnd, message: `Subscription will change to ${newTier} at the end of the current billing period` };
+  }
+
+  let subscription: Subscription;
+  let proration: number;
+  if (!active || cycle !== active.billingCycle) {
+    const unused = active ? Math.round(price(currentTier, active.billingCycle as BillingCycle) * remainingShare(active, now)) : 0;
+    proration = price(newTier, cycle) - unused;
+    const data = {
+      tier: newTier,
+      status: 'active' as const,
+      billingCycle: cycle,
+      amountCents: price(newTier, cycle),
+      currentPeriodStart: now,
+      currentPeriodEnd: addPeriod(now, cycle),
+      cancelAtPeriodEnd: false,
+      canceledAt: null,
+      pendingTier: null,
+      ...(paymentMethod ? { paymentMethod: paymentMethod as object } : {}),
+    };
+    subscription = sub
+      ? await deps.db.subscription.update({ where: { id: sub.id }, data })
+      : await deps.db.subscription.create({ data: { id: newId('subscription'), userId: principal.userId, ...data } });
+  } else {
+    proration = Math.round((price(newTier, cycle) - price(currentTier, cycle)) * remainingShare(active, now));
+    subscription = await deps.db.subscription.update({
+      where: { id: active.id },
+      data: { tier: newTier, amountCents: price(newTier, cycle), cancelAtPeriodEnd: false, pendingTier: null, ...(paymentMethod ? { paymentMethod: paymentMethod as object } : {}) },
+    });
+  }
+  await deps.db.user.update({ where: { id: principal.userId }, data: { tier: newTier } });
+  await deps.billing.charge(subscription.id, proration, 'proration', `${currentTier} → ${newTier} (${cycle})`);
+  await planChanged(deps, principal.userId);
+  return { subscription, prorationCents: proration, effectiveDate: now, message: 'Subscription upgraded successfully' };
+}
+
+export async function cancelSubscription(
+  deps: Deps,
+  principal: Principal,
+  input: { cancelAtPeriodEnd?: boolean | null; reason?: string | null; feedback?: string | null },
+  now = new Date(),
+): Promise<{ subscription: Subscription; cancelsAt: Date; message: string }> {
+  const sub = await settleSubscription(deps.db, deps.billing, principal.userId, now);
+  if (!sub || sub.status !== 'active') throw new ConflictError('invalid_subscription_change', 'There is no active subscription to cancel: the account is on the free plan.');
+  const atPeriodEnd = input.cancelAtPeriodEnd ?? true;
+  const text = { cancelReason: input.reason?.slice(0, 500) ?? null, cancelFeedback: input.feedback?.slice(0, 2000) ?? null };
+  if (atPeriodEnd) {
+    if (sub.cancelAtPeriodEnd) throw new ConflictError('invalid_subscription_change', `The subscription is already set to end on ${sub.currentPeriodEnd.toISOString()}.`);
+    const updated = await deps.db.subscription.update({ where: { id: sub.id }, data: { cancelAtPeriodEnd: true, ...text } });
+    return { subscription: updated, cancelsAt: sub.currentPeriodEnd, message: 'Subscription will be cancelled at the end of the current billing period' };
+  }
+  const credit = Math.round(sub.amountCents * remainingShare(sub, now));
+  const updated = await deps.db.subscription.update({ where: { id: sub.id }, data: { status: 'canceled', canceledAt: now, cancelAtPeriodEnd: false, pendingTier: null, ...text } });
+  await deps.db.user.update({ where: { id: principal.userId }, data: { tier: 'free' } });
+  if (credit > 0) await deps.billing.charge(sub.id, -credit, 'credit', 'unused part of the period after an immediate cancellation');
+  await planChanged(deps, principal.userId);
+  return { subscription: updated, cancelsAt: now, message: 'Subscription cancelled' };
+}
+
+export async function reactivateSubscription(deps: Deps, principal: Principal, now = new Date()): Promise<Subscription> {
+  const sub = await settleSubscription(deps.db, deps.billing, principal.userId, now);
+  if (!sub || sub.status !== 'active') {
+    throw new ConflictError('invalid_subscription_change', 'The subscription has ended and cannot be reactivated: start a new one with POST /v1/subscription/upgrade.');
+  }
+  if (!sub.cancelAtPeriodEnd) throw new ConflictError('invalid_subscription_change', 'The subscription is active and not scheduled for cancellation: there is nothing to reactivate.');
+  return deps.db.subscription.update({ where: { id: sub.id }, data: { cancelAtPeriodEnd: false, cancelReason: null, cancelFeedback: null } });
+}
+
+/** The account's subscription (settled), or null on the free plan. */
+export async function getSubscription(deps: Deps, principal: Principal): Promise<Subscription | null> {
+  const sub = await settleSubscription(deps.db, deps.billing, principal.userId);
+  return sub && sub.status === 'active' ? sub : null;
+}
+

@@ -1,0 +1,200 @@
+/**
+ * Admission of one request: concurrency per credential, the monthly quota per account, and the
+ * rolling per-minute and per-hour windows per credential, all from the account's limits (plan
+ * plus operator overrides), charged in credits (most requests cost 1; bulk ones more). The same
+ * code admits REST routes and GraphQL operations, so both spend one budget. What it answers:
+ * X-RateLimit-* headers for the response, or the error (429 rate / 429 concurrency / 402 quota)
+ * with those headers. Operations refused here cost nothing.
+ */
+import type { Db } from '../../db/client.js';
+import { AppError, InvalidRequestError } from '../../errors.js';
+import type { OperationCost } from '../../graphql/cost.js';
+import type { EventBus } from '../../events/event-bus.js';
+import type { Principal } from '../deps.js';
+import { limitsOf, planOf, type Limits } from './plans.js';
+import type { LimitStore, WindowState } from './store.js';
+import { utcDay, type UsageRecorder } from './usage.js';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const LIMITS_CACHE_MS = 10_000;
+const LIMITS_CHANGED = 'limits.changed';
+
+export class RateLimitError extends AppError {
+  constructor(message: string, details: Record<string, unknown>, headers: Record<string, string>) {
+    super('rate_limit_exceeded', 429, message, details, headers);
+  }
+}
+
+export class ConcurrencyLimitError extends AppError {
+  constructor(limit: number, tier: string, headers: Record<string, string>) {
+    super(
+      'concurrency_limit_exceeded',
+      429,
+      `Too many requests in flight: your ${tier} plan allows ${limit} at once. Wait for one to finish, then retry.`,
+      { limit, tier, retry_after: 1 },
+      { ...headers, 'Retry-After': '1' },
+    );
+  }
+}
+
+export class InsufficientCreditsError extends AppError {
+  constructor(tier: string, used: number, limit: number, upgradeUrl: string, headers: Record<string, string>) {
+    super(
+      'insufficient_credits',
+      402,
+      `Monthly request limit reached (${used} of ${limit} credits on the ${tier} plan). Upgrade to continue.`,
+      { current_tier: tier, requests_used: used, requests_limit: limit, upgrade_url: upgradeUrl },
+      headers,
+    );
+  }
+}
+
+export interface Admission {
+  /** X-RateLimit-* for the response. */
+  headers: Record<string, string>;
+  /** Ends the request's claim on the concurrency limit (idempotent). */
+  release(): Promise<void>;
+}
+
+/** The account's current monthly period: its subscription's, else the calendar month (UTC). */
+export function currentPeriod(sub: { status: string; currentPeriodStart: Date; currentPeriodEnd: Date } | null, now = new Date()): { start: Date; end: Date } {
+  if (sub && sub.status === 'active' && sub.currentPeriodEnd > now) return { start: sub.currentPeriodStart, end: sub.currentPeriodEnd };
+  const start = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  return { start, end: new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1)) };
+}
+
+export class Limiter {
+  private readonly cache = new Map<string, { limits: Limits; period: { start: Date; end: Date }; until: number }>();
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly db: Db,
+    private readonly store: LimitStore,
+    private readonly usage: UsageRecorder,
+    private readonly bus: EventBus,
+    private readonly options: {
+      enabled: boolean;
+      upgradeUrl: string;
+      /** The account's subscription after applying what its period end decided. */
+      subscriptionOf: (userId: string) => Promise<{ status: string; currentPeriodStart: Date; currentPeriodEnd: Date } | null>;
+    },
+  ) {
+    this.unsubscribe = bus.onBroadcast(LIMITS_CHANGED, (userId) => this.cache.delete(userId));
+  }
+
+  /** Call after a plan, override or billing period changes: every gateway applies it to the next request. */
+  async limitsChanged(userId: string): Promise<void> {
+    this.cache.delete(userId);
+    await this.bus.broadcast(LIMITS_CHANGED, userId);
+  }
+
+  /** The account's limits and current period (cached briefly; `limitsChanged` clears it). */
+  async account(principal: Principal) {
+    const hit = this.cache.get(principal.userId);
+    if (hit && hit.until > Date.now() && hit.period.end.getTime() > Date.now()) return hit;
+    const entry = {
+      limits: await limitsOf(this.db, principal.userId, principal.tier),
+      period: currentPeriod(await this.options.subscriptionOf(principal.userId)),
+      until: Date.now() + LIMITS_CACHE_MS,
+    };
+    this.cache.set(principal.userId, entry);
+    return entry;
+  }
+
+  /**
+   * Refuses a GraphQL operation too deep or too costly for the caller's plan before it runs: its
+   * cost may not exceed the per-minute budget (it could never be admitted).
+   */
+  async checkQuery(principal: Principal, cost: OperationCost): Promise<void> {
+    if (!this.options.enabled) return;
+    const { limits } = await this.account(principal);
+    const maxDepth = planOf(principal.tier).maxQueryDepth;
+    if (cost.depth > maxDepth) {
+      throw new InvalidRequestError(`The query is ${cost.depth} levels deep; the ${principal.tier} plan allows ${maxDepth}. Split it into smaller queries.`, {
+        limit: 'max_depth', value: cost.depth, max: maxDepth,
+      });
+    }
+    if (cost.cost > limits.requestsPerMinute) {
+      throw new InvalidRequestError(
+        `The query costs ${cost.cost} credits; the ${principal.tier} plan allows at most ${limits.requestsPerMinute} per minute. Ask for smaller pages (first/last).`,
+        { limit: 'max_cost', value: cost.cost, max: limits.requestsPerMinute },
+      );
+    }
+  }
+
+  /** Admits a request costing `credits` for `endpoint`, or throws the limit it hit. */
+  async admit(principal: Principal, credits: number, endpoint: string): Promise<Admission> {
+    if (!this.options.enabled) return { headers: {}, release: async () => {} };
+    const { limits, period } = await this.account(principal);
+    const tier = principal.tier;
+    const inFlightKey = `in-flight:${principal.credentialId}`;
+    if (!(await this.store.acquire(inFlightKey, limits.concurrent))) {
+      throw new ConcurrencyLimitError(limits.concurrent, tier, { 'X-RateLimit-Tier': tier });
+    }
+    let released = false;
+    const release = async () => {
+      if (released) return;
+      released = true;
+      await this.store.release(inFlightKey);
+    };
+    try {
+      const monthKey = `month:${principal.userId}:${period.start.toISOString()}`;
+      const month = await this.store.addIfBelow(monthKey, credits, limits.requestsPerMonth, period.end.getTime() - Date.now() + HOUR, () =>
+        this.usedSince(principal.userId, period.start),
+      );
+      if (!month.allowed) {
+        throw new InsufficientCreditsError(tier, month.used, limits.requestsPerMonth, this.options.upgradeUrl, { 'X-RateLimit-Tier': tier });
+      }
+      const now = Date.now();
+      const rate = await this.store.hit(
+        `key:${principal.credentialId}`,
+        [
+          { name: 'minute', limit: limits.requestsPerMinute, windowMs: MINUTE },
+          { name: 'hour', limit: limits.requestsPerHour, windowMs: HOUR },
+        ],
+        credits,
+        now,
+      );
+      const hour = rate.windows.find((w) => w.name === 'hour')!;
+      const headers = rateHeaders(hour, tier);
+      if (rate.blocked) {
+        await this.store.refund(monthKey, credits);
+        const retryAfter = Math.max(1, Math.ceil((rate.blocked.resetAt - now) / 1000));
+        throw new RateLimitError(
+          `Rate limit exceeded: ${rate.blocked.limit} credits per ${rate.blocked.name} on the ${tier} plan. Try again in ${retryAfter} seconds.`,
+          { retry_after: retryAfter, tier, limit: rate.blocked.limit, window: rate.blocked.name, reset_at: new Date(rate.blocked.resetAt).toISOString(), cost: credits },
+          { ...headers, 'Retry-After': String(retryAfter) },
+        );
+      }
+      this.usage.record(principal.userId, endpoint, credits);
+      return { headers, release };
+    } catch (err) {
+      await release();
+      throw err;
+    }
+  }
+
+  /** Credits the account used since `start` (written and not yet written). */
+  private async usedSince(userId: string, start: Date): Promise<number> {
+    const since = utcDay(start);
+    const rows = await this.db.$queryRaw<{ credits: bigint | null }[]>`
+      SELECT sum(credits) AS credits FROM usage_daily WHERE user_id = ${userId} AND day >= ${since}::date`;
+    return Number(rows[0]?.credits ?? 0) + this.usage.pendingCredits(userId, since);
+  }
+
+  close(): void {
+    this.unsubscribe();
+  }
+}
+
+/** X-RateLimit-* from the hourly window (the spec's "per-hour ceiling"). */
+function rateHeaders(hour: WindowState, tier: string): Record<string, string> {
+  return {
+    'X-RateLimit-Limit': String(hour.limit),
+    'X-RateLimit-Remaining': String(Math.max(0, hour.limit - hour.used)),
+    'X-RateLimit-Reset': String(Math.ceil(hour.resetAt / 1000)),
+    'X-RateLimit-Used': String(hour.used),
+    'X-RateLimit-Tier': tier,
+  };
+}
