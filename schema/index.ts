@@ -5,6 +5,7 @@ import './types/viewer.js';
 import './types/task.js';
 import './types/identity.js';
 import './types/teams.js';
+import './types/billing.js';
 
 // Root types carry the default rule; fields add theirs (sign-in fields skip the type's rule).
 builder.queryType({ authScopes: { authenticated: true } });

@@ -6,7 +6,10 @@
  *   user create --email E [--name N] [--tier free|pro|team|enterprise] [--password-stdin] [--with-key]
  *   user set-password --email E --password-stdin      (ends the account's sessions)
  *   user list
- *   signing-key rotate      a new key signs from now on; tokens signed before stay valid
+ *   limits set --email E [--tier T] [--requests-per-month N] [--requests-per-hour N] [--requests-per-minute N]
+             [--concurrent N] [--parallel-agents N] [--storage-bytes N]    per-account limits (enterprise)
+  limits clear --email E  back to the tier's plan
+  signing-key rotate      a new key signs from now on; tokens signed before stay valid
  *   signing-key retire      drops keys superseded longer ago than the longest token lifetime
  *
  * Passwords are read from standard input, never from arguments (which other users can see).
@@ -32,6 +35,8 @@ const USAGE = `Usage: npm run admin -- <command>
   user create --email E [--name N] [--tier ${TIERS.join('|')}] [--password-stdin] [--with-key]
   user set-password --email E --password-stdin
   user list
+  limits set --email E [--tier T] [--requests-per-month N] [--requests-per-hour N] [--requests-per-minute N] [--concurrent N] [--parallel-agents N] [--storage-bytes N]
+  limits clear --email E
   signing-key rotate
   signing-key retire`;
 
@@ -84,9 +89,10 @@ async function main(): Promise<number> {
     options: {
       email: { type: 'string' },
       name: { type: 'string' },
-      tier: { type: 'string', default: 'free' },
+      tier: { type: 'string' },
       'password-stdin': { type: 'boolean', default: false },
       'with-key': { type: 'boolean', default: false },
+      ...Object.fromEntries(LIMIT_FLAGS.map(([flag]) => [flag, { type: 'string' as const }])),
     },
     strict: true,
   });
@@ -97,7 +103,8 @@ async function main(): Promise<number> {
   try {
     if (group === 'user' && command === 'create') {
       if (!values.email) throw new UsageError('--email is required');
-      if (!TIERS.includes(values.tier!)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
+      values.tier ??= 'free';
+      if (!TIERS.includes(values.tier)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
       if (await db.user.findUnique({ where: { email: values.email.trim().toLowerCase() } })) throw new UsageError(`an account with e-mail ${values.email} already exists`);
       const password = values['password-stdin'] ? await readStdin() : null;
       const user = password
@@ -119,6 +126,28 @@ async function main(): Promise<number> {
       for (const u of await db.user.findMany({ orderBy: { id: 'asc' } })) {
         console.log(`${u.id}\t${u.email ?? '-'}\t${u.tier}\t${u.name}`);
       }
+    } else if (group === 'limits' && (command === 'set' || command === 'clear')) {
+      const user = values.email ? await db.user.findUnique({ where: { email: values.email.trim().toLowerCase() } }) : null;
+      if (!user) throw new UsageError(values.email ? `no account with e-mail ${values.email}` : '--email is required');
+      if (command === 'clear') {
+        await db.accountLimits.deleteMany({ where: { userId: user.id } });
+        console.log(`${user.id} is back on the ${user.tier} plan's limits`);
+      } else {
+        const data: Record<string, number | bigint> = {};
+        for (const [flag, field] of LIMIT_FLAGS) {
+          const raw = (values as Record<string, unknown>)[flag];
+          if (raw === undefined) continue;
+          if (!/^\d+$/.test(String(raw)) || Number(raw) < 1) throw new UsageError(`--${flag} must be a positive whole number`);
+          data[field] = field === 'storageBytes' ? BigInt(String(raw)) : Number(raw);
+        }
+        if (values.tier !== undefined) {
+          if (!TIERS.includes(values.tier)) throw new UsageError(`--tier must be one of ${TIERS.join(', ')}`);
+          await db.user.update({ where: { id: user.id }, data: { tier: values.tier } });
+        }
+        await db.accountLimits.upsert({ where: { userId: user.id }, create: { userId: user.id, ...data }, update: data });
+        console.log(`limits of ${user.id} set: ${JSON.stringify(Object.fromEntries(Object.entries(data).map(([k, v]) => [k, String(v)])))}`);
+      }
+      // Gateways reload an account's limits within 10 s (LIMITS_CACHE_MS).
     } else if (group === 'signing-key' && command === 'rotate') {
       const id = await createSigningKey(db);
       console.log(`new signing key ${id}; earlier keys keep verifying until retired (run "signing-key retire" after ${config.ACCESS_TOKEN_TTL_SECONDS} s)`);
@@ -140,6 +169,16 @@ async function main(): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+/** Flags of `limits set` and the AccountLimits field each sets. */
+const LIMIT_FLAGS = [
+  ['requests-per-month', 'requestsPerMonth'],
+  ['requests-per-hour', 'requestsPerHour'],
+  ['requests-per-minute', 'requestsPerMinute'],
+  ['concurrent', 'concurrent'],
+  ['parallel-agents', 'parallelAgents'],
+  ['storage-bytes', 'storageBytes'],
+] as const;
 
 process.exitCode = await main().catch((err) => {
   console.error(err instanceof Error && err.name === 'TypeError' && /parseArgs|Unknown option/.test(err.message) ? `${err.message}\n\n${USAGE}` : err);

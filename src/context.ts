@@ -17,6 +17,8 @@ export interface GraphQLContext {
   deps: ServiceDeps;
   /** Set by a mutation that replayed an idempotent request, so REST can say so in a header. */
   response: { replayed: boolean };
+  /** What the limiter admitted this GraphQL operation with (its X-RateLimit-* values and cost). */
+  admitted?: { headers: Record<string, string>; cost: number };
 }
 
 /** The credential of a request: `Authorization: Bearer …`, `X-API-Key`, or a `token` query parameter (WebSocket). */

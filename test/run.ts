@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { childEnv, loadConfig } from '../src/config.js';
 import { findTemporalCli } from '../src/embedded/temporal.js';
 import { ensurePostgres } from './setup/local-postgres.js';
+import { ensureRedis } from './setup/local-redis.js';
 
 const root = new URL('../', import.meta.url).pathname;
 const env = childEnv({});
@@ -18,6 +19,7 @@ const log = (line: string) => console.log(`[test] ${line}`);
 
 const config = loadConfig();
 const postgres = ensurePostgres(env.TEST_DATABASE_URL, log);
+const redis = await ensureRedis(env.TEST_REDIS_URL, log);
 let status = 1;
 let summary = '0 passed, 1 failed';
 try {
@@ -28,7 +30,7 @@ try {
   const vitest = spawnSync(
     process.execPath,
     [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonFile}`, ...process.argv.slice(2)],
-    { cwd: root, stdio: 'inherit', env: childEnv({ TEST_DATABASE_URL: postgres.url, TEMPORAL_CLI_PATH: temporalCli }) },
+    { cwd: root, stdio: 'inherit', env: childEnv({ TEST_DATABASE_URL: postgres.url, TEST_REDIS_URL: redis.url, TEMPORAL_CLI_PATH: temporalCli }) },
   );
   let passed = 0;
   let failed = 0;
@@ -44,6 +46,7 @@ try {
   status = vitest.status === 0 && failed === 0 && passed > 0 ? 0 : 1;
   summary = `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
 } finally {
+  redis.stop();
   postgres.stop();
 }
 // CI reads this line: it must be the last one printed.

@@ -1,9 +1,11 @@
 /**
  * The credit cost of a GraphQL operation, computed from the query before it runs (so a refused
- * query costs nothing and runs no resolver). Each root field costs its `extensions.cost` (default
- * 1); a nested field costs its own `extensions.cost` (default 0); a connection multiplies what is
- * below it by the page size it asks for (`first`/`last`, default 20). Depth is the deepest field
- * path. Both have per-tier ceilings.
+ * query costs nothing and runs no resolver):
+ *  - a root field costs its `extensions.cost` (default 1), a nested field its own (default 0);
+ *  - a connection costs one credit per started 20 items it asks for (`first`/`last`, default 20),
+ *    and multiplies what is selected below it by that page size (list sizes multiply);
+ *  - fragments count where they are spread.
+ * Depth is the deepest field path. Both have per-tier ceilings (see Limiter.checkQuery).
  */
 import {
   getNamedType,
@@ -20,6 +22,7 @@ import {
 } from 'graphql';
 
 const DEFAULT_PAGE = 20;
+const PER_CREDIT = 20;
 
 export interface OperationCost {
   cost: number;
@@ -51,13 +54,15 @@ export function operationCost(
         if (selection.name.value.startsWith('__')) continue;
         const fieldDef = isObjectType(type) || isInterfaceType(type) ? type.getFields()[selection.name.value] : undefined;
         if (!fieldDef) continue;
-        const own = typeof fieldDef.extensions?.cost === 'number' ? fieldDef.extensions.cost : isRoot ? 1 : 0;
         const named = getNamedType(fieldDef.type);
+        const connection = named.name.endsWith('Connection');
+        const page = connection ? Math.max(0, argument(selection, 'first') ?? argument(selection, 'last') ?? DEFAULT_PAGE) : 1;
+        const declared = typeof fieldDef.extensions?.cost === 'number' ? fieldDef.extensions.cost : null;
+        const own = declared ?? (connection ? Math.max(1, Math.ceil(page / PER_CREDIT)) : isRoot ? 1 : 0);
         let below = 0;
         if (selection.selectionSet && (isObjectType(named) || isInterfaceType(named) || 'getTypes' in named)) {
           below = walk(named as GraphQLCompositeType, selection.selectionSet, level + 1, false, seen);
         }
-        const page = named.name.endsWith('Connection') ? (argument(selection, 'first') ?? argument(selection, 'last') ?? DEFAULT_PAGE) : 1;
         total += own + page * below;
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const cond = selection.typeCondition ? (schema.getType(selection.typeCondition.name.value) as GraphQLCompositeType) : type;

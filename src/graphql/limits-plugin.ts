@@ -27,6 +27,7 @@ export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloSe
           try {
             await deps.limiter.checkQuery(principal, cost);
             admission = await deps.limiter.admit(principal, cost.cost, `graphql ${operation.name?.value ?? operation.operation}`);
+            contextValue.admitted = { headers: admission.headers, cost: cost.cost };
           } catch (err) {
             const e = asAppError(err);
             cost = null;

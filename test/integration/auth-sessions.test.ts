@@ -53,8 +53,8 @@ describe('login and /v1/auth/me', () => {
       email: 'ada@example.com',
       name: 'Ada',
       tier: 'pro',
-      subscription: null,
-      usage: null,
+      subscription: null, // no paid subscription yet
+      usage: { requests_this_month: expect.any(Number), requests_limit: 10_000, storage_used_bytes: 0, storage_limit_bytes: 10 * 1024 ** 3 },
       created_at: expect.any(String),
     });
   });

@@ -14,6 +14,7 @@ export const TEMPLATE_DB = 'codex_test_template';
 declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
+    redisUrl: string;
     templateDb: string;
     temporalAddress: string;
   }
@@ -44,6 +45,8 @@ export default async function setup(project: TestProject) {
   const temporal = await startTemporalDevServer({ cli, port: await freePort(), uiPort: null, dbFile: null, namespace: 'default' });
 
   project.provide('databaseUrl', adminUrl);
+  if (!process.env.TEST_REDIS_URL) throw new Error('TEST_REDIS_URL is not set: run the suite with `npm test`, which starts Redis.');
+  project.provide('redisUrl', process.env.TEST_REDIS_URL);
   project.provide('templateDb', TEMPLATE_DB);
   project.provide('temporalAddress', temporal.address);
   return async () => {

@@ -157,13 +157,33 @@ export const authRoutes = [
       email: z.string().nullable(),
       name: z.string(),
       tier: z.string(),
-      subscription: z.null().describe('Subscription summary; null until subscriptions exist on this server.'),
-      usage: z.null().describe('Usage this month; null until usage metering exists on this server.'),
+      subscription: z
+        .object({ id: z.string(), status: z.string(), current_period_end: z.string(), cancel_at_period_end: z.boolean() })
+        .nullable()
+        .describe('null on the free plan'),
+      usage: z.object({
+        requests_this_month: z.number().int(),
+        requests_limit: z.number().int(),
+        storage_used_bytes: z.number(),
+        storage_limit_bytes: z.number(),
+      }),
       created_at: z.string(),
     }),
     document: operation('me'),
     variables: () => ({}),
-    reply: ({ viewer: { createdAt, ...user } }: any) => ({ ...user, subscription: null, usage: null, created_at: createdAt }),
+    reply: ({ viewer: { createdAt, ...user }, subscription: s, usage: u }: any) => ({
+      ...user,
+      subscription: s.subscriptionId
+        ? { id: s.subscriptionId, status: s.status, current_period_end: s.currentPeriodEnd, cancel_at_period_end: s.cancelAtPeriodEnd }
+        : null,
+      usage: {
+        requests_this_month: u.creditsUsed,
+        requests_limit: u.creditsLimit,
+        storage_used_bytes: u.storageUsedBytes,
+        storage_limit_bytes: u.storageLimitBytes,
+      },
+      created_at: createdAt,
+    }),
   }),
 ];
 

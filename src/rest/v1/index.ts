@@ -1,6 +1,7 @@
 // The REST /v1 route table: every route the gateway serves (and documents in /v1/openapi.json).
 import type { RestRoute } from '../route.js';
 import { agentRoutes } from './agents.js';
+import { billingRoutes } from './billing.js';
 import { authRoutes, keyRoutes, oauthClientRoutes, teamRoutes } from './identity.js';
 
-export const restRoutes: RestRoute[] = [...agentRoutes, ...authRoutes, ...keyRoutes, ...teamRoutes, ...oauthClientRoutes];
+export const restRoutes: RestRoute[] = [...agentRoutes, ...authRoutes, ...keyRoutes, ...teamRoutes, ...oauthClientRoutes, ...billingRoutes];

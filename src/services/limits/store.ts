@@ -92,7 +92,7 @@ export class MemoryLimitStore implements LimitStore {
       return log;
     });
     const blockedAt = windows.findIndex((w, i) => logs[i]!.total + cost > w.limit);
-    if (blockedAt < 0) {
+    if (blockedAt < 0 && cost > 0) {
       for (const log of logs) {
         log.entries.push({ at: now, cost });
         log.total += cost;
@@ -168,7 +168,7 @@ local out = { blocked }
 for i = 1, n do
   local z, t = KEYS[2 * i - 1], KEYS[2 * i]
   local limit, win = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
-  if blocked == 0 then
+  if blocked == 0 and cost > 0 then
     redis.call('ZADD', z, now, id .. ':' .. cost)
     used[i] = redis.call('INCRBY', t, cost)
     redis.call('PEXPIRE', z, win)

@@ -1,0 +1,189 @@
+// Subscription, usage and the rate-limit status of the current request.
+import { callerOf } from '../../src/context.js';
+import type { Subscription } from '../../src/generated/prisma/client.js';
+import { cancelSubscription, changePlan, reactivateSubscription } from '../../src/services/billing/subscriptions.js';
+import { subscriptionView, usageReport, type SubscriptionView, type UsageReport } from '../../src/services/limits/report.js';
+import { builder } from '../builder.js';
+
+const BillingCycle = builder.enumType('BillingCycle', { values: { MONTHLY: { value: 'monthly' }, YEARLY: { value: 'yearly' } } as const });
+
+const PaymentMethod = builder
+  .objectRef<{ type: string; brand: string; last4: string; exp_month: number; exp_year: number }>('PaymentMethod')
+  .implement({
+    description: 'A card as we keep it: brand, last 4 digits and expiry only.',
+    fields: (t) => ({
+      type: t.exposeString('type'),
+      brand: t.exposeString('brand'),
+      last4: t.exposeString('last4'),
+      expMonth: t.exposeInt('exp_month'),
+      expYear: t.exposeInt('exp_year'),
+    }),
+  });
+
+const Count = builder.objectRef<{ requests: number; credits: number; date?: string; endpoint?: string }>('UsageCount').implement({
+  fields: (t) => ({
+    date: t.exposeString('date', { nullable: true }),
+    endpoint: t.exposeString('endpoint', { nullable: true, description: 'A REST route ("POST /v1/agents/execute") or a GraphQL operation ("graphql MyQuery").' }),
+    requests: t.exposeInt('requests'),
+    credits: t.exposeInt('credits'),
+  }),
+});
+
+export const UsageRef = builder.objectRef<UsageReport>('Usage').implement({
+  description: 'Usage in the current billing period (calendar month UTC without a subscription).',
+  fields: (t) => ({
+    periodStart: t.field({ type: 'DateTime', resolve: (u) => u.periodStart }),
+    periodEnd: t.field({ type: 'DateTime', resolve: (u) => u.periodEnd }),
+    tier: t.exposeString('tier'),
+    requestsUsed: t.exposeInt('requestsUsed'),
+    creditsUsed: t.exposeInt('creditsUsed', { description: 'What the monthly quota counts: most requests cost 1 credit, bulk ones more.' }),
+    creditsLimit: t.exposeInt('creditsLimit'),
+    quotaStatus: t.exposeString('quotaStatus', { description: 'ok, warning (90% used) or exceeded.' }),
+    byDay: t.field({ type: [Count], resolve: (u) => u.byDay }),
+    byEndpoint: t.field({ type: [Count], resolve: (u) => u.byEndpoint }),
+    promptTokens: t.int({ resolve: (u) => u.tokens.prompt }),
+    completionTokens: t.int({ resolve: (u) => u.tokens.completion }),
+    storageUsedBytes: t.float({ resolve: (u) => u.storageUsedBytes }),
+    storageLimitBytes: t.float({ resolve: (u) => u.storageLimitBytes }),
+    parallelAgentsLimit: t.exposeInt('parallelAgentsLimit'),
+  }),
+});
+
+const paymentMethodOf = (s: Subscription | null) => (s?.paymentMethod as { type: string; brand: string; last4: string; exp_month: number; exp_year: number } | null) ?? null;
+
+export const SubscriptionRef = builder.objectRef<SubscriptionView>('BillingSubscription').implement({
+  description: 'Your plan. On the free plan there is no subscription id and no billing cycle.',
+  fields: (t) => ({
+    subscriptionId: t.string({ nullable: true, resolve: (v) => v.subscription?.id ?? null }),
+    tier: t.string({ resolve: (v) => v.subscription?.tier ?? v.tier }),
+    status: t.string({ resolve: (v) => v.subscription?.status ?? 'active' }),
+    billingCycle: t.field({ type: BillingCycle, nullable: true, resolve: (v) => (v.subscription?.billingCycle as 'monthly' | 'yearly' | undefined) ?? null }),
+    amount: t.float({ description: 'Price per cycle in `currency`.', resolve: (v) => (v.subscription?.amountCents ?? 0) / 100 }),
+    currency: t.string({ resolve: (v) => v.subscription?.currency ?? 'usd' }),
+    currentPeriodStart: t.field({ type: 'DateTime', resolve: (v) => v.usage.periodStart }),
+    currentPeriodEnd: t.field({ type: 'DateTime', resolve: (v) => v.usage.periodEnd }),
+    cancelAtPeriodEnd: t.boolean({ resolve: (v) => v.subscription?.cancelAtPeriodEnd ?? false }),
+    pendingTier: t.string({ nullable: true, description: 'A downgrade that starts at the period end.', resolve: (v) => v.subscription?.pendingTier ?? null }),
+    usage: t.field({ type: UsageRef, resolve: (v) => v.usage }),
+    paymentMethod: t.field({ type: PaymentMethod, nullable: true, resolve: (v) => paymentMethodOf(v.subscription) }),
+  }),
+});
+
+const RateLimit = builder.objectRef<{ headers: Record<string, string>; cost: number }>('RateLimit').implement({
+  description: 'Your hourly budget after this operation (the X-RateLimit-* headers), and what this operation cost.',
+  fields: (t) => ({
+    limit: t.int({ resolve: (a) => Number(a.headers['X-RateLimit-Limit']) }),
+    remaining: t.int({ resolve: (a) => Number(a.headers['X-RateLimit-Remaining']) }),
+    used: t.int({ resolve: (a) => Number(a.headers['X-RateLimit-Used']) }),
+    resetAt: t.field({ type: 'DateTime', resolve: (a) => new Date(Number(a.headers['X-RateLimit-Reset']) * 1000) }),
+    tier: t.string({ resolve: (a) => a.headers['X-RateLimit-Tier']! }),
+    cost: t.exposeInt('cost'),
+  }),
+});
+
+builder.queryFields((t) => ({
+  // Reading your plan and usage is free, so it works even when the monthly quota is spent.
+  subscription: t.field({ type: SubscriptionRef, authScopes: { read: true }, extensions: { cost: 0 }, resolve: (_r, _a, ctx) => subscriptionView(ctx.deps, callerOf(ctx)) }),
+  usage: t.field({ type: UsageRef, authScopes: { read: true }, extensions: { cost: 0 }, resolve: (_r, _a, ctx) => usageReport(ctx.deps, callerOf(ctx)) }),
+  rateLimit: t.field({
+    type: RateLimit,
+    nullable: true,
+    extensions: { cost: 0 },
+    description: 'Null when limits are off (RATE_LIMITS=false) or over WebSocket.',
+    resolve: (_r, _a, ctx) => (ctx.admitted && Object.keys(ctx.admitted.headers).length ? ctx.admitted : null),
+  }),
+}));
+
+const PaymentMethodInput = builder.inputType('PaymentMethodInput', {
+  description: 'Brand, last 4 digits and expiry only: never send a card number.',
+  fields: (t) => ({
+    brand: t.string({ required: true }),
+    last4: t.string({ required: true }),
+    expMonth: t.int({ required: true }),
+    expYear: t.int({ required: true }),
+  }),
+});
+
+const UpgradePayload = builder
+  .objectRef<{ view: SubscriptionView; prorationCents: number; effectiveDate: Date; message: string }>('UpgradeSubscriptionPayload')
+  .implement({
+    fields: (t) => ({
+      subscription: t.field({ type: SubscriptionRef, resolve: (p) => p.view }),
+      prorationAmount: t.float({ description: 'Charged now for the rest of the period (negative: credited).', resolve: (p) => p.prorationCents / 100 }),
+      effectiveDate: t.field({ type: 'DateTime', resolve: (p) => p.effectiveDate }),
+      message: t.exposeString('message'),
+    }),
+  });
+
+const CancelPayload = builder.objectRef<{ view: SubscriptionView; cancelsAt: Date; message: string }>('CancelSubscriptionPayload').implement({
+  fields: (t) => ({
+    subscription: t.field({ type: SubscriptionRef, resolve: (p) => p.view }),
+    cancelsAt: t.field({ type: 'DateTime', resolve: (p) => p.cancelsAt }),
+    message: t.exposeString('message'),
+  }),
+});
+
+const ReactivatePayload = builder.objectRef<{ view: SubscriptionView; message: string }>('ReactivateSubscriptionPayload').implement({
+  fields: (t) => ({ subscription: t.field({ type: SubscriptionRef, resolve: (p) => p.view }), message: t.exposeString('message') }),
+});
+
+builder.mutationFields((t) => ({
+  upgradeSubscription: t.field({
+    extensions: { cost: 0 }, // changing plan must work when the quota is spent
+    type: UpgradePayload,
+    description: 'Moves to another plan: a higher tier at once (prorated), a lower one at the period end.',
+    authScopes: { account: true },
+    skipTypeScopes: true,
+    args: {
+      input: t.arg({
+        type: builder.inputType('UpgradeSubscriptionInput', {
+          fields: (f) => ({ newTier: f.string({ required: true }), billingCycle: f.field({ type: BillingCycle }), paymentMethod: f.field({ type: PaymentMethodInput }) }),
+        }),
+        required: true,
+      }),
+    },
+    resolve: async (_r, { input }, ctx) => {
+      const caller = callerOf(ctx);
+      const pm = input.paymentMethod;
+      const result = await changePlan(ctx.deps, caller, {
+        newTier: input.newTier,
+        billingCycle: input.billingCycle,
+        paymentMethod: pm ? { type: 'card', brand: pm.brand, last4: pm.last4, exp_month: pm.expMonth, exp_year: pm.expYear } : null,
+      });
+      // The response shows the plan as it is now (an upgrade already applies; a downgrade waits).
+      return { ...result, view: await subscriptionView(ctx.deps, { ...caller, tier: result.subscription.tier }) };
+    },
+  }),
+  cancelSubscription: t.field({
+    extensions: { cost: 0 }, // changing plan must work when the quota is spent
+    type: CancelPayload,
+    description: 'Cancels at the period end (default) or at once (cancelAtPeriodEnd: false, unused part credited).',
+    authScopes: { account: true },
+    skipTypeScopes: true,
+    args: {
+      input: t.arg({
+        type: builder.inputType('CancelSubscriptionInput', {
+          fields: (f) => ({ cancelAtPeriodEnd: f.boolean({ defaultValue: true }), reason: f.string(), feedback: f.string() }),
+        }),
+      }),
+    },
+    resolve: async (_r, { input }, ctx) => {
+      const caller = callerOf(ctx);
+      const result = await cancelSubscription(ctx.deps, caller, input ?? {});
+      const tier = result.subscription.status === 'canceled' ? 'free' : result.subscription.tier;
+      const view = await subscriptionView(ctx.deps, { ...caller, tier });
+      return { cancelsAt: result.cancelsAt, message: result.message, view: { ...view, subscription: result.subscription } };
+    },
+  }),
+  reactivateSubscription: t.field({
+    extensions: { cost: 0 }, // changing plan must work when the quota is spent
+    type: ReactivatePayload,
+    description: 'Undoes a cancellation scheduled for the period end.',
+    authScopes: { account: true },
+    skipTypeScopes: true,
+    resolve: async (_r, _a, ctx) => {
+      await reactivateSubscription(ctx.deps, callerOf(ctx));
+      return { view: await subscriptionView(ctx.deps, callerOf(ctx)), message: 'Subscription reactivated successfully' };
+    },
+  }),
+}));

@@ -1,0 +1,79 @@
+/**
+ * What an account used in its current period: requests and credits by day and by endpoint (the
+ * usage ledger), model tokens (its tasks), storage (the bytes of what it submitted and got back),
+ * against its limits. Also the subscription summary GET /v1/subscription and /v1/auth/me show.
+ */
+import type { Subscription } from '../../generated/prisma/client.js';
+import { settleSubscription } from '../billing/subscriptions.js';
+import type { Principal, ServiceDeps } from '../deps.js';
+import { utcDay } from './usage.js';
+
+type Deps = Pick<ServiceDeps, 'db' | 'usage' | 'limiter' | 'billing'>;
+
+export interface UsageReport {
+  periodStart: Date;
+  periodEnd: Date;
+  tier: string;
+  creditsUsed: number;
+  creditsLimit: number;
+  requestsUsed: number;
+  quotaStatus: 'ok' | 'warning' | 'exceeded';
+  byDay: Array<{ date: string; requests: number; credits: number }>;
+  byEndpoint: Array<{ endpoint: string; requests: number; credits: number }>;
+  tokens: { prompt: number; completion: number; total: number };
+  storageUsedBytes: number;
+  storageLimitBytes: number;
+  parallelAgentsLimit: number;
+}
+
+export async function usageReport(deps: Deps, principal: Principal): Promise<UsageReport> {
+  await deps.usage.flush(); // include this very request's neighbours
+  const { limits, period } = await deps.limiter.account(principal);
+  const since = utcDay(period.start);
+  const userId = principal.userId;
+  const [byDay, byEndpoint, tokens, storage] = await Promise.all([
+    deps.db.$queryRaw<{ day: Date; requests: bigint; credits: bigint }[]>`
+      SELECT day, sum(requests) AS requests, sum(credits) AS credits FROM usage_daily
+      WHERE user_id = ${userId} AND day >= ${since}::date GROUP BY day ORDER BY day`,
+    deps.db.$queryRaw<{ endpoint: string; requests: bigint; credits: bigint }[]>`
+      SELECT endpoint, sum(requests) AS requests, sum(credits) AS credits FROM usage_daily
+      WHERE user_id = ${userId} AND day >= ${since}::date GROUP BY endpoint ORDER BY sum(credits) DESC, endpoint`,
+    deps.db.$queryRaw<{ prompt: bigint | null; completion: bigint | null }[]>`
+      SELECT sum(prompt_tokens) AS prompt, sum(completion_tokens) AS completion FROM agent_tasks
+      WHERE owner_id = ${userId} AND created_at >= ${period.start}`,
+    deps.db.$queryRaw<{ bytes: bigint | null }[]>`
+      SELECT sum(octet_length(input::text) + coalesce(octet_length(result::text), 0) + octet_length(prompt)) AS bytes
+      FROM agent_tasks WHERE owner_id = ${userId}`,
+  ]);
+  const n = (v: bigint | null | undefined) => Number(v ?? 0);
+  const creditsUsed = byDay.reduce((s, r) => s + n(r.credits), 0);
+  const prompt = n(tokens[0]?.prompt);
+  const completion = n(tokens[0]?.completion);
+  return {
+    periodStart: period.start,
+    periodEnd: period.end,
+    tier: principal.tier,
+    creditsUsed,
+    creditsLimit: limits.requestsPerMonth,
+    requestsUsed: byDay.reduce((s, r) => s + n(r.requests), 0),
+    quotaStatus: creditsUsed >= limits.requestsPerMonth ? 'exceeded' : creditsUsed >= 0.9 * limits.requestsPerMonth ? 'warning' : 'ok',
+    byDay: byDay.map((r) => ({ date: utcDay(r.day), requests: n(r.requests), credits: n(r.credits) })),
+    byEndpoint: byEndpoint.map((r) => ({ endpoint: r.endpoint, requests: n(r.requests), credits: n(r.credits) })),
+    tokens: { prompt, completion, total: prompt + completion },
+    storageUsedBytes: n(storage[0]?.bytes),
+    storageLimitBytes: limits.storageBytes,
+    parallelAgentsLimit: limits.parallelAgents,
+  };
+}
+
+/** The subscription as GET /v1/subscription shows it; a free account has a synthetic free one (no id). */
+export interface SubscriptionView {
+  subscription: Subscription | null;
+  tier: string;
+  usage: UsageReport;
+}
+
+export async function subscriptionView(deps: Deps, principal: Principal): Promise<SubscriptionView> {
+  const sub = await settleSubscription(deps.db, deps.billing, principal.userId);
+  return { subscription: sub && sub.status === 'active' ? sub : null, tier: principal.tier, usage: await usageReport(deps, principal) };
+}
