@@ -96,7 +96,11 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   const limiter = new Limiter(db, limitStore, usage, bus, {
     enabled: config.RATE_LIMITS,
     upgradeUrl: config.UPGRADE_URL,
-    subscriptionOf: (userId) => settleSubscription(db, billing, userId),
+    subscriptionOf: (userId) =>
+      settleSubscription(db, billing, userId, new Date(), async (id) => {
+        await limiter.limitsChanged(id);
+        await auth.revoke([id]); // cached principals carry the tier
+      }),
   });
   return {
     db,

@@ -51,24 +51,41 @@ function remainingShare(sub: Pick<Subscription, 'currentPeriodStart' | 'currentP
   return Math.min(1, Math.max(0, (sub.currentPeriodEnd.getTime() - now.getTime()) / total));
 }
 
-/** Applies what the passing of period ends decided (see the module comment). Returns the current row. */
-export async function settleSubscription(db: Db, billing: BillingProvider, userId: string, now = new Date()): Promise<Subscription | null> {
+/**
+ * Applies what the passing of period ends decided (see the module comment); `onChange` hears of
+ * a tier change (to drop cached limits and principals). Returns the current row.
+ */
+export async function settleSubscription(
+  db: Db,
+  billing: BillingProvider,
+  userId: string,
+  now = new Date(),
+  onChange?: (userId: string) => Promise<void>,
+): Promise<Subscription | null> {
   let sub = await db.subscription.findUnique({ where: { userId } });
+  const before = sub?.tier;
+  const settled = await settlePeriods(db, billing, userId, sub, now);
+  if (settled && (settled.tier !== before || settled.status !== sub?.status)) await onChange?.(userId);
+  return settled;
+}
+
+async function settlePeriods(db: Db, billing: BillingProvider, userId: string, sub: Subscription | null, now: Date): Promise<Subscription | null> {
   while (sub && sub.status === 'active' && sub.currentPeriodEnd <= now) {
-    if (sub.cancelAtPeriodEnd) {
-      sub = await db.subscription.update({ where: { id: sub.id }, data: { status: 'canceled', canceledAt: sub.currentPeriodEnd, pendingTier: null } });
-      await db.user.update({ where: { id: userId }, data: { tier: 'free' } });
-      break;
-    }
-    const tier = (sub.pendingTier as Tier | null) ?? (sub.tier as Tier);
+    const end = sub.currentPeriodEnd;
+    const tier = sub.cancelAtPeriodEnd ? 'free' : ((sub.pendingTier as Tier | null) ?? (sub.tier as Tier));
     const cycle = sub.billingCycle as BillingCycle;
-    const start = sub.currentPeriodEnd;
-    sub = await db.subscription.update({
-      where: { id: sub.id },
-      data: { tier, pendingTier: null, amountCents: price(tier, cycle), currentPeriodStart: start, currentPeriodEnd: addPeriod(start, cycle) },
+    // Claimed by the period end it settles: of two gateways settling at once, one does it.
+    const claimed = await db.subscription.updateMany({
+      where: { id: sub.id, status: 'active', currentPeriodEnd: end },
+      data: sub.cancelAtPeriodEnd
+        ? { status: 'canceled', canceledAt: end, pendingTier: null }
+        : { tier, pendingTier: null, amountCents: price(tier, cycle), currentPeriodStart: end, currentPeriodEnd: addPeriod(end, cycle) },
     });
-    await db.user.update({ where: { id: userId }, data: { tier } });
-    await billing.charge(sub.id, price(tier, cycle), 'renewal', `${tier} plan, ${cycle}, period from ${start.toISOString()}`);
+    if (claimed.count === 1) {
+      await db.user.update({ where: { id: userId }, data: { tier } });
+      if (!sub.cancelAtPeriodEnd) await billing.charge(sub.id, price(tier, cycle), 'renewal', `${tier} plan, ${cycle}, period from ${end.toISOString()}`);
+    }
+    sub = await db.subscription.findUnique({ where: { userId } });
   }
   return sub;
 }

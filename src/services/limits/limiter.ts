@@ -65,7 +65,7 @@ export function currentPeriod(sub: { status: string; currentPeriodStart: Date; c
 }
 
 export class Limiter {
-  private readonly cache = new Map<string, { limits: Limits; period: { start: Date; end: Date }; until: number }>();
+  private readonly cache = new Map<string, { tier: string; limits: Limits; period: { start: Date; end: Date }; until: number }>();
   private readonly unsubscribe: () => void;
 
   constructor(
@@ -89,15 +89,17 @@ export class Limiter {
     await this.bus.broadcast(LIMITS_CHANGED, userId);
   }
 
-  /** The account's limits and current period (cached briefly; `limitsChanged` clears it). */
-  async account(principal: Principal) {
+  /**
+   * The account's tier, limits and current period (cached briefly; `limitsChanged` clears it).
+   * Read from the database rather than the credential, so a plan change applies to the next request.
+   */
+  async account(principal: Pick<Principal, 'userId'>) {
     const hit = this.cache.get(principal.userId);
     if (hit && hit.until > Date.now() && hit.period.end.getTime() > Date.now()) return hit;
-    const entry = {
-      limits: await limitsOf(this.db, principal.userId, principal.tier),
-      period: currentPeriod(await this.options.subscriptionOf(principal.userId)),
-      until: Date.now() + LIMITS_CACHE_MS,
-    };
+    const subscription = await this.options.subscriptionOf(principal.userId); // settles a period that has ended
+    const user = await this.db.user.findUnique({ where: { id: principal.userId }, select: { tier: true } });
+    const tier = user?.tier ?? 'free';
+    const entry = { tier, limits: await limitsOf(this.db, principal.userId, tier), period: currentPeriod(subscription), until: Date.now() + LIMITS_CACHE_MS };
     this.cache.set(principal.userId, entry);
     return entry;
   }
@@ -108,16 +110,16 @@ export class Limiter {
    */
   async checkQuery(principal: Principal, cost: OperationCost): Promise<void> {
     if (!this.options.enabled) return;
-    const { limits } = await this.account(principal);
-    const maxDepth = planOf(principal.tier).maxQueryDepth;
+    const { limits, tier } = await this.account(principal);
+    const maxDepth = planOf(tier).maxQueryDepth;
     if (cost.depth > maxDepth) {
-      throw new InvalidRequestError(`The query is ${cost.depth} levels deep; the ${principal.tier} plan allows ${maxDepth}. Split it into smaller queries.`, {
+      throw new InvalidRequestError(`The query is ${cost.depth} levels deep; the ${tier} plan allows ${maxDepth}. Split it into smaller queries.`, {
         limit: 'max_depth', value: cost.depth, max: maxDepth,
       });
     }
     if (cost.cost > limits.requestsPerMinute) {
       throw new InvalidRequestError(
-        `The query costs ${cost.cost} credits; the ${principal.tier} plan allows at most ${limits.requestsPerMinute} per minute. Ask for smaller pages (first/last).`,
+        `The query costs ${cost.cost} credits; the ${tier} plan allows at most ${limits.requestsPerMinute} per minute. Ask for smaller pages (first/last).`,
         { limit: 'max_cost', value: cost.cost, max: limits.requestsPerMinute },
       );
     }
@@ -126,8 +128,7 @@ export class Limiter {
   /** Admits a request costing `credits` for `endpoint`, or throws the limit it hit. */
   async admit(principal: Principal, credits: number, endpoint: string): Promise<Admission> {
     if (!this.options.enabled) return { headers: {}, release: async () => {} };
-    const { limits, period } = await this.account(principal);
-    const tier = principal.tier;
+    const { limits, period, tier } = await this.account(principal);
     const inFlightKey = `in-flight:${principal.credentialId}`;
     if (!(await this.store.acquire(inFlightKey, limits.concurrent))) {
       throw new ConcurrencyLimitError(limits.concurrent, tier, { 'X-RateLimit-Tier': tier });

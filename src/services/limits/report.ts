@@ -28,7 +28,7 @@ export interface UsageReport {
 
 export async function usageReport(deps: Deps, principal: Principal): Promise<UsageReport> {
   await deps.usage.flush(); // include this very request's neighbours
-  const { limits, period } = await deps.limiter.account(principal);
+  const { limits, period, tier } = await deps.limiter.account(principal);
   const since = utcDay(period.start);
   const userId = principal.userId;
   const [byDay, byEndpoint, tokens, storage] = await Promise.all([
@@ -52,7 +52,7 @@ export async function usageReport(deps: Deps, principal: Principal): Promise<Usa
   return {
     periodStart: period.start,
     periodEnd: period.end,
-    tier: principal.tier,
+    tier,
     creditsUsed,
     creditsLimit: limits.requestsPerMonth,
     requestsUsed: byDay.reduce((s, r) => s + n(r.requests), 0),
@@ -75,5 +75,6 @@ export interface SubscriptionView {
 
 export async function subscriptionView(deps: Deps, principal: Principal): Promise<SubscriptionView> {
   const sub = await settleSubscription(deps.db, deps.billing, principal.userId);
-  return { subscription: sub && sub.status === 'active' ? sub : null, tier: principal.tier, usage: await usageReport(deps, principal) };
+  const usage = await usageReport(deps, principal);
+  return { subscription: sub && sub.status === 'active' ? sub : null, tier: usage.tier, usage };
 }
