@@ -129,51 +129,46 @@ export class Limiter {
   async admit(principal: Principal, credits: number, endpoint: string): Promise<Admission> {
     if (!this.options.enabled) return { headers: {}, release: async () => {} };
     const { limits, period, tier } = await this.account(principal);
-    const inFlightKey = `in-flight:${principal.credentialId}`;
-    if (!(await this.store.acquire(inFlightKey, limits.concurrent))) {
-      throw new ConcurrencyLimitError(limits.concurrent, tier, { 'X-RateLimit-Tier': tier });
+    const rateKey = `cred:${principal.credentialId}`;
+    const now = Date.now();
+    const result = await this.store.admit({
+      rateKey,
+      concurrent: limits.concurrent,
+      monthKey: `month:${principal.userId}:${period.start.toISOString()}`,
+      monthLimit: limits.requestsPerMonth,
+      monthTtlMs: period.end.getTime() - now + HOUR,
+      monthInitial: () => this.usedSince(principal.userId, period.start),
+      windows: [
+        { name: 'minute', limit: limits.requestsPerMinute, windowMs: MINUTE },
+        { name: 'hour', limit: limits.requestsPerHour, windowMs: HOUR },
+      ],
+      cost: credits,
+      now,
+    });
+    if (result.outcome === 'concurrency') throw new ConcurrencyLimitError(limits.concurrent, tier, { 'X-RateLimit-Tier': tier });
+    if (result.outcome === 'quota') {
+      throw new InsufficientCreditsError(tier, result.monthUsed, limits.requestsPerMonth, this.options.upgradeUrl, { 'X-RateLimit-Tier': tier });
     }
+    const headers = rateHeaders(result.rate.windows.find((w) => w.name === 'hour')!, tier);
+    if (result.outcome === 'rate') {
+      const blocked = result.rate.blocked!;
+      const retryAfter = Math.max(1, Math.ceil((blocked.resetAt - now) / 1000));
+      throw new RateLimitError(
+        `Rate limit exceeded: ${blocked.limit} credits per ${blocked.name} on the ${tier} plan. Try again in ${retryAfter} seconds.`,
+        { retry_after: retryAfter, tier, limit: blocked.limit, window: blocked.name, reset_at: new Date(blocked.resetAt).toISOString(), cost: credits },
+        { ...headers, 'Retry-After': String(retryAfter) },
+      );
+    }
+    this.usage.record(principal.userId, endpoint, credits);
     let released = false;
-    const release = async () => {
-      if (released) return;
-      released = true;
-      await this.store.release(inFlightKey);
+    return {
+      headers,
+      release: async () => {
+        if (released) return;
+        released = true;
+        await this.store.release(rateKey);
+      },
     };
-    try {
-      const monthKey = `month:${principal.userId}:${period.start.toISOString()}`;
-      const month = await this.store.addIfBelow(monthKey, credits, limits.requestsPerMonth, period.end.getTime() - Date.now() + HOUR, () =>
-        this.usedSince(principal.userId, period.start),
-      );
-      if (!month.allowed) {
-        throw new InsufficientCreditsError(tier, month.used, limits.requestsPerMonth, this.options.upgradeUrl, { 'X-RateLimit-Tier': tier });
-      }
-      const now = Date.now();
-      const rate = await this.store.hit(
-        `key:${principal.credentialId}`,
-        [
-          { name: 'minute', limit: limits.requestsPerMinute, windowMs: MINUTE },
-          { name: 'hour', limit: limits.requestsPerHour, windowMs: HOUR },
-        ],
-        credits,
-        now,
-      );
-      const hour = rate.windows.find((w) => w.name === 'hour')!;
-      const headers = rateHeaders(hour, tier);
-      if (rate.blocked) {
-        await this.store.refund(monthKey, credits);
-        const retryAfter = Math.max(1, Math.ceil((rate.blocked.resetAt - now) / 1000));
-        throw new RateLimitError(
-          `Rate limit exceeded: ${rate.blocked.limit} credits per ${rate.blocked.name} on the ${tier} plan. Try again in ${retryAfter} seconds.`,
-          { retry_after: retryAfter, tier, limit: rate.blocked.limit, window: rate.blocked.name, reset_at: new Date(rate.blocked.resetAt).toISOString(), cost: credits },
-          { ...headers, 'Retry-After': String(retryAfter) },
-        );
-      }
-      this.usage.record(principal.userId, endpoint, credits);
-      return { headers, release };
-    } catch (err) {
-      await release();
-      throw err;
-    }
   }
 
   /** Credits the account used since `start` (written and not yet written). */

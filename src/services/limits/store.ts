@@ -31,19 +31,39 @@ export interface HitResult {
   blocked: WindowState | null;
 }
 
+/** One admission: a concurrency slot, the monthly counter and the rolling windows, checked together. */
+export interface AdmitRequest {
+  /** The credential: its windows and its in-flight count. */
+  rateKey: string;
+  concurrent: number;
+  monthKey: string;
+  monthLimit: number;
+  /** How long the monthly counter lives (past the period end). */
+  monthTtlMs: number;
+  /** What the account used this period before this counter existed (the usage ledger). */
+  monthInitial: () => Promise<number>;
+  windows: WindowSpec[];
+  cost: number;
+  now: number;
+}
+
+export type AdmitResult =
+  | { outcome: 'admitted'; monthUsed: number; rate: HitResult }
+  | { outcome: 'concurrency' }
+  | { outcome: 'quota'; monthUsed: number }
+  | { outcome: 'rate'; rate: HitResult };
+
 export interface LimitStore {
-  /** Records `cost` in every window of `key` if all have room; otherwise records nothing. */
-  hit(key: string, windows: WindowSpec[], cost: number, now: number): Promise<HitResult>;
-  /** Counts one more request in flight for `key` if fewer than `limit` are; false when full. */
-  acquire(key: string, limit: number): Promise<boolean>;
-  release(key: string): Promise<void>;
   /**
-   * Adds `cost` to a counter unless that would pass `limit`. A counter seen for the first time
-   * starts from `initial()` (e.g. what the database says was used this month).
+   * Admits `cost` if a concurrency slot is free, the monthly counter has room and every window
+   * has room; then takes the slot and records the cost in the counter and the windows. A refusal
+   * records nothing. Atomic: exact under any concurrency.
    */
-  addIfBelow(key: string, cost: number, limit: number, ttlMs: number, initial: () => Promise<number>): Promise<{ allowed: boolean; used: number }>;
-  /** Takes back `cost` from a counter of addIfBelow (a request refused after all). */
-  refund(key: string, cost: number): Promise<void>;
+  admit(request: AdmitRequest): Promise<AdmitResult>;
+  /** Gives back an admitted request's concurrency slot (`rateKey` of its admission). */
+  release(rateKey: string): Promise<void>;
+  /** The rolling windows alone: records `cost` in every window of `key` if all have room. */
+  hit(key: string, windows: WindowSpec[], cost: number, now: number): Promise<HitResult>;
   close(): Promise<void>;
 }
 
@@ -84,6 +104,10 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async hit(key: string, windows: WindowSpec[], cost: number, now: number): Promise<HitResult> {
+    return this.hitNow(key, windows, cost, now);
+  }
+
+  private hitNow(key: string, windows: WindowSpec[], cost: number, now: number): HitResult {
     const logs = windows.map((w) => {
       const id = `${key}:${w.name}`;
       let log = this.logs.get(id);
@@ -106,11 +130,23 @@ export class MemoryLimitStore implements LimitStore {
     return { allowed: blockedAt < 0, windows: states, blocked: blockedAt < 0 ? null : states[blockedAt]! };
   }
 
-  async acquire(key: string, limit: number): Promise<boolean> {
-    const n = this.inFlight.get(key) ?? 0;
-    if (n >= limit) return false;
-    this.inFlight.set(key, n + 1);
-    return true;
+  async admit(r: AdmitRequest): Promise<AdmitResult> {
+    let counter = this.counters.get(r.monthKey);
+    if (!counter || counter.expires < r.now) {
+      const start = await r.monthInitial();
+      // Another request may have set it while we read the ledger.
+      counter = this.counters.get(r.monthKey);
+      if (!counter || counter.expires < r.now) this.counters.set(r.monthKey, (counter = { value: start, expires: r.now + r.monthTtlMs }));
+    }
+    // From here on nothing awaits: the checks and the writes happen in one turn of the event loop.
+    const inFlight = this.inFlight.get(r.rateKey) ?? 0;
+    if (inFlight >= r.concurrent) return { outcome: 'concurrency' };
+    if (counter.value + r.cost > r.monthLimit) return { outcome: 'quota', monthUsed: counter.value };
+    const rate = this.hitNow(r.rateKey, r.windows, r.cost, r.now);
+    if (!rate.allowed) return { outcome: 'rate', rate };
+    this.inFlight.set(r.rateKey, inFlight + 1);
+    counter.value += r.cost;
+    return { outcome: 'admitted', monthUsed: counter.value, rate };
   }
 
   async release(key: string): Promise<void> {
@@ -119,98 +155,104 @@ export class MemoryLimitStore implements LimitStore {
     else this.inFlight.set(key, n);
   }
 
-  async addIfBelow(key: string, cost: number, limit: number, ttlMs: number, initial: () => Promise<number>) {
-    let counter = this.counters.get(key);
-    if (!counter || counter.expires < Date.now()) {
-      const start = await initial();
-      counter = this.counters.get(key) ?? { value: start, expires: Date.now() + ttlMs }; // another request may have set it meanwhile
-      this.counters.set(key, counter);
-    }
-    if (counter.value + cost > limit) return { allowed: false, used: counter.value };
-    counter.value += cost;
-    return { allowed: true, used: counter.value };
-  }
-
-  async refund(key: string, cost: number): Promise<void> {
-    const counter = this.counters.get(key);
-    if (counter) counter.value = Math.max(0, counter.value - cost);
-  }
-
   async close(): Promise<void> {
     clearInterval(this.sweeper);
   }
 }
 
-// KEYS: per window a sorted set of "id:cost" scored by time, and its running total.
-// ARGV: now, cost, id, then per window: limit, windowMs.
-// Returns: blocked window index (0 = none), then per window: used, resetAt.
-const HIT = `
-local now = tonumber(ARGV[1])
-local cost = tonumber(ARGV[2])
-local id = ARGV[3]
-local n = #KEYS / 2
-local used = {}
-local blocked = 0
-for i = 1, n do
-  local z, t = KEYS[2 * i - 1], KEYS[2 * i]
-  local limit, win = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
-  local total = tonumber(redis.call('GET', t) or '0')
-  local expired = redis.call('ZRANGEBYSCORE', z, '-inf', now - win)
-  if #expired > 0 then
-    for _, m in ipairs(expired) do total = total - tonumber(string.match(m, ':(%d+)$')) end
-    redis.call('ZREMRANGEBYSCORE', z, '-inf', now - win)
-    redis.call('SET', t, total, 'PX', win)
+// The rolling-window part shared by both scripts. Window i uses KEYS[base + 2i - 1] (sorted set
+// of "id:cost" scored by time) and KEYS[base + 2i] (its running total); ARGV[argBase + 2i - 1] is
+// its limit and ARGV[argBase + 2i] its length. check() prunes and finds the first window without
+// room; record() adds the cost; states() returns per window: used, resetAt.
+const WINDOWS = `
+local function window(i) return KEYS[base + 2 * i - 1], KEYS[base + 2 * i], tonumber(ARGV[argBase + 2 * i - 1]), tonumber(ARGV[argBase + 2 * i]) end
+local function check(n, now, cost)
+  local used, blocked = {}, 0
+  for i = 1, n do
+    local z, t, limit, win = window(i)
+    local total = tonumber(redis.call('GET', t) or '0')
+    local expired = redis.call('ZRANGEBYSCORE', z, '-inf', now - win)
+    if #expired > 0 then
+      for _, m in ipairs(expired) do total = total - tonumber(string.match(m, ':(%d+)$')) end
+      redis.call('ZREMRANGEBYSCORE', z, '-inf', now - win)
+      redis.call('SET', t, total, 'PX', win)
+    end
+    used[i] = total
+    if blocked == 0 and total + cost > limit then blocked = i end
   end
-  used[i] = total
-  if blocked == 0 and total + cost > limit then blocked = i end
+  return used, blocked
 end
-local out = { blocked }
-for i = 1, n do
-  local z, t = KEYS[2 * i - 1], KEYS[2 * i]
-  local limit, win = tonumber(ARGV[2 + 2 * i]), tonumber(ARGV[3 + 2 * i])
-  if blocked == 0 and cost > 0 then
+local function record(n, now, cost, id, used)
+  if cost <= 0 then return end
+  for i = 1, n do
+    local z, t, limit, win = window(i)
     redis.call('ZADD', z, now, id .. ':' .. cost)
     used[i] = redis.call('INCRBY', t, cost)
     redis.call('PEXPIRE', z, win)
     redis.call('PEXPIRE', t, win)
   end
-  local reset = now + win
-  if i == blocked then
-    local remaining = used[i]
-    for _, m in ipairs(redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')) do
-      if _ % 2 == 1 then
-        remaining = remaining - tonumber(string.match(m, ':(%d+)$'))
-      elseif remaining + cost <= limit then
-        reset = tonumber(m) + win
-        break
+end
+local function states(n, now, cost, used, blocked, out)
+  for i = 1, n do
+    local z, t, limit, win = window(i)
+    local reset = now + win
+    if i == blocked then
+      local remaining = used[i]
+      for k, m in ipairs(redis.call('ZRANGE', z, 0, -1, 'WITHSCORES')) do
+        if k % 2 == 1 then
+          remaining = remaining - tonumber(string.match(m, ':(%d+)$'))
+        elseif remaining + cost <= limit then
+          reset = tonumber(m) + win
+          break
+        end
       end
+    else
+      local oldest = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
+      if oldest[2] then reset = tonumber(oldest[2]) + win end
     end
-  else
-    local oldest = redis.call('ZRANGE', z, 0, 0, 'WITHSCORES')
-    if oldest[2] then reset = tonumber(oldest[2]) + win end
+    out[#out + 1] = used[i]
+    out[#out + 1] = reset
   end
-  out[#out + 1] = used[i]
-  out[#out + 1] = reset
+  return out
 end
-return out`;
+`;
 
-const ACQUIRE = `
-local c = redis.call('INCR', KEYS[1])
-if c > tonumber(ARGV[1]) then redis.call('DECR', KEYS[1]) return 0 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1`;
+// KEYS: the windows' keys. ARGV: now, cost, id, then per window: limit, length.
+// Returns: blocked window index (0 = none), then per window: used, resetAt.
+const HIT = `
+local base, argBase = 0, 3
+${WINDOWS}
+local now, cost, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local n = #KEYS / 2
+local used, blocked = check(n, now, cost)
+if blocked == 0 then record(n, now, cost, id, used) end
+return states(n, now, cost, used, blocked, { blocked })`;
 
-// Returns -1 when the counter does not exist yet and no initial value was given.
-const ADD_IF_BELOW = `
-local v = redis.call('GET', KEYS[1])
-if not v then
-  if ARGV[4] == '' then return {-1, 0} end
-  redis.call('SET', KEYS[1], ARGV[4], 'PX', ARGV[3], 'NX')
-  v = redis.call('GET', KEYS[1])
+// KEYS: in-flight counter, monthly counter, then the windows' keys.
+// ARGV: now, cost, id, concurrent, inFlightTtl, monthLimit, monthTtl, monthInitial ('' = unknown), then per window: limit, length.
+// Returns: outcome (1 admitted, 2 concurrency, 3 quota, 4 rate, -1 monthly counter unknown), month used, blocked window, per window: used, resetAt.
+const ADMIT = `
+local base, argBase = 2, 8
+${WINDOWS}
+local now, cost, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local n = (#KEYS - 2) / 2
+local inFlight = tonumber(redis.call('GET', KEYS[1]) or '0')
+if inFlight >= tonumber(ARGV[4]) then return { 2, 0, 0 } end
+local month = redis.call('GET', KEYS[2])
+if not month then
+  if ARGV[8] == '' then return { -1, 0, 0 } end
+  redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
+  month = ARGV[8]
 end
-v = tonumber(v)
-if v + tonumber(ARGV[1]) > tonumber(ARGV[2]) then return {0, v} end
-return {1, redis.call('INCRBY', KEYS[1], ARGV[1])}`;
+month = tonumber(month)
+if month + cost > tonumber(ARGV[6]) then return { 3, month, 0 } end
+local used, blocked = check(n, now, cost)
+if blocked > 0 then return states(n, now, cost, used, blocked, { 4, month, blocked }) end
+record(n, now, cost, id, used)
+redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
+month = redis.call('INCRBY', KEYS[2], cost)
+return states(n, now, cost, used, 0, { 1, month, 0 })`;
 
 /** An in-flight count outlives a crashed gateway by at most this long. */
 const IN_FLIGHT_TTL_MS = 5 * 60_000;
@@ -222,44 +264,54 @@ export class RedisLimitStore implements LimitStore {
     const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 2, enableOfflineQueue: false });
     await redis.connect();
     redis.defineCommand('codexHit', { lua: HIT });
-    redis.defineCommand('codexAcquire', { numberOfKeys: 1, lua: ACQUIRE });
-    redis.defineCommand('codexAddIfBelow', { numberOfKeys: 1, lua: ADD_IF_BELOW });
+    redis.defineCommand('codexAdmit', { lua: ADMIT });
     return new RedisLimitStore(redis);
   }
 
-  private call(name: string, ...args: Array<string | number>): Promise<any> {
-    return (this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<any>>)[name]!(...args);
+  private call(name: string, ...args: Array<string | number>): Promise<unknown[]> {
+    return (this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown[]>>)[name]!(...args);
   }
 
-  async hit(key: string, windows: WindowSpec[], cost: number, now: number): Promise<HitResult> {
-    // One hash tag per key: every key of a script is on the same Redis Cluster slot.
-    const keys = windows.flatMap((w) => [`codex:rl:{${key}}:${w.name}:z`, `codex:rl:{${key}}:${w.name}:n`]);
-    const argv = [now, cost, randomUUID(), ...windows.flatMap((w) => [w.limit, w.windowMs])];
-    const out: number[] = (await this.call('codexHit', keys.length, ...keys, ...argv)).map(Number);
-    const states = windows.map((w, i) => ({ name: w.name, limit: w.limit, used: out[1 + 2 * i]!, resetAt: out[2 + 2 * i]! }));
-    const blocked = out[0]! > 0 ? states[out[0]! - 1]! : null;
+  // A script touches a credential's keys and its account's counter together: one Redis server
+  // (or primary), not a sharded cluster.
+  private windowKeys(key: string, windows: WindowSpec[]) {
+    return windows.flatMap((w) => [`codex:rl:${key}:${w.name}:z`, `codex:rl:${key}:${w.name}:n`]);
+  }
+
+  private hitResult(windows: WindowSpec[], out: number[], blockedIndex: number, offset: number): HitResult {
+    const states = windows.map((w, i) => ({ name: w.name, limit: w.limit, used: out[offset + 2 * i]!, resetAt: out[offset + 1 + 2 * i]! }));
+    const blocked = blockedIndex > 0 ? states[blockedIndex - 1]! : null;
     return { allowed: !blocked, windows: states, blocked };
   }
 
-  async acquire(key: string, limit: number): Promise<boolean> {
-    return Number(await this.call('codexAcquire', `codex:cc:{${key}}`, limit, IN_FLIGHT_TTL_MS)) === 1;
+  async hit(key: string, windows: WindowSpec[], cost: number, now: number): Promise<HitResult> {
+    const keys = this.windowKeys(key, windows);
+    const out = (await this.call('codexHit', keys.length, ...keys, now, cost, randomUUID(), ...windows.flatMap((w) => [w.limit, w.windowMs]))).map(Number);
+    return this.hitResult(windows, out, out[0]!, 1);
   }
 
-  async release(key: string): Promise<void> {
-    await this.redis.decr(`codex:cc:{${key}}`);
-  }
-
-  async addIfBelow(key: string, cost: number, limit: number, ttlMs: number, initial: () => Promise<number>) {
-    const redisKey = `codex:ct:{${key}}`;
-    let [allowed, used] = ((await this.call('codexAddIfBelow', redisKey, cost, limit, ttlMs, '')) as number[]).map(Number) as [number, number];
-    if (allowed === -1) {
-      [allowed, used] = ((await this.call('codexAddIfBelow', redisKey, cost, limit, ttlMs, await initial())) as number[]).map(Number) as [number, number];
+  async admit(r: AdmitRequest): Promise<AdmitResult> {
+    const keys = [`codex:cc:${r.rateKey}`, `codex:ct:${r.monthKey}`, ...this.windowKeys(r.rateKey, r.windows)];
+    const run = async (initial: string) =>
+      (
+        await this.call('codexAdmit', keys.length, ...keys, r.now, r.cost, randomUUID(), r.concurrent, IN_FLIGHT_TTL_MS, r.monthLimit, r.monthTtlMs, initial, ...r.windows.flatMap((w) => [w.limit, w.windowMs]))
+      ).map(Number);
+    let out = await run('');
+    if (out[0] === -1) out = await run(String(await r.monthInitial()));
+    switch (out[0]) {
+      case 1:
+        return { outcome: 'admitted', monthUsed: out[1]!, rate: this.hitResult(r.windows, out, 0, 3) };
+      case 2:
+        return { outcome: 'concurrency' };
+      case 3:
+        return { outcome: 'quota', monthUsed: out[1]! };
+      default:
+        return { outcome: 'rate', rate: this.hitResult(r.windows, out, out[2]!, 3) };
     }
-    return { allowed: allowed === 1, used };
   }
 
-  async refund(key: string, cost: number): Promise<void> {
-    await this.redis.decrby(`codex:ct:{${key}}`, cost);
+  async release(rateKey: string): Promise<void> {
+    await this.redis.decr(`codex:cc:${rateKey}`);
   }
 
   async close(): Promise<void> {
