@@ -8,6 +8,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   isCancellation,
+  patched,
   proxyActivities,
   sleep,
 } from '@temporalio/workflow';
@@ -39,6 +40,23 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
     // The workflow ends only once the agent has stopped (it learns of cancellation at its next heartbeat).
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   });
+
+  // Wait for an agent slot of the account (the plan's parallel agents). The time limit starts after.
+  if (patched('agent-slots')) {
+    const { acquireAgentSlot } = proxyActivities<TaskActivities>({
+      startToCloseTimeout: '30 days',
+      heartbeatTimeout: `${input.heartbeatTimeoutSeconds} seconds`,
+      retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
+      cancellationType: ActivityCancellationType.TRY_CANCEL,
+    });
+    try {
+      if (!(await acquireAgentSlot(input.taskId))) return 'cancelled'; // finished while it waited
+    } catch (err) {
+      if (!isCancellation(err)) throw err;
+      await CancellationScope.nonCancellable(() => finishTask({ taskId: input.taskId, status: 'cancelled' }));
+      return 'cancelled';
+    }
+  }
 
   // On timeout the final state is written first, so callers see timed_out while the agent winds down.
   let timedOut: Promise<void> | null = null;

@@ -3,6 +3,7 @@ import type { AgentTask } from '../../src/generated/prisma/client.js';
 import type { TaskStatus as DbTaskStatus } from '../../src/generated/prisma/enums.js';
 import { cancelTask } from '../../src/services/tasks/cancel-task.js';
 import { executeAgentTask } from '../../src/services/tasks/execute-task.js';
+import { queuePosition } from '../../src/services/tasks/agent-slots.js';
 import { getTask, listTasks } from '../../src/services/tasks/query-tasks.js';
 import type { TaskEvent } from '../../src/services/tasks/task-events.js';
 import { streamTaskEvents } from '../../src/services/tasks/task-events.js';
@@ -65,6 +66,7 @@ export const TaskEventRef = builder.objectRef<TaskEvent>('TaskEvent').implement(
     status: t.field({ type: TaskStatus, resolve: (e) => e.data.status }),
     progress: t.int({ resolve: (e) => e.data.progress }),
     message: t.string({ resolve: (e) => e.data.message }),
+    queuePosition: t.int({ nullable: true, description: 'While waiting for an agent slot: 1 = next to start.', resolve: (e) => e.data.queuePosition ?? null }),
     result: t.field({ type: TaskResultRef, nullable: true, resolve: (e) => e.data.result ?? null }),
     error: t.field({ type: TaskErrorRef, nullable: true, resolve: (e) => e.data.error ?? null }),
     timestamp: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
@@ -83,6 +85,11 @@ builder.node(TaskRef, {
     prompt: t.exposeString('prompt', { description: 'The task as submitted.' }),
     status: t.field({ type: TaskStatus, resolve: (task) => task.status }),
     progress: t.exposeInt('progress', { description: 'Percent done, 0 to 100.' }),
+    queuePosition: t.int({
+      nullable: true,
+      description: "While queued: the task's place among your queued tasks (1 = starts next, when one of your plan's parallel agents is free).",
+      resolve: (task, _args, ctx) => queuePosition(ctx.deps, task),
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (task) => task.createdAt }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (task) => task.startedAt }),
     completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (task) => task.completedAt }),

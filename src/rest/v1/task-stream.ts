@@ -23,7 +23,7 @@ export function taskStreamMessage(e: any) {
   const base = { type: e.type.toLowerCase(), task_id: e.taskId, seq: e.seq, status: e.status.toLowerCase(), progress: e.progress };
   if (e.type === 'RESULT') return { ...base, result: { findings: findingsJson(e.result.findings), summary: e.result.summary }, timestamp: e.timestamp };
   if (e.type === 'ERROR') return { ...base, error: { code: e.error.code.toLowerCase(), message: e.error.message }, timestamp: e.timestamp };
-  return { ...base, message: e.message, timestamp: e.timestamp };
+  return { ...base, message: e.message, ...(e.queuePosition != null ? { queue_position: e.queuePosition } : {}), timestamp: e.timestamp };
 }
 
 function rejectUpgrade(socket: Duplex, err: AppError, requestId: string) {

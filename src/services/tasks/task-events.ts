@@ -13,6 +13,8 @@ export interface TaskEventData {
   message: string;
   result?: TaskResult;
   error?: { code: string; message: string };
+  /** While waiting for an agent slot: 1 = next to start. */
+  queuePosition?: number;
 }
 
 export type TaskEvent = StoredEvent<TaskEventData> & { type: TaskEventType };
