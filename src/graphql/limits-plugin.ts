@@ -1,8 +1,9 @@
 /**
  * Limits for GraphQL over HTTP: once the operation is parsed and validated (and before any
  * resolver runs) its cost is computed from the query, checked against the plan's depth and cost
- * ceilings and admitted by the same Limiter as REST. The response carries X-RateLimit-* and
- * `extensions.cost` { requested, actual, depth }; a refusal carries its status and headers.
+ * ceilings and admitted by the same Limiter as REST. The response carries X-RateLimit-*,
+ * `extensions.cost` { requested, actual, depth } and `extensions.rateLimit` (the headers' values);
+ * a refusal carries its status and headers.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import { GraphQLError, Kind, type FragmentDefinitionNode, type GraphQLSchema } from 'graphql';
@@ -41,7 +42,12 @@ export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloSe
           }
           if (cost && response.body.kind === 'single') {
             const result = response.body.singleResult;
-            result.extensions = { ...result.extensions, cost: { requested: cost.cost, actual: cost.cost, depth: cost.depth } };
+            const h = admission?.headers ?? {};
+            const rateLimit = h['X-RateLimit-Limit']
+              ? { limit: Number(h['X-RateLimit-Limit']), remaining: Number(h['X-RateLimit-Remaining']), used: Number(h['X-RateLimit-Used']), reset: Number(h['X-RateLimit-Reset']), tier: h['X-RateLimit-Tier'] }
+              : undefined;
+            // Charged when admitted, before running: what ran is what was asked for.
+            result.extensions = { ...result.extensions, cost: { requested: cost.cost, actual: cost.cost, depth: cost.depth }, ...(rateLimit ? { rateLimit } : {}) };
           }
         },
       };

@@ -28,7 +28,14 @@ describe('GraphQL over HTTP', () => {
 
   it('answers viewer with the caller', async () => {
     const res = await graphql(sys.url, key, '{ viewer { id name tier } }');
-    expect(res.body).toEqual({ data: { viewer: { id: userId, name: 'Grace', tier: 'team' } }, extensions: { cost: { requested: 1, actual: 1, depth: 1 } } });
+    expect(res.body).toEqual({
+      data: { viewer: { id: userId, name: 'Grace', tier: 'team' } },
+      extensions: {
+        cost: { requested: 1, actual: 1, depth: 1 },
+        rateLimit: { limit: 50_000, remaining: expect.any(Number), used: expect.any(Number), reset: expect.any(Number), tier: 'team' },
+      },
+    });
+    expect((res.body as any).extensions.rateLimit.used).toBe(Number(res.headers.get('x-ratelimit-used')));
   });
 
   it('runs a task end to end and reads it by task(id:) and node(id:)', async () => {
