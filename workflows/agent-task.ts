@@ -10,6 +10,7 @@ import {
   isCancellation,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   sleep,
 } from '@temporalio/workflow';
 import type { TaskActivities } from '../src/activities/tasks.js';
@@ -43,6 +44,9 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
 
   // Wait for an agent slot of the account (the plan's parallel agents). The time limit starts after.
   if (patched('agent-slots')) {
+    // Usually a slot is free: one local activity (no task-queue round trip) takes it; otherwise
+    // an ordinary activity waits for one, heartbeating, as long as it takes.
+    const { tryAgentSlot } = proxyLocalActivities<TaskActivities>({ startToCloseTimeout: '10 seconds' });
     const { acquireAgentSlot } = proxyActivities<TaskActivities>({
       startToCloseTimeout: '30 days',
       heartbeatTimeout: `${input.heartbeatTimeoutSeconds} seconds`,
@@ -50,7 +54,9 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
       cancellationType: ActivityCancellationType.TRY_CANCEL,
     });
     try {
-      if (!(await acquireAgentSlot(input.taskId))) return 'cancelled'; // finished while it waited
+      const first = await tryAgentSlot(input.taskId);
+      const started = first === 'acquired' || (first === 'waiting' && (await acquireAgentSlot(input.taskId)));
+      if (!started) return 'cancelled'; // it finished (was cancelled) before it could start
     } catch (err) {
       if (!isCancellation(err)) throw err;
       await CancellationScope.nonCancellable(() => finishTask({ taskId: input.taskId, status: 'cancelled' }));

@@ -1,7 +1,8 @@
 /** Activities of the agent-task workflow: thin over the task services and the agents. */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { scanFile, summarizeFindings, type Finding, type SourceFile } from '../agents/security-expert.js';
+import { agentCatalog } from '../agents/catalog.js';
+import type { Finding, SourceFile } from '../agents/security-expert.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { slotChannel, tryAcquireSlot } from '../services/tasks/agent-slots.js';
 import { completeTask, finishTask, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
@@ -15,6 +16,11 @@ interface Checkpoint {
 /** Creates the activities with their dependencies; `stepDelayMs` slows each file (demos, tests). */
 export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>, options: { stepDelayMs: number }) {
   return {
+    /** One attempt at the task's agent slot, without waiting (run as a local activity: the fast path). */
+    async tryAgentSlot(taskId: string): Promise<'acquired' | 'gone' | 'waiting'> {
+      return (await tryAcquireSlot(deps, taskId)).state;
+    },
+
     /**
      * Waits until the task may start (its account has a free agent slot and no earlier task is
      * waiting), then marks it running. False when the task finished meanwhile (cancelled).
@@ -48,7 +54,8 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       const ctx = Context.current();
       const task = await startTask(deps, taskId);
       if (!task) return; // finished meanwhile (cancelled, or a previous attempt completed it)
-      if (task.agentType !== 'security_expert') {
+      const agent = agentCatalog[task.agentType];
+      if (!agent || agent.needsModel) {
         throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: `Agent ${task.agentType} is not available on this worker.`, nonRetryable: true });
       }
       const files = ((task.input as { context?: { files?: SourceFile[] } }).context?.files ?? []) as SourceFile[];
@@ -57,7 +64,7 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       for (let i = checkpoint.next; i < files.length; i++) {
         if (options.stepDelayMs > 0) await ctx.sleep(options.stepDelayMs); // rejects at once on cancellation
         if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-        findings.push(...scanFile(files[i]!));
+        findings.push(...agent.analyzeFile(files[i]!));
         ctx.heartbeat({ next: i + 1, findings } satisfies Checkpoint);
         await reportProgress(deps, taskId, {
           key: `file:${i}`,
@@ -65,8 +72,9 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
           message: `Analyzed ${files[i]!.path} (${i + 1}/${files.length})`,
         });
       }
+      if (agent.analyzeAll) findings.push(...agent.analyzeAll(files));
       await completeTask(deps, taskId, {
-        result: { findings, summary: summarizeFindings(findings) },
+        result: { findings, summary: agent.summarize(findings) },
         promptTokens: 0,
         completionTokens: 0,
         costUsd: 0,

@@ -1,11 +1,27 @@
-/** The agents this deployment runs, with the task queue each needs. */
+/** The agents this deployment runs: what each does, the task queue it needs, and its analysis. */
+import { duplicatedBlocks, reviewFile, COMPLEXITY_THRESHOLD } from './code-expert.js';
+import { scanFile, summarizeFindings, type Finding, type SourceFile } from './security-expert.js';
 
 export interface AgentDefinition {
   type: string;
   description: string;
+  /** What it reads from the task's context. */
+  inputs: string[];
   /** cpu: built-in analysis; gpu: model inference. */
   queue: 'cpu' | 'gpu';
   needsModel: boolean;
+  /** Findings for one file (the worker checkpoints after each file). */
+  analyzeFile(file: SourceFile): Finding[];
+  /** Findings that need every file at once (e.g. duplicates across files). */
+  analyzeAll?(files: SourceFile[]): Finding[];
+  summarize(findings: Finding[]): string;
+}
+
+function reviewSummary(findings: Finding[]): string {
+  if (findings.length === 0) return 'No code review findings';
+  const byRule = new Map<string, number>();
+  for (const f of findings) byRule.set(f.ruleId, (byRule.get(f.ruleId) ?? 0) + 1);
+  return `Found ${findings.length} code review ${findings.length === 1 ? 'issue' : 'issues'}: ${[...byRule].map(([r, n]) => `${n} ${r}`).join(', ')}`;
 }
 
 export const agentCatalog: Readonly<Record<string, AgentDefinition>> = {
@@ -14,8 +30,24 @@ export const agentCatalog: Readonly<Record<string, AgentDefinition>> = {
     description:
       'Static security analysis of context.files: hard-coded secrets, SQL and shell injection, eval of dynamic input, ' +
       'weak password hashing, disabled TLS verification and path traversal, in JavaScript/TypeScript, Python, Go, Java and Rust.',
+    inputs: ['context.files'],
     queue: 'cpu',
     needsModel: false,
+    analyzeFile: scanFile,
+    summarize: summarizeFindings,
+  },
+  code_expert: {
+    type: 'code_expert',
+    description:
+      'Code review of context.files from the syntax tree (TypeScript compiler API) for JavaScript/TypeScript: swallowed errors, ' +
+      `promise chains without rejection handling, unreachable code, functions over cyclomatic complexity ${COMPLEXITY_THRESHOLD}, ` +
+      'unclosed file descriptors and streams; duplicated blocks in every language.',
+    inputs: ['context.files'],
+    queue: 'cpu',
+    needsModel: false,
+    analyzeFile: reviewFile,
+    analyzeAll: duplicatedBlocks,
+    summarize: reviewSummary,
   },
 };
 
