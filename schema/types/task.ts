@@ -1,3 +1,4 @@
+import { agentCatalog, type AgentDefinition } from '../../src/agents/catalog.js';
 import type { Finding } from '../../src/agents/security-expert.js';
 import type { AgentTask } from '../../src/generated/prisma/client.js';
 import type { TaskStatus as DbTaskStatus } from '../../src/generated/prisma/enums.js';
@@ -211,5 +212,25 @@ builder.subscriptionField('taskEvents', (t) =>
       return streamTaskEvents(ctx.deps, task.id, Math.max(0, args.since ?? 0));
     },
     resolve: (event) => event,
+  }),
+);
+
+const AgentTypeRef = builder.objectRef<AgentDefinition>('AgentType').implement({
+  description: 'An agent this deployment runs.',
+  fields: (t) => ({
+    type: t.exposeString('type', { description: 'The agent_type to ask for.' }),
+    description: t.exposeString('description'),
+    inputs: t.exposeStringList('inputs', { description: 'What it reads from the task, e.g. context.files.' }),
+    queue: t.exposeString('queue', { description: 'cpu (built-in analysis) or gpu (model inference).' }),
+    needsModel: t.exposeBoolean('needsModel'),
+  }),
+});
+
+builder.queryField('agentTypes', (t) =>
+  t.field({
+    type: [AgentTypeRef],
+    description: 'The agent catalog.',
+    authScopes: { read: true },
+    resolve: () => Object.values(agentCatalog),
   }),
 );

@@ -33,6 +33,25 @@ function loadWasm(): Promise<void> {
 }
 
 /** Opens a schema engine over the given adapter factory, loaded with the project's schema. */
+/**
+ * @prisma/adapter-pg runs a migration script by splitting it on every ";", which breaks a
+ * PL/pgSQL function body (and a ";" in a comment). PostgreSQL takes the whole script in one
+ * simple query (and runs it in one implicit transaction), so the adapters given to the engine
+ * send it whole.
+ */
+function wholeScripts(factory: SqlMigrationAwareDriverAdapterFactory): SqlMigrationAwareDriverAdapterFactory {
+  type Adapter = Awaited<ReturnType<SqlMigrationAwareDriverAdapterFactory['connect']>>;
+  const patch = <A extends Adapter>(adapter: A): A => {
+    const client = (adapter as unknown as { client?: { query(sql: string): Promise<unknown> } }).client;
+    if (client) adapter.executeScript = async (script: string) => void (await client.query(script));
+    return adapter;
+  };
+  return Object.assign(Object.create(factory) as SqlMigrationAwareDriverAdapterFactory, {
+    connect: async () => patch(await factory.connect()),
+    connectToShadowDb: async () => patch(await factory.connectToShadowDb()),
+  });
+}
+
 export async function openSchemaEngine(
   adapterFactory: SqlMigrationAwareDriverAdapterFactory,
   onLog: (line: string) => void = () => {},
@@ -43,7 +62,7 @@ export async function openSchemaEngine(
   return SchemaEngine.new(
     { datamodels: [['schema.prisma', datamodel]] },
     (log: string) => onLog(log),
-    bindMigrationAwareSqlAdapterFactory(adapterFactory),
+    bindMigrationAwareSqlAdapterFactory(wholeScripts(adapterFactory)),
   );
 }
 

@@ -100,6 +100,24 @@ const ExecuteBody = z
 
 export const agentRoutes = [
   defineRoute({
+    method: 'GET',
+    path: '/v1/agents/types',
+    operationId: 'listAgentTypes',
+    summary: 'The agent catalog: each agent_type with what it does, its inputs, its queue and whether it needs a model',
+    tag: 'Agents',
+    successStatus: 200,
+    response: z.object({
+      object: z.literal('list'),
+      data: z.array(z.object({ agent_type: z.string(), description: z.string(), inputs: z.array(z.string()), queue: z.enum(['cpu', 'gpu']), needs_model: z.boolean() })),
+    }),
+    document: operation('agent-types'),
+    variables: () => ({}),
+    reply: (data: any) => ({
+      object: 'list',
+      data: data.agentTypes.map((a: any) => ({ agent_type: a.type, description: a.description, inputs: a.inputs, queue: a.queue, needs_model: a.needsModel })),
+    }),
+  }),
+  defineRoute({
     method: 'POST',
     path: '/v1/agents/execute',
     operationId: 'executeAgentTask',
