@@ -12,6 +12,7 @@ const typenameByKind: Partial<Record<IdKind, string>> = {
   apiKey: 'ApiKey',
   team: 'Team',
   oauthClient: 'OAuthClient',
+  orchestration: 'Orchestration',
 };
 
 /**

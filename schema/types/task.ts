@@ -139,7 +139,7 @@ builder.queryFields((t) => ({
   }),
 }));
 
-const FileInput = builder.inputType('FileInput', {
+export const FileInput = builder.inputType('FileInput', {
   fields: (t) => ({ path: t.string({ required: true }), content: t.string({ required: true }) }),
 });
 

@@ -3,6 +3,7 @@
  * inference. `npm start` runs them in-process; src/worker.ts runs them alone for scale-out.
  */
 import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporalio/worker';
+import { createOrchestrationActivities } from '../activities/orchestrations.js';
 import { createTaskActivities } from '../activities/tasks.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
@@ -39,7 +40,7 @@ export async function startWorkers(
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.taskQueues.cpu,
         workflowBundle: await loadWorkflowBundle(config.cacheDir, deps.logger),
-        activities: taskActivities,
+        activities: { ...taskActivities, ...createOrchestrationActivities(deps) },
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
         shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
       }),

@@ -1,0 +1,116 @@
+// Multi-agent orchestrations: each agent is a Task run as a child workflow.
+import { callerOf } from '../../src/context.js';
+import type { Orchestration } from '../../src/generated/prisma/client.js';
+import { cancelOrchestration, getOrchestration, listOrchestrations, orchestrationTasks, startOrchestration, type AggregatedResult } from '../../src/services/orchestrations.js';
+import { builder } from '../builder.js';
+import { connectionOf } from '../connection.js';
+import { FileInput, TaskRef } from './task.js';
+
+const OrchestrationStatus = builder.enumType('OrchestrationStatus', {
+  values: {
+    IN_PROGRESS: { value: 'in_progress' },
+    COMPLETED: { value: 'completed', description: 'Every agent completed.' },
+    PARTIAL: { value: 'partial', description: 'best_effort: some agents did not complete; the others\' results are kept.' },
+    FAILED: { value: 'failed', description: 'fail_fast stopped it at the first failure, or no agent completed.' },
+    CANCELLED: { value: 'cancelled' },
+  } as const,
+});
+
+const Aggregated = builder.objectRef<AggregatedResult>('AggregatedResult').implement({
+  fields: (t) => ({
+    filesModified: t.exposeInt('files_modified'),
+    testsGenerated: t.exposeInt('tests_generated'),
+    securityIssues: t.exposeInt('security_issues'),
+    codeIssues: t.exposeInt('code_issues'),
+    failedAgents: t.exposeStringList('failed_agents'),
+    summary: t.exposeString('summary'),
+  }),
+});
+
+export const OrchestrationRef = builder.objectRef<Orchestration>('Orchestration');
+
+builder.node(OrchestrationRef, {
+  description: 'Several agents working toward one goal; each agent is an ordinary task.',
+  id: { resolve: (o) => o.id },
+  loadOne: (id, ctx) => getOrchestration(ctx.deps, callerOf(ctx), id),
+  fields: (t) => ({
+    goal: t.exposeString('goal'),
+    strategy: t.exposeString('strategy', { description: 'parallel or sequential.' }),
+    failurePolicy: t.exposeString('failurePolicy', { description: 'best_effort or fail_fast.' }),
+    status: t.field({ type: OrchestrationStatus, resolve: (o) => o.status }),
+    teamId: t.exposeID('teamId', { nullable: true }),
+    agents: t.field({ type: [TaskRef], description: 'The agents\' tasks, in order.', resolve: (o, _a, ctx) => orchestrationTasks(ctx.deps, o.id) }),
+    aggregatedResult: t.field({ type: Aggregated, nullable: true, resolve: (o) => (o.aggregatedResult as AggregatedResult | null) ?? null }),
+    createdAt: t.field({ type: 'DateTime', resolve: (o) => o.createdAt }),
+    completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (o) => o.completedAt }),
+    totalDurationSeconds: t.float({ nullable: true, resolve: (o) => (o.completedAt ? (o.completedAt.getTime() - o.createdAt.getTime()) / 1000 : null) }),
+    totalTokensUsed: t.int({
+      resolve: async (o, _a, ctx) => (await orchestrationTasks(ctx.deps, o.id)).reduce((n, task) => n + task.promptTokens + task.completionTokens, 0),
+    }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  orchestration: t.field({
+    type: OrchestrationRef,
+    authScopes: { read: true },
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_r, args, ctx) => getOrchestration(ctx.deps, callerOf(ctx), String(args.id)),
+  }),
+  orchestrations: t.connection({
+    type: OrchestrationRef,
+    authScopes: { read: true },
+    args: { teamId: t.arg.id() },
+    resolve: async (_r, args, ctx) => connectionOf(await listOrchestrations(ctx.deps, callerOf(ctx), { ...args, teamId: args.teamId == null ? null : String(args.teamId) })),
+  }),
+}));
+
+const OrchestrationContextInput = builder.inputType('OrchestrationContextInput', {
+  fields: (t) => ({
+    files: t.field({ type: [FileInput] }),
+    repository: t.string({ description: 'https URL of the repository the files come from.' }),
+    branch: t.string(),
+    language: t.string(),
+    framework: t.string(),
+  }),
+});
+
+const StartOrchestrationInput = builder.inputType('StartOrchestrationInput', {
+  fields: (t) => ({
+    goal: t.string({ required: true }),
+    strategy: t.string({ description: 'parallel (default) or sequential (each agent receives the previous agents\' results).' }),
+    failurePolicy: t.string({ description: 'best_effort (default) or fail_fast.' }),
+    agents: t.stringList({ required: true, description: 'Agent types, in order.' }),
+    context: t.field({ type: OrchestrationContextInput, required: true }),
+    timeoutSeconds: t.int(),
+    teamId: t.id(),
+  }),
+});
+
+const StartPayload = builder.objectRef<{ orchestration: Orchestration; replayed: boolean }>('StartOrchestrationPayload').implement({
+  fields: (t) => ({ orchestration: t.field({ type: OrchestrationRef, resolve: (p) => p.orchestration }), replayed: t.exposeBoolean('replayed') }),
+});
+const CancelPayload = builder.objectRef<{ orchestration: Orchestration }>('CancelOrchestrationPayload').implement({
+  fields: (t) => ({ orchestration: t.field({ type: OrchestrationRef, resolve: (p) => p.orchestration }) }),
+});
+
+builder.mutationFields((t) => ({
+  startOrchestration: t.field({
+    type: StartPayload,
+    description: 'Runs several agents toward one goal, in parallel or in sequence.',
+    extensions: { cost: 5 }, // a bulk operation: several agents for one request
+    args: { input: t.arg({ type: StartOrchestrationInput, required: true }), idempotencyKey: t.arg.string() },
+    resolve: async (_r, { input, idempotencyKey }, ctx) => {
+      const caller = callerOf(ctx);
+      const { id, replayed } = await startOrchestration(ctx.deps, caller, { ...input, strategy: input.strategy ?? undefined, failurePolicy: input.failurePolicy ?? undefined, timeoutSeconds: input.timeoutSeconds ?? undefined, teamId: input.teamId == null ? undefined : String(input.teamId) }, idempotencyKey);
+      ctx.response.replayed ||= replayed;
+      return { orchestration: await getOrchestration(ctx.deps, caller, id), replayed };
+    },
+  }),
+  cancelOrchestration: t.field({
+    type: CancelPayload,
+    description: 'Cancels the orchestration and every agent still running.',
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_r, args, ctx) => ({ orchestration: await cancelOrchestration(ctx.deps, callerOf(ctx), String(args.id)) }),
+  }),
+}));

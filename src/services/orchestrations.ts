@@ -1,0 +1,204 @@
+/**
+ * Orchestrations (spec 004, POST /v1/agents/orchestrate): several agents toward one goal. The
+ * service creates one task per agent (ordinary tasks: listed, streamable, cancellable) and starts
+ * the orchestration workflow, which runs them as child workflows.
+ */
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { z } from 'zod';
+import { agentCatalog, agentTypes } from '../agents/catalog.js';
+import type { Orchestration } from '../generated/prisma/client.js';
+import { ConflictError, NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
+import { idKind, newId } from '../ids.js';
+import type { AgentTaskWorkflowInput } from '../../workflows/agent-task.js';
+import type { OrchestrationWorkflowInput } from '../../workflows/orchestration.js';
+import type { Principal, ServiceDeps } from './deps.js';
+import { withIdempotency } from './idempotency.js';
+import { paginate, type PageArgs } from './pagination.js';
+import { hasTeamRole, requireTeamRole } from './teams.js';
+import { estimateDurationSeconds } from './tasks/execute-task.js';
+import { fieldErrors, taskInputSchema } from './tasks/task-input.js';
+import { emitTaskEvent } from './tasks/task-events.js';
+import { finishTask } from './tasks/task-lifecycle.js';
+
+export const ORCHESTRATION_PAGE_MAX = 100;
+const MAX_AGENTS = 50;
+
+function orchestrationSchema(maxTimeout: number) {
+  const task = taskInputSchema(maxTimeout);
+  return z.object({
+    goal: z.string().trim().min(1, 'must not be empty').max(20_000, 'must be at most 20,000 characters'),
+    strategy: z.enum(['parallel', 'sequential'], { message: 'must be parallel or sequential' }).default('parallel'),
+    failurePolicy: z.enum(['best_effort', 'fail_fast'], { message: 'must be best_effort or fail_fast' }).default('best_effort'),
+    agents: z
+      .array(z.string().refine((v) => v in agentCatalog, { message: `must be one of: ${agentTypes.join(', ')}` }))
+      .min(1, 'must name at least one agent')
+      .max(MAX_AGENTS, `must name at most ${MAX_AGENTS} agents`),
+    context: task.shape.context.unwrap().extend({ language: z.string().max(50).nullish(), framework: z.string().max(50).nullish() }).default({ files: [] }),
+    timeoutSeconds: task.shape.timeoutSeconds,
+    teamId: task.shape.teamId,
+  });
+}
+
+export type OrchestrationInput = z.infer<ReturnType<typeof orchestrationSchema>>;
+
+/** Creates the orchestration and its tasks, and starts its workflow (once per idempotency key). */
+export async function startOrchestration(deps: ServiceDeps, principal: Principal, raw: unknown, idempotencyKey?: string | null): Promise<{ id: string; replayed: boolean }> {
+  const parsed = orchestrationSchema(deps.config.TASK_MAX_TIMEOUT_SECONDS).safeParse(raw);
+  if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
+  const input = parsed.data;
+  if (input.context.files.length === 0) {
+    throw new ValidationError([{ field: 'context.files', message: 'must contain at least one file: the agents analyse the files they are given' }]);
+  }
+  const teamId = input.teamId ?? principal.teamId;
+  if (teamId) await requireTeamRole(deps, principal, teamId, 'member');
+  const { resourceId, replayed } = await withIdempotency(
+    deps.db,
+    { principalId: principal.userId, key: idempotencyKey, operation: 'startOrchestration', request: input },
+    async () => {
+      const id = newId('orchestration');
+      const timeoutSeconds = input.timeoutSeconds ?? deps.config.TASK_TIMEOUT_SECONDS;
+      const { language, framework, ...taskContext } = input.context;
+      const agents: AgentTaskWorkflowInput[] = input.agents.map(() => ({
+        taskId: newId('task'),
+        timeoutSeconds,
+        heartbeatTimeoutSeconds: deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
+        agentQueue: '',
+      }));
+      await deps.db.orchestration.create({
+        data: {
+          id,
+          ownerId: principal.userId,
+          teamId,
+          goal: input.goal,
+          strategy: input.strategy,
+          failurePolicy: input.failurePolicy,
+          context: { language: language ?? null, framework: framework ?? null, files: taskContext.files.map((f) => f.path) },
+          tasks: {
+            create: input.agents.map((agentType, step) => ({
+              id: agents[step]!.taskId,
+              ownerId: principal.userId,
+              teamId,
+              step,
+              agentType,
+              prompt: input.goal,
+              input: { context: taskContext, maxTokens: null, temperature: null },
+              timeoutSeconds,
+              estimatedDurationSeconds: estimateDurationSeconds({ context: taskContext } as never, deps.config.AGENT_STEP_DELAY_MS),
+            })),
+          },
+        },
+      });
+      for (const [step, agentType] of input.agents.entries()) {
+        agents[step]!.agentQueue = deps.config.taskQueues[agentCatalog[agentType]!.queue];
+        await emitTaskEvent(deps, agents[step]!.taskId, 'progress', 'queued', { status: 'queued', progress: 0, message: `Task queued (agent ${step + 1} of ${input.agents.length} in ${id})` });
+      }
+      const workflowInput: OrchestrationWorkflowInput = { orchestrationId: id, strategy: input.strategy, failurePolicy: input.failurePolicy, agents };
+      try {
+        await deps.temporal.workflow.start('orchestrationWorkflow', { workflowId: id, taskQueue: deps.config.taskQueues.cpu, args: [workflowInput] });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+          deps.logger.error({ err, orchestrationId: id }, 'could not start the orchestration workflow');
+          await deps.db.orchestration.delete({ where: { id } }); // its tasks go with it
+          throw new ServiceUnavailableError('The task engine is not reachable right now; the orchestration was not created. Retry shortly.');
+        }
+      }
+      return id;
+    },
+  );
+  return { id: resourceId, replayed };
+}
+
+/** The orchestration if the caller may see it (its owner, or a member of its team); else 404. */
+export async function getOrchestration(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<Orchestration> {
+  const o = idKind(id) === 'orchestration' ? await deps.db.orchestration.findUnique({ where: { id } }) : null;
+  const allowed = o && (o.teamId ? await hasTeamRole(deps, principal, o.teamId, 'viewer') : o.ownerId === principal.userId && !principal.teamId);
+  if (!allowed) throw new NotFoundError('orchestration', id);
+  return o;
+}
+
+export async function listOrchestrations(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs & { teamId?: string | null }) {
+  const teamId = args.teamId ?? principal.teamId;
+  if (teamId) await requireTeamRole(deps, principal, teamId, 'viewer');
+  const base = teamId ? { teamId } : { ownerId: principal.userId, teamId: null };
+  return paginate(args, ORCHESTRATION_PAGE_MAX, 'orchestration', (cursor, order, take) =>
+    deps.db.orchestration.findMany({ where: { ...base, ...cursor }, orderBy: { id: order }, take }),
+  );
+}
+
+/** The orchestration's tasks in their order. */
+export function orchestrationTasks(deps: Pick<ServiceDeps, 'db'>, orchestrationId: string) {
+  return deps.db.agentTask.findMany({ where: { orchestrationId }, orderBy: { step: 'asc' } });
+}
+
+/** Cancels the orchestration: Temporal cancellation reaches every running child. */
+export async function cancelOrchestration(deps: ServiceDeps, principal: Principal, id: string): Promise<Orchestration> {
+  const o = await getOrchestration(deps, principal, id);
+  if (o.teamId) await requireTeamRole(deps, principal, o.teamId, 'member');
+  if (o.status !== 'in_progress') {
+    throw new ConflictError('orchestration_not_cancellable', `Orchestration ${id} already ended with status "${o.status}".`, { status: o.status });
+  }
+  try {
+    await deps.temporal.workflow.getHandle(id).cancel();
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
+  // The workflow writes the final state; wait briefly so the answer shows it.
+  for (let i = 0; i < 50; i++) {
+    const now = await deps.db.orchestration.findUniqueOrThrow({ where: { id } });
+    if (now.status !== 'in_progress') return now;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return deps.db.orchestration.findUniqueOrThrow({ where: { id } });
+}
+
+export interface AggregatedResult {
+  files_modified: number;
+  tests_generated: number;
+  security_issues: number;
+  code_issues: number;
+  failed_agents: string[];
+  summary: string;
+}
+
+/**
+ * Ends the orchestration: tasks that never started are cancelled, the results are aggregated
+ * from what the agents produced, and the status says how it went: completed (every agent),
+ * partial (best effort, some did not complete), failed (fail fast stopped it, or none completed),
+ * cancelled.
+ */
+export async function finishOrchestration(deps: Pick<ServiceDeps, 'db' | 'bus'>, input: { orchestrationId: string; cancelled: boolean; failedFast: boolean }) {
+  for (const t of await deps.db.agentTask.findMany({ where: { orchestrationId: input.orchestrationId, status: 'queued' } })) {
+    await finishTask(deps, t.id, 'cancelled');
+  }
+  const tasks = await orchestrationTasks(deps, input.orchestrationId);
+  const completed = tasks.filter((t) => t.status === 'completed');
+  const findingsOf = (agent: string) =>
+    completed.filter((t) => t.agentType === agent).reduce((n, t) => n + ((t.result as { findings?: unknown[] } | null)?.findings?.length ?? 0), 0);
+  const failed = tasks.filter((t) => t.status !== 'completed').map((t) => `${t.agentType} (${t.status})`);
+  const status = input.cancelled ? 'cancelled' : input.failedFast || completed.length === 0 ? 'failed' : failed.length ? 'partial' : 'completed';
+  const summaries = completed.map((t) => `${t.agentType}: ${(t.result as { summary?: string } | null)?.summary ?? 'done'}`);
+  const aggregated: AggregatedResult = {
+    files_modified: 0, // the built-in agents analyse; none of them changes files
+    tests_generated: 0,
+    security_issues: findingsOf('security_expert'),
+    code_issues: findingsOf('code_expert'),
+    failed_agents: failed,
+    summary: [
+      `${completed.length} of ${tasks.length} agents completed${failed.length ? `; not completed: ${failed.join(', ')}` : ''}.`,
+      ...summaries,
+    ].join(' '),
+  };
+  await deps.db.orchestration.updateMany({
+    where: { id: input.orchestrationId, status: 'in_progress' },
+    data: { status, aggregatedResult: aggregated as object, completedAt: new Date() },
+  });
+  return status;
+}
+
+/** Before a sequential step: the task receives the results of the agents before it (in its input). */
+export async function passResultsForward(deps: Pick<ServiceDeps, 'db'>, input: { orchestrationId: string; taskId: string }) {
+  const task = await deps.db.agentTask.findUniqueOrThrow({ where: { id: input.taskId } });
+  const before = await deps.db.agentTask.findMany({ where: { orchestrationId: input.orchestrationId, step: { lt: task.step ?? 0 } }, orderBy: { step: 'asc' } });
+  const previous = before.map((t) => ({ agent_type: t.agentType, task_id: t.id, status: t.status, result: t.result }));
+  await deps.db.agentTask.update({ where: { id: task.id }, data: { input: { ...(task.input as object), previous_results: previous } } });
+}

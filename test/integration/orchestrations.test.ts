@@ -1,0 +1,137 @@
+/**
+ * Orchestrations on the real Temporal server: parallel agents as child workflows with results
+ * aggregated from the children, sequential runs that pass results forward, cancellation of the
+ * parent reaching the children, best-effort versus fail-fast, and bad input.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql, restClient, waitFor } from '../helpers/client.js';
+import { manyFiles, vulnerableJs } from '../helpers/fixtures.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+
+let sys: TestSystem;
+let key: string;
+let api: ReturnType<typeof restClient>;
+
+beforeAll(async () => {
+  sys = await startTestSystem({ env: { AGENT_STEP_DELAY_MS: '50' } });
+  ({ apiKey: key } = await sys.createUser('Conductor'));
+  api = restClient(sys.url, key);
+});
+afterAll(() => sys?.close());
+
+const swallowed = { path: 'src/loader.ts', content: 'export function load() {\n  try {\n    return JSON.parse("{");\n  } catch (e) {\n  }\n}\n' };
+
+async function finished(id: string) {
+  return waitFor(async () => {
+    const o = (await api.get(`/v1/agents/orchestrations/${id}`)).body;
+    return o.status !== 'in_progress' ? o : undefined;
+  }, 60_000);
+}
+
+describe('parallel', () => {
+  it('runs each agent as its own task and aggregates what the children found', async () => {
+    const res = await api.post('/v1/agents/orchestrate', {
+      goal: 'Review the login code',
+      strategy: 'parallel',
+      agents: ['security_expert', 'code_expert', 'security_expert'],
+      context: { files: [vulnerableJs, swallowed], language: 'typescript' },
+    });
+    expect(res.status).toBe(202);
+    expect(res.body).toMatchObject({ orchestration_id: expect.stringMatching(/^orch_/), status: 'in_progress', agents_running: 3, result_url: `/v1/agents/orchestrations/${res.body.orchestration_id}` });
+    const o = await finished(res.body.orchestration_id);
+    expect(o.status).toBe('completed');
+    expect(o.agents.map((a: any) => [a.agent_type, a.status])).toEqual([
+      ['security_expert', 'completed'],
+      ['code_expert', 'completed'],
+      ['security_expert', 'completed'],
+    ]);
+    // The counts are the sums of the children's own results, read back from their tasks.
+    const children = await Promise.all(o.agents.map(async (a: any) => (await api.get(`/v1/agents/tasks/${a.task_id}`)).body));
+    const count = (type: string) => children.filter((t) => t.agent_type === type).reduce((n, t) => n + t.result.findings.length, 0);
+    expect(count('security_expert')).toBeGreaterThan(0);
+    expect(o.aggregated_result).toMatchObject({ security_issues: count('security_expert'), code_issues: count('code_expert'), tests_generated: 0, failed_agents: [] });
+    expect(o.aggregated_result.summary).toMatch(/^3 of 3 agents completed/);
+    expect(o.total_duration_seconds).toBeGreaterThan(0);
+    // Each child is an ordinary task of the caller.
+    const listed = (await api.get('/v1/agents/tasks?limit=10')).body.data.map((t: any) => t.task_id);
+    for (const a of o.agents) expect(listed).toContain(a.task_id);
+  });
+});
+
+describe('sequential', () => {
+  it('gives each agent the results of the agents before it', async () => {
+    const res = await api.post('/v1/agents/orchestrate', { goal: 'Security, then review', strategy: 'sequential', agents: ['security_expert', 'code_expert'], context: { files: [vulnerableJs, swallowed] } });
+    const o = await finished(res.body.orchestration_id);
+    expect(o.status).toBe('completed');
+    const [first, second] = await Promise.all(o.agents.map((a: any) => sys.services.db.agentTask.findUniqueOrThrow({ where: { id: a.task_id } })));
+    expect(second!.startedAt!.getTime()).toBeGreaterThanOrEqual(first!.completedAt!.getTime());
+    const received = (second!.input as any).previous_results;
+    expect(received).toEqual([{ agent_type: 'security_expert', task_id: first!.id, status: 'completed', result: first!.result }]);
+    expect((first!.input as any).previous_results).toBeUndefined();
+  });
+});
+
+describe('cancellation and failures', () => {
+  it('cancelling the orchestration cancels its running children and the ones not started', async () => {
+    const res = await api.post('/v1/agents/orchestrate', { goal: 'Long', strategy: 'sequential', agents: ['code_expert', 'security_expert'], context: { files: manyFiles(200) } });
+    const id = res.body.orchestration_id;
+    await waitFor(async () => ((await api.get(`/v1/agents/orchestrations/${id}`)).body.agents[0].status === 'running' ? true : undefined), 20_000, 50);
+    const cancelled = await api.delete(`/v1/agents/orchestrations/${id}`);
+    expect(cancelled.status).toBe(200);
+    const o = await finished(id);
+    expect(o.status).toBe('cancelled');
+    expect(o.agents.map((a: any) => a.status)).toEqual(['cancelled', 'cancelled']);
+    const handle = sys.services.temporal.workflow.getHandle(o.agents[0].task_id);
+    expect((await handle.describe()).status.name).not.toBe('RUNNING');
+    expect((await api.delete(`/v1/agents/orchestrations/${id}`)).body.error.code).toBe('orchestration_not_cancellable');
+  });
+
+  it('best effort keeps the other results when one agent fails; fail fast stops the rest', async () => {
+    // A task cancelled by its owner counts as not completed, like a failure, for the policy.
+    const run = async (policy: string) => {
+      const res = await api.post('/v1/agents/orchestrate', { goal: policy, strategy: 'parallel', failure_policy: policy, agents: ['code_expert', 'security_expert'], context: { files: manyFiles(60) } });
+      const id = res.body.orchestration_id;
+      const first = await waitFor(async () => {
+        const o = (await api.get(`/v1/agents/orchestrations/${id}`)).body;
+        return o.agents[0].status === 'running' ? o.agents[0].task_id : undefined;
+      }, 20_000, 50);
+      await api.delete(`/v1/agents/tasks/${first}`);
+      return finished(id);
+    };
+    const bestEffort = await run('best_effort');
+    expect(bestEffort.status).toBe('partial');
+    expect(bestEffort.agents.map((a: any) => a.status)).toEqual(['cancelled', 'completed']);
+    expect(bestEffort.aggregated_result.failed_agents).toEqual(['code_expert (cancelled)']);
+    const failFast = await run('fail_fast');
+    expect(failFast.status).toBe('failed');
+    expect(failFast.agents.map((a: any) => a.status)).toEqual(['cancelled', 'cancelled']);
+  });
+});
+
+describe('bad input and isolation', () => {
+  it.each([
+    [{ goal: '', agents: ['code_expert'], context: { files: [swallowed] } }, 'goal'],
+    [{ goal: 'x', agents: [], context: { files: [swallowed] } }, 'agents'],
+    [{ goal: 'x', agents: ['poet'], context: { files: [swallowed] } }, 'agents.0'],
+    [{ goal: 'x', agents: ['code_expert'], strategy: 'random', context: { files: [swallowed] } }, 'strategy'],
+    [{ goal: 'x', agents: ['code_expert'], context: { files: [] } }, 'context.files'],
+  ])('refuses %j naming %s, creating nothing', async (body, field) => {
+    const before = await sys.services.db.orchestration.count();
+    const res = await api.post('/v1/agents/orchestrate', body);
+    expect(res.status).toBe(422);
+    expect(res.body.error.details.map((d: any) => d.field)).toContain(field);
+    expect(await sys.services.db.orchestration.count()).toBe(before);
+  });
+
+  it("hides another account's orchestration (404) over REST and GraphQL", async () => {
+    const res = await api.post('/v1/agents/orchestrate', { goal: 'mine', agents: ['code_expert'], context: { files: [swallowed] } });
+    const other = await sys.createUser('Other');
+    const id = res.body.orchestration_id;
+    expect((await restClient(sys.url, other.apiKey).get(`/v1/agents/orchestrations/${id}`)).status).toBe(404);
+    expect((await restClient(sys.url, other.apiKey).delete(`/v1/agents/orchestrations/${id}`)).status).toBe(404);
+    const gql = await graphql(sys.url, other.apiKey, `query($id: ID!) { node(id: $id) { id } }`, { id });
+    expect(gql.body.errors![0].extensions.code).toBe('RESOURCE_NOT_FOUND');
+    const mine = await graphql(sys.url, key, `query($id: ID!) { orchestration(id: $id) { id agents { agentType } } }`, { id });
+    expect(mine.body.data.orchestration.agents).toEqual([{ agentType: 'code_expert' }]);
+  });
+});
