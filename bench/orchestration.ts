@@ -47,7 +47,9 @@ async function orchestration(): Promise<number> {
   return performance.now() - t0;
 }
 
+console.log('warming up…');
 await singleAgent(); // warm both paths
+console.log('single agent ok');
 await orchestration();
 const single: number[] = [];
 const orch: number[] = [];

@@ -44,19 +44,17 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
 
   // Wait for an agent slot of the account (the plan's parallel agents). The time limit starts after.
   if (patched('agent-slots')) {
-    // Usually a slot is free: one local activity (no task-queue round trip) takes it; otherwise
-    // an ordinary activity waits for one, heartbeating, as long as it takes.
+    // One local activity (no task-queue round trip) tries to take a slot. While the account has
+    // none free, the workflow waits on a durable timer, not in an activity, so waiting tasks hold
+    // no worker slot that a running task would need.
     const { tryAgentSlot } = proxyLocalActivities<TaskActivities>({ startToCloseTimeout: '10 seconds' });
-    const { acquireAgentSlot } = proxyActivities<TaskActivities>({
-      startToCloseTimeout: '30 days',
-      heartbeatTimeout: `${input.heartbeatTimeoutSeconds} seconds`,
-      retry: { initialInterval: '1 second', maximumInterval: '10 seconds' },
-      cancellationType: ActivityCancellationType.TRY_CANCEL,
-    });
     try {
-      const first = await tryAgentSlot(input.taskId);
-      const started = first === 'acquired' || (first === 'waiting' && (await acquireAgentSlot(input.taskId)));
-      if (!started) return 'cancelled'; // it finished (was cancelled) before it could start
+      for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
+        const attempt = await tryAgentSlot(input.taskId);
+        if (attempt === 'acquired') break;
+        if (attempt === 'gone') return 'cancelled'; // cancelled before it could start
+        await sleep(wait);
+      }
     } catch (err) {
       if (!isCancellation(err)) throw err;
       await CancellationScope.nonCancellable(() => finishTask({ taskId: input.taskId, status: 'cancelled' }));

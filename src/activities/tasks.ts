@@ -4,7 +4,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { agentCatalog } from '../agents/catalog.js';
 import type { Finding, SourceFile } from '../agents/security-expert.js';
 import type { ServiceDeps } from '../services/deps.js';
-import { slotChannel, tryAcquireSlot } from '../services/tasks/agent-slots.js';
+import { tryAcquireSlot } from '../services/tasks/agent-slots.js';
 import { completeTask, finishTask, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
 import { AGENT_INPUT_ERROR } from '../../workflows/definitions.js';
 
@@ -19,34 +19,6 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
     /** One attempt at the task's agent slot, without waiting (run as a local activity: the fast path). */
     async tryAgentSlot(taskId: string): Promise<'acquired' | 'gone' | 'waiting'> {
       return (await tryAcquireSlot(deps, taskId)).state;
-    },
-
-    /**
-     * Waits until the task may start (its account has a free agent slot and no earlier task is
-     * waiting), then marks it running. False when the task finished meanwhile (cancelled).
-     * Wakes on a free-slot notification, and checks every second in case one is missed.
-     */
-    async acquireAgentSlot(taskId: string): Promise<boolean> {
-      const ctx = Context.current();
-      for (;;) {
-        const attempt = await tryAcquireSlot(deps, taskId);
-        if (attempt.state !== 'waiting') return attempt.state === 'acquired';
-        ctx.heartbeat();
-        const ownerId = (await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { ownerId: true } }))?.ownerId;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, 1000);
-          const unsubscribe = ownerId ? deps.bus.subscribe(slotChannel(ownerId), done) : () => {};
-          const onAbort = () => done();
-          ctx.cancellationSignal.addEventListener('abort', onAbort);
-          function done() {
-            clearTimeout(timer);
-            unsubscribe();
-            ctx.cancellationSignal.removeEventListener('abort', onAbort);
-            resolve();
-          }
-        });
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-      }
     },
 
     /** Runs the task's agent over its files, resuming from the last heartbeat after a worker crash. */

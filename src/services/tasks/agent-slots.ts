@@ -1,17 +1,16 @@
 /**
  * Parallel agents per account (the plan's "parallel agents": free 1, pro 10, team 50). A task
  * takes a slot before its agent starts; tasks beyond the limit stay `queued`, in submission order
- * (their ids are k-sortable), and start as slots free. The slot is the task's `running` state, and
- * a slot is taken under a PostgreSQL advisory lock per account, so the limit holds with any number
- * of gateways and workers. A task's time limit starts when it gets its slot.
+ * (their ids are k-sortable: earlier tasks have the first claim on free slots), and start as slots
+ * free; the task workflow retries on a durable timer. The slot is the task's `running` state, and
+ * it is taken under a PostgreSQL advisory lock per account, so the limit holds with any number of
+ * gateways and workers. A task's time limit starts when it gets its slot.
  */
 import type { ServiceDeps } from '../deps.js';
 import { limitsOf, PLANS } from '../limits/plans.js';
 import { emitTaskEvent } from './task-events.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
-
-export const slotChannel = (ownerId: string) => `agent-slots:${ownerId}`;
 
 export type SlotAttempt = { state: 'acquired' } | { state: 'gone' } | { state: 'waiting'; position: number; limit: number };
 
@@ -27,12 +26,7 @@ export async function tryAcquireSlot(deps: Deps, taskId: string): Promise<SlotAt
   const [row] = await deps.db.$queryRaw<{ result: number }[]>`SELECT acquire_agent_slot(${taskId}, ${PLAN_AGENTS}::jsonb) AS result`;
   const result = Number(row!.result);
   if (result < 0) return { state: 'gone' };
-  if (result === 0) {
-    // The line moved: the next task may be first now, and a free slot may remain for it.
-    const task = await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { ownerId: true } });
-    if (task) await deps.bus.publish(slotChannel(task.ownerId), 0);
-    return { state: 'acquired' };
-  }
+  if (result === 0) return { state: 'acquired' };
   const limit = await parallelAgentsOf(deps, taskId);
   // One event per position, so a subscriber sees the queue move and a retried attempt adds nothing.
   await emitTaskEvent(deps, taskId, 'progress', `waiting:${result}`, {
@@ -49,14 +43,15 @@ async function parallelAgentsOf(deps: Pick<ServiceDeps, 'db'>, taskId: string): 
   return (await limitsOf(deps.db, task.ownerId, task.owner.tier)).parallelAgents;
 }
 
-/** The position of a queued task among its account's queued tasks (1 = next), or null when not queued. */
+/** The place of a queued task in its account's line (1 = starts when the next slot frees), or null when not queued. */
 export async function queuePosition(deps: Pick<ServiceDeps, 'db'>, task: { id: string; ownerId: string; status: string }): Promise<number | null> {
   if (task.status !== 'queued') return null;
-  return 1 + (await deps.db.agentTask.count({ where: { ownerId: task.ownerId, status: 'queued', id: { lt: task.id } } }));
-}
-
-/** Wakes the account's waiting tasks: a slot may be free (call when a task leaves queued or running). */
-export async function announceFreeSlot(deps: Deps, taskId: string): Promise<void> {
-  const task = await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { ownerId: true } });
-  if (task) await deps.bus.publish(slotChannel(task.ownerId), 0);
+  const owner = await deps.db.user.findUniqueOrThrow({ where: { id: task.ownerId }, select: { tier: true } });
+  const [running, ahead, { parallelAgents }] = await Promise.all([
+    deps.db.agentTask.count({ where: { ownerId: task.ownerId, status: 'running' } }),
+    deps.db.agentTask.count({ where: { ownerId: task.ownerId, status: 'queued', id: { lt: task.id } } }),
+    limitsOf(deps.db, task.ownerId, owner.tier),
+  ]);
+  // Same rule as acquire_agent_slot: earlier tasks take the free slots first.
+  return Math.max(1, running + ahead - parallelAgents + 1);
 }

@@ -6,7 +6,6 @@
 import type { AgentTask } from '../../generated/prisma/client.js';
 import type { TaskStatus } from '../../generated/prisma/enums.js';
 import type { ServiceDeps } from '../deps.js';
-import { announceFreeSlot } from './agent-slots.js';
 import { emitTaskEvent } from './task-events.js';
 import type { TaskResult } from './task-result.js';
 
@@ -61,7 +60,6 @@ export async function completeTask(
     },
   });
   if (updated.count === 0) return false;
-  await announceFreeSlot(deps, taskId);
   await emitTaskEvent(deps, taskId, 'result', 'terminal', {
     status: 'completed',
     progress: 100,
@@ -88,7 +86,6 @@ export async function finishTask(
     data: { status, completedAt: new Date(), error },
   });
   if (updated.count === 0) return false;
-  await announceFreeSlot(deps, taskId);
   const task = await deps.db.agentTask.findUniqueOrThrow({ where: { id: taskId }, select: { progress: true } });
   await emitTaskEvent(deps, taskId, 'error', 'terminal', { status, progress: task.progress, message: error.message, error });
   return true;
