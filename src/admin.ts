@@ -96,6 +96,12 @@ async function main(): Promise<number> {
     },
     strict: true,
   });
+  // What can be told without the database is told before opening it (that takes seconds).
+  const usage = checkUsage(`${group ?? ''} ${command ?? ''}`.trim(), values);
+  if (usage) {
+    console.error(`${usage}\n\n${USAGE}`);
+    return 2;
+  }
   const config = loadConfigOrExit();
   const { db, close } = await openDatabase(config);
   const revokeNothing = { revoke: async () => {} } as unknown as ServiceDeps['auth'];
@@ -169,6 +175,17 @@ async function main(): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+const COMMANDS = ['user create', 'user set-password', 'user list', 'limits set', 'limits clear', 'signing-key rotate', 'signing-key retire'];
+
+/** The first problem with the command line that needs no database, or null. */
+function checkUsage(command: string, values: { email?: string; tier?: string; 'password-stdin'?: boolean }): string | null {
+  if (!COMMANDS.includes(command)) return `unknown command "${command}"`;
+  if (['user create', 'user set-password', 'limits set', 'limits clear'].includes(command) && !values.email) return '--email is required';
+  if (command === 'user set-password' && !values['password-stdin']) return '--password-stdin is required';
+  if (values.tier !== undefined && !TIERS.includes(values.tier)) return `--tier must be one of ${TIERS.join(', ')}`;
+  return null;
+}
 
 /** Flags of `limits set` and the AccountLimits field each sets. */
 const LIMIT_FLAGS = [
