@@ -4,6 +4,7 @@ import type { AgentTask } from '../../src/generated/prisma/client.js';
 import type { TaskStatus as DbTaskStatus } from '../../src/generated/prisma/enums.js';
 import { cancelTask } from '../../src/services/tasks/cancel-task.js';
 import { executeAgentTask } from '../../src/services/tasks/execute-task.js';
+import { waitingReason, queueStatus } from '../../src/services/engine-status.js';
 import { queuePosition } from '../../src/services/tasks/agent-slots.js';
 import { getTask, listTasks } from '../../src/services/tasks/query-tasks.js';
 import type { TaskEvent } from '../../src/services/tasks/task-events.js';
@@ -86,6 +87,12 @@ builder.node(TaskRef, {
     prompt: t.exposeString('prompt', { description: 'The task as submitted.' }),
     status: t.field({ type: TaskStatus, resolve: (task) => task.status }),
     progress: t.exposeInt('progress', { description: 'Percent done, 0 to 100.' }),
+    queueReason: t.string({
+      nullable: true,
+      description: 'Why a queued task has not started when no worker serves its queue (it starts when one does).',
+      resolve: async (task, _args, ctx) =>
+        task.status === 'queued' ? waitingReason(ctx.deps, agentCatalog[task.agentType]?.queue ?? 'cpu').catch(() => null) : null,
+    }),
     queuePosition: t.int({
       nullable: true,
       description: "While queued: the task's place among your queued tasks (1 = starts next, when one of your plan's parallel agents is free).",
@@ -232,5 +239,23 @@ builder.queryField('agentTypes', (t) =>
     description: 'The agent catalog.',
     authScopes: { read: true },
     resolve: () => Object.values(agentCatalog),
+  }),
+);
+
+const QueueStatusRef = builder.objectRef<Awaited<ReturnType<typeof queueStatus>>>('QueueStatus').implement({
+  fields: (t) => ({
+    kind: t.exposeString('kind', { description: 'cpu (workflows and built-in agents) or gpu (model inference).' }),
+    name: t.exposeString('name', { description: 'The Temporal task queue.' }),
+    workflowPollers: t.exposeInt('workflowPollers'),
+    activityPollers: t.exposeInt('activityPollers'),
+  }),
+});
+
+builder.queryField('engineStatus', (t) =>
+  t.field({
+    type: [QueueStatusRef],
+    description: 'Workers polling each task queue (from Temporal), so a task that waits for a worker is explained.',
+    authScopes: { read: true },
+    resolve: (_r, _a, ctx) => Promise.all([queueStatus(ctx.deps, 'cpu'), queueStatus(ctx.deps, 'gpu')]),
   }),
 );
