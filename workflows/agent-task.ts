@@ -77,9 +77,10 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
       () => {},
     );
   try {
-    await run;
+    // false: the task was cancelled through the API while the agent finished (its result was not stored).
+    const stored = await run;
     timerScope.cancel();
-    return 'completed';
+    return stored === false ? 'cancelled' : 'completed';
   } catch (err) {
     timerScope.cancel();
     if (timedOut) {

@@ -22,10 +22,11 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
     },
 
     /** Runs the task's agent over its files, resuming from the last heartbeat after a worker crash. */
-    async runAgent(taskId: string): Promise<void> {
+    /** Returns false when the task had already ended (cancelled) before its result could be stored. */
+    async runAgent(taskId: string): Promise<boolean> {
       const ctx = Context.current();
       const task = await startTask(deps, taskId);
-      if (!task) return; // finished meanwhile (cancelled, or a previous attempt completed it)
+      if (!task) return (await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { status: true } }))?.status === 'completed'; // a previous attempt completed it, or it was cancelled
       const agent = agentCatalog[task.agentType];
       if (!agent || agent.needsModel) {
         throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: `Agent ${task.agentType} is not available on this worker.`, nonRetryable: true });
@@ -45,7 +46,7 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
         });
       }
       if (agent.analyzeAll) findings.push(...agent.analyzeAll(files));
-      await completeTask(deps, taskId, {
+      return completeTask(deps, taskId, {
         result: { findings, summary: agent.summarize(findings) },
         promptTokens: 0,
         completionTokens: 0,

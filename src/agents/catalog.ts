@@ -10,7 +10,7 @@ export interface AgentDefinition {
   /** cpu: built-in analysis; gpu: model inference. */
   queue: 'cpu' | 'gpu';
   needsModel: boolean;
-  /** Findings for one file (the worker checkpoints after each file). */
+  /** Findings for one file (the worker checkpoints after each file); built-in agents only. */
   analyzeFile(file: SourceFile): Finding[];
   /** Findings that need every file at once (e.g. duplicates across files). */
   analyzeAll?(files: SourceFile[]): Finding[];
@@ -48,6 +48,17 @@ export const agentCatalog: Readonly<Record<string, AgentDefinition>> = {
     analyzeFile: reviewFile,
     analyzeAll: duplicatedBlocks,
     summarize: reviewSummary,
+  },
+  assistant: {
+    type: 'assistant',
+    description:
+      'Answers the task about context.files with the configured model (any OpenAI-compatible chat API: OpenAI, vLLM, Ollama, llama.cpp), ' +
+      'streaming its answer as progress; runs on the gpu queue; needs MODEL_BASE_URL.',
+    inputs: ['task', 'context.files', 'max_tokens', 'temperature'],
+    queue: 'gpu',
+    needsModel: true,
+    analyzeFile: () => [],
+    summarize: () => '',
   },
 };
 

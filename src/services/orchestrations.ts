@@ -49,6 +49,10 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
   if (input.context.files.length === 0) {
     throw new ValidationError([{ field: 'context.files', message: 'must contain at least one file: the agents analyse the files they are given' }]);
   }
+  const needModel = input.agents.findIndex((a) => agentCatalog[a]!.needsModel);
+  if (needModel >= 0 && !deps.config.MODEL_BASE_URL) {
+    throw new ValidationError([{ field: `agents.${needModel}`, message: `${input.agents[needModel]} needs a model and this server has none configured (MODEL_BASE_URL)` }]);
+  }
   const teamId = input.teamId ?? principal.teamId;
   if (teamId) await requireTeamRole(deps, principal, teamId, 'member');
   const { resourceId, replayed } = await withIdempotency(

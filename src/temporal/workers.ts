@@ -3,6 +3,7 @@
  * inference. `npm start` runs them in-process; src/worker.ts runs them alone for scale-out.
  */
 import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporalio/worker';
+import { createModelActivities } from '../activities/model.js';
 import { createOrchestrationActivities } from '../activities/orchestrations.js';
 import { createTaskActivities } from '../activities/tasks.js';
 import type { Config } from '../config.js';
@@ -47,8 +48,21 @@ export async function startWorkers(
     );
   }
   if (queues.includes('gpu')) {
-    // Model-backed agents register their activities on the gpu queue; this version ships none yet.
-    deps.logger.info({ queue: config.taskQueues.gpu }, 'no model activities in this version: gpu queue not polled');
+    if (config.MODEL_BASE_URL) {
+      // Model inference only: no workflows here, its own concurrency (WORKER_MAX_CONCURRENT_ACTIVITIES).
+      workers.push(
+        await Worker.create({
+          connection,
+          namespace: config.TEMPORAL_NAMESPACE,
+          taskQueue: config.taskQueues.gpu,
+          activities: createModelActivities(deps, config),
+          maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+          shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
+        }),
+      );
+    } else {
+      deps.logger.info({ queue: config.taskQueues.gpu }, 'MODEL_BASE_URL is not set: the gpu queue is not polled (model agents wait as queued)');
+    }
   }
   const runs = workers.map((w) =>
     w.run().catch((err) => {

@@ -30,8 +30,8 @@ export interface TestSystem {
   createUser(name?: string, account?: { email?: string; password?: string; tier?: string }): Promise<{ userId: string; apiKey: string }>;
   /** The database this system runs on (another system can share it: `database` option). */
   database: { url: string; name: string };
-  /** Starts (another) in-process worker on this system's queues. */
-  startWorker(): Promise<RunningWorkers & { close(): Promise<void> }>;
+  /** Starts (another) in-process worker on this system's queues (WORKER_QUEUES, or the ones given). */
+  startWorker(queues?: Array<'cpu' | 'gpu'>): Promise<RunningWorkers & { close(): Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -100,9 +100,9 @@ export async function startTestSystem(options: TestSystemOptions = {}): Promise<
   const logger = createLogger(config.LOG_LEVEL, sink);
   const services = await createServices(config, logger, { databaseUrl: database.url, temporalAddress: config.TEMPORAL_ADDRESS! });
   const workers: Array<{ close(): Promise<void> }> = [];
-  const startWorker = async () => {
+  const startWorker = async (queues?: Array<'cpu' | 'gpu'>) => {
     const connection = await connectWorkerTo(config, config.TEMPORAL_ADDRESS!);
-    const running = await startWorkers(services, connection, config);
+    const running = await startWorkers(services, connection, config, queues);
     const handle = {
       ...running,
       async close() {

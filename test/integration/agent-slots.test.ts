@@ -62,8 +62,10 @@ describe('parallel agents', () => {
       return tasks.every((t) => t.status === 'completed') ? tasks : undefined;
     }, 60_000);
     expect(maxOverlap(done)).toBe(2);
+    // The first two start together (either may be first); the others in submission order after them.
     const startOrder = [...done].sort((a, b) => a.startedAt!.getTime() - b.startedAt!.getTime()).map((t) => t.id);
-    expect(startOrder).toEqual(ids);
+    expect(new Set(startOrder.slice(0, 2))).toEqual(new Set(ids.slice(0, 2)));
+    expect(startOrder.slice(2)).toEqual(ids.slice(2));
     for (const t of done) expect((await api.get(`/v1/agents/tasks/${t.id}`)).body.queue_position).toBeNull();
   });
 

@@ -20,16 +20,23 @@ describe('agent catalog', () => {
   it('lists every agent with its inputs and queue, over REST and GraphQL', async () => {
     const res = await restClient(sys.url, key).get('/v1/agents/types');
     expect(res.status).toBe(200);
-    expect(res.body.data.map((a: any) => a.agent_type)).toEqual(['security_expert', 'code_expert']);
+    expect(res.body.data.map((a: any) => a.agent_type)).toEqual(['security_expert', 'code_expert', 'assistant']);
+    expect(res.body.data[2]).toMatchObject({ queue: 'gpu', needs_model: true });
     expect(res.body.data[1]).toMatchObject({ inputs: ['context.files'], queue: 'cpu', needs_model: false, description: expect.stringMatching(/complexity/) });
     const gql = await graphql(sys.url, key, '{ agentTypes { type queue needsModel } }');
-    expect(gql.body.data.agentTypes).toHaveLength(2);
+    expect(gql.body.data.agentTypes).toHaveLength(3);
+  });
+
+  it('refuses a model agent when no model is configured, naming the setting', async () => {
+    const res = await restClient(sys.url, key).post('/v1/agents/execute', { ...executeBody(), agent_type: 'assistant' });
+    expect(res.status).toBe(422);
+    expect(res.body.error.details[0]).toEqual({ field: 'agent_type', message: 'assistant needs a model and this server has none configured (MODEL_BASE_URL)' });
   });
 
   it('names the valid agent types when given an unknown one', async () => {
     const res = await restClient(sys.url, key).post('/v1/agents/execute', { ...executeBody(), agent_type: 'poet' });
     expect(res.status).toBe(422);
-    expect(res.body.error.details[0]).toEqual({ field: 'agent_type', message: 'must be one of: security_expert, code_expert' });
+    expect(res.body.error.details[0]).toEqual({ field: 'agent_type', message: 'must be one of: security_expert, code_expert, assistant' });
   });
 });
 

@@ -2,9 +2,10 @@
  * Parallel agents per account (the plan's "parallel agents": free 1, pro 10, team 50). A task
  * takes a slot before its agent starts; tasks beyond the limit stay `queued`, in submission order
  * (their ids are k-sortable: earlier tasks have the first claim on free slots), and start as slots
- * free; the task workflow retries on a durable timer. The slot is the task's `running` state, and
- * it is taken under a PostgreSQL advisory lock per account, so the limit holds with any number of
- * gateways and workers. A task's time limit starts when it gets its slot.
+ * free; the task workflow retries on a durable timer. A slot is the task's `slot_taken` flag while
+ * it is queued or running (it stays queued until its agent starts, which waits for a worker on its
+ * queue), taken under a PostgreSQL advisory lock per account, so the limit holds with any number
+ * of gateways and workers. A task's time limit starts when it gets its slot.
  */
 import type { ServiceDeps } from '../deps.js';
 import { limitsOf, PLANS } from '../limits/plans.js';
@@ -43,15 +44,18 @@ async function parallelAgentsOf(deps: Pick<ServiceDeps, 'db'>, taskId: string): 
   return (await limitsOf(deps.db, task.ownerId, task.owner.tier)).parallelAgents;
 }
 
-/** The place of a queued task in its account's line (1 = starts when the next slot frees), or null when not queued. */
-export async function queuePosition(deps: Pick<ServiceDeps, 'db'>, task: { id: string; ownerId: string; status: string }): Promise<number | null> {
-  if (task.status !== 'queued') return null;
+/** The place of a queued task in its account's line (1 = starts when the next slot frees), or null when not waiting. */
+export async function queuePosition(
+  deps: Pick<ServiceDeps, 'db'>,
+  task: { id: string; ownerId: string; status: string; slotTaken: boolean },
+): Promise<number | null> {
+  if (task.status !== 'queued' || task.slotTaken) return null;
   const owner = await deps.db.user.findUniqueOrThrow({ where: { id: task.ownerId }, select: { tier: true } });
-  const [running, ahead, { parallelAgents }] = await Promise.all([
-    deps.db.agentTask.count({ where: { ownerId: task.ownerId, status: 'running' } }),
-    deps.db.agentTask.count({ where: { ownerId: task.ownerId, status: 'queued', id: { lt: task.id } } }),
+  const [held, ahead, { parallelAgents }] = await Promise.all([
+    deps.db.agentTask.count({ where: { ownerId: task.ownerId, status: { in: ['queued', 'running'] }, slotTaken: true } }),
+    deps.db.agentTask.count({ where: { ownerId: task.ownerId, status: 'queued', slotTaken: false, id: { lt: task.id } } }),
     limitsOf(deps.db, task.ownerId, owner.tier),
   ]);
   // Same rule as acquire_agent_slot: earlier tasks take the free slots first.
-  return Math.max(1, running + ahead - parallelAgents + 1);
+  return Math.max(1, held + ahead - parallelAgents + 1);
 }

@@ -25,10 +25,13 @@ export async function executeAgentTask(
 ): Promise<{ taskId: string; replayed: boolean }> {
   const { config } = deps;
   const input = parseTaskInput(rawInput, config.TASK_MAX_TIMEOUT_SECONDS);
-  if (input.context.files.length === 0) {
+  if (input.context.files.length === 0 && !agentCatalog[input.agentType]!.needsModel) {
     throw new ValidationError([
       { field: 'context.files', message: `must contain at least one file: ${input.agentType} analyses the files it is given` },
     ]);
+  }
+  if (agentCatalog[input.agentType]!.needsModel && !config.MODEL_BASE_URL) {
+    throw new ValidationError([{ field: 'agentType', message: `${input.agentType} needs a model and this server has none configured (MODEL_BASE_URL)` }]);
   }
   const teamId = input.teamId ?? principal.teamId;
   if (teamId) await requireTeamRole(deps, principal, teamId, 'member');

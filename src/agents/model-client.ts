@@ -1,0 +1,92 @@
+/**
+ * The OpenAI-compatible chat completions API (OpenAI, vLLM, Ollama and llama.cpp servers speak
+ * it), streamed: each content delta reaches `onDelta` as it arrives; the token counts come from
+ * the provider's `usage` (requested with `stream_options.include_usage`). A 429 or 5xx answer is
+ * a ModelUnavailableError (worth retrying); any other 4xx a ModelRequestError (not). `signal`
+ * aborts the HTTP call.
+ */
+export class ModelUnavailableError extends Error {
+  override name = 'ModelUnavailableError';
+}
+export class ModelRequestError extends Error {
+  override name = 'ModelRequestError';
+}
+
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+export interface ChatResult {
+  text: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+export async function streamChat(options: {
+  baseUrl: string;
+  apiKey?: string;
+  model: string;
+  messages: ChatMessage[];
+  maxTokens?: number | null;
+  temperature?: number | null;
+  signal: AbortSignal;
+  onDelta: (text: string) => void | Promise<void>;
+}): Promise<ChatResult> {
+  let res: Response;
+  try {
+    res = await fetch(`${options.baseUrl.replace(/\/$/, '')}/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) },
+      body: JSON.stringify({
+        model: options.model,
+        messages: options.messages,
+        stream: true,
+        stream_options: { include_usage: true },
+        ...(options.maxTokens != null ? { max_tokens: options.maxTokens } : {}),
+        ...(options.temperature != null ? { temperature: options.temperature } : {}),
+      }),
+      signal: options.signal,
+    });
+  } catch (err) {
+    if (options.signal.aborted) throw err;
+    throw new ModelUnavailableError(`The model endpoint could not be reached: ${(err as Error).message}`);
+  }
+  if (!res.ok) {
+    const detail = (await res.text().catch(() => '')).slice(0, 300);
+    const message = `The model endpoint answered ${res.status}${detail ? `: ${detail}` : ''}`;
+    throw res.status === 429 || res.status >= 500 ? new ModelUnavailableError(message) : new ModelRequestError(message);
+  }
+  let text = '';
+  let promptTokens = 0;
+  let completionTokens = 0;
+  let buffer = '';
+  const decoder = new TextDecoder();
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+    buffer += decoder.decode(chunk, { stream: true });
+    let newline: number;
+    while ((newline = buffer.indexOf('\n')) >= 0) {
+      const line = buffer.slice(0, newline).trim();
+      buffer = buffer.slice(newline + 1);
+      if (!line.startsWith('data:')) continue;
+      const data = line.slice(5).trim();
+      if (data === '[DONE]') continue;
+      let event: { choices?: Array<{ delta?: { content?: string } }>; usage?: { prompt_tokens?: number; completion_tokens?: number } };
+      try {
+        event = JSON.parse(data);
+      } catch {
+        throw new ModelUnavailableError('The model endpoint sent a malformed stream event.');
+      }
+      const delta = event.choices?.[0]?.delta?.content;
+      if (delta) {
+        text += delta;
+        await options.onDelta(delta);
+      }
+      if (event.usage) {
+        promptTokens = event.usage.prompt_tokens ?? promptTokens;
+        completionTokens = event.usage.completion_tokens ?? completionTokens;
+      }
+    }
+  }
+  return { text, promptTokens, completionTokens };
+}
