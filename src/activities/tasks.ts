@@ -21,12 +21,15 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       return (await tryAcquireSlot(deps, taskId)).state;
     },
 
-    /** Runs the task's agent over its files, resuming from the last heartbeat after a worker crash. */
-    /** Returns false when the task had already ended (cancelled) before its result could be stored. */
+    /**
+     * Runs the task's agent over its files, resuming from the last heartbeat after a worker crash.
+     * Returns false when the task had already ended (cancelled) before its result could be stored.
+     */
     async runAgent(taskId: string): Promise<boolean> {
       const ctx = Context.current();
       const task = await startTask(deps, taskId);
-      if (!task) return (await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { status: true } }))?.status === 'completed'; // a previous attempt completed it, or it was cancelled
+      // Already over: a previous attempt completed it, or it was cancelled.
+      if (!task) return (await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { status: true } }))?.status === 'completed';
       const agent = agentCatalog[task.agentType];
       if (!agent || agent.needsModel) {
         throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: `Agent ${task.agentType} is not available on this worker.`, nonRetryable: true });
