@@ -10,6 +10,7 @@ import { getTask, listTasks } from '../../src/services/tasks/query-tasks.js';
 import type { TaskEvent } from '../../src/services/tasks/task-events.js';
 import { streamTaskEvents } from '../../src/services/tasks/task-events.js';
 import type { TaskResult } from '../../src/services/tasks/task-result.js';
+import type { GeneratedFile } from '../../src/agents/test-gen.js';
 import { callerOf } from '../../src/context.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
@@ -33,8 +34,17 @@ const FindingRef = builder.objectRef<Finding>('Finding').implement({
   }),
 });
 
+const GeneratedFileRef = builder.objectRef<GeneratedFile>('GeneratedFile').implement({
+  fields: (t) => ({ path: t.exposeString('path'), content: t.exposeString('content'), tests: t.exposeInt('tests', { description: 'Test cases in it.' }) }),
+});
+
 const TaskResultRef = builder.objectRef<TaskResult>('TaskResult').implement({
   fields: (t) => ({
+    files: t.field({
+      type: [GeneratedFileRef],
+      description: 'Files the agent wrote (test_gen: test files).',
+      resolve: (r) => r.files ?? [],
+    }),
     findings: t.field({ type: [FindingRef], resolve: (r) => r.findings }),
     summary: t.exposeString('summary'),
   }),

@@ -35,6 +35,12 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
         throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: `Agent ${task.agentType} is not available on this worker.`, nonRetryable: true });
       }
       const files = ((task.input as { context?: { files?: SourceFile[] } }).context?.files ?? []) as SourceFile[];
+      if (agent.generate) {
+        const out = agent.generate(files);
+        const tests = out.files.reduce((n, f) => n + f.tests, 0);
+        const summary = `Generated ${tests} tests in ${out.files.length} files${out.skipped.length ? `; skipped ${out.skipped.join(', ')}` : ''}`;
+        return completeTask(deps, taskId, { result: { findings: [], summary, files: out.files }, promptTokens: 0, completionTokens: 0, costUsd: 0 });
+      }
       const checkpoint = (ctx.info.heartbeatDetails as Checkpoint | undefined) ?? { next: 0, findings: [] };
       const findings = [...checkpoint.findings];
       for (let i = checkpoint.next; i < files.length; i++) {

@@ -1,6 +1,7 @@
 /** The agents this deployment runs: what each does, the task queue it needs, and its analysis. */
 import { duplicatedBlocks, reviewFile, COMPLEXITY_THRESHOLD } from './code-expert.js';
 import { scanFile, summarizeFindings, type Finding, type SourceFile } from './security-expert.js';
+import { generateTests, type GeneratedFile } from './test-gen.js';
 
 export interface AgentDefinition {
   type: string;
@@ -15,6 +16,8 @@ export interface AgentDefinition {
   /** Findings that need every file at once (e.g. duplicates across files). */
   analyzeAll?(files: SourceFile[]): Finding[];
   summarize(findings: Finding[]): string;
+  /** Agents that write files instead of reporting findings. */
+  generate?(files: SourceFile[]): { files: GeneratedFile[]; skipped: string[] };
 }
 
 function reviewSummary(findings: Finding[]): string {
@@ -48,6 +51,18 @@ export const agentCatalog: Readonly<Record<string, AgentDefinition>> = {
     analyzeFile: reviewFile,
     analyzeAll: duplicatedBlocks,
     summarize: reviewSummary,
+  },
+  test_gen: {
+    type: 'test_gen',
+    description:
+      'Writes test files for the exported functions and classes of TypeScript/JavaScript files (vitest or jest, as the project uses) ' +
+      'and the public functions and classes of Python files (pytest): each export exists, is callable and takes its declared arguments.',
+    inputs: ['context.files'],
+    queue: 'cpu',
+    needsModel: false,
+    analyzeFile: () => [],
+    summarize: () => '',
+    generate: generateTests,
   },
   assistant: {
     type: 'assistant',

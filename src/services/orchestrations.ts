@@ -183,7 +183,7 @@ export async function finishOrchestration(deps: Pick<ServiceDeps, 'db' | 'bus'>,
   const summaries = completed.map((t) => `${t.agentType}: ${(t.result as { summary?: string } | null)?.summary ?? 'done'}`);
   const aggregated: AggregatedResult = {
     files_modified: 0, // the built-in agents analyse; none of them changes files
-    tests_generated: 0,
+    tests_generated: completed.reduce((n, t) => n + ((t.result as { files?: Array<{ tests: number }> } | null)?.files ?? []).reduce((m, f) => m + f.tests, 0), 0),
     security_issues: findingsOf('security_expert'),
     code_issues: findingsOf('code_expert'),
     failed_agents: failed,

@@ -20,11 +20,11 @@ describe('agent catalog', () => {
   it('lists every agent with its inputs and queue, over REST and GraphQL', async () => {
     const res = await restClient(sys.url, key).get('/v1/agents/types');
     expect(res.status).toBe(200);
-    expect(res.body.data.map((a: any) => a.agent_type)).toEqual(['security_expert', 'code_expert', 'assistant']);
-    expect(res.body.data[2]).toMatchObject({ queue: 'gpu', needs_model: true });
+    expect(res.body.data.map((a: any) => a.agent_type)).toEqual(['security_expert', 'code_expert', 'test_gen', 'assistant']);
+    expect(res.body.data[3]).toMatchObject({ queue: 'gpu', needs_model: true });
     expect(res.body.data[1]).toMatchObject({ inputs: ['context.files'], queue: 'cpu', needs_model: false, description: expect.stringMatching(/complexity/) });
     const gql = await graphql(sys.url, key, '{ agentTypes { type queue needsModel } }');
-    expect(gql.body.data.agentTypes).toHaveLength(3);
+    expect(gql.body.data.agentTypes).toHaveLength(4);
   });
 
   it('refuses a model agent when no model is configured, naming the setting', async () => {
@@ -36,7 +36,24 @@ describe('agent catalog', () => {
   it('names the valid agent types when given an unknown one', async () => {
     const res = await restClient(sys.url, key).post('/v1/agents/execute', { ...executeBody(), agent_type: 'poet' });
     expect(res.status).toBe(422);
-    expect(res.body.error.details[0]).toEqual({ field: 'agent_type', message: 'must be one of: security_expert, code_expert, assistant' });
+    expect(res.body.error.details[0]).toEqual({ field: 'agent_type', message: 'must be one of: security_expert, code_expert, test_gen, assistant' });
+  });
+});
+
+describe('test_gen', () => {
+  it('returns generated test files as a task result, and an orchestration counts their tests', async () => {
+    const api = restClient(sys.url, key);
+    const source = { path: 'src/math.ts', content: 'export function add(a: number, b: number) {\n  return a + b;\n}\nexport const zero = () => 0;\n' };
+    const res = await api.post('/v1/agents/orchestrate', { goal: 'tests', agents: ['test_gen', 'code_expert'], context: { files: [source] } });
+    const o = await waitFor(async () => {
+      const body = (await api.get(`/v1/agents/orchestrations/${res.body.orchestration_id}`)).body;
+      return body.status !== 'in_progress' ? body : undefined;
+    });
+    expect(o.status).toBe('completed');
+    const task = (await api.get(`/v1/agents/tasks/${o.agents[0].task_id}`)).body;
+    expect(task.result.files).toEqual([{ path: 'src/math.test.ts', content: expect.stringContaining("import * as mod from './math.js'"), tests: 2 }]);
+    expect(task.result.summary).toBe('Generated 2 tests in 1 files');
+    expect(o.aggregated_result.tests_generated).toBe(2);
   });
 });
 

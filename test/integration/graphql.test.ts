@@ -94,7 +94,7 @@ describe('GraphQL over HTTP', () => {
     expect(bad.body.errors![0].extensions).toMatchObject({
       code: 'VALIDATION_ERROR',
       details: [
-        { field: 'agentType', message: 'must be one of: security_expert, code_expert, assistant' },
+        { field: 'agentType', message: 'must be one of: security_expert, code_expert, test_gen, assistant' },
         { field: 'temperature', message: 'must be at least 0' },
       ],
     });

@@ -139,7 +139,7 @@ describe('bad input changes nothing', () => {
     const res = await alice.post('/v1/agents/execute', { task: 'x', agent_type: 'poet', context: { files: [cleanJs] }, temperature: 9 });
     expectEnvelope(res, 422, 'validation_error');
     expect(res.body.error.details).toEqual([
-      { field: 'agent_type', message: 'must be one of: security_expert, code_expert, assistant' },
+      { field: 'agent_type', message: 'must be one of: security_expert, code_expert, test_gen, assistant' },
       { field: 'temperature', message: 'must be at most 2' },
     ]);
   });

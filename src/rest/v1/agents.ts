@@ -18,7 +18,11 @@ const FindingJson = z.object({
   suggestion: z.string(),
 });
 
-const TaskResultJson = z.object({ findings: z.array(FindingJson), summary: z.string() });
+const TaskResultJson = z.object({
+  findings: z.array(FindingJson),
+  summary: z.string(),
+  files: z.array(z.object({ path: z.string(), content: z.string(), tests: z.number().int() })).optional().describe('Files the agent wrote (test_gen).'),
+});
 const TaskErrorJson = z.object({ code: z.string(), message: z.string() });
 
 export const TaskJson = z.object({
@@ -70,7 +74,11 @@ export function taskJson(t: any): z.infer<typeof TaskJson> {
     completed_at: t.completedAt,
     duration_seconds: t.durationSeconds,
     estimated_duration_seconds: t.estimatedDurationSeconds,
-    result: t.result && { findings: findingsJson(t.result.findings) as any, summary: t.result.summary },
+    result: t.result && {
+      findings: findingsJson(t.result.findings) as any,
+      summary: t.result.summary,
+      ...(t.result.files?.length ? { files: t.result.files } : {}),
+    },
     error: t.error && { code: t.error.code.toLowerCase(), message: t.error.message },
     tokens_used: t.tokensUsed,
     cost_usd: t.costUsd,

@@ -1,0 +1,146 @@
+/**
+ * The built-in `test_gen` agent: test files for the exported functions and classes of the given
+ * TypeScript/JavaScript files (found with the TypeScript compiler API) and the public functions
+ * and classes of Python files (found with Python's own `ast` module, when python3 is on the
+ * worker). The framework follows the project when it can tell: vitest or jest for JS/TS (from
+ * package.json or existing imports; vitest otherwise), pytest-style functions for Python.
+ *
+ * Without a model the tests check the contract the code declares: that each export exists, is
+ * callable (or constructible) and takes the declared number of required parameters; a function
+ * without parameters is called and must not throw. They run as generated; a model-backed agent can
+ * write behavioural tests on top.
+ */
+import { spawnSync } from 'node:child_process';
+import { basename, dirname, extname, join } from 'node:path';
+import ts from 'typescript';
+import type { SourceFile } from './security-expert.js';
+
+export interface GeneratedFile {
+  path: string;
+  content: string;
+  /** How many test cases it holds. */
+  tests: number;
+}
+
+interface Export {
+  name: string;
+  kind: 'function' | 'class';
+  /** Required parameters (no default, not optional, not rest). */
+  arity: number;
+  async: boolean;
+}
+
+const JS_EXTENSIONS = new Set(['.ts', '.tsx', '.mts', '.js', '.jsx', '.mjs']);
+
+function jsExports(file: SourceFile): Export[] {
+  const source = ts.createSourceFile(file.path, file.content, ts.ScriptTarget.Latest, true);
+  const exported = (n: ts.Node) => ts.canHaveModifiers(n) && (ts.getModifiers(n) ?? []).some((m) => m.kind === ts.SyntaxKind.ExportKeyword);
+  const required = (params: ts.NodeArray<ts.ParameterDeclaration>) => params.filter((p) => !p.questionToken && !p.initializer && !p.dotDotDotToken).length;
+  const isAsync = (n: ts.Node) => ts.canHaveModifiers(n) && (ts.getModifiers(n) ?? []).some((m) => m.kind === ts.SyntaxKind.AsyncKeyword);
+  const found: Export[] = [];
+  for (const stmt of source.statements) {
+    if (!exported(stmt) || (ts.canHaveModifiers(stmt) && (ts.getModifiers(stmt) ?? []).some((m) => m.kind === ts.SyntaxKind.DefaultKeyword))) continue;
+    if (ts.isFunctionDeclaration(stmt) && stmt.name && stmt.body) {
+      found.push({ name: stmt.name.text, kind: 'function', arity: required(stmt.parameters), async: isAsync(stmt) });
+    } else if (ts.isClassDeclaration(stmt) && stmt.name && !(ts.getModifiers(stmt) ?? []).some((m) => m.kind === ts.SyntaxKind.AbstractKeyword)) {
+      found.push({ name: stmt.name.text, kind: 'class', arity: 0, async: false });
+    } else if (ts.isVariableStatement(stmt)) {
+      for (const d of stmt.declarationList.declarations) {
+        const init = d.initializer;
+        if (ts.isIdentifier(d.name) && init && (ts.isArrowFunction(init) || ts.isFunctionExpression(init))) {
+          found.push({ name: d.name.text, kind: 'function', arity: required(init.parameters), async: isAsync(init) });
+        }
+      }
+    }
+  }
+  return found;
+}
+
+/** vitest or jest, from the project's own files; vitest when nothing says. */
+export function detectJsFramework(files: SourceFile[]): 'vitest' | 'jest' {
+  const pkg = files.find((f) => basename(f.path) === 'package.json');
+  if (pkg) {
+    if (/"vitest"/.test(pkg.content)) return 'vitest';
+    if (/"jest"/.test(pkg.content)) return 'jest';
+  }
+  if (files.some((f) => /from ['"]vitest['"]/.test(f.content))) return 'vitest';
+  if (files.some((f) => /from ['"]@jest\/globals['"]|\bjest\.fn\(/.test(f.content))) return 'jest';
+  return 'vitest';
+}
+
+function jsTestFile(file: SourceFile, exports: Export[], framework: 'vitest' | 'jest'): GeneratedFile {
+  const ext = extname(file.path);
+  const base = basename(file.path, ext);
+  const importPath = `./${base}${ext === '.ts' || ext === '.tsx' || ext === '.mts' ? '.js' : ext}`;
+  const cases = exports.map((e) => {
+    if (e.kind === 'class') {
+      return `  it('exports the class ${e.name}', () => {\n    expect(typeof mod.${e.name}).toBe('function');\n    expect(mod.${e.name}.prototype).toBeDefined();\n  });`;
+    }
+    const lines = [`  it('exports ${e.name}(), taking ${e.arity} required argument${e.arity === 1 ? '' : 's'}', ${e.async && e.arity === 0 ? 'async ' : ''}() => {`, `    expect(typeof mod.${e.name}).toBe('function');`, `    expect(mod.${e.name}.length).toBe(${e.arity});`];
+    if (e.arity === 0) lines.push(e.async ? `    await expect(mod.${e.name}()).resolves.not.toThrow();` : `    expect(() => mod.${e.name}()).not.toThrow();`);
+    lines.push('  });');
+    return lines.join('\n');
+  });
+  const header = framework === 'vitest' ? "import { describe, expect, it } from 'vitest';\n" : "import { describe, expect, it } from '@jest/globals';\n";
+  const isTs = ext === '.ts' || ext === '.tsx' || ext === '.mts';
+  return {
+    path: join(dirname(file.path), `${base}.test${isTs ? '.ts' : ext}`),
+    content: `${header}import * as mod from '${importPath}';\n\n// Generated by test_gen from ${file.path}.\ndescribe('${base}', () => {\n${cases.join('\n\n')}\n});\n`,
+    tests: cases.length,
+  };
+}
+
+const PY_SCAN = `
+import ast, json, sys
+tree = ast.parse(sys.stdin.read())
+out = []
+for n in tree.body:
+    if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and not n.name.startswith('_'):
+        a = n.args
+        required = len(a.posonlyargs) + len(a.args) - len(a.defaults) + sum(1 for d in a.kw_defaults if d is None)
+        out.append({'name': n.name, 'kind': 'function', 'arity': required, 'async': isinstance(n, ast.AsyncFunctionDef)})
+    elif isinstance(n, ast.ClassDef) and not n.name.startswith('_'):
+        out.append({'name': n.name, 'kind': 'class', 'arity': 0, 'async': False})
+print(json.dumps(out))
+`;
+
+function pythonExports(file: SourceFile): Export[] | null {
+  const run = spawnSync('python3', ['-c', PY_SCAN], { input: file.content, encoding: 'utf8', timeout: 10_000 });
+  if (run.status !== 0) return null; // no python3, or the file does not parse
+  return JSON.parse(run.stdout) as Export[];
+}
+
+function pyTestFile(file: SourceFile, exports: Export[]): GeneratedFile {
+  const module = basename(file.path, '.py');
+  const cases = exports.map((e) => {
+    if (e.kind === 'class') return `def test_${e.name.toLowerCase()}_is_a_class():\n    assert inspect.isclass(${module}.${e.name})\n`;
+    const lines = [`def test_${e.name}_takes_${e.arity}_required_arguments():`, `    fn = ${module}.${e.name}`, '    assert callable(fn)', `    params = inspect.signature(fn).parameters.values()`, `    assert sum(1 for p in params if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)) == ${e.arity}`];
+    if (e.arity === 0 && !e.async) lines.push(`    fn()`);
+    return `${lines.join('\n')}\n`;
+  });
+  return {
+    path: join(dirname(file.path), `test_${module}.py`),
+    content: `# Generated by test_gen from ${file.path}; runs under pytest.\nimport inspect\n\nimport ${module}\n\n\n${cases.join('\n\n')}`,
+    tests: cases.length,
+  };
+}
+
+/** Test files for the given sources, and what could not be covered (and why). */
+export function generateTests(files: SourceFile[]): { files: GeneratedFile[]; skipped: string[] } {
+  const framework = detectJsFramework(files);
+  const generated: GeneratedFile[] = [];
+  const skipped: string[] = [];
+  for (const file of files) {
+    const ext = extname(file.path).toLowerCase();
+    if (/\.(test|spec)\.|(^|\/)test_[^/]*\.py$/.test(file.path)) continue; // already a test
+    if (JS_EXTENSIONS.has(ext)) {
+      const exports = jsExports(file);
+      if (exports.length) generated.push(jsTestFile(file, exports, framework));
+    } else if (ext === '.py') {
+      const exports = pythonExports(file);
+      if (exports === null) skipped.push(`${file.path} (python3 is not available on the worker or the file does not parse)`);
+      else if (exports.length) generated.push(pyTestFile(file, exports));
+    }
+  }
+  return { files: generated, skipped };
+}
