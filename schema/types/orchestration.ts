@@ -1,7 +1,8 @@
 // Multi-agent orchestrations: each agent is a Task run as a child workflow.
 import { callerOf } from '../../src/context.js';
 import type { Orchestration } from '../../src/generated/prisma/client.js';
-import { cancelOrchestration, getOrchestration, listOrchestrations, orchestrationTasks, startOrchestration, type AggregatedResult } from '../../src/services/orchestrations.js';
+import type { StoredEvent } from '../../src/events/event-store.js';
+import { cancelOrchestration, getOrchestration, listOrchestrations, orchestrationTasks, startOrchestration, streamOrchestrationEvents, type AggregatedResult } from '../../src/services/orchestrations.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
 import { FileInput, TaskRef } from './task.js';
@@ -114,3 +115,31 @@ builder.mutationFields((t) => ({
     resolve: async (_r, args, ctx) => ({ orchestration: await cancelOrchestration(ctx.deps, callerOf(ctx), String(args.id)) }),
   }),
 }));
+
+const OrchestrationEventRef = builder.objectRef<StoredEvent>('OrchestrationEvent').implement({
+  description: "One event of an orchestration: an agent's progress, result or error, or (type ORCHESTRATION, last) its end.",
+  fields: (t) => ({
+    seq: t.exposeInt('seq', { description: 'Per-orchestration sequence number; resume with since.' }),
+    type: t.string({ description: 'progress, result, error (an agent) or orchestration (the end).', resolve: (e) => e.type }),
+    taskId: t.id({ nullable: true, resolve: (e) => (e.data.taskId as string | undefined) ?? null }),
+    agentType: t.string({ nullable: true, resolve: (e) => (e.data.agentType as string | undefined) ?? null }),
+    status: t.string({ resolve: (e) => String(e.data.status) }),
+    progress: t.int({ resolve: (e) => Number(e.data.progress ?? 0) }),
+    message: t.string({ resolve: (e) => String(e.data.message ?? '') }),
+    timestamp: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
+  }),
+});
+
+builder.subscriptionField('orchestrationEvents', (t) =>
+  t.field({
+    type: OrchestrationEventRef,
+    description: "Every agent's progress, interleaved, then the orchestration's end; resumable with since.",
+    authScopes: { read: true },
+    args: { id: t.arg.id({ required: true }), since: t.arg.int({ defaultValue: 0 }) },
+    subscribe: async (_r, args, ctx) => {
+      const o = await getOrchestration(ctx.deps, callerOf(ctx), String(args.id));
+      return streamOrchestrationEvents(ctx.deps, o.id, Math.max(0, args.since ?? 0));
+    },
+    resolve: (event) => event,
+  }),
+);

@@ -8,6 +8,8 @@ import { z } from 'zod';
 import { agentCatalog, agentTypes } from '../agents/catalog.js';
 import type { Orchestration } from '../generated/prisma/client.js';
 import { ConflictError, NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
+import { appendEvent, type StoredEvent } from '../events/event-store.js';
+import { streamEvents } from '../events/event-stream.js';
 import { idKind, newId } from '../ids.js';
 import type { AgentTaskWorkflowInput } from '../../workflows/agent-task.js';
 import type { OrchestrationWorkflowInput } from '../../workflows/orchestration.js';
@@ -196,6 +198,12 @@ export async function finishOrchestration(deps: Pick<ServiceDeps, 'db' | 'bus'>,
     where: { id: input.orchestrationId, status: 'in_progress' },
     data: { status, aggregatedResult: aggregated as object, completedAt: new Date() },
   });
+  await appendEvent(deps.db, deps.bus, {
+    streamId: input.orchestrationId,
+    type: 'orchestration',
+    key: 'terminal',
+    data: { status, progress: 100, message: aggregated.summary },
+  });
   return status;
 }
 
@@ -205,4 +213,9 @@ export async function passResultsForward(deps: Pick<ServiceDeps, 'db'>, input: {
   const before = await deps.db.agentTask.findMany({ where: { orchestrationId: input.orchestrationId, step: { lt: task.step ?? 0 } }, orderBy: { step: 'asc' } });
   const previous = before.map((t) => ({ agent_type: t.agentType, task_id: t.id, status: t.status, result: t.result }));
   await deps.db.agentTask.update({ where: { id: task.id }, data: { input: { ...(task.input as object), previous_results: previous } } });
+}
+
+/** The orchestration's events after `since` (every agent's, interleaved), then live until it ends. */
+export function streamOrchestrationEvents(deps: Pick<ServiceDeps, 'db' | 'bus'>, id: string, since: number) {
+  return streamEvents({ db: deps.db, bus: deps.bus, streamId: id, since, isTerminal: (e: StoredEvent) => e.type === 'orchestration' });
 }

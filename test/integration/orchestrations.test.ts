@@ -4,7 +4,7 @@
  * parent reaching the children, best-effort versus fail-fast, and bad input.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { graphql, restClient, waitFor } from '../helpers/client.js';
+import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { manyFiles, vulnerableJs } from '../helpers/fixtures.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -55,6 +55,37 @@ describe('parallel', () => {
     // Each child is an ordinary task of the caller.
     const listed = (await api.get('/v1/agents/tasks?limit=10')).body.data.map((t: any) => t.task_id);
     for (const a of o.agents) expect(listed).toContain(a.task_id);
+  });
+});
+
+describe('orchestrationEvents', () => {
+  const SUB = `subscription($id: ID!, $since: Int) { orchestrationEvents(id: $id, since: $since) { seq type taskId agentType status message } }`;
+
+  it("interleaves every agent's events in one sequence, ends with the orchestration, and resumes without gaps or repeats", async () => {
+    const res = await api.post('/v1/agents/orchestrate', { goal: 'watch', agents: ['security_expert', 'code_expert'], context: { files: [vulnerableJs, swallowed] } });
+    const id = res.body.orchestration_id;
+    const all = await subscribeGraphql(sys.wsUrl, key, SUB, { id, since: 0 });
+    expect(all.errors).toEqual([]);
+    const events = all.results.map((r) => r.orchestrationEvents);
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    const last = events.at(-1);
+    expect(last).toMatchObject({ type: 'orchestration', status: 'completed', taskId: null });
+    const o = (await api.get(`/v1/agents/orchestrations/${id}`)).body;
+    for (const agent of o.agents) {
+      const mine = events.filter((e) => e.taskId === agent.task_id);
+      expect(mine[0]).toMatchObject({ type: 'progress', status: 'queued', agentType: agent.agent_type });
+      expect(mine.at(-1)).toMatchObject({ type: 'result', status: 'completed' });
+    }
+    const resumed = await subscribeGraphql(sys.wsUrl, key, SUB, { id, since: 3 });
+    expect(resumed.results.map((r) => r.orchestrationEvents.seq)).toEqual(events.slice(3).map((e) => e.seq));
+  });
+
+  it("refuses another account's orchestration", async () => {
+    const res = await api.post('/v1/agents/orchestrate', { goal: 'private', agents: ['code_expert'], context: { files: [swallowed] } });
+    const other = await sys.createUser('Snoop');
+    const sub = await subscribeGraphql(sys.wsUrl, other.apiKey, SUB, { id: res.body.orchestration_id });
+    expect(sub.results).toEqual([]);
+    expect(sub.errors[0].extensions.code).toBe('RESOURCE_NOT_FOUND');
   });
 });
 

@@ -22,9 +22,35 @@ export type TaskEvent = StoredEvent<TaskEventData> & { type: TaskEventType };
 /** Every task stream ends with exactly one of these. */
 export const isTerminalTaskEvent = (event: StoredEvent) => event.type === 'result' || event.type === 'error';
 
-/** Stores and publishes one task event; `key` makes a retried emission store once. */
-export function emitTaskEvent(deps: Pick<ServiceDeps, 'db' | 'bus'>, taskId: string, type: TaskEventType, key: string, data: TaskEventData) {
-  return appendEvent(deps.db, deps.bus, { streamId: taskId, type, key, data: data as unknown as Record<string, unknown> });
+/** Which orchestration a task belongs to (null: none), remembered per process: it never changes. */
+const orchestrationOfTask = new Map<string, { orchestrationId: string; agentType: string } | null>();
+
+async function orchestrationOf(deps: Pick<ServiceDeps, 'db'>, taskId: string) {
+  if (orchestrationOfTask.has(taskId)) return orchestrationOfTask.get(taskId)!;
+  const task = await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { orchestrationId: true, agentType: true } });
+  const value = task?.orchestrationId ? { orchestrationId: task.orchestrationId, agentType: task.agentType } : null;
+  if (orchestrationOfTask.size > 50_000) orchestrationOfTask.clear();
+  orchestrationOfTask.set(taskId, value);
+  return value;
+}
+
+/**
+ * Stores and publishes one task event; `key` makes a retried emission store once. An agent of an
+ * orchestration also has the event copied onto the orchestration's stream, so one subscription
+ * sees every agent's progress interleaved, in one resumable sequence.
+ */
+export async function emitTaskEvent(deps: Pick<ServiceDeps, 'db' | 'bus'>, taskId: string, type: TaskEventType, key: string, data: TaskEventData) {
+  const stored = await appendEvent(deps.db, deps.bus, { streamId: taskId, type, key, data: data as unknown as Record<string, unknown> });
+  const parent = await orchestrationOf(deps, taskId);
+  if (parent) {
+    await appendEvent(deps.db, deps.bus, {
+      streamId: parent.orchestrationId,
+      type,
+      key: `${taskId}:${key}`,
+      data: { ...data, taskId, agentType: parent.agentType } as unknown as Record<string, unknown>,
+    });
+  }
+  return stored;
 }
 
 /** The events of a task after `since`, then live until its terminal event. */
