@@ -62,10 +62,11 @@ describe('parallel agents', () => {
       return tasks.every((t) => t.status === 'completed') ? tasks : undefined;
     }, 60_000);
     expect(maxOverlap(done)).toBe(2);
-    // The first two start together (either may be first); the others in submission order after them.
+    // Slots go out in submission order; tasks that get theirs at the same moment (up to the limit,
+    // 2) may start their agents in either order, so each starts within 1 place of its own.
     const startOrder = [...done].sort((a, b) => a.startedAt!.getTime() - b.startedAt!.getTime()).map((t) => t.id);
-    expect(new Set(startOrder.slice(0, 2))).toEqual(new Set(ids.slice(0, 2)));
-    expect(startOrder.slice(2)).toEqual(ids.slice(2));
+    for (const [k, id] of ids.entries()) expect(Math.abs(startOrder.indexOf(id) - k)).toBeLessThan(2);
+    expect(startOrder.indexOf(ids[4]!)).toBeGreaterThanOrEqual(3);
     for (const t of done) expect((await api.get(`/v1/agents/tasks/${t.id}`)).body.queue_position).toBeNull();
   });
 
