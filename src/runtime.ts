@@ -18,7 +18,7 @@ import { installTemporalRuntime, startWorkers } from './temporal/workers.js';
 import { Authenticator } from './services/auth/authenticate.js';
 import { SigningKeys } from './services/auth/signing-keys.js';
 import { LedgerBillingProvider } from './services/billing/provider.js';
-import { settleSubscription } from './services/billing/subscriptions.js';
+import { planChanged, settleSubscription } from './services/billing/subscriptions.js';
 import { Limiter } from './services/limits/limiter.js';
 import { MemoryLimitStore, RedisLimitStore, type LimitStore } from './services/limits/store.js';
 import { UsageRecorder } from './services/limits/usage.js';
@@ -93,14 +93,11 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   const limitStore: LimitStore = config.REDIS_URL ? await RedisLimitStore.connect(config.REDIS_URL) : new MemoryLimitStore();
   const usage = new UsageRecorder(db, logger);
   const billing = new LedgerBillingProvider(db);
-  const limiter = new Limiter(db, limitStore, usage, bus, {
+  const limiter: Limiter = new Limiter(db, limitStore, usage, bus, {
     enabled: config.RATE_LIMITS,
     upgradeUrl: config.UPGRADE_URL,
     subscriptionOf: (userId) =>
-      settleSubscription(db, billing, userId, new Date(), async (id) => {
-        await limiter.limitsChanged(id);
-        await auth.revoke([id]); // cached principals carry the tier
-      }),
+      settleSubscription(db, billing, userId, new Date(), (id) => planChanged({ limiter, auth }, id)),
   });
   return {
     db,

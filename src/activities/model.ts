@@ -11,7 +11,7 @@ import { ModelRequestError, streamChat } from '../agents/model-client.js';
 import type { SourceFile } from '../agents/security-expert.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
-import { completeTask, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
+import { completeTask, isCompleted, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
 import { AGENT_INPUT_ERROR } from '../../workflows/definitions.js';
 
 const PROGRESS_EVERY_CHARS = 200;
@@ -22,7 +22,7 @@ export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'lo
     async runAgent(taskId: string): Promise<boolean> {
       const ctx = Context.current();
       const task = await startTask(deps, taskId);
-      if (!task) return (await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { status: true } }))?.status === 'completed';
+      if (!task) return isCompleted(deps, taskId); // a previous attempt completed it, or it was cancelled
       if (!config.MODEL_BASE_URL) {
         throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: 'No model is configured on this worker (MODEL_BASE_URL).', nonRetryable: true });
       }

@@ -5,7 +5,7 @@ import { agentCatalog } from '../agents/catalog.js';
 import type { Finding, SourceFile } from '../agents/security-expert.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { tryAcquireSlot } from '../services/tasks/agent-slots.js';
-import { completeTask, finishTask, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
+import { completeTask, finishTask, isCompleted, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
 import { AGENT_INPUT_ERROR } from '../../workflows/definitions.js';
 
 interface Checkpoint {
@@ -29,7 +29,7 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       const ctx = Context.current();
       const task = await startTask(deps, taskId);
       // Already over: a previous attempt completed it, or it was cancelled.
-      if (!task) return (await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { status: true } }))?.status === 'completed';
+      if (!task) return isCompleted(deps, taskId);
       const agent = agentCatalog[task.agentType];
       if (!agent || agent.needsModel) {
         throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: `Agent ${task.agentType} is not available on this worker.`, nonRetryable: true });

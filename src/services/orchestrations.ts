@@ -16,7 +16,7 @@ import type { OrchestrationWorkflowInput } from '../../workflows/orchestration.j
 import type { Principal, ServiceDeps } from './deps.js';
 import { withIdempotency } from './idempotency.js';
 import { paginate, type PageArgs } from './pagination.js';
-import { hasTeamRole, requireTeamRole } from './teams.js';
+import { canSee, listScope, requireTeamRole } from './teams.js';
 import { estimateDurationSeconds } from './tasks/execute-task.js';
 import { fieldErrors, taskInputSchema } from './tasks/task-input.js';
 import { emitTaskEvent } from './tasks/task-events.js';
@@ -117,15 +117,12 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
 /** The orchestration if the caller may see it (its owner, or a member of its team); else 404. */
 export async function getOrchestration(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<Orchestration> {
   const o = idKind(id) === 'orchestration' ? await deps.db.orchestration.findUnique({ where: { id } }) : null;
-  const allowed = o && (o.teamId ? await hasTeamRole(deps, principal, o.teamId, 'viewer') : o.ownerId === principal.userId && !principal.teamId);
-  if (!allowed) throw new NotFoundError('orchestration', id);
+  if (!o || !(await canSee(deps, principal, o))) throw new NotFoundError('orchestration', id);
   return o;
 }
 
 export async function listOrchestrations(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs & { teamId?: string | null }) {
-  const teamId = args.teamId ?? principal.teamId;
-  if (teamId) await requireTeamRole(deps, principal, teamId, 'viewer');
-  const base = teamId ? { teamId } : { ownerId: principal.userId, teamId: null };
+  const base = await listScope(deps, principal, args.teamId);
   return paginate(args, ORCHESTRATION_PAGE_MAX, 'orchestration', (cursor, order, take) =>
     deps.db.orchestration.findMany({ where: { ...base, ...cursor }, orderBy: { id: order }, take }),
   );

@@ -33,6 +33,25 @@ export async function requireTeamRole(deps: Pick<ServiceDeps, 'db'>, principal: 
   return membership.role;
 }
 
+/**
+ * Whether the caller may see a resource that is personal (`teamId` null: its owner only, and not
+ * through a credential bound to a team) or a team's (any member).
+ */
+export async function canSee(deps: Pick<ServiceDeps, 'db'>, principal: Principal, resource: { ownerId: string; teamId: string | null }): Promise<boolean> {
+  if (resource.teamId) return hasTeamRole(deps, principal, resource.teamId, 'viewer');
+  return resource.ownerId === principal.userId && !principal.teamId;
+}
+
+/**
+ * The filter of a list: a team's resources with `teamId` (or the team a credential is bound to),
+ * after checking the caller belongs to it; else the caller's personal ones.
+ */
+export async function listScope(deps: Pick<ServiceDeps, 'db'>, principal: Principal, teamIdArg: string | null | undefined) {
+  const teamId = teamIdArg ?? principal.teamId;
+  if (teamId) await requireTeamRole(deps, principal, teamId, 'viewer');
+  return teamId ? { teamId } : { ownerId: principal.userId, teamId: null };
+}
+
 /** Whether the caller may read (viewer) or change (member) a resource that belongs to `teamId`. */
 export async function hasTeamRole(deps: Pick<ServiceDeps, 'db'>, principal: Principal, teamId: string, min: TeamRole): Promise<boolean> {
   if (principal.teamId && principal.teamId !== teamId) return false;

@@ -19,10 +19,16 @@ export const KEY_PATTERN = /^cdx_(sk|pk)_[A-Za-z0-9_-]{20,200}$/;
 export const MAX_ACTIVE_KEYS = 25;
 export const KEY_PAGE_MAX = 100;
 
-/** SHA-256 of a key, hex encoded: what the database stores. */
-export function hashApiKey(secret: string): string {
+/**
+ * SHA-256, hex encoded: how every high-entropy secret is stored and looked up (API keys, OAuth
+ * client secrets, refresh tokens). Low-entropy passwords use argon2id instead (passwords.ts).
+ */
+export function sha256Hex(secret: string): string {
   return createHash('sha256').update(secret).digest('hex');
 }
+
+/** SHA-256 of a key, hex encoded: what the database stores. */
+export const hashApiKey = sha256Hex;
 
 /** A fresh key of the given kind. */
 export function generateApiKey(kind: 'secret' | 'publishable'): string {

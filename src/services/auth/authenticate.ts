@@ -10,7 +10,7 @@
  * Checks that depend on the request (CIDR allow-list, a publishable key's daily quota) run on
  * every request, cached or not.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { timingSafeEqual } from 'node:crypto';
 import { decodeJwt, decodeProtectedHeader, type JWTPayload } from 'jose';
 import type { Config } from '../../config.js';
 import type { Db } from '../../db/client.js';
@@ -18,7 +18,7 @@ import { AppError, AuthenticationError, PermissionDeniedError } from '../../erro
 import type { EventBus } from '../../events/event-bus.js';
 import type { Logger } from '../../logger.js';
 import { FULL_SCOPES, PUBLISHABLE_SCOPES, type Principal } from '../deps.js';
-import { hashApiKey, KEY_PATTERN } from './api-keys.js';
+import { KEY_PATTERN, sha256Hex } from './api-keys.js';
 import { ipAllowed } from './cidr.js';
 import { OidcVerifier, upsertExternalUser } from './oidc.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -72,19 +72,19 @@ export class Authenticator {
 
   /** The principal of a presented credential, after the request-bound checks. */
   async authenticate(credential: string, ip: string | null): Promise<Principal> {
-    const cacheKey = createHash('sha256').update(credential).digest('hex');
+    const hash = sha256Hex(credential);
     const now = Date.now();
-    const cached = this.cache.get(cacheKey);
+    const cached = this.cache.get(hash);
     let principal: Principal;
     if (cached && cached.until > now) {
       principal = cached.principal;
     } else {
-      const verified = await this.verify(credential);
+      const verified = await this.verify(credential, hash);
       principal = verified.principal;
       const until = Math.min(now + this.config.AUTH_CACHE_SECONDS * 1000, verified.expiresAt ?? Infinity);
       if (this.config.AUTH_CACHE_SECONDS > 0 && until > now) {
         if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
-        this.cache.set(cacheKey, { principal, until });
+        this.cache.set(hash, { principal, until });
       }
     }
     if (!ipAllowed(ip, principal.allowedCidrs)) {
@@ -113,8 +113,9 @@ export class Authenticator {
     for (const [hash, entry] of this.cache) if (set.has(entry.principal.credentialId) || set.has(entry.principal.userId)) this.cache.delete(hash);
   }
 
-  private async verify(credential: string): Promise<{ principal: Principal; expiresAt?: number }> {
-    if (KEY_PATTERN.test(credential)) return { principal: await this.verifyKey(credential) };
+  /** `hash` is the credential's SHA-256 (for a key, also what the database stores). */
+  private async verify(credential: string, hash: string): Promise<{ principal: Principal; expiresAt?: number }> {
+    if (KEY_PATTERN.test(credential)) return { principal: await this.verifyKey(hash) };
     if (!JWT_PATTERN.test(credential)) {
       throw new AuthenticationError('The credential is malformed: send an API key (cdx_sk_… or cdx_pk_…) or an access token.');
     }
@@ -130,8 +131,7 @@ export class Authenticator {
     throw new AuthenticationError('The access token is invalid or expired.');
   }
 
-  private async verifyKey(presented: string): Promise<Principal> {
-    const hash = hashApiKey(presented);
+  private async verifyKey(hash: string): Promise<Principal> {
     const rows = await this.db.$queryRaw<KeyRow[]>`
       SELECT k.id, k.user_id, k.kind::text AS kind, k.secret_hash, k.revoked_at, k.last_used_at, k.allowed_cidrs, u.tier
       FROM api_keys k JOIN users u ON u.id = k.user_id

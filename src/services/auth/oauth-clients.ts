@@ -4,17 +4,17 @@
  * Tokens are access tokens we sign with `client_id` in them, valid OAUTH_TOKEN_TTL_SECONDS;
  * revoking the client ends them at once. A client created for a team acts for that team.
  */
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { OAuthClient } from '../../generated/prisma/client.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { idKind, newId } from '../../ids.js';
 import { FULL_SCOPES, type Principal, type ServiceDeps } from '../deps.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { requireTeamRole } from '../teams.js';
+import { sha256Hex } from './api-keys.js';
 import { ACCESS_TOKEN_TYPE } from './authenticate.js';
 
 export const CLIENT_PAGE_MAX = 100;
-const hashSecret = (secret: string) => createHash('sha256').update(secret).digest('hex');
 
 export async function createOAuthClient(
   deps: Pick<ServiceDeps, 'db'>,
@@ -27,7 +27,7 @@ export async function createOAuthClient(
   if (teamId) await requireTeamRole(deps, principal, teamId, 'admin');
   const secret = `cdx_cs_${randomBytes(32).toString('base64url')}`;
   const client = await deps.db.oAuthClient.create({
-    data: { id: newId('oauthClient'), ownerId: principal.userId, teamId, name, secretHash: hashSecret(secret) },
+    data: { id: newId('oauthClient'), ownerId: principal.userId, teamId, name, secretHash: sha256Hex(secret) },
   });
   return { client, secret };
 }
@@ -72,7 +72,7 @@ export async function issueClientToken(
   scopes: readonly string[] = FULL_SCOPES,
 ): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number; scope: string }> {
   const client = idKind(clientId) === 'oauthClient' ? await deps.db.oAuthClient.findUnique({ where: { id: clientId } }) : null;
-  const presented = Buffer.from(hashSecret(clientSecret), 'hex');
+  const presented = Buffer.from(sha256Hex(clientSecret), 'hex');
   const ok = !!client && timingSafeEqual(Buffer.from(client.secretHash, 'hex'), presented) && !client.revokedAt;
   if (!ok) throw new OAuthError('invalid_client', 'Client authentication failed: unknown client, wrong secret, or revoked client.');
   await deps.db.oAuthClient.update({ where: { id: client.id }, data: { lastUsedAt: new Date() } });

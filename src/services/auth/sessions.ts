@@ -5,11 +5,12 @@
  * whole session (its token family) is revoked. Logging out revokes the session and its access
  * tokens stop working at once.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { User } from '../../generated/prisma/client.js';
 import { AuthenticationError, ConflictError, InvalidRequestError, PermissionDeniedError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
+import { sha256Hex } from './api-keys.js';
 import { ACCESS_TOKEN_TYPE } from './authenticate.js';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.js';
 import { checkThrottle, clearFailures, recordFailure, throttleKeys } from './throttle.js';
@@ -24,7 +25,6 @@ export interface TokenSet {
 type Deps = Pick<ServiceDeps, 'db' | 'config' | 'signingKeys' | 'auth'>;
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
-const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
 const newRefreshToken = () => `v1.${randomBytes(32).toString('base64url')}`;
 const INVALID_LOGIN = 'The e-mail or password is wrong.';
 
@@ -50,7 +50,7 @@ async function openSession(deps: Deps, user: User): Promise<TokenSet> {
       id: sessionId,
       userId: user.id,
       expiresAt: new Date(Date.now() + deps.config.SESSION_TTL_DAYS * 86_400_000),
-      refreshTokens: { create: { id: newId('refreshToken'), tokenHash: hashToken(refreshToken) } },
+      refreshTokens: { create: { id: newId('refreshToken'), tokenHash: sha256Hex(refreshToken) } },
     },
   });
   return { accessToken: await signAccessToken(deps, user, sessionId), tokenType: 'Bearer', expiresIn: deps.config.ACCESS_TOKEN_TTL_SECONDS, refreshToken };
@@ -103,7 +103,7 @@ export async function login(deps: Deps, input: { email: string; password: string
 export async function refresh(deps: Deps, presented: string): Promise<TokenSet> {
   const invalid = new AuthenticationError('The refresh token is invalid, expired or already used: sign in again.');
   if (typeof presented !== 'string' || !/^v1\.[A-Za-z0-9_-]{20,100}$/.test(presented)) throw invalid;
-  const token = await deps.db.refreshToken.findUnique({ where: { tokenHash: hashToken(presented) }, include: { session: { include: { user: true } } } });
+  const token = await deps.db.refreshToken.findUnique({ where: { tokenHash: sha256Hex(presented) }, include: { session: { include: { user: true } } } });
   if (!token) throw invalid;
   const { session } = token;
   if (session.revokedAt || session.expiresAt.getTime() < Date.now()) throw invalid;
@@ -114,7 +114,7 @@ export async function refresh(deps: Deps, presented: string): Promise<TokenSet> 
     throw invalid;
   }
   const next = newRefreshToken();
-  await deps.db.refreshToken.create({ data: { id: newId('refreshToken'), sessionId: session.id, tokenHash: hashToken(next) } });
+  await deps.db.refreshToken.create({ data: { id: newId('refreshToken'), sessionId: session.id, tokenHash: sha256Hex(next) } });
   return {
     accessToken: await signAccessToken(deps, session.user, session.id),
     tokenType: 'Bearer',

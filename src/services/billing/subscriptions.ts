@@ -102,7 +102,7 @@ function checkPaymentMethod(pm: PaymentMethod | null | undefined): PaymentMethod
 }
 
 /** Tells every gateway that the account's plan changed: limits and cached principals reload. */
-async function planChanged(deps: Deps, userId: string) {
+export async function planChanged(deps: Pick<ServiceDeps, 'limiter' | 'auth'>, userId: string) {
   await deps.limiter.limitsChanged(userId);
   await deps.auth.revoke([userId]); // drops cached principals (they carry the tier); nothing is revoked
 }

@@ -5,7 +5,7 @@ import { NotFoundError } from '../../errors.js';
 import { idKind } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { paginate, type PageArgs } from '../pagination.js';
-import { hasTeamRole, requireTeamRole } from '../teams.js';
+import { canSee, listScope } from '../teams.js';
 
 export const TASK_PAGE_MAX = 100;
 
@@ -15,9 +15,7 @@ export const TASK_PAGE_MAX = 100;
  */
 export async function getTask(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<AgentTask> {
   const task = idKind(id) === 'task' ? await deps.db.agentTask.findUnique({ where: { id } }) : null;
-  const allowed =
-    task && (task.teamId ? await hasTeamRole(deps, principal, task.teamId, 'viewer') : task.ownerId === principal.userId && !principal.teamId);
-  if (!allowed) throw new NotFoundError('task', id);
+  if (!task || !(await canSee(deps, principal, task))) throw new NotFoundError('task', id);
   return task;
 }
 
@@ -27,12 +25,7 @@ export async function listTasks(
   principal: Principal,
   args: PageArgs & { status?: TaskStatus | null; teamId?: string | null },
 ) {
-  const teamId = args.teamId ?? principal.teamId;
-  if (teamId) await requireTeamRole(deps, principal, teamId, 'viewer');
-  const base = {
-    ...(teamId ? { teamId } : { ownerId: principal.userId, teamId: null }),
-    ...(args.status ? { status: args.status } : {}),
-  };
+  const base = { ...(await listScope(deps, principal, args.teamId)), ...(args.status ? { status: args.status } : {}) };
   return paginate(args, TASK_PAGE_MAX, 'task', (cursor, order, take) =>
     deps.db.agentTask.findMany({ where: { ...base, ...cursor }, orderBy: { id: order }, take }),
   );

@@ -30,6 +30,11 @@ export async function startTask(deps: Deps, taskId: string): Promise<AgentTask |
   return task;
 }
 
+/** Whether the task ended completed (an agent that finds it already over reports this). */
+export async function isCompleted(deps: Pick<ServiceDeps, 'db'>, taskId: string): Promise<boolean> {
+  return (await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { status: true } }))?.status === 'completed';
+}
+
 /** Records progress while the task runs; a finished task keeps its final state. */
 export async function reportProgress(deps: Deps, taskId: string, step: { key: string; progress: number; message: string }) {
   const updated = await deps.db.agentTask.updateMany({
