@@ -38,7 +38,7 @@ export interface TestSystem {
 /** Creates a fresh database from the template and returns its URL. */
 export async function createTestDatabase(): Promise<{ url: string; name: string }> {
   const adminUrl = inject('databaseUrl');
-  const name = `codex_test_f${randomBytes(6).toString('hex')}`;
+  const name = `${inject('dbPrefix')}f${randomBytes(6).toString('hex')}`;
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {

@@ -31,7 +31,7 @@ afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })))
 async function emptyDatabase(): Promise<string> {
   const admin = new pg.Client({ connectionString: inject('databaseUrl') });
   await admin.connect();
-  const name = `codex_test_fempty${Date.now()}`;
+  const name = `${inject('dbPrefix')}fempty${Date.now()}`;
   await admin.query(`CREATE DATABASE ${name}`);
   await admin.end();
   return Object.assign(new URL(inject('databaseUrl')), { pathname: `/${name}` }).toString();

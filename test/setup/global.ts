@@ -2,6 +2,8 @@
  * Once per run: a migrated template database on the test PostgreSQL, and a Temporal dev server
  * (in memory, on a free port). Test files clone the template and use their own task queues.
  */
+import { createHash } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import type { TestProject } from 'vitest/node';
 import { loadConfig } from '../../src/config.js';
@@ -9,13 +11,20 @@ import { applyMigrations } from '../../src/db/migrate.js';
 import { freePort } from '../../src/embedded/postgres.js';
 import { findTemporalCli, startTemporalDevServer } from '../../src/embedded/temporal.js';
 
-export const TEMPLATE_DB = 'codex_test_template';
+/**
+ * Names are per checkout (a hash of its path), so suites run from two checkouts against one
+ * PostgreSQL (a worktree beside the main clone) never drop each other's databases.
+ */
+const checkoutTag = createHash('sha256').update(fileURLToPath(new URL('../../', import.meta.url))).digest('hex').slice(0, 8);
+export const DB_PREFIX = `codex_test_${checkoutTag}_`;
+export const TEMPLATE_DB = `${DB_PREFIX}template`;
 
 declare module 'vitest' {
   export interface ProvidedContext {
     databaseUrl: string;
     redisUrl: string;
     templateDb: string;
+    dbPrefix: string;
     temporalAddress: string;
   }
 }
@@ -37,7 +46,7 @@ export default async function setup(project: TestProject) {
   await admin.query(`CREATE DATABASE ${TEMPLATE_DB}`);
   await applyMigrations(withDatabase(adminUrl, TEMPLATE_DB));
   // Databases left by an earlier, interrupted run.
-  const stale = await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE 'codex_test_f%'");
+  const stale = await admin.query<{ datname: string }>('SELECT datname FROM pg_database WHERE starts_with(datname, $1)', [`${DB_PREFIX}f`]);
   for (const { datname } of stale.rows) await admin.query(`DROP DATABASE IF EXISTS "${datname}" WITH (FORCE)`);
   await admin.end();
 
@@ -48,6 +57,7 @@ export default async function setup(project: TestProject) {
   if (!process.env.TEST_REDIS_URL) throw new Error('TEST_REDIS_URL is not set: run the suite with `npm test`, which starts Redis.');
   project.provide('redisUrl', process.env.TEST_REDIS_URL);
   project.provide('templateDb', TEMPLATE_DB);
+  project.provide('dbPrefix', DB_PREFIX);
   project.provide('temporalAddress', temporal.address);
   return async () => {
     await temporal.stop();
