@@ -3,7 +3,13 @@
  * the POST to the completed orchestration) against the slowest single agent run alone (the same
  * agent and files as a plain task, POST to completed), side by side in alternating rounds.
  * Target: ≤ 1.5×. Every agent reviews the same files, so any agent is "the slowest".
+ *
+ * The same rounds also time the engine's floor for this shape: a bare parent workflow running 50
+ * bare child workflows of one no-op activity each, against one bare workflow alone, on the same
+ * Temporal server. Its ratio is what the Temporal dev server alone costs for 50 children here.
  */
+import { randomBytes } from 'node:crypto';
+import { Worker } from '@temporalio/worker';
 import { connectWorkerTo } from '../src/runtime.js';
 import { createUserWithKey } from '../src/services/auth/api-keys.js';
 import { startWorkers } from '../src/temporal/workers.js';
@@ -21,6 +27,20 @@ await unlimited(gateway.services.db, userId);
 // A realistic file: 400 lines the reviewers parse and scan.
 const content = Array.from({ length: 400 }, (_, i) => `export function f${i}(a: number) { if (a > ${i}) { return a * ${i}; } return a; }`).join('\n');
 const files = [{ path: 'src/big.ts', content }];
+
+const bareQueue = `bench-bare-${randomBytes(3).toString('hex')}`;
+const bareWorker = await Worker.create({
+  connection,
+  taskQueue: bareQueue,
+  workflowsPath: new URL('./bare-workflow.ts', import.meta.url).pathname,
+  activities: { noop: async () => {} },
+});
+const bareRun = bareWorker.run();
+const bareTimed = async (workflow: 'bareWorkflow' | 'bareParentWorkflow', args: unknown[]) => {
+  const t0 = performance.now();
+  await gateway.services.temporal.workflow.execute(workflow, { taskQueue: bareQueue, workflowId: `bare-${randomBytes(8).toString('hex')}`, args });
+  return performance.now() - t0;
+};
 
 const post = async (path: string, body: unknown) => {
   const res = await fetch(`${gateway.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
@@ -51,19 +71,32 @@ console.log('warming up…');
 await singleAgent(); // warm both paths
 console.log('single agent ok');
 await orchestration();
+await bareTimed('bareParentWorkflow', [AGENTS]);
 const single: number[] = [];
 const orch: number[] = [];
+const bareOne: number[] = [];
+const bareMany: number[] = [];
 for (let r = 0; r < Math.max(ROUNDS, 5); r++) {
   single.push(await singleAgent());
   orch.push(await orchestration());
+  bareOne.push(await bareTimed('bareWorkflow', []));
+  bareMany.push(await bareTimed('bareParentWorkflow', [AGENTS]));
 }
 const s = summarize(single, 1);
 const o = summarize(orch, 1);
+const b1 = summarize(bareOne, 1);
+const bn = summarize(bareMany, 1);
 console.log('');
 console.log(`slowest single agent alone        p50 ${s.p50.toFixed(0)} ms  p99 ${s.p99.toFixed(0)} ms  (n=${s.count})`);
 console.log(`orchestration of ${AGENTS} parallel agents p50 ${o.p50.toFixed(0)} ms  p99 ${o.p99.toFixed(0)} ms  (n=${o.count})`);
 console.log(`ratio of medians ${(o.p50 / s.p50).toFixed(2)} (target ≤ 1.5)`);
+console.log('');
+console.log(`engine floor: one bare workflow      p50 ${b1.p50.toFixed(0)} ms  p99 ${b1.p99.toFixed(0)} ms`);
+console.log(`engine floor: ${AGENTS} bare children         p50 ${bn.p50.toFixed(0)} ms  p99 ${bn.p99.toFixed(0)} ms`);
+console.log(`engine floor ratio of medians ${(bn.p50 / b1.p50).toFixed(2)}`);
 
+bareWorker.shutdown();
+await bareRun;
 await workers.shutdown();
 await connection.close();
 await gateway.close();

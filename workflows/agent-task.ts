@@ -5,6 +5,7 @@
 import {
   ActivityCancellationType,
   ActivityFailure,
+  type ActivityOptions,
   ApplicationFailure,
   CancellationScope,
   isCancellation,
@@ -12,7 +13,9 @@ import {
   proxyActivities,
   proxyLocalActivities,
   sleep,
+  TimeoutFailure,
 } from '@temporalio/workflow';
+import type { ModelActivities } from '../src/activities/model.js';
 import type { TaskActivities } from '../src/activities/tasks.js';
 import { AGENT_INPUT_ERROR } from './definitions.js';
 
@@ -22,7 +25,15 @@ export interface AgentTaskWorkflowInput {
   heartbeatTimeoutSeconds: number;
   /** The queue whose workers run this agent (cpu for built-in analysis, gpu for models). */
   agentQueue: string;
+  /**
+   * Set when the agent asks the model after its built-in analysis (code_expert with a model
+   * configured): the queue of the model's workers.
+   */
+  modelQueue?: string;
 }
+
+/** How long the model step may wait for a gpu worker before the built-in findings stand alone. */
+const MODEL_STEP_SCHEDULE_TIMEOUT = '1 minute';
 
 export type AgentTaskOutcome = 'completed' | 'failed' | 'cancelled' | 'timed_out';
 
@@ -32,7 +43,7 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
     startToCloseTimeout: '1 minute',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
-  const { runAgent } = proxyActivities<TaskActivities>({
+  const agentOptions: ActivityOptions = {
     taskQueue: input.agentQueue,
     // The workflow's own timer enforces the limit; this bound only catches an attempt that hangs past it.
     startToCloseTimeout: `${input.timeoutSeconds + 30} seconds`,
@@ -40,7 +51,25 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
     retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: [AGENT_INPUT_ERROR] },
     // The workflow ends only once the agent has stopped (it learns of cancellation at its next heartbeat).
     cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
+  };
+  const { runAgent, analyzeForModel, completeBuiltin } = proxyActivities<TaskActivities>(agentOptions);
+  const { refineWithModel } = proxyActivities<ModelActivities>({
+    ...agentOptions,
+    taskQueue: input.modelQueue ?? input.agentQueue,
+    scheduleToStartTimeout: MODEL_STEP_SCHEDULE_TIMEOUT,
   });
+
+  /** Built-in analysis, then the model; if the model step fails or no gpu worker takes it, the built-in findings stand. */
+  async function runWithModel(): Promise<boolean> {
+    const analysis = await analyzeForModel(input.taskId);
+    if (!analysis.running) return analysis.stored;
+    try {
+      return await refineWithModel(input.taskId, analysis.findings);
+    } catch (err) {
+      if (isCancellation(err)) throw err;
+      return completeBuiltin(input.taskId, analysis.findings, `The model step failed, so these are the built-in findings alone: ${modelFailure(err)}`);
+    }
+  }
 
   // Wait for an agent slot of the account (the plan's parallel agents). The time limit starts after.
   if (patched('agent-slots')) {
@@ -66,7 +95,7 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
   let timedOut: Promise<void> | null = null;
   const agentScope = new CancellationScope();
   const timerScope = new CancellationScope();
-  const run = agentScope.run(() => runAgent(input.taskId));
+  const run = agentScope.run(() => (input.modelQueue ? runWithModel() : runAgent(input.taskId)));
   timerScope
     .run(() => sleep(input.timeoutSeconds * 1000))
     .then(
@@ -92,6 +121,14 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
     await CancellationScope.nonCancellable(() => finishTask({ taskId: input.taskId, status: outcome, error }));
     return outcome;
   }
+}
+
+function modelFailure(err: unknown): string {
+  const cause = err instanceof ActivityFailure ? err.cause : err;
+  if (cause instanceof TimeoutFailure && cause.timeoutType === 'SCHEDULE_TO_START') {
+    return `no gpu worker took it within ${MODEL_STEP_SCHEDULE_TIMEOUT}.`;
+  }
+  return cause instanceof ApplicationFailure ? cause.message : 'the model did not answer after retries.';
 }
 
 function failureMessage(err: unknown): string {

@@ -9,7 +9,7 @@ import { queuePosition } from '../../src/services/tasks/agent-slots.js';
 import { getTask, listTasks } from '../../src/services/tasks/query-tasks.js';
 import type { TaskEvent } from '../../src/services/tasks/task-events.js';
 import { streamTaskEvents } from '../../src/services/tasks/task-events.js';
-import type { TaskResult } from '../../src/services/tasks/task-result.js';
+import type { TaskAnalysis, TaskResult } from '../../src/services/tasks/task-result.js';
 import type { GeneratedFile } from '../../src/agents/test-gen.js';
 import { callerOf } from '../../src/context.js';
 import { builder } from '../builder.js';
@@ -38,8 +38,19 @@ const GeneratedFileRef = builder.objectRef<GeneratedFile>('GeneratedFile').imple
   fields: (t) => ({ path: t.exposeString('path'), content: t.exposeString('content'), tests: t.exposeInt('tests', { description: 'Test cases in it.' }) }),
 });
 
+const TaskAnalysisRef = builder.objectRef<TaskAnalysis>('TaskAnalysis').implement({
+  description: 'How an agent that can use the model (code_expert) made its findings.',
+  fields: (t) => ({
+    mode: t.exposeString('mode', { description: 'builtin (the built-in analysis alone) or builtin+model (the model reviewed the files after it).' }),
+    builtinFindings: t.exposeInt('builtinFindings'),
+    modelFindings: t.exposeInt('modelFindings'),
+    note: t.exposeString('note', { nullable: true, description: 'Why the model was not used, when it was not.' }),
+  }),
+});
+
 const TaskResultRef = builder.objectRef<TaskResult>('TaskResult').implement({
   fields: (t) => ({
+    analysis: t.field({ type: TaskAnalysisRef, nullable: true, resolve: (r) => r.analysis ?? null }),
     files: t.field({
       type: [GeneratedFileRef],
       description: 'Files the agent wrote (test_gen: test files).',

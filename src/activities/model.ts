@@ -1,70 +1,162 @@
 /**
- * The `runAgent` activity of the gpu queue: agents that need a model send the task and its files
- * to the configured OpenAI-compatible endpoint and stream the answer. Streamed text becomes
+ * The activities of the gpu queue: `runAgent` for agents that need a model (the task and its
+ * files go to the configured OpenAI-compatible endpoint, the answer streams back), and
+ * `refineWithModel`, the model step of built-in agents that also ask the model (code_expert). Streamed text becomes
  * progress events (about every 200 characters); tokens come from the provider's usage and the cost
  * from MODEL_*_PRICE_PER_MTOK. A 429 or 5xx is retried by Temporal with backoff (only the attempt
  * that completes is billed); a 4xx is not. Cancellation aborts the HTTP call.
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { ModelRequestError, streamChat } from '../agents/model-client.js';
-import type { SourceFile } from '../agents/security-expert.js';
+import { z } from 'zod';
+import { agentCatalog } from '../agents/catalog.js';
+import { ModelRequestError, streamChat, type ChatMessage } from '../agents/model-client.js';
+import type { Finding, SourceFile } from '../agents/security-expert.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
+import type { TaskAnalysis } from '../services/tasks/task-result.js';
 import { completeTask, isCompleted, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
+import { contextFiles } from './tasks.js';
 import { AGENT_INPUT_ERROR } from '../../workflows/definitions.js';
 
 const PROGRESS_EVERY_CHARS = 200;
 const MAX_CONTEXT_CHARS = 200_000;
 
 export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>, config: Config) {
+  /**
+   * Streams one chat completion for the task (progress events as text arrives, heartbeats for
+   * cancellation) and prices it. Errors become what Temporal should do with them.
+   */
+  async function ask(taskId: string, messages: ChatMessage[], options: { maxTokens?: number | null; temperature?: number | null } = {}) {
+    const ctx = Context.current();
+    if (!config.MODEL_BASE_URL) {
+      throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: 'No model is configured on this worker (MODEL_BASE_URL).', nonRetryable: true });
+    }
+    let streamed = 0;
+    let reported = 0;
+    const timeout = AbortSignal.timeout(config.MODEL_TIMEOUT_SECONDS * 1000);
+    try {
+      const answer = await streamChat({
+        baseUrl: config.MODEL_BASE_URL,
+        apiKey: config.MODEL_API_KEY,
+        model: config.MODEL_NAME,
+        maxTokens: options.maxTokens,
+        temperature: options.temperature,
+        signal: AbortSignal.any([ctx.cancellationSignal, timeout]),
+        messages,
+        onDelta: async (delta) => {
+          streamed += delta.length;
+          ctx.heartbeat({ streamed });
+          if (streamed - reported >= PROGRESS_EVERY_CHARS) {
+            reported = streamed;
+            await reportProgress(deps, taskId, { key: `stream:${streamed}`, progress: Math.min(95, 5 + Math.floor(streamed / 100)), message: `Model streamed ${streamed} characters` });
+          }
+        },
+      });
+      const cost = (answer.promptTokens * config.MODEL_PROMPT_PRICE_PER_MTOK + answer.completionTokens * config.MODEL_COMPLETION_PRICE_PER_MTOK) / 1_000_000;
+      return { ...answer, costUsd: Math.round(cost * 1e6) / 1e6 };
+    } catch (err) {
+      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+      if (err instanceof ModelRequestError) throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: err.message, nonRetryable: true });
+      throw err; // unavailable or timed out: Temporal retries with backoff
+    }
+  }
+
+  const filesBlock = (files: SourceFile[]) => files.map((f) => `--- ${f.path}\n${f.content}`).join('\n\n').slice(0, MAX_CONTEXT_CHARS);
+
   return {
     async runAgent(taskId: string): Promise<boolean> {
-      const ctx = Context.current();
       const task = await startTask(deps, taskId);
       if (!task) return isCompleted(deps, taskId); // a previous attempt completed it, or it was cancelled
-      if (!config.MODEL_BASE_URL) {
-        throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: 'No model is configured on this worker (MODEL_BASE_URL).', nonRetryable: true });
-      }
       const input = task.input as { context?: { files?: SourceFile[] }; maxTokens?: number | null; temperature?: number | null; previous_results?: unknown };
-      const files = (input.context?.files ?? []).map((f) => `--- ${f.path}\n${f.content}`).join('\n\n').slice(0, MAX_CONTEXT_CHARS);
       const previous = input.previous_results ? `\n\nResults of the agents before you:\n${JSON.stringify(input.previous_results).slice(0, 20_000)}` : '';
-      let streamed = 0;
-      let reported = 0;
-      const timeout = AbortSignal.timeout(config.MODEL_TIMEOUT_SECONDS * 1000);
-      try {
-        const answer = await streamChat({
-          baseUrl: config.MODEL_BASE_URL,
-          apiKey: config.MODEL_API_KEY,
-          model: config.MODEL_NAME,
-          maxTokens: input.maxTokens,
-          temperature: input.temperature,
-          signal: AbortSignal.any([ctx.cancellationSignal, timeout]),
-          messages: [
-            { role: 'system', content: 'You are a senior software engineer. Answer the task about the files precisely and concisely.' },
-            { role: 'user', content: `${task.prompt}\n\nFiles:\n${files}${previous}` },
-          ],
-          onDelta: async (delta) => {
-            streamed += delta.length;
-            ctx.heartbeat({ streamed });
-            if (streamed - reported >= PROGRESS_EVERY_CHARS) {
-              reported = streamed;
-              await reportProgress(deps, taskId, { key: `stream:${streamed}`, progress: Math.min(95, 5 + Math.floor(streamed / 100)), message: `Model streamed ${streamed} characters` });
-            }
-          },
-        });
-        const cost = (answer.promptTokens * config.MODEL_PROMPT_PRICE_PER_MTOK + answer.completionTokens * config.MODEL_COMPLETION_PRICE_PER_MTOK) / 1_000_000;
-        return await completeTask(deps, taskId, {
-          result: { findings: [], summary: answer.text },
-          promptTokens: answer.promptTokens,
-          completionTokens: answer.completionTokens,
-          costUsd: Math.round(cost * 1e6) / 1e6,
-        });
-      } catch (err) {
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-        if (err instanceof ModelRequestError) throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: err.message, nonRetryable: true });
-        throw err; // unavailable or timed out: Temporal retries with backoff
-      }
+      const answer = await ask(
+        taskId,
+        [
+          { role: 'system', content: 'You are a senior software engineer. Answer the task about the files precisely and concisely.' },
+          { role: 'user', content: `${task.prompt}\n\nFiles:\n${filesBlock(input.context?.files ?? [])}${previous}` },
+        ],
+        input,
+      );
+      return completeTask(deps, taskId, {
+        result: { findings: [], summary: answer.text },
+        promptTokens: answer.promptTokens,
+        completionTokens: answer.completionTokens,
+        costUsd: answer.costUsd,
+      });
+    },
+
+    /**
+     * The model step of a model-assisted agent (code_expert): the model reviews the files with the
+     * built-in findings in hand; what it adds is kept when it points at a real line of a given
+     * file and does not repeat a built-in finding. An answer that is not a JSON array keeps the
+     * built-in findings alone (and says so); the tokens are billed either way.
+     */
+    async refineWithModel(taskId: string, builtin: Finding[]): Promise<boolean> {
+      const task = await deps.db.agentTask.findUniqueOrThrow({ where: { id: taskId }, select: { agentType: true, prompt: true, input: true, status: true } });
+      if (task.status !== 'running') return isCompleted(deps, taskId);
+      const agent = agentCatalog[task.agentType]!;
+      const files = contextFiles(task.input);
+      const known = builtin.map((f) => `${f.file}:${f.line} ${f.title}`).join('\n') || '(none)';
+      const answer = await ask(taskId, [
+        { role: 'system', content: agent.modelAssist!.instructions },
+        { role: 'user', content: `Task: ${task.prompt}\n\nAlready found by the built-in analyzer:\n${known}\n\nFiles:\n${filesBlock(files)}` },
+      ]);
+      const parsed = parseModelFindings(answer.text, files, builtin);
+      const findings = [...builtin, ...(parsed ?? [])];
+      const analysis: TaskAnalysis = {
+        mode: 'builtin+model',
+        builtinFindings: builtin.length,
+        modelFindings: parsed?.length ?? 0,
+        note: parsed === null ? 'The model answered something other than a JSON array of findings; its answer was not used.' : null,
+      };
+      return completeTask(deps, taskId, {
+        result: { findings, summary: agent.summarize(findings), analysis },
+        promptTokens: answer.promptTokens,
+        completionTokens: answer.completionTokens,
+        costUsd: answer.costUsd,
+      });
     },
   };
+}
+
+export type ModelActivities = ReturnType<typeof createModelActivities>;
+
+const ModelFinding = z.object({
+  file: z.string(),
+  line: z.coerce.number().int().positive(),
+  severity: z.enum(['critical', 'high', 'medium', 'low']).catch('medium'),
+  title: z.string().min(1).max(300),
+  description: z.string().max(4000).default(''),
+  suggestion: z.string().max(4000).default(''),
+});
+
+/**
+ * The findings in a model's answer: a JSON array, bare or in a ```json fence. Items that do not
+ * name a given file and a line inside it, or that repeat a built-in finding (same file, line and
+ * title), are dropped. null when the answer holds no JSON array at all.
+ */
+export function parseModelFindings(text: string, files: SourceFile[], builtin: Finding[]): Finding[] | null {
+  const fenced = /```(?:json)?\s*([\s\S]*?)```/.exec(text)?.[1];
+  const candidate = fenced ?? text.slice(text.indexOf('['), text.lastIndexOf(']') + 1);
+  let items: unknown;
+  try {
+    items = JSON.parse(candidate.trim());
+  } catch {
+    return null;
+  }
+  if (!Array.isArray(items)) return null;
+  const lines = new Map(files.map((f) => [f.path, f.content.split('\n').length]));
+  const seen = new Set(builtin.map((f) => `${f.file}:${f.line}:${f.title.toLowerCase()}`));
+  const out: Finding[] = [];
+  for (const item of items) {
+    const f = ModelFinding.safeParse(item);
+    if (!f.success) continue;
+    const count = lines.get(f.data.file);
+    const key = `${f.data.file}:${f.data.line}:${f.data.title.toLowerCase()}`;
+    if (count === undefined || f.data.line > count || seen.has(key)) continue;
+    seen.add(key);
+    out.push({ ruleId: 'model-review', severity: f.data.severity, title: f.data.title, description: f.data.description, file: f.data.file, line: f.data.line, suggestion: f.data.suggestion });
+  }
+  return out;
 }

@@ -1,10 +1,11 @@
 /** Activities of the agent-task workflow: thin over the task services and the agents. */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { agentCatalog } from '../agents/catalog.js';
+import { agentCatalog, type AgentDefinition } from '../agents/catalog.js';
 import type { Finding, SourceFile } from '../agents/security-expert.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { tryAcquireSlot } from '../services/tasks/agent-slots.js';
+import type { TaskAnalysis } from '../services/tasks/task-result.js';
 import { completeTask, finishTask, isCompleted, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
 import { AGENT_INPUT_ERROR } from '../../workflows/definitions.js';
 
@@ -13,8 +14,32 @@ interface Checkpoint {
   findings: Finding[];
 }
 
+export const contextFiles = (input: unknown): SourceFile[] => ((input as { context?: { files?: SourceFile[] } }).context?.files ?? []) as SourceFile[];
+
+const builtinAnalysis = (findings: Finding[], note: string): TaskAnalysis => ({ mode: 'builtin', builtinFindings: findings.length, modelFindings: 0, note });
+
 /** Creates the activities with their dependencies; `stepDelayMs` slows each file (demos, tests). */
 export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>, options: { stepDelayMs: number }) {
+  /** The agent's findings over the files, file by file, resuming from the last heartbeat after a crash. */
+  async function analyze(taskId: string, agent: AgentDefinition, files: SourceFile[]): Promise<Finding[]> {
+    const ctx = Context.current();
+    const checkpoint = (ctx.info.heartbeatDetails as Checkpoint | undefined) ?? { next: 0, findings: [] };
+    const findings = [...checkpoint.findings];
+    for (let i = checkpoint.next; i < files.length; i++) {
+      if (options.stepDelayMs > 0) await ctx.sleep(options.stepDelayMs); // rejects at once on cancellation
+      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+      findings.push(...agent.analyzeFile(files[i]!));
+      ctx.heartbeat({ next: i + 1, findings } satisfies Checkpoint);
+      await reportProgress(deps, taskId, {
+        key: `file:${i}`,
+        progress: Math.min(99, Math.floor(((i + 1) / files.length) * 100)),
+        message: `Analyzed ${files[i]!.path} (${i + 1}/${files.length})`,
+      });
+    }
+    if (agent.analyzeAll) findings.push(...agent.analyzeAll(files));
+    return findings;
+  }
+
   return {
     /** One attempt at the task's agent slot, without waiting (run as a local activity: the fast path). */
     async tryAgentSlot(taskId: string): Promise<'acquired' | 'gone' | 'waiting'> {
@@ -26,7 +51,6 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
      * Returns false when the task had already ended (cancelled) before its result could be stored.
      */
     async runAgent(taskId: string): Promise<boolean> {
-      const ctx = Context.current();
       const task = await startTask(deps, taskId);
       // Already over: a previous attempt completed it, or it was cancelled.
       if (!task) return isCompleted(deps, taskId);
@@ -34,29 +58,42 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       if (!agent || agent.needsModel) {
         throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: `Agent ${task.agentType} is not available on this worker.`, nonRetryable: true });
       }
-      const files = ((task.input as { context?: { files?: SourceFile[] } }).context?.files ?? []) as SourceFile[];
+      const files = contextFiles(task.input);
       if (agent.generate) {
         const out = agent.generate(files);
         const tests = out.files.reduce((n, f) => n + f.tests, 0);
         const summary = `Generated ${tests} tests in ${out.files.length} files${out.skipped.length ? `; skipped ${out.skipped.join(', ')}` : ''}`;
         return completeTask(deps, taskId, { result: { findings: [], summary, files: out.files }, promptTokens: 0, completionTokens: 0, costUsd: 0 });
       }
-      const checkpoint = (ctx.info.heartbeatDetails as Checkpoint | undefined) ?? { next: 0, findings: [] };
-      const findings = [...checkpoint.findings];
-      for (let i = checkpoint.next; i < files.length; i++) {
-        if (options.stepDelayMs > 0) await ctx.sleep(options.stepDelayMs); // rejects at once on cancellation
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-        findings.push(...agent.analyzeFile(files[i]!));
-        ctx.heartbeat({ next: i + 1, findings } satisfies Checkpoint);
-        await reportProgress(deps, taskId, {
-          key: `file:${i}`,
-          progress: Math.min(99, Math.floor(((i + 1) / files.length) * 100)),
-          message: `Analyzed ${files[i]!.path} (${i + 1}/${files.length})`,
-        });
-      }
-      if (agent.analyzeAll) findings.push(...agent.analyzeAll(files));
+      const findings = await analyze(taskId, agent, files);
       return completeTask(deps, taskId, {
-        result: { findings, summary: agent.summarize(findings) },
+        result: {
+          findings,
+          summary: agent.summarize(findings),
+          ...(agent.modelAssist ? { analysis: builtinAnalysis(findings, 'No model is configured (MODEL_BASE_URL), so these are the built-in findings alone.') } : {}),
+        },
+        promptTokens: 0,
+        completionTokens: 0,
+        costUsd: 0,
+      });
+    },
+
+    /**
+     * The first half of a model-assisted agent: the built-in analysis, returned to the workflow
+     * (not stored) for the model step. `running: false` when the task already ended.
+     */
+    async analyzeForModel(taskId: string): Promise<{ running: true; findings: Finding[] } | { running: false; stored: boolean }> {
+      const task = await startTask(deps, taskId);
+      if (!task) return { running: false, stored: await isCompleted(deps, taskId) };
+      const agent = agentCatalog[task.agentType]!;
+      return { running: true, findings: await analyze(taskId, agent, contextFiles(task.input)) };
+    },
+
+    /** Completes a model-assisted task with its built-in findings alone, saying why. */
+    async completeBuiltin(taskId: string, findings: Finding[], note: string): Promise<boolean> {
+      const task = await deps.db.agentTask.findUniqueOrThrow({ where: { id: taskId }, select: { agentType: true } });
+      return completeTask(deps, taskId, {
+        result: { findings, summary: agentCatalog[task.agentType]!.summarize(findings), analysis: builtinAnalysis(findings, note) },
         promptTokens: 0,
         completionTokens: 0,
         costUsd: 0,

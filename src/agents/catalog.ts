@@ -18,6 +18,12 @@ export interface AgentDefinition {
   summarize(findings: Finding[]): string;
   /** Agents that write files instead of reporting findings. */
   generate?(files: SourceFile[]): { files: GeneratedFile[]; skipped: string[] };
+  /**
+   * Built-in agents that also ask the model, when one is configured: after the built-in analysis,
+   * the model reviews the files with those findings in hand and adds what they missed (on the gpu
+   * queue). Without a model, or when it fails, the built-in findings stand and the result says so.
+   */
+  modelAssist?: { instructions: string };
 }
 
 function reviewSummary(findings: Finding[]): string {
@@ -44,13 +50,22 @@ export const agentCatalog: Readonly<Record<string, AgentDefinition>> = {
     description:
       'Code review of context.files from the syntax tree (TypeScript compiler API) for JavaScript/TypeScript: swallowed errors, ' +
       `promise chains without rejection handling, unreachable code, functions over cyclomatic complexity ${COMPLEXITY_THRESHOLD}, ` +
-      'unclosed file descriptors and streams; duplicated blocks in every language.',
+      'unclosed file descriptors and streams; duplicated blocks in every language. When a model is configured (MODEL_BASE_URL), ' +
+      'the model then reviews the files on the gpu queue and adds what the built-in rules missed; result.analysis says which ran.',
     inputs: ['context.files'],
     queue: 'cpu',
     needsModel: false,
     analyzeFile: reviewFile,
     analyzeAll: duplicatedBlocks,
     summarize: reviewSummary,
+    modelAssist: {
+      instructions:
+        'Review these files as a senior engineer. Report only problems that matter: bugs, unhandled errors and promise rejections, ' +
+        'resource leaks, unreachable or dead code, needless complexity, duplicated logic. The built-in analyzer already found the ' +
+        'problems listed below; do not repeat them. Answer with a JSON array only, each item ' +
+        '{"file": string, "line": number, "severity": "critical"|"high"|"medium"|"low", "title": string, "description": string, "suggestion": string}, ' +
+        'where file is one of the given paths and line is the 1-based line of the problem. Answer [] when you find nothing more.',
+    },
   },
   test_gen: {
     type: 'test_gen',

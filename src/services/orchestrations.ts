@@ -17,7 +17,7 @@ import type { Principal, ServiceDeps } from './deps.js';
 import { withIdempotency } from './idempotency.js';
 import { paginate, type PageArgs } from './pagination.js';
 import { canSee, listScope, requireTeamRole } from './teams.js';
-import { estimateDurationSeconds } from './tasks/execute-task.js';
+import { agentWorkflowInput, estimateDurationSeconds } from './tasks/execute-task.js';
 import { fieldErrors, taskInputSchema } from './tasks/task-input.js';
 import { emitTaskEvent } from './tasks/task-events.js';
 import { finishTask } from './tasks/task-lifecycle.js';
@@ -64,12 +64,7 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
       const id = newId('orchestration');
       const timeoutSeconds = input.timeoutSeconds ?? deps.config.TASK_TIMEOUT_SECONDS;
       const { language, framework, ...taskContext } = input.context;
-      const agents: AgentTaskWorkflowInput[] = input.agents.map(() => ({
-        taskId: newId('task'),
-        timeoutSeconds,
-        heartbeatTimeoutSeconds: deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
-        agentQueue: '',
-      }));
+      const agents: AgentTaskWorkflowInput[] = input.agents.map((agentType) => agentWorkflowInput(deps.config, agentType, newId('task'), timeoutSeconds));
       await deps.db.orchestration.create({
         data: {
           id,
@@ -94,8 +89,7 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
           },
         },
       });
-      for (const [step, agentType] of input.agents.entries()) {
-        agents[step]!.agentQueue = deps.config.taskQueues[agentCatalog[agentType]!.queue];
+      for (const step of input.agents.keys()) {
         await emitTaskEvent(deps, agents[step]!.taskId, 'progress', 'queued', { status: 'queued', progress: 0, message: `Task queued (agent ${step + 1} of ${input.agents.length} in ${id})` });
       }
       const workflowInput: OrchestrationWorkflowInput = { orchestrationId: id, strategy: input.strategy, failurePolicy: input.failurePolicy, agents };
@@ -180,9 +174,11 @@ export async function finishOrchestration(deps: Pick<ServiceDeps, 'db' | 'bus'>,
   const failed = tasks.filter((t) => t.status !== 'completed').map((t) => `${t.agentType} (${t.status})`);
   const status = input.cancelled ? 'cancelled' : input.failedFast || completed.length === 0 ? 'failed' : failed.length ? 'partial' : 'completed';
   const summaries = completed.map((t) => `${t.agentType}: ${(t.result as { summary?: string } | null)?.summary ?? 'done'}`);
+  const written = completed.flatMap((t) => (t.result as { files?: Array<{ path: string; tests: number }> } | null)?.files ?? []);
   const aggregated: AggregatedResult = {
-    files_modified: 0, // the built-in agents analyse; none of them changes files
-    tests_generated: completed.reduce((n, t) => n + ((t.result as { files?: Array<{ tests: number }> } | null)?.files ?? []).reduce((m, f) => m + f.tests, 0), 0),
+    // Files the agents wrote (test_gen's test files), each path once; the reviewers change none.
+    files_modified: new Set(written.map((f) => f.path)).size,
+    tests_generated: written.reduce((n, f) => n + f.tests, 0),
     security_issues: findingsOf('security_expert'),
     code_issues: findingsOf('code_expert'),
     failed_agents: failed,

@@ -54,6 +54,7 @@ describe('test_gen', () => {
     expect(task.result.files).toEqual([{ path: 'src/math.test.ts', content: expect.stringContaining("import * as mod from './math.js'"), tests: 2 }]);
     expect(task.result.summary).toBe('Generated 2 tests in 1 files');
     expect(o.aggregated_result.tests_generated).toBe(2);
+    expect(o.aggregated_result.files_modified).toBe(1);
   });
 });
 
@@ -77,5 +78,12 @@ describe('code_expert', () => {
     ]);
     expect(task.result.summary).toBe('Found 6 code review issues: 2 swallowed-error, 1 unhandled-promise, 1 resource-leak, 1 unreachable-code, 1 high-complexity');
     expect(task.agent_type).toBe('code_expert');
+    // No model on this server: the result says the built-in analysis stands alone, and why.
+    expect(task.result.analysis).toEqual({
+      mode: 'builtin',
+      builtin_findings: 6,
+      model_findings: 0,
+      note: 'No model is configured (MODEL_BASE_URL), so these are the built-in findings alone.',
+    });
   });
 });

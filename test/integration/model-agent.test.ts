@@ -11,8 +11,8 @@ import { restClient, waitFor } from '../helpers/client.js';
 import { executeBody } from '../helpers/fixtures.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
-/** What the fake provider does with each request, in order. */
-let script: Array<'fail-500' | 'fail-400' | 'answer'> = [];
+/** What the fake provider does with each request, in order (`{ text }`: stream that text as the answer). */
+let script: Array<'fail-500' | 'fail-400' | 'answer' | { text: string }> = [];
 const received: Array<{ body: any; auth?: string }> = [];
 let model: Server;
 let modelUrl: string;
@@ -35,7 +35,8 @@ beforeAll(async () => {
     if (step === 'fail-500') return void res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"overloaded"}}');
     if (step === 'fail-400') return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"context length exceeded"}}');
     res.writeHead(200, { 'content-type': 'text/event-stream' });
-    for (const piece of ANSWER) res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: piece } }] })}\n\n`);
+    const pieces = typeof step === 'object' ? step.text.match(/[\s\S]{1,40}/g)! : ANSWER;
+    for (const piece of pieces) res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: piece } }] })}\n\n`);
     res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 120, completion_tokens: 30, total_tokens: 150 } })}\n\n`);
     res.end('data: [DONE]\n\n');
   });
@@ -83,9 +84,12 @@ describe('model agent', () => {
     expect(received[2]!.body).toMatchObject({ model: 'test-model', stream: true, stream_options: { include_usage: true }, max_tokens: 500, temperature: 0.2 });
     expect(received[2]!.auth).toBe('Bearer sk-test-provider-key-123');
     expect(received[2]!.body.messages[1].content).toContain('SELECT * FROM users');
-    const events = await sys.services.db.event.findMany({ where: { streamId: res.body.task_id }, orderBy: { seq: 'asc' } });
+    // The final event is appended just after the task row turns completed.
+    const events = await waitFor(async () => {
+      const all = await sys.services.db.event.findMany({ where: { streamId: res.body.task_id }, orderBy: { seq: 'asc' } });
+      return all.at(-1)?.type === 'result' ? all : undefined;
+    });
     expect(events.some((e) => (e.data as any).message?.startsWith('Model streamed'))).toBe(false); // under 200 characters: no interim event
-    expect(events.at(-1)!.type).toBe('result');
     expect(sys.logs.join('\n')).not.toContain('sk-test-provider-key-123');
   });
 
@@ -99,6 +103,75 @@ describe('model agent', () => {
     expect(task.status).toBe('failed');
     expect(task.error).toEqual({ code: 'agent_error', message: expect.stringContaining('answered 400') });
     expect(received).toHaveLength(1);
+  });
+});
+
+describe('code_expert with a model', () => {
+  let sys: TestSystem;
+  beforeAll(async () => {
+    sys = await startTestSystem({ env: env() });
+  });
+  afterAll(() => sys?.close());
+
+  // Two lines: the built-in rules find the empty catch on line 2; the model adds the missing await on line 1.
+  const file = { path: 'src/save.ts', content: 'export async function save(db: any) { db.write(); }\nexport function load(raw: string) { try { return JSON.parse(raw); } catch (e) {} }\n' };
+  const review = (apiKey: string) => restClient(sys.url, apiKey).post('/v1/agents/execute', { task: 'Review', agent_type: 'code_expert', context: { files: [file] } });
+
+  it('adds the findings the model grounds in real lines to the built-in ones, and bills its tokens', async () => {
+    const answer = [
+      { file: 'src/save.ts', line: 1, severity: 'high', title: 'Promise not awaited', description: 'db.write() returns a promise nobody awaits.', suggestion: 'await db.write()' },
+      { file: 'src/other.ts', line: 3, severity: 'low', title: 'A file that was not given', description: '', suggestion: '' },
+      { file: 'src/save.ts', line: 40, severity: 'low', title: 'A line past the end', description: '', suggestion: '' },
+      { file: 'src/save.ts', line: 2, severity: 'urgent', title: 'Missing fields' },
+      'not a finding',
+    ];
+    script = [{ text: `Here is what I found:\n\`\`\`json\n${JSON.stringify(answer)}\n\`\`\`` }];
+    received.length = 0;
+    const { apiKey } = await sys.createUser('Reviewer');
+    const res = await review(apiKey);
+    expect(res.status).toBe(202);
+    const task = await completedOrFailed(restClient(sys.url, apiKey), res.body.task_id);
+    expect(task.status).toBe('completed');
+    const builtin = task.result.findings.filter((f: any) => f.rule_id !== 'model-review');
+    expect(builtin.map((f: any) => `${f.rule_id}@${f.line}`)).toEqual(['swallowed-error@2']);
+    expect(task.result.findings.filter((f: any) => f.rule_id === 'model-review')).toEqual([
+      { rule_id: 'model-review', severity: 'high', title: 'Promise not awaited', description: 'db.write() returns a promise nobody awaits.', file: 'src/save.ts', line: 1, suggestion: 'await db.write()' },
+      // Missing description and suggestion default to empty; an unknown severity reads as medium.
+      { rule_id: 'model-review', severity: 'medium', title: 'Missing fields', description: '', file: 'src/save.ts', line: 2, suggestion: '' },
+    ]);
+    expect(task.result.analysis).toEqual({ mode: 'builtin+model', builtin_findings: 1, model_findings: 2, note: null });
+    expect(task.tokens_used).toEqual({ prompt: 120, completion: 30, total: 150 });
+    // The model was told what the built-in rules found, and given the file.
+    expect(received).toHaveLength(1);
+    const [system, user] = received[0]!.body.messages;
+    expect(system.content).toContain('Answer with a JSON array only');
+    expect(user.content).toContain('src/save.ts:2 ');
+    expect(user.content).toContain('export async function save');
+  });
+
+  it('keeps the built-in findings, and says why, when the model refuses the request', async () => {
+    script = ['fail-400'];
+    const { apiKey } = await sys.createUser('Reviewer2');
+    const task = await completedOrFailed(restClient(sys.url, apiKey), (await review(apiKey)).body.task_id);
+    expect(task.status).toBe('completed');
+    expect(task.result.findings.map((f: any) => f.rule_id)).toEqual(['swallowed-error']);
+    expect(task.result.analysis).toMatchObject({ mode: 'builtin', builtin_findings: 1, model_findings: 0 });
+    expect(task.result.analysis.note).toMatch(/^The model step failed, so these are the built-in findings alone: The model endpoint answered 400/);
+    expect(task.tokens_used.total).toBe(0);
+  });
+
+  it('keeps the built-in findings when the model answers prose instead of JSON (tokens still billed)', async () => {
+    script = [{ text: 'Looks good to me overall, nice work.' }];
+    const { apiKey } = await sys.createUser('Reviewer3');
+    const task = await completedOrFailed(restClient(sys.url, apiKey), (await review(apiKey)).body.task_id);
+    expect(task.result.findings).toHaveLength(1);
+    expect(task.result.analysis).toEqual({
+      mode: 'builtin+model',
+      builtin_findings: 1,
+      model_findings: 0,
+      note: 'The model answered something other than a JSON array of findings; its answer was not used.',
+    });
+    expect(task.tokens_used.total).toBe(150);
   });
 });
 

@@ -22,6 +22,10 @@ const TaskResultJson = z.object({
   findings: z.array(FindingJson),
   summary: z.string(),
   files: z.array(z.object({ path: z.string(), content: z.string(), tests: z.number().int() })).optional().describe('Files the agent wrote (test_gen).'),
+  analysis: z
+    .object({ mode: z.enum(['builtin', 'builtin+model']), builtin_findings: z.number().int(), model_findings: z.number().int(), note: z.string().nullable() })
+    .optional()
+    .describe('code_expert: whether the model reviewed the files after the built-in analysis, and why not when it did not.'),
 });
 const TaskErrorJson = z.object({ code: z.string(), message: z.string() });
 
@@ -78,6 +82,9 @@ export function taskJson(t: any): z.infer<typeof TaskJson> {
       findings: findingsJson(t.result.findings) as any,
       summary: t.result.summary,
       ...(t.result.files?.length ? { files: t.result.files } : {}),
+      ...(t.result.analysis
+        ? { analysis: { mode: t.result.analysis.mode, builtin_findings: t.result.analysis.builtinFindings, model_findings: t.result.analysis.modelFindings, note: t.result.analysis.note } }
+        : {}),
     },
     error: t.error && { code: t.error.code.toLowerCase(), message: t.error.message },
     tokens_used: t.tokensUsed,

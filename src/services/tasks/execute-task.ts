@@ -16,6 +16,21 @@ export function estimateDurationSeconds(input: TaskInput, stepDelayMs: number): 
   return Math.max(1, Math.ceil(bytes / 2_000_000 + (input.context.files.length * stepDelayMs) / 1000));
 }
 
+/**
+ * The agent workflow's input for a task: the queue its agent runs on, and the model's queue when
+ * the agent also asks the model (code_expert with MODEL_BASE_URL configured).
+ */
+export function agentWorkflowInput(config: ServiceDeps['config'], agentType: string, taskId: string, timeoutSeconds: number): AgentTaskWorkflowInput {
+  const agent = agentCatalog[agentType]!;
+  return {
+    taskId,
+    timeoutSeconds,
+    heartbeatTimeoutSeconds: config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
+    agentQueue: config.taskQueues[agent.queue],
+    ...(agent.modelAssist && config.MODEL_BASE_URL ? { modelQueue: config.taskQueues.gpu } : {}),
+  };
+}
+
 /** Creates the task (once per idempotency key) and starts its workflow; returns the task id. */
 export async function executeAgentTask(
   deps: ServiceDeps,
@@ -54,12 +69,7 @@ export async function executeAgentTask(
         },
       });
       await emitTaskEvent(deps, id, 'progress', 'queued', { status: 'queued', progress: 0, message: 'Task queued' });
-      const workflowInput: AgentTaskWorkflowInput = {
-        taskId: id,
-        timeoutSeconds,
-        heartbeatTimeoutSeconds: config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
-        agentQueue: config.taskQueues[agentCatalog[input.agentType]!.queue],
-      };
+      const workflowInput = agentWorkflowInput(config, input.agentType, id, timeoutSeconds);
       try {
         await deps.temporal.workflow.start('agentTaskWorkflow', {
           workflowId: id,

@@ -7,4 +7,15 @@ export interface TaskResult {
   summary: string;
   /** Files an agent wrote (test_gen: test files), with how many test cases each holds. */
   files?: GeneratedFile[];
+  /** How the findings were made, for agents that use the model when one is configured (code_expert). */
+  analysis?: TaskAnalysis;
+}
+
+export interface TaskAnalysis {
+  /** builtin: the built-in analysis alone; builtin+model: the model reviewed the files after it. */
+  mode: 'builtin' | 'builtin+model';
+  builtinFindings: number;
+  modelFindings: number;
+  /** Why the model was not used (none configured, or it failed), when it was not. */
+  note: string | null;
 }
