@@ -47,14 +47,14 @@ async function findByKey(db: Db, streamId: string, key: string): Promise<StoredE
 
 /** Appends an event (or returns the one already stored under its key) and publishes it. */
 export async function appendEvent(db: Db, bus: EventBus, event: NewEvent): Promise<StoredEvent> {
-  const existing = await findByKey(db, event.streamId, event.key);
-  if (existing) return existing;
   let rows: Row[];
   try {
-    // One statement: the counter row's lock orders concurrent writers, so seq N+1 never commits before N.
+    // One statement, one round trip: nothing is written when the key is already stored, and the
+    // counter row's lock orders concurrent writers, so seq N+1 never commits before N.
     rows = await db.$queryRaw<Row[]>`
       WITH s AS (
-        INSERT INTO event_streams (id, last_seq) VALUES (${event.streamId}, 1)
+        INSERT INTO event_streams (id, last_seq)
+        SELECT ${event.streamId}, 1 WHERE NOT EXISTS (SELECT 1 FROM events WHERE stream_id = ${event.streamId} AND key = ${event.key})
         ON CONFLICT (id) DO UPDATE SET last_seq = event_streams.last_seq + 1
         RETURNING last_seq
       )
@@ -67,6 +67,8 @@ export async function appendEvent(db: Db, bus: EventBus, event: NewEvent): Promi
     if (raced) return raced;
     throw err;
   }
+  // No row: the key was stored before (a retried activity emitting again); return that event.
+  if (rows.length === 0) return (await findByKey(db, event.streamId, event.key))!;
   const stored = toEvent(rows[0]!);
   await bus.publish(stored.streamId, stored.seq);
   return stored;
