@@ -9,7 +9,7 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
-import { agentCatalog } from '../agents/catalog.js';
+import { analyzerAgent } from '../agents/catalog.js';
 import { ModelRequestError, streamChat, type ChatMessage } from '../agents/model-client.js';
 import type { Finding, SourceFile } from '../agents/security-expert.js';
 import type { Config } from '../config.js';
@@ -95,7 +95,7 @@ export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'lo
     async refineWithModel(taskId: string, builtin: Finding[]): Promise<boolean> {
       const task = await deps.db.agentTask.findUniqueOrThrow({ where: { id: taskId }, select: { agentType: true, prompt: true, input: true, status: true } });
       if (task.status !== 'running') return isCompleted(deps, taskId);
-      const agent = agentCatalog[task.agentType]!;
+      const agent = analyzerAgent(task.agentType);
       const files = contextFiles(task.input);
       const known = builtin.map((f) => `${f.file}:${f.line} ${f.title}`).join('\n') || '(none)';
       const answer = await ask(taskId, [

@@ -1,7 +1,7 @@
 /** Activities of the agent-task workflow: thin over the task services and the agents. */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { agentCatalog, type AgentDefinition } from '../agents/catalog.js';
+import { agentCatalog, analyzerAgent, type AnalyzerAgent } from '../agents/catalog.js';
 import type { Finding, SourceFile } from '../agents/security-expert.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { tryAcquireSlot } from '../services/tasks/agent-slots.js';
@@ -21,7 +21,7 @@ const builtinAnalysis = (findings: Finding[], note: string): TaskAnalysis => ({ 
 /** Creates the activities with their dependencies; `stepDelayMs` slows each file (demos, tests). */
 export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>, options: { stepDelayMs: number }) {
   /** The agent's findings over the files, file by file, resuming from the last heartbeat after a crash. */
-  async function analyze(taskId: string, agent: AgentDefinition, files: SourceFile[]): Promise<Finding[]> {
+  async function analyze(taskId: string, agent: AnalyzerAgent, files: SourceFile[]): Promise<Finding[]> {
     const ctx = Context.current();
     const checkpoint = (ctx.info.heartbeatDetails as Checkpoint | undefined) ?? { next: 0, findings: [] };
     const findings = [...checkpoint.findings];
@@ -55,11 +55,11 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       // Already over: a previous attempt completed it, or it was cancelled.
       if (!task) return isCompleted(deps, taskId);
       const agent = agentCatalog[task.agentType];
-      if (!agent || agent.needsModel) {
+      if (!agent || agent.kind === 'model') {
         throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: `Agent ${task.agentType} is not available on this worker.`, nonRetryable: true });
       }
       const files = contextFiles(task.input);
-      if (agent.generate) {
+      if (agent.kind === 'generator') {
         const out = agent.generate(files);
         const tests = out.files.reduce((n, f) => n + f.tests, 0);
         const summary = `Generated ${tests} tests in ${out.files.length} files${out.skipped.length ? `; skipped ${out.skipped.join(', ')}` : ''}`;
@@ -85,15 +85,14 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
     async analyzeForModel(taskId: string): Promise<{ running: true; findings: Finding[] } | { running: false; stored: boolean }> {
       const task = await startTask(deps, taskId);
       if (!task) return { running: false, stored: await isCompleted(deps, taskId) };
-      const agent = agentCatalog[task.agentType]!;
-      return { running: true, findings: await analyze(taskId, agent, contextFiles(task.input)) };
+      return { running: true, findings: await analyze(taskId, analyzerAgent(task.agentType), contextFiles(task.input)) };
     },
 
     /** Completes a model-assisted task with its built-in findings alone, saying why. */
     async completeBuiltin(taskId: string, findings: Finding[], note: string): Promise<boolean> {
       const task = await deps.db.agentTask.findUniqueOrThrow({ where: { id: taskId }, select: { agentType: true } });
       return completeTask(deps, taskId, {
-        result: { findings, summary: agentCatalog[task.agentType]!.summarize(findings), analysis: builtinAnalysis(findings, note) },
+        result: { findings, summary: analyzerAgent(task.agentType).summarize(findings), analysis: builtinAnalysis(findings, note) },
         promptTokens: 0,
         completionTokens: 0,
         costUsd: 0,

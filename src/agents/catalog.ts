@@ -3,7 +3,7 @@ import { duplicatedBlocks, reviewFile, COMPLEXITY_THRESHOLD } from './code-exper
 import { scanFile, summarizeFindings, type Finding, type SourceFile } from './security-expert.js';
 import { generateTests, type GeneratedFile } from './test-gen.js';
 
-export interface AgentDefinition {
+interface AgentBase {
   type: string;
   description: string;
   /** What it reads from the task's context. */
@@ -11,20 +11,36 @@ export interface AgentDefinition {
   /** cpu: built-in analysis; gpu: model inference. */
   queue: 'cpu' | 'gpu';
   needsModel: boolean;
-  /** Findings for one file (the worker checkpoints after each file); built-in agents only. */
+}
+
+/** A built-in agent that reports findings. */
+export interface AnalyzerAgent extends AgentBase {
+  kind: 'analyzer';
+  /** Findings for one file (the worker checkpoints after each file). */
   analyzeFile(file: SourceFile): Finding[];
   /** Findings that need every file at once (e.g. duplicates across files). */
   analyzeAll?(files: SourceFile[]): Finding[];
   summarize(findings: Finding[]): string;
-  /** Agents that write files instead of reporting findings. */
-  generate?(files: SourceFile[]): { files: GeneratedFile[]; skipped: string[] };
   /**
-   * Built-in agents that also ask the model, when one is configured: after the built-in analysis,
-   * the model reviews the files with those findings in hand and adds what they missed (on the gpu
+   * Analyzers that also ask the model, when one is configured: after the built-in analysis, the
+   * model reviews the files with those findings in hand and adds what they missed (on the gpu
    * queue). Without a model, or when it fails, the built-in findings stand and the result says so.
    */
   modelAssist?: { instructions: string };
 }
+
+/** A built-in agent that writes files instead of reporting findings. */
+export interface GeneratorAgent extends AgentBase {
+  kind: 'generator';
+  generate(files: SourceFile[]): { files: GeneratedFile[]; skipped: string[] };
+}
+
+/** An agent that is the model: the task goes to the model as it is (gpu queue). */
+export interface ModelAgent extends AgentBase {
+  kind: 'model';
+}
+
+export type AgentDefinition = AnalyzerAgent | GeneratorAgent | ModelAgent;
 
 function reviewSummary(findings: Finding[]): string {
   if (findings.length === 0) return 'No code review findings';
@@ -40,6 +56,7 @@ export const agentCatalog: Readonly<Record<string, AgentDefinition>> = {
       'Static security analysis of context.files: hard-coded secrets, SQL and shell injection, eval of dynamic input, ' +
       'weak password hashing, disabled TLS verification and path traversal, in JavaScript/TypeScript, Python, Go, Java and Rust.',
     inputs: ['context.files'],
+    kind: 'analyzer',
     queue: 'cpu',
     needsModel: false,
     analyzeFile: scanFile,
@@ -53,6 +70,7 @@ export const agentCatalog: Readonly<Record<string, AgentDefinition>> = {
       'unclosed file descriptors and streams; duplicated blocks in every language. When a model is configured (MODEL_BASE_URL), ' +
       'the model then reviews the files on the gpu queue and adds what the built-in rules missed; result.analysis says which ran.',
     inputs: ['context.files'],
+    kind: 'analyzer',
     queue: 'cpu',
     needsModel: false,
     analyzeFile: reviewFile,
@@ -73,10 +91,9 @@ export const agentCatalog: Readonly<Record<string, AgentDefinition>> = {
       'Writes test files for the exported functions and classes of TypeScript/JavaScript files (vitest or jest, as the project uses) ' +
       'and the public functions and classes of Python files (pytest): each export exists, is callable and takes its declared arguments.',
     inputs: ['context.files'],
+    kind: 'generator',
     queue: 'cpu',
     needsModel: false,
-    analyzeFile: () => [],
-    summarize: () => '',
     generate: generateTests,
   },
   assistant: {
@@ -85,11 +102,17 @@ export const agentCatalog: Readonly<Record<string, AgentDefinition>> = {
       'Answers the task about context.files with the configured model (any OpenAI-compatible chat API: OpenAI, vLLM, Ollama, llama.cpp), ' +
       'streaming its answer as progress; runs on the gpu queue; needs MODEL_BASE_URL.',
     inputs: ['task', 'context.files', 'max_tokens', 'temperature'],
+    kind: 'model',
     queue: 'gpu',
     needsModel: true,
-    analyzeFile: () => [],
-    summarize: () => '',
   },
 };
 
 export const agentTypes = Object.keys(agentCatalog);
+
+/** The analyzer agent of a stored task (a model-assisted step runs only for analyzers). */
+export function analyzerAgent(type: string): AnalyzerAgent {
+  const agent = agentCatalog[type];
+  if (agent?.kind !== 'analyzer') throw new Error(`${type} is not an analyzer agent`);
+  return agent;
+}

@@ -27,7 +27,7 @@ export function agentWorkflowInput(config: ServiceDeps['config'], agentType: str
     timeoutSeconds,
     heartbeatTimeoutSeconds: config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
     agentQueue: config.taskQueues[agent.queue],
-    ...(agent.modelAssist && config.MODEL_BASE_URL ? { modelQueue: config.taskQueues.gpu } : {}),
+    ...(agent.kind === 'analyzer' && agent.modelAssist && config.MODEL_BASE_URL ? { modelQueue: config.taskQueues.gpu } : {}),
   };
 }
 
