@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { AuthenticationError } from './errors.js';
 import { newId } from './ids.js';
 import type { Principal, ServiceDeps } from './services/deps.js';
+import type { RateState } from './services/limits/limiter.js';
 
 export interface GraphQLContext {
   requestId: string;
@@ -17,8 +18,8 @@ export interface GraphQLContext {
   deps: ServiceDeps;
   /** Set by a mutation that replayed an idempotent request, so REST can say so in a header. */
   response: { replayed: boolean };
-  /** What the limiter admitted this GraphQL operation with (its X-RateLimit-* values and cost). */
-  admitted?: { headers: Record<string, string>; cost: number };
+  /** What the limiter admitted this GraphQL operation with (the hourly budget after it, and its cost). */
+  admitted?: { rate: RateState | null; cost: number };
 }
 
 /** The credential of a request: `Authorization: Bearer …`, `X-API-Key`, or a `token` query parameter (WebSocket). */

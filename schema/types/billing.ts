@@ -2,6 +2,7 @@
 import { callerOf } from '../../src/context.js';
 import type { Subscription } from '../../src/generated/prisma/client.js';
 import { cancelSubscription, changePlan, reactivateSubscription } from '../../src/services/billing/subscriptions.js';
+import type { RateState } from '../../src/services/limits/limiter.js';
 import { subscriptionView, usageReport, type SubscriptionView, type UsageReport } from '../../src/services/limits/report.js';
 import { builder } from '../builder.js';
 
@@ -69,14 +70,14 @@ export const SubscriptionRef = builder.objectRef<SubscriptionView>('BillingSubsc
   }),
 });
 
-const RateLimit = builder.objectRef<{ headers: Record<string, string>; cost: number }>('RateLimit').implement({
+const RateLimit = builder.objectRef<RateState & { cost: number }>('RateLimit').implement({
   description: 'Your hourly budget after this operation (the X-RateLimit-* headers), and what this operation cost.',
   fields: (t) => ({
-    limit: t.int({ resolve: (a) => Number(a.headers['X-RateLimit-Limit']) }),
-    remaining: t.int({ resolve: (a) => Number(a.headers['X-RateLimit-Remaining']) }),
-    used: t.int({ resolve: (a) => Number(a.headers['X-RateLimit-Used']) }),
-    resetAt: t.field({ type: 'DateTime', resolve: (a) => new Date(Number(a.headers['X-RateLimit-Reset']) * 1000) }),
-    tier: t.string({ resolve: (a) => a.headers['X-RateLimit-Tier']! }),
+    limit: t.exposeInt('limit'),
+    remaining: t.exposeInt('remaining'),
+    used: t.exposeInt('used'),
+    resetAt: t.field({ type: 'DateTime', resolve: (a) => new Date(a.reset * 1000) }),
+    tier: t.exposeString('tier'),
     cost: t.exposeInt('cost'),
   }),
 });
@@ -90,7 +91,7 @@ builder.queryFields((t) => ({
     nullable: true,
     extensions: { cost: 0 },
     description: 'Null when limits are off (RATE_LIMITS=false) or over WebSocket.',
-    resolve: (_r, _a, ctx) => (ctx.admitted && Object.keys(ctx.admitted.headers).length ? ctx.admitted : null),
+    resolve: (_r, _a, ctx) => (ctx.admitted?.rate ? { ...ctx.admitted.rate, cost: ctx.admitted.cost } : null),
   }),
 }));
 

@@ -28,7 +28,7 @@ export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloSe
           try {
             await deps.limiter.checkQuery(principal, cost);
             admission = await deps.limiter.admit(principal, cost.cost, `graphql ${operation.name?.value ?? operation.operation}`);
-            contextValue.admitted = { headers: admission.headers, cost: cost.cost };
+            contextValue.admitted = { rate: admission.rate, cost: cost.cost };
           } catch (err) {
             const e = asAppError(err);
             cost = null;
@@ -42,10 +42,7 @@ export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloSe
           }
           if (cost && response.body.kind === 'single') {
             const result = response.body.singleResult;
-            const h = admission?.headers ?? {};
-            const rateLimit = h['X-RateLimit-Limit']
-              ? { limit: Number(h['X-RateLimit-Limit']), remaining: Number(h['X-RateLimit-Remaining']), used: Number(h['X-RateLimit-Used']), reset: Number(h['X-RateLimit-Reset']), tier: h['X-RateLimit-Tier'] }
-              : undefined;
+            const rateLimit = admission?.rate ?? undefined;
             // Charged when admitted, before running: what ran is what was asked for.
             result.extensions = { ...result.extensions, cost: { requested: cost.cost, actual: cost.cost, depth: cost.depth }, ...(rateLimit ? { rateLimit } : {}) };
           }

@@ -50,8 +50,20 @@ export class InsufficientCreditsError extends AppError {
   }
 }
 
+/** The hourly budget after an admitted request: what X-RateLimit-* and GraphQL's rateLimit say. */
+export interface RateState {
+  limit: number;
+  remaining: number;
+  used: number;
+  /** Unix seconds when the oldest credit in the hour window expires. */
+  reset: number;
+  tier: string;
+}
+
 export interface Admission {
-  /** X-RateLimit-* for the response. */
+  /** null when limits are off. */
+  rate: RateState | null;
+  /** X-RateLimit-* for the response (from `rate`). */
   headers: Record<string, string>;
   /** Ends the request's claim on the concurrency limit (idempotent). */
   release(): Promise<void>;
@@ -127,7 +139,7 @@ export class Limiter {
 
   /** Admits a request costing `credits` for `endpoint`, or throws the limit it hit. */
   async admit(principal: Principal, credits: number, endpoint: string): Promise<Admission> {
-    if (!this.options.enabled) return { headers: {}, release: async () => {} };
+    if (!this.options.enabled) return { rate: null, headers: {}, release: async () => {} };
     const { limits, period, tier } = await this.account(principal);
     const rateKey = `cred:${principal.credentialId}`;
     const now = Date.now();
@@ -149,7 +161,9 @@ export class Limiter {
     if (result.outcome === 'quota') {
       throw new InsufficientCreditsError(tier, result.monthUsed, limits.requestsPerMonth, this.options.upgradeUrl, { 'X-RateLimit-Tier': tier });
     }
-    const headers = rateHeaders(result.rate.windows.find((w) => w.name === 'hour')!, tier);
+    const hour = result.rate.windows.find((w) => w.name === 'hour')!;
+    const rate: RateState = { limit: hour.limit, remaining: Math.max(0, hour.limit - hour.used), used: hour.used, reset: Math.ceil(hour.resetAt / 1000), tier };
+    const headers = rateHeaders(rate);
     if (result.outcome === 'rate') {
       const blocked = result.rate.blocked!;
       const retryAfter = Math.max(1, Math.ceil((blocked.resetAt - now) / 1000));
@@ -162,6 +176,7 @@ export class Limiter {
     this.usage.record(principal.userId, endpoint, credits);
     let released = false;
     return {
+      rate,
       headers,
       release: async () => {
         if (released) return;
@@ -185,12 +200,12 @@ export class Limiter {
 }
 
 /** X-RateLimit-* from the hourly window (the spec's "per-hour ceiling"). */
-function rateHeaders(hour: WindowState, tier: string): Record<string, string> {
+function rateHeaders(rate: RateState): Record<string, string> {
   return {
-    'X-RateLimit-Limit': String(hour.limit),
-    'X-RateLimit-Remaining': String(Math.max(0, hour.limit - hour.used)),
-    'X-RateLimit-Reset': String(Math.ceil(hour.resetAt / 1000)),
-    'X-RateLimit-Used': String(hour.used),
-    'X-RateLimit-Tier': tier,
+    'X-RateLimit-Limit': String(rate.limit),
+    'X-RateLimit-Remaining': String(rate.remaining),
+    'X-RateLimit-Reset': String(rate.reset),
+    'X-RateLimit-Used': String(rate.used),
+    'X-RateLimit-Tier': rate.tier,
   };
 }
