@@ -60,6 +60,8 @@ export const configSchema = z.object({
     .pipe(z.array(z.enum(['cpu', 'gpu'], { message: 'must list cpu and/or gpu' })).min(1))
     .default(['cpu', 'gpu']),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.max(1000).default(20),
+  /** Model calls a gpu worker makes at once (a GPU serves few streams well; raise it for hosted APIs). */
+  WORKER_GPU_MAX_CONCURRENT_ACTIVITIES: positiveInt.max(1000).default(4),
   EVENT_BUS: z.enum(['auto', 'memory', 'postgres']).default('auto'),
 
   TASK_TIMEOUT_SECONDS: positiveInt.default(600),

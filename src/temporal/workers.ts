@@ -49,14 +49,14 @@ export async function startWorkers(
   }
   if (queues.includes('gpu')) {
     if (config.MODEL_BASE_URL) {
-      // Model inference only: no workflows here, its own concurrency (WORKER_MAX_CONCURRENT_ACTIVITIES).
+      // Model inference only: no workflows here, its own concurrency (WORKER_GPU_MAX_CONCURRENT_ACTIVITIES).
       workers.push(
         await Worker.create({
           connection,
           namespace: config.TEMPORAL_NAMESPACE,
           taskQueue: config.taskQueues.gpu,
           activities: createModelActivities(deps, config),
-          maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
+          maxConcurrentActivityTaskExecutions: config.WORKER_GPU_MAX_CONCURRENT_ACTIVITIES,
           shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
         }),
       );

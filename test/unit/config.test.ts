@@ -10,6 +10,8 @@ describe('config', () => {
     expect(config.PORT).toBe(8080);
     expect(config.taskQueues).toEqual({ cpu: 'codex-cpu', gpu: 'codex-gpu' });
     expect(config.publicUrl).toBe('http://127.0.0.1:8080');
+    // A gpu worker makes fewer calls at once than a cpu worker runs activities.
+    expect([config.WORKER_MAX_CONCURRENT_ACTIVITIES, config.WORKER_GPU_MAX_CONCURRENT_ACTIVITIES]).toEqual([20, 4]);
   });
 
   it('switches to real services and the PostgreSQL event bus when they are configured', () => {
@@ -25,6 +27,7 @@ describe('config', () => {
     ['DATABASE_URL', 'mysql://x', /^Invalid configuration: DATABASE_URL must be a URL starting with postgres:\/\/ or postgresql:\/\/ \(got "\[redacted\]"\)$/],
     ['TEMPORAL_ADDRESS', 'http://temporal:7233', /^Invalid configuration: TEMPORAL_ADDRESS must be host:port/],
     ['WORKER_QUEUES', 'cpu,tpu', /^Invalid configuration: WORKER_QUEUES must list cpu and\/or gpu/],
+    ['WORKER_GPU_MAX_CONCURRENT_ACTIVITIES', '0', /^Invalid configuration: WORKER_GPU_MAX_CONCURRENT_ACTIVITIES /],
     ['RUN_WORKER', 'maybe', /^Invalid configuration: RUN_WORKER must be true or false/],
     ['CODEX_BOOTSTRAP_API_KEY', 'secret123', /^Invalid configuration: CODEX_BOOTSTRAP_API_KEY must look like cdx_sk_.*\[redacted\]/],
   ])('rejects %s=%s with one line naming the variable', (name, value, message) => {
