@@ -79,7 +79,8 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
         }
         const body = route.reply(result.data, req);
         if (context.response.replayed) reply.header('Idempotent-Replayed', 'true');
-        return reply.status(route.successStatus).send(body);
+        if (route.binary) reply.type(route.binary.contentType).headers(route.binary.headers?.(result.data) ?? {});
+        return reply.status(route.statusOf?.(result.data) ?? route.successStatus).send(body);
       },
     });
   }
