@@ -32,7 +32,7 @@ export function restFieldErrors(error: z.ZodError, location: 'body' | 'query' | 
 
 function check<T>(schema: z.ZodType<T> | undefined, value: unknown, location: 'body' | 'query' | 'path'): T {
   if (!schema) return value as T;
-  const parsed = schema.safeParse(value ?? (location === 'body' ? undefined : {}));
+  const parsed = schema.safeParse(value ?? (location === 'body' ? undefined : {}), { reportInput: true }); // reportInput: tells a wrong type from a missing field
   if (!parsed.success) throw new ValidationError(restFieldErrors(parsed.error, location));
   return parsed.data;
 }

@@ -185,6 +185,7 @@ describe('POST /v1/generations', () => {
     const again = await api.post(`/v1/generations/${slow.id}/retry`, {});
     expect(again.status).toBe(409);
     expect(again.body.error).toMatchObject({ code: 'generation_not_retryable', message: expect.stringContaining('still processing') });
+    await waitFor(async () => ((await api.get(`/v1/generations/${slow.id}`)).body.status === 'completed' ? true : undefined));
   });
 
   it('infers the language from the project and 404s another account\'s project, writing nothing', async () => {

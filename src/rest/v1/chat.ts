@@ -58,7 +58,7 @@ export function registerChatEndpoint(app: FastifyInstance, schema: GraphQLSchema
   app.post('/v1/chat', async (request, reply) => {
     const context = await buildContext(deps, { requestId: request.id, headers: request.headers, ip: request.ip });
     if (!context.principal) throw new AuthenticationError();
-    const parsed = ChatBody.safeParse(request.body);
+    const parsed = ChatBody.safeParse(request.body, { reportInput: true });
     if (!parsed.success) throw new ValidationError(restFieldErrors(parsed.error, 'body'));
     const body = parsed.data;
     const admission = await deps.limiter.admit(context.principal, 1, ENDPOINT);
