@@ -274,6 +274,41 @@ describe('GET /v1/generations', () => {
   });
 });
 
+describe('keys and teams', () => {
+  it('a publishable key may generate and read its generations, but not list keys', async () => {
+    const created = await api.post('/v1/keys', { name: 'editor plugin', kind: 'publishable' });
+    expect(created.status).toBe(201);
+    const plugin = restClient(sys.url, created.body.secret);
+    const g = await plugin.post('/v1/generations', { prompt: 'Add two numbers', language: 'typescript' });
+    expect(g.status).toBe(201);
+    expect(g.body.status).toBe('completed');
+    expect((await plugin.get(`/v1/generations/${g.body.id}`)).body.id).toBe(g.body.id);
+    expect((await plugin.post('/v1/generations/scaffold', { name: 'x', template: 'cli' })).status).toBe(200);
+    expect((await plugin.get('/v1/keys')).status).toBe(403);
+  });
+
+  it("a team's generation is visible to its members and to nobody else; a viewer may not create one", async () => {
+    const team = (await api.post('/v1/teams', { name: 'Generators' })).body;
+    const mate = await sys.createUser('Mate');
+    const viewer = await sys.createUser('Viewer');
+    expect((await api.post(`/v1/teams/${team.id}/members`, { user_id: mate.userId, role: 'member' })).status).toBe(201);
+    expect((await api.post(`/v1/teams/${team.id}/members`, { user_id: viewer.userId, role: 'viewer' })).status).toBe(201);
+    const g = (await api.post('/v1/generations', { prompt: 'Add', language: 'typescript', team_id: team.id })).body;
+    expect(g).toMatchObject({ status: 'completed', team_id: team.id });
+    const mateApi = restClient(sys.url, mate.apiKey);
+    expect((await mateApi.get(`/v1/generations/${g.id}`)).status).toBe(200);
+    expect((await mateApi.get(`/v1/generations?team_id=${team.id}`)).body.data.map((x: any) => x.id)).toEqual([g.id]);
+    expect((await mateApi.get('/v1/generations')).body.data).toEqual([]); // personal scope: none of the team's
+    const before = await countRows();
+    const refused = await restClient(sys.url, viewer.apiKey).post('/v1/generations', { prompt: 'Add', language: 'typescript', team_id: team.id });
+    expect(refused.status).toBe(403);
+    expect(await countRows()).toBe(before);
+    const stranger = await sys.createUser('Stranger 2');
+    expect((await restClient(sys.url, stranger.apiKey).get(`/v1/generations/${g.id}`)).status).toBe(404);
+    expect((await restClient(sys.url, stranger.apiKey).get(`/v1/generations?team_id=${team.id}`)).status).toBe(404);
+  });
+});
+
 /** Reads an SSE response into its events. */
 async function readSse(res: Response) {
   const text = await res.text();
