@@ -29,6 +29,7 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
           ? { [route.binary.contentType]: { schema: { type: 'string', format: 'binary' } } }
           : { 'application/json': { schema: jsonSchema(route.response) } },
       },
+      ...(route.statusOf ? { 202: { description: 'Accepted: still processing', content: { 'application/json': { schema: jsonSchema(route.response) } } } } : {}),
     };
     for (const code of [...COMMON_ERRORS, ...(route.errors ?? [])]) {
       const status = String(errorStatuses[code] ?? 500);

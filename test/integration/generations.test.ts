@@ -274,6 +274,17 @@ describe('GET /v1/generations', () => {
   });
 });
 
+describe('OpenAPI', () => {
+  it('documents the generation routes, the ZIP of the scaffold and the chat stream', async () => {
+    const doc = (await api.get('/v1/openapi.json')).body;
+    expect(Object.keys(doc.paths['/v1/generations'].post.responses)).toEqual(expect.arrayContaining(['201', '202', '422', '503']));
+    expect(doc.paths['/v1/generations/{generation_id}/retry'].post.responses['409'].description).toContain('generation_not_retryable');
+    expect(doc.paths['/v1/generations/scaffold'].post.responses['200'].content).toEqual({ 'application/zip': { schema: { type: 'string', format: 'binary' } } });
+    expect(doc.paths['/v1/chat'].post.responses['200'].content).toHaveProperty(['text/event-stream']);
+    expect(doc.paths['/v1/generations'].get.parameters).toContainEqual(expect.objectContaining({ name: 'limit', schema: expect.objectContaining({ maximum: 50 }) }));
+  });
+});
+
 describe('keys and teams', () => {
   it('a publishable key may generate and read its generations, but not list keys', async () => {
     const created = await api.post('/v1/keys', { name: 'editor plugin', kind: 'publishable' });
@@ -352,6 +363,14 @@ describe('POST /v1/chat', () => {
     const closedBefore = closedEarly;
     abort.abort();
     await waitFor(async () => (closedEarly > closedBefore ? true : undefined), 10_000);
+  });
+
+  it('ends with one error event when the provider fails', async () => {
+    script.push({ status: 400 }, { status: 503 });
+    const refused = await readSse(await chat({ messages: [{ role: 'user', content: 'Hi' }] }));
+    expect(refused).toEqual([{ event: 'error', data: { error: expect.objectContaining({ code: 'agent_error', message: expect.stringContaining('400') }) } }]);
+    const down = await readSse(await chat({ messages: [{ role: 'user', content: 'Hi' }] }));
+    expect(down).toEqual([{ event: 'error', data: { error: expect.objectContaining({ code: 'service_unavailable' }) } }]);
   });
 
   it('refuses bad input with JSON errors before streaming', async () => {
