@@ -5,14 +5,13 @@
  * unsubscribes) aborts the model call. Without a model provider: model_not_configured (503).
  */
 import { z } from 'zod';
-import { streamChat, type ChatMessage } from '../agents/model-client.js';
+import { ModelRequestError, ModelUnavailableError, streamChat, type ChatMessage } from '../agents/model-client.js';
 import { AppError, NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
 import { idKind } from '../ids.js';
 import type { Principal, ServiceDeps } from './deps.js';
 import { requireModel } from './generations.js';
 import { fieldErrors } from './tasks/task-input.js';
 import { canSee } from './teams.js';
-import { ModelRequestError, ModelUnavailableError } from '../agents/model-client.js';
 
 const MAX_MESSAGES = 100;
 const MAX_CHARS = 200_000;
@@ -46,9 +45,9 @@ const SYSTEM =
 
 /**
  * Checks the request (so errors come before the stream opens) and returns the stream. Ending the
- * returned generator early (return()) aborts the model call.
+ * returned iterator early (return()) aborts the model call.
  */
-export async function openChat(deps: ServiceDeps, principal: Principal, raw: unknown): Promise<AsyncGenerator<ChatEvent>> {
+export async function openChat(deps: ServiceDeps, principal: Principal, raw: unknown): Promise<AsyncIterableIterator<ChatEvent>> {
   const parsed = inputSchema.safeParse(raw);
   if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
   const input = parsed.data;
@@ -66,14 +65,23 @@ export async function openChat(deps: ServiceDeps, principal: Principal, raw: unk
   return runChat(deps, messages, input.maxTokens ?? null, input.temperature ?? null);
 }
 
-async function* runChat(deps: ServiceDeps, messages: ChatMessage[], maxTokens: number | null, temperature: number | null): AsyncGenerator<ChatEvent> {
+/**
+ * The model's answer as an async iterator. Written by hand rather than as an async generator:
+ * a generator's return() waits until its body reaches the next yield, so a client that leaves
+ * while the model is still thinking would keep the call open until the first token; here
+ * return() aborts the model call at once.
+ */
+function runChat(deps: ServiceDeps, messages: ChatMessage[], maxTokens: number | null, temperature: number | null): AsyncIterableIterator<ChatEvent> {
   const abort = new AbortController();
-  const queue: string[] = [];
-  let wake: (() => void) | null = null;
+  const queue: ChatEvent[] = [];
   let finished = false;
-  let failure: unknown = null;
-  let result: { text: string; promptTokens: number; completionTokens: number } | null = null;
-  const call = streamChat({
+  let failure: AppError | null = null;
+  let wake: (() => void) | null = null;
+  const push = (event: ChatEvent) => {
+    queue.push(event);
+    wake?.();
+  };
+  streamChat({
     baseUrl: deps.config.MODEL_BASE_URL!,
     apiKey: deps.config.MODEL_API_KEY,
     model: deps.config.MODEL_NAME,
@@ -81,37 +89,44 @@ async function* runChat(deps: ServiceDeps, messages: ChatMessage[], maxTokens: n
     maxTokens,
     temperature,
     signal: AbortSignal.any([abort.signal, AbortSignal.timeout(deps.config.MODEL_TIMEOUT_SECONDS * 1000)]),
-    onDelta: (text) => {
-      queue.push(text);
-      wake?.();
-    },
+    onDelta: (text) => push({ type: 'delta', text }),
   }).then(
-    (r) => {
-      result = r;
-    },
+    (r) => push({ type: 'done', text: r.text, promptTokens: r.promptTokens, completionTokens: r.completionTokens }),
     (err) => {
-      failure = err;
+      if (!abort.signal.aborted) failure = chatError(deps, err);
     },
-  );
-  void call.finally(() => {
+  ).finally(() => {
     finished = true;
     wake?.();
   });
-  try {
-    for (;;) {
-      while (queue.length) yield { type: 'delta', text: queue.shift()! };
-      if (finished) break;
-      await new Promise<void>((resolve) => (wake = resolve));
-      wake = null;
-    }
-    while (queue.length) yield { type: 'delta', text: queue.shift()! };
-    if (failure) throw chatError(deps, failure);
-    const r = result!;
-    yield { type: 'done', text: r.text, promptTokens: r.promptTokens, completionTokens: r.completionTokens };
-  } finally {
-    // A consumer that stops early (client gone) ends here: stop the model call.
-    if (!finished) abort.abort();
-  }
+  const iterator: AsyncIterableIterator<ChatEvent> = {
+    async next(): Promise<IteratorResult<ChatEvent>> {
+      for (;;) {
+        if (queue.length) return { value: queue.shift()!, done: false };
+        if (finished || abort.signal.aborted) {
+          if (failure) {
+            const err = failure;
+            failure = null;
+            throw err;
+          }
+          return { value: undefined, done: true };
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+        wake = null;
+      }
+    },
+    async return(): Promise<IteratorResult<ChatEvent>> {
+      // The consumer stopped (client gone, unsubscribed): stop the model call now.
+      abort.abort();
+      queue.length = 0;
+      wake?.();
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
 }
 
 function chatError(deps: ServiceDeps, err: unknown): AppError {

@@ -21,7 +21,8 @@ import { buildScaffold } from '../helpers/scaffold.js';
 type Step =
   | { answer: string; delayMs?: number }
   | { status: number }
-  | { endless: true };
+  | { endless: true }
+  | { stall: true };
 
 /** What the fake provider answers, in order; when empty, DEFAULT. */
 const script: Step[] = [];
@@ -50,6 +51,20 @@ beforeAll(async () => {
     const step = script.shift() ?? { answer: DEFAULT };
     if ('status' in step) return void res.writeHead(step.status, { 'content-type': 'application/json' }).end('{"error":{"message":"bad request"}}');
     res.writeHead(200, { 'content-type': 'text/event-stream' });
+    if ('stall' in step) {
+      // A model that thinks for a long time: headers, then nothing (for at most 30 s).
+      res.flushHeaders();
+      let ended = false;
+      res.on('close', () => {
+        if (!ended) closedEarly++;
+      });
+      await new Promise<void>((r) => {
+        const timer = setTimeout(r, 30_000);
+        res.on('close', () => (clearTimeout(timer), r()));
+      });
+      ended = true;
+      return void (res.destroyed || res.end('data: [DONE]\n\n'));
+    }
     if ('endless' in step) {
       let ended = false;
       res.on('close', () => {
@@ -360,6 +375,17 @@ describe('POST /v1/chat', () => {
     const reader = res.body!.getReader();
     const first = new TextDecoder().decode((await reader.read()).value);
     expect(first).toContain('event: delta');
+    const closedBefore = closedEarly;
+    abort.abort();
+    await waitFor(async () => (closedEarly > closedBefore ? true : undefined), 10_000);
+  });
+
+  it('aborts the model call when the client leaves before the first token', async () => {
+    script.push({ stall: true });
+    const abort = new AbortController();
+    const res = await chat({ messages: [{ role: 'user', content: 'Think hard' }] }, abort.signal);
+    expect(res.status).toBe(200); // the stream is open; the model has sent nothing yet
+    await waitFor(async () => (received.length === 1 ? true : undefined));
     const closedBefore = closedEarly;
     abort.abort();
     await waitFor(async () => (closedEarly > closedBefore ? true : undefined), 10_000);
