@@ -25,6 +25,9 @@ export async function generationWorkflow(input: GenerationWorkflowInput): Promis
   const { generateCode } = proxyActivities<GenerationModelActivities>({
     taskQueue: input.gpuQueue,
     startToCloseTimeout: `${input.timeoutSeconds + 30} seconds`,
+    // Waiting for a gpu worker and every retry together: after this the generation fails (and can
+    // be retried) rather than staying processing for ever.
+    scheduleToCloseTimeout: `${Math.max(3600, (input.timeoutSeconds + 30) * 5)} seconds`,
     heartbeatTimeout: `${input.heartbeatTimeoutSeconds} seconds`,
     retry: { initialInterval: '1 second', maximumInterval: '10 seconds', maximumAttempts: 5, nonRetryableErrorTypes: [AGENT_INPUT_ERROR] },
   });

@@ -83,6 +83,8 @@ async function modelFeature(deps: ServiceDeps, name: string, template: string, d
     .start('scaffoldFeatureWorkflow', {
       workflowId: id,
       taskQueue: deps.config.taskQueues.cpu,
+      // The request waits for it: bounded, even when no gpu worker polls.
+      workflowExecutionTimeout: `${deps.config.MODEL_TIMEOUT_SECONDS + 60} seconds`,
       args: [{ gpuQueue: deps.config.taskQueues.gpu, timeoutSeconds: deps.config.MODEL_TIMEOUT_SECONDS, heartbeatTimeoutSeconds: deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS, name, template, description }],
     })
     .catch((err) => {
