@@ -237,6 +237,8 @@ describe('POST /v1/generations', () => {
       [{ prompt: '   ' }, 422, 'prompt', 'must not be empty'],
       [{}, 422, 'prompt', 'is required'],
       [{ prompt: 'x', language: 'klingon' }, 422, 'language', 'must be one of: typescript, javascript'],
+      [{ prompt: 'x'.repeat(50_001) }, 422, 'prompt', 'at most 50,000 characters'],
+      [{ prompt: 'x', language: 'python', team_id: 'team_nope' }, 404, '', 'No team with id "team_nope"'],
       [{ prompt: 'x', options: { temperature: 2 } }, 422, 'options.temperature', 'is not a known body field'],
       [{ prompt: 'x', options: { verbosity: 'loud' } }, 422, 'options.verbosity', 'concise'],
       [{ prompt: 'x', options: { safety_filters: 'yes' } }, 422, 'options.safety_filters', 'must be boolean'],
