@@ -91,6 +91,8 @@ export const configSchema = z.object({
   MODEL_PROMPT_PRICE_PER_MTOK: z.coerce.number({ message: 'must be a number' }).min(0).default(0),
   MODEL_COMPLETION_PRICE_PER_MTOK: z.coerce.number({ message: 'must be a number' }).min(0).default(0),
   MODEL_TIMEOUT_SECONDS: positiveInt.max(3600).default(300),
+  GENERATION_RETENTION_DAYS: positiveInt.max(3650).default(90),
+  GENERATION_SYNC_WAIT_SECONDS: positiveInt.max(600).default(60),
   RATE_LIMITS: bool.default(true),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   UPGRADE_URL: url(['http:', 'https:']).default('https://codex.ai/pricing'),

@@ -96,6 +96,17 @@ export class ServiceUnavailableError extends AppError {
   }
 }
 
+/** No model provider is configured: generation and chat answer this rather than inventing code. */
+export class ModelNotConfiguredError extends AppError {
+  constructor() {
+    super(
+      'model_not_configured',
+      503,
+      'No model provider is configured on this server. An operator sets MODEL_BASE_URL to an OpenAI-compatible chat API (OpenAI, vLLM, Ollama, llama.cpp server), with MODEL_API_KEY and MODEL_NAME, and restarts the gateway and worker.',
+    );
+  }
+}
+
 export class InternalError extends AppError {
   constructor() {
     super('internal_error', 500, 'An internal error occurred. Quote the request_id when you contact support.');
@@ -119,6 +130,8 @@ export const errorStatuses: Record<string, number> = {
   agent_error: 500,
   internal_error: 500,
   service_unavailable: 503,
+  model_not_configured: 503,
+  generation_not_retryable: 409,
 };
 
 /** Documentation link for an error code. */

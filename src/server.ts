@@ -22,6 +22,7 @@ import { buildOpenApi } from './rest/openapi.js';
 import { registerRestRoutes } from './rest/register.js';
 import { restRoutes } from './rest/v1/index.js';
 import { createTaskStreamServer } from './rest/v1/task-stream.js';
+import { registerChatEndpoint } from './rest/v1/chat.js';
 import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
 import { limitsPlugin } from './graphql/limits-plugin.js';
@@ -136,6 +137,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   // REST.
   registerRestRoutes(app, restRoutes, schema, deps);
   await registerOAuthEndpoints(app, deps);
+  registerChatEndpoint(app, schema, deps);
   const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { errorStatuses } from '../errors.js';
 import type { RestRoute } from './route.js';
+import { chatOpenApi } from './v1/chat.js';
 
 const ErrorEnvelope = z.object({
   error: z.object({
@@ -22,7 +23,13 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
     const responses: Record<string, unknown> = {
-      [route.successStatus]: { description: 'Success', content: { 'application/json': { schema: jsonSchema(route.response) } } },
+      [route.successStatus]: {
+        description: 'Success',
+        content: route.binary
+          ? { [route.binary.contentType]: { schema: { type: 'string', format: 'binary' } } }
+          : { 'application/json': { schema: jsonSchema(route.response) } },
+      },
+      ...(route.statusOf ? { 202: { description: 'Accepted: still processing', content: { 'application/json': { schema: jsonSchema(route.response) } } } } : {}),
     };
     for (const code of [...COMMON_ERRORS, ...(route.errors ?? [])]) {
       const status = String(errorStatuses[code] ?? 500);
@@ -111,6 +118,7 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
       },
     },
   };
+  paths['/v1/chat'] = chatOpenApi;
   paths['/.well-known/jwks.json'] = {
     get: {
       operationId: 'jwks',

@@ -32,7 +32,7 @@ export function restFieldErrors(error: z.ZodError, location: 'body' | 'query' | 
 
 function check<T>(schema: z.ZodType<T> | undefined, value: unknown, location: 'body' | 'query' | 'path'): T {
   if (!schema) return value as T;
-  const parsed = schema.safeParse(value ?? (location === 'body' ? undefined : {}));
+  const parsed = schema.safeParse(value ?? (location === 'body' ? undefined : {}), { reportInput: true }); // reportInput: tells a wrong type from a missing field
   if (!parsed.success) throw new ValidationError(restFieldErrors(parsed.error, location));
   return parsed.data;
 }
@@ -79,7 +79,8 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
         }
         const body = route.reply(result.data, req);
         if (context.response.replayed) reply.header('Idempotent-Replayed', 'true');
-        return reply.status(route.successStatus).send(body);
+        if (route.binary) reply.type(route.binary.contentType).headers(route.binary.headers?.(result.data) ?? {});
+        return reply.status(route.statusOf?.(result.data) ?? route.successStatus).send(body);
       },
     });
   }

@@ -39,6 +39,10 @@ export interface RestRoute<B = any, Q = any, P = any, D = any> {
   variables(req: RestRequest<B, Q, P>): Record<string, unknown>;
   /** Reshapes `data` into the response body; may throw an AppError for a status other than success. */
   reply(data: D, req: RestRequest<B, Q, P>): unknown;
+  /** When the work may still be running: successStatus, or 202 (accepted, still processing). */
+  statusOf?(data: D): number;
+  /** A body that is not JSON (reply returns a Buffer): its content type and extra headers. */
+  binary?: { contentType: string; headers?(data: D): Record<string, string> };
 }
 
 /** Declares a route with its types inferred from its schemas. */

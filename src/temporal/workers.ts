@@ -3,11 +3,13 @@
  * inference. `npm start` runs them in-process; src/worker.ts runs them alone for scale-out.
  */
 import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporalio/worker';
+import { createGenerationActivities, createGenerationModelActivities } from '../activities/generations.js';
 import { createModelActivities } from '../activities/model.js';
 import { createOrchestrationActivities } from '../activities/orchestrations.js';
 import { createTaskActivities } from '../activities/tasks.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
+import { ensureRetentionSchedule } from './schedules.js';
 import { loadWorkflowBundle } from './workflow-bundle.js';
 
 let runtimeInstalled = false;
@@ -27,7 +29,7 @@ export interface RunningWorkers {
 
 /** Creates and runs a worker per requested queue that has work registered on it. */
 export async function startWorkers(
-  deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>,
+  deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'> & Partial<Pick<ServiceDeps, 'temporal'>>,
   connection: NativeConnection,
   config: Config,
   queues: Array<'cpu' | 'gpu'> = config.WORKER_QUEUES,
@@ -41,12 +43,14 @@ export async function startWorkers(
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.taskQueues.cpu,
         workflowBundle: await loadWorkflowBundle(config.cacheDir, deps.logger),
-        activities: { ...taskActivities, ...createOrchestrationActivities(deps) },
+        activities: { ...taskActivities, ...createOrchestrationActivities(deps), ...createGenerationActivities(deps, config) },
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
         shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
       }),
     );
   }
+  // With a client (the gateway's or the worker process's), the cpu worker keeps the retention schedule.
+  if (queues.includes('cpu') && deps.temporal) await ensureRetentionSchedule(deps.temporal, config, deps.logger);
   if (queues.includes('gpu')) {
     if (config.MODEL_BASE_URL) {
       // Model inference only: no workflows here, its own concurrency (WORKER_GPU_MAX_CONCURRENT_ACTIVITIES).
@@ -55,7 +59,7 @@ export async function startWorkers(
           connection,
           namespace: config.TEMPORAL_NAMESPACE,
           taskQueue: config.taskQueues.gpu,
-          activities: createModelActivities(deps, config),
+          activities: { ...createModelActivities(deps, config), ...createGenerationModelActivities(deps, config) },
           maxConcurrentActivityTaskExecutions: config.WORKER_GPU_MAX_CONCURRENT_ACTIVITIES,
           shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
         }),

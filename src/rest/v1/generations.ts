@@ -1,0 +1,200 @@
+/** /v1/generations (spec 000): create, get, list (50 a page), retry, and scaffold (a ZIP). */
+import { z } from 'zod';
+import { SCAFFOLD_TEMPLATES } from '../../agents/scaffold-templates.js';
+import { GENERATION_PAGE_MAX } from '../../services/generations.js';
+import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
+import { defineRoute } from '../route.js';
+import { operation } from './operations.js';
+
+const WarningJson = z.object({
+  severity: z.enum(['critical', 'high', 'medium', 'low']),
+  category: z.enum(['security', 'quality']),
+  rule_id: z.string(),
+  message: z.string(),
+  line: z.number().int(),
+  suggestion: z.string(),
+});
+
+const GenerationJson = z.object({
+  id: z.string(),
+  object: z.literal('generation'),
+  status: z.enum(['processing', 'completed', 'failed']),
+  prompt: z.string(),
+  language: z.string().nullable().describe('null only while processing when neither the request nor the project named one'),
+  project_id: z.string().nullable(),
+  team_id: z.string().nullable(),
+  options: z.object({ style: z.string().nullable(), verbosity: z.string().nullable(), safety_filters: z.boolean() }),
+  code: z.string().nullable().describe('null until completed'),
+  explanation: z.string().nullable(),
+  confidence: z.number().min(0).max(1).nullable(),
+  warnings: z.array(WarningJson).describe('Findings of the built-in security and code analyzers on code'),
+  error: z.object({ code: z.string(), message: z.string() }).nullable().describe('Set when status is failed'),
+  tokens_used: z.object({ prompt: z.number().int(), completion: z.number().int(), total: z.number().int() }),
+  attempts: z.number().int(),
+  created_at: z.string(),
+  completed_at: z.string().nullable(),
+  expires_at: z.string().describe('When the generation is deleted (90 days by default)'),
+  url: z.string(),
+});
+
+/** The spec's JSON for a generation. */
+export function generationJson(g: any): z.infer<typeof GenerationJson> {
+  return {
+    id: g.id,
+    object: 'generation',
+    status: g.status.toLowerCase(),
+    prompt: g.prompt,
+    language: g.language,
+    project_id: g.projectId,
+    team_id: g.teamId,
+    options: { style: g.options.style, verbosity: g.options.verbosity, safety_filters: g.options.safetyFilters },
+    code: g.code,
+    explanation: g.explanation,
+    confidence: g.confidence,
+    warnings: g.warnings.map((w: any) => ({ severity: w.severity, category: w.category, rule_id: w.ruleId, message: w.message, line: w.line, suggestion: w.suggestion })),
+    error: g.error,
+    tokens_used: { prompt: g.promptTokens, completion: g.completionTokens, total: g.promptTokens + g.completionTokens },
+    attempts: g.attempts,
+    created_at: g.createdAt,
+    completed_at: g.completedAt,
+    expires_at: g.expiresAt,
+    url: `/v1/generations/${g.id}`,
+  };
+}
+
+/** 202 while the generation is still processing (poll GET or subscribe), 201 once it has ended. */
+const createdOrAccepted = (g: { status: string }) => (g.status === 'PROCESSING' ? 202 : 201);
+
+const IdParams = z.object({ generation_id: z.string() });
+
+export const generationRoutes = [
+  defineRoute({
+    method: 'POST',
+    path: '/v1/generations',
+    operationId: 'createGeneration',
+    summary: 'Generate code from a prompt: under 200 tokens answers completed (201), longer prompts processing (202; poll GET)',
+    tag: 'Generations',
+    successStatus: 201,
+    idempotent: true,
+    body: z
+      .object({
+        prompt: z.string().describe('What the code should do (required)'),
+        language: z.string().optional().describe("Inferred from the project's first language when omitted"),
+        project_id: z.string().optional(),
+        team_id: z.string().optional(),
+        options: z
+          .object({
+            style: z.string().optional(),
+            verbosity: z.enum(['concise', 'normal', 'detailed']).optional(),
+            safety_filters: z.boolean().optional().describe('Default true'),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
+    response: GenerationJson,
+    errors: ['idempotency_conflict', 'model_not_configured', 'service_unavailable'],
+    document: operation('create-generation', 'generation-fields'),
+    variables: ({ body, headers }) => ({
+      input: {
+        prompt: body.prompt,
+        language: body.language,
+        projectId: body.project_id,
+        teamId: body.team_id,
+        options: body.options && { style: body.options.style, verbosity: body.options.verbosity, safetyFilters: body.options.safety_filters },
+      },
+      idempotencyKey: headers['idempotency-key'] ?? null,
+    }),
+    reply: (data: any) => generationJson(data.createGeneration.generation),
+    statusOf: (data: any) => createdOrAccepted(data.createGeneration.generation),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/generations',
+    operationId: 'listGenerations',
+    summary: 'Your generations (or a team\'s), newest first, at most 50 a page',
+    tag: 'Generations',
+    successStatus: 200,
+    query: listQuery(GENERATION_PAGE_MAX).extend({ team_id: z.string().optional(), project_id: z.string().optional() }).strict(),
+    response: listResponse(GenerationJson),
+    document: operation('list-generations', 'generation-fields'),
+    variables: ({ query }) => ({ ...pageVariables(query), teamId: query.team_id ?? null, projectId: query.project_id ?? null }),
+    reply: (data: any, req) => pageReply(data.generations, generationJson, '/v1/generations', req.query),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/generations/{generation_id}',
+    operationId: 'getGeneration',
+    summary: 'A generation: processing until the code, explanation, confidence and warnings are ready',
+    tag: 'Generations',
+    successStatus: 200,
+    params: IdParams,
+    response: GenerationJson,
+    document: operation('get-generation', 'generation-fields'),
+    variables: ({ params }) => ({ id: params.generation_id }),
+    reply: (data: any) => generationJson(data.generation),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/v1/generations/{generation_id}/retry',
+    operationId: 'retryGeneration',
+    summary: 'Run a completed or failed generation again (same prompt and options)',
+    tag: 'Generations',
+    successStatus: 201,
+    params: IdParams,
+    response: GenerationJson,
+    errors: ['generation_not_retryable', 'model_not_configured', 'service_unavailable'],
+    document: operation('retry-generation', 'generation-fields'),
+    variables: ({ params }) => ({ id: params.generation_id }),
+    reply: (data: any) => generationJson(data.retryGeneration.generation),
+    statusOf: (data: any) => createdOrAccepted(data.retryGeneration.generation),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/v1/generations/scaffold',
+    operationId: 'scaffoldProject',
+    summary: 'A ZIP archive of a project from a built-in template (http_service, cli, library) that builds with tsc and tests itself with node:test',
+    tag: 'Generations',
+    successStatus: 200,
+    body: z
+      .object({
+        name: z.string().describe('npm package name, e.g. billing-api'),
+        template: z.enum(SCAFFOLD_TEMPLATES),
+        language: z.string().optional().describe('typescript (default; the only one the templates are written in)'),
+        description: z.string().optional().describe('What it should do; with a model configured, the model writes src/feature.ts from it'),
+        project_id: z.string().optional(),
+        options: z
+          .object({
+            port: z.number().int().optional().describe('http_service: default port (3000)'),
+            resources: z.array(z.string()).optional().describe('http_service: resources with list/create/get endpoints'),
+            commands: z.array(z.string()).optional().describe('cli: subcommands'),
+            modules: z.array(z.string()).optional().describe('library: modules, each with tests'),
+          })
+          .strict()
+          .optional(),
+      })
+      .strict(),
+    response: z.string().describe('application/zip'),
+    errors: ['model_not_configured', 'service_unavailable'],
+    document: operation('scaffold-project'),
+    variables: ({ body }) => ({
+      input: {
+        name: body.name,
+        template: body.template,
+        language: body.language,
+        description: body.description,
+        projectId: body.project_id,
+        options: body.options,
+      },
+    }),
+    reply: (data: any) => Buffer.from(data.scaffoldProject.archiveBase64, 'base64'),
+    binary: {
+      contentType: 'application/zip',
+      headers: (data: any) => ({
+        'Content-Disposition': `attachment; filename="${data.scaffoldProject.filename}"`,
+        'X-Scaffold-Files': String(data.scaffoldProject.files.length),
+        'X-Scaffold-Model': data.scaffoldProject.modelUsed ? 'used' : 'none',
+      }),
+    },
+  }),
+];

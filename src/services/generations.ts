@@ -1,0 +1,277 @@
+/**
+ * Generations (spec 000, POST /v1/generations): a prompt becomes code, an explanation, a
+ * confidence and the built-in analyzers' warnings. Every generation runs as a Temporal workflow
+ * (the model call on the gpu queue, the analysis on cpu); a prompt under SYNC_PROMPT_TOKENS
+ * tokens (counted with gpt-tokenizer, o200k_base) is awaited so the answer is complete, a longer
+ * one answers `processing` at once. Without a model provider the API refuses with
+ * model_not_configured (503) rather than inventing code.
+ */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { countTokens } from 'gpt-tokenizer';
+import { z } from 'zod';
+import { GENERATION_LANGUAGES, normalizeLanguage, VERBOSITY, type GenerationOptions } from '../agents/code-generation.js';
+import type { Generation, Project } from '../generated/prisma/client.js';
+import { Prisma } from '../generated/prisma/client.js';
+import { ConflictError, ModelNotConfiguredError, NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
+import { appendEvent, type StoredEvent } from '../events/event-store.js';
+import { streamEvents } from '../events/event-stream.js';
+import { idKind, newId } from '../ids.js';
+import type { GenerationWorkflowInput } from '../../workflows/generation.js';
+import type { Principal, ServiceDeps } from './deps.js';
+import { withIdempotency } from './idempotency.js';
+import { paginate, type PageArgs } from './pagination.js';
+import { canSee, listScope, requireTeamRole } from './teams.js';
+import { fieldErrors } from './tasks/task-input.js';
+
+export const GENERATION_PAGE_MAX = 50;
+/** Prompts with fewer tokens than this are answered synchronously (spec 000). */
+export const SYNC_PROMPT_TOKENS = 200;
+const MAX_PROMPT_CHARS = 50_000;
+
+const languageNames = Object.keys(GENERATION_LANGUAGES).join(', ');
+
+const inputSchema = z
+  .object({
+    prompt: z.string().trim().min(1, 'must not be empty: describe the code you want').max(MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS.toLocaleString('en')} characters`),
+    language: z
+      .string()
+      .nullish()
+      .transform((v, ctx) => {
+        if (v == null) return null;
+        const name = normalizeLanguage(v);
+        if (!name) ctx.addIssue({ code: 'custom', message: `must be one of: ${languageNames} (got "${v.slice(0, 40)}")` });
+        return name;
+      }),
+    projectId: z.string().nullish(),
+    teamId: z.string().nullish(),
+    options: z
+      .object({
+        style: z.string().trim().max(500, 'must be at most 500 characters').nullish(),
+        verbosity: z.enum(VERBOSITY, { message: `must be one of: ${VERBOSITY.join(', ')}` }).nullish(),
+        safetyFilters: z.boolean({ message: 'must be true or false' }).nullish(),
+      })
+      .strict()
+      .nullish(),
+  })
+  .strict();
+
+export type GenerationInput = z.input<typeof inputSchema>;
+
+/** Refuses when no model provider is configured (503 model_not_configured). */
+export function requireModel(deps: Pick<ServiceDeps, 'config'>): void {
+  if (!deps.config.MODEL_BASE_URL) throw new ModelNotConfiguredError();
+}
+
+/** The options as stored and shown (REST's snake_case), without the ones left out. */
+function storedOptions(o: { style?: string | null; verbosity?: string | null; safetyFilters?: boolean | null } | null | undefined): GenerationOptions {
+  const out: GenerationOptions = {};
+  if (o?.style) out.style = o.style;
+  if (o?.verbosity) out.verbosity = o.verbosity as GenerationOptions['verbosity'];
+  if (o?.safetyFilters != null) out.safety_filters = o.safetyFilters;
+  return out;
+}
+
+async function readProject(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<Project> {
+  const project = idKind(id) === 'project' ? await deps.db.project.findUnique({ where: { id } }) : null;
+  if (!project || !(await canSee(deps, principal, project))) throw new NotFoundError('project', id);
+  return project;
+}
+
+async function startWorkflow(deps: ServiceDeps, id: string): Promise<void> {
+  const input: GenerationWorkflowInput = {
+    generationId: id,
+    gpuQueue: deps.config.taskQueues.gpu,
+    timeoutSeconds: deps.config.MODEL_TIMEOUT_SECONDS,
+    heartbeatTimeoutSeconds: deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
+  };
+  try {
+    await deps.temporal.workflow.start('generationWorkflow', { workflowId: id, taskQueue: deps.config.taskQueues.cpu, args: [input] });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+    deps.logger.error({ err, generationId: id }, 'could not start the generation workflow');
+    throw new ServiceUnavailableError('The task engine is not reachable right now; the generation was not started. Retry shortly.');
+  }
+}
+
+/** Waits (up to GENERATION_SYNC_WAIT_SECONDS) for the generation's workflow to end. */
+async function awaitWorkflow(deps: ServiceDeps, id: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, deps.config.GENERATION_SYNC_WAIT_SECONDS * 1000)));
+  try {
+    await Promise.race([deps.temporal.workflow.getHandle(id).result().then(() => {}, () => {}), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Whether a prompt is answered synchronously, and its token count. */
+export function promptTokens(prompt: string): { tokens: number; sync: boolean } {
+  const tokens = countTokens(prompt);
+  return { tokens, sync: tokens < SYNC_PROMPT_TOKENS };
+}
+
+/** Creates a generation and starts its workflow (once per idempotency key); short prompts are awaited. */
+export async function createGeneration(
+  deps: ServiceDeps,
+  principal: Principal,
+  raw: unknown,
+  idempotencyKey?: string | null,
+): Promise<{ generation: Generation; replayed: boolean }> {
+  const parsed = inputSchema.safeParse(raw);
+  if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
+  const input = parsed.data;
+  requireModel(deps);
+  const project = input.projectId ? await readProject(deps, principal, input.projectId) : null;
+  const teamId = input.teamId ?? project?.teamId ?? principal.teamId;
+  if (project && project.teamId !== teamId) {
+    throw new ValidationError([{ field: 'teamId', message: `must be the project's team (${project.teamId ?? 'none: a personal project'})` }]);
+  }
+  if (teamId) await requireTeamRole(deps, principal, teamId, 'member');
+  const language = input.language ?? normalizeLanguage(project?.languages[0]) ?? null;
+  const { tokens, sync } = promptTokens(input.prompt);
+  const { resourceId, replayed } = await withIdempotency(
+    deps.db,
+    { principalId: principal.userId, key: idempotencyKey, operation: 'createGeneration', request: input },
+    async () => {
+      const id = newId('generation');
+      await deps.db.generation.create({
+        data: {
+          id,
+          ownerId: principal.userId,
+          teamId,
+          projectId: project?.id ?? null,
+          prompt: input.prompt,
+          language,
+          options: storedOptions(input.options) as object,
+          promptTokenCount: tokens,
+        },
+      });
+      try {
+        await startWorkflow(deps, id);
+      } catch (err) {
+        await deps.db.generation.delete({ where: { id } });
+        throw err;
+      }
+      return id;
+    },
+  );
+  if (sync) await awaitWorkflow(deps, resourceId);
+  return { generation: await deps.db.generation.findUniqueOrThrow({ where: { id: resourceId } }), replayed };
+}
+
+/** The generation if the caller may see it (its owner, or a member of its team); else 404. */
+export async function getGeneration(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<Generation> {
+  const g = idKind(id) === 'generation' ? await deps.db.generation.findUnique({ where: { id } }) : null;
+  if (!g || !(await canSee(deps, principal, g))) throw new NotFoundError('generation', id);
+  return g;
+}
+
+/** The caller's generations (or a team's), newest first, optionally of one project; at most 50 a page. */
+export async function listGenerations(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs & { teamId?: string | null; projectId?: string | null }) {
+  const base = await listScope(deps, principal, args.teamId);
+  const byProject = args.projectId ? { projectId: args.projectId } : {};
+  return paginate(args, GENERATION_PAGE_MAX, 'generation', (cursor, order, take) =>
+    deps.db.generation.findMany({ where: { ...base, ...byProject, ...cursor }, orderBy: { id: order }, take }),
+  );
+}
+
+/** Runs a finished (completed or failed) generation again with the same prompt and options. */
+export async function retryGeneration(deps: ServiceDeps, principal: Principal, id: string): Promise<Generation> {
+  const g = await getGeneration(deps, principal, id);
+  if (g.teamId) await requireTeamRole(deps, principal, g.teamId, 'member');
+  requireModel(deps);
+  const notRetryable = () =>
+    new ConflictError('generation_not_retryable', `Generation ${id} is still processing; retry it once it has completed or failed.`, { status: 'processing' });
+  if (g.status === 'processing') throw notRetryable();
+  const reset = await deps.db.generation.updateMany({
+    where: { id, status: g.status, attempts: g.attempts },
+    data: {
+      status: 'processing',
+      code: null,
+      explanation: null,
+      confidence: null,
+      warnings: [],
+      error: Prisma.DbNull,
+      completedAt: null,
+      attempts: { increment: 1 },
+    },
+  });
+  if (reset.count === 0) throw notRetryable(); // another retry got there first
+  await startWorkflow(deps, id);
+  if (promptTokens(g.prompt).sync) await awaitWorkflow(deps, id);
+  return deps.db.generation.findUniqueOrThrow({ where: { id } });
+}
+
+/** What the model activity produced, handed to the cpu side for analysis and storage. */
+export interface GenerationDraft {
+  code: string;
+  language: string | null;
+  explanation: string;
+  modelConfidence: number | null;
+  format: 'json' | 'fence' | 'unterminated_fence';
+  blocks: number;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+async function emitFinished(deps: Pick<ServiceDeps, 'db' | 'bus'>, g: { id: string; attempts: number }, status: 'completed' | 'failed') {
+  await appendEvent(deps.db, deps.bus, { streamId: g.id, type: 'generation', key: `attempt-${g.attempts}`, data: { status, attempt: g.attempts } });
+}
+
+/** Stores a completed generation (only while it is processing) and announces it. */
+export async function storeCompletedGeneration(
+  deps: Pick<ServiceDeps, 'db' | 'bus'>,
+  id: string,
+  result: { code: string; language: string; explanation: string; confidence: number; warnings: unknown[]; promptTokens: number; completionTokens: number },
+): Promise<void> {
+  const g = await deps.db.generation.findUnique({ where: { id } });
+  if (!g) return;
+  const { count } = await deps.db.generation.updateMany({
+    where: { id, status: 'processing', attempts: g.attempts },
+    data: { ...result, warnings: result.warnings as object[], status: 'completed', completedAt: new Date() },
+  });
+  if (count) await emitFinished(deps, g, 'completed');
+}
+
+/** Marks a processing generation failed with a message the caller may read. */
+export async function failGeneration(deps: Pick<ServiceDeps, 'db' | 'bus'>, id: string, error: { code: string; message: string }): Promise<void> {
+  const g = await deps.db.generation.findUnique({ where: { id } });
+  if (!g) return;
+  const { count } = await deps.db.generation.updateMany({
+    where: { id, status: 'processing', attempts: g.attempts },
+    data: { status: 'failed', error, completedAt: new Date() },
+  });
+  if (count) await emitFinished(deps, g, 'failed');
+}
+
+/**
+ * The generation as it is now if it is no longer processing; otherwise its state once it
+ * completes or fails. Reads the stream's position before the row, so an end in between is seen.
+ */
+export async function* watchGeneration(deps: Pick<ServiceDeps, 'db' | 'bus'>, principal: Principal, id: string, signal?: AbortSignal): AsyncGenerator<Generation> {
+  await getGeneration(deps, principal, id);
+  const position = (await deps.db.eventStream.findUnique({ where: { id } }))?.lastSeq ?? 0;
+  const now = await deps.db.generation.findUniqueOrThrow({ where: { id } });
+  yield now;
+  if (now.status !== 'processing') return;
+  for await (const _event of streamEvents({ db: deps.db, bus: deps.bus, streamId: id, since: position, isTerminal: (e: StoredEvent) => e.type === 'generation', signal })) {
+    const g = await deps.db.generation.findUnique({ where: { id } });
+    if (g) yield g;
+  }
+}
+
+/** Deletes the generations created more than `days` days before `now` (and their event streams); returns how many. */
+export async function deleteExpiredGenerations(deps: Pick<ServiceDeps, 'db'>, options: { days: number; now?: Date }): Promise<number> {
+  const cutoff = new Date((options.now ?? new Date()).getTime() - options.days * 86_400_000);
+  let deleted = 0;
+  for (;;) {
+    const batch = (await deps.db.generation.findMany({ where: { createdAt: { lt: cutoff } }, select: { id: true }, take: 1000 })).map((g) => g.id);
+    if (!batch.length) return deleted;
+    await deps.db.$transaction([
+      deps.db.event.deleteMany({ where: { streamId: { in: batch } } }),
+      deps.db.eventStream.deleteMany({ where: { id: { in: batch } } }),
+      deps.db.generation.deleteMany({ where: { id: { in: batch } } }),
+    ]);
+    deleted += batch.length;
+  }
+}
