@@ -13,6 +13,7 @@ const typenameByKind: Partial<Record<IdKind, string>> = {
   team: 'Team',
   oauthClient: 'OAuthClient',
   orchestration: 'Orchestration',
+  project: 'Project',
 };
 
 /**
@@ -35,6 +36,7 @@ export const builder = new SchemaBuilder<{
   AuthScopes: AuthScopes;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
+    JSONObject: { Input: Record<string, unknown>; Output: unknown };
   };
   DefaultFieldNullability: false;
 }>({

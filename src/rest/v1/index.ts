@@ -3,6 +3,7 @@ import type { RestRoute } from '../route.js';
 import { agentRoutes } from './agents.js';
 import { billingRoutes } from './billing.js';
 import { orchestrationRoutes } from './orchestrations.js';
+import { projectRoutes } from './projects.js';
 import { authRoutes, keyRoutes, oauthClientRoutes, teamRoutes } from './identity.js';
 
-export const restRoutes: RestRoute[] = [...agentRoutes, ...orchestrationRoutes, ...authRoutes, ...keyRoutes, ...teamRoutes, ...oauthClientRoutes, ...billingRoutes];
+export const restRoutes: RestRoute[] = [...agentRoutes, ...orchestrationRoutes, ...authRoutes, ...keyRoutes, ...teamRoutes, ...oauthClientRoutes, ...billingRoutes, ...projectRoutes];

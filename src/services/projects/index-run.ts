@@ -1,0 +1,303 @@
+/**
+ * The semantic index of a project, built by the `projectIndexWorkflow` (cpu queue, workflow id =
+ * the run id). A run reads the files (an uploaded snapshot, stored in project_snapshots until the
+ * run ends, or a shallow clone of the repository URL), skips the ones whose sha256 matches what
+ * is indexed (incremental), removes the ones that are gone, and for each changed file stores its
+ * chunks and its symbols. Progress goes to the project's event stream (stream id = project id):
+ * `progress` events, then one of `completed`, `failed`, `cancelled`.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import { lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, posix } from 'node:path';
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import picomatch from 'picomatch';
+import { z } from 'zod';
+import { ConflictError, ServiceUnavailableError, ValidationError } from '../../errors.js';
+import { appendEvent, type StoredEvent } from '../../events/event-store.js';
+import { streamEvents } from '../../events/event-stream.js';
+import { newId } from '../../ids.js';
+import type { ProjectIndexWorkflowInput } from '../../../workflows/project-index.js';
+import type { ServiceDeps } from '../deps.js';
+import { cloneRepository, RepositoryUrlError } from './repository.js';
+import { chunkFile, languageOf, pythonSymbols, tsSymbols, type ExtractedSymbol } from './symbols.js';
+import { indexTerms } from './terms.js';
+
+/** Paths every index skips, whatever the project's ignored paths say. */
+const ALWAYS_IGNORED = ['**/.git/**', '**/node_modules/**'];
+
+const pathSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(1000, 'must be at most 1,000 characters')
+  .refine((p) => !p.startsWith('/') && !p.includes('\\') && !p.includes('\0') && p.split('/').every((s) => s !== '..' && s !== '.' && s !== ''), {
+    message: 'must be a relative path with "/" separators and no "." or ".." segments, e.g. src/app.ts',
+  });
+
+export const snapshotSchema = z
+  .array(z.object({ path: pathSchema, content: z.string() }).strict())
+  .min(1, 'must contain at least one file');
+
+export type SnapshotFile = z.infer<typeof snapshotSchema>[number];
+
+export type IndexEventType = 'progress' | 'completed' | 'failed' | 'cancelled';
+export const isTerminalIndexEvent = (e: StoredEvent) => e.type === 'completed' || e.type === 'failed' || e.type === 'cancelled';
+
+/** What a run did; stored on the project (indexStats) and in its final event. */
+export interface IndexStats {
+  source: 'snapshot' | 'repository';
+  files_seen: number;
+  files_indexed: number;
+  files_unchanged: number;
+  files_removed: number;
+  files_skipped: string[];
+  symbols: number;
+  chunks: number;
+  notes: string[];
+  error?: string;
+}
+
+type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
+
+async function emitIndexEvent(deps: Deps, projectId: string, type: IndexEventType, key: string, data: Record<string, unknown>) {
+  return appendEvent(deps.db, deps.bus, { streamId: projectId, type, key, data });
+}
+
+/** A stable digest of a snapshot (for idempotency keys). */
+export function snapshotDigest(files: SnapshotFile[]): string {
+  const h = createHash('sha256');
+  for (const f of files) h.update(f.path).update('\0').update(f.content).update('\0');
+  return h.digest('hex');
+}
+
+/**
+ * Starts an index run for a project (the caller has checked access and input). One run at a
+ * time: a second while one is running is a 409 index_in_progress.
+ */
+export async function startIndexRun(deps: ServiceDeps, projectId: string, input: { files: SnapshotFile[] | null; branch: string | null }): Promise<string> {
+  const runId = newId('indexRun');
+  await deps.db.$transaction(async (tx) => {
+    const claimed = await tx.project.updateMany({
+      where: { id: projectId, indexStatus: { not: 'indexing' } },
+      data: { indexStatus: 'indexing', indexRunId: runId },
+    });
+    if (claimed.count === 0) {
+      throw new ConflictError('index_in_progress', `Project ${projectId} is being indexed right now; wait for that run to finish (watch projectIndexEvents), then start another.`);
+    }
+    if (input.files) await tx.projectSnapshot.create({ data: { id: runId, projectId, files: input.files } });
+  });
+  await emitIndexEvent(deps, projectId, 'progress', `${runId}:queued`, { run_id: runId, status: 'queued', progress: 0, message: 'Index run queued' });
+  const workflowInput: ProjectIndexWorkflowInput = { projectId, runId, branch: input.branch, heartbeatTimeoutSeconds: Math.max(30, deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS) };
+  try {
+    await deps.temporal.workflow.start('projectIndexWorkflow', { workflowId: runId, taskQueue: deps.config.taskQueues.cpu, args: [workflowInput] });
+  } catch (err) {
+    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+      deps.logger.error({ err, projectId, runId }, 'could not start the project index workflow');
+      await deps.db.projectSnapshot.deleteMany({ where: { id: runId } });
+      await deps.db.project.updateMany({ where: { id: projectId, indexRunId: runId }, data: { indexStatus: 'failed', indexStats: { error: 'the task engine was not reachable' } } });
+      throw new ServiceUnavailableError('The task engine is not reachable right now; the index run was not started. Retry shortly.');
+    }
+  }
+  return runId;
+}
+
+/** Validates a re-index request: a snapshot, or (none given) the project's repository URL. */
+export function checkIndexRequest(project: { repositoryUrl: string | null }, input: { files?: unknown; branch?: string | null }) {
+  if (input.files == null && !project.repositoryUrl) {
+    throw new ValidationError([{ field: 'files', message: 'is required: this project has no repository URL to read from (set repositoryUrl, or upload the files)' }]);
+  }
+  if (input.files != null && input.branch != null) throw new ValidationError([{ field: 'branch', message: 'applies to repository indexing only; leave it out when uploading files' }]);
+  if (input.files == null) return { files: null, branch: input.branch ?? null };
+  const parsed = snapshotSchema.safeParse(input.files);
+  if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => ({ field: ['files', ...i.path.map(String)].join('.'), message: i.message })));
+  return { files: parsed.data, branch: null };
+}
+
+async function readRepositoryFiles(dir: string, maxFiles: number, maxFileBytes: number, ignored: (p: string) => boolean, skipped: string[]): Promise<SnapshotFile[]> {
+  const files: SnapshotFile[] = [];
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await readdir(join(dir, rel), { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const e of entries) {
+      const path = rel ? posix.join(rel, e.name) : e.name;
+      if (e.name === '.git' || ignored(path) || ignored(`${path}/`)) continue;
+      if (e.isDirectory()) await walk(path);
+      else if (e.isFile()) {
+        if (files.length >= maxFiles) {
+          skipped.push(`${path} (over PROJECT_MAX_FILES)`);
+          continue;
+        }
+        const st = await lstat(join(dir, path));
+        if (st.size > maxFileBytes) {
+          skipped.push(`${path} (larger than PROJECT_FILE_MAX_BYTES)`);
+          continue;
+        }
+        const buf = await readFile(join(dir, path));
+        if (buf.includes(0)) continue; // binary
+        files.push({ path, content: buf.toString('utf8') });
+      }
+    }
+  };
+  await walk('');
+  return files;
+}
+
+/** The ignore test of a project: its patterns plus the always-ignored ones. */
+function ignoreMatcher(patterns: string[]) {
+  const match = picomatch([...ALWAYS_IGNORED, ...patterns], { dot: true });
+  return (p: string) => match(p) || match(p.replace(/\/$/, ''));
+}
+
+interface Activity {
+  heartbeat(details?: unknown): void;
+  signal: AbortSignal;
+}
+
+const BATCH = 50;
+
+/**
+ * The work of a run (the activity `indexProject`). Throws RepositoryUrlError for a repository
+ * that cannot be cloned (a failure to report, not to retry). Returns null when the project or
+ * the run is gone (deleted or superseded).
+ */
+export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: { projectId: string; runId: string; branch: string | null }, activity: Activity): Promise<IndexStats | null> {
+  const { projectId, runId } = input;
+  const project = await deps.db.project.findUnique({ where: { id: projectId } });
+  if (!project || project.indexRunId !== runId) return null;
+  const progress = (pct: number, message: string, key: string) =>
+    emitIndexEvent(deps, projectId, 'progress', `${runId}:${key}`, { run_id: runId, status: 'indexing', progress: pct, message });
+  const ignored = ignoreMatcher(project.ignoredPaths);
+  const snapshot = await deps.db.projectSnapshot.findUnique({ where: { id: runId } });
+  const stats: IndexStats = { source: snapshot ? 'snapshot' : 'repository', files_seen: 0, files_indexed: 0, files_unchanged: 0, files_removed: 0, files_skipped: [], symbols: 0, chunks: 0, notes: [] };
+  let files: SnapshotFile[];
+  if (snapshot) {
+    files = (snapshot.files as SnapshotFile[]).filter((f) => !ignored(f.path));
+  } else {
+    if (!project.repositoryUrl) throw new RepositoryUrlError('The project has no repository URL to index.');
+    await progress(2, `Cloning ${project.repositoryUrl}`, 'clone');
+    const dir = await mkdtemp(join(tmpdir(), 'codex-index-'));
+    try {
+      await cloneRepository(project.repositoryUrl, input.branch, join(dir, 'repo'), deps.config);
+      activity.heartbeat();
+      files = await readRepositoryFiles(join(dir, 'repo'), deps.config.PROJECT_MAX_FILES, deps.config.PROJECT_FILE_MAX_BYTES, ignored, stats.files_skipped);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+  stats.files_seen = files.length;
+  const existing = new Map((await deps.db.projectFile.findMany({ where: { projectId }, select: { id: true, path: true, contentHash: true } })).map((f) => [f.path, f]));
+  const seen = new Set(files.map((f) => f.path));
+  const removed = [...existing.values()].filter((f) => !seen.has(f.path));
+  if (removed.length) await deps.db.projectFile.deleteMany({ where: { id: { in: removed.map((f) => f.id) } } });
+  stats.files_removed = removed.length;
+  const changed: Array<SnapshotFile & { hash: string }> = [];
+  for (const f of files) {
+    const hash = createHash('sha256').update(f.content).digest('hex');
+    if (existing.get(f.path)?.contentHash === hash) stats.files_unchanged++;
+    else changed.push({ ...f, hash });
+  }
+  await progress(5, `${files.length} files: ${changed.length} to index, ${stats.files_unchanged} unchanged, ${removed.length} removed`, 'plan');
+  let pythonMissing = false;
+  for (let start = 0; start < changed.length; start += BATCH) {
+    if (activity.signal.aborted) throw activity.signal.reason ?? new Error('cancelled');
+    const batch = changed.slice(start, start + BATCH);
+    const py = pythonMissing ? null : await pythonSymbols(batch.filter((f) => languageOf(f.path) === 'python'));
+    if (py === null && batch.some((f) => languageOf(f.path) === 'python')) {
+      pythonMissing = true;
+      if (!stats.notes.includes('python3 is not available on the worker: Python files are chunked without symbols')) {
+        stats.notes.push('python3 is not available on the worker: Python files are chunked without symbols');
+      }
+    }
+    for (const f of batch) {
+      const language = languageOf(f.path);
+      let symbols: ExtractedSymbol[] = [];
+      if (language === 'typescript' || language === 'javascript') symbols = tsSymbols(f.path, f.content);
+      else if (language === 'python') {
+        const found = py?.[f.path];
+        if (found === null && py) stats.notes.push(`${f.path}: does not parse as Python; chunked without symbols`);
+        symbols = found ?? [];
+      }
+      const chunks = chunkFile(f.content);
+      const fileId = randomUUID();
+      const pathTerms = indexTerms(f.path);
+      const ok = await deps.db
+        .$transaction([
+          deps.db.projectFile.deleteMany({ where: { projectId, path: f.path } }),
+          deps.db.projectFile.create({
+            data: { id: fileId, projectId, path: f.path, language, contentHash: f.hash, sizeBytes: Buffer.byteLength(f.content, 'utf8'), lineCount: f.content.split('\n').length },
+          }),
+          deps.db.projectChunk.createMany({
+            data: chunks.map((c) => ({ id: randomUUID(), projectId, fileId, path: f.path, startLine: c.startLine, endLine: c.endLine, content: c.content, terms: `${pathTerms} ${indexTerms(c.content)}` })),
+          }),
+          deps.db.projectSymbol.createMany({
+            data: symbols.map((s) => ({
+              id: randomUUID(),
+              projectId,
+              fileId,
+              path: f.path,
+              name: s.name.slice(0, 200),
+              kind: s.kind,
+              line: s.line,
+              endLine: s.endLine,
+              exported: s.exported,
+              signature: s.signature,
+              terms: `${indexTerms(s.name)} ${indexTerms(s.name)} ${indexTerms(s.signature)} ${pathTerms}`,
+            })),
+          }),
+        ])
+        .then(() => true)
+        .catch(async (err) => {
+          // The project was deleted under the run (foreign key): stop quietly; anything else is retried.
+          if (!(await deps.db.project.findUnique({ where: { id: projectId }, select: { id: true } }))) return false;
+          throw err;
+        });
+      if (!ok) return null;
+      stats.files_indexed++;
+      stats.symbols += symbols.length;
+      stats.chunks += chunks.length;
+    }
+    activity.heartbeat();
+    const done = Math.min(start + BATCH, changed.length);
+    await progress(5 + Math.floor((90 * done) / changed.length), `Indexed ${done} of ${changed.length} changed files`, `batch:${start}`);
+  }
+  return stats;
+}
+
+/**
+ * Ends a run: the project's index status and stats, the snapshot removed, the final event on the
+ * project's stream. A run that is no longer the project's current one (or whose project was
+ * deleted) changes nothing.
+ */
+export async function finishIndex(deps: Deps, input: { projectId: string; runId: string; status: 'completed' | 'failed' | 'cancelled'; stats: IndexStats | null; error?: string | null }) {
+  const { projectId, runId, status } = input;
+  await deps.db.projectSnapshot.deleteMany({ where: { id: runId } });
+  const stats = input.stats ?? (input.error ? { error: input.error } : null);
+  const updated = await deps.db.project.updateMany({
+    where: { id: projectId, indexRunId: runId },
+    data: { indexStatus: status, indexStats: (stats ?? undefined) as object | undefined, ...(status === 'completed' ? { indexedAt: new Date() } : {}) },
+  });
+  if (updated.count === 0) return;
+  const message =
+    status === 'completed' && input.stats
+      ? `Index updated: ${input.stats.files_indexed} files indexed, ${input.stats.files_unchanged} unchanged, ${input.stats.files_removed} removed; ${input.stats.symbols} symbols`
+      : status === 'failed'
+        ? `Index run failed: ${input.error ?? 'unknown error'}`
+        : 'Index run cancelled';
+  await emitIndexEvent(deps, projectId, status, `${runId}:end`, { run_id: runId, status, progress: 100, message, stats });
+  await onProjectIndexUpdated(deps, { projectId, runId, status, stats });
+}
+
+/**
+ * THE HOOK FOR WEBHOOKS ("project index updated"): called once when an index run of a project
+ * ends (completed, failed or cancelled), after the project row and its event stream say so.
+ * Webhook delivery (`project.index_updated`) is wired in here; until then it does nothing more.
+ */
+export async function onProjectIndexUpdated(
+  _deps: Deps,
+  _event: { projectId: string; runId: string; status: 'completed' | 'failed' | 'cancelled'; stats: unknown },
+): Promise<void> {}
+
+/** The project's index events after `since`, then live until the end of a run. */
+export function streamProjectIndexEvents(deps: Deps, projectId: string, since: number) {
+  return streamEvents({ db: deps.db, bus: deps.bus, streamId: projectId, since, isTerminal: isTerminalIndexEvent });
+}
