@@ -104,9 +104,12 @@ export async function startIndexRun(deps: ServiceDeps, projectId: string, input:
 /** Validates a re-index request: a snapshot, or (none given) the project's repository URL. */
 export function checkIndexRequest(project: { repositoryUrl: string | null }, input: { files?: unknown; branch?: string | null }) {
   if (input.files == null && !project.repositoryUrl) {
-    throw new ValidationError([{ field: 'files', message: 'is required: this project has no repository URL to read from (set repositoryUrl, or upload the files)' }]);
+    throw new ValidationError([{ field: 'files', message: 'is required: this project has no repository URL to read from (set its repository URL, or upload the files)' }]);
   }
   if (input.files != null && input.branch != null) throw new ValidationError([{ field: 'branch', message: 'applies to repository indexing only; leave it out when uploading files' }]);
+  if (input.branch != null && (!/^[A-Za-z0-9._/-]{1,200}$/.test(input.branch) || input.branch.startsWith('-') || input.branch.includes('..'))) {
+    throw new ValidationError([{ field: 'branch', message: 'must be a branch name of letters, digits, ".", "_", "/" or "-", not starting with "-"' }]);
+  }
   if (input.files == null) return { files: null, branch: input.branch ?? null };
   const parsed = snapshotSchema.safeParse(input.files);
   if (!parsed.success) throw new ValidationError(parsed.error.issues.map((i) => ({ field: ['files', ...i.path.map(String)].join('.'), message: i.message })));
