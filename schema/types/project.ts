@@ -3,8 +3,8 @@ import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import { callerOf } from '../../src/context.js';
 import type { Project } from '../../src/generated/prisma/client.js';
 import type { StoredEvent } from '../../src/events/event-store.js';
-import { streamProjectIndexEvents, type IndexStats } from '../../src/services/projects/index-run.js';
-import { createProject, deleteProject, getProject, getProjectForChange, indexCounts, listProjects, reindexProject, updateProject } from '../../src/services/projects/projects.js';
+import { listProjectIndexEvents, streamProjectIndexEvents, type IndexStats } from '../../src/services/projects/index-run.js';
+import { createProject, deleteProject, getProject, getProjectForChange, listProjects, reindexProject, updateProject } from '../../src/services/projects/projects.js';
 import { searchProject, type FileHit, type SymbolHit } from '../../src/services/projects/search.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
@@ -74,9 +74,9 @@ const ProjectIndexRef = builder.objectRef<Project>('ProjectIndex').implement({
     status: t.field({ type: IndexStatus, resolve: (p) => p.indexStatus as 'idle' }),
     runId: t.id({ nullable: true, description: 'The run in progress, or the last one.', resolve: (p) => p.indexRunId }),
     indexedAt: t.field({ type: 'DateTime', nullable: true, description: 'When a run last completed.', resolve: (p) => p.indexedAt }),
-    files: t.int({ resolve: async (p, _a, ctx) => (await indexCounts(ctx.deps, p.id)).files }),
-    chunks: t.int({ resolve: async (p, _a, ctx) => (await indexCounts(ctx.deps, p.id)).chunks }),
-    symbols: t.int({ resolve: async (p, _a, ctx) => (await indexCounts(ctx.deps, p.id)).symbols }),
+    files: t.int({ description: 'Counted when the last run ended.', resolve: (p) => p.indexFiles }),
+    chunks: t.int({ resolve: (p) => p.indexChunks }),
+    symbols: t.int({ resolve: (p) => p.indexSymbols }),
     lastRun: t.field({ type: IndexRunStats, nullable: true, resolve: (p) => (p.indexStats as IndexStats | null) ?? null }),
   }),
 });
@@ -112,6 +112,20 @@ const SearchResultRef = builder.objectRef<{ files: FileHit[]; symbols: SymbolHit
   }),
 });
 
+const IndexEventRef = builder.objectRef<StoredEvent>('ProjectIndexEvent').implement({
+  description: 'Progress of an index run: progress events, then completed, failed or cancelled.',
+  fields: (t) => ({
+    seq: t.exposeInt('seq', { description: 'Per-project sequence number; resume with since.' }),
+    type: t.string({ description: 'progress, completed, failed or cancelled.', resolve: (e) => e.type }),
+    runId: t.id({ resolve: (e) => String(e.data.run_id) }),
+    status: t.string({ description: 'queued, indexing, completed, failed or cancelled.', resolve: (e) => String(e.data.status) }),
+    progress: t.int({ resolve: (e) => Number(e.data.progress ?? 0) }),
+    message: t.string({ resolve: (e) => String(e.data.message ?? '') }),
+    stats: t.field({ type: IndexRunStats, nullable: true, resolve: (e) => (e.data.stats as IndexStats | undefined) ?? null }),
+    timestamp: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
+  }),
+});
+
 export const ProjectRef = builder.objectRef<Project>('Project');
 
 builder.node(ProjectRef, {
@@ -130,6 +144,12 @@ builder.node(ProjectRef, {
     createdAt: t.field({ type: 'DateTime', resolve: (p) => p.createdAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (p) => p.updatedAt }),
     index: t.field({ type: ProjectIndexRef, resolve: (p) => p }),
+    indexEvents: t.field({
+      type: [IndexEventRef],
+      description: 'Stored index events after since, oldest first (for polling; projectIndexEvents streams them live).',
+      args: { since: t.arg.int({ defaultValue: 0 }), first: t.arg.int({ defaultValue: 100 }) },
+      resolve: (p, args, ctx) => listProjectIndexEvents(ctx.deps, p.id, args.since ?? 0, args.first ?? 100),
+    }),
     search: t.field({
       type: SearchResultRef,
       description: 'Files and symbols matching the query (identifiers match by their parts: "parse user" finds parseUser), best first.',
@@ -248,20 +268,6 @@ builder.mutationFields((t) => ({
     },
   }),
 }));
-
-const IndexEventRef = builder.objectRef<StoredEvent>('ProjectIndexEvent').implement({
-  description: 'Progress of an index run: progress events, then completed, failed or cancelled.',
-  fields: (t) => ({
-    seq: t.exposeInt('seq', { description: 'Per-project sequence number; resume with since.' }),
-    type: t.string({ description: 'progress, completed, failed or cancelled.', resolve: (e) => e.type }),
-    runId: t.id({ resolve: (e) => String(e.data.run_id) }),
-    status: t.string({ description: 'queued, indexing, completed, failed or cancelled.', resolve: (e) => String(e.data.status) }),
-    progress: t.int({ resolve: (e) => Number(e.data.progress ?? 0) }),
-    message: t.string({ resolve: (e) => String(e.data.message ?? '') }),
-    stats: t.field({ type: IndexRunStats, nullable: true, resolve: (e) => (e.data.stats as IndexStats | undefined) ?? null }),
-    timestamp: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
-  }),
-});
 
 builder.subscriptionField('projectIndexEvents', (t) =>
   t.field({

@@ -186,6 +186,33 @@ describe('pagination', () => {
   });
 });
 
+describe('team projects', () => {
+  it('are shared with the team: members change them, viewers read them, outsiders get 404', async () => {
+    const [owner, viewer, outsider] = await Promise.all(['Tess', 'Vera', 'Otto'].map((n) => sys.createUser(n)));
+    const ownerApi = restClient(sys.url, owner.apiKey);
+    const team = (await ownerApi.post('/v1/teams', { name: 'Shop team' })).body;
+    expect((await ownerApi.post(`/v1/teams/${team.id}/members`, { user_id: viewer.userId, role: 'viewer' })).status).toBe(201);
+    const created = await ownerApi.post('/v1/projects', { name: 'Shared', team_id: team.id, files: [readme] });
+    expect(created.status).toBe(201);
+    expect(created.body.team_id).toBe(team.id);
+    const p = await indexed(created.body.id, ownerApi);
+    const viewerApi = restClient(sys.url, viewer.apiKey);
+    expect((await viewerApi.get(`/v1/projects/${p.id}`)).body.name).toBe('Shared');
+    expect((await viewerApi.get(`/v1/projects?team_id=${team.id}`)).body.data.map((x: any) => x.id)).toEqual([p.id]);
+    expect((await viewerApi.get(`/v1/projects/${p.id}/search?q=invoices`)).body.files[0].path).toBe('README.md');
+    const denied = await patch(`/v1/projects/${p.id}`, { name: 'Mine' }, viewerApi);
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.code).toBe('permission_denied');
+    expect((await viewerApi.delete(`/v1/projects/${p.id}`)).status).toBe(403);
+    expect((await viewerApi.post('/v1/projects', { name: 'x', team_id: team.id })).status).toBe(403);
+    const outsiderApi = restClient(sys.url, outsider.apiKey);
+    expect((await outsiderApi.get(`/v1/projects/${p.id}`)).status).toBe(404);
+    expect((await outsiderApi.get(`/v1/projects?team_id=${team.id}`)).status).toBe(404);
+    expect((await outsiderApi.post('/v1/projects', { name: 'x', team_id: team.id })).status).toBe(404);
+    expect((await ownerApi.get(`/v1/projects/${p.id}`)).body.name).toBe('Shared');
+  });
+});
+
 describe('bad input changes nothing', () => {
   const cases: Array<[string, Record<string, unknown>, string]> = [
     ['an empty name', { name: '   ' }, 'name'],
@@ -394,6 +421,16 @@ describe('the semantic index', () => {
     expect([...progress].sort((a, b) => a - b)).toEqual(progress);
     const resumed = await subscribeGraphql(sys.wsUrl, key, SUB, { id: projectId, since: since + 2 });
     expect(resumed.results.map((r) => r.projectIndexEvents.seq)).toEqual(events.slice(2).map((e) => e.seq));
+
+    // The same events over REST, for polling: after since, with last_seq to continue from.
+    const polled = (await api.get(`/v1/projects/${projectId}/index/events?since=${since}`)).body;
+    expect(polled.data.map((e: any) => [e.seq, e.type, e.run_id])).toEqual(events.map((e) => [e.seq, e.type, run]));
+    expect(polled.data.at(-1).stats).toMatchObject({ files_indexed: 1, files_unchanged: 1 });
+    expect(polled.last_seq).toBe(events.at(-1).seq);
+    const page = (await api.get(`/v1/projects/${projectId}/index/events?since=${since}&limit=1`)).body;
+    expect(page.data.map((e: any) => e.seq)).toEqual([since + 1]);
+    expect((await api.get(`/v1/projects/${projectId}/index/events?since=${polled.last_seq}`)).body).toMatchObject({ data: [], last_seq: polled.last_seq });
+    for (const q of ['since=-1', 'limit=501', 'since=abc']) expect((await api.get(`/v1/projects/${projectId}/index/events?${q}`)).status).toBe(422);
   });
 });
 

@@ -45,6 +45,21 @@ const ProjectJson = z.object({
   }),
 });
 
+function runStatsJson(r: any): z.infer<typeof RunStatsJson> {
+  return {
+    source: r.source,
+    files_seen: r.filesSeen,
+    files_indexed: r.filesIndexed,
+    files_unchanged: r.filesUnchanged,
+    files_removed: r.filesRemoved,
+    files_skipped: r.filesSkipped,
+    symbols: r.symbols,
+    chunks: r.chunks,
+    notes: r.notes,
+    error: r.error,
+  };
+}
+
 function projectJson(p: any): z.infer<typeof ProjectJson> {
   const i = p.index;
   const r = i.lastRun;
@@ -68,18 +83,7 @@ function projectJson(p: any): z.infer<typeof ProjectJson> {
       files: i.files,
       chunks: i.chunks,
       symbols: i.symbols,
-      last_run: r && {
-        source: r.source,
-        files_seen: r.filesSeen,
-        files_indexed: r.filesIndexed,
-        files_unchanged: r.filesUnchanged,
-        files_removed: r.filesRemoved,
-        files_skipped: r.filesSkipped,
-        symbols: r.symbols,
-        chunks: r.chunks,
-        notes: r.notes,
-        error: r.error,
-      },
+      last_run: r && runStatsJson(r),
     },
   };
 }
@@ -218,7 +222,7 @@ export const projectRoutes = [
     variables: ({ params, body, headers }) => ({ id: params.project_id, files: body.files ?? null, branch: body.branch ?? null, idempotencyKey: headers['idempotency-key'] ?? null }),
     reply: (data: any) => {
       const r = data.indexProject;
-      return { run_id: r.runId, status: 'indexing' as const, project: projectJson(r.project), events_url: `graphql subscription projectIndexEvents(id: "${r.project.id}")` };
+      return { run_id: r.runId, status: 'indexing' as const, project: projectJson(r.project), events_url: `/v1/projects/${r.project.id}/index/events` };
     },
   }),
   defineRoute({
@@ -251,5 +255,46 @@ export const projectRoutes = [
       files: data.project.search.files.map((f: any) => ({ path: f.path, language: f.language, score: f.score, snippet: f.snippet, start_line: f.startLine, end_line: f.endLine })),
       symbols: data.project.search.symbols.map((s: any) => ({ name: s.name, kind: s.kind, path: s.path, line: s.line, end_line: s.endLine, exported: s.exported, signature: s.signature, score: s.score })),
     }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/projects/{project_id}/index/events',
+    operationId: 'listProjectIndexEvents',
+    summary: 'Index progress events after since, oldest first: progress, then completed, failed or cancelled (poll with the last seq)',
+    tag: 'Projects',
+    successStatus: 200,
+    params: IdParams,
+    query: z
+      .object({
+        since: z.coerce.number().int().min(0).optional().describe('The last seq you saw (default 0: from the beginning).'),
+        limit: z.coerce.number().int().min(1).max(500).optional().describe('At most this many events (1 to 500, default 100).'),
+      })
+      .strict(),
+    response: z.object({
+      object: z.literal('list'),
+      data: z.array(
+        z.object({
+          seq: z.number().int(),
+          type: z.enum(['progress', 'completed', 'failed', 'cancelled']),
+          run_id: z.string(),
+          status: z.string(),
+          progress: z.number().int(),
+          message: z.string(),
+          stats: RunStatsJson.nullable(),
+          timestamp: z.string(),
+        }),
+      ),
+      last_seq: z.number().int().describe('Pass as since to read what comes next.'),
+    }),
+    document: operation('project-index-events'),
+    variables: ({ params, query }) => ({ id: params.project_id, since: query.since ?? 0, first: query.limit ?? 100 }),
+    reply: (data: any, req) => {
+      const events = data.project.indexEvents;
+      return {
+        object: 'list' as const,
+        data: events.map((e: any) => ({ seq: e.seq, type: e.type, run_id: e.runId, status: e.status, progress: e.progress, message: e.message, stats: e.stats && runStatsJson(e.stats), timestamp: e.timestamp })),
+        last_seq: events.at(-1)?.seq ?? req.query.since ?? 0,
+      };
+    },
   }),
 ];

@@ -14,7 +14,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import picomatch from 'picomatch';
 import { z } from 'zod';
 import { ConflictError, ServiceUnavailableError, ValidationError } from '../../errors.js';
-import { appendEvent, type StoredEvent } from '../../events/event-store.js';
+import { appendEvent, readEvents, type StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
 import { newId } from '../../ids.js';
 import type { ProjectIndexWorkflowInput } from '../../../workflows/project-index.js';
@@ -275,9 +275,22 @@ export async function finishIndex(deps: Deps, input: { projectId: string; runId:
   const { projectId, runId, status } = input;
   await deps.db.projectSnapshot.deleteMany({ where: { id: runId } });
   const stats = input.stats ?? (input.error ? { error: input.error } : null);
+  // Counted here, once per run, so reading a project (or a page of them) counts nothing.
+  const [indexFiles, indexChunks, indexSymbols] = await Promise.all([
+    deps.db.projectFile.count({ where: { projectId } }),
+    deps.db.projectChunk.count({ where: { projectId } }),
+    deps.db.projectSymbol.count({ where: { projectId } }),
+  ]);
   const updated = await deps.db.project.updateMany({
     where: { id: projectId, indexRunId: runId },
-    data: { indexStatus: status, indexStats: (stats ?? undefined) as object | undefined, ...(status === 'completed' ? { indexedAt: new Date() } : {}) },
+    data: {
+      indexStatus: status,
+      indexStats: (stats ?? undefined) as object | undefined,
+      indexFiles,
+      indexChunks,
+      indexSymbols,
+      ...(status === 'completed' ? { indexedAt: new Date() } : {}),
+    },
   });
   if (updated.count === 0) return;
   const message =
@@ -303,4 +316,13 @@ export async function onProjectIndexUpdated(
 /** The project's index events after `since`, then live until the end of a run. */
 export function streamProjectIndexEvents(deps: Deps, projectId: string, since: number) {
   return streamEvents({ db: deps.db, bus: deps.bus, streamId: projectId, since, isTerminal: isTerminalIndexEvent });
+}
+
+/** Stored index events of a project after `since` (1 to 500 of them), for polling clients. */
+export function listProjectIndexEvents(deps: Pick<ServiceDeps, 'db'>, projectId: string, since: number, limit: number) {
+  const errors = [];
+  if (!Number.isInteger(since) || since < 0) errors.push({ field: 'since', message: 'must be a whole number ≥ 0' });
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500) errors.push({ field: 'limit', message: 'must be between 1 and 500' });
+  if (errors.length) throw new ValidationError(errors);
+  return readEvents(deps.db, projectId, since, limit);
 }

@@ -213,16 +213,6 @@ export async function deleteProject(deps: ServiceDeps, principal: Principal, id:
   return p;
 }
 
-/** Counts of what the index holds. */
-export async function indexCounts(deps: Pick<ServiceDeps, 'db'>, projectId: string) {
-  const [files, chunks, symbols] = await Promise.all([
-    deps.db.projectFile.count({ where: { projectId } }),
-    deps.db.projectChunk.count({ where: { projectId } }),
-    deps.db.projectSymbol.count({ where: { projectId } }),
-  ]);
-  return { files, chunks, symbols };
-}
-
 /**
  * Starts a re-index of a project: from an uploaded snapshot (`files`), or from its repository URL
  * (optionally a `branch`). Unchanged files are skipped by content hash. Returns the run id.

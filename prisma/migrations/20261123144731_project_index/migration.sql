@@ -1,7 +1,10 @@
 -- AlterTable
-ALTER TABLE "projects" ADD COLUMN     "index_run_id" TEXT,
+ALTER TABLE "projects" ADD COLUMN     "index_chunks" INTEGER NOT NULL DEFAULT 0,
+ADD COLUMN     "index_files" INTEGER NOT NULL DEFAULT 0,
+ADD COLUMN     "index_run_id" TEXT,
 ADD COLUMN     "index_stats" JSONB,
 ADD COLUMN     "index_status" TEXT NOT NULL DEFAULT 'idle',
+ADD COLUMN     "index_symbols" INTEGER NOT NULL DEFAULT 0,
 ADD COLUMN     "indexed_at" TIMESTAMPTZ(3);
 
 -- CreateTable
@@ -47,6 +50,7 @@ CREATE TABLE "project_symbols" (
     "exported" BOOLEAN NOT NULL,
     "signature" TEXT NOT NULL,
     "terms" TEXT NOT NULL,
+    -- Generated from the identifier-split terms ('simple': no stemming, code words stay as written).
     "search" tsvector GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, "terms")) STORED,
 
     CONSTRAINT "project_symbols_pkey" PRIMARY KEY ("id")
