@@ -187,6 +187,7 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
       await rm(dir, { recursive: true, force: true });
     }
   }
+  if (stats.files_skipped.length > 50) stats.files_skipped = [...stats.files_skipped.slice(0, 50), `… and ${stats.files_skipped.length - 50} more`];
   stats.files_seen = files.length;
   const existing = new Map((await deps.db.projectFile.findMany({ where: { projectId }, select: { id: true, path: true, contentHash: true } })).map((f) => [f.path, f]));
   const seen = new Set(files.map((f) => f.path));

@@ -4,7 +4,8 @@
  * REPOSITORY_ROOT, a local path (or file:// URL) inside that directory. Refused: every other
  * scheme (ext::, ssh, git, http, file:// outside the root), values that look like git options.
  * Cloning runs `git` with execFile (no shell), the URL after `--`, protocols other than https and
- * file disabled, and the host pinned to the addresses that were checked (no DNS rebinding).
+ * file disabled, no HTTP redirects, and the host pinned to the addresses that were checked (no DNS
+ * rebinding).
  */
 import { execFile } from 'node:child_process';
 import { lookup } from 'node:dns/promises';
@@ -46,9 +47,9 @@ async function insideRoot(root: string, candidate: string): Promise<string> {
 export async function checkRepositoryUrl(value: string, config: RepoConfig, resolveHost = true): Promise<RepositorySource & { addresses?: string[] }> {
   const v = value.trim();
   if (!v || v.length > 2000) throw new RepositoryUrlError('must be 1 to 2,000 characters');
-  if (/[\s\0-\x1f\x7f]/.test(v)) throw new RepositoryUrlError('must not contain spaces or control characters');
   if (v.startsWith('-')) throw new RepositoryUrlError('must not start with "-" (it would be read as a git option)');
   if (/^[a-z][a-z0-9+.-]*::/i.test(v)) throw new RepositoryUrlError('must be an https:// URL; git transport helpers (such as ext::) are refused');
+  if (/[\s\0-\x1f\x7f]/.test(v)) throw new RepositoryUrlError('must not contain spaces or control characters');
   const local = v.startsWith('/') || v.toLowerCase().startsWith('file:') || v.startsWith('.');
   if (local) {
     if (!config.REPOSITORY_ROOT) throw new RepositoryUrlError('must be an https:// URL; local paths are allowed only when the operator sets REPOSITORY_ROOT');
@@ -122,7 +123,7 @@ export async function cloneRepository(value: string, branch: string | null, dir:
   if (branch != null && (!/^[A-Za-z0-9._/-]{1,200}$/.test(branch) || branch.startsWith('-') || branch.includes('..'))) {
     throw new RepositoryUrlError('The branch name must be letters, digits, ".", "_", "/" or "-", and must not start with "-".');
   }
-  const args = ['-c', 'protocol.allow=never', '-c', `protocol.${source.kind === 'https' ? 'https' : 'file'}.allow=always`, '-c', 'core.symlinks=false'];
+  const args = ['-c', 'protocol.allow=never', '-c', `protocol.${source.kind === 'https' ? 'https' : 'file'}.allow=always`, '-c', 'core.symlinks=false', '-c', 'http.followRedirects=false'];
   if (source.kind === 'https' && 'addresses' in source && source.addresses?.length) {
     // Connect to the addresses that were checked, not to whatever the name resolves to later.
     const pinned = source.addresses.map((a) => (a.includes(':') ? `[${a}]` : a)).join(',');
