@@ -119,6 +119,7 @@ export const errorStatuses: Record<string, number> = {
   agent_error: 500,
   internal_error: 500,
   service_unavailable: 503,
+  index_in_progress: 409,
 };
 
 /** Documentation link for an error code. */
