@@ -9,6 +9,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { projectRoutes } from '../../src/rest/v1/projects.js';
 import { relevantFiles } from '../../src/services/projects/search.js';
 import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
@@ -504,5 +505,54 @@ describe('deletion', () => {
     const events = await sys.services.db.$queryRaw<unknown[]>`SELECT 1 FROM events WHERE stream_id = ${id}`;
     expect(events).toEqual([]);
     expect((await api.get(`/v1/projects/${id}`)).status).toBe(404);
+  });
+});
+
+describe('contract', () => {
+  const schemaOf = (operationId: string) => projectRoutes.find((r) => r.operationId === operationId)!.response;
+
+  it('answers in the shapes the OpenAPI document declares, and documents every route with its errors', async () => {
+    const created = await api.post('/v1/projects', { name: 'Contract', style: { tabs: false }, files: [userTs] });
+    schemaOf('createProject').parse(created.body);
+    const id = created.body.id;
+    const p = await indexed(id);
+    schemaOf('getProject').parse(p);
+    schemaOf('listProjects').parse((await api.get('/v1/projects?limit=3')).body);
+    schemaOf('searchProject').parse((await api.get(`/v1/projects/${id}/search?q=parseUser`)).body);
+    schemaOf('listProjectIndexEvents').parse((await api.get(`/v1/projects/${id}/index/events`)).body);
+    schemaOf('updateProject').parse((await patch(`/v1/projects/${id}`, { description: 'd' })).body);
+    const key = { 'idempotency-key': `idx-${id}` };
+    const run = await api.post(`/v1/projects/${id}/index`, { files: [userTs, readme] }, key);
+    schemaOf('indexProject').parse(run.body);
+    // Same key, same body: the same run, not a second one (even while it is still running).
+    const replay = await api.post(`/v1/projects/${id}/index`, { files: [userTs, readme] }, key);
+    expect(replay.status).toBe(202);
+    expect(replay.body.run_id).toBe(run.body.run_id);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    expect((await api.post(`/v1/projects/${id}/index`, { files: [readme] }, key)).body.error.code).toBe('idempotency_conflict');
+    await indexed(id);
+    schemaOf('deleteProject').parse((await api.delete(`/v1/projects/${id}`)).body);
+
+    const doc = (await api.get('/v1/openapi.json')).body;
+    for (const route of projectRoutes) {
+      const op = doc.paths[route.path]?.[route.method.toLowerCase()];
+      expect(op?.operationId, `${route.method} ${route.path}`).toBe(route.operationId);
+      expect(op.responses[String(route.successStatus)]).toBeDefined();
+    }
+    expect(Object.keys(doc.paths['/v1/projects/{project_id}/index'].post.responses)).toEqual(expect.arrayContaining(['202', '409', '413', '422', '404']));
+  });
+
+  it('re-indexes through GraphQL too', async () => {
+    const created = await graphql(sys.url, key, `mutation($input: CreateProjectInput!) { createProject(input: $input) { project { id index { status runId } } } }`, { input: { name: 'GQL index', files: [serverGo] } });
+    const id = created.body.data.createProject.project.id;
+    expect(created.body.data.createProject.project.index.status).toBe('INDEXING');
+    await indexed(id);
+    const res = await graphql(sys.url, key, `mutation($id: ID!, $files: [FileInput!]) { indexProject(id: $id, files: $files) { runId project { index { status runId } } } }`, { id, files: [serverGo, billingPy] });
+    expect(res.body.errors).toBeUndefined();
+    expect(res.body.data.indexProject.project.index).toEqual({ status: 'INDEXING', runId: res.body.data.indexProject.runId });
+    const done = await indexed(id);
+    expect(done.index.last_run).toMatchObject({ files_indexed: 1, files_unchanged: 1 });
+    const q = await graphql(sys.url, key, `query($id: ID!) { project(id: $id) { index { files symbols lastRun { filesUnchanged } } search(query: "InvoiceService") { symbols { name kind } } } }`, { id });
+    expect(q.body.data.project).toEqual({ index: { files: 2, symbols: 4, lastRun: { filesUnchanged: 1 } }, search: { symbols: [{ name: 'InvoiceService', kind: 'class' }] } });
   });
 });
