@@ -495,6 +495,13 @@ describe('deletion', () => {
     expect(busy.status).toBe(409);
     expect(busy.body.error.code).toBe('index_in_progress');
     await waitFor(async () => ((await sys.services.db.projectFile.count({ where: { projectId: id } })) > 0 ? true : undefined), 30_000, 20);
+    let opened!: () => void;
+    const open = new Promise<void>((r) => (opened = r));
+    const watching = subscribeGraphql(sys.wsUrl, key, `subscription($id: ID!) { projectIndexEvents(id: $id) { type status message } }`, { id }, (_data, all) => {
+      if (all.length === 1) opened();
+      return false;
+    });
+    await open; // subscribed (its first event arrived) while the project exists
     const deleted = await api.delete(`/v1/projects/${id}`);
     expect(deleted.status).toBe(200);
     const outcome = await sys.services.temporal.workflow.getHandle(runId).result();
@@ -502,8 +509,10 @@ describe('deletion', () => {
     for (const table of ['projectFile', 'projectChunk', 'projectSymbol', 'projectSnapshot'] as const) {
       expect(await (sys.services.db[table] as any).count({ where: { projectId: id } }), table).toBe(0);
     }
-    const events = await sys.services.db.$queryRaw<unknown[]>`SELECT 1 FROM events WHERE stream_id = ${id}`;
-    expect(events).toEqual([]);
+    // A live subscriber sees the run end, rather than waiting forever.
+    const watched = await watching;
+    expect(watched.errors).toEqual([]);
+    expect(watched.results.at(-1).projectIndexEvents).toEqual({ type: 'cancelled', status: 'cancelled', message: 'Index run cancelled: the project was deleted' });
     expect((await api.get(`/v1/projects/${id}`)).status).toBe(404);
   });
 });

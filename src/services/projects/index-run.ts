@@ -304,6 +304,11 @@ export async function finishIndex(deps: Deps, input: { projectId: string; runId:
   await onProjectIndexUpdated(deps, { projectId, runId, status, stats });
 }
 
+/** Ends the event stream of a run whose project was deleted under it. */
+export async function endRunOfDeletedProject(deps: Deps, projectId: string, runId: string) {
+  await emitIndexEvent(deps, projectId, 'cancelled', `${runId}:end`, { run_id: runId, status: 'cancelled', progress: 100, message: 'Index run cancelled: the project was deleted', stats: null });
+}
+
 /**
  * THE HOOK FOR WEBHOOKS ("project index updated"): called once when an index run of a project
  * ends (completed, failed or cancelled), after the project row and its event stream say so.

@@ -17,7 +17,7 @@ import { canSee, listScope, requireTeamRole } from '../teams.js';
 import { fieldErrors } from '../tasks/task-input.js';
 import { checkRepositoryUrl, RepositoryUrlError } from './repository.js';
 import { LANGUAGE_NAMES } from './symbols.js';
-import { checkIndexRequest, snapshotDigest, startIndexRun, snapshotSchema, type SnapshotFile } from './index-run.js';
+import { checkIndexRequest, endRunOfDeletedProject, snapshotDigest, startIndexRun, snapshotSchema, type SnapshotFile } from './index-run.js';
 
 export const PROJECT_PAGE_MAX = 100;
 
@@ -194,7 +194,8 @@ export async function updateProject(deps: ServiceDeps, principal: Principal, id:
 
 /**
  * Deletes a project: its running index workflow is cancelled, then the project and its index
- * (files, chunks, symbols, pending snapshots: foreign keys cascade) and its event stream go.
+ * (files, chunks, symbols, pending snapshots: foreign keys cascade) go; a running index run's
+ * event stream ends with a `cancelled` event.
  */
 export async function deleteProject(deps: ServiceDeps, principal: Principal, id: string): Promise<Project> {
   const p = await getProjectForChange(deps, principal, id);
@@ -205,11 +206,12 @@ export async function deleteProject(deps: ServiceDeps, principal: Principal, id:
       if (!(err instanceof WorkflowNotFoundError)) throw err;
     }
   }
-  await deps.db.$transaction([
-    deps.db.project.delete({ where: { id } }),
-    deps.db.$executeRaw`DELETE FROM events WHERE stream_id = ${id}`,
-    deps.db.$executeRaw`DELETE FROM event_streams WHERE id = ${id}`,
-  ]);
+  await deps.db.project.delete({ where: { id } });
+  if (p.indexStatus === 'indexing' && p.indexRunId) {
+    // The run's own end is never recorded for a deleted project: end its stream here, so live
+    // subscribers stop. The stream stays readable by nobody (the project answers 404).
+    await endRunOfDeletedProject(deps, id, p.indexRunId);
+  }
   return p;
 }
 
