@@ -222,6 +222,8 @@ describe('bad input changes nothing', () => {
     ['a repeated language', { name: 'x', languages: ['go', 'go'] }, 'languages'],
     ['an unknown default agent', { name: 'x', default_agents: ['poet'] }, 'default_agents.0'],
     ['style that is not an object', { name: 'x', style: ['indent'] }, 'style'],
+    ['a nested style option', { name: 'x', style: { indent: { size: 2 } } }, 'style.indent'],
+    ['a binary file', { name: 'x', files: [{ path: 'logo.png', content: 'PNG\u0000\u0001' }] }, 'files.0.content'],
     ['an empty ignored path', { name: 'x', ignored_paths: [''] }, 'ignored_paths.0'],
     ['an http repository URL', { name: 'x', repository_url: 'http://github.com/a/b.git' }, 'repository_url'],
     ['an ext:: repository URL', { name: 'x', repository_url: 'ext::sh -c touch% /tmp/pwned' }, 'repository_url'],

@@ -34,8 +34,18 @@ const pathSchema = z
     message: 'must be a relative path with "/" separators and no "." or ".." segments, e.g. src/app.ts',
   });
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 export const snapshotSchema = z
-  .array(z.object({ path: pathSchema, content: z.string() }).strict())
+  .array(
+    z
+      .object({
+        path: pathSchema,
+        // PostgreSQL stores neither NUL characters nor lone surrogates: binary files are not indexed.
+        content: z.string().refine((c) => !c.includes('\0') && !LONE_SURROGATE.test(c), 'must be text (no NUL characters or lone UTF-16 surrogates); leave binary files out'),
+      })
+      .strict(),
+  )
   .min(1, 'must contain at least one file');
 
 export type SnapshotFile = z.infer<typeof snapshotSchema>[number];

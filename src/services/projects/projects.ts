@@ -42,7 +42,9 @@ const configFields = {
     .max(20, 'must name at most 20 languages')
     .refine((ls) => new Set(ls).size === ls.length, 'must not repeat a language'),
   style: z
-    .record(z.string(), z.union([z.string().max(200), z.number(), z.boolean(), z.null()]), { message: 'must be an object of options (string, number or boolean values)' })
+    .record(z.string().max(100, 'option names must be at most 100 characters'), z.union([z.string().max(200), z.number(), z.boolean(), z.null()], { message: 'must be a string (up to 200 characters), number, boolean or null' }), {
+      message: 'must be an object of options (string, number or boolean values)',
+    })
     .refine((s) => Object.keys(s).length <= 50, 'must have at most 50 options'),
   ignoredPaths: z.array(patternSchema).max(200, 'must have at most 200 patterns'),
   defaultAgents: z
