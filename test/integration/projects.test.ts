@@ -486,6 +486,19 @@ describe('repositories', () => {
   });
 });
 
+describe('a run that no longer runs', () => {
+  it('does not block the next run (an operator terminated its workflow)', async () => {
+    const files = Array.from({ length: 2000 }, (_, i) => ({ path: `src/t${i}.ts`, content: `export const t${i} = ${i};\n` }));
+    const created = (await api.post('/v1/projects', { name: 'Stuck', files })).body;
+    await sys.services.temporal.workflow.getHandle(created.index.run_id).terminate('operator');
+    expect((await api.get(`/v1/projects/${created.id}`)).body.index.status).toBe('indexing');
+    const res = await api.post(`/v1/projects/${created.id}/index`, { files: [readme] });
+    expect(res.status).toBe(202);
+    const p = await indexed(created.id);
+    expect(p.index).toMatchObject({ status: 'ready', run_id: res.body.run_id, files: 1 });
+  });
+});
+
 describe('deletion', () => {
   it('cancels a running index run, refuses a second run meanwhile, and removes the index', async () => {
     const files = Array.from({ length: 3000 }, (_, i) => ({ path: `src/gen/module${i}.ts`, content: `export function generatedHandler${i}(input: string) {\n  return input.length + ${i};\n}\n`.repeat(3) }));

@@ -10,7 +10,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import picomatch from 'picomatch';
 import { z } from 'zod';
 import { ConflictError, ServiceUnavailableError, ValidationError } from '../../errors.js';
@@ -86,9 +86,10 @@ export function snapshotDigest(files: SnapshotFile[]): string {
  */
 export async function startIndexRun(deps: ServiceDeps, projectId: string, input: { files: SnapshotFile[] | null; branch: string | null }): Promise<string> {
   const runId = newId('indexRun');
+  const stale = await staleRun(deps, projectId);
   await deps.db.$transaction(async (tx) => {
     const claimed = await tx.project.updateMany({
-      where: { id: projectId, indexStatus: { not: 'indexing' } },
+      where: { id: projectId, OR: [{ indexStatus: { not: 'indexing' } }, ...(stale ? [{ indexRunId: stale }] : [])] },
       data: { indexStatus: 'indexing', indexRunId: runId },
     });
     if (claimed.count === 0) {
@@ -109,6 +110,22 @@ export async function startIndexRun(deps: ServiceDeps, projectId: string, input:
     }
   }
   return runId;
+}
+
+/**
+ * The run id of a project marked as indexing whose workflow is no longer running (terminated by
+ * an operator, say): a new run may take its place. Null when there is none, or it still runs.
+ */
+async function staleRun(deps: Pick<ServiceDeps, 'db' | 'temporal'>, projectId: string): Promise<string | null> {
+  const p = await deps.db.project.findUnique({ where: { id: projectId }, select: { indexStatus: true, indexRunId: true } });
+  if (p?.indexStatus !== 'indexing' || !p.indexRunId) return null;
+  try {
+    const { status } = await deps.temporal.workflow.getHandle(p.indexRunId).describe();
+    return status.name === 'RUNNING' ? null : p.indexRunId;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return p.indexRunId;
+    throw err;
+  }
 }
 
 /** Validates a re-index request: a snapshot, or (none given) the project's repository URL. */
@@ -161,6 +178,18 @@ function ignoreMatcher(patterns: string[]) {
   return (p: string) => match(p) || match(p.replace(/\/$/, ''));
 }
 
+type Tx = Parameters<Parameters<ServiceDeps['db']['$transaction']>[0]>[0];
+
+/**
+ * Whether the run is still its project's current one, holding a share lock on the project row
+ * until the transaction ends: a newer run's claim and a delete wait for this transaction, and
+ * once they are through this run writes nothing more.
+ */
+async function stillCurrent(tx: Tx, projectId: string, runId: string): Promise<boolean> {
+  const rows = await tx.$queryRaw<unknown[]>`SELECT 1 FROM projects WHERE id = ${projectId} AND index_run_id = ${runId} FOR SHARE`;
+  return rows.length > 0;
+}
+
 interface Activity {
   heartbeat(details?: unknown): void;
   signal: AbortSignal;
@@ -202,7 +231,14 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
   const existing = new Map((await deps.db.projectFile.findMany({ where: { projectId }, select: { id: true, path: true, contentHash: true } })).map((f) => [f.path, f]));
   const seen = new Set(files.map((f) => f.path));
   const removed = [...existing.values()].filter((f) => !seen.has(f.path));
-  if (removed.length) await deps.db.projectFile.deleteMany({ where: { id: { in: removed.map((f) => f.id) } } });
+  if (removed.length) {
+    const ok = await deps.db.$transaction(async (tx) => {
+      if (!(await stillCurrent(tx, projectId, runId))) return false;
+      await tx.projectFile.deleteMany({ where: { id: { in: removed.map((f) => f.id) } } });
+      return true;
+    });
+    if (!ok) return null;
+  }
   stats.files_removed = removed.length;
   const changed: Array<SnapshotFile & { hash: string }> = [];
   for (const f of files) {
@@ -234,37 +270,32 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
       const chunks = chunkFile(f.content);
       const fileId = randomUUID();
       const pathTerms = indexTerms(f.path);
-      const ok = await deps.db
-        .$transaction([
-          deps.db.projectFile.deleteMany({ where: { projectId, path: f.path } }),
-          deps.db.projectFile.create({
-            data: { id: fileId, projectId, path: f.path, language, contentHash: f.hash, sizeBytes: Buffer.byteLength(f.content, 'utf8'), lineCount: f.content.split('\n').length },
-          }),
-          deps.db.projectChunk.createMany({
-            data: chunks.map((c) => ({ id: randomUUID(), projectId, fileId, path: f.path, startLine: c.startLine, endLine: c.endLine, content: c.content, terms: `${pathTerms} ${indexTerms(c.content)}` })),
-          }),
-          deps.db.projectSymbol.createMany({
-            data: symbols.map((s) => ({
-              id: randomUUID(),
-              projectId,
-              fileId,
-              path: f.path,
-              name: s.name.slice(0, 200),
-              kind: s.kind,
-              line: s.line,
-              endLine: s.endLine,
-              exported: s.exported,
-              signature: s.signature,
-              terms: `${indexTerms(s.name)} ${indexTerms(s.name)} ${indexTerms(s.signature)} ${pathTerms}`,
-            })),
-          }),
-        ])
-        .then(() => true)
-        .catch(async (err) => {
-          // The project was deleted under the run (foreign key): stop quietly; anything else is retried.
-          if (!(await deps.db.project.findUnique({ where: { id: projectId }, select: { id: true } }))) return false;
-          throw err;
+      const ok = await deps.db.$transaction(async (tx) => {
+        if (!(await stillCurrent(tx, projectId, runId))) return false;
+        await tx.projectFile.deleteMany({ where: { projectId, path: f.path } });
+        await tx.projectFile.create({
+          data: { id: fileId, projectId, path: f.path, language, contentHash: f.hash, sizeBytes: Buffer.byteLength(f.content, 'utf8'), lineCount: f.content.split('\n').length },
         });
+        await tx.projectChunk.createMany({
+          data: chunks.map((c) => ({ id: randomUUID(), projectId, fileId, path: f.path, startLine: c.startLine, endLine: c.endLine, content: c.content, terms: `${pathTerms} ${indexTerms(c.content)}` })),
+        });
+        await tx.projectSymbol.createMany({
+          data: symbols.map((s) => ({
+            id: randomUUID(),
+            projectId,
+            fileId,
+            path: f.path,
+            name: s.name.slice(0, 200),
+            kind: s.kind,
+            line: s.line,
+            endLine: s.endLine,
+            exported: s.exported,
+            signature: s.signature,
+            terms: `${indexTerms(s.name)} ${indexTerms(s.name)} ${indexTerms(s.signature)} ${pathTerms}`,
+          })),
+        });
+        return true;
+      });
       if (!ok) return null;
       stats.files_indexed++;
       stats.symbols += symbols.length;
