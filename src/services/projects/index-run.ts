@@ -13,6 +13,7 @@ import { join, posix } from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import picomatch from 'picomatch';
 import { z } from 'zod';
+import type { Prisma } from '../../generated/prisma/client.js';
 import { ConflictError, ServiceUnavailableError, ValidationError } from '../../errors.js';
 import { appendEvent, readEvents, type StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
@@ -196,6 +197,8 @@ interface Activity {
 }
 
 const BATCH = 50;
+const PY_BATCH = 500;
+const PY_BATCH_CHARS = 4_000_000;
 
 /**
  * The work of a run (the activity `indexProject`). Throws RepositoryUrlError for a repository
@@ -247,64 +250,81 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
     else changed.push({ ...f, hash });
   }
   await progress(5, `${files.length} files: ${changed.length} to index, ${stats.files_unchanged} unchanged, ${removed.length} removed`, 'plan');
+  // Python symbols for every changed Python file: one python3 run per PY_BATCH files (its start-up dominates).
+  const pyFiles = changed.filter((f) => languageOf(f.path) === 'python');
+  const py: Record<string, ExtractedSymbol[] | null> = {};
   let pythonMissing = false;
+  for (let i = 0; i < pyFiles.length && !pythonMissing; ) {
+    let end = i;
+    for (let bytes = 0; end < pyFiles.length && end - i < PY_BATCH && (end === i || bytes + pyFiles[end]!.content.length <= PY_BATCH_CHARS); end++) bytes += pyFiles[end]!.content.length;
+    const found = await pythonSymbols(pyFiles.slice(i, end));
+    i = end;
+    if (found === null) {
+      pythonMissing = true;
+      stats.notes.push('python3 is not available on the worker: Python files are chunked without symbols');
+    } else Object.assign(py, found);
+    activity.heartbeat();
+  }
   for (let start = 0; start < changed.length; start += BATCH) {
     if (activity.signal.aborted) throw activity.signal.reason ?? new Error('cancelled');
     const batch = changed.slice(start, start + BATCH);
-    const py = pythonMissing ? null : await pythonSymbols(batch.filter((f) => languageOf(f.path) === 'python'));
-    if (py === null && batch.some((f) => languageOf(f.path) === 'python')) {
-      pythonMissing = true;
-      if (!stats.notes.includes('python3 is not available on the worker: Python files are chunked without symbols')) {
-        stats.notes.push('python3 is not available on the worker: Python files are chunked without symbols');
-      }
-    }
+    // Parse everything first (CPU), then write the batch in one transaction (few round trips).
+    const fileRows: Prisma.ProjectFileCreateManyInput[] = [];
+    const chunkRows: Prisma.ProjectChunkCreateManyInput[] = [];
+    const symbolRows: Prisma.ProjectSymbolCreateManyInput[] = [];
     for (const f of batch) {
       const language = languageOf(f.path);
       let symbols: ExtractedSymbol[] = [];
       if (language === 'typescript' || language === 'javascript') symbols = tsSymbols(f.path, f.content);
       else if (language === 'python') {
-        const found = py?.[f.path];
-        if (found === null && py) stats.notes.push(`${f.path}: does not parse as Python; chunked without symbols`);
+        const found = py[f.path];
+        if (found === null) stats.notes.push(`${f.path}: does not parse as Python; chunked without symbols`);
         symbols = found ?? [];
       }
       const chunks = chunkFile(f.content);
       const fileId = randomUUID();
       const pathTerms = indexTerms(f.path);
-      const ok = await deps.db.$transaction(async (tx) => {
-        if (!(await stillCurrent(tx, projectId, runId))) return false;
-        await tx.projectFile.deleteMany({ where: { projectId, path: f.path } });
-        await tx.projectFile.create({
-          data: { id: fileId, projectId, path: f.path, language, contentHash: f.hash, sizeBytes: Buffer.byteLength(f.content, 'utf8'), lineCount: f.content.split('\n').length },
+      fileRows.push({ id: fileId, projectId, path: f.path, language, contentHash: f.hash, sizeBytes: Buffer.byteLength(f.content, 'utf8'), lineCount: f.content.split('\n').length });
+      for (const c of chunks) {
+        chunkRows.push({ id: randomUUID(), projectId, fileId, path: f.path, startLine: c.startLine, endLine: c.endLine, content: c.content, terms: `${pathTerms} ${indexTerms(c.content)}` });
+      }
+      for (const sym of symbols) {
+        symbolRows.push({
+          id: randomUUID(),
+          projectId,
+          fileId,
+          path: f.path,
+          name: sym.name.slice(0, 200),
+          kind: sym.kind,
+          line: sym.line,
+          endLine: sym.endLine,
+          exported: sym.exported,
+          signature: sym.signature,
+          // The name twice: a match on the name outranks one on the signature or path.
+          terms: `${indexTerms(sym.name)} ${indexTerms(sym.name)} ${indexTerms(sym.signature)} ${pathTerms}`,
         });
-        await tx.projectChunk.createMany({
-          data: chunks.map((c) => ({ id: randomUUID(), projectId, fileId, path: f.path, startLine: c.startLine, endLine: c.endLine, content: c.content, terms: `${pathTerms} ${indexTerms(c.content)}` })),
-        });
-        await tx.projectSymbol.createMany({
-          data: symbols.map((s) => ({
-            id: randomUUID(),
-            projectId,
-            fileId,
-            path: f.path,
-            name: s.name.slice(0, 200),
-            kind: s.kind,
-            line: s.line,
-            endLine: s.endLine,
-            exported: s.exported,
-            signature: s.signature,
-            terms: `${indexTerms(s.name)} ${indexTerms(s.name)} ${indexTerms(s.signature)} ${pathTerms}`,
-          })),
-        });
-        return true;
-      });
-      if (!ok) return null;
-      stats.files_indexed++;
-      stats.symbols += symbols.length;
-      stats.chunks += chunks.length;
+      }
     }
+    const ok = await deps.db.$transaction(
+      async (tx) => {
+        if (!(await stillCurrent(tx, projectId, runId))) return false;
+        await tx.projectFile.deleteMany({ where: { projectId, path: { in: batch.map((f) => f.path) } } });
+        await tx.projectFile.createMany({ data: fileRows });
+        await tx.projectChunk.createMany({ data: chunkRows });
+        await tx.projectSymbol.createMany({ data: symbolRows });
+        return true;
+      },
+      { timeout: 60_000 },
+    );
+    if (!ok) return null;
+    stats.files_indexed += batch.length;
+    stats.symbols += symbolRows.length;
+    stats.chunks += chunkRows.length;
     activity.heartbeat();
     const done = Math.min(start + BATCH, changed.length);
     await progress(5 + Math.floor((90 * done) / changed.length), `Indexed ${done} of ${changed.length} changed files`, `batch:${start}`);
   }
+  if (stats.notes.length > 50) stats.notes = [...stats.notes.slice(0, 50), `… and ${stats.notes.length - 50} more`];
   return stats;
 }
 
