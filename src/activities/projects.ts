@@ -11,7 +11,7 @@ export function createProjectActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | '
     async indexProject(input: { projectId: string; runId: string; branch: string | null }): Promise<IndexStats | null> {
       const ctx = Context.current();
       try {
-        return await runIndex(deps, input, { heartbeat: (d) => ctx.heartbeat(d), signal: ctx.cancellationSignal });
+        return await runIndex(deps, input, { attempt: ctx.info.attempt, heartbeat: (d) => ctx.heartbeat(d), signal: ctx.cancellationSignal });
       } catch (err) {
         if (err instanceof RepositoryUrlError) throw ApplicationFailure.create({ type: INDEX_INPUT_ERROR, message: err.message, nonRetryable: true });
         throw err;

@@ -99,7 +99,7 @@ export async function startIndexRun(deps: ServiceDeps, projectId: string, input:
     if (input.files) await tx.projectSnapshot.create({ data: { id: runId, projectId, files: input.files } });
   });
   await emitIndexEvent(deps, projectId, 'progress', `${runId}:queued`, { run_id: runId, status: 'queued', progress: 0, message: 'Index run queued' });
-  const workflowInput: ProjectIndexWorkflowInput = { projectId, runId, branch: input.branch, heartbeatTimeoutSeconds: Math.max(30, deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS) };
+  const workflowInput: ProjectIndexWorkflowInput = { projectId, runId, branch: input.branch, heartbeatTimeoutSeconds: deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS };
   try {
     await deps.temporal.workflow.start('projectIndexWorkflow', { workflowId: runId, taskQueue: deps.config.taskQueues.cpu, args: [workflowInput] });
   } catch (err) {
@@ -191,7 +191,20 @@ async function stillCurrent(tx: Tx, projectId: string, runId: string): Promise<b
   return rows.length > 0;
 }
 
+/** Runs `work` (waiting on git or python3) with a heartbeat every second, so the run is not timed out meanwhile. */
+async function whileBeating<T>(activity: Activity, work: () => Promise<T>): Promise<T> {
+  const timer = setInterval(() => activity.heartbeat(), 1000);
+  try {
+    return await work();
+  } finally {
+    clearInterval(timer);
+    activity.heartbeat();
+  }
+}
+
 interface Activity {
+  /** 1 for the first attempt, more when Temporal retries the activity (after a worker crash, say). */
+  attempt: number;
   heartbeat(details?: unknown): void;
   signal: AbortSignal;
 }
@@ -210,7 +223,8 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
   const project = await deps.db.project.findUnique({ where: { id: projectId } });
   if (!project || project.indexRunId !== runId) return null;
   const progress = (pct: number, message: string, key: string) =>
-    emitIndexEvent(deps, projectId, 'progress', `${runId}:${key}`, { run_id: runId, status: 'indexing', progress: pct, message });
+    // Keyed per attempt: a retried activity reports its own (smaller) plan and batches.
+    emitIndexEvent(deps, projectId, 'progress', `${runId}:a${activity.attempt}:${key}`, { run_id: runId, status: 'indexing', progress: pct, message });
   const ignored = ignoreMatcher(project.ignoredPaths);
   const snapshot = await deps.db.projectSnapshot.findUnique({ where: { id: runId } });
   const stats: IndexStats = { source: snapshot ? 'snapshot' : 'repository', files_seen: 0, files_indexed: 0, files_unchanged: 0, files_removed: 0, files_skipped: [], symbols: 0, chunks: 0, notes: [] };
@@ -222,9 +236,10 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
     await progress(2, `Cloning ${project.repositoryUrl}`, 'clone');
     const dir = await mkdtemp(join(tmpdir(), 'codex-index-'));
     try {
-      await cloneRepository(project.repositoryUrl, input.branch, join(dir, 'repo'), deps.config);
-      activity.heartbeat();
-      files = await readRepositoryFiles(join(dir, 'repo'), deps.config.PROJECT_MAX_FILES, deps.config.PROJECT_FILE_MAX_BYTES, ignored, stats.files_skipped);
+      files = await whileBeating(activity, async () => {
+        await cloneRepository(project.repositoryUrl!, input.branch, join(dir, 'repo'), deps.config, activity.signal);
+        return readRepositoryFiles(join(dir, 'repo'), deps.config.PROJECT_MAX_FILES, deps.config.PROJECT_FILE_MAX_BYTES, ignored, stats.files_skipped);
+      });
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -257,7 +272,8 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
   for (let i = 0; i < pyFiles.length && !pythonMissing; ) {
     let end = i;
     for (let bytes = 0; end < pyFiles.length && end - i < PY_BATCH && (end === i || bytes + pyFiles[end]!.content.length <= PY_BATCH_CHARS); end++) bytes += pyFiles[end]!.content.length;
-    const found = await pythonSymbols(pyFiles.slice(i, end));
+    const batch = pyFiles.slice(i, end);
+    const found = await whileBeating(activity, () => pythonSymbols(batch));
     i = end;
     if (found === null) {
       pythonMissing = true;
@@ -281,6 +297,7 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
         if (found === null) stats.notes.push(`${f.path}: does not parse as Python; chunked without symbols`);
         symbols = found ?? [];
       }
+      activity.heartbeat();
       const chunks = chunkFile(f.content);
       const fileId = randomUUID();
       const pathTerms = indexTerms(f.path);
@@ -305,6 +322,7 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
         });
       }
     }
+    activity.heartbeat();
     const ok = await deps.db.$transaction(
       async (tx) => {
         if (!(await stillCurrent(tx, projectId, runId))) return false;

@@ -95,18 +95,20 @@ export async function checkRepositoryUrl(value: string, config: RepoConfig, reso
   return { ...source, addresses };
 }
 
-function run(args: string[], timeoutMs: number): Promise<void> {
+function run(args: string[], timeoutMs: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolvePromise, reject) => {
     execFile(
       'git',
       args,
       {
         timeout: timeoutMs,
+        signal,
         maxBuffer: 1024 * 1024,
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_ASKPASS: 'true', LANG: 'C' },
       },
       (err, _stdout, stderr) => {
         if (!err) return resolvePromise();
+        if (signal?.aborted) return reject(signal.reason ?? err); // the run was cancelled: not the repository's fault
         const reason = (err as { killed?: boolean }).killed ? 'it took too long (REPOSITORY_CLONE_TIMEOUT_SECONDS)' : String(stderr).split('\n').find((l) => l.startsWith('fatal:'))?.slice(7).trim() || 'git failed';
         reject(new RepositoryUrlError(`The repository could not be cloned: ${reason}.`));
       },
@@ -118,7 +120,13 @@ function run(args: string[], timeoutMs: number): Promise<void> {
  * Clones the default branch (or `branch`) of a checked repository, shallowly, into `dir`. Throws
  * RepositoryUrlError (safe to show) when the URL is refused or git cannot clone it.
  */
-export async function cloneRepository(value: string, branch: string | null, dir: string, config: RepoConfig & Pick<Config, 'REPOSITORY_CLONE_TIMEOUT_SECONDS'>): Promise<void> {
+export async function cloneRepository(
+  value: string,
+  branch: string | null,
+  dir: string,
+  config: RepoConfig & Pick<Config, 'REPOSITORY_CLONE_TIMEOUT_SECONDS'>,
+  signal?: AbortSignal,
+): Promise<void> {
   const source = await checkRepositoryUrl(value, config, true);
   if (branch != null && (!/^[A-Za-z0-9._/-]{1,200}$/.test(branch) || branch.startsWith('-') || branch.includes('..'))) {
     throw new RepositoryUrlError('The branch name must be letters, digits, ".", "_", "/" or "-", and must not start with "-".');
@@ -132,5 +140,5 @@ export async function cloneRepository(value: string, branch: string | null, dir:
   args.push('clone', '--depth', '1', '--single-branch', '--no-tags', '--quiet');
   if (branch) args.push('--branch', branch);
   args.push('--', source.kind === 'https' ? source.url : `file://${source.path}`, dir);
-  await run(args, config.REPOSITORY_CLONE_TIMEOUT_SECONDS * 1000);
+  await run(args, config.REPOSITORY_CLONE_TIMEOUT_SECONDS * 1000, signal);
 }
