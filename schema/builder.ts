@@ -14,6 +14,7 @@ const typenameByKind: Partial<Record<IdKind, string>> = {
   oauthClient: 'OAuthClient',
   orchestration: 'Orchestration',
   generation: 'Generation',
+  project: 'Project',
 };
 
 /**
@@ -36,6 +37,7 @@ export const builder = new SchemaBuilder<{
   AuthScopes: AuthScopes;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
+    JSONObject: { Input: Record<string, unknown>; Output: unknown };
   };
   DefaultFieldNullability: false;
 }>({

@@ -8,6 +8,7 @@ import './types/teams.js';
 import './types/billing.js';
 import './types/orchestration.js';
 import './types/generation.js';
+import './types/project.js';
 
 // Root types carry the default rule; fields add theirs (sign-in fields skip the type's rule).
 builder.queryType({ authScopes: { authenticated: true } });

@@ -98,6 +98,12 @@ export const configSchema = z.object({
   UPGRADE_URL: url(['http:', 'https:']).default('https://codex.ai/pricing'),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(30),
+  PROJECT_SNAPSHOT_MAX_BYTES: positiveInt.default(5 * 1024 * 1024),
+  PROJECT_FILE_MAX_BYTES: positiveInt.default(512 * 1024),
+  PROJECT_MAX_FILES: positiveInt.max(100_000).default(5000),
+  REPOSITORY_ROOT: z.string().min(1).optional(),
+  REPOSITORY_ALLOW_PRIVATE_HOSTS: bool.default(false),
+  REPOSITORY_CLONE_TIMEOUT_SECONDS: positiveInt.max(3600).default(120),
 });
 
 type Raw = z.infer<typeof configSchema>;

@@ -132,6 +132,7 @@ export const errorStatuses: Record<string, number> = {
   service_unavailable: 503,
   model_not_configured: 503,
   generation_not_retryable: 409,
+  index_in_progress: 409,
 };
 
 /** Documentation link for an error code. */

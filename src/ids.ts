@@ -20,6 +20,7 @@ export const idPrefixes = {
   oauthClient: 'oac',
   subscription: 'sub',
   charge: 'chg',
+  indexRun: 'idx',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -2,3 +2,6 @@
 
 /** Non-retryable agent failures carry this type; their message is safe to show the caller. */
 export const AGENT_INPUT_ERROR = 'AgentInputError';
+
+/** Non-retryable index failures (a repository that cannot be cloned); their message is safe to show. */
+export const INDEX_INPUT_ERROR = 'IndexInputError';

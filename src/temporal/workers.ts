@@ -6,6 +6,7 @@ import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporal
 import { createGenerationActivities, createGenerationModelActivities } from '../activities/generations.js';
 import { createModelActivities } from '../activities/model.js';
 import { createOrchestrationActivities } from '../activities/orchestrations.js';
+import { createProjectActivities } from '../activities/projects.js';
 import { createTaskActivities } from '../activities/tasks.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
@@ -43,7 +44,12 @@ export async function startWorkers(
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.taskQueues.cpu,
         workflowBundle: await loadWorkflowBundle(config.cacheDir, deps.logger),
-        activities: { ...taskActivities, ...createOrchestrationActivities(deps), ...createGenerationActivities(deps, config) },
+        activities: {
+          ...taskActivities,
+          ...createOrchestrationActivities(deps),
+          ...createGenerationActivities(deps, config),
+          ...createProjectActivities({ ...deps, config }),
+        },
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
         shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
       }),

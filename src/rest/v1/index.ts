@@ -5,5 +5,16 @@ import { billingRoutes } from './billing.js';
 import { orchestrationRoutes } from './orchestrations.js';
 import { generationRoutes } from './generations.js';
 import { authRoutes, keyRoutes, oauthClientRoutes, teamRoutes } from './identity.js';
+import { projectRoutes } from './projects.js';
 
-export const restRoutes: RestRoute[] = [...agentRoutes, ...orchestrationRoutes, ...authRoutes, ...keyRoutes, ...teamRoutes, ...oauthClientRoutes, ...billingRoutes, ...generationRoutes];
+export const restRoutes: RestRoute[] = [
+  ...agentRoutes,
+  ...orchestrationRoutes,
+  ...authRoutes,
+  ...keyRoutes,
+  ...teamRoutes,
+  ...oauthClientRoutes,
+  ...billingRoutes,
+  ...generationRoutes,
+  ...projectRoutes,
+];

@@ -1,0 +1,300 @@
+/** /v1/projects (issue #7): project configuration, its semantic index, index runs and search. */
+import { z } from 'zod';
+import { PROJECT_PAGE_MAX } from '../../services/projects/projects.js';
+import { SEARCH_LIMIT_MAX } from '../../services/projects/search.js';
+import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
+import { defineRoute } from '../route.js';
+import { operation } from './operations.js';
+
+const indexStatuses = ['idle', 'indexing', 'ready', 'failed', 'cancelled'] as const;
+
+const RunStatsJson = z.object({
+  source: z.string().nullable(),
+  files_seen: z.number().int(),
+  files_indexed: z.number().int(),
+  files_unchanged: z.number().int().describe('skipped: same content hash as already indexed'),
+  files_removed: z.number().int(),
+  files_skipped: z.array(z.string()),
+  symbols: z.number().int(),
+  chunks: z.number().int(),
+  notes: z.array(z.string()),
+  error: z.string().nullable(),
+});
+
+const ProjectJson = z.object({
+  id: z.string(),
+  object: z.literal('project'),
+  name: z.string(),
+  description: z.string(),
+  languages: z.array(z.string()),
+  style: z.record(z.string(), z.unknown()),
+  ignored_paths: z.array(z.string()),
+  default_agents: z.array(z.string()),
+  repository_url: z.string().nullable(),
+  team_id: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  index: z.object({
+    status: z.enum(indexStatuses),
+    run_id: z.string().nullable(),
+    indexed_at: z.string().nullable(),
+    files: z.number().int(),
+    chunks: z.number().int(),
+    symbols: z.number().int(),
+    last_run: RunStatsJson.nullable(),
+  }),
+});
+
+function runStatsJson(r: any): z.infer<typeof RunStatsJson> {
+  return {
+    source: r.source,
+    files_seen: r.filesSeen,
+    files_indexed: r.filesIndexed,
+    files_unchanged: r.filesUnchanged,
+    files_removed: r.filesRemoved,
+    files_skipped: r.filesSkipped,
+    symbols: r.symbols,
+    chunks: r.chunks,
+    notes: r.notes,
+    error: r.error,
+  };
+}
+
+function projectJson(p: any): z.infer<typeof ProjectJson> {
+  const i = p.index;
+  const r = i.lastRun;
+  return {
+    id: p.id,
+    object: 'project',
+    name: p.name,
+    description: p.description,
+    languages: p.languages,
+    style: p.style,
+    ignored_paths: p.ignoredPaths,
+    default_agents: p.defaultAgents,
+    repository_url: p.repositoryUrl,
+    team_id: p.teamId,
+    created_at: p.createdAt,
+    updated_at: p.updatedAt,
+    index: {
+      status: i.status.toLowerCase(),
+      run_id: i.runId,
+      indexed_at: i.indexedAt,
+      files: i.files,
+      chunks: i.chunks,
+      symbols: i.symbols,
+      last_run: r && runStatsJson(r),
+    },
+  };
+}
+
+const FileJson = z.object({ path: z.string(), content: z.string() }).strict();
+
+const configBody = {
+  description: z.string().optional(),
+  languages: z.array(z.string()).optional().describe('Lower-case names: typescript, javascript, python, go, rust, java, …'),
+  style: z.record(z.string(), z.unknown()).optional().describe('Style options (indent, quotes, line length, …): string, number or boolean values.'),
+  ignored_paths: z.array(z.string()).optional().describe('Glob patterns the index skips, e.g. "dist/**".'),
+  default_agents: z.array(z.string()).optional(),
+};
+
+const IdParams = z.object({ project_id: z.string() });
+
+export const projectRoutes = [
+  defineRoute({
+    method: 'POST',
+    path: '/v1/projects',
+    operationId: 'createProject',
+    summary: 'Create a project; with files (a snapshot) or a repository_url its index is built at once',
+    tag: 'Projects',
+    successStatus: 201,
+    idempotent: true,
+    body: z
+      .object({
+        name: z.string(),
+        ...configBody,
+        repository_url: z.string().optional().describe('https URL of a public git repository (or a path under the operator\'s REPOSITORY_ROOT).'),
+        team_id: z.string().optional(),
+        files: z.array(FileJson).optional().describe('Snapshot to index: total size up to PROJECT_SNAPSHOT_MAX_BYTES (5 MB by default), each file up to PROJECT_FILE_MAX_BYTES.'),
+      })
+      .strict(),
+    response: ProjectJson,
+    errors: ['idempotency_conflict', 'payload_too_large', 'service_unavailable'],
+    document: operation('create-project', 'project-fields'),
+    variables: ({ body, headers }) => ({
+      input: {
+        name: body.name,
+        description: body.description,
+        languages: body.languages,
+        style: body.style,
+        ignoredPaths: body.ignored_paths,
+        defaultAgents: body.default_agents,
+        repositoryUrl: body.repository_url,
+        teamId: body.team_id,
+        files: body.files,
+      },
+      idempotencyKey: headers['idempotency-key'] ?? null,
+    }),
+    reply: (data: any) => projectJson(data.createProject.project),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/projects',
+    operationId: 'listProjects',
+    summary: 'Your projects (or a team\'s), newest first',
+    tag: 'Projects',
+    successStatus: 200,
+    query: listQuery(PROJECT_PAGE_MAX).extend({ team_id: z.string().optional() }).strict(),
+    response: listResponse(ProjectJson),
+    document: operation('list-projects', 'project-fields'),
+    variables: ({ query }) => ({ ...pageVariables(query), teamId: query.team_id ?? null }),
+    reply: (data: any, req) => pageReply(data.projects, projectJson, '/v1/projects', req.query),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/projects/{project_id}',
+    operationId: 'getProject',
+    summary: 'A project: its configuration and the state of its index',
+    tag: 'Projects',
+    successStatus: 200,
+    params: IdParams,
+    response: ProjectJson,
+    document: operation('get-project', 'project-fields'),
+    variables: ({ params }) => ({ id: params.project_id }),
+    reply: (data: any) => projectJson(data.project),
+  }),
+  defineRoute({
+    method: 'PATCH',
+    path: '/v1/projects/{project_id}',
+    operationId: 'updateProject',
+    summary: 'Change a project\'s configuration (fields left out keep their value; repository_url null removes it)',
+    tag: 'Projects',
+    successStatus: 200,
+    params: IdParams,
+    body: z.object({ name: z.string().optional(), ...configBody, repository_url: z.string().nullable().optional() }).strict(),
+    response: ProjectJson,
+    document: operation('update-project', 'project-fields'),
+    variables: ({ params, body }) => ({
+      id: params.project_id,
+      input: {
+        name: body.name,
+        description: body.description,
+        languages: body.languages,
+        style: body.style,
+        ignoredPaths: body.ignored_paths,
+        defaultAgents: body.default_agents,
+        repositoryUrl: body.repository_url,
+      },
+    }),
+    reply: (data: any) => projectJson(data.updateProject.project),
+  }),
+  defineRoute({
+    method: 'DELETE',
+    path: '/v1/projects/{project_id}',
+    operationId: 'deleteProject',
+    summary: 'Delete a project and its index; a running index run is cancelled',
+    tag: 'Projects',
+    successStatus: 200,
+    params: IdParams,
+    response: z.object({ id: z.string(), object: z.literal('project'), deleted: z.literal(true) }),
+    document: operation('delete-project'),
+    variables: ({ params }) => ({ id: params.project_id }),
+    reply: (data: any) => ({ id: data.deleteProject.deletedProjectId, object: 'project' as const, deleted: true as const }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/v1/projects/{project_id}/index',
+    operationId: 'indexProject',
+    summary: 'Re-index from an uploaded snapshot (files) or the repository URL; unchanged files are skipped by content hash',
+    tag: 'Projects',
+    successStatus: 202,
+    idempotent: true,
+    params: IdParams,
+    body: z
+      .object({
+        files: z.array(FileJson).optional().describe('Snapshot to index; left out: the project\'s repository_url is cloned.'),
+        branch: z.string().optional().describe('Repository branch (default: the repository\'s default branch).'),
+      })
+      .strict(),
+    response: z.object({ run_id: z.string(), status: z.literal('indexing'), project: ProjectJson, events_url: z.string() }),
+    errors: ['index_in_progress', 'idempotency_conflict', 'payload_too_large', 'service_unavailable'],
+    document: operation('index-project', 'project-fields'),
+    variables: ({ params, body, headers }) => ({ id: params.project_id, files: body.files ?? null, branch: body.branch ?? null, idempotencyKey: headers['idempotency-key'] ?? null }),
+    reply: (data: any) => {
+      const r = data.indexProject;
+      return { run_id: r.runId, status: 'indexing' as const, project: projectJson(r.project), events_url: `/v1/projects/${r.project.id}/index/events` };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/projects/{project_id}/search',
+    operationId: 'searchProject',
+    summary: 'Full-text search of the index: files (with snippets) and symbols, best first',
+    tag: 'Projects',
+    successStatus: 200,
+    params: IdParams,
+    query: z
+      .object({
+        q: z.string().describe('Words or identifiers; "parse user" and "parseUser" both find parseUser.'),
+        limit: z.coerce.number().int().min(1).max(SEARCH_LIMIT_MAX).optional().describe(`Results per kind, 1 to ${SEARCH_LIMIT_MAX} (default 10).`),
+      })
+      .strict(),
+    response: z.object({
+      object: z.literal('search_result'),
+      project_id: z.string(),
+      query: z.string(),
+      files: z.array(z.object({ path: z.string(), language: z.string().nullable(), score: z.number(), snippet: z.string(), start_line: z.number().int(), end_line: z.number().int() })),
+      symbols: z.array(z.object({ name: z.string(), kind: z.string(), path: z.string(), line: z.number().int(), end_line: z.number().int(), exported: z.boolean(), signature: z.string(), score: z.number() })),
+    }),
+    document: operation('search-project'),
+    variables: ({ params, query }) => ({ id: params.project_id, query: query.q, limit: query.limit ?? 10 }),
+    reply: (data: any, req) => ({
+      object: 'search_result' as const,
+      project_id: data.project.id,
+      query: req.query.q,
+      files: data.project.search.files.map((f: any) => ({ path: f.path, language: f.language, score: f.score, snippet: f.snippet, start_line: f.startLine, end_line: f.endLine })),
+      symbols: data.project.search.symbols.map((s: any) => ({ name: s.name, kind: s.kind, path: s.path, line: s.line, end_line: s.endLine, exported: s.exported, signature: s.signature, score: s.score })),
+    }),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/projects/{project_id}/index/events',
+    operationId: 'listProjectIndexEvents',
+    summary: 'Index progress events after since, oldest first: progress, then completed, failed or cancelled (poll with the last seq)',
+    tag: 'Projects',
+    successStatus: 200,
+    params: IdParams,
+    query: z
+      .object({
+        since: z.coerce.number().int().min(0).optional().describe('The last seq you saw (default 0: from the beginning).'),
+        limit: z.coerce.number().int().min(1).max(500).optional().describe('At most this many events (1 to 500, default 100).'),
+      })
+      .strict(),
+    response: z.object({
+      object: z.literal('list'),
+      data: z.array(
+        z.object({
+          seq: z.number().int(),
+          type: z.enum(['progress', 'completed', 'failed', 'cancelled']),
+          run_id: z.string(),
+          status: z.string(),
+          progress: z.number().int(),
+          message: z.string(),
+          stats: RunStatsJson.nullable(),
+          timestamp: z.string(),
+        }),
+      ),
+      last_seq: z.number().int().describe('Pass as since to read what comes next.'),
+    }),
+    document: operation('project-index-events'),
+    variables: ({ params, query }) => ({ id: params.project_id, since: query.since ?? 0, first: query.limit ?? 100 }),
+    reply: (data: any, req) => {
+      const events = data.project.indexEvents;
+      return {
+        object: 'list' as const,
+        data: events.map((e: any) => ({ seq: e.seq, type: e.type, run_id: e.runId, status: e.status, progress: e.progress, message: e.message, stats: e.stats && runStatsJson(e.stats), timestamp: e.timestamp })),
+        last_seq: events.at(-1)?.seq ?? req.query.since ?? 0,
+      };
+    },
+  }),
+];
