@@ -6,7 +6,9 @@ import type { ChatEvent } from '../../src/services/chat.js';
 import { openChat } from '../../src/services/chat.js';
 import { createGeneration, getGeneration, listGenerations, retryGeneration, watchGeneration } from '../../src/services/generations.js';
 import { createScaffold, type Scaffold } from '../../src/services/scaffold.js';
+import type { FileHit } from '../../src/services/projects/search.js';
 import { builder } from '../builder.js';
+import { FileHitRef } from './project.js';
 import { connectionOf } from '../connection.js';
 
 const GenerationStatus = builder.enumType('GenerationStatus', {
@@ -58,6 +60,11 @@ builder.node(GenerationRef, {
     explanation: t.exposeString('explanation', { nullable: true }),
     confidence: t.exposeFloat('confidence', { nullable: true, description: "0 to 1: the model's own figure, or computed from the answer's form and the warnings." }),
     warnings: t.field({ type: [WarningRef], resolve: (g) => g.warnings as unknown as GenerationWarning[] }),
+    contextFiles: t.field({
+      type: [FileHitRef],
+      description: "The project's files most relevant to the prompt (its semantic index), given to the model.",
+      resolve: (g) => g.contextFiles as unknown as FileHit[],
+    }),
     error: t.field({ type: ErrorRef, nullable: true, resolve: (g) => (g.error as { code: string; message: string } | null) ?? null }),
     promptTokens: t.exposeInt('promptTokens', { description: 'Prompt tokens the provider counted (0 until completed).' }),
     completionTokens: t.exposeInt('completionTokens'),

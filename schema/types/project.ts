@@ -81,7 +81,8 @@ const ProjectIndexRef = builder.objectRef<Project>('ProjectIndex').implement({
   }),
 });
 
-const FileHitRef = builder.objectRef<FileHit>('ProjectFileHit').implement({
+/** A file of a project's index matching a text (search, and the context given to generations and reviews). */
+export const FileHitRef = builder.objectRef<FileHit>('ProjectFileHit').implement({
   fields: (t) => ({
     path: t.exposeString('path'),
     language: t.exposeString('language', { nullable: true }),

@@ -8,6 +8,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { analyzeGeneratedCode, generationConfidence, generationMessages, parseModelAnswer, type GenerationOptions } from '../agents/code-generation.js';
 import { ModelRequestError, streamChat } from '../agents/model-client.js';
 import type { Config } from '../config.js';
+import type { FileHit } from '../services/projects/search.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { deleteExpiredGenerations, failGeneration, storeCompletedGeneration, type GenerationDraft } from '../services/generations.js';
 import { scaffoldFeatureMessages } from '../services/scaffold.js';
@@ -36,7 +37,13 @@ export function createGenerationModelActivities(deps: Pick<ServiceDeps, 'db' | '
           model: config.MODEL_NAME,
           temperature: 0.2,
           signal: AbortSignal.any([ctx.cancellationSignal, timeout]),
-          messages: generationMessages({ prompt: g.prompt, language: g.language, options: g.options as GenerationOptions, project: g.project }),
+          messages: generationMessages({
+            prompt: g.prompt,
+            language: g.language,
+            options: g.options as GenerationOptions,
+            project: g.project,
+            contextFiles: g.contextFiles as unknown as FileHit[],
+          }),
           onDelta: () => ctx.heartbeat(),
         });
         const parsed = parseModelAnswer(answer.text, g.language);

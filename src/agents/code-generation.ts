@@ -64,6 +64,8 @@ export function generationMessages(input: {
   language: string | null;
   options: GenerationOptions;
   project?: { name: string; description: string; style: unknown } | null;
+  /** The project's files most relevant to the prompt (its semantic index). */
+  contextFiles?: Array<{ path: string; snippet: string; startLine: number; endLine: number }>;
 }): ChatMessage[] {
   const { options } = input;
   const verbosity = options.verbosity ?? 'normal';
@@ -86,6 +88,10 @@ export function generationMessages(input: {
   if (input.project) {
     const style = input.project.style && typeof input.project.style === 'object' && Object.keys(input.project.style).length ? `\nProject style: ${JSON.stringify(input.project.style)}` : '';
     user += `\n\nThe code belongs to the project "${input.project.name}"${input.project.description ? `: ${input.project.description}` : ''}.${style}`;
+  }
+  if (input.contextFiles?.length) {
+    user += '\n\nRelevant code from the project (fit the new code to it):';
+    for (const f of input.contextFiles) user += `\n--- ${f.path} (lines ${f.startLine}-${f.endLine})\n${f.snippet}`;
   }
   return [
     { role: 'system', content: rules.join(' ') },

@@ -20,10 +20,13 @@ import type { GenerationWorkflowInput } from '../../workflows/generation.js';
 import type { Principal, ServiceDeps } from './deps.js';
 import { withIdempotency } from './idempotency.js';
 import { paginate, type PageArgs } from './pagination.js';
+import { relevantFiles } from './projects/search.js';
 import { canSee, listScope, requireTeamRole } from './teams.js';
 import { fieldErrors } from './tasks/task-input.js';
 
 export const GENERATION_PAGE_MAX = 50;
+/** Files of the project's index given to the model as context. */
+const CONTEXT_FILES = 5;
 /** Prompts with fewer tokens than this are answered synchronously (spec 000). */
 export const SYNC_PROMPT_TOKENS = 200;
 const MAX_PROMPT_CHARS = 50_000;
@@ -128,6 +131,8 @@ export async function createGeneration(
   }
   if (teamId) await requireTeamRole(deps, principal, teamId, 'member');
   const language = input.language ?? normalizeLanguage(project?.languages[0]) ?? null;
+  // The project's files most relevant to the prompt go to the model (and into the result).
+  const contextFiles = project ? await relevantFiles(deps, principal, project.id, input.prompt, CONTEXT_FILES) : [];
   const { tokens, sync } = promptTokens(input.prompt);
   const { resourceId, replayed } = await withIdempotency(
     deps.db,
@@ -144,6 +149,7 @@ export async function createGeneration(
           language,
           options: storedOptions(input.options) as object,
           promptTokenCount: tokens,
+          contextFiles: contextFiles as object[],
         },
       });
       try {

@@ -219,6 +219,25 @@ describe('POST /v1/generations', () => {
     expect(await countRows()).toBe(before);
   });
 
+  it("gives the model the project's most relevant indexed files, and shows them in the result", async () => {
+    const files = [
+      { path: 'src/billing/invoice.ts', content: 'export function renderInvoice(total: number): string {\n  return `Total: ${total}`;\n}\n' },
+      { path: 'src/users/profile.ts', content: 'export function parseUserProfile(raw: string) {\n  return JSON.parse(raw);\n}\n' },
+    ];
+    const created = await api.post('/v1/projects', { name: 'shop', languages: ['typescript'], files });
+    expect(created.status).toBe(201);
+    await waitFor(async () => ((await api.get(`/v1/projects/${created.body.id}`)).body.index.status === 'ready' ? true : undefined), 60_000, 100);
+    const res = await api.post('/v1/generations', { prompt: 'Add a discount line to the invoice renderer', project_id: created.body.id });
+    expect(res.body.status).toBe('completed');
+    expect(res.body.context_files.map((f: any) => f.path)).toEqual(['src/billing/invoice.ts']);
+    expect(res.body.context_files[0]).toMatchObject({ start_line: 1, snippet: expect.stringContaining('renderInvoice') });
+    expect(received[0].messages[1].content).toContain('--- src/billing/invoice.ts (lines 1-');
+    expect(received[0].messages[1].content).not.toContain('parseUserProfile');
+    // Without a project there is no context.
+    const plain = await api.post('/v1/generations', { prompt: 'Add two numbers', language: 'typescript' });
+    expect(plain.body.context_files).toEqual([]);
+  });
+
   it('replays the same Idempotency-Key and body, and conflicts on a different body', async () => {
     const key = `gen-${Date.now()}`;
     const first = await api.post('/v1/generations', { prompt: 'Add', language: 'typescript' }, { 'idempotency-key': key });

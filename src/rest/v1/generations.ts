@@ -4,6 +4,7 @@ import { SCAFFOLD_TEMPLATES } from '../../agents/scaffold-templates.js';
 import { GENERATION_PAGE_MAX } from '../../services/generations.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
 import { defineRoute } from '../route.js';
+import { FileHitJson, fileHitJson } from './projects.js';
 import { operation } from './operations.js';
 
 const WarningJson = z.object({
@@ -28,6 +29,7 @@ const GenerationJson = z.object({
   explanation: z.string().nullable(),
   confidence: z.number().min(0).max(1).nullable(),
   warnings: z.array(WarningJson).describe('Findings of the built-in security and code analyzers on code'),
+  context_files: z.array(FileHitJson).describe("The project's files most relevant to the prompt (its semantic index), given to the model; empty without a project_id or an index"),
   error: z.object({ code: z.string(), message: z.string() }).nullable().describe('Set when status is failed'),
   tokens_used: z.object({ prompt: z.number().int(), completion: z.number().int(), total: z.number().int() }),
   attempts: z.number().int(),
@@ -52,6 +54,7 @@ export function generationJson(g: any): z.infer<typeof GenerationJson> {
     explanation: g.explanation,
     confidence: g.confidence,
     warnings: g.warnings.map((w: any) => ({ severity: w.severity, category: w.category, rule_id: w.ruleId, message: w.message, line: w.line, suggestion: w.suggestion })),
+    context_files: g.contextFiles.map(fileHitJson),
     error: g.error,
     tokens_used: { prompt: g.promptTokens, completion: g.completionTokens, total: g.promptTokens + g.completionTokens },
     attempts: g.attempts,

@@ -88,6 +88,10 @@ function projectJson(p: any): z.infer<typeof ProjectJson> {
   };
 }
 
+/** A file of the index matching a text: search results, and the context of generations and reviews. */
+export const FileHitJson = z.object({ path: z.string(), language: z.string().nullable(), score: z.number(), snippet: z.string(), start_line: z.number().int(), end_line: z.number().int() });
+export const fileHitJson = (f: any): z.infer<typeof FileHitJson> => ({ path: f.path, language: f.language, score: f.score, snippet: f.snippet, start_line: f.startLine, end_line: f.endLine });
+
 const FileJson = z.object({ path: z.string(), content: z.string() }).strict();
 
 const configBody = {
@@ -243,7 +247,7 @@ export const projectRoutes = [
       object: z.literal('search_result'),
       project_id: z.string(),
       query: z.string(),
-      files: z.array(z.object({ path: z.string(), language: z.string().nullable(), score: z.number(), snippet: z.string(), start_line: z.number().int(), end_line: z.number().int() })),
+      files: z.array(FileHitJson),
       symbols: z.array(z.object({ name: z.string(), kind: z.string(), path: z.string(), line: z.number().int(), end_line: z.number().int(), exported: z.boolean(), signature: z.string(), score: z.number() })),
     }),
     document: operation('search-project'),
@@ -252,7 +256,7 @@ export const projectRoutes = [
       object: 'search_result' as const,
       project_id: data.project.id,
       query: req.query.q,
-      files: data.project.search.files.map((f: any) => ({ path: f.path, language: f.language, score: f.score, snippet: f.snippet, start_line: f.startLine, end_line: f.endLine })),
+      files: data.project.search.files.map(fileHitJson),
       symbols: data.project.search.symbols.map((s: any) => ({ name: s.name, kind: s.kind, path: s.path, line: s.line, end_line: s.endLine, exported: s.exported, signature: s.signature, score: s.score })),
     }),
   }),
