@@ -94,6 +94,10 @@ export const configSchema = z.object({
   UPGRADE_URL: url(['http:', 'https:']).default('https://codex.ai/pricing'),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(30),
+  REVIEW_MAX_FILES: positiveInt.max(100_000).default(5000),
+  REVIEW_MAX_INPUT_BYTES: positiveInt.default(8 * 1024 * 1024),
+  REVIEW_WAIT_SECONDS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(300).default(30),
+  REVIEW_FILE_DELAY_MS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(60_000).default(0),
 });
 
 type Raw = z.infer<typeof configSchema>;

@@ -119,6 +119,8 @@ export const errorStatuses: Record<string, number> = {
   agent_error: 500,
   internal_error: 500,
   service_unavailable: 503,
+  review_not_completed: 409,
+  review_already_approved: 409,
 };
 
 /** Documentation link for an error code. */

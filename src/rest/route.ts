@@ -39,6 +39,25 @@ export interface RestRoute<B = any, Q = any, P = any, D = any> {
   variables(req: RestRequest<B, Q, P>): Record<string, unknown>;
   /** Reshapes `data` into the response body; may throw an AppError for a status other than success. */
   reply(data: D, req: RestRequest<B, Q, P>): unknown;
+  /** Longer text for the OpenAPI document (formulas, behaviour). */
+  description?: string;
+  /**
+   * With `Accept: text/event-stream`, after `document` ran: Server-Sent Events from this
+   * subscription, resumable with `Last-Event-ID` (the last event id the client saw).
+   */
+  eventStream?: EventStreamSpec<B, Q, P, D>;
+}
+
+/** How a route streams: the subscription it runs and how each result becomes an SSE event. */
+export interface EventStreamSpec<B = any, Q = any, P = any, D = any> {
+  /** The GraphQL subscription document. */
+  document: string;
+  /** Its variables; `lastEventId` is 0 when the client sent none. */
+  variables(data: D, req: RestRequest<B, Q, P>, lastEventId: number): Record<string, unknown>;
+  /** An event sent first, without an id (what the stream is about, e.g. the created resource). */
+  opening?(data: D, req: RestRequest<B, Q, P>): { event: string; data: unknown };
+  /** One subscription result (`data`) as an SSE event; `id` is what Last-Event-ID resumes after. */
+  event(data: any): { id: string; event: string; data: unknown };
 }
 
 /** Declares a route with its types inferred from its schemas. */

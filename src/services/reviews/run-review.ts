@@ -1,0 +1,75 @@
+/**
+ * Runs a review: the reviewer reads one file at a time and each file's findings are written at
+ * once (rows, then one `issue` event each), so a stream shows them while the review goes on.
+ * Finding ids are deterministic and events are keyed by them: an attempt retried after a crash
+ * writes the same rows and events again, which the database keeps once.
+ */
+import { Reviewer, reviewScore, reviewSummary, type ReviewCategory, type ReviewFinding } from '../../agents/reviewer.js';
+import type { Severity } from '../../agents/security-expert.js';
+import { appendEvent } from '../../events/event-store.js';
+import type { ServiceDeps } from '../deps.js';
+import { filesOf, type StoredReviewInput } from './review-input.js';
+
+type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
+
+export interface RunOptions {
+  /** Pause before each file (REVIEW_FILE_DELAY_MS: demos and tests of streaming). */
+  fileDelayMs: number;
+  /** Called after each file (the activity heartbeats). */
+  onFile?: (index: number) => void;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** The issue as events carry it: the finding as found, open. */
+export function issueEventData(f: ReviewFinding) {
+  return { ...f, status: 'open', note: null };
+}
+
+/** Reviews every file and completes the review; a review already over is left as it is. */
+export async function runReview(deps: Deps, reviewId: string, options: RunOptions): Promise<'completed' | 'failed'> {
+  const review = await deps.db.review.findUniqueOrThrow({ where: { id: reviewId } });
+  if (review.status === 'completed' || review.status === 'failed') return review.status;
+  await deps.db.review.updateMany({ where: { id: reviewId, status: 'queued' }, data: { status: 'running' } });
+  const { files, changedLines } = filesOf(review.input as unknown as StoredReviewInput);
+  const reviewer = new Reviewer(reviewId, { categories: review.categories as ReviewCategory[], minConfidence: review.minConfidence, changedLines });
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let lines = 0;
+  for (const [index, file] of files.entries()) {
+    if (options.fileDelayMs > 0) await sleep(options.fileDelayMs);
+    lines += file.content.split('\n').length;
+    const findings = reviewer.next(file);
+    if (findings.length) {
+      await deps.db.reviewIssue.createMany({ data: findings.map((f) => ({ ...f, reviewId })), skipDuplicates: true });
+      for (const f of findings) {
+        await appendEvent(deps.db, deps.bus, { streamId: reviewId, type: 'issue', key: f.id, data: issueEventData(f) });
+      }
+    }
+    options.onFile?.(index);
+  }
+  // Every finding of this review, whichever attempt wrote it (the set is the same each time).
+  const all = await deps.db.reviewIssue.findMany({ where: { reviewId } });
+  const findings = all.map((r) => ({ ...r, severity: r.severity as Severity, category: r.category as ReviewCategory }));
+  const score = reviewScore(findings);
+  const summary = reviewSummary({ mode: review.mode, files: files.length, lines }, findings, score);
+  await deps.db.review.updateMany({
+    where: { id: reviewId, status: { in: ['queued', 'running'] } },
+    data: { status: 'completed', summary, score, filesReviewed: files.length, completedAt: new Date() },
+  });
+  await appendEvent(deps.db, deps.bus, {
+    streamId: reviewId,
+    type: 'completed',
+    key: 'terminal',
+    data: { status: 'completed', summary, score, issueCount: findings.length, filesReviewed: files.length },
+  });
+  return 'completed';
+}
+
+/** Ends a review that could not run (its attempts ran out) as failed, with an error safe to show. */
+export async function failReview(deps: Deps, reviewId: string, message: string) {
+  const error = { code: 'agent_error', message };
+  const { count } = await deps.db.review.updateMany({
+    where: { id: reviewId, status: { in: ['queued', 'running'] } },
+    data: { status: 'failed', error, completedAt: new Date() },
+  });
+  if (count) await appendEvent(deps.db, deps.bus, { streamId: reviewId, type: 'failed', key: 'terminal', data: { status: 'failed', error } });
+}
