@@ -26,7 +26,7 @@ export function lastEventId(headers: IncomingHttpHeaders): number {
   if (raw === undefined || raw === '') return 0;
   const value = Array.isArray(raw) ? raw[0]! : raw;
   if (!/^\d{1,15}$/.test(value.trim())) {
-    throw new ValidationError([{ field: 'Last-Event-ID', message: 'must be the id of an event this stream sent (a whole number ≥ 0)' }]);
+    throw new ValidationError([{ field: 'last-event-id', message: '(header) must be the id of an event this stream sent (a whole number ≥ 0)' }]);
   }
   return Number(value.trim());
 }
