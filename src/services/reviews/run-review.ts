@@ -6,11 +6,19 @@
  */
 import { Reviewer, reviewScore, reviewSummary, type ReviewCategory, type ReviewFinding } from '../../agents/reviewer.js';
 import type { Severity } from '../../agents/security-expert.js';
-import { appendEvent } from '../../events/event-store.js';
+import { appendEvent, appendEvents } from '../../events/event-store.js';
 import type { ServiceDeps } from '../deps.js';
 import { filesOf, type StoredReviewInput } from './review-input.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
+
+/**
+ * Findings are written in batches: the first at once (a stream's first finding comes as soon as
+ * it is found), then whatever was found in the last FLUSH_MS, so a large review costs a few
+ * statements per batch instead of a few per finding.
+ */
+const FLUSH_MS = 50;
+const FLUSH_MAX = 500;
 
 export interface RunOptions {
   /** Pause before each file (REVIEW_FILE_DELAY_MS: demos and tests of streaming). */
@@ -34,18 +42,24 @@ export async function runReview(deps: Deps, reviewId: string, options: RunOption
   const reviewer = new Reviewer(reviewId, { categories: review.categories as ReviewCategory[], minConfidence: review.minConfidence, changedLines });
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let lines = 0;
+  let pending: ReviewFinding[] = [];
+  let lastFlush = -Infinity;
+  const flush = async () => {
+    const batch = pending;
+    pending = [];
+    lastFlush = Date.now();
+    if (!batch.length) return;
+    await deps.db.reviewIssue.createMany({ data: batch.map((f) => ({ ...f, reviewId })), skipDuplicates: true });
+    await appendEvents(deps.db, deps.bus, reviewId, batch.map((f) => ({ type: 'issue', key: f.id, data: issueEventData(f) })));
+  };
   for (const [index, file] of files.entries()) {
     if (options.fileDelayMs > 0) await sleep(options.fileDelayMs);
     lines += file.content.split('\n').length;
-    const findings = reviewer.next(file);
-    if (findings.length) {
-      await deps.db.reviewIssue.createMany({ data: findings.map((f) => ({ ...f, reviewId })), skipDuplicates: true });
-      for (const f of findings) {
-        await appendEvent(deps.db, deps.bus, { streamId: reviewId, type: 'issue', key: f.id, data: issueEventData(f) });
-      }
-    }
+    pending.push(...reviewer.next(file));
+    if (pending.length && (Date.now() - lastFlush >= FLUSH_MS || pending.length >= FLUSH_MAX)) await flush();
     options.onFile?.(index);
   }
+  await flush();
   // Every finding of this review, whichever attempt wrote it (the set is the same each time).
   const all = await deps.db.reviewIssue.findMany({ where: { reviewId } });
   const findings = all.map((r) => ({ ...r, severity: r.severity as Severity, category: r.category as ReviewCategory }));
