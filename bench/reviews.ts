@@ -101,6 +101,9 @@ function analysisOnly(): number {
   return performance.now() - t0;
 }
 
+/** Server side of each review: created → first finding stored, created → completed. */
+const serverMs: Array<{ toFirst: number; toEnd: number }> = [];
+
 /** One streamed review: ms to the first finding, ms to the summary, findings seen. */
 async function streamedReview(): Promise<{ firstMs: number; totalMs: number; issues: number }> {
   const t0 = performance.now();
@@ -119,7 +122,11 @@ async function streamedReview(): Promise<{ firstMs: number; totalMs: number; iss
     if (value.event === 'issue') {
       if (issues++ === 0) firstMs = performance.now() - t0;
     } else if (value.event === 'summary') {
-      return { firstMs, totalMs: performance.now() - t0, issues };
+      const totalMs = performance.now() - t0;
+      const r = await gateway.services.db.review.findFirstOrThrow({ orderBy: { id: 'desc' } });
+      const run = await gateway.services.db.event.findFirstOrThrow({ where: { streamId: r.id }, orderBy: { seq: 'asc' } });
+      serverMs.push({ toFirst: run.createdAt.getTime() - r.createdAt.getTime(), toEnd: r.completedAt!.getTime() - r.createdAt.getTime() });
+      return { firstMs, totalMs, issues };
     } else if (value.event === 'error') throw new Error(value.data);
   }
 }
@@ -143,7 +150,7 @@ for (let r = 0; r < ROUNDS; r++) {
   floorRates.push(base.filesPerSecond);
   issues = review.issues;
   console.log(
-    `round ${r + 1}: first finding ${review.firstMs.toFixed(0)} ms, review ${review.totalMs.toFixed(0)} ms (${reviewRates.at(-1)!.toFixed(0)} files/s, ${review.issues} findings); floor ${base.filesPerSecond.toFixed(0)} files/s; reviewer alone ${analysisMs.at(-1)!.toFixed(0)} ms`,
+    `round ${r + 1}: first finding ${review.firstMs.toFixed(0)} ms, review ${review.totalMs.toFixed(0)} ms (${reviewRates.at(-1)!.toFixed(0)} files/s, ${review.issues} findings); floor ${base.filesPerSecond.toFixed(0)} files/s; server: created→first stored ${serverMs.at(-1)!.toFirst} ms, created→completed ${serverMs.at(-1)!.toEnd} ms; reviewer alone ${analysisMs.at(-1)!.toFixed(0)} ms`,
   );
 }
 
