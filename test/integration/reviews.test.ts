@@ -468,3 +468,16 @@ describe('GraphQL', () => {
     expect(errors[0].extensions.code).toBe('RESOURCE_NOT_FOUND');
   });
 });
+
+describe('OpenAPI', () => {
+  it('documents the review routes, the score formula and the event stream', async () => {
+    const doc = (await api.get('/v1/openapi.json')).body;
+    const post = doc.paths['/v1/reviews'].post;
+    expect(post.operationId).toBe('createReview');
+    expect(post.description).toContain('score = max(0, round(100 − Σ weight(severity) × confidence))');
+    expect(Object.keys(post.responses['201'].content)).toEqual(['application/json', 'text/event-stream']);
+    expect(doc.paths['/v1/reviews'].get.parameters.find((p: any) => p.name === 'limit').schema.maximum).toBe(50);
+    expect(doc.paths['/v1/reviews/{review_id}'].patch.operationId).toBe('updateReview');
+    expect(doc.paths['/v1/reviews/{review_id}/approve'].post.responses['409'].description).toContain('review_already_approved');
+  });
+});
