@@ -44,22 +44,39 @@ export async function runReview(deps: Deps, reviewId: string, options: RunOption
   let lines = 0;
   let pending: ReviewFinding[] = [];
   let lastFlush = -Infinity;
-  const flush = async () => {
-    const batch = pending;
-    pending = [];
-    lastFlush = Date.now();
-    if (!batch.length) return;
+  // Writes run one after another, overlapping the analysis of the next files (the first is awaited:
+  // the first finding goes out at once). A failed write fails the attempt; the retry rewrites
+  // everything, and deterministic ids keep each finding once.
+  let writing: Promise<void> = Promise.resolve();
+  let writeError: unknown = null;
+  const write = async (batch: ReviewFinding[]) => {
+    if (writeError) return;
     await deps.db.reviewIssue.createMany({ data: batch.map((f) => ({ ...f, reviewId })), skipDuplicates: true });
     await appendEvents(deps.db, deps.bus, reviewId, batch.map((f) => ({ type: 'issue', key: f.id, data: issueEventData(f) })));
   };
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    lastFlush = Date.now();
+    if (batch.length) writing = writing.then(() => write(batch)).catch((err) => void (writeError ??= err));
+    return writing;
+  };
+  let flushed = false;
   for (const [index, file] of files.entries()) {
     if (options.fileDelayMs > 0) await sleep(options.fileDelayMs);
     lines += file.content.split('\n').length;
     pending.push(...reviewer.next(file));
-    if (pending.length && (Date.now() - lastFlush >= FLUSH_MS || pending.length >= FLUSH_MAX)) await flush();
+    if (pending.length && (Date.now() - lastFlush >= FLUSH_MS || pending.length >= FLUSH_MAX)) {
+      if (flushed) void flush();
+      else await flush();
+      flushed = true;
+    }
+    if (writeError) throw writeError;
     options.onFile?.(index);
+    await new Promise((r) => setImmediate(r)); // let the writes and the stream make progress
   }
   await flush();
+  if (writeError) throw writeError;
   // Every finding of this review, whichever attempt wrote it (the set is the same each time).
   const all = await deps.db.reviewIssue.findMany({ where: { reviewId } });
   const findings = all.map((r) => ({ ...r, severity: r.severity as Severity, category: r.category as ReviewCategory }));
