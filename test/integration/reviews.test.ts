@@ -481,3 +481,48 @@ describe('OpenAPI', () => {
     expect(doc.paths['/v1/reviews/{review_id}/approve'].post.responses['409'].description).toContain('review_already_approved');
   });
 });
+
+describe('team reviews', () => {
+  it('members see and approve a team review once; a viewer cannot change it (403); outsiders get 404', async () => {
+    const team = (await api.post('/v1/teams', { name: 'Review team' })).body;
+    const memberKey = (await sys.createUser('Team member')).apiKey;
+    const viewerKey = (await sys.createUser('Team viewer')).apiKey;
+    const member = restClient(sys.url, memberKey);
+    const viewer = restClient(sys.url, viewerKey);
+    const memberId = (await member.get('/v1/auth/me')).body.id;
+    const viewerId = (await viewer.get('/v1/auth/me')).body.id;
+    expect((await api.post(`/v1/teams/${team.id}/members`, { user_id: memberId, role: 'member' })).status).toBe(201);
+    expect((await api.post(`/v1/teams/${team.id}/members`, { user_id: viewerId, role: 'viewer' })).status).toBe(201);
+
+    const review = (await api.post('/v1/reviews', { file: fileOf('src/users.js'), team_id: team.id })).body;
+    expect(review.team_id).toBe(team.id);
+    expect((await viewer.get(`/v1/reviews/${review.id}`)).status).toBe(200);
+    expect((await viewer.get(`/v1/reviews?team_id=${team.id}`)).body.data.map((r: any) => r.id)).toContain(review.id);
+    const denied = await viewer.request('PATCH', `/v1/reviews/${review.id}`, { title: 'viewer edit' });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.code).toBe('permission_denied');
+    expect((await other.get(`/v1/reviews/${review.id}`)).status).toBe(404);
+
+    const approved = await member.post(`/v1/reviews/${review.id}/approve`, undefined);
+    expect(approved.status).toBe(200);
+    expect(approved.body.approved_by).toBe(memberId);
+    const second = await api.post(`/v1/reviews/${review.id}/approve`, undefined);
+    expect(second.status).toBe(409);
+    expect(second.body.error).toMatchObject({ code: 'review_already_approved', details: { approved_by: memberId } });
+  });
+});
+
+describe('failure', () => {
+  it('a review whose analysis keeps failing ends failed after its attempts; the stream ends with an error event', async () => {
+    const me = (await api.get('/v1/auth/me')).body.id;
+    // A stored input the reviewer cannot read (the API never stores one: this stands for a corrupt row).
+    const id = 'rev_0193a000-0000-7000-8000-00000000f00d';
+    await sys.services.db.review.create({ data: { id, ownerId: me, mode: 'diff', input: { diff: 'not a diff' }, categories: ['bug'] } });
+    await sys.services.temporal.workflow.start('reviewWorkflow', { workflowId: id, taskQueue: sys.config.taskQueues.cpu, args: [{ reviewId: id }] });
+    const events = await (await openSse(`${sys.url}/v1/reviews/${id}`, { apiKey: key })).all();
+    expect(events.at(-1)).toMatchObject({ event: 'error', data: { status: 'failed', error: { code: 'agent_error' } } });
+    const res = await api.get(`/v1/reviews/${id}`);
+    expect(res.body).toMatchObject({ status: 'failed', score: null, error: { code: 'agent_error', message: 'The review could not be completed; submit it again.' } });
+    expect(await sys.services.temporal.workflow.getHandle(id).result()).toBe('failed');
+  });
+});
