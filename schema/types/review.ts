@@ -95,7 +95,7 @@ builder.node(ReviewRef, {
       args: issueFilterArgs(t),
       resolve: (r, args, ctx) => reviewIssues(ctx.deps, r.id, filterOf(args)),
     }),
-    issueCount: t.int({ resolve: (r, _a, ctx) => countReviewIssues(ctx.deps, r.id) }),
+    issueCount: t.int({ resolve: (r, _a, ctx) => countReviewIssues(ctx.deps, r) }),
     sarif: t.string({
       description: 'The findings as a SARIF 2.1.0 log (JSON text), for code-scanning tools.',
       args: issueFilterArgs(t),

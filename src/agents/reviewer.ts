@@ -85,10 +85,13 @@ function toReviewFinding(reviewId: string, f: Finding): ReviewFinding | null {
 
 const SEVERITY_RANK: Record<Severity, number> = { critical: 0, high: 1, medium: 2, low: 3 };
 
+type Rankable = { severity: string; confidence: number; path: string; startLine: number; ruleId: string };
+const rankOf = (severity: string) => SEVERITY_RANK[severity as Severity] ?? SEVERITIES.length;
+
 /** Most severe first, then most confident, then by place. */
-export function compareFindings(a: Pick<ReviewFinding, 'severity' | 'confidence' | 'path' | 'startLine' | 'ruleId'>, b: typeof a): number {
+export function compareFindings(a: Rankable, b: Rankable): number {
   return (
-    SEVERITY_RANK[a.severity] - SEVERITY_RANK[b.severity] ||
+    rankOf(a.severity) - rankOf(b.severity) ||
     b.confidence - a.confidence ||
     a.path.localeCompare(b.path) ||
     a.startLine - b.startLine ||

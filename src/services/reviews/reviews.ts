@@ -5,8 +5,7 @@
  * stream, so SSE and the GraphQL subscription share one resumable sequence.
  */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import { compareFindings, type ReviewCategory } from '../../agents/reviewer.js';
-import type { Severity } from '../../agents/security-expert.js';
+import { compareFindings } from '../../agents/reviewer.js';
 import type { Review, ReviewIssue } from '../../generated/prisma/client.js';
 import { ConflictError, NotFoundError, ServiceUnavailableError, ValidationError } from '../../errors.js';
 import type { StoredEvent } from '../../events/event-store.js';
@@ -119,7 +118,8 @@ export async function listReviews(
   const base = await listScope(deps, principal, args.teamId);
   const filter = { ...(args.projectId != null ? { projectId: args.projectId } : {}), ...(args.status != null ? { status: args.status as Review['status'] } : {}) };
   return paginate(args, REVIEW_PAGE_MAX, 'review', (cursor, order, take) =>
-    deps.db.review.findMany({ where: { ...base, ...filter, ...cursor }, orderBy: { id: order }, take }),
+    // Each review's issue count comes with it (one statement for the page, not one per review).
+    deps.db.review.findMany({ where: { ...base, ...filter, ...cursor }, orderBy: { id: order }, take, include: { _count: { select: { issues: true } } } }),
   );
 }
 
@@ -135,12 +135,12 @@ export async function reviewIssues(deps: Pick<ServiceDeps, 'db'>, reviewId: stri
       ...(filter.statuses ? { status: { in: filter.statuses } } : {}),
     },
   });
-  return rows.sort((a, b) => compareFindings(a as typeof a & { severity: Severity; category: ReviewCategory }, b as typeof a & { severity: Severity }));
+  return rows.sort(compareFindings);
 }
 
-/** How many issues a review has (all statuses). */
-export function countReviewIssues(deps: Pick<ServiceDeps, 'db'>, reviewId: string) {
-  return deps.db.reviewIssue.count({ where: { reviewId } });
+/** How many issues a review has (all statuses); a review read by listReviews already knows. */
+export async function countReviewIssues(deps: Pick<ServiceDeps, 'db'>, review: Review & { _count?: { issues: number } }) {
+  return review._count?.issues ?? deps.db.reviewIssue.count({ where: { reviewId: review.id } });
 }
 
 /** Changes title, metadata and issue statuses (team reviews: member role); never the findings themselves. */
