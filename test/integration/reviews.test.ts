@@ -513,7 +513,7 @@ describe('team reviews', () => {
 });
 
 describe('failure', () => {
-  it('a review whose analysis keeps failing ends failed after its attempts; the stream ends with an error event', async () => {
+  it('a review whose input cannot be read ends failed at once, saying why; the stream ends with an error event', async () => {
     const me = (await api.get('/v1/auth/me')).body.id;
     // A stored input the reviewer cannot read (the API never stores one: this stands for a corrupt row).
     const id = 'rev_0193a000-0000-7000-8000-00000000f00d';
@@ -522,7 +522,12 @@ describe('failure', () => {
     const events = await (await openSse(`${sys.url}/v1/reviews/${id}`, { apiKey: key })).all();
     expect(events.at(-1)).toMatchObject({ event: 'error', data: { status: 'failed', error: { code: 'agent_error' } } });
     const res = await api.get(`/v1/reviews/${id}`);
-    expect(res.body).toMatchObject({ status: 'failed', score: null, error: { code: 'agent_error', message: 'The review could not be completed; submit it again.' } });
-    expect(await sys.services.temporal.workflow.getHandle(id).result()).toBe('failed');
+    expect(res.body).toMatchObject({ status: 'failed', score: null, error: { code: 'agent_error', message: expect.stringContaining('diff contains no file changes') } });
+    const handle = sys.services.temporal.workflow.getHandle(id);
+    expect(await handle.result()).toBe('failed');
+    // Not retried: one attempt of runReview, then failReview.
+    const history = await handle.fetchHistory();
+    expect(history.events!.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runReview')).toHaveLength(1);
+    expect(history.events!.filter((e) => e.activityTaskStartedEventAttributes?.attempt === 2)).toHaveLength(0);
   });
 });
