@@ -531,3 +531,18 @@ describe('failure', () => {
     expect(history.events!.filter((e) => e.activityTaskStartedEventAttributes?.attempt === 2)).toHaveLength(0);
   });
 });
+
+describe('scopes', () => {
+  it('a publishable key may submit and read reviews (editor diagnostics) but not change or approve them (403)', async () => {
+    const created = await api.post('/v1/keys', { name: 'editor plugin', kind: 'publishable' });
+    expect(created.status).toBe(201);
+    const editor = restClient(sys.url, created.body.secret);
+    const review = await editor.post('/v1/reviews', { file: fileOf('src/users.js') });
+    expect(review.status).toBe(201);
+    expect((await editor.get(`/v1/reviews/${review.body.id}?format=sarif`)).status).toBe(200);
+    for (const res of [await editor.request('PATCH', `/v1/reviews/${review.body.id}`, { title: 'x' }), await editor.post(`/v1/reviews/${review.body.id}/approve`, undefined)]) {
+      expect(res.status).toBe(403);
+      expect(res.body.error.code).toBe('permission_denied');
+    }
+  });
+});
