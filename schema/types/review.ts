@@ -13,6 +13,7 @@ import {
   updateReview,
   waitForReview,
 } from '../../src/services/reviews/reviews.js';
+import { reviewCost } from '../../src/services/reviews/review-input.js';
 import { reviewSarif } from '../../src/services/reviews/sarif.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
@@ -181,6 +182,8 @@ builder.mutationFields((t) => ({
     description: 'Starts a review; follow it with reviewEvents, or pass wait: true to get it finished (up to REVIEW_WAIT_SECONDS).',
     skipTypeScopes: true,
     authScopes: { generate: true },
+    // A bulk operation by size: a diff or one file 1 credit, a snapshot 5, over 500 files 10.
+    extensions: { cost: (args: { input?: { files?: unknown[] } }) => reviewCost(args.input) },
     args: { input: t.arg({ type: CreateReviewInput, required: true }), idempotencyKey: t.arg.string(), wait: t.arg.boolean({ defaultValue: false }) },
     resolve: async (_r, { input, idempotencyKey, wait }, ctx) => {
       const caller = callerOf(ctx);

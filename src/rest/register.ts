@@ -66,7 +66,8 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
         };
         const streaming = route.eventStream && wantsEventStream(request.headers) ? { after: lastEventId(request.headers) } : null;
         // A request refused above (bad input) costs nothing; from here on it counts.
-        const admission = context.principal ? await deps.limiter.admit(context.principal, route.cost ?? 1, endpoint) : null;
+        const cost = typeof route.cost === 'function' ? route.cost(req) : (route.cost ?? 1);
+        const admission = context.principal ? await deps.limiter.admit(context.principal, cost, endpoint) : null;
         if (admission) reply.headers(admission.headers);
         let result;
         try {

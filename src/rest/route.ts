@@ -28,8 +28,8 @@ export interface RestRoute<B = any, Q = any, P = any, D = any> {
   response: z.ZodType;
   /** Error codes this route can answer besides the common ones. */
   errors?: string[];
-  /** Credits a call costs against the caller's limits (default 1; bulk operations more). */
-  cost?: number;
+  /** Credits a call costs against the caller's limits (default 1; bulk operations more, possibly by size). */
+  cost?: number | ((req: RestRequest<B, Q, P>) => number);
   /** Whether it answers without a credential (sign-in routes). */
   public?: boolean;
   /** Whether it accepts Idempotency-Key. */

@@ -546,3 +546,19 @@ describe('scopes', () => {
     }
   });
 });
+
+describe('credits', () => {
+  it('a diff or one file costs 1 credit, a snapshot 5 (REST and GraphQL alike)', async () => {
+    const used = (res: { headers: Headers }) => Number(res.headers.get('x-ratelimit-used'));
+    const a = await api.post('/v1/reviews', { file: fileOf('src/clean.ts') });
+    const b = await api.post('/v1/reviews', { file: fileOf('src/clean.ts') });
+    expect(used(b) - used(a)).toBe(1);
+    const c = await api.post('/v1/reviews', { files: [fileOf('src/clean.ts'), fileOf('README.md')] });
+    expect(used(c) - used(b)).toBe(5);
+    const gql = await graphql(sys.url, key, 'mutation($files: [FileInput!]) { createReview(input: { files: $files }) { review { id } } }', {
+      files: [{ path: 'a.ts', content: 'export const a = 1;\n' }],
+    });
+    expect(gql.body.errors).toBeUndefined();
+    expect((gql.body as any).extensions.cost.requested).toBe(5);
+  });
+});

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { REVIEW_CATEGORIES, SCORE_WEIGHTS, SEVERITIES } from '../../agents/reviewer.js';
-import { ISSUE_STATUSES, REVIEW_STATUSES } from '../../services/reviews/review-input.js';
+import { ISSUE_STATUSES, REVIEW_STATUSES, reviewCost } from '../../services/reviews/review-input.js';
 import { REVIEW_PAGE_MAX } from '../../services/reviews/reviews.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
 import { defineRoute, type EventStreamSpec } from '../route.js';
@@ -141,11 +141,11 @@ export const reviewRoutes = [
     description:
       'Send exactly one of `diff` (only issues on added or changed lines are reported), `file` or `files`. The JSON answer waits up to REVIEW_WAIT_SECONDS ' +
       'for the review (status completed, with summary, issues and score); a longer one answers with status running: follow `url`. ' +
-      `Issues below \`min_confidence\` are not reported. ${SCORE_FORMULA}${STREAM_NOTE}`,
+      `Issues below \`min_confidence\` are not reported. Credits: a diff or one file 1, a snapshot 5, more than 500 files 10. ${SCORE_FORMULA}${STREAM_NOTE}`,
     tag: 'Reviews',
     successStatus: 201,
     idempotent: true,
-    cost: 1,
+    cost: ({ body }) => reviewCost(body),
     body: z
       .object({
         diff: z.string().optional().describe('A unified diff (git diff, diff -u).'),

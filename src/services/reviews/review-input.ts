@@ -172,3 +172,13 @@ export const reviewUpdateSchema = z
   })
   .refine((v) => v.title !== undefined || v.metadata !== undefined || v.issues !== undefined, { message: 'must change something: title, metadata or issues', path: ['title'] });
 export type ReviewUpdate = z.infer<typeof reviewUpdateSchema>;
+
+/**
+ * Credits a review costs (the spec: multi-file operations cost 5–10): a diff or one file 1, a
+ * snapshot 5, a snapshot of more than 500 files 10.
+ */
+export function reviewCost(input: { files?: unknown[] | null } | null | undefined): number {
+  const files = input?.files;
+  if (!Array.isArray(files)) return 1;
+  return files.length > 500 ? 10 : 5;
+}
