@@ -9,13 +9,15 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RULE_CATALOG, SCORE_WEIGHTS } from '../../src/agents/reviewer.js';
+import { appendEvents } from '../../src/events/event-store.js';
 import { runReview } from '../../src/services/reviews/run-review.js';
 import { graphql, restClient, subscribeGraphql } from '../helpers/client.js';
 import { openSse, type SseEvent } from '../helpers/sse.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
-// The reviewer pauses this long before each file, so a review of the fixture (8 files) runs
-// about a second: the stream demonstrably delivers findings while the review is still running.
+// The reviewer pauses this long before each file, so a review of the fixture (7 files) runs
+// about a second: the stream demonstrably delivers findings while the review is still running
+// (the first finding is in the second file, five more files follow it).
 const FILE_DELAY_MS = 150;
 const MAX_INPUT_BYTES = 200_000;
 
@@ -423,6 +425,9 @@ describe('streaming (SSE)', () => {
     expect(await sys.services.db.reviewIssue.count({ where: { reviewId: review.id } })).toBe(review.issue_count);
     expect(await sys.services.db.event.count({ where: { streamId: review.id } })).toBe(before);
     expect((await api.get(`/v1/reviews/${review.id}`)).body.issues).toEqual(review.issues);
+    // The batch append recognises keys it already stored (and appends nothing, publishes nothing).
+    const again = await appendEvents(sys.services.db, sys.services.bus, review.id, review.issues.slice(0, 3).map((i: any) => ({ type: 'issue', key: i.id, data: {} })));
+    expect(again).toEqual([]);
   });
 });
 
