@@ -21,11 +21,15 @@ import { startTestSystem, type TestSystem } from '../helpers/system.js';
 const FILE_DELAY_MS = 150;
 const MAX_INPUT_BYTES = 200_000;
 
-const root = fileURLToPath(new URL('../fixtures/reviews/repo/', import.meta.url));
 const walk = (dir: string): string[] => readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? walk(join(dir, n)) : [join(dir, n)]));
-const repo = walk(root)
-  .map((p) => ({ path: relative(root, p), content: readFileSync(p, 'utf8') }))
-  .sort((a, b) => a.path.localeCompare(b.path));
+/** A fixture repository's files, sorted by path. */
+function fixture(name: string) {
+  const root = fileURLToPath(new URL(`../fixtures/reviews/${name}/`, import.meta.url));
+  return walk(root)
+    .map((p) => ({ path: relative(root, p), content: readFileSync(p, 'utf8') }))
+    .sort((a, b) => a.path.localeCompare(b.path));
+}
+const repo = fixture('repo');
 const fileOf = (path: string) => repo.find((f) => f.path === path)!;
 
 function expected(files: Array<{ path: string; content: string }>) {
@@ -88,6 +92,15 @@ describe('POST /v1/reviews (JSON)', () => {
     expect(review.score).toBe(Math.max(0, Math.round(100 - penalty)));
     expect(review.summary).toContain('found 10 issues');
     expect(review.summary).toContain(`Score ${review.score}/100`);
+  });
+
+  it('reviews a second fixture repository (Python and TypeScript service): exactly its expected findings', async () => {
+    const service = fixture('service');
+    const res = await api.post('/v1/reviews', { files: service });
+    expect(res.status).toBe(201);
+    expect(expected(service)).toHaveLength(6);
+    expect(got(res.body.issues)).toEqual(expected(service));
+    expect(res.body.issues.find((i: any) => i.rule_id === 'high-complexity')).toMatchObject({ start_line: 19, end_line: 28, category: 'maintainability' });
   });
 
   it('reviews a single file', async () => {
