@@ -429,6 +429,13 @@ describe('streaming (SSE)', () => {
     expect((await tail.all()).slice(1)).toEqual([joined.at(-1)]);
   });
 
+  it('Last-Event-ID on a POST that creates a new review (no Idempotency-Key) does not skip its events', async () => {
+    const stream = await openSse(`${sys.url}/v1/reviews`, { method: 'POST', apiKey: key, body: { file: fileOf('src/users.js') }, headers: { 'last-event-id': '3' } });
+    const events = (await stream.all()).slice(1);
+    expect(events.map((e) => Number(e.id))).toEqual(events.map((_, i) => i + 1));
+    expect(events.at(-1)!.event).toBe('summary');
+  });
+
   it('a retried analysis writes the same findings and events again: no duplicates', async () => {
     const review = (await api.post('/v1/reviews', { files: repo })).body;
     const before = await sys.services.db.event.count({ where: { streamId: review.id } });

@@ -112,9 +112,10 @@ function reviewEvent(e: any): { id: string; event: string; data: unknown } {
   return { id, event: 'summary', data: { status: e.status, summary: e.summary, score: e.score, issue_count: e.issueCount, files_reviewed: e.filesReviewed } };
 }
 
-const reviewStream = (pick: (data: any) => any): EventStreamSpec => ({
+/** `resumes` says whether Last-Event-ID applies: not to a review this very request created. */
+const reviewStream = (pick: (data: any) => any, resumes: (data: any) => boolean = () => true): EventStreamSpec => ({
   document: operation('review-events', 'review-issue-fields'),
-  variables: (data, _req, lastEventId) => ({ id: pick(data).id, since: lastEventId }),
+  variables: (data, _req, lastEventId) => ({ id: pick(data).id, since: resumes(data) ? lastEventId : 0 }),
   opening: (data) => ({ event: 'review', data: (({ issues: _issues, ...rest }) => rest)(reviewJson(pick(data))) }),
   event: reviewEvent,
 });
@@ -178,7 +179,8 @@ export const reviewRoutes = [
       wait: !wantsEventStream(headers),
     }),
     reply: (data: any) => reviewJson(data.createReview.review),
-    eventStream: reviewStream((data) => data.createReview.review),
+    // A reconnect resends the POST with the same Idempotency-Key: the replayed review resumes after Last-Event-ID.
+    eventStream: reviewStream((data) => data.createReview.review, (data) => data.createReview.replayed),
   }),
   defineRoute({
     method: 'GET',
