@@ -15,6 +15,7 @@ const typenameByKind: Partial<Record<IdKind, string>> = {
   orchestration: 'Orchestration',
   generation: 'Generation',
   project: 'Project',
+  review: 'Review',
 };
 
 /**

@@ -9,6 +9,7 @@ import './types/billing.js';
 import './types/orchestration.js';
 import './types/generation.js';
 import './types/project.js';
+import './types/review.js';
 
 // Root types carry the default rule; fields add theirs (sign-in fields skip the type's rule).
 builder.queryType({ authScopes: { authenticated: true } });

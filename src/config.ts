@@ -104,6 +104,10 @@ export const configSchema = z.object({
   REPOSITORY_ROOT: z.string().min(1).optional(),
   REPOSITORY_ALLOW_PRIVATE_HOSTS: bool.default(false),
   REPOSITORY_CLONE_TIMEOUT_SECONDS: positiveInt.max(3600).default(120),
+  REVIEW_MAX_FILES: positiveInt.max(100_000).default(5000),
+  REVIEW_MAX_INPUT_BYTES: positiveInt.default(8 * 1024 * 1024),
+  REVIEW_WAIT_SECONDS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(300).default(30),
+  REVIEW_FILE_DELAY_MS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(60_000).default(0),
 });
 
 type Raw = z.infer<typeof configSchema>;

@@ -133,6 +133,8 @@ export const errorStatuses: Record<string, number> = {
   model_not_configured: 503,
   generation_not_retryable: 409,
   index_in_progress: 409,
+  review_not_completed: 409,
+  review_already_approved: 409,
 };
 
 /** Documentation link for an error code. */

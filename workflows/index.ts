@@ -3,3 +3,4 @@ export { agentTaskWorkflow } from './agent-task.js';
 export { orchestrationWorkflow } from './orchestration.js';
 export { generationRetentionWorkflow, generationWorkflow, scaffoldFeatureWorkflow } from './generation.js';
 export { projectIndexWorkflow } from './project-index.js';
+export { reviewWorkflow } from './review.js';

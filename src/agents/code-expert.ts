@@ -12,6 +12,11 @@
  *    in the same file or another (reported at the repeat, pointing at the first);
  *  - resource-leak: a file descriptor or stream opened into a local variable that the function
  *    neither closes nor hands on (returns, passes or stores).
+ * With the `review` rule set (the reviews API) also performance and style rules:
+ *  - await-in-loop: `await` inside a loop body, so independent operations run one after another;
+ *  - sync-io-in-async: a blocking `fs.*Sync` call inside an async function;
+ *  - no-var: a `var` declaration (function-scoped, hoisted);
+ *  - loose-equality: `==` / `!=` other than against null (type coercion).
  */
 import ts from 'typescript';
 import type { Finding, SourceFile } from './security-expert.js';
@@ -35,7 +40,11 @@ function scriptKind(path: string): ts.ScriptKind | null {
   return dot < 0 ? null : (SCRIPT_KINDS[path.slice(dot).toLowerCase()] ?? null);
 }
 
-type Emit = (node: ts.Node, f: Omit<Finding, 'file' | 'line'>) => void;
+/** Which rules run: the code_expert agent's, or those plus the reviews API's performance and style rules. */
+export type RuleSet = 'agent' | 'review';
+
+/** Reports a finding at `node`; its line range spans `range` (default: the node). */
+type Emit = (node: ts.Node, f: Omit<Finding, 'file' | 'line'>, range?: ts.Node) => void;
 
 const isFunctionLike = (n: ts.Node): n is ts.FunctionLikeDeclaration =>
   ts.isFunctionDeclaration(n) || ts.isFunctionExpression(n) || ts.isArrowFunction(n) || ts.isMethodDeclaration(n) || ts.isConstructorDeclaration(n) || ts.isGetAccessor(n) || ts.isSetAccessor(n);
@@ -156,12 +165,13 @@ function resourceLeaks(fn: ts.FunctionLikeDeclaration, emit: Emit) {
 }
 
 /** Findings from the syntax tree of one JavaScript or TypeScript file. */
-function analyzeSyntax(file: SourceFile, kind: ts.ScriptKind): Finding[] {
+function analyzeSyntax(file: SourceFile, kind: ts.ScriptKind, rules: RuleSet): Finding[] {
   const source = ts.createSourceFile(file.path, file.content, ts.ScriptTarget.Latest, true, kind);
   const findings: Finding[] = [];
-  const emit: Emit = (node, f) => {
+  const emit: Emit = (node, f, range = node) => {
     const line = source.getLineAndCharacterOfPosition(node.getStart(source)).line + 1;
-    findings.push({ ...f, file: file.path, line });
+    const endLine = source.getLineAndCharacterOfPosition(range.getEnd()).line + 1;
+    findings.push({ ...f, file: file.path, line, endLine: Math.max(line, endLine) });
   };
 
   const visit = (node: ts.Node) => {
@@ -221,32 +231,109 @@ function analyzeSyntax(file: SourceFile, kind: ts.ScriptKind): Finding[] {
           title: `Function ${functionName(node)} is too complex (cyclomatic complexity ${complexity})`,
           description: `${functionName(node)} has a cyclomatic complexity of ${complexity} (threshold ${COMPLEXITY_THRESHOLD}): it has more paths than a reader or a test suite can follow.`,
           suggestion: 'Split it into smaller functions, replace condition chains with a lookup table or early returns, and test each part.',
-        });
+        }, node);
       }
       resourceLeaks(node, emit);
     }
+    if (rules === 'review') reviewRules(node, emit);
     ts.forEachChild(node, visit);
   };
   visit(source);
   return findings;
 }
 
+const LOOPS = new Set([ts.SyntaxKind.ForStatement, ts.SyntaxKind.ForInStatement, ts.SyntaxKind.ForOfStatement, ts.SyntaxKind.WhileStatement, ts.SyntaxKind.DoStatement]);
+const BLOCKING_FS = /^(readFile|writeFile|appendFile|exists|stat|lstat|readdir|mkdir|rm|rmdir|unlink|copyFile|rename|access|open|read|write)Sync$/;
+
+/** The nearest enclosing function of a node, or undefined at top level. */
+function enclosingFunction(node: ts.Node): ts.FunctionLikeDeclaration | undefined {
+  for (let n = node.parent; n; n = n.parent) if (isFunctionLike(n)) return n;
+  return undefined;
+}
+
+/** Whether `node` sits in the body of a loop of its own function (the loop's header does not count). */
+function inLoopBody(node: ts.Node): boolean {
+  for (let child = node, n = node.parent; n; child = n, n = n.parent) {
+    if (isFunctionLike(n)) return false;
+    if (LOOPS.has(n.kind) && (n as ts.IterationStatement).statement === child) {
+      // `for await` iterates asynchronously on purpose.
+      return !(ts.isForOfStatement(n) && n.awaitModifier);
+    }
+  }
+  return false;
+}
+
+/** The reviews API's performance and style rules. */
+function reviewRules(node: ts.Node, emit: Emit) {
+  if (ts.isAwaitExpression(node) && inLoopBody(node)) {
+    emit(node, {
+      ruleId: 'await-in-loop',
+      severity: 'low',
+      title: 'await inside a loop',
+      description: 'Each iteration waits for the previous one: independent operations run one after another instead of concurrently.',
+      suggestion: 'Start the operations first and await them together (Promise.all over the mapped promises), or keep the loop if each step needs the one before.',
+    });
+  }
+  if (ts.isCallExpression(node)) {
+    const callee = node.expression;
+    const name = ts.isPropertyAccessExpression(callee) ? callee.name.text : ts.isIdentifier(callee) ? callee.text : '';
+    const fn = BLOCKING_FS.test(name) ? enclosingFunction(node) : undefined;
+    if (fn && ts.getCombinedModifierFlags(fn as ts.Declaration) & ts.ModifierFlags.Async) {
+      emit(node, {
+        ruleId: 'sync-io-in-async',
+        severity: 'medium',
+        title: `Blocking ${name} in an async function`,
+        description: `${name} blocks the event loop until the file system answers; inside ${functionName(fn)}, an async function, every other request waits with it.`,
+        suggestion: `Use the promise API instead: await fs.promises.${name.replace(/Sync$/, '')}(…) (node:fs/promises).`,
+      });
+    }
+  }
+  if (ts.isVariableDeclarationList(node) && (node.flags & ts.NodeFlags.BlockScoped) === 0 && !ts.isCatchClause(node.parent)) {
+    emit(node, {
+      ruleId: 'no-var',
+      severity: 'low',
+      title: 'var declaration',
+      description: 'var is function-scoped and hoisted: the variable is visible (as undefined) before its declaration and leaks out of blocks.',
+      suggestion: 'Declare it with const, or let when it is reassigned.',
+    });
+  }
+  if (ts.isBinaryExpression(node)) {
+    const op = node.operatorToken.kind;
+    const isNull = (e: ts.Expression) => e.kind === ts.SyntaxKind.NullKeyword;
+    if ((op === ts.SyntaxKind.EqualsEqualsToken || op === ts.SyntaxKind.ExclamationEqualsToken) && !isNull(node.left) && !isNull(node.right)) {
+      const strict = op === ts.SyntaxKind.EqualsEqualsToken ? '===' : '!==';
+      emit(node.operatorToken, {
+        ruleId: 'loose-equality',
+        severity: 'low',
+        title: `Loose equality (${node.operatorToken.getText()})`,
+        description: `${node.operatorToken.getText()} converts types before comparing ("0" == 0, [] == false): the result surprises readers.`,
+        suggestion: `Use ${strict}; compare against null with == only to mean null or undefined.`,
+      }, node);
+    }
+  }
+}
+
 /** Lines that say nothing on their own (braces, blank, comments) do not start or make up a duplicate. */
 const trivial = (line: string) => line === '' || /^[{}()[\];,]*$/.test(line) || /^(\/\/|#|\*|\/\*)/.test(line);
 
-/** Blocks of DUPLICATE_LINES or more non-trivial lines that occur again (whitespace ignored). */
-export function duplicatedBlocks(files: SourceFile[]): Finding[] {
-  const first = new Map<string, { file: string; line: number }>();
-  const findings: Finding[] = [];
-  for (const file of files) {
+/**
+ * Finds blocks of DUPLICATE_LINES or more non-trivial lines that occur again (whitespace ignored),
+ * one file at a time: each `add` reports the blocks of that file that repeat a file added before
+ * (or an earlier place in itself), so a review can report them as it goes.
+ */
+export class DuplicateIndex {
+  private readonly first = new Map<string, { file: string; line: number }>();
+
+  add(file: SourceFile): Finding[] {
+    const findings: Finding[] = [];
     const lines = file.content.split('\n').map((l, i) => ({ text: l.trim().replace(/\s+/g, ' '), line: i + 1 })).filter((l) => !trivial(l.text));
     let skipUntil = -1;
     for (let i = 0; i + DUPLICATE_LINES <= lines.length; i++) {
       const window = lines.slice(i, i + DUPLICATE_LINES);
       const key = window.map((l) => l.text).join('\n');
-      const seen = first.get(key);
+      const seen = this.first.get(key);
       if (!seen) {
-        first.set(key, { file: file.path, line: window[0]!.line });
+        this.first.set(key, { file: file.path, line: window[0]!.line });
         continue;
       }
       // The window overlapping its own first occurrence is not a copy of it.
@@ -261,19 +348,26 @@ export function duplicatedBlocks(files: SourceFile[]): Finding[] {
         suggestion: 'Extract the shared lines into one function and call it from both places.',
         file: file.path,
         line: window[0]!.line,
+        endLine: window.at(-1)!.line,
       });
     }
+    return findings;
   }
-  return findings;
+}
+
+/** Blocks of DUPLICATE_LINES or more non-trivial lines that occur again (whitespace ignored). */
+export function duplicatedBlocks(files: SourceFile[]): Finding[] {
+  const index = new DuplicateIndex();
+  return files.flatMap((file) => index.add(file));
 }
 
 /** Per-file findings (syntax rules for JavaScript and TypeScript). */
-export function reviewFile(file: SourceFile): Finding[] {
+export function reviewFile(file: SourceFile, rules: RuleSet = 'agent'): Finding[] {
   const kind = scriptKind(file.path);
-  return kind === null ? [] : analyzeSyntax(file, kind);
+  return kind === null ? [] : analyzeSyntax(file, kind, rules);
 }
 
 /** Every finding for a set of files, ordered by file and line. */
 export function reviewFiles(files: SourceFile[]): Finding[] {
-  return [...files.flatMap(reviewFile), ...duplicatedBlocks(files)].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
+  return [...files.flatMap((f) => reviewFile(f)), ...duplicatedBlocks(files)].sort((a, b) => a.file.localeCompare(b.file) || a.line - b.line);
 }

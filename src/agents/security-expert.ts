@@ -18,6 +18,8 @@ export interface Finding {
   description: string;
   file: string;
   line: number;
+  /** Last line of the problem when it spans several (a function, a copied block); else absent. */
+  endLine?: number;
   suggestion: string;
 }
 /** Languages the analyzer knows, detected from the file extension. */

@@ -82,3 +82,40 @@ export async function readEvents(db: Db, streamId: string, afterSeq: number, lim
     ORDER BY seq LIMIT ${limit}`;
   return rows.map(toEvent);
 }
+
+/**
+ * Appends several events of one stream in order, in one statement (events whose key is already
+ * stored are skipped: they were appended before), and publishes the last. Returns the events now
+ * stored for the new keys. Falls back to one append at a time if a concurrent writer raced it.
+ */
+export async function appendEvents(db: Db, bus: EventBus, streamId: string, events: Array<Omit<NewEvent, 'streamId'>>): Promise<StoredEvent[]> {
+  if (events.length === 0) return [];
+  const keys = events.map((e) => e.key);
+  const existing = new Set(
+    (await db.$queryRaw<Array<{ key: string }>>`SELECT key FROM events WHERE stream_id = ${streamId} AND key = ANY(${keys}::text[])`).map((r) => r.key),
+  );
+  const fresh = events.filter((e, i) => !existing.has(e.key) && keys.indexOf(e.key) === i);
+  if (fresh.length === 0) return [];
+  const payload = JSON.stringify(fresh.map((e) => ({ type: e.type, key: e.key, data: e.data })));
+  let rows: Row[];
+  try {
+    rows = await db.$queryRaw<Row[]>`
+      WITH s AS (
+        INSERT INTO event_streams (id, last_seq) VALUES (${streamId}, ${fresh.length})
+        ON CONFLICT (id) DO UPDATE SET last_seq = event_streams.last_seq + ${fresh.length}
+        RETURNING last_seq
+      )
+      INSERT INTO events (stream_id, seq, type, key, data)
+      SELECT ${streamId}, s.last_seq - ${fresh.length} + e.ord::int, e.type, e.key, e.data
+      FROM s, ROWS FROM (jsonb_to_recordset(${payload}::jsonb) AS (type text, key text, data jsonb)) WITH ORDINALITY AS e(type, key, data, ord)
+      RETURNING stream_id, seq, type, data, created_at`;
+  } catch {
+    // A concurrent append of one of these keys won; the failed statement changed nothing.
+    const stored: StoredEvent[] = [];
+    for (const e of fresh) stored.push(await appendEvent(db, bus, { ...e, streamId }));
+    return stored;
+  }
+  const stored = rows.map(toEvent).sort((a, b) => a.seq - b.seq);
+  await bus.publish(streamId, stored.at(-1)!.seq);
+  return stored;
+}

@@ -2,6 +2,7 @@
  * The credit cost of a GraphQL operation, computed from the query before it runs (so a refused
  * query costs nothing and runs no resolver):
  *  - a root field costs its `extensions.cost` (default 1), a nested field its own (default 0);
+ *    `extensions.cost` may be a function of the field's arguments (bulk operations by size);
  *  - a connection costs one credit per started 20 items it asks for (`first`/`last`, default 20),
  *    and multiplies what is selected below it by that page size (list sizes multiply);
  *  - fragments count where they are spread.
@@ -46,6 +47,9 @@ export function operationCost(
     return typeof value === 'number' ? value : null;
   };
 
+  const argumentsOf = (field: FieldNode): Record<string, unknown> =>
+    Object.fromEntries((field.arguments ?? []).map((a) => [a.name.value, valueFromASTUntyped(a.value, variables)]));
+
   const walk = (type: GraphQLCompositeType, set: SelectionSetNode, level: number, isRoot: boolean, seen: Set<string>): number => {
     depth = Math.max(depth, level);
     let total = 0;
@@ -57,7 +61,8 @@ export function operationCost(
         const named = getNamedType(fieldDef.type);
         const connection = named.name.endsWith('Connection');
         const page = connection ? Math.max(0, argument(selection, 'first') ?? argument(selection, 'last') ?? DEFAULT_PAGE) : 1;
-        const declared = typeof fieldDef.extensions?.cost === 'number' ? fieldDef.extensions.cost : null;
+        const rule = fieldDef.extensions?.cost;
+        const declared = typeof rule === 'number' ? rule : typeof rule === 'function' ? Number(rule(argumentsOf(selection))) : null;
         const own = declared ?? (connection ? Math.max(1, Math.ceil(page / PER_CREDIT)) : isRoot ? 1 : 0);
         let below = 0;
         if (selection.selectionSet && (isObjectType(named) || isInterfaceType(named) || 'getTypes' in named)) {

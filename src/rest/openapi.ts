@@ -31,6 +31,12 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
       },
       ...(route.statusOf ? { 202: { description: 'Accepted: still processing', content: { 'application/json': { schema: jsonSchema(route.response) } } } } : {}),
     };
+    if (route.eventStream) {
+      // With Accept: text/event-stream the same route answers 200 with Server-Sent Events.
+      (responses[route.successStatus] as { content: Record<string, unknown> }).content['text/event-stream'] = {
+        schema: { type: 'string', description: 'Server-Sent Events; each event has an id: reconnect with Last-Event-ID to resume.' },
+      };
+    }
     for (const code of [...COMMON_ERRORS, ...(route.errors ?? [])]) {
       const status = String(errorStatuses[code] ?? 500);
       const existing = responses[status] as { description: string } | undefined;
@@ -62,6 +68,7 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
     paths[route.path]![route.method.toLowerCase()] = {
       operationId: route.operationId,
       summary: route.summary,
+      ...(route.description ? { description: route.description } : {}),
       tags: [route.tag],
       ...(route.public ? { security: [] } : {}),
       parameters,

@@ -12,6 +12,7 @@ import { appErrorOf } from '../graphql/format-error.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { asAppError } from './envelope.js';
 import type { RestRoute, RestRequest } from './route.js';
+import { closeEventStreamsOnClose, lastEventId, sendEventStream, wantsEventStream } from './sse.js';
 
 /** zod issues as REST field errors, in words a caller can act on. */
 export function restFieldErrors(error: z.ZodError, location: 'body' | 'query' | 'path'): FieldError[] {
@@ -47,8 +48,10 @@ function compile(schema: GraphQLSchema, route: RestRoute): DocumentNode {
 
 /** Registers every route of the table. */
 export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], schema: GraphQLSchema, deps: ServiceDeps): void {
+  if (routes.some((r) => r.eventStream)) closeEventStreamsOnClose(app);
   for (const route of routes) {
     const document = compile(schema, route);
+    const streamDocument = route.eventStream ? compile(schema, { ...route, document: route.eventStream.document }) : null;
     const endpoint = `${route.method} ${route.path}`;
     app.route({
       method: route.method,
@@ -61,8 +64,10 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
           body: check(route.body, request.body, 'body'),
           headers: request.headers,
         };
+        const streaming = route.eventStream && wantsEventStream(request.headers) ? { after: lastEventId(request.headers) } : null;
         // A request refused above (bad input) costs nothing; from here on it counts.
-        const admission = context.principal ? await deps.limiter.admit(context.principal, route.cost ?? 1, endpoint) : null;
+        const cost = typeof route.cost === 'function' ? route.cost(req) : (route.cost ?? 1);
+        const admission = context.principal ? await deps.limiter.admit(context.principal, cost, endpoint) : null;
         if (admission) reply.headers(admission.headers);
         let result;
         try {
@@ -77,8 +82,19 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
           if (!err.originalError) throw new ValidationError([{ field: '(request)', message: err.message }]);
           throw err.originalError;
         }
-        const body = route.reply(result.data, req);
         if (context.response.replayed) reply.header('Idempotent-Replayed', 'true');
+        if (streaming && route.eventStream && streamDocument) {
+          const spec = route.eventStream;
+          return sendEventStream(request, reply, deps, {
+            schema,
+            document: streamDocument,
+            contextValue: context,
+            variableValues: spec.variables(result.data, req, streaming.after),
+            opening: spec.opening?.(result.data, req),
+            event: spec.event,
+          });
+        }
+        const body = route.reply(result.data, req);
         if (route.binary) reply.type(route.binary.contentType).headers(route.binary.headers?.(result.data) ?? {});
         return reply.status(route.statusOf?.(result.data) ?? route.successStatus).send(body);
       },

@@ -28,8 +28,8 @@ export interface RestRoute<B = any, Q = any, P = any, D = any> {
   response: z.ZodType;
   /** Error codes this route can answer besides the common ones. */
   errors?: string[];
-  /** Credits a call costs against the caller's limits (default 1; bulk operations more). */
-  cost?: number;
+  /** Credits a call costs against the caller's limits (default 1; bulk operations more, possibly by size). */
+  cost?: number | ((req: RestRequest<B, Q, P>) => number);
   /** Whether it answers without a credential (sign-in routes). */
   public?: boolean;
   /** Whether it accepts Idempotency-Key. */
@@ -43,6 +43,25 @@ export interface RestRoute<B = any, Q = any, P = any, D = any> {
   statusOf?(data: D): number;
   /** A body that is not JSON (reply returns a Buffer): its content type and extra headers. */
   binary?: { contentType: string; headers?(data: D): Record<string, string> };
+  /** Longer text for the OpenAPI document (formulas, behaviour). */
+  description?: string;
+  /**
+   * With `Accept: text/event-stream`, after `document` ran: Server-Sent Events from this
+   * subscription, resumable with `Last-Event-ID` (the last event id the client saw).
+   */
+  eventStream?: EventStreamSpec<B, Q, P, D>;
+}
+
+/** How a route streams: the subscription it runs and how each result becomes an SSE event. */
+export interface EventStreamSpec<B = any, Q = any, P = any, D = any> {
+  /** The GraphQL subscription document. */
+  document: string;
+  /** Its variables; `lastEventId` is 0 when the client sent none. */
+  variables(data: D, req: RestRequest<B, Q, P>, lastEventId: number): Record<string, unknown>;
+  /** An event sent first, without an id (what the stream is about, e.g. the created resource). */
+  opening?(data: D, req: RestRequest<B, Q, P>): { event: string; data: unknown };
+  /** One subscription result (`data`) as an SSE event; `id` is what Last-Event-ID resumes after. */
+  event(data: any): { id: string; event: string; data: unknown };
 }
 
 /** Declares a route with its types inferred from its schemas. */

@@ -7,6 +7,7 @@ import { createGenerationActivities, createGenerationModelActivities } from '../
 import { createModelActivities } from '../activities/model.js';
 import { createOrchestrationActivities } from '../activities/orchestrations.js';
 import { createProjectActivities } from '../activities/projects.js';
+import { createReviewActivities } from '../activities/reviews.js';
 import { createTaskActivities } from '../activities/tasks.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
@@ -49,6 +50,7 @@ export async function startWorkers(
           ...createOrchestrationActivities(deps),
           ...createGenerationActivities(deps, config),
           ...createProjectActivities({ ...deps, config }),
+          ...createReviewActivities(deps, { fileDelayMs: config.REVIEW_FILE_DELAY_MS }),
         },
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
         shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,

@@ -6,6 +6,7 @@ import { orchestrationRoutes } from './orchestrations.js';
 import { generationRoutes } from './generations.js';
 import { authRoutes, keyRoutes, oauthClientRoutes, teamRoutes } from './identity.js';
 import { projectRoutes } from './projects.js';
+import { reviewRoutes } from './reviews.js';
 
 export const restRoutes: RestRoute[] = [
   ...agentRoutes,
@@ -17,4 +18,5 @@ export const restRoutes: RestRoute[] = [
   ...billingRoutes,
   ...generationRoutes,
   ...projectRoutes,
+  ...reviewRoutes,
 ];

@@ -1,0 +1,173 @@
+/**
+ * `npm run bench:reviews`: a review of a 1,000-file snapshot over the REST stream
+ * (POST /v1/reviews, Accept: text/event-stream): time from the POST to the first streamed
+ * finding (spec: 2–3 s; target < 0.5 s) and files per second to the summary, against the floor:
+ * a plain loop that only reads the same files from disk and tokenizes them (the TypeScript
+ * scanner), in alternating rounds. BENCH_FILES=1000 BENCH_ROUNDS=3 by default.
+ */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { EventSourceParserStream } from 'eventsource-parser/stream';
+import ts from 'typescript';
+import { Reviewer, REVIEW_CATEGORIES } from '../src/agents/reviewer.js';
+import { connectWorkerTo } from '../src/runtime.js';
+import { createUserWithKey } from '../src/services/auth/api-keys.js';
+import { startWorkers } from '../src/temporal/workers.js';
+import { env, ROUNDS, startBenchInfra, startGateway, unlimited } from './harness.js';
+import { median } from './stats.js';
+
+const FILES = Number(env.BENCH_FILES ?? 1000);
+
+/** A plausible module of about 50 lines; every fifth one (the first included) has findings. */
+function moduleSource(i: number): string {
+  const lines = [
+    `import { readFile } from 'node:fs/promises';`,
+    ``,
+    `export interface Item${i} { id: string; price: number; quantity: number; discount?: number }`,
+    ``,
+    `/** Totals of module ${i}. */`,
+    `export function total${i}(items: Item${i}[]): number {`,
+    `  let sum = 0;`,
+    `  for (const item of items) {`,
+    `    const price = item.price * item.quantity * ${i + 1};`,
+    `    sum += price - (item.discount ?? 0);`,
+    `  }`,
+    `  return sum;`,
+    `}`,
+    ``,
+    `export async function load${i}(path: string): Promise<Item${i}[]> {`,
+    `  const text = await readFile(path, 'utf8');`,
+    `  const rows = JSON.parse(text) as Item${i}[];`,
+    `  return rows.filter((r) => r.quantity > 0 && r.price >= 0);`,
+    `}`,
+    ``,
+    `export function classify${i}(n: number): string {`,
+    `  if (n < 0) return 'negative';`,
+    `  if (n === 0) return 'zero';`,
+    `  if (n < 10) return 'small';`,
+    `  return n < 1000 ? 'medium' : 'large';`,
+    `}`,
+  ];
+  if (i % 5 === 0) {
+    lines.push(
+      ``,
+      `export function lookup${i}(db: { query(sql: string): unknown }, req: { query: { id: string } }) {`,
+      `  var id = req.query.id;`,
+      `  if (id == '') return null;`,
+      `  return db.query("SELECT * FROM items WHERE id = " + req.query.id);`,
+      `}`,
+    );
+  }
+  for (let k = 0; k < 4; k++) lines.push(``, `export const constant${i}_${k} = ${i * 10 + k}; // value ${k}`);
+  return lines.join('\n') + '\n';
+}
+
+const files = Array.from({ length: FILES }, (_, i) => ({ path: `src/pkg${Math.floor(i / 50)}/module-${i}.ts`, content: moduleSource(i) }));
+const bytes = files.reduce((n, f) => n + Buffer.byteLength(f.content), 0);
+
+// The floor reads the files from disk, as a plain tool would.
+const dir = mkdtempSync(join(tmpdir(), 'bench-reviews-'));
+for (const f of files) {
+  mkdirSync(dirname(join(dir, f.path)), { recursive: true });
+  writeFileSync(join(dir, f.path), f.content);
+}
+
+/** Reads and tokenizes every file; returns files per second. */
+function floor(): { filesPerSecond: number; tokens: number } {
+  const t0 = performance.now();
+  let tokens = 0;
+  const scanner = ts.createScanner(ts.ScriptTarget.Latest, true);
+  for (const f of files) {
+    const text = readFileSync(join(dir, f.path), 'utf8');
+    scanner.setText(text);
+    while (scanner.scan() !== ts.SyntaxKind.EndOfFileToken) tokens++;
+  }
+  return { filesPerSecond: (files.length / (performance.now() - t0)) * 1000, tokens };
+}
+
+const infra = await startBenchInfra();
+const gateway = await startGateway(infra, { REVIEW_WAIT_SECONDS: '0' });
+const connection = await connectWorkerTo(gateway.config, infra.temporalAddress);
+const workers = await startWorkers(gateway.services, connection, gateway.config, ['cpu']);
+const { secret, userId } = await createUserWithKey(gateway.services.db, { name: 'bench', tier: 'team' });
+await unlimited(gateway.services.db, userId);
+
+/** Time the reviewer alone takes over the snapshot (no database, no HTTP), for the breakdown. */
+function analysisOnly(): number {
+  const t0 = performance.now();
+  const reviewer = new Reviewer('rev_bench', { categories: [...REVIEW_CATEGORIES], minConfidence: 0 });
+  for (const f of files) reviewer.next(f);
+  return performance.now() - t0;
+}
+
+/** Server side of each review: created → first finding stored, created → completed. */
+const serverMs: Array<{ toFirst: number; toEnd: number }> = [];
+
+/** One streamed review: ms to the first finding, ms to the summary, findings seen. */
+async function streamedReview(): Promise<{ firstMs: number; totalMs: number; issues: number }> {
+  const t0 = performance.now();
+  const res = await fetch(`${gateway.url}/v1/reviews`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json', accept: 'text/event-stream' },
+    body: JSON.stringify({ files }),
+  });
+  if (res.status !== 200) throw new Error(`POST /v1/reviews: ${res.status} ${await res.text()}`);
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).pipeThrough(new EventSourceParserStream()).getReader();
+  let firstMs = NaN;
+  let issues = 0;
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error('the stream ended without a summary');
+    if (value.event === 'issue') {
+      if (issues++ === 0) firstMs = performance.now() - t0;
+    } else if (value.event === 'summary') {
+      const totalMs = performance.now() - t0;
+      const r = await gateway.services.db.review.findFirstOrThrow({ orderBy: { id: 'desc' } });
+      const run = await gateway.services.db.event.findFirstOrThrow({ where: { streamId: r.id }, orderBy: { seq: 'asc' } });
+      serverMs.push({ toFirst: run.createdAt.getTime() - r.createdAt.getTime(), toEnd: r.completedAt!.getTime() - r.createdAt.getTime() });
+      return { firstMs, totalMs, issues };
+    } else if (value.event === 'error') throw new Error(value.data);
+  }
+}
+
+console.log(`snapshot: ${FILES} files, ${(bytes / 1024 / 1024).toFixed(2)} MB`);
+console.log('warming up…');
+await streamedReview();
+floor();
+
+const first: number[] = [];
+const reviewRates: number[] = [];
+const analysisMs: number[] = [];
+const floorRates: number[] = [];
+let issues = 0;
+for (let r = 0; r < ROUNDS; r++) {
+  const review = await streamedReview();
+  const base = floor();
+  analysisMs.push(analysisOnly());
+  first.push(review.firstMs);
+  reviewRates.push((FILES / review.totalMs) * 1000);
+  floorRates.push(base.filesPerSecond);
+  issues = review.issues;
+  console.log(
+    `round ${r + 1}: first finding ${review.firstMs.toFixed(0)} ms, review ${review.totalMs.toFixed(0)} ms (${reviewRates.at(-1)!.toFixed(0)} files/s, ${review.issues} findings); floor ${base.filesPerSecond.toFixed(0)} files/s; server: created→first stored ${serverMs.at(-1)!.toFirst} ms, created→completed ${serverMs.at(-1)!.toEnd} ms; reviewer alone ${analysisMs.at(-1)!.toFixed(0)} ms`,
+  );
+}
+
+const ratio = median(reviewRates) / median(floorRates);
+console.log('');
+console.log(`| | median | best |`);
+console.log(`|---|---|---|`);
+console.log(`| time to first streamed finding | ${median(first).toFixed(0)} ms | ${Math.min(...first).toFixed(0)} ms |`);
+console.log(`| review, files/s (POST to summary) | ${median(reviewRates).toFixed(0)} | ${Math.max(...reviewRates).toFixed(0)} |`);
+console.log(`| floor: read + tokenize, files/s | ${median(floorRates).toFixed(0)} | ${Math.max(...floorRates).toFixed(0)} |`);
+console.log(`| reviewer alone (no HTTP, no database), files/s | ${((FILES / median(analysisMs)) * 1000).toFixed(0)} | ${((FILES / Math.min(...analysisMs)) * 1000).toFixed(0)} |`);
+console.log(`| ratio review / floor | **${ratio.toFixed(3)}** | |`);
+console.log(`findings per review: ${issues}; first-finding target < 500 ms: ${median(first) < 500 ? 'met' : 'not met'}`);
+
+await workers.shutdown();
+await connection.close();
+await gateway.close();
+await infra.close();
+rmSync(dir, { recursive: true, force: true });
+process.exit(0);

@@ -1,0 +1,106 @@
+/**
+ * Server-Sent Events for REST routes that stream (`Accept: text/event-stream`): runs the route's
+ * GraphQL subscription with the request's context and writes each result as an SSE event whose
+ * id is the stream's sequence number, so a client that reconnects with `Last-Event-ID` resumes
+ * with nothing lost or repeated. A comment line every 15 s keeps proxies from closing it.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { subscribe, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import type { GraphQLContext } from '../context.js';
+import { ValidationError } from '../errors.js';
+import { appErrorOf } from '../graphql/format-error.js';
+import type { ServiceDeps } from '../services/deps.js';
+import { asAppError, errorBody } from './envelope.js';
+
+const KEEPALIVE_MS = 15_000;
+
+/** Whether the client asked for an event stream. */
+export function wantsEventStream(headers: IncomingHttpHeaders): boolean {
+  return /(^|,)\s*text\/event-stream\b/i.test(headers.accept ?? '');
+}
+
+/** The Last-Event-ID header as a sequence number (0 when absent); anything else is a 422. */
+export function lastEventId(headers: IncomingHttpHeaders): number {
+  const raw = headers['last-event-id'];
+  if (raw === undefined || raw === '') return 0;
+  const value = Array.isArray(raw) ? raw[0]! : raw;
+  if (!/^\d{1,15}$/.test(value.trim())) {
+    throw new ValidationError([{ field: 'last-event-id', message: '(header) must be the id of an event this stream sent (a whole number ≥ 0)' }]);
+  }
+  return Number(value.trim());
+}
+
+/** One SSE frame; data is JSON on one line. */
+function frame(e: { id?: string; event: string; data: unknown }): string {
+  return `${e.id !== undefined ? `id: ${e.id}\n` : ''}event: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`;
+}
+
+export interface EventStreamRun {
+  schema: GraphQLSchema;
+  document: DocumentNode;
+  contextValue: GraphQLContext;
+  variableValues: Record<string, unknown>;
+  opening?: { event: string; data: unknown };
+  event(data: any): { id: string; event: string; data: unknown };
+}
+
+/** Open streams per server, ended before it closes (clients reconnect elsewhere with Last-Event-ID). */
+const openStreams = new WeakMap<FastifyInstance, Set<() => void>>();
+
+/** Makes `app` end its event streams when it closes; call once, before it starts. */
+export function closeEventStreamsOnClose(app: FastifyInstance): void {
+  const streams = new Set<() => void>();
+  openStreams.set(app, streams);
+  app.addHook('preClose', async () => {
+    for (const stop of streams) stop();
+  });
+}
+
+/** Answers the request with the subscription's events until it completes or the client leaves. */
+export async function sendEventStream(request: FastifyRequest, reply: FastifyReply, deps: Pick<ServiceDeps, 'logger'>, run: EventStreamRun): Promise<void> {
+  const stream = await subscribe({ schema: run.schema, document: run.document, contextValue: run.contextValue, variableValues: run.variableValues });
+  if (!(Symbol.asyncIterator in stream)) {
+    // Refused before anything was sent (e.g. not visible): an ordinary error response.
+    const err = (stream as ExecutionResult).errors?.[0];
+    throw appErrorOf(err) ?? err?.originalError ?? asAppError(err);
+  }
+  const results = stream as AsyncGenerator<ExecutionResult>;
+  reply.hijack();
+  const res = reply.raw;
+  const headers: Record<string, string | number | string[]> = {};
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) headers[name] = value as string;
+  res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  res.flushHeaders();
+  let open = true;
+  const stop = () => {
+    open = false;
+    void results.return(undefined);
+  };
+  const shutdown = () => {
+    stop();
+    res.end();
+  };
+  const streams = openStreams.get(request.server);
+  streams?.add(shutdown);
+  res.on('close', stop);
+  const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
+  try {
+    if (run.opening) res.write(frame(run.opening));
+    for await (const result of results) {
+      if (!open) break;
+      if (result.errors?.length) throw result.errors[0];
+      const data = Object.values(result.data ?? {})[0];
+      res.write(frame(run.event(data)));
+    }
+  } catch (err) {
+    const appError = appErrorOf(err as never) ?? asAppError((err as { originalError?: unknown }).originalError ?? err);
+    if (appError.code === 'internal_error') deps.logger.error({ err, requestId: request.id }, 'event stream failed');
+    if (open) res.write(frame({ event: 'error', data: errorBody(appError, request.id) }));
+  } finally {
+    clearInterval(keepalive);
+    streams?.delete(shutdown);
+    res.off('close', stop);
+    if (open) res.end();
+  }
+}

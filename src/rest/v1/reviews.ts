@@ -1,0 +1,278 @@
+/**
+ * /v1/reviews (spec 000, "Reviews"): submit a diff, a file or a snapshot; get, list, update and
+ * approve reviews. POST and GET stream with `Accept: text/event-stream` (findings as found, then
+ * the summary; resumable with Last-Event-ID). GET ?format=sarif answers a SARIF 2.1.0 log.
+ */
+import { z } from 'zod';
+import { REVIEW_CATEGORIES, SCORE_WEIGHTS, SEVERITIES } from '../../agents/reviewer.js';
+import { ISSUE_STATUSES, REVIEW_STATUSES, reviewCost } from '../../services/reviews/review-input.js';
+import { REVIEW_PAGE_MAX } from '../../services/reviews/reviews.js';
+import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
+import { defineRoute, type EventStreamSpec } from '../route.js';
+import { wantsEventStream } from '../sse.js';
+import { operation } from './operations.js';
+
+export const SCORE_FORMULA =
+  `score = max(0, round(100 − Σ weight(severity) × confidence)) over the reported issues, with weights ` +
+  `${Object.entries(SCORE_WEIGHTS).map(([s, w]) => `${s} ${w}`).join(', ')}. It is fixed when the review completes; dismissing issues later does not change it.`;
+
+const IssueJson = z.object({
+  id: z.string().describe('Stable: a hash of the review id, path, rule, line and message.'),
+  path: z.string(),
+  start_line: z.number().int(),
+  end_line: z.number().int(),
+  severity: z.enum(SEVERITIES as ['critical', 'high', 'medium', 'low']),
+  category: z.enum(REVIEW_CATEGORIES),
+  rule_id: z.string(),
+  title: z.string(),
+  message: z.string(),
+  suggested_fix: z.string(),
+  confidence: z.number().describe('0 to 1: how likely the issue is real.'),
+  status: z.enum(ISSUE_STATUSES),
+  note: z.string().nullable(),
+});
+
+const ReviewJson = z.object({
+  id: z.string(),
+  object: z.literal('review'),
+  status: z.enum(REVIEW_STATUSES),
+  mode: z.enum(['diff', 'file', 'snapshot']),
+  title: z.string().nullable(),
+  metadata: z.record(z.string(), z.string()),
+  summary: z.string().nullable().describe('A paragraph overview; null until completed.'),
+  score: z.number().int().nullable().describe(`0–100; null until completed. ${SCORE_FORMULA}`),
+  issues: z.array(IssueJson).optional().describe('Most severe first (omitted in lists).'),
+  issue_count: z.number().int(),
+  files_reviewed: z.number().int(),
+  categories: z.array(z.enum(REVIEW_CATEGORIES)),
+  min_confidence: z.number(),
+  project_id: z.string().nullable(),
+  team_id: z.string().nullable(),
+  error: z.object({ code: z.string(), message: z.string() }).nullable(),
+  approved_by: z.string().nullable(),
+  approved_at: z.string().nullable(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  completed_at: z.string().nullable(),
+  url: z.string(),
+  sarif_url: z.string(),
+});
+
+export function issueJson(i: any): z.infer<typeof IssueJson> {
+  return {
+    id: i.id,
+    path: i.path,
+    start_line: i.startLine,
+    end_line: i.endLine,
+    severity: i.severity,
+    category: i.category,
+    rule_id: i.ruleId,
+    title: i.title,
+    message: i.message,
+    suggested_fix: i.suggestedFix,
+    confidence: i.confidence,
+    status: i.status,
+    note: i.note ?? null,
+  };
+}
+
+export function reviewJson(r: any): z.infer<typeof ReviewJson> {
+  return {
+    id: r.id,
+    object: 'review',
+    status: r.status.toLowerCase(),
+    mode: r.mode,
+    title: r.title,
+    metadata: Object.fromEntries(r.metadata.map((e: { key: string; value: string }) => [e.key, e.value])),
+    summary: r.summary,
+    score: r.score,
+    ...(r.issues ? { issues: r.issues.map(issueJson) } : {}),
+    issue_count: r.issueCount,
+    files_reviewed: r.filesReviewed,
+    categories: r.categories,
+    min_confidence: r.minConfidence,
+    project_id: r.projectId,
+    team_id: r.teamId,
+    error: r.error,
+    approved_by: r.approvedById,
+    approved_at: r.approvedAt,
+    created_at: r.createdAt,
+    updated_at: r.updatedAt,
+    completed_at: r.completedAt,
+    url: `/v1/reviews/${r.id}`,
+    sarif_url: `/v1/reviews/${r.id}?format=sarif`,
+  };
+}
+
+/** The SSE events of a review: `issue` (id = seq), then `summary` or `error` (the review failed). */
+function reviewEvent(e: any): { id: string; event: string; data: unknown } {
+  const id = String(e.seq);
+  if (e.type === 'issue') return { id, event: 'issue', data: issueJson(e.issue) };
+  if (e.type === 'failed') return { id, event: 'error', data: { status: 'failed', error: e.error } };
+  return { id, event: 'summary', data: { status: e.status, summary: e.summary, score: e.score, issue_count: e.issueCount, files_reviewed: e.filesReviewed } };
+}
+
+/** `resumes` says whether Last-Event-ID applies: not to a review this very request created. */
+const reviewStream = (pick: (data: any) => any, resumes: (data: any) => boolean = () => true): EventStreamSpec => ({
+  document: operation('review-events', 'review-issue-fields'),
+  variables: (data, _req, lastEventId) => ({ id: pick(data).id, since: resumes(data) ? lastEventId : 0 }),
+  opening: (data) => ({ event: 'review', data: (({ issues: _issues, ...rest }) => rest)(reviewJson(pick(data))) }),
+  event: reviewEvent,
+});
+
+const csv = <T extends string>(values: readonly T[], what: string) =>
+  z
+    .string()
+    .transform((s) => s.split(',').map((v) => v.trim()).filter(Boolean))
+    .pipe(z.array(z.enum(values as [T, ...T[]], { message: `must be ${what}: ${values.join(', ')}` })));
+
+const File = z.object({ path: z.string(), content: z.string() }).strict();
+const IdParams = z.object({ review_id: z.string() });
+const Metadata = z.record(z.string(), z.string()).describe('Your own string key-value pairs (at most 50).');
+const STREAM_NOTE =
+  ' With "Accept: text/event-stream" the answer is Server-Sent Events: `review` (the review, no id), one `issue` per finding as it is found, then `summary` ' +
+  '(or `error`); each event after the first has an id: reconnect with "Last-Event-ID: <id>" (POST: same Idempotency-Key, or GET /v1/reviews/{id}) to resume with nothing lost or repeated.';
+
+export const reviewRoutes = [
+  defineRoute({
+    method: 'POST',
+    path: '/v1/reviews',
+    operationId: 'createReview',
+    summary: 'Review a unified diff, one file, or a repository snapshot',
+    description:
+      'Send exactly one of `diff` (only issues on added or changed lines are reported), `file` or `files`. The JSON answer waits up to REVIEW_WAIT_SECONDS ' +
+      'for the review (status completed, with summary, issues and score); a longer one answers with status running: follow `url`. ' +
+      `Issues below \`min_confidence\` are not reported. Credits: a diff or one file 1, a snapshot 5, more than 500 files 10. ${SCORE_FORMULA}${STREAM_NOTE}`,
+    tag: 'Reviews',
+    successStatus: 201,
+    idempotent: true,
+    cost: ({ body }) => reviewCost(body),
+    body: z
+      .object({
+        diff: z.string().optional().describe('A unified diff (git diff, diff -u).'),
+        file: File.optional(),
+        files: z.array(File).optional().describe('A repository snapshot.'),
+        categories: z.array(z.string()).optional().describe(`Categories to check (default all): ${REVIEW_CATEGORIES.join(', ')}.`),
+        min_confidence: z.number().optional().describe('0 to 1: findings less confident than this are not reported (CI: 0.85).'),
+        title: z.string().optional(),
+        metadata: Metadata.optional(),
+        project_id: z.string().optional(),
+        team_id: z.string().optional(),
+      })
+      .strict(),
+    response: ReviewJson,
+    errors: ['idempotency_conflict', 'payload_too_large', 'service_unavailable', 'permission_denied'],
+    document: operation('create-review', 'review-fields', 'review-issue-fields'),
+    variables: ({ body, headers }) => ({
+      input: {
+        diff: body.diff,
+        file: body.file,
+        files: body.files,
+        categories: body.categories,
+        minConfidence: body.min_confidence,
+        title: body.title,
+        metadata: body.metadata && Object.entries(body.metadata).map(([key, value]) => ({ key, value })),
+        projectId: body.project_id,
+        teamId: body.team_id,
+      },
+      idempotencyKey: headers['idempotency-key'] ?? null,
+      wait: !wantsEventStream(headers),
+    }),
+    reply: (data: any) => reviewJson(data.createReview.review),
+    // A reconnect resends the POST with the same Idempotency-Key: the replayed review resumes after Last-Event-ID.
+    eventStream: reviewStream((data) => data.createReview.review, (data) => data.createReview.replayed),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/reviews',
+    operationId: 'listReviews',
+    summary: 'Your reviews (or a team\'s), newest first; issues are omitted (GET one for them)',
+    tag: 'Reviews',
+    successStatus: 200,
+    query: listQuery(REVIEW_PAGE_MAX)
+      .extend({
+        team_id: z.string().optional(),
+        project_id: z.string().optional(),
+        status: z.enum(REVIEW_STATUSES, { message: `must be one of: ${REVIEW_STATUSES.join(', ')}` }).optional(),
+      })
+      .strict(),
+    response: listResponse(ReviewJson),
+    document: operation('list-reviews', 'review-fields'),
+    variables: ({ query }) => ({ ...pageVariables(query), teamId: query.team_id ?? null, projectId: query.project_id ?? null, status: query.status ?? null }),
+    reply: (data: any, req) => pageReply(data.reviews, reviewJson, '/v1/reviews', req.query),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/reviews/{review_id}',
+    operationId: 'getReview',
+    summary: 'A review with its issues (filterable), or its SARIF 2.1.0 log with ?format=sarif',
+    description: `Filters apply to the issues (and the SARIF results). ${SCORE_FORMULA}${STREAM_NOTE}`,
+    tag: 'Reviews',
+    successStatus: 200,
+    params: IdParams,
+    query: z
+      .object({
+        format: z.enum(['json', 'sarif'], { message: 'must be json or sarif' }).optional(),
+        min_confidence: z.coerce.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').optional(),
+        category: csv(REVIEW_CATEGORIES, 'comma-separated categories among').optional().describe('Comma-separated categories.'),
+        severity: csv(SEVERITIES, 'comma-separated severities among').optional().describe('Comma-separated severities.'),
+        status: csv(ISSUE_STATUSES, 'comma-separated issue statuses among').optional().describe('Comma-separated issue statuses.'),
+      })
+      .strict(),
+    response: ReviewJson,
+    document: operation('get-review', 'review-fields', 'review-issue-fields'),
+    variables: ({ params, query, headers }) => ({
+      id: params.review_id,
+      withIssues: query.format !== 'sarif' && !wantsEventStream(headers),
+      sarif: query.format === 'sarif',
+      minConfidence: query.min_confidence ?? null,
+      categories: query.category ?? null,
+      severities: query.severity ?? null,
+      statuses: query.status ?? null,
+    }),
+    reply: (data: any, req) => (req.query.format === 'sarif' ? JSON.parse(data.review.sarif) : reviewJson(data.review)),
+    eventStream: reviewStream((data) => data.review),
+  }),
+  defineRoute({
+    method: 'PATCH',
+    path: '/v1/reviews/{review_id}',
+    operationId: 'updateReview',
+    summary: 'Change the title, metadata and per-issue status (open, dismissed, resolved); findings never change',
+    tag: 'Reviews',
+    successStatus: 200,
+    params: IdParams,
+    body: z
+      .object({
+        title: z.string().nullable().optional(),
+        metadata: Metadata.optional(),
+        issues: z.array(z.object({ id: z.string(), status: z.string(), note: z.string().nullable().optional() }).strict()).optional(),
+      })
+      .strict(),
+    response: ReviewJson,
+    errors: ['permission_denied'],
+    document: operation('update-review', 'review-fields', 'review-issue-fields'),
+    variables: ({ params, body }) => ({
+      id: params.review_id,
+      input: {
+        ...(body.title !== undefined ? { title: body.title } : {}),
+        ...(body.metadata !== undefined ? { metadata: Object.entries(body.metadata).map(([key, value]) => ({ key, value })) } : {}),
+        ...(body.issues !== undefined ? { issues: body.issues } : {}),
+      },
+    }),
+    reply: (data: any) => reviewJson(data.updateReview.review),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/v1/reviews/{review_id}/approve',
+    operationId: 'approveReview',
+    summary: 'Approve a completed review: records who approved it and when',
+    tag: 'Reviews',
+    successStatus: 200,
+    params: IdParams,
+    response: ReviewJson,
+    errors: ['review_not_completed', 'review_already_approved', 'permission_denied'],
+    document: operation('approve-review', 'review-fields'),
+    variables: ({ params }) => ({ id: params.review_id }),
+    reply: (data: any) => reviewJson(data.approveReview.review),
+  }),
+];

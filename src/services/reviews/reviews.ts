@@ -1,0 +1,197 @@
+/**
+ * Reviews (issue #6, POST/GET/LIST/PATCH /v1/reviews, POST /v1/reviews/{id}/approve): the service
+ * creates the review and starts its workflow (workflow id = review id), which runs the reviewer
+ * one file at a time (run-review.ts). Findings and the final summary are events on the review's
+ * stream, so SSE and the GraphQL subscription share one resumable sequence.
+ */
+import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { compareFindings } from '../../agents/reviewer.js';
+import type { Review, ReviewIssue } from '../../generated/prisma/client.js';
+import { ConflictError, NotFoundError, ServiceUnavailableError, ValidationError } from '../../errors.js';
+import type { StoredEvent } from '../../events/event-store.js';
+import { streamEvents } from '../../events/event-stream.js';
+import { idKind, newId } from '../../ids.js';
+import type { ReviewWorkflowInput } from '../../../workflows/review.js';
+import type { Principal, ServiceDeps } from '../deps.js';
+import { withIdempotency } from '../idempotency.js';
+import { paginate, type PageArgs } from '../pagination.js';
+import { canSee, listScope, requireTeamRole } from '../teams.js';
+import { fieldErrors } from '../tasks/task-input.js';
+import { parseIssueFilter, parseReviewInput, REVIEW_STATUSES, reviewUpdateSchema, type IssueFilter } from './review-input.js';
+
+export const REVIEW_PAGE_MAX = 50;
+
+/** Stream event types: one `issue` per finding, then exactly one `completed` or `failed`. */
+export const isTerminalReviewEvent = (e: StoredEvent) => e.type === 'completed' || e.type === 'failed';
+
+/** A project id given with a request: the project must exist and be visible to the caller (else 404). */
+async function visibleProject(deps: Pick<ServiceDeps, 'db'>, principal: Principal, projectId: string) {
+  const project = idKind(projectId) === 'project' ? await deps.db.project.findUnique({ where: { id: projectId } }) : null;
+  if (!project || !(await canSee(deps, principal, project))) throw new NotFoundError('project', projectId);
+  return project;
+}
+
+/** Creates the review and starts its workflow (once per idempotency key). */
+export async function createReview(deps: ServiceDeps, principal: Principal, raw: unknown, idempotencyKey?: string | null): Promise<{ id: string; replayed: boolean }> {
+  const { input, mode, stored } = parseReviewInput(raw, { maxFiles: deps.config.REVIEW_MAX_FILES, maxBytes: deps.config.REVIEW_MAX_INPUT_BYTES });
+  const project = input.projectId ? await visibleProject(deps, principal, input.projectId) : null;
+  const teamId = input.teamId ?? project?.teamId ?? principal.teamId;
+  if (project && (project.teamId ?? null) !== (teamId ?? null)) {
+    throw new ValidationError([{ field: 'teamId', message: `must be the project's team (${project.teamId ?? 'none: a personal project'})` }]);
+  }
+  if (teamId) await requireTeamRole(deps, principal, teamId, 'member');
+  const { resourceId, replayed } = await withIdempotency(
+    deps.db,
+    { principalId: principal.userId, key: idempotencyKey, operation: 'createReview', request: input },
+    async () => {
+      const id = newId('review');
+      await deps.db.review.create({
+        data: {
+          id,
+          ownerId: principal.userId,
+          teamId,
+          projectId: project?.id ?? null,
+          mode,
+          input: stored as object,
+          categories: input.categories,
+          minConfidence: input.minConfidence,
+          title: input.title ?? null,
+          metadata: input.metadata,
+        },
+      });
+      const workflowInput: ReviewWorkflowInput = { reviewId: id };
+      try {
+        await deps.temporal.workflow.start('reviewWorkflow', { workflowId: id, taskQueue: deps.config.taskQueues.cpu, args: [workflowInput] });
+      } catch (err) {
+        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
+          deps.logger.error({ err, reviewId: id }, 'could not start the review workflow');
+          await deps.db.review.delete({ where: { id } });
+          throw new ServiceUnavailableError('The task engine is not reachable right now; the review was not created. Retry shortly.');
+        }
+      }
+      return id;
+    },
+  );
+  return { id: resourceId, replayed };
+}
+
+/** The review if the caller may see it (its owner, or a member of its team); else 404. */
+export async function getReview(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<Review> {
+  const review = idKind(id) === 'review' ? await deps.db.review.findUnique({ where: { id } }) : null;
+  if (!review || !(await canSee(deps, principal, review))) throw new NotFoundError('review', id);
+  return review;
+}
+
+/** Waits up to `ms` for the review to finish (woken by its events), then returns it as it is. */
+export async function waitForReview(deps: Pick<ServiceDeps, 'db' | 'bus'>, id: string, ms: number): Promise<Review> {
+  const deadline = Date.now() + ms;
+  let wake: (() => void) | null = null;
+  const unsubscribe = deps.bus.subscribe(id, () => wake?.());
+  try {
+    for (;;) {
+      const review = await deps.db.review.findUniqueOrThrow({ where: { id } });
+      const left = deadline - Date.now();
+      if (review.status === 'completed' || review.status === 'failed' || left <= 0) return review;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 500));
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      wake = null;
+    }
+  } finally {
+    unsubscribe();
+  }
+}
+
+export async function listReviews(
+  deps: Pick<ServiceDeps, 'db'>,
+  principal: Principal,
+  args: PageArgs & { teamId?: string | null; projectId?: string | null; status?: string | null },
+) {
+  if (args.status != null && !(REVIEW_STATUSES as readonly string[]).includes(args.status)) {
+    throw new ValidationError([{ field: 'status', message: `must be one of: ${REVIEW_STATUSES.join(', ')}` }]);
+  }
+  if (args.projectId != null) await visibleProject(deps, principal, args.projectId);
+  const base = await listScope(deps, principal, args.teamId);
+  const filter = { ...(args.projectId != null ? { projectId: args.projectId } : {}), ...(args.status != null ? { status: args.status as Review['status'] } : {}) };
+  return paginate(args, REVIEW_PAGE_MAX, 'review', (cursor, order, take) =>
+    // Each review's issue count comes with it (one statement for the page, not one per review).
+    deps.db.review.findMany({ where: { ...base, ...filter, ...cursor }, orderBy: { id: order }, take, include: { _count: { select: { issues: true } } } }),
+  );
+}
+
+/** A review's issues, most severe first, optionally filtered (confidence, categories, severities, statuses). */
+export async function reviewIssues(deps: Pick<ServiceDeps, 'db'>, reviewId: string, rawFilter: unknown = {}): Promise<ReviewIssue[]> {
+  const filter: IssueFilter = parseIssueFilter(rawFilter);
+  const rows = await deps.db.reviewIssue.findMany({
+    where: {
+      reviewId,
+      ...(filter.minConfidence != null ? { confidence: { gte: filter.minConfidence } } : {}),
+      ...(filter.categories ? { category: { in: filter.categories } } : {}),
+      ...(filter.severities ? { severity: { in: filter.severities } } : {}),
+      ...(filter.statuses ? { status: { in: filter.statuses } } : {}),
+    },
+  });
+  return rows.sort(compareFindings);
+}
+
+/** How many issues a review has (all statuses); a review read by listReviews already knows. */
+export async function countReviewIssues(deps: Pick<ServiceDeps, 'db'>, review: Review & { _count?: { issues: number } }) {
+  return review._count?.issues ?? deps.db.reviewIssue.count({ where: { reviewId: review.id } });
+}
+
+/** Changes title, metadata and issue statuses (team reviews: member role); never the findings themselves. */
+export async function updateReview(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string, raw: unknown): Promise<Review> {
+  const review = await getReview(deps, principal, id);
+  if (review.teamId) await requireTeamRole(deps, principal, review.teamId, 'member');
+  const parsed = reviewUpdateSchema.safeParse(raw);
+  if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
+  const update = parsed.data;
+  const issues = update.issues ?? [];
+  if (issues.length) {
+    const ids = [...new Set(issues.map((i) => i.id))];
+    const known = new Set((await deps.db.reviewIssue.findMany({ where: { reviewId: id, id: { in: ids } }, select: { id: true } })).map((r) => r.id));
+    const unknown = issues.map((issue, index) => ({ issue, index })).filter(({ issue }) => !known.has(issue.id));
+    if (unknown.length) {
+      throw new ValidationError(unknown.map(({ issue, index }) => ({ field: `issues.${index}.id`, message: `is not an issue of review ${id} (${issue.id})` })));
+    }
+  }
+  await deps.db.$transaction([
+    ...issues.map((i) =>
+      deps.db.reviewIssue.update({ where: { id: i.id }, data: { status: i.status, ...(i.note !== undefined ? { note: i.note } : {}) } }),
+    ),
+    deps.db.review.update({
+      where: { id },
+      data: { ...(update.title !== undefined ? { title: update.title } : {}), ...(update.metadata !== undefined ? { metadata: update.metadata } : {}) },
+    }),
+  ]);
+  return deps.db.review.findUniqueOrThrow({ where: { id } });
+}
+
+/** Records who approved a completed review and when; a review is approved once. */
+export async function approveReview(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<Review> {
+  const review = await getReview(deps, principal, id);
+  if (review.teamId) await requireTeamRole(deps, principal, review.teamId, 'member');
+  if (review.status !== 'completed') {
+    throw new ConflictError('review_not_completed', `Review ${id} is ${review.status}; only a completed review can be approved. Wait for it to finish.`, { status: review.status });
+  }
+  const { count } = await deps.db.review.updateMany({ where: { id, approvedAt: null }, data: { approvedById: principal.userId, approvedAt: new Date() } });
+  if (count === 0) {
+    const now = await deps.db.review.findUniqueOrThrow({ where: { id } });
+    // Approving again as the same user is a retry: it answers the approval on record.
+    if (now.approvedById === principal.userId) return now;
+    throw new ConflictError('review_already_approved', `Review ${id} was already approved by ${now.approvedById} at ${now.approvedAt?.toISOString()}.`, {
+      approved_by: now.approvedById,
+      approved_at: now.approvedAt?.toISOString(),
+    });
+  }
+  return deps.db.review.findUniqueOrThrow({ where: { id } });
+}
+
+/** The review's events after `since` (its findings as found, then its end), live until it ends. */
+export function streamReviewEvents(deps: Pick<ServiceDeps, 'db' | 'bus'>, id: string, since: number, signal?: AbortSignal) {
+  return streamEvents({ db: deps.db, bus: deps.bus, streamId: id, since, isTerminal: isTerminalReviewEvent, signal });
+}

@@ -1,0 +1,106 @@
+/**
+ * Runs a review: the reviewer reads one file at a time and each file's findings are written at
+ * once (rows, then one `issue` event each), so a stream shows them while the review goes on.
+ * Finding ids are deterministic and events are keyed by them: an attempt retried after a crash
+ * writes the same rows and events again, which the database keeps once.
+ */
+import { Reviewer, reviewScore, reviewSummary, type ReviewCategory, type ReviewFinding } from '../../agents/reviewer.js';
+import type { Severity } from '../../agents/security-expert.js';
+import { appendEvent, appendEvents } from '../../events/event-store.js';
+import type { ServiceDeps } from '../deps.js';
+import { filesOf, type StoredReviewInput } from './review-input.js';
+
+type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
+
+/**
+ * Findings are written in batches: the first at once (a stream's first finding comes as soon as
+ * it is found), then whatever was found in the last FLUSH_MS, so a large review costs a few
+ * statements per batch instead of a few per finding.
+ */
+const FLUSH_MS = 50;
+const FLUSH_MAX = 500;
+
+export interface RunOptions {
+  /** Pause before each file (REVIEW_FILE_DELAY_MS: demos and tests of streaming). */
+  fileDelayMs: number;
+  /** Called after each file (the activity heartbeats). */
+  onFile?: (index: number) => void;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** The issue as events carry it: the finding as found, open. */
+export function issueEventData(f: ReviewFinding) {
+  return { ...f, status: 'open', note: null };
+}
+
+/** Reviews every file and completes the review; a review already over is left as it is. */
+export async function runReview(deps: Deps, reviewId: string, options: RunOptions): Promise<'completed' | 'failed'> {
+  const review = await deps.db.review.findUniqueOrThrow({ where: { id: reviewId } });
+  if (review.status === 'completed' || review.status === 'failed') return review.status;
+  await deps.db.review.updateMany({ where: { id: reviewId, status: 'queued' }, data: { status: 'running' } });
+  const { files, changedLines } = filesOf(review.input as unknown as StoredReviewInput);
+  const reviewer = new Reviewer(reviewId, { categories: review.categories as ReviewCategory[], minConfidence: review.minConfidence, changedLines });
+  const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  let lines = 0;
+  let pending: ReviewFinding[] = [];
+  let lastFlush = -Infinity;
+  // Writes run one after another, overlapping the analysis of the next files (the first is awaited:
+  // the first finding goes out at once). A failed write fails the attempt; the retry rewrites
+  // everything, and deterministic ids keep each finding once.
+  let writing: Promise<void> = Promise.resolve();
+  let writeError: unknown = null;
+  const write = async (batch: ReviewFinding[]) => {
+    if (writeError) return;
+    await deps.db.reviewIssue.createMany({ data: batch.map((f) => ({ ...f, reviewId })), skipDuplicates: true });
+    await appendEvents(deps.db, deps.bus, reviewId, batch.map((f) => ({ type: 'issue', key: f.id, data: issueEventData(f) })));
+  };
+  const flush = () => {
+    const batch = pending;
+    pending = [];
+    lastFlush = Date.now();
+    if (batch.length) writing = writing.then(() => write(batch)).catch((err) => void (writeError ??= err));
+    return writing;
+  };
+  let flushed = false;
+  for (const [index, file] of files.entries()) {
+    if (options.fileDelayMs > 0) await sleep(options.fileDelayMs);
+    lines += file.content.split('\n').length;
+    pending.push(...reviewer.next(file));
+    if (pending.length && (Date.now() - lastFlush >= FLUSH_MS || pending.length >= FLUSH_MAX)) {
+      if (flushed) void flush();
+      else await flush();
+      flushed = true;
+    }
+    if (writeError) throw writeError;
+    options.onFile?.(index);
+    await new Promise((r) => setImmediate(r)); // let the writes and the stream make progress
+  }
+  await flush();
+  if (writeError) throw writeError;
+  // Every finding of this review, whichever attempt wrote it (the set is the same each time).
+  const all = await deps.db.reviewIssue.findMany({ where: { reviewId } });
+  const findings = all.map((r) => ({ ...r, severity: r.severity as Severity, category: r.category as ReviewCategory }));
+  const score = reviewScore(findings);
+  const summary = reviewSummary({ mode: review.mode, files: files.length, lines }, findings, score);
+  await deps.db.review.updateMany({
+    where: { id: reviewId, status: { in: ['queued', 'running'] } },
+    data: { status: 'completed', summary, score, filesReviewed: files.length, completedAt: new Date() },
+  });
+  await appendEvent(deps.db, deps.bus, {
+    streamId: reviewId,
+    type: 'completed',
+    key: 'terminal',
+    data: { status: 'completed', summary, score, issueCount: findings.length, filesReviewed: files.length },
+  });
+  return 'completed';
+}
+
+/** Ends a review that could not run (its attempts ran out) as failed, with an error safe to show. */
+export async function failReview(deps: Deps, reviewId: string, message: string) {
+  const error = { code: 'agent_error', message };
+  const { count } = await deps.db.review.updateMany({
+    where: { id: reviewId, status: { in: ['queued', 'running'] } },
+    data: { status: 'failed', error, completedAt: new Date() },
+  });
+  if (count) await appendEvent(deps.db, deps.bus, { streamId: reviewId, type: 'failed', key: 'terminal', data: { status: 'failed', error } });
+}
