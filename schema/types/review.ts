@@ -15,7 +15,9 @@ import {
 } from '../../src/services/reviews/reviews.js';
 import { reviewCost } from '../../src/services/reviews/review-input.js';
 import { reviewSarif } from '../../src/services/reviews/sarif.js';
+import type { FileHit } from '../../src/services/projects/search.js';
 import { builder } from '../builder.js';
+import { FileHitRef } from './project.js';
 import { connectionOf } from '../connection.js';
 import { FileInput } from './task.js';
 
@@ -90,6 +92,12 @@ builder.node(ReviewRef, {
     categories: t.exposeStringList('categories'),
     minConfidence: t.exposeFloat('minConfidence'),
     filesReviewed: t.exposeInt('filesReviewed'),
+    contextFiles: t.field({
+      type: [FileHitRef],
+      description: "With a project: its indexed files most relevant to the reviewed code; blocks copied from them are reported as duplicated-block.",
+      resolve: (r) => r.contextFiles as unknown as FileHit[],
+    }),
+    ignoredFiles: t.exposeStringList('ignoredFiles', { description: "With a project: reviewed paths its ignored_paths left out." }),
     issues: t.field({
       type: [ReviewIssueRef],
       description: 'Findings, most severe first.',

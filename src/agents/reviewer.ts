@@ -111,6 +111,14 @@ export class Reviewer {
     private readonly scope: ReviewScope,
   ) {}
 
+  /**
+   * Code the reviewed files are compared with but not reviewed (a project's related files): a
+   * block copied from it into a reviewed file is reported as a duplicate of it.
+   */
+  compareWith(files: SourceFile[]): void {
+    for (const f of files) this.duplicates.add(f);
+  }
+
   next(file: SourceFile): ReviewFinding[] {
     const raw = [...scanFile(file), ...reviewFile(file, 'review'), ...this.duplicates.add(file)];
     const changed = this.scope.changedLines?.get(file.path);

@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RULE_CATALOG, SCORE_WEIGHTS } from '../../src/agents/reviewer.js';
 import { appendEvents } from '../../src/events/event-store.js';
 import { runReview } from '../../src/services/reviews/run-review.js';
-import { graphql, restClient, subscribeGraphql } from '../helpers/client.js';
+import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { openSse, type SseEvent } from '../helpers/sse.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -108,6 +108,44 @@ describe('POST /v1/reviews (JSON)', () => {
     expect(res.status).toBe(201);
     expect(res.body.mode).toBe('file');
     expect(got(res.body.issues)).toEqual(expected([fileOf('src/users.js')]));
+  });
+
+  it("with a project: compares with its related indexed files (a copied block is reported) and skips its ignored paths", async () => {
+    const shared = [
+      'export function totalWithTax(items: Array<{ price: number; qty: number }>, rate: number) {',
+      '  let subtotal = 0;',
+      '  for (const item of items) {',
+      '    subtotal += item.price * item.qty;',
+      '  }',
+      '  const tax = Math.round(subtotal * rate * 100) / 100;',
+      '  return { subtotal, tax, total: subtotal + tax };',
+      '}',
+    ];
+    const project = await api.post('/v1/projects', {
+      name: 'billing',
+      languages: ['typescript'],
+      ignored_paths: ['generated/**'],
+      files: [
+        { path: 'src/billing/totals.ts', content: `// Order totals.\n${shared.join('\n')}\n` },
+        { path: 'src/mail/templates.ts', content: 'export const greeting = (name: string) => `Hello ${name}`;\n' },
+      ],
+    });
+    expect(project.status).toBe(201);
+    await waitFor(async () => ((await api.get(`/v1/projects/${project.body.id}`)).body.index.status === 'ready' ? true : undefined), 60_000, 100);
+    const copied = { path: 'src/cart/checkout.ts', content: `import { charge } from './pay.js';\n\n${shared.join('\n')}\n` };
+    const generated = { path: 'generated/client.ts', content: 'try { run(); } catch (e) {}\n' };
+    const res = await api.post('/v1/reviews', { files: [copied, generated], project_id: project.body.id });
+    expect(res.status).toBe(201);
+    // Ranked by relevance: the file the block was copied from first.
+    expect(res.body.context_files[0]).toMatchObject({ path: 'src/billing/totals.ts', start_line: 1 });
+    expect(res.body.ignored_files).toEqual(['generated/client.ts']);
+    expect(res.body.files_reviewed).toBe(1);
+    expect(res.body.issues.map((i: any) => `${i.path}:${i.start_line}:${i.rule_id}`)).toEqual(['src/cart/checkout.ts:3:duplicated-block']);
+    expect(res.body.issues[0].message).toContain('src/billing/totals.ts:2');
+    // Without the project the same files have no copy to find, and the ignored file is reviewed.
+    const alone = await api.post('/v1/reviews', { files: [copied, generated] });
+    expect(alone.body.issues.map((i: any) => `${i.path}:${i.rule_id}`)).toEqual(['generated/client.ts:swallowed-error']);
+    expect(alone.body).toMatchObject({ context_files: [], ignored_files: [], files_reviewed: 2 });
   });
 
   it('reports nothing for clean code', async () => {

@@ -8,6 +8,7 @@ import { REVIEW_CATEGORIES, SCORE_WEIGHTS, SEVERITIES } from '../../agents/revie
 import { ISSUE_STATUSES, REVIEW_STATUSES, reviewCost } from '../../services/reviews/review-input.js';
 import { REVIEW_PAGE_MAX } from '../../services/reviews/reviews.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
+import { FileHitJson, fileHitJson } from './projects.js';
 import { defineRoute, type EventStreamSpec } from '../route.js';
 import { wantsEventStream } from '../sse.js';
 import { operation } from './operations.js';
@@ -44,6 +45,8 @@ const ReviewJson = z.object({
   issues: z.array(IssueJson).optional().describe('Most severe first (omitted in lists).'),
   issue_count: z.number().int(),
   files_reviewed: z.number().int(),
+  context_files: z.array(FileHitJson).describe("With project_id: the project's indexed files most relevant to the reviewed code; blocks copied from them are reported as duplicated-block"),
+  ignored_files: z.array(z.string()).describe("With project_id: reviewed paths the project's ignored_paths left out"),
   categories: z.array(z.enum(REVIEW_CATEGORIES)),
   min_confidence: z.number(),
   project_id: z.string().nullable(),
@@ -89,6 +92,8 @@ export function reviewJson(r: any): z.infer<typeof ReviewJson> {
     ...(r.issues ? { issues: r.issues.map(issueJson) } : {}),
     issue_count: r.issueCount,
     files_reviewed: r.filesReviewed,
+    context_files: r.contextFiles.map(fileHitJson),
+    ignored_files: r.ignoredFiles,
     categories: r.categories,
     min_confidence: r.minConfidence,
     project_id: r.projectId,

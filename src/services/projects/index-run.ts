@@ -174,7 +174,7 @@ async function readRepositoryFiles(dir: string, maxFiles: number, maxFileBytes: 
 }
 
 /** The ignore test of a project: its patterns plus the always-ignored ones. */
-function ignoreMatcher(patterns: string[]) {
+export function ignoreMatcher(patterns: string[]) {
   const match = picomatch([...ALWAYS_IGNORED, ...patterns], { dot: true });
   return (p: string) => match(p) || match(p.replace(/\/$/, ''));
 }

@@ -124,3 +124,15 @@ export async function relevantFiles(deps: Db, principal: Principal, projectId: s
   if (!tsquery) return [];
   return fileHits(deps, project.id, tsquery, Math.min(Math.max(1, Math.floor(limit)), SEARCH_LIMIT_MAX), queryWords(query.slice(0, 20_000)));
 }
+
+/**
+ * The text of an indexed file, put back together from its chunks (each at its own lines; lines
+ * of blank chunks stay blank). null when the project has no such file in its index.
+ */
+export async function indexedFileText(deps: Db, projectId: string, path: string): Promise<string | null> {
+  const chunks = await deps.db.projectChunk.findMany({ where: { projectId, path }, orderBy: { startLine: 'asc' }, select: { startLine: true, content: true } });
+  if (chunks.length === 0) return null;
+  const lines: string[] = [];
+  for (const c of chunks) c.content.split('\n').forEach((text, i) => (lines[c.startLine - 1 + i] = text));
+  return Array.from(lines, (l) => l ?? '').join('\n');
+}

@@ -17,7 +17,8 @@ import { withIdempotency } from '../idempotency.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { canSee, listScope, requireTeamRole } from '../teams.js';
 import { fieldErrors } from '../tasks/task-input.js';
-import { parseIssueFilter, parseReviewInput, REVIEW_STATUSES, reviewUpdateSchema, type IssueFilter } from './review-input.js';
+import { relevantFiles, type FileHit } from '../projects/search.js';
+import { filesOf, parseIssueFilter, parseReviewInput, REVIEW_STATUSES, reviewUpdateSchema, type IssueFilter, type StoredReviewInput } from './review-input.js';
 
 export const REVIEW_PAGE_MAX = 50;
 
@@ -31,6 +32,17 @@ async function visibleProject(deps: Pick<ServiceDeps, 'db'>, principal: Principa
   return project;
 }
 
+/** Files of the project given as context, besides the reviewed ones. */
+const CONTEXT_FILES = 5;
+
+/** The project's indexed files most relevant to the reviewed code, the reviewed paths left out. */
+async function projectContext(deps: Pick<ServiceDeps, 'db'>, principal: Principal, projectId: string, stored: StoredReviewInput): Promise<FileHit[]> {
+  const text = 'diff' in stored ? stored.diff : stored.files.map((f) => `${f.path}\n${f.content}`).join('\n');
+  const reviewed = new Set('diff' in stored ? filesOf(stored).files.map((f) => f.path) : stored.files.map((f) => f.path));
+  const hits = await relevantFiles(deps, principal, projectId, text, CONTEXT_FILES + reviewed.size);
+  return hits.filter((h) => !reviewed.has(h.path)).slice(0, CONTEXT_FILES);
+}
+
 /** Creates the review and starts its workflow (once per idempotency key). */
 export async function createReview(deps: ServiceDeps, principal: Principal, raw: unknown, idempotencyKey?: string | null): Promise<{ id: string; replayed: boolean }> {
   const { input, mode, stored } = parseReviewInput(raw, { maxFiles: deps.config.REVIEW_MAX_FILES, maxBytes: deps.config.REVIEW_MAX_INPUT_BYTES });
@@ -40,6 +52,7 @@ export async function createReview(deps: ServiceDeps, principal: Principal, raw:
     throw new ValidationError([{ field: 'teamId', message: `must be the project's team (${project.teamId ?? 'none: a personal project'})` }]);
   }
   if (teamId) await requireTeamRole(deps, principal, teamId, 'member');
+  const contextFiles = project ? await projectContext(deps, principal, project.id, stored) : [];
   const { resourceId, replayed } = await withIdempotency(
     deps.db,
     { principalId: principal.userId, key: idempotencyKey, operation: 'createReview', request: input },
@@ -57,6 +70,7 @@ export async function createReview(deps: ServiceDeps, principal: Principal, raw:
           minConfidence: input.minConfidence,
           title: input.title ?? null,
           metadata: input.metadata,
+          contextFiles: contextFiles as object[],
         },
       });
       const workflowInput: ReviewWorkflowInput = { reviewId: id };

@@ -8,6 +8,8 @@ import { Reviewer, reviewScore, reviewSummary, type ReviewCategory, type ReviewF
 import type { Severity } from '../../agents/security-expert.js';
 import { appendEvent, appendEvents } from '../../events/event-store.js';
 import type { ServiceDeps } from '../deps.js';
+import { ignoreMatcher } from '../projects/index-run.js';
+import { indexedFileText, type FileHit } from '../projects/search.js';
 import { filesOf, type StoredReviewInput } from './review-input.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
@@ -38,8 +40,21 @@ export async function runReview(deps: Deps, reviewId: string, options: RunOption
   const review = await deps.db.review.findUniqueOrThrow({ where: { id: reviewId } });
   if (review.status === 'completed' || review.status === 'failed') return review.status;
   await deps.db.review.updateMany({ where: { id: reviewId, status: 'queued' }, data: { status: 'running' } });
-  const { files, changedLines } = filesOf(review.input as unknown as StoredReviewInput);
-  const reviewer = new Reviewer(reviewId, { categories: review.categories as ReviewCategory[], minConfidence: review.minConfidence, changedLines });
+  const input = filesOf(review.input as unknown as StoredReviewInput);
+  const reviewer = new Reviewer(reviewId, { categories: review.categories as ReviewCategory[], minConfidence: review.minConfidence, changedLines: input.changedLines });
+  let files = input.files;
+  const project = review.projectId ? await deps.db.project.findUnique({ where: { id: review.projectId }, select: { ignoredPaths: true } }) : null;
+  if (project) {
+    // The project's ignored paths are not reviewed; its related files are compared with.
+    const ignored = ignoreMatcher(project.ignoredPaths);
+    const ignoredFiles = files.filter((f) => ignored(f.path)).map((f) => f.path);
+    files = files.filter((f) => !ignored(f.path));
+    if (ignoredFiles.length) await deps.db.review.update({ where: { id: reviewId }, data: { ignoredFiles } });
+    const context = await Promise.all(
+      (review.contextFiles as unknown as FileHit[]).map(async (f) => ({ path: f.path, content: (await indexedFileText(deps, review.projectId!, f.path)) ?? '' })),
+    );
+    reviewer.compareWith(context);
+  }
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   let lines = 0;
   let pending: ReviewFinding[] = [];
