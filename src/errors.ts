@@ -119,6 +119,8 @@ export const errorStatuses: Record<string, number> = {
   agent_error: 500,
   internal_error: 500,
   service_unavailable: 503,
+  webhook_limit_reached: 409,
+  webhook_disabled: 409,
 };
 
 /** Documentation link for an error code. */

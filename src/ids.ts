@@ -20,6 +20,9 @@ export const idPrefixes = {
   oauthClient: 'oac',
   subscription: 'sub',
   charge: 'chg',
+  webhookEvent: 'evt',
+  webhookDelivery: 'whd',
+  notification: 'ntf',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

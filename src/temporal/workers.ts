@@ -6,8 +6,10 @@ import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporal
 import { createModelActivities } from '../activities/model.js';
 import { createOrchestrationActivities } from '../activities/orchestrations.js';
 import { createTaskActivities } from '../activities/tasks.js';
+import { createWebhookActivities } from '../activities/webhooks.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
+import { startWebhookDispatcher, type WebhookDispatcher } from '../services/webhooks/dispatcher.js';
 import { loadWorkflowBundle } from './workflow-bundle.js';
 
 let runtimeInstalled = false;
@@ -27,7 +29,7 @@ export interface RunningWorkers {
 
 /** Creates and runs a worker per requested queue that has work registered on it. */
 export async function startWorkers(
-  deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>,
+  deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger' | 'temporal'>,
   connection: NativeConnection,
   config: Config,
   queues: Array<'cpu' | 'gpu'> = config.WORKER_QUEUES,
@@ -41,7 +43,7 @@ export async function startWorkers(
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.taskQueues.cpu,
         workflowBundle: await loadWorkflowBundle(config.cacheDir, deps.logger),
-        activities: { ...taskActivities, ...createOrchestrationActivities(deps) },
+        activities: { ...taskActivities, ...createOrchestrationActivities(deps), ...createWebhookActivities({ ...deps, config }) },
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
         shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
       }),
@@ -64,6 +66,8 @@ export async function startWorkers(
       deps.logger.info({ queue: config.taskQueues.gpu }, 'MODEL_BASE_URL is not set: the gpu queue is not polled (model agents wait as queued)');
     }
   }
+  // The cpu worker's process also starts webhook delivery workflows (announced or swept).
+  const dispatcher: WebhookDispatcher | null = queues.includes('cpu') ? startWebhookDispatcher({ ...deps, config }) : null;
   const runs = workers.map((w) =>
     w.run().catch((err) => {
       deps.logger.error({ err, queue: w.options.taskQueue }, 'worker stopped with an error');
@@ -73,6 +77,7 @@ export async function startWorkers(
   return {
     queues: workers.map((w) => w.options.taskQueue),
     async shutdown() {
+      await dispatcher?.close();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.allSettled(runs);
     },
