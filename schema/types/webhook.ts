@@ -1,6 +1,7 @@
 // Webhook subscriptions of projects, their deliveries and attempts.
 import { callerOf } from '../../src/context.js';
-import type { Webhook, WebhookAttempt, WebhookDelivery } from '../../src/generated/prisma/client.js';
+import type { Notification, Webhook, WebhookAttempt, WebhookDelivery } from '../../src/generated/prisma/client.js';
+import { listNotifications } from '../../src/services/webhooks/notify.js';
 import { WEBHOOK_EVENT_TYPES } from '../../src/services/webhooks/events.js';
 import {
   createWebhook,
@@ -42,7 +43,7 @@ builder.node(WebhookDeliveryRef, {
     webhookId: t.exposeID('webhookId'),
     eventId: t.exposeID('eventId', { description: 'Also the webhook-id header; the same on every attempt and redelivery.' }),
     eventType: t.string({ resolve: async (d, _a, ctx) => (await ctx.deps.db.webhookEvent.findUniqueOrThrow({ where: { id: d.eventId }, select: { type: true } })).type }),
-    status: t.exposeString('status', { description: 'pending (queued or between retries), succeeded, failed, missed (the endpoint was disabled).' }),
+    status: t.exposeString('status', { description: 'pending (queued or between retries), succeeded, failed, missed (the endpoint was disabled), redelivered (a missed one sent again on enabling).' }),
     attemptCount: t.exposeInt('attemptCount'),
     nextAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.nextAttemptAt }),
     redeliveryOf: t.exposeID('redeliveryOf', { nullable: true }),
@@ -79,7 +80,25 @@ builder.node(WebhookRef, {
   }),
 });
 
+const NotificationRef = builder.objectRef<Notification>('Notification').implement({
+  description: 'A message to your account, e.g. that a webhook endpoint was disabled (also e-mailed when SMTP is configured).',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    type: t.exposeString('type'),
+    message: t.exposeString('message'),
+    data: t.string({ description: 'Details as a JSON object.', resolve: (n) => JSON.stringify(n.data) }),
+    emailedAt: t.field({ type: 'DateTime', nullable: true, resolve: (n) => n.emailedAt }),
+    createdAt: t.field({ type: 'DateTime', resolve: (n) => n.createdAt }),
+  }),
+});
+
 builder.queryFields((t) => ({
+  notifications: t.connection({
+    type: NotificationRef,
+    description: 'Your notifications, newest first.',
+    authScopes: { read: true },
+    resolve: async (_r, args, ctx) => connectionOf(await listNotifications(ctx.deps, callerOf(ctx), args)),
+  }),
   webhook: t.field({
     type: WebhookRef,
     authScopes: { read: true },

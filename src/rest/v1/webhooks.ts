@@ -1,5 +1,6 @@
 /** /v1/webhooks: subscriptions of a project, their delivery history, pings and redeliveries. */
 import { z } from 'zod';
+import { NOTIFICATION_PAGE_MAX } from '../../services/webhooks/notify.js';
 import { WEBHOOK_PAGE_MAX } from '../../services/webhooks/subscriptions.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
 import { defineRoute } from '../route.js';
@@ -47,7 +48,7 @@ const DeliveryJson = z.object({
   webhook_id: z.string(),
   event_id: z.string(),
   event_type: z.string(),
-  status: z.enum(['pending', 'succeeded', 'failed', 'missed']),
+  status: z.enum(['pending', 'succeeded', 'failed', 'missed', 'redelivered']),
   attempt_count: z.number().int(),
   next_attempt_at: z.string().nullable(),
   redelivery_of: z.string().nullable(),
@@ -238,5 +239,26 @@ export const webhookRoutes = [
     document: operation('redeliver-webhook-delivery', 'webhook-delivery-fields'),
     variables: ({ params, headers }) => ({ id: params.delivery_id, idempotencyKey: headers['idempotency-key'] ?? null }),
     reply: (data: any) => deliveryJson(data.redeliverWebhookDelivery.delivery),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/notifications',
+    operationId: 'listNotifications',
+    summary: 'Your notifications (for example a webhook endpoint that was disabled), newest first',
+    tag: 'Webhooks',
+    successStatus: 200,
+    query: listQuery(NOTIFICATION_PAGE_MAX).strict(),
+    response: listResponse(
+      z.object({ id: z.string(), object: z.literal('notification'), type: z.string(), message: z.string(), data: z.record(z.string(), z.unknown()), emailed_at: z.string().nullable(), created_at: z.string() }),
+    ),
+    document: operation('list-notifications'),
+    variables: ({ query }) => pageVariables(query),
+    reply: (data: any, req) =>
+      pageReply(
+        data.notifications,
+        (n: any) => ({ id: n.id, object: 'notification' as const, type: n.type, message: n.message, data: JSON.parse(n.data), emailed_at: n.emailedAt, created_at: n.createdAt }),
+        '/v1/notifications',
+        req.query,
+      ),
   }),
 ];

@@ -4,7 +4,7 @@
  * so a receiver never sees one attempt twice from us. Payload: type, id (the event id, also the
  * webhook-id header, the same on every attempt and redelivery), resource_id, created_at, data.
  */
-import type { WebhookAttempt } from '../../generated/prisma/client.js';
+import type { Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent } from '../../generated/prisma/client.js';
 import type { ServiceDeps } from '../deps.js';
 import { notifyUser } from './notify.js';
 import { decryptSecret, signedHeaders } from './secrets.js';
@@ -30,12 +30,18 @@ function outcomeOf(a: Pick<WebhookAttempt, 'succeeded' | 'statusCode'>): Attempt
   return a.succeeded ? 'succeeded' : a.statusCode === 410 ? 'gone' : 'failed';
 }
 
+type LoadedDelivery = WebhookDelivery & { webhook: Webhook; event: WebhookEvent };
+
+/** A delivery with its webhook and event, as an attempt needs them. */
+export function loadDelivery(deps: Pick<ServiceDeps, 'db'>, deliveryId: string): Promise<LoadedDelivery | null> {
+  return deps.db.webhookDelivery.findUnique({ where: { id: deliveryId }, include: { webhook: true, event: true } });
+}
+
 /** Sends the request of one attempt to the endpoint and records it (no state change besides the attempt row). */
-export async function sendAttempt(deps: Deps, deliveryId: string, number: number): Promise<{ attempt: WebhookAttempt; fresh: boolean } | null> {
-  const delivery = await deps.db.webhookDelivery.findUnique({ where: { id: deliveryId }, include: { webhook: true, event: true } });
-  if (!delivery) return null;
+export async function sendAttempt(deps: Deps, delivery: LoadedDelivery, number: number): Promise<WebhookAttempt> {
+  const deliveryId = delivery.id;
   const existing = await deps.db.webhookAttempt.findUnique({ where: { deliveryId_number: { deliveryId, number } } });
-  if (existing) return { attempt: existing, fresh: false };
+  if (existing) return existing;
   const body = payloadOf(delivery.event);
   const timestamp = Math.floor(Date.now() / 1000);
   const headers = signedHeaders(activeSecrets(deps, delivery.webhook), delivery.event.id, timestamp, body);
@@ -43,8 +49,7 @@ export async function sendAttempt(deps: Deps, deliveryId: string, number: number
   const http = await postToTarget(delivery.webhook.url, headers, body, deps.config);
   const row = { deliveryId, number, startedAt, statusCode: http.statusCode, latencyMs: http.latencyMs, responseBody: http.body, error: http.error, succeeded: http.succeeded };
   const created = await deps.db.webhookAttempt.createManyAndReturn({ data: [row], skipDuplicates: true });
-  if (created.length === 0) return { attempt: (await deps.db.webhookAttempt.findUniqueOrThrow({ where: { deliveryId_number: { deliveryId, number } } })), fresh: false };
-  return { attempt: created[0]!, fresh: true };
+  return created[0] ?? deps.db.webhookAttempt.findUniqueOrThrow({ where: { deliveryId_number: { deliveryId, number } } });
 }
 
 /**
@@ -52,15 +57,13 @@ export async function sendAttempt(deps: Deps, deliveryId: string, number: number
  * if this one fails (null: none). Deliveries that ended, or whose endpoint was disabled or deleted, stop.
  */
 export async function attemptDelivery(deps: Deps, input: { deliveryId: string; number: number; nextDelayMs: number | null }): Promise<AttemptOutcome> {
-  const delivery = await deps.db.webhookDelivery.findUnique({ where: { id: input.deliveryId }, include: { webhook: { select: { enabled: true } } } });
+  const delivery = await loadDelivery(deps, input.deliveryId);
   if (!delivery || delivery.status !== 'pending') return 'stopped';
   if (!delivery.webhook.enabled) {
     await deps.db.webhookDelivery.updateMany({ where: { id: delivery.id, status: 'pending' }, data: { status: 'missed', nextAttemptAt: null } });
     return 'stopped';
   }
-  const sent = await sendAttempt(deps, input.deliveryId, input.number);
-  if (!sent) return 'stopped';
-  const outcome = outcomeOf(sent.attempt);
+  const outcome = outcomeOf(await sendAttempt(deps, delivery, input.number));
   await deps.db.webhookDelivery.updateMany({
     where: { id: input.deliveryId, status: 'pending' },
     data:

@@ -4,7 +4,8 @@
  */
 import nodemailer from 'nodemailer';
 import { newId } from '../../ids.js';
-import type { ServiceDeps } from '../deps.js';
+import type { Principal, ServiceDeps } from '../deps.js';
+import { paginate, type PageArgs } from '../pagination.js';
 
 /** Stores a notification for `userId` and e-mails it when SMTP is configured. */
 export async function notifyUser(
@@ -25,4 +26,13 @@ export async function notifyUser(
   } catch (err) {
     deps.logger.warn({ err: { message: (err as Error).message }, notificationId: id }, 'could not e-mail a notification');
   }
+}
+
+export const NOTIFICATION_PAGE_MAX = 100;
+
+/** The caller's notifications, newest first. */
+export function listNotifications(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs) {
+  return paginate(args, NOTIFICATION_PAGE_MAX, 'notification', (cursor, order, take) =>
+    deps.db.notification.findMany({ where: { userId: principal.userId, ...cursor }, orderBy: { id: order }, take }),
+  );
 }

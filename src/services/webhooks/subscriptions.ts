@@ -12,7 +12,7 @@ import { withIdempotency } from '../idempotency.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { canSee, hasTeamRole, listScope } from '../teams.js';
 import { fieldErrors } from '../tasks/task-input.js';
-import { sendAttempt } from './deliver.js';
+import { loadDelivery, sendAttempt } from './deliver.js';
 import { announceDeliveries, WEBHOOK_EVENT_TYPES } from './events.js';
 import { decryptSecret, encryptSecret, generateSecret, secretProblem } from './secrets.js';
 import { checkHost, TargetRefused, urlProblem } from './target.js';
@@ -155,13 +155,15 @@ export async function updateWebhook(deps: Deps, principal: Principal, id: string
   const webhook = await deps.db.$transaction(async (tx) => {
     const updated = await tx.webhook.update({ where: { id }, data });
     if (input.redeliverMissed && !w.enabled) {
-      const missed = await tx.webhookDelivery.findMany({ where: { webhookId: id, status: 'missed' }, select: { id: true } });
-      await tx.webhookDelivery.updateMany({ where: { id: { in: missed.map((d) => d.id) } }, data: { status: 'pending', dispatchedAt: null } });
-      // The deliveries that failed for good while it was failing: sent again as new deliveries of the same events.
-      const failed = await tx.webhookDelivery.findMany({ where: { webhookId: id, status: 'failed', completedAt: { gte: new Date((w.disabledAt ?? new Date()).getTime() - 60_000) } } });
-      const copies = failed.map((d) => ({ id: newId('webhookDelivery'), webhookId: id, eventId: d.eventId, redeliveryOf: d.id }));
+      // What it missed, and the deliveries that failed for good while it was failing, are sent again as
+      // new deliveries of the same events (new workflow ids; a missed row may have had a workflow already).
+      const since = new Date((w.disabledAt ?? new Date()).getTime() - 60_000);
+      const missed = await tx.webhookDelivery.findMany({ where: { webhookId: id, status: 'missed' } });
+      const failed = await tx.webhookDelivery.findMany({ where: { webhookId: id, status: 'failed', completedAt: { gte: since } } });
+      await tx.webhookDelivery.updateMany({ where: { id: { in: missed.map((d) => d.id) } }, data: { status: 'redelivered' } });
+      const copies = [...missed, ...failed].map((d) => ({ id: newId('webhookDelivery'), webhookId: id, eventId: d.eventId, redeliveryOf: d.id }));
       await tx.webhookDelivery.createMany({ data: copies });
-      redeliver = [...missed.map((d) => d.id), ...copies.map((c) => c.id)];
+      redeliver = copies.map((c) => c.id);
     }
     return updated;
   });
@@ -204,8 +206,8 @@ export async function pingWebhook(deps: Deps, principal: Principal, id: string):
   });
   // Not a pending delivery: the dispatcher never picks it up, it is sent right here.
   await deps.db.webhookDelivery.create({ data: { id: deliveryId, webhookId: w.id, eventId, status: 'sending', dispatchedAt: new Date() } });
-  const sent = await sendAttempt(deps, deliveryId, 1);
-  const ok = sent?.attempt.succeeded ?? false;
+  const attempt = await sendAttempt(deps, (await loadDelivery(deps, deliveryId))!, 1);
+  const ok = attempt.succeeded;
   return deps.db.webhookDelivery.update({ where: { id: deliveryId }, data: { status: ok ? 'succeeded' : 'failed', attemptCount: 1, completedAt: new Date() } });
 }
 
@@ -219,7 +221,7 @@ export async function getDelivery(deps: Pick<ServiceDeps, 'db'>, principal: Prin
 /** A webhook's deliveries (the last WEBHOOK_HISTORY_DAYS), newest first. */
 export async function listDeliveries(deps: Pick<ServiceDeps, 'db'>, principal: Principal, webhookId: string, args: PageArgs & { status?: string | null }) {
   const w = await getWebhook(deps, principal, webhookId);
-  const statuses = ['pending', 'succeeded', 'failed', 'missed'];
+  const statuses = ['pending', 'succeeded', 'failed', 'missed', 'redelivered'];
   if (args.status != null && !statuses.includes(args.status)) throw new ValidationError([{ field: 'status', message: `must be one of ${statuses.join(', ')}` }]);
   return paginate(args, WEBHOOK_PAGE_MAX, 'webhookDelivery', (cursor, order, take) =>
     deps.db.webhookDelivery.findMany({ where: { webhookId: w.id, ...(args.status ? { status: args.status } : {}), ...cursor }, orderBy: { id: order }, take }),
