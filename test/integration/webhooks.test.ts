@@ -206,6 +206,60 @@ describe('subscriptions', () => {
     expect((await api.get(`/v1/webhooks/${w.id}`)).body.enabled).toBe(true);
   });
 
+  it('refuses bad changes and keeps the subscription as it was', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/patch', ['task.completed']);
+    const cases: Array<[Record<string, unknown>, string]> = [
+      [{ events: ['nope'] }, 'events.0'],
+      [{ events: [] }, 'events'],
+      [{ url: 'http://10.9.8.7/x' }, 'url'],
+      [{ redeliver_missed: true }, 'redeliver_missed'],
+      [{ description: 'x'.repeat(501) }, 'description'],
+    ];
+    for (const [body, field] of cases) {
+      const res = await api.request('PATCH', `/v1/webhooks/${w.id}`, body);
+      expect(res.status, JSON.stringify(body)).toBe(422);
+      expect(res.body.error.details.map((d: any) => d.field)).toContain(field);
+    }
+    const unknown = await api.request('PATCH', `/v1/webhooks/${w.id}`, { secret: 'whsec_x' });
+    expect([400, 422]).toContain(unknown.status);
+    expect((await api.get(`/v1/webhooks/${w.id}`)).body).toMatchObject({ url: receiver.url('/patch'), events: ['task.completed'], enabled: true, description: '' });
+    const badStatus = await api.get(`/v1/webhooks/${w.id}/deliveries?status=lost`);
+    expect(badStatus.status).toBe(422);
+    expect(badStatus.body.error.details[0].field).toBe('status');
+    expect((await api.get(`/v1/webhooks/whk_nope/deliveries`)).status).toBe(404);
+    expect((await api.post('/v1/webhooks/deliveries/whd_nope/redeliver', {})).status).toBe(404);
+  });
+
+  it('returns the first result for a repeated Idempotency-Key and refuses it with another body', async () => {
+    const p = await project(owner.userId);
+    const body = { project_id: p.id, url: receiver.url('/idem'), events: ['task.completed'] };
+    const a = await api.post('/v1/webhooks', body, { 'idempotency-key': 'wh-idem-1' });
+    const b = await api.post('/v1/webhooks', body, { 'idempotency-key': 'wh-idem-1' });
+    expect(a.status).toBe(201);
+    expect(b.body.id).toBe(a.body.id);
+    expect(b.body.secret).toBe(a.body.secret);
+    const c = await api.post('/v1/webhooks', { ...body, events: ['*'] }, { 'idempotency-key': 'wh-idem-1' });
+    expect(c.status).toBe(409);
+    expect(c.body.error.code).toBe('idempotency_conflict');
+    expect(await sys.services.db.webhook.count({ where: { projectId: p.id } })).toBe(1);
+  });
+
+  it('lets a publishable key read webhooks but not create them, and documents the routes', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/pk', ['*']);
+    const pub = await api.post('/v1/keys', { name: 'browser', kind: 'publishable' });
+    const pk = restClient(sys.url, pub.body.secret);
+    expect((await pk.get(`/v1/webhooks/${w.id}`)).status).toBe(200);
+    const denied = await pk.post('/v1/webhooks', { project_id: p.id, url: receiver.url('/pk2'), events: ['*'] });
+    expect(denied.status).toBe(403);
+    expect(denied.body.error.code).toBe('permission_denied');
+    const spec = await api.get('/v1/openapi.json');
+    for (const path of ['/v1/webhooks', '/v1/webhooks/{webhook_id}', '/v1/webhooks/{webhook_id}/test', '/v1/webhooks/{webhook_id}/deliveries', '/v1/webhooks/deliveries/{delivery_id}/redeliver']) {
+      expect(spec.body.paths[path], path).toBeDefined();
+    }
+  });
+
   it('creates and changes webhooks through GraphQL mutations, with the same rules', async () => {
     const p = await project(owner.userId);
     const create = `mutation($input: CreateWebhookInput!) { createWebhook(input: $input) { secret webhook { id projectId eventTypes enabled } } }`;
