@@ -463,6 +463,25 @@ describe('retries and disabling', () => {
   });
 });
 
+describe('history', () => {
+  it('is pruned past WEBHOOK_HISTORY_DAYS by the Temporal schedule', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/history', ['*']);
+    const old = new Date(Date.now() - 31 * 86_400_000);
+    for (const [suffix, createdAt] of [['old', old], ['new', new Date()]] as const) {
+      const eventId = newId('webhookEvent');
+      await sys.services.db.webhookEvent.create({ data: { id: eventId, type: 'key.created', resourceId: `key-${suffix}`, ownerId: owner.userId, data: {}, createdAt } });
+      await sys.services.db.webhookDelivery.create({ data: { id: newId('webhookDelivery'), webhookId: w.id, eventId, status: 'succeeded', createdAt, dispatchedAt: createdAt } });
+    }
+    const handle = sys.services.temporal.schedule.getHandle(`${sys.config.TASK_QUEUE_PREFIX}-webhook-history-prune`);
+    await waitFor(async () => ((await handle.describe().catch(() => null)) ? true : undefined), 10_000);
+    await handle.trigger();
+    await waitFor(async () => ((await sys.services.db.webhookEvent.count({ where: { resourceId: 'key-old' } })) === 0 ? true : undefined), 30_000);
+    const left = await sys.services.db.webhookDelivery.findMany({ where: { webhookId: w.id }, include: { event: true } });
+    expect(left.map((d) => d.event.resourceId)).toEqual(['key-new']);
+  });
+});
+
 describe('SSRF protection', () => {
   it('refuses loopback, private, link-local and metadata targets with the reason', async () => {
     const p = await project(owner.userId);
