@@ -7,6 +7,7 @@
  * attempts, and every SSRF case refused with its reason. The receiver listens on 127.0.0.2, the only
  * private address the operator allowance (WEBHOOK_ALLOWED_PRIVATE_CIDRS) admits here.
  */
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
@@ -461,6 +462,66 @@ describe('retries and disabling', () => {
     const got = receiver.at('/restart').map((r) => verify(w.secret, r).data.name);
     expect(got.sort()).toEqual(['before stop', 'before stop', 'while stopped']);
   });
+});
+
+describe('a worker process killed between attempts', () => {
+  /** `npm run worker -- --queues cpu` as its own process on this system's database and queues. */
+  async function workerProcess(): Promise<ChildProcess> {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker.ts', '--queues', 'cpu'], {
+      cwd: new URL('../../', import.meta.url).pathname,
+      env: {
+        ...process.env,
+        NODE_ENV: 'test',
+        LOG_LEVEL: 'info',
+        DATABASE_URL: sys.database.url,
+        TEMPORAL_ADDRESS: sys.config.TEMPORAL_ADDRESS,
+        TASK_QUEUE_PREFIX: sys.config.TASK_QUEUE_PREFIX,
+        WEBHOOK_ALLOW_HTTP: 'true',
+        WEBHOOK_ALLOWED_PRIVATE_CIDRS: '127.0.0.2/32',
+        WEBHOOK_SECRET_KEY: sys.config.WEBHOOK_SECRET_KEY,
+        WEBHOOK_RETRY_SCHEDULE: '4,4,4,4,4',
+        WEBHOOK_SWEEP_SECONDS: '1',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout!.on('data', (c) => (out += c));
+    child.stderr!.on('data', (c) => (out += c));
+    await waitFor(async () => (out.includes('worker polling') ? true : child.exitCode !== null ? Promise.reject(new Error(out)) : undefined), 90_000);
+    return child;
+  }
+
+  it('resumes the schedule on another worker: every attempt sent once, nothing lost', async () => {
+    await worker.close(); // only the child processes poll the queues in this test
+    let child = await workerProcess();
+    try {
+      const p = await project(owner.userId);
+      const w = await subscribe(p.id, '/kill', ['key.created']);
+      receiver.plan('/kill', 500);
+      await api.post('/v1/keys', { name: 'killed' });
+      await waitFor(async () => (receiver.at('/kill').length ? true : undefined), 30_000);
+      child.kill('SIGKILL'); // during the 4 s wait before the retry
+      await new Promise((r) => child.once('exit', r));
+      await new Promise((r) => setTimeout(r, 5000));
+      expect(receiver.at('/kill')).toHaveLength(1);
+      child = await workerProcess();
+      const [delivery] = await waitFor(async () => {
+        const d = (await api.get(`/v1/webhooks/${w.id}/deliveries`)).body.data;
+        return d[0]?.status === 'succeeded' ? d : undefined;
+      }, 60_000);
+      await new Promise((r) => setTimeout(r, 1000));
+      expect(receiver.at('/kill')).toHaveLength(2);
+      expect(delivery.attempts.map((a: any) => [a.number, a.status_code])).toEqual([
+        [1, 500],
+        [2, 200],
+      ]);
+      const ids = receiver.at('/kill').map((r) => verify(w.secret, r).id);
+      expect(ids[0]).toBe(ids[1]);
+    } finally {
+      child.kill('SIGKILL');
+      worker = await sys.startWorker();
+    }
+  }, 180_000);
 });
 
 describe('history', () => {
