@@ -183,14 +183,22 @@ builder.mutationFields((t) => ({
   rotateWebhookSecret: t.field({
     type: WithSecret,
     description: 'A new secret; the previous one stays valid during the rollover (WEBHOOK_SECRET_ROLLOVER_HOURS).',
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, args, ctx) => rotateWebhookSecret(ctx.deps, callerOf(ctx), String(args.id)),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: async (_r, args, ctx) => {
+      const r = await rotateWebhookSecret(ctx.deps, callerOf(ctx), String(args.id), args.idempotencyKey);
+      ctx.response.replayed ||= r.replayed;
+      return r;
+    },
   }),
   testWebhook: t.field({
     type: DeliveryPayload,
     description: 'Sends a webhook.ping event now and returns the delivery with its attempt.',
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_r, args, ctx) => ({ delivery: await pingWebhook(ctx.deps, callerOf(ctx), String(args.id)) }),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: async (_r, args, ctx) => {
+      const r = await pingWebhook(ctx.deps, callerOf(ctx), String(args.id), args.idempotencyKey);
+      ctx.response.replayed ||= r.replayed;
+      return r;
+    },
   }),
   redeliverWebhookDelivery: t.field({
     type: DeliveryPayload,

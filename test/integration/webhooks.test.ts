@@ -345,12 +345,15 @@ describe('events and signatures', () => {
   it('signs with both secrets during a rotation; each one verifies', async () => {
     const p = await project(owner.userId);
     const w = await subscribe(p.id, '/rotate', ['webhook.ping']);
-    const rotated = await api.post(`/v1/webhooks/${w.id}/rotate-secret`, {});
+    const rotated = await api.post(`/v1/webhooks/${w.id}/rotate-secret`, {}, { 'idempotency-key': 'rotate-1' });
     expect(rotated.status).toBe(200);
+    expect((await api.post(`/v1/webhooks/${w.id}/rotate-secret`, {}, { 'idempotency-key': 'rotate-1' })).body.secret).toBe(rotated.body.secret);
     expect(rotated.body.secret).not.toBe(w.secret);
     expect(rotated.body.previous_secret_expires_at).toEqual(expect.any(String));
-    const ping = await api.post(`/v1/webhooks/${w.id}/test`, {});
+    const ping = await api.post(`/v1/webhooks/${w.id}/test`, {}, { 'idempotency-key': 'ping-1' });
     expect(ping.status).toBe(200);
+    expect((await api.post(`/v1/webhooks/${w.id}/test`, {}, { 'idempotency-key': 'ping-1' })).body.id).toBe(ping.body.id);
+    expect(receiver.at('/rotate')).toHaveLength(1);
     expect(ping.body).toMatchObject({ event_type: 'webhook.ping', status: 'succeeded', attempts: [{ number: 1, status_code: 200, succeeded: true }] });
     const [r] = receiver.at('/rotate');
     expect(String(r!.headers['webhook-signature']).split(' ')).toHaveLength(2);

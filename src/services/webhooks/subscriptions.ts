@@ -180,25 +180,33 @@ export async function deleteWebhook(deps: Pick<ServiceDeps, 'db'>, principal: Pr
 }
 
 /** A new secret; the previous one stays valid (deliveries carry both signatures) for WEBHOOK_SECRET_ROLLOVER_HOURS. */
-export async function rotateWebhookSecret(deps: Deps, principal: Principal, id: string): Promise<{ webhook: Webhook; secret: string }> {
+export async function rotateWebhookSecret(deps: Deps, principal: Principal, id: string, idempotencyKey?: string | null): Promise<{ webhook: Webhook; secret: string; replayed: boolean }> {
   const w = await getWebhook(deps, principal, id);
   await requireManage(deps, principal, { id: w.projectId, ...w.project });
-  const secret = generateSecret();
-  const webhook = await deps.db.webhook.update({
-    where: { id },
-    data: {
-      secretEncrypted: encryptSecret(deps.config, secret),
-      previousSecretEncrypted: w.secretEncrypted,
-      previousSecretExpiresAt: new Date(Date.now() + deps.config.WEBHOOK_SECRET_ROLLOVER_HOURS * 3_600_000),
-    },
+  const { replayed } = await withIdempotency(deps.db, { principalId: principal.userId, key: idempotencyKey, operation: 'rotateWebhookSecret', request: { id } }, async () => {
+    await deps.db.webhook.update({
+      where: { id },
+      data: {
+        secretEncrypted: encryptSecret(deps.config, generateSecret()),
+        previousSecretEncrypted: w.secretEncrypted,
+        previousSecretExpiresAt: new Date(Date.now() + deps.config.WEBHOOK_SECRET_ROLLOVER_HOURS * 3_600_000),
+      },
+    });
+    return id;
   });
-  return { webhook, secret };
+  const webhook = await deps.db.webhook.findUniqueOrThrow({ where: { id } });
+  return { webhook, secret: decryptSecret(deps.config, webhook.secretEncrypted), replayed };
 }
 
 /** Sends a `webhook.ping` event to the endpoint now (once, no retries) and returns the delivery with its attempt. */
-export async function pingWebhook(deps: Deps, principal: Principal, id: string): Promise<WebhookDelivery> {
+export async function pingWebhook(deps: Deps, principal: Principal, id: string, idempotencyKey?: string | null): Promise<{ delivery: WebhookDelivery; replayed: boolean }> {
   const w = await getWebhook(deps, principal, id);
   await requireManage(deps, principal, { id: w.projectId, ...w.project });
+  const { resourceId, replayed } = await withIdempotency(deps.db, { principalId: principal.userId, key: idempotencyKey, operation: 'testWebhook', request: { id } }, async () => (await ping(deps, w)).id);
+  return { delivery: await deps.db.webhookDelivery.findUniqueOrThrow({ where: { id: resourceId } }), replayed };
+}
+
+async function ping(deps: Deps, w: WithProject): Promise<WebhookDelivery> {
   const eventId = newId('webhookEvent');
   const deliveryId = newId('webhookDelivery');
   await deps.db.webhookEvent.create({
