@@ -33,6 +33,9 @@ const WebhookAttemptRef = builder.objectRef<WebhookAttempt>('WebhookAttempt').im
   }),
 });
 
+/** A delivery as a list page loads it: with its attempts and event type (single reads load them on demand). */
+type Preloaded = WebhookDelivery & { attempts?: WebhookAttempt[]; event?: { type: string } };
+
 export const WebhookDeliveryRef = builder.objectRef<WebhookDelivery>('WebhookDelivery');
 
 builder.node(WebhookDeliveryRef, {
@@ -42,14 +45,16 @@ builder.node(WebhookDeliveryRef, {
   fields: (t) => ({
     webhookId: t.exposeID('webhookId'),
     eventId: t.exposeID('eventId', { description: 'Also the webhook-id header; the same on every attempt and redelivery.' }),
-    eventType: t.string({ resolve: async (d, _a, ctx) => (await ctx.deps.db.webhookEvent.findUniqueOrThrow({ where: { id: d.eventId }, select: { type: true } })).type }),
+    eventType: t.string({
+      resolve: async (d, _a, ctx) => (d as Preloaded).event?.type ?? (await ctx.deps.db.webhookEvent.findUniqueOrThrow({ where: { id: d.eventId }, select: { type: true } })).type,
+    }),
     status: t.exposeString('status', { description: 'pending (queued or between retries), succeeded, failed, missed (the endpoint was disabled), redelivered (a missed one sent again on enabling).' }),
     attemptCount: t.exposeInt('attemptCount'),
     nextAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.nextAttemptAt }),
     redeliveryOf: t.exposeID('redeliveryOf', { nullable: true }),
     createdAt: t.field({ type: 'DateTime', resolve: (d) => d.createdAt }),
     completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.completedAt }),
-    attempts: t.field({ type: [WebhookAttemptRef], resolve: (d, _a, ctx) => deliveryAttempts(ctx.deps, d.id) }),
+    attempts: t.field({ type: [WebhookAttemptRef], resolve: (d, _a, ctx) => (d as Preloaded).attempts ?? deliveryAttempts(ctx.deps, d.id) }),
   }),
 });
 
@@ -67,7 +72,10 @@ builder.node(WebhookRef, {
     enabled: t.exposeBoolean('enabled'),
     disabledAt: t.field({ type: 'DateTime', nullable: true, resolve: (w) => w.disabledAt }),
     disabledReason: t.exposeString('disabledReason', { nullable: true }),
-    missedDeliveries: t.int({ description: 'Events it missed while disabled; enabling with redeliverMissed sends them.', resolve: (w, _a, ctx) => missedCount(ctx.deps, w.id) }),
+    missedDeliveries: t.int({
+      description: 'Events it missed while disabled; enabling with redeliverMissed sends them.',
+      resolve: (w, _a, ctx) => (w as Webhook & { _count?: { deliveries: number } })._count?.deliveries ?? missedCount(ctx.deps, w.id),
+    }),
     previousSecretExpiresAt: t.field({ type: 'DateTime', nullable: true, description: 'Until then deliveries are also signed with the secret before the last rotation.', resolve: (w) => (w.previousSecretExpiresAt && w.previousSecretExpiresAt > new Date() ? w.previousSecretExpiresAt : null) }),
     createdAt: t.field({ type: 'DateTime', resolve: (w) => w.createdAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (w) => w.updatedAt }),

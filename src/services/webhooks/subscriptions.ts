@@ -119,7 +119,10 @@ export async function createWebhook(deps: Deps, principal: Principal, raw: unkno
 /** Webhooks of one project (`projectId`), or of every project in the caller's scope (personal, or `teamId`'s), newest first. */
 export async function listWebhooks(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs & { projectId?: string | null; teamId?: string | null }) {
   const where = args.projectId ? { projectId: (await visibleProject(deps, principal, args.projectId)).id } : { project: await listScope(deps, principal, args.teamId) };
-  return paginate(args, WEBHOOK_PAGE_MAX, 'webhook', (cursor, order, take) => deps.db.webhook.findMany({ where: { ...where, ...cursor }, orderBy: { id: order }, take }));
+  // Missed counts come with the page (one query, not one per webhook).
+  return paginate(args, WEBHOOK_PAGE_MAX, 'webhook', (cursor, order, take) =>
+    deps.db.webhook.findMany({ where: { ...where, ...cursor }, orderBy: { id: order }, take, include: { _count: { select: { deliveries: { where: { status: 'missed' } } } } } }),
+  );
 }
 
 const updateSchema = z.object({
@@ -232,7 +235,13 @@ export async function listDeliveries(deps: Pick<ServiceDeps, 'db'>, principal: P
   const statuses = ['pending', 'succeeded', 'failed', 'missed', 'redelivered'];
   if (args.status != null && !statuses.includes(args.status)) throw new ValidationError([{ field: 'status', message: `must be one of ${statuses.join(', ')}` }]);
   return paginate(args, WEBHOOK_PAGE_MAX, 'webhookDelivery', (cursor, order, take) =>
-    deps.db.webhookDelivery.findMany({ where: { webhookId: w.id, ...(args.status ? { status: args.status } : {}), ...cursor }, orderBy: { id: order }, take }),
+    // Attempts and the event type come with the page (no query per delivery).
+    deps.db.webhookDelivery.findMany({
+      where: { webhookId: w.id, ...(args.status ? { status: args.status } : {}), ...cursor },
+      orderBy: { id: order },
+      take,
+      include: { attempts: { orderBy: { number: 'asc' } }, event: { select: { type: true } } },
+    }),
   );
 }
 
