@@ -25,10 +25,13 @@ interface Received {
   at: number;
 }
 
+type Answer = number | 'hang' | 'big' | { status: number; location: string };
+
 /** An HTTP endpoint that records requests and answers per path with the statuses it is told (then 200). */
 class Receiver {
   received: Received[] = [];
-  private plans = new Map<string, Array<number | { status: number; location: string }>>();
+  private plans = new Map<string, Array<Answer>>();
+  bigChunksWritten = 0;
   private server: Server;
   port = 0;
   constructor(private host: string) {
@@ -39,6 +42,22 @@ class Receiver {
         const path = req.url ?? '/';
         this.received.push({ path, headers: req.headers, body, at: Date.now() });
         const next = this.plans.get(path)?.shift() ?? 200;
+        if (next === 'hang') return; // never answers
+        if (next === 'big') {
+          // 8 MB unless the client stops reading; count what was written.
+          res.writeHead(200);
+          const chunk = 'y'.repeat(64 * 1024);
+          let i = 0;
+          const more = () => {
+            while (i < 128) {
+              i++;
+              this.bigChunksWritten = i;
+              if (!res.write(chunk)) return void res.once('drain', more);
+            }
+            res.end();
+          };
+          return more();
+        }
         if (typeof next === 'object') res.writeHead(next.status, { location: next.location }).end();
         else res.writeHead(next, { 'content-type': 'text/plain' }).end(next === 200 ? 'ok' : `status ${next} ${'x'.repeat(10_000)}`);
       });
@@ -53,7 +72,7 @@ class Receiver {
     return `http://${this.host}:${this.port}${path}`;
   }
   /** Answers the next requests to `path` with these statuses (or redirects). */
-  plan(path: string, ...answers: Array<number | { status: number; location: string }>) {
+  plan(path: string, ...answers: Answer[]) {
     this.plans.set(path, answers);
   }
   at(path: string) {
@@ -564,6 +583,19 @@ describe('SSRF protection', () => {
       expect(res.body.error.details[0]).toMatchObject({ field: 'url', message: expect.stringMatching(reason) });
     }
     expect(await sys.services.db.webhook.count({ where: { projectId: p.id } })).toBe(0);
+  });
+
+  it('stops waiting after WEBHOOK_TIMEOUT_MS and reads only the start of a large answer', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/slow', ['webhook.ping']);
+    receiver.plan('/slow', 'hang', 'big');
+    const slow = await api.post(`/v1/webhooks/${w.id}/test`, {});
+    expect(slow.body).toMatchObject({ status: 'failed', attempts: [{ status_code: null, error: 'No answer within 3000 ms.' }] });
+    const big = await api.post(`/v1/webhooks/${w.id}/test`, {});
+    expect(big.body).toMatchObject({ status: 'succeeded', attempts: [{ status_code: 200 }] });
+    expect(big.body.attempts[0].response_body).toHaveLength(4096);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(receiver.bigChunksWritten).toBeLessThan(128); // the client hung up long before 8 MB
   });
 
   it('checks the address again at each attempt and never follows a redirect', async () => {
