@@ -521,7 +521,12 @@ describe('a worker process killed between attempts', () => {
       const w = await subscribe(p.id, '/kill', ['key.created']);
       receiver.plan('/kill', 500);
       await api.post('/v1/keys', { name: 'killed' });
-      await waitFor(async () => (receiver.at('/kill').length ? true : undefined), 30_000);
+      // Between attempts: attempt 1 is recorded and the retry is scheduled (a kill during an attempt,
+      // before its answer is recorded, sends that attempt again: at-least-once, same webhook-id).
+      await waitFor(async () => {
+        const [d] = (await api.get(`/v1/webhooks/${w.id}/deliveries`)).body.data;
+        return d?.attempt_count === 1 && d.next_attempt_at ? true : undefined;
+      }, 30_000);
       child.kill('SIGKILL'); // during the 4 s wait before the retry
       await new Promise((r) => child.once('exit', r));
       await new Promise((r) => setTimeout(r, 5000));

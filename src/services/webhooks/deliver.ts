@@ -48,7 +48,14 @@ export async function sendAttempt(deps: Deps, delivery: LoadedDelivery, number: 
   const startedAt = new Date();
   const http = await postToTarget(delivery.webhook.url, headers, body, deps.config);
   const row = { deliveryId, number, startedAt, statusCode: http.statusCode, latencyMs: http.latencyMs, responseBody: http.body, error: http.error, succeeded: http.succeeded };
-  const created = await deps.db.webhookAttempt.createManyAndReturn({ data: [row], skipDuplicates: true });
+  let created: WebhookAttempt[];
+  try {
+    created = await deps.db.webhookAttempt.createManyAndReturn({ data: [row], skipDuplicates: true });
+  } catch (err) {
+    // The webhook (and its deliveries) was deleted during the attempt: nothing left to record.
+    if ((err as { code?: string }).code === 'P2003') return row;
+    throw err;
+  }
   return created[0] ?? deps.db.webhookAttempt.findUniqueOrThrow({ where: { deliveryId_number: { deliveryId, number } } });
 }
 

@@ -30,7 +30,16 @@ export function startWebhookDispatcher(deps: Deps): WebhookDispatcher {
   const taskQueue = deps.config.taskQueues.cpu;
   const pruneScheduleId = `${deps.config.TASK_QUEUE_PREFIX}-webhook-history-prune`;
 
-  async function dispatch(ids: string[]) {
+  // Ids this process started lately: the PostgreSQL bus also echoes our own announcements back.
+  const recent = new Set<string>();
+  const inFlight = new Set<Promise<unknown>>();
+  const track = <T>(p: Promise<T>): Promise<T> => {
+    inFlight.add(p);
+    return p.finally(() => inFlight.delete(p));
+  };
+
+  async function dispatch(all: string[], skipRecent = false) {
+    const ids = skipRecent ? all.filter((id) => !recent.has(id)) : all;
     const started: string[] = [];
     await Promise.all(
       ids.map(async (deliveryId) => {
@@ -44,6 +53,8 @@ export function startWebhookDispatcher(deps: Deps): WebhookDispatcher {
         }
       }),
     );
+    for (const id of started) recent.add(id);
+    if (recent.size > 10_000) for (const id of [...recent].slice(0, 5_000)) recent.delete(id);
     if (started.length) await deps.db.webhookDelivery.updateMany({ where: { id: { in: started }, dispatchedAt: null }, data: { dispatchedAt: new Date() } });
   }
 
@@ -54,12 +65,12 @@ export function startWebhookDispatcher(deps: Deps): WebhookDispatcher {
   }
 
   const unsubscribe = deps.bus.onBroadcast(DELIVERY_TOPIC, (message) => {
-    dispatch(message.split(',').filter(Boolean)).catch((err) => deps.logger.warn({ err }, 'webhook dispatch failed; the sweep retries it'));
+    track(dispatch(message.split(',').filter(Boolean), true)).catch((err) => deps.logger.warn({ err }, 'webhook dispatch failed; the sweep retries it'));
   });
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
   const runSweep = () => {
-    sweep()
+    track(sweep())
       .catch((err) => deps.logger.warn({ err }, 'webhook delivery sweep failed'))
       .finally(() => {
         if (!closed) timer = setTimeout(runSweep, deps.config.WEBHOOK_SWEEP_SECONDS * 1000).unref();
@@ -84,6 +95,7 @@ export function startWebhookDispatcher(deps: Deps): WebhookDispatcher {
       closed = true;
       unsubscribe();
       if (timer) clearTimeout(timer);
+      await Promise.allSettled([...inFlight]); // nothing may touch the database after its owner closes it
       await schedule;
       // Test systems each have their own queue prefix: leave no schedule behind for a queue nobody polls.
       if (deps.config.NODE_ENV === 'test') await deps.temporal.schedule.getHandle(pruneScheduleId).delete().catch(() => {});
