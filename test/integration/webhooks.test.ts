@@ -356,6 +356,8 @@ describe('events and signatures', () => {
     expect(verify(w.secret, r!)).toMatchObject({ type: 'team.member_added', resource_id: team.body.id, data: { user_id: otherUser.userId, role: 'viewer' } });
     // A viewer of the team sees the team's webhooks but cannot change them.
     expect((await other.get(`/v1/webhooks/${w.id}`)).status).toBe(200);
+    expect((await other.get(`/v1/webhooks?team_id=${team.body.id}`)).body.data.map((x: any) => x.id)).toEqual([w.id]);
+    expect((await other.get('/v1/webhooks')).body.data).toEqual([]); // personal scope: none of theirs
     const denied = await other.request('PATCH', `/v1/webhooks/${w.id}`, { enabled: false });
     expect(denied.status).toBe(403);
     expect(denied.body.error.code).toBe('permission_denied');
