@@ -13,6 +13,9 @@ import type { AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { Webhook as StandardWebhook } from 'standardwebhooks';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { execute, parse } from 'graphql';
+import { schema } from '../../schema/index.js';
+import { buildContext } from '../../src/context.js';
 import { newId } from '../../src/ids.js';
 import { graphql, restClient, waitFor } from '../helpers/client.js';
 import { executeBody } from '../helpers/fixtures.js';
@@ -573,6 +576,51 @@ describe('history', () => {
     await waitFor(async () => ((await sys.services.db.webhookEvent.count({ where: { resourceId: 'key-old' } })) === 0 ? true : undefined), 30_000);
     const left = await sys.services.db.webhookDelivery.findMany({ where: { webhookId: w.id }, include: { event: true } });
     expect(left.map((d) => d.event.resourceId)).toEqual(['key-new']);
+  });
+});
+
+describe('list queries', () => {
+  /** Runs a GraphQL document on the real schema with a database client that counts model queries. */
+  async function countQueries(apiKey: string, source: string, variables: Record<string, unknown>) {
+    let queries = 0;
+    const db = sys.services.db.$extends({
+      query: {
+        $allModels: {
+          $allOperations({ args, query }) {
+            queries++;
+            return query(args);
+          },
+        },
+      },
+    }) as unknown as typeof sys.services.db;
+    const ctx = await buildContext(sys.services, { headers: { authorization: `Bearer ${apiKey}` } });
+    const result = await execute({ schema, document: parse(source), variableValues: variables, contextValue: { ...ctx, deps: { ...sys.services, db } } });
+    expect(result.errors).toBeUndefined();
+    return queries;
+  }
+
+  it('read a page of deliveries (attempts, event types) and of webhooks (missed counts) in a fixed number of queries', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/n1', ['*']);
+    const addDeliveries = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const eventId = newId('webhookEvent');
+        const deliveryId = newId('webhookDelivery');
+        await sys.services.db.webhookEvent.create({ data: { id: eventId, type: 'key.created', resourceId: 'key', ownerId: owner.userId, data: {} } });
+        await sys.services.db.webhookDelivery.create({ data: { id: deliveryId, webhookId: w.id, eventId, status: 'missed' } });
+        await sys.services.db.webhookAttempt.create({ data: { deliveryId, number: 1, startedAt: new Date(), statusCode: 500, latencyMs: 1, succeeded: false } });
+      }
+    };
+    const deliveries = 'query($id: ID!) { webhook(id: $id) { deliveries(first: 50) { edges { node { id eventType attempts { number statusCode } } } } } }';
+    const webhooks = 'query($p: ID!) { webhooks(projectId: $p, first: 50) { edges { node { id missedDeliveries } } } }';
+    await addDeliveries(2);
+    await subscribe(p.id, '/n1-b', ['*']);
+    const few = [await countQueries(owner.apiKey, deliveries, { id: w.id }), await countQueries(owner.apiKey, webhooks, { p: p.id })];
+    await addDeliveries(8);
+    for (let i = 0; i < 5; i++) await subscribe(p.id, `/n1-${i}`, ['*']);
+    const many = [await countQueries(owner.apiKey, deliveries, { id: w.id }), await countQueries(owner.apiKey, webhooks, { p: p.id })];
+    expect(few.every((n) => n > 0)).toBe(true); // the counter sees the queries
+    expect(many).toEqual(few);
   });
 });
 
