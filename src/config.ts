@@ -4,6 +4,7 @@
  */
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { z } from 'zod';
 
 const bool = z
@@ -108,6 +109,27 @@ export const configSchema = z.object({
   REVIEW_MAX_INPUT_BYTES: positiveInt.default(8 * 1024 * 1024),
   REVIEW_WAIT_SECONDS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(300).default(30),
   REVIEW_FILE_DELAY_MS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(60_000).default(0),
+
+  WEBHOOK_SECRET_KEY: z.string().min(16, 'must be at least 16 characters (32 random bytes in base64 recommended)').optional(),
+  WEBHOOK_ALLOW_HTTP: bool.default(false),
+  WEBHOOK_ALLOWED_PRIVATE_CIDRS: z
+    .string()
+    .transform((v) => v.split(',').map((c) => c.trim()).filter(Boolean))
+    .refine((cidrs) => cidrs.every((c) => ipaddr.isValidCIDR(c)), 'must be CIDR ranges separated by commas, e.g. 127.0.0.0/8,::1/128')
+    .default([]),
+  WEBHOOK_RETRY_SCHEDULE: z
+    .string()
+    .transform((v) => v.split(',').map((s) => Number(s.trim())))
+    .pipe(z.array(z.number().finite().min(0).max(7 * 86400), { message: 'must be seconds separated by commas' }).min(1).max(10))
+    .default([60, 300, 1500, 7200, 21600]),
+  WEBHOOK_TIMEOUT_MS: positiveInt.max(60_000).default(10_000),
+  WEBHOOK_RESPONSE_MAX_BYTES: positiveInt.max(10 * 1024 * 1024).default(64 * 1024),
+  WEBHOOK_RESPONSE_STORE_BYTES: positiveInt.max(64 * 1024).default(4096),
+  WEBHOOK_SECRET_ROLLOVER_HOURS: z.coerce.number({ message: 'must be a number' }).min(0).max(24 * 30).default(24),
+  WEBHOOK_HISTORY_DAYS: positiveInt.max(365).default(30),
+  WEBHOOK_SWEEP_SECONDS: positiveInt.max(3600).default(15),
+  SMTP_URL: url(['smtp:', 'smtps:']).optional(),
+  SMTP_FROM: z.string().min(3).default('Codex <no-reply@codex.local>'),
 });
 
 type Raw = z.infer<typeof configSchema>;
@@ -173,7 +195,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 function redact(name: string, value: string): string {
-  return /KEY|SECRET|PASSWORD|TOKEN|DATABASE_URL/.test(name) ? '[redacted]' : value;
+  return /KEY|SECRET|PASSWORD|TOKEN|DATABASE_URL|SMTP_URL/.test(name) ? '[redacted]' : value;
 }
 
 /** The PATH to search for helper programs (the Temporal CLI, go). */

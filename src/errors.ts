@@ -135,6 +135,8 @@ export const errorStatuses: Record<string, number> = {
   index_in_progress: 409,
   review_not_completed: 409,
   review_already_approved: 409,
+  webhook_limit_reached: 409,
+  webhook_disabled: 409,
 };
 
 /** Documentation link for an error code. */

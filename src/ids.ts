@@ -21,6 +21,9 @@ export const idPrefixes = {
   subscription: 'sub',
   charge: 'chg',
   indexRun: 'idx',
+  webhookEvent: 'evt',
+  webhookDelivery: 'whd',
+  notification: 'ntf',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -4,3 +4,4 @@ export { orchestrationWorkflow } from './orchestration.js';
 export { generationRetentionWorkflow, generationWorkflow, scaffoldFeatureWorkflow } from './generation.js';
 export { projectIndexWorkflow } from './project-index.js';
 export { reviewWorkflow } from './review.js';
+export { pruneWebhookHistoryWorkflow, webhookDeliveryWorkflow } from './webhook-delivery.js';

@@ -21,6 +21,7 @@ import type { Principal, ServiceDeps } from './deps.js';
 import { withIdempotency } from './idempotency.js';
 import { paginate, type PageArgs } from './pagination.js';
 import { relevantFiles } from './projects/search.js';
+import { changeWithWebhookEvent } from './webhooks/events.js';
 import { canSee, listScope, requireTeamRole } from './teams.js';
 import { fieldErrors } from './tasks/task-input.js';
 
@@ -232,21 +233,38 @@ export async function storeCompletedGeneration(
 ): Promise<void> {
   const g = await deps.db.generation.findUnique({ where: { id } });
   if (!g) return;
-  const { count } = await deps.db.generation.updateMany({
-    where: { id, status: 'processing', attempts: g.attempts },
-    data: { ...result, warnings: result.warnings as object[], status: 'completed', completedAt: new Date() },
+  const count = await endGeneration(deps, g, 'completed', { ...result, warnings: result.warnings as object[] }, {
+    language: result.language,
+    confidence: result.confidence,
+    warnings: result.warnings.length,
   });
   if (count) await emitFinished(deps, g, 'completed');
+}
+
+/** Ends this attempt of a processing generation, with its webhook event in the same transaction; 0 when it had already ended. */
+function endGeneration(
+  deps: Pick<ServiceDeps, 'db' | 'bus'>,
+  g: Generation,
+  status: 'completed' | 'failed',
+  data: Prisma.GenerationUpdateManyMutationInput,
+  event: Record<string, unknown>,
+): Promise<number> {
+  return changeWithWebhookEvent(deps, async (tx) => {
+    const { count } = await tx.generation.updateMany({ where: { id: g.id, status: 'processing', attempts: g.attempts }, data: { ...data, status, completedAt: new Date() } });
+    return {
+      result: count,
+      event: count
+        ? { type: `generation.${status}`, resourceId: g.id, ownerId: g.ownerId, teamId: g.teamId, projectId: g.projectId, data: { generation_id: g.id, status, attempt: g.attempts, ...event } }
+        : null,
+    };
+  });
 }
 
 /** Marks a processing generation failed with a message the caller may read. */
 export async function failGeneration(deps: Pick<ServiceDeps, 'db' | 'bus'>, id: string, error: { code: string; message: string }): Promise<void> {
   const g = await deps.db.generation.findUnique({ where: { id } });
   if (!g) return;
-  const { count } = await deps.db.generation.updateMany({
-    where: { id, status: 'processing', attempts: g.attempts },
-    data: { status: 'failed', error, completedAt: new Date() },
-  });
+  const count = await endGeneration(deps, g, 'failed', { error }, { error });
   if (count) await emitFinished(deps, g, 'failed');
 }
 

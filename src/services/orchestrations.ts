@@ -21,6 +21,8 @@ import { agentWorkflowInput, estimateDurationSeconds } from './tasks/execute-tas
 import { fieldErrors, taskInputSchema } from './tasks/task-input.js';
 import { emitTaskEvent } from './tasks/task-events.js';
 import { finishTask } from './tasks/task-lifecycle.js';
+import { announceDeliveries, recordWebhookEvent } from './webhooks/events.js';
+import { orchestrationWebhookEvent } from './webhooks/sources.js';
 
 export const ORCHESTRATION_PAGE_MAX = 100;
 const MAX_AGENTS = 50;
@@ -187,10 +189,16 @@ export async function finishOrchestration(deps: Pick<ServiceDeps, 'db' | 'bus'>,
       ...summaries,
     ].join(' '),
   };
-  await deps.db.orchestration.updateMany({
-    where: { id: input.orchestrationId, status: 'in_progress' },
-    data: { status, aggregatedResult: aggregated as object, completedAt: new Date() },
+  const deliveryIds = await deps.db.$transaction(async (tx) => {
+    const ended = await tx.orchestration.updateMany({
+      where: { id: input.orchestrationId, status: 'in_progress' },
+      data: { status, aggregatedResult: aggregated as object, completedAt: new Date() },
+    });
+    if (ended.count === 0) return [];
+    const o = await tx.orchestration.findUniqueOrThrow({ where: { id: input.orchestrationId } });
+    return (await recordWebhookEvent(tx, orchestrationWebhookEvent(o))).deliveryIds;
   });
+  await announceDeliveries(deps.bus, deliveryIds);
   await appendEvent(deps.db, deps.bus, {
     streamId: input.orchestrationId,
     type: 'orchestration',

@@ -13,6 +13,7 @@ import { appendEvent } from '../events/event-store.js';
 import { idKind, newId } from '../ids.js';
 import type { Principal, ServiceDeps } from './deps.js';
 import { paginate, type PageArgs } from './pagination.js';
+import { publishWebhookEvent, type WebhookEventType } from './webhooks/events.js';
 
 export const TEAM_PAGE_MAX = 100;
 export const TEAM_ROLES = ['owner', 'admin', 'member', 'viewer'] as const;
@@ -74,6 +75,7 @@ function checkRole(role: string): TeamRole {
 
 async function emitTeamEvent(deps: Deps, teamId: string, type: string, data: Record<string, unknown>) {
   await appendEvent(deps.db, deps.bus, { streamId: teamId, type, key: randomUUID(), data: { team_id: teamId, ...data } });
+  await publishWebhookEvent(deps, { type: type as WebhookEventType, resourceId: teamId, ownerId: null, teamId, data: { team_id: teamId, ...data } });
 }
 
 export async function createTeam(deps: Deps, principal: Principal, input: { name: string }): Promise<Team> {

@@ -9,9 +9,11 @@ import { createOrchestrationActivities } from '../activities/orchestrations.js';
 import { createProjectActivities } from '../activities/projects.js';
 import { createReviewActivities } from '../activities/reviews.js';
 import { createTaskActivities } from '../activities/tasks.js';
+import { createWebhookActivities } from '../activities/webhooks.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { ensureRetentionSchedule } from './schedules.js';
+import { startWebhookDispatcher, type WebhookDispatcher } from '../services/webhooks/dispatcher.js';
 import { loadWorkflowBundle } from './workflow-bundle.js';
 
 let runtimeInstalled = false;
@@ -31,7 +33,7 @@ export interface RunningWorkers {
 
 /** Creates and runs a worker per requested queue that has work registered on it. */
 export async function startWorkers(
-  deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'> & Partial<Pick<ServiceDeps, 'temporal'>>,
+  deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger' | 'temporal'>,
   connection: NativeConnection,
   config: Config,
   queues: Array<'cpu' | 'gpu'> = config.WORKER_QUEUES,
@@ -51,6 +53,7 @@ export async function startWorkers(
           ...createGenerationActivities(deps, config),
           ...createProjectActivities({ ...deps, config }),
           ...createReviewActivities(deps, { fileDelayMs: config.REVIEW_FILE_DELAY_MS }),
+          ...createWebhookActivities({ ...deps, config }),
         },
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
         shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
@@ -76,6 +79,8 @@ export async function startWorkers(
       deps.logger.info({ queue: config.taskQueues.gpu }, 'MODEL_BASE_URL is not set: the gpu queue is not polled (model agents wait as queued)');
     }
   }
+  // The cpu worker's process also starts webhook delivery workflows (announced or swept).
+  const dispatcher: WebhookDispatcher | null = queues.includes('cpu') ? startWebhookDispatcher({ ...deps, config }) : null;
   const runs = workers.map((w) =>
     w.run().catch((err) => {
       deps.logger.error({ err, queue: w.options.taskQueue }, 'worker stopped with an error');
@@ -85,6 +90,7 @@ export async function startWorkers(
   return {
     queues: workers.map((w) => w.options.taskQueue),
     async shutdown() {
+      await dispatcher?.close();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.allSettled(runs);
     },

@@ -7,6 +7,7 @@ import { generationRoutes } from './generations.js';
 import { authRoutes, keyRoutes, oauthClientRoutes, teamRoutes } from './identity.js';
 import { projectRoutes } from './projects.js';
 import { reviewRoutes } from './reviews.js';
+import { webhookRoutes } from './webhooks.js';
 
 export const restRoutes: RestRoute[] = [
   ...agentRoutes,
@@ -19,4 +20,5 @@ export const restRoutes: RestRoute[] = [
   ...generationRoutes,
   ...projectRoutes,
   ...reviewRoutes,
+  ...webhookRoutes,
 ];

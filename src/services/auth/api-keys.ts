@@ -10,6 +10,7 @@ import type { ApiKey } from '../../generated/prisma/client.js';
 import type { Db } from '../../db/client.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import { appendEvent } from '../../events/event-store.js';
+import { publishWebhookEvent } from '../webhooks/events.js';
 import { idKind, newId } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { paginate, type PageArgs } from '../pagination.js';
@@ -97,6 +98,7 @@ export async function issueApiKey(
     key: randomUUID(),
     data: { key_id: created.key.id, kind: created.key.kind, name: created.key.name },
   });
+  await publishWebhookEvent(deps, { type: 'key.created', resourceId: created.key.id, ownerId: principal.userId, data: { key_id: created.key.id, kind: created.key.kind, name: created.key.name } });
   return created;
 }
 
@@ -120,5 +122,6 @@ export async function revokeApiKey(deps: Pick<ServiceDeps, 'db' | 'bus' | 'auth'
   const revoked = await deps.db.apiKey.update({ where: { id }, data: { revokedAt: new Date() } });
   await deps.auth.revoke([id]);
   await appendEvent(deps.db, deps.bus, { streamId: principal.userId, type: 'key.revoked', key: `key.revoked:${id}`, data: { key_id: id } });
+  await publishWebhookEvent(deps, { type: 'key.revoked', resourceId: id, ownerId: principal.userId, data: { key_id: id, name: key.name } });
   return revoked;
 }

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import picomatch from 'picomatch';
+import { publishWebhookEvent } from '../webhooks/events.js';
 import { z } from 'zod';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { ConflictError, ServiceUnavailableError, ValidationError } from '../../errors.js';
@@ -389,14 +390,24 @@ export async function endRunOfDeletedProject(deps: Deps, projectId: string, runI
 }
 
 /**
- * THE HOOK FOR WEBHOOKS ("project index updated"): called once when an index run of a project
- * ends (completed, failed or cancelled), after the project row and its event stream say so.
- * Webhook delivery (`project.index_updated`) is wired in here; until then it does nothing more.
+ * Called once when an index run of a project ends (completed, failed or cancelled), after the
+ * project row and its event stream say so: the `project.index_updated` webhook event.
  */
 export async function onProjectIndexUpdated(
-  _deps: Deps,
-  _event: { projectId: string; runId: string; status: 'completed' | 'failed' | 'cancelled'; stats: unknown },
-): Promise<void> {}
+  deps: Deps,
+  event: { projectId: string; runId: string; status: 'completed' | 'failed' | 'cancelled'; stats: unknown },
+): Promise<void> {
+  const project = await deps.db.project.findUnique({ where: { id: event.projectId }, select: { ownerId: true, teamId: true } });
+  if (!project) return; // deleted under the run: its webhooks went with it
+  await publishWebhookEvent(deps, {
+    type: 'project.index_updated',
+    resourceId: event.projectId,
+    ownerId: project.ownerId,
+    teamId: project.teamId,
+    projectId: event.projectId,
+    data: { project_id: event.projectId, run_id: event.runId, status: event.status, stats: event.stats },
+  });
+}
 
 /** The project's index events after `since`, then live until the end of a run. */
 export function streamProjectIndexEvents(deps: Deps, projectId: string, since: number) {

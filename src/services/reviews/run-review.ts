@@ -7,7 +7,9 @@
 import { Reviewer, reviewScore, reviewSummary, type ReviewCategory, type ReviewFinding } from '../../agents/reviewer.js';
 import type { Severity } from '../../agents/security-expert.js';
 import { appendEvent, appendEvents } from '../../events/event-store.js';
+import type { Prisma, Review } from '../../generated/prisma/client.js';
 import type { ServiceDeps } from '../deps.js';
+import { changeWithWebhookEvent } from '../webhooks/events.js';
 import { ignoreMatcher } from '../projects/index-run.js';
 import { indexedFileText, type FileHit } from '../projects/search.js';
 import { filesOf, type StoredReviewInput } from './review-input.js';
@@ -97,10 +99,7 @@ export async function runReview(deps: Deps, reviewId: string, options: RunOption
   const findings = all.map((r) => ({ ...r, severity: r.severity as Severity, category: r.category as ReviewCategory }));
   const score = reviewScore(findings);
   const summary = reviewSummary({ mode: review.mode, files: files.length, lines }, findings, score);
-  await deps.db.review.updateMany({
-    where: { id: reviewId, status: { in: ['queued', 'running'] } },
-    data: { status: 'completed', summary, score, filesReviewed: files.length, completedAt: new Date() },
-  });
+  await endReview(deps, review, 'completed', { summary, score, filesReviewed: files.length }, { score, issue_count: findings.length, files_reviewed: files.length });
   await appendEvent(deps.db, deps.bus, {
     streamId: reviewId,
     type: 'completed',
@@ -110,12 +109,23 @@ export async function runReview(deps: Deps, reviewId: string, options: RunOption
   return 'completed';
 }
 
+/** Ends an unfinished review, with its webhook event in the same transaction; 0 when it had already ended. */
+function endReview(deps: Deps, review: Review, status: 'completed' | 'failed', data: Prisma.ReviewUpdateManyMutationInput, event: Record<string, unknown>): Promise<number> {
+  return changeWithWebhookEvent(deps, async (tx) => {
+    const { count } = await tx.review.updateMany({ where: { id: review.id, status: { in: ['queued', 'running'] } }, data: { ...data, status, completedAt: new Date() } });
+    return {
+      result: count,
+      event: count
+        ? { type: `review.${status}`, resourceId: review.id, ownerId: review.ownerId, teamId: review.teamId, projectId: review.projectId, data: { review_id: review.id, status, ...event } }
+        : null,
+    };
+  });
+}
+
 /** Ends a review that could not run (its attempts ran out) as failed, with an error safe to show. */
 export async function failReview(deps: Deps, reviewId: string, message: string) {
   const error = { code: 'agent_error', message };
-  const { count } = await deps.db.review.updateMany({
-    where: { id: reviewId, status: { in: ['queued', 'running'] } },
-    data: { status: 'failed', error, completedAt: new Date() },
-  });
+  const review = await deps.db.review.findUniqueOrThrow({ where: { id: reviewId } });
+  const count = await endReview(deps, review, 'failed', { error }, { error });
   if (count) await appendEvent(deps.db, deps.bus, { streamId: reviewId, type: 'failed', key: 'terminal', data: { status: 'failed', error } });
 }

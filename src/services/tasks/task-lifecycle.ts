@@ -7,6 +7,8 @@ import type { AgentTask } from '../../generated/prisma/client.js';
 import type { TaskStatus } from '../../generated/prisma/enums.js';
 import type { ServiceDeps } from '../deps.js';
 import { emitTaskEvent } from './task-events.js';
+import { announceDeliveries, recordWebhookEvent } from '../webhooks/events.js';
+import { taskWebhookEvent } from '../webhooks/sources.js';
 import type { TaskResult } from './task-result.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
@@ -52,17 +54,14 @@ export async function completeTask(
   taskId: string,
   outcome: { result: TaskResult; promptTokens: number; completionTokens: number; costUsd: number },
 ): Promise<boolean> {
-  const updated = await deps.db.agentTask.updateMany({
-    where: { id: taskId, status: { in: ACTIVE } },
-    data: {
-      status: 'completed',
-      progress: 100,
-      completedAt: new Date(),
-      result: outcome.result as object,
-      promptTokens: outcome.promptTokens,
-      completionTokens: outcome.completionTokens,
-      costUsd: outcome.costUsd,
-    },
+  const updated = await endTaskWithWebhook(deps, taskId, {
+    status: 'completed',
+    progress: 100,
+    completedAt: new Date(),
+    result: outcome.result as object,
+    promptTokens: outcome.promptTokens,
+    completionTokens: outcome.completionTokens,
+    costUsd: outcome.costUsd,
   });
   if (updated.count === 0) return false;
   await emitTaskEvent(deps, taskId, 'result', 'terminal', {
@@ -72,6 +71,18 @@ export async function completeTask(
     result: outcome.result,
   });
   return true;
+}
+
+/** Moves an unfinished task to its final state and stores its webhook event in the same transaction, then announces the deliveries. */
+async function endTaskWithWebhook(deps: Deps, taskId: string, data: Parameters<Deps['db']['agentTask']['updateMany']>[0]['data']): Promise<{ count: number }> {
+  const { count, deliveryIds } = await deps.db.$transaction(async (tx) => {
+    const u = await tx.agentTask.updateMany({ where: { id: taskId, status: { in: ACTIVE } }, data });
+    if (u.count === 0) return { count: 0, deliveryIds: [] };
+    const task = await tx.agentTask.findUniqueOrThrow({ where: { id: taskId } });
+    return { count: u.count, deliveryIds: (await recordWebhookEvent(tx, taskWebhookEvent(task))).deliveryIds };
+  });
+  await announceDeliveries(deps.bus, deliveryIds);
+  return { count };
 }
 
 export const finalErrors = {
@@ -86,10 +97,7 @@ export async function finishTask(
   status: 'failed' | 'cancelled' | 'timed_out',
   error: { code: string; message: string } = status === 'failed' ? { code: 'agent_error', message: 'The agent failed.' } : finalErrors[status],
 ): Promise<boolean> {
-  const updated = await deps.db.agentTask.updateMany({
-    where: { id: taskId, status: { in: ACTIVE } },
-    data: { status, completedAt: new Date(), error },
-  });
+  const updated = await endTaskWithWebhook(deps, taskId, { status, completedAt: new Date(), error });
   if (updated.count === 0) return false;
   const task = await deps.db.agentTask.findUniqueOrThrow({ where: { id: taskId }, select: { progress: true } });
   await emitTaskEvent(deps, taskId, 'error', 'terminal', { status, progress: task.progress, message: error.message, error });

@@ -1,0 +1,114 @@
+/**
+ * One delivery attempt and the end of a delivery. Attempts are numbered; an attempt already
+ * recorded is not sent again (an activity retried after a worker crash returns what was recorded),
+ * so a receiver never sees one attempt twice from us. Payload: type, id (the event id, also the
+ * webhook-id header, the same on every attempt and redelivery), resource_id, created_at, data.
+ */
+import type { Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent } from '../../generated/prisma/client.js';
+import type { ServiceDeps } from '../deps.js';
+import { notifyUser } from './notify.js';
+import { decryptSecret, signedHeaders } from './secrets.js';
+import { postToTarget } from './target.js';
+
+type Deps = Pick<ServiceDeps, 'db' | 'config' | 'logger'>;
+
+export type AttemptOutcome = 'succeeded' | 'failed' | 'gone' | 'stopped';
+
+/** The JSON body sent for an event. */
+export function payloadOf(event: { id: string; type: string; resourceId: string; createdAt: Date; data: unknown }): string {
+  return JSON.stringify({ type: event.type, id: event.id, resource_id: event.resourceId, created_at: event.createdAt.toISOString(), data: event.data });
+}
+
+/** The secrets deliveries are signed with now: the current one, and the previous one during its rollover. */
+export function activeSecrets(deps: Pick<ServiceDeps, 'config'>, w: { secretEncrypted: string; previousSecretEncrypted: string | null; previousSecretExpiresAt: Date | null }): string[] {
+  const secrets = [decryptSecret(deps.config, w.secretEncrypted)];
+  if (w.previousSecretEncrypted && w.previousSecretExpiresAt && w.previousSecretExpiresAt > new Date()) secrets.push(decryptSecret(deps.config, w.previousSecretEncrypted));
+  return secrets;
+}
+
+function outcomeOf(a: Pick<WebhookAttempt, 'succeeded' | 'statusCode'>): AttemptOutcome {
+  return a.succeeded ? 'succeeded' : a.statusCode === 410 ? 'gone' : 'failed';
+}
+
+type LoadedDelivery = WebhookDelivery & { webhook: Webhook; event: WebhookEvent };
+
+/** A delivery with its webhook and event, as an attempt needs them. */
+export function loadDelivery(deps: Pick<ServiceDeps, 'db'>, deliveryId: string): Promise<LoadedDelivery | null> {
+  return deps.db.webhookDelivery.findUnique({ where: { id: deliveryId }, include: { webhook: true, event: true } });
+}
+
+/** Sends the request of one attempt to the endpoint and records it (no state change besides the attempt row). */
+export async function sendAttempt(deps: Deps, delivery: LoadedDelivery, number: number): Promise<WebhookAttempt> {
+  const deliveryId = delivery.id;
+  const existing = await deps.db.webhookAttempt.findUnique({ where: { deliveryId_number: { deliveryId, number } } });
+  if (existing) return existing;
+  const body = payloadOf(delivery.event);
+  const timestamp = Math.floor(Date.now() / 1000);
+  const headers = signedHeaders(activeSecrets(deps, delivery.webhook), delivery.event.id, timestamp, body);
+  const startedAt = new Date();
+  const http = await postToTarget(delivery.webhook.url, headers, body, deps.config);
+  const row = { deliveryId, number, startedAt, statusCode: http.statusCode, latencyMs: http.latencyMs, responseBody: http.body, error: http.error, succeeded: http.succeeded };
+  let created: WebhookAttempt[];
+  try {
+    created = await deps.db.webhookAttempt.createManyAndReturn({ data: [row], skipDuplicates: true });
+  } catch (err) {
+    // The webhook (and its deliveries) was deleted during the attempt: nothing left to record.
+    if ((err as { code?: string }).code === 'P2003') return row;
+    throw err;
+  }
+  return created[0] ?? deps.db.webhookAttempt.findUniqueOrThrow({ where: { deliveryId_number: { deliveryId, number } } });
+}
+
+/**
+ * Attempt `number` of a delivery (from its workflow). `nextDelayMs` is when the next attempt comes
+ * if this one fails (null: none). Deliveries that ended, or whose endpoint was disabled or deleted, stop.
+ */
+export async function attemptDelivery(deps: Deps, input: { deliveryId: string; number: number; nextDelayMs: number | null }): Promise<AttemptOutcome> {
+  const delivery = await loadDelivery(deps, input.deliveryId);
+  if (!delivery || delivery.status !== 'pending') return 'stopped';
+  if (!delivery.webhook.enabled) {
+    await deps.db.webhookDelivery.updateMany({ where: { id: delivery.id, status: 'pending' }, data: { status: 'missed', nextAttemptAt: null } });
+    return 'stopped';
+  }
+  const outcome = outcomeOf(await sendAttempt(deps, delivery, input.number));
+  await deps.db.webhookDelivery.updateMany({
+    where: { id: input.deliveryId, status: 'pending' },
+    data:
+      outcome === 'succeeded'
+        ? { status: 'succeeded', attemptCount: input.number, completedAt: new Date(), nextAttemptAt: null }
+        : { attemptCount: input.number, nextAttemptAt: outcome === 'failed' && input.nextDelayMs != null ? new Date(Date.now() + input.nextDelayMs) : null },
+  });
+  return outcome;
+}
+
+/**
+ * Ends a delivery that will not succeed: after the last scheduled attempt failed, or at once on
+ * 410 Gone. Either way the endpoint is disabled and its creator notified (once).
+ */
+export async function failDelivery(deps: Deps, input: { deliveryId: string; reason: 'exhausted' | 'gone' }): Promise<void> {
+  const delivery = await deps.db.webhookDelivery.findUnique({ where: { id: input.deliveryId }, include: { webhook: true } });
+  if (!delivery) return;
+  await deps.db.webhookDelivery.updateMany({ where: { id: delivery.id, status: 'pending' }, data: { status: 'failed', completedAt: new Date(), nextAttemptAt: null } });
+  const w = delivery.webhook;
+  const reason =
+    input.reason === 'gone'
+      ? 'The endpoint answered 410 Gone.'
+      : `Delivery ${delivery.id} failed ${delivery.attemptCount} times in a row (the last retry of the schedule).`;
+  const disabled = await deps.db.webhook.updateMany({ where: { id: w.id, enabled: true }, data: { enabled: false, disabledAt: new Date(), disabledReason: reason } });
+  if (disabled.count === 0) return;
+  deps.logger.info({ webhookId: w.id, deliveryId: delivery.id, reason: input.reason }, 'webhook endpoint disabled');
+  await notifyUser(deps, w.createdById, {
+    type: 'webhook.disabled',
+    subject: `Webhook endpoint disabled: ${w.url}`,
+    message: `${reason} The webhook ${w.id} (${w.url}) was disabled and receives no events until you enable it again (PATCH /v1/webhooks/${w.id} with {"enabled": true, "redeliver_missed": true} also redelivers what it missed).`,
+    data: { webhook_id: w.id, delivery_id: delivery.id, reason: input.reason },
+  });
+}
+
+/** Deletes deliveries and events older than WEBHOOK_HISTORY_DAYS (attempts go with their delivery). */
+export async function pruneWebhookHistory(deps: Pick<ServiceDeps, 'db' | 'config'>): Promise<{ deliveries: number; events: number }> {
+  const before = new Date(Date.now() - deps.config.WEBHOOK_HISTORY_DAYS * 86_400_000);
+  const deliveries = await deps.db.webhookDelivery.deleteMany({ where: { createdAt: { lt: before }, status: { not: 'pending' } } });
+  const events = await deps.db.webhookEvent.deleteMany({ where: { createdAt: { lt: before }, deliveries: { none: {} } } });
+  return { deliveries: deliveries.count, events: events.count };
+}

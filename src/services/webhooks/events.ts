@@ -1,0 +1,132 @@
+/**
+ * Webhook events: the catalog, and the one function event sources call. An event is stored with
+ * one delivery row per matching subscription (in the caller's transaction when it passes one), then
+ * announced on the bus; the dispatcher (src/services/webhooks/dispatcher.ts) starts a delivery
+ * workflow per row, and its sweep starts any row whose announcement was lost.
+ *
+ * Which subscriptions receive an event: with a project, that project's subscriptions; without one,
+ * the subscriptions of every project of the event's team (teamId set) or of every personal project
+ * of its owner (teamId null). In each case only subscriptions whose event types list the type, its
+ * namespace wildcard (`task.*`) or `*`. Disabled subscriptions get a `missed` row instead, which
+ * re-enabling can redeliver.
+ */
+import type { Db } from '../../db/client.js';
+import type { EventBus } from '../../events/event-bus.js';
+import { newId } from '../../ids.js';
+
+/** Every event type a subscription can name. */
+export const WEBHOOK_EVENT_TYPES = [
+  'generation.completed',
+  'generation.failed',
+  'review.completed',
+  'review.failed',
+  'project.index_updated',
+  'task.completed',
+  'task.failed',
+  'task.cancelled',
+  'task.timed_out',
+  'orchestration.completed',
+  'orchestration.partial',
+  'orchestration.failed',
+  'orchestration.cancelled',
+  'team.member_added',
+  'team.member_removed',
+  'team.member_role_changed',
+  'key.created',
+  'key.revoked',
+  'webhook.ping',
+] as const;
+
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
+
+/** The bus topic that carries ids of deliveries ready to start. */
+export const DELIVERY_TOPIC = 'webhook.deliveries';
+
+export interface WebhookEventInput {
+  type: WebhookEventType;
+  /** The resource the event is about (task, orchestration, team, key, generation, review, project id). */
+  resourceId: string;
+  /** The account the resource belongs to. */
+  ownerId: string | null;
+  /** The team the resource belongs to, if any. */
+  teamId?: string | null;
+  /** The project the event is about, if any: only that project's subscriptions receive it. */
+  projectId?: string | null;
+  data: Record<string, unknown>;
+}
+
+type Tx = Pick<Db, 'webhook' | 'webhookEvent' | 'webhookDelivery'>;
+
+/** The event types a subscription pattern list matches for `type`. */
+function patternsFor(type: string): string[] {
+  return [type, `${type.split('.')[0]}.*`, '*'];
+}
+
+/**
+ * Stores the event and its delivery rows with `db` (pass a transaction client to commit them with
+ * the change that caused the event). Returns the deliveries to announce once committed.
+ */
+export async function recordWebhookEvent(db: Tx, event: WebhookEventInput): Promise<{ eventId: string; deliveryIds: string[] }> {
+  const scope = event.projectId
+    ? { projectId: event.projectId }
+    : event.teamId
+      ? { project: { teamId: event.teamId } }
+      : event.ownerId
+        ? { project: { ownerId: event.ownerId, teamId: null } }
+        : null;
+  const subs = scope
+    ? await db.webhook.findMany({ where: { ...scope, eventTypes: { hasSome: patternsFor(event.type) } }, select: { id: true, enabled: true } })
+    : [];
+  if (!subs.length) return { eventId: '', deliveryIds: [] };
+  const eventId = newId('webhookEvent');
+  await db.webhookEvent.create({
+    data: {
+      id: eventId,
+      type: event.type,
+      resourceId: event.resourceId,
+      ownerId: event.ownerId,
+      teamId: event.teamId ?? null,
+      projectId: event.projectId ?? null,
+      data: event.data as object,
+    },
+  });
+  const rows = subs.map((s) => ({ id: newId('webhookDelivery'), webhookId: s.id, eventId, status: s.enabled ? 'pending' : 'missed' }));
+  await db.webhookDelivery.createMany({ data: rows });
+  return { eventId, deliveryIds: rows.filter((r) => r.status === 'pending').map((r) => r.id) };
+}
+
+/** Tells the dispatchers (every worker process) that these deliveries are ready to start. */
+export async function announceDeliveries(bus: EventBus, deliveryIds: string[]): Promise<void> {
+  // NOTIFY payloads are limited to 8 kB: 100 ids a message.
+  for (let i = 0; i < deliveryIds.length; i += 100) await bus.broadcast(DELIVERY_TOPIC, deliveryIds.slice(i, i + 100).join(','));
+}
+
+/**
+ * THE entry point for event sources: stores the event for every matching subscription and
+ * announces its deliveries (each starts within milliseconds on a running worker).
+ */
+export async function publishWebhookEvent(deps: { db: Db; bus: EventBus }, event: WebhookEventInput): Promise<{ eventId: string; deliveryIds: string[] }> {
+  const recorded = await recordWebhookEvent(deps.db, event);
+  await announceDeliveries(deps.bus, recorded.deliveryIds);
+  return recorded;
+}
+
+/** The transaction client `db.$transaction` hands its callback. */
+export type TxClient = Parameters<Parameters<Db['$transaction']>[0]>[0];
+
+/**
+ * A state change and its webhook event committed together: `change` runs in a transaction and
+ * says what it did and which event that raises (null: nothing changed, no event); the event and
+ * its deliveries are stored in the same transaction and announced once it commits.
+ */
+export async function changeWithWebhookEvent<T>(
+  deps: { db: Db; bus: EventBus },
+  change: (tx: TxClient) => Promise<{ result: T; event: WebhookEventInput | null }>,
+): Promise<T> {
+  const { result, deliveryIds } = await deps.db.$transaction(async (tx) => {
+    const done = await change(tx);
+    return { result: done.result, deliveryIds: done.event ? (await recordWebhookEvent(tx, done.event)).deliveryIds : [] };
+  });
+  await announceDeliveries(deps.bus, deliveryIds);
+  return result;
+}

@@ -1,0 +1,162 @@
+/**
+ * Webhook targets are untrusted: only https (plain http when WEBHOOK_ALLOW_HTTP), only public
+ * addresses (private, loopback, link-local, metadata and other special ranges only inside
+ * WEBHOOK_ALLOWED_PRIVATE_CIDRS). The host is resolved and every address checked at each attempt,
+ * and the connection goes to the checked address (undici with a pinned lookup), so DNS rebinding
+ * between check and connect cannot reach another host. Redirects are never followed; the answer
+ * has a time limit and only its first bytes are read.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import ipaddr from 'ipaddr.js';
+import { Agent, request } from 'undici';
+import type { Config } from '../../config.js';
+
+type Policy = Pick<Config, 'WEBHOOK_ALLOW_HTTP' | 'WEBHOOK_ALLOWED_PRIVATE_CIDRS'>;
+
+const RANGE_NAMES: Record<string, string> = {
+  loopback: 'a loopback address',
+  private: 'a private network address',
+  uniqueLocal: 'a private network address',
+  linkLocal: 'a link-local address',
+  unspecified: 'the unspecified address',
+  broadcast: 'a broadcast address',
+  multicast: 'a multicast address',
+  carrierGradeNat: 'a carrier-grade NAT address',
+  reserved: 'a reserved address',
+};
+const METADATA = new Set(['169.254.169.254', 'fd00:ec2::254', '100.100.100.200']);
+
+/** Why a URL cannot be a webhook target (scheme, credentials, form), or null. Addresses are checked by `checkHost`. */
+export function urlProblem(raw: string, policy: Policy): string | null {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return 'must be an absolute URL such as https://example.com/webhooks';
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && policy.WEBHOOK_ALLOW_HTTP)) {
+    return policy.WEBHOOK_ALLOW_HTTP ? 'must start with https:// or http://' : 'must start with https:// (plain http is not allowed on this server)';
+  }
+  if (url.username || url.password) return 'must not contain a user name or password; use the signing secret to authenticate deliveries';
+  if (raw.length > 2048) return 'must be at most 2,048 characters';
+  return null;
+}
+
+/** Why an address may not be contacted, or null when it is public or inside the operator's allowance. */
+export function addressProblem(address: string, policy: Policy): string | null {
+  let ip = ipaddr.parse(address);
+  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
+  const allowed = policy.WEBHOOK_ALLOWED_PRIVATE_CIDRS.some((c) => {
+    const [net, bits] = ipaddr.parseCIDR(c);
+    return net.kind() === ip.kind() && ip.match(net, bits);
+  });
+  if (allowed) return null;
+  if (METADATA.has(ip.toString())) return `${address} is a cloud metadata address`;
+  const range = ip.range();
+  if (range === 'unicast') return null;
+  return `${address} is ${RANGE_NAMES[range] ?? `a special-purpose address (${range})`}`;
+}
+
+/** A refused target: the reason is stored on the attempt and shown to the caller. */
+export class TargetRefused extends Error {}
+
+/** Resolves the URL's host and checks every address; returns the addresses to connect to. */
+export async function checkHost(raw: string, policy: Policy): Promise<Array<{ address: string; family: number }>> {
+  const problem = urlProblem(raw, policy);
+  if (problem) throw new TargetRefused(`The URL ${problem}.`);
+  const host = new URL(raw).hostname.replace(/^\[|\]$/g, '');
+  let addresses: Array<{ address: string; family: number }>;
+  if (isIP(host)) addresses = [{ address: host, family: isIP(host) }];
+  else {
+    try {
+      addresses = await lookup(host, { all: true, verbatim: true });
+    } catch {
+      throw new TargetRefused(`The host ${host} could not be resolved.`);
+    }
+  }
+  for (const a of addresses) {
+    const why = addressProblem(a.address, policy);
+    if (why) throw new TargetRefused(`Refused to connect to ${host}: ${why}; webhooks only reach public addresses.`);
+  }
+  if (!addresses.length) throw new TargetRefused(`The host ${host} has no address.`);
+  return addresses;
+}
+
+export interface HttpOutcome {
+  statusCode: number | null;
+  /** The first WEBHOOK_RESPONSE_STORE_BYTES of the answer, as text. */
+  body: string | null;
+  latencyMs: number;
+  /** Why the attempt failed without an acceptable answer; null for a 2xx. */
+  error: string | null;
+  succeeded: boolean;
+}
+
+/** POSTs `body` to `url` after checking its addresses; never throws for the target's behaviour. */
+export async function postToTarget(
+  url: string,
+  headers: Record<string, string>,
+  body: string,
+  config: Policy & Pick<Config, 'WEBHOOK_TIMEOUT_MS' | 'WEBHOOK_RESPONSE_MAX_BYTES' | 'WEBHOOK_RESPONSE_STORE_BYTES'>,
+): Promise<HttpOutcome> {
+  const started = performance.now();
+  const took = () => Math.round(performance.now() - started);
+  let pinned: { address: string; family: number };
+  try {
+    pinned = (await checkHost(url, config))[0]!;
+  } catch (err) {
+    if (err instanceof TargetRefused) return { statusCode: null, body: null, latencyMs: took(), error: err.message, succeeded: false };
+    throw err;
+  }
+  const agent = new Agent({
+    connect: {
+      // Connect to the address that was checked, whatever DNS answers now.
+      lookup: ((_host: string, options: { all?: boolean }, cb: (...args: unknown[]) => void) =>
+        options?.all ? cb(null, [pinned]) : cb(null, pinned.address, pinned.family)) as never,
+      timeout: config.WEBHOOK_TIMEOUT_MS,
+    },
+    headersTimeout: config.WEBHOOK_TIMEOUT_MS,
+    bodyTimeout: config.WEBHOOK_TIMEOUT_MS,
+  });
+  try {
+    const res = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'user-agent': 'Codex-Webhooks/1', ...headers },
+      body,
+      dispatcher: agent,
+      signal: AbortSignal.timeout(config.WEBHOOK_TIMEOUT_MS),
+    });
+    const chunks: Buffer[] = [];
+    let read = 0;
+    try {
+      for await (const chunk of res.body) {
+        const buf = chunk as Buffer;
+        chunks.push(buf);
+        read += buf.length;
+        if (read >= config.WEBHOOK_RESPONSE_MAX_BYTES) break; // the rest is never read
+      }
+    } catch {
+      // a body cut short still tells us the status
+    } finally {
+      res.body.destroy();
+    }
+    const text = Buffer.concat(chunks).subarray(0, config.WEBHOOK_RESPONSE_STORE_BYTES).toString('utf8');
+    const status = res.statusCode;
+    let error: string | null = null;
+    if (status >= 300 && status < 400) {
+      const location = res.headers.location;
+      error = `The endpoint answered ${status} with a redirect${location ? ` to ${String(location)}` : ''}; redirects are not followed: register the final URL.`;
+    } else if (status < 200 || status >= 300) error = `The endpoint answered ${status}.`;
+    return { statusCode: status, body: text, latencyMs: took(), error, succeeded: error === null };
+  } catch (err) {
+    const e = err as Error & { code?: string };
+    const why =
+      e.name === 'TimeoutError' || e.name === 'AbortError' || /timeout/i.test(e.code ?? '')
+        ? `No answer within ${config.WEBHOOK_TIMEOUT_MS} ms.`
+        : `Could not connect: ${e.code ?? e.message}.`;
+    return { statusCode: null, body: null, latencyMs: took(), error: why, succeeded: false };
+  } finally {
+    void agent.close().catch(() => {});
+  }
+}
