@@ -13,6 +13,7 @@ const typenameByKind: Partial<Record<IdKind, string>> = {
   team: 'Team',
   oauthClient: 'OAuthClient',
   orchestration: 'Orchestration',
+  visualization: 'Visualization',
 };
 
 /**

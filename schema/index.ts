@@ -7,6 +7,7 @@ import './types/identity.js';
 import './types/teams.js';
 import './types/billing.js';
 import './types/orchestration.js';
+import './types/visualization.js';
 
 // Root types carry the default rule; fields add theirs (sign-in fields skip the type's rule).
 builder.queryType({ authScopes: { authenticated: true } });

@@ -94,6 +94,13 @@ export const configSchema = z.object({
   UPGRADE_URL: url(['http:', 'https:']).default('https://codex.ai/pricing'),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(30),
+  REPOSITORY_ROOT: z.string().min(1).optional(),
+  REPOSITORY_ALLOW_PRIVATE_HOSTS: bool.default(false),
+  REPOSITORY_SSH_KEY_PATH: z.string().min(1).optional(),
+  REPOSITORY_SSH_KNOWN_HOSTS: z.string().min(1).optional(),
+  VISUALIZATION_WORK_DIR: z.string().min(1).optional(),
+  VISUALIZATION_GIT_PARALLELISM: positiveInt.max(64).optional(),
+  VISUALIZATION_CLONE_TIMEOUT_SECONDS: positiveInt.max(86400).default(900),
 });
 
 type Raw = z.infer<typeof configSchema>;

@@ -119,6 +119,8 @@ export const errorStatuses: Record<string, number> = {
   agent_error: 500,
   internal_error: 500,
   service_unavailable: 503,
+  share_expired: 410,
+  share_revoked: 410,
 };
 
 /** Documentation link for an error code. */

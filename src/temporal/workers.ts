@@ -6,6 +6,7 @@ import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporal
 import { createModelActivities } from '../activities/model.js';
 import { createOrchestrationActivities } from '../activities/orchestrations.js';
 import { createTaskActivities } from '../activities/tasks.js';
+import { createVisualizationActivities } from '../activities/visualizations.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { loadWorkflowBundle } from './workflow-bundle.js';
@@ -41,7 +42,7 @@ export async function startWorkers(
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.taskQueues.cpu,
         workflowBundle: await loadWorkflowBundle(config.cacheDir, deps.logger),
-        activities: { ...taskActivities, ...createOrchestrationActivities(deps) },
+        activities: { ...taskActivities, ...createOrchestrationActivities(deps), ...createVisualizationActivities({ ...deps, config }) },
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
         shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
       }),

@@ -4,5 +4,6 @@ import { agentRoutes } from './agents.js';
 import { billingRoutes } from './billing.js';
 import { orchestrationRoutes } from './orchestrations.js';
 import { authRoutes, keyRoutes, oauthClientRoutes, teamRoutes } from './identity.js';
+import { visualizationRoutes } from './visualizations.js';
 
-export const restRoutes: RestRoute[] = [...agentRoutes, ...orchestrationRoutes, ...authRoutes, ...keyRoutes, ...teamRoutes, ...oauthClientRoutes, ...billingRoutes];
+export const restRoutes: RestRoute[] = [...agentRoutes, ...orchestrationRoutes, ...authRoutes, ...keyRoutes, ...teamRoutes, ...oauthClientRoutes, ...billingRoutes, ...visualizationRoutes];

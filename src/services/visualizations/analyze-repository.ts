@@ -1,0 +1,515 @@
+/**
+ * Clones a repository (bare) and analyses its history with git itself. The commit list comes
+ * from one `git rev-list`; it is cut into contiguous ranges, and one `git log --numstat` per range
+ * runs in parallel, each parsed while git writes. The tip's files (sizes, line counts) are read
+ * at the same time. One pass over the commits, newest first, then follows renames back to today's
+ * paths and builds the nodes, edges, timeline and stats.
+ */
+import { cpus } from 'node:os';
+import type { Config } from '../../config.js';
+import { GitError, NulSplitter, runGit, streamGit, type GitOptions } from './git.js';
+import { GitLogParser, LOG_FORMAT, type ParsedCommit } from './git-log-parser.js';
+import { LANGUAGES_METHOD, languageOf } from './languages.js';
+import type { RepositorySource } from './repository-source.js';
+
+/** A failure the caller can act on (wrong branch, empty repository, clone refused); its message is safe to show. */
+export class RepositoryError extends Error {
+  override name = 'RepositoryError';
+}
+
+export interface AnalysisOptions {
+  /** null: the repository's default branch. */
+  branch: string | null;
+  includeBranches: boolean;
+  includeContributors: boolean;
+  maxCommits: number;
+  /** Name of the root directory node (the repository's name). */
+  rootName: string;
+  /** git log processes (default: CPU count, at most 8). */
+  parallelism?: number;
+  onProgress?: (progress: number, message: string) => void | Promise<void>;
+  signal?: AbortSignal;
+}
+
+export interface CommitRow {
+  sha: string;
+  author: string;
+  authorName: string;
+  message: string;
+  timestamp: Date;
+  parents: string[];
+  filesChanged: number;
+  insertions: number;
+  deletions: number;
+  branches: string[];
+}
+
+export interface VizNode {
+  id: string;
+  type: 'file' | 'directory' | 'contributor';
+  name: string;
+  /** Files and directories: the path ('' for the root); the parent directory's node id. */
+  path?: string;
+  parent?: string | null;
+  language?: string | null;
+  size?: number;
+  lines?: number;
+  files?: number;
+  email?: string;
+  insertions?: number;
+  deletions?: number;
+  churn: number;
+  commits: number;
+  first_commit_at: string | null;
+  last_commit_at: string | null;
+}
+
+export interface VizEdge {
+  source: string;
+  target: string;
+  type: 'authored' | 'co_changed';
+  commits: number;
+  churn?: number;
+  first_commit_at: string | null;
+}
+
+export interface TimelineEntry {
+  period_start: string;
+  granularity: 'day' | 'week' | 'month';
+  commits: number;
+  insertions: number;
+  deletions: number;
+  files_changed: number;
+  contributors: number;
+}
+
+export interface VizStats {
+  total_commits: number;
+  total_files: number;
+  total_contributors: number;
+  lines_of_code: number;
+  languages: Record<string, number>;
+  languages_method: string;
+  branches: string[];
+  head_sha: string;
+  /** Edges kept are the strongest ones; these say how many there were. */
+  edges_total: { authored: number; co_changed: number };
+}
+
+export interface AnalysisResult {
+  branch: string;
+  headSha: string;
+  commits: CommitRow[];
+  stats: VizStats;
+  nodes: VizNode[];
+  edges: VizEdge[];
+  timeline: TimelineEntry[];
+}
+
+export const MAX_BRANCHES = 100;
+/** Edge caps: a picture with more lines than this is unreadable, and the JSON would grow without bound. */
+export const MAX_AUTHORED_EDGES = 5000;
+export const MAX_CO_CHANGE_EDGES = 1000;
+/** Commits touching more files than this (mass renames, reformatting) say nothing about coupling. */
+const CO_CHANGE_MAX_FILES = 50;
+
+function protocolsOf(source: RepositorySource): GitOptions['protocols'] {
+  return source.kind === 'local' ? ['file'] : [source.kind];
+}
+
+function sshEnv(config: Pick<Config, 'REPOSITORY_SSH_KEY_PATH' | 'REPOSITORY_SSH_KNOWN_HOSTS'>): Record<string, string> {
+  if (!config.REPOSITORY_SSH_KEY_PATH) return {};
+  // git runs GIT_SSH_COMMAND through a shell: quote the operator's paths.
+  const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  const known = config.REPOSITORY_SSH_KNOWN_HOSTS ? ` -o UserKnownHostsFile=${q(config.REPOSITORY_SSH_KNOWN_HOSTS)}` : '';
+  return { GIT_SSH_COMMAND: `ssh -i ${q(config.REPOSITORY_SSH_KEY_PATH)} -o IdentitiesOnly=yes -o BatchMode=yes -o StrictHostKeyChecking=yes${known}`, GIT_SSH_VARIANT: 'ssh' };
+}
+
+/** A bare clone of the repository into `dir` (one branch, or every branch with includeBranches). */
+export async function cloneRepository(
+  source: RepositorySource,
+  dir: string,
+  options: { branch: string | null; includeBranches: boolean; signal?: AbortSignal },
+  config: Pick<Config, 'REPOSITORY_SSH_KEY_PATH' | 'REPOSITORY_SSH_KNOWN_HOSTS' | 'VISUALIZATION_CLONE_TIMEOUT_SECONDS'>,
+): Promise<void> {
+  const args = ['clone', '--bare', '--no-tags', '--quiet'];
+  if (!options.includeBranches) args.push('--single-branch');
+  if (options.branch && !options.includeBranches) args.push(`--branch=${options.branch}`);
+  if (source.kind === 'local') args.push('--local');
+  args.push('--', source.kind === 'local' ? source.path : source.url, dir);
+  try {
+    await runGit(args, { protocols: protocolsOf(source), env: sshEnv(config), signal: options.signal, timeoutMs: config.VISUALIZATION_CLONE_TIMEOUT_SECONDS * 1000 });
+  } catch (err) {
+    if (!(err instanceof GitError)) throw err;
+    if (/Remote branch .* not found/i.test(err.stderr)) throw new RepositoryError(`The repository has no branch "${options.branch}".`);
+    if (/not found|does not appear to be a git repository|repository .* does not exist|Could not read from remote/i.test(err.stderr)) {
+      throw new RepositoryError('The repository could not be read: it does not exist, or this server has no access to it.');
+    }
+    if (/stopped/.test(err.message)) throw new RepositoryError(`Cloning took longer than ${config.VISUALIZATION_CLONE_TIMEOUT_SECONDS} seconds.`);
+    throw err;
+  }
+}
+
+const lines = (buf: Buffer) => buf.toString('utf8').split('\n').filter(Boolean);
+
+async function resolveBranch(gitDir: string, requested: string | null): Promise<{ branch: string; sha: string }> {
+  let branch = requested;
+  if (!branch) {
+    const head = await runGit(['symbolic-ref', '--quiet', 'HEAD'], { cwd: gitDir }).catch(() => null);
+    branch = head ? head.toString().trim().replace(/^refs\/heads\//, '') : null;
+    if (!branch) throw new RepositoryError('The repository has no default branch; name one in "branch".');
+  }
+  const sha = await runGit(['rev-parse', '--verify', '--quiet', '--end-of-options', `refs/heads/${branch}^{commit}`], { cwd: gitDir }).catch(() => null);
+  if (!sha) {
+    throw new RepositoryError(requested ? `The repository has no branch "${branch}".` : `The repository has no commits on its default branch "${branch}".`);
+  }
+  return { branch, sha: sha.toString().trim() };
+}
+
+/** Runs `git log --numstat` over the given commits in `parts` parallel processes; returns the commits in the given order. */
+export async function logCommits(gitDir: string, shas: string[], parts: number, signal?: AbortSignal, onParsed?: (n: number) => void): Promise<ParsedCommit[]> {
+  const size = Math.ceil(shas.length / Math.max(1, parts));
+  const ranges: string[][] = [];
+  for (let i = 0; i < shas.length; i += size) ranges.push(shas.slice(i, i + size));
+  let parsed = 0;
+  const results = await Promise.all(
+    ranges.map(async (range) => {
+      const out: ParsedCommit[] = [];
+      const parser = new GitLogParser((c) => {
+        out.push(c);
+        if (++parsed % 1000 === 0) onParsed?.(parsed);
+      });
+      await streamGit(
+        ['log', '--no-walk=unsorted', '--stdin', '-z', '--numstat', '-M', '--no-color', '--no-abbrev', '--no-show-signature', `--format=${LOG_FORMAT}`],
+        (chunk) => parser.push(chunk),
+        { cwd: gitDir, stdin: `${range.join('\n')}\n`, signal },
+      );
+      parser.end();
+      return out;
+    }),
+  );
+  return results.flat();
+}
+
+interface TipFile {
+  size: number;
+  lines: number | null;
+}
+
+/** Files at `sha` with their size in bytes and line count (null: binary). */
+async function readTip(gitDir: string, sha: string, signal?: AbortSignal): Promise<Map<string, TipFile>> {
+  const files = new Map<string, TipFile>();
+  const tree = new NulSplitter((rec) => {
+    const text = rec.toString('utf8');
+    const tab = text.indexOf('\t');
+    const [, type, , size] = text.slice(0, tab).split(/ +/);
+    if (type === 'blob') files.set(text.slice(tab + 1), { size: Number(size), lines: null });
+  });
+  const emptyTree = (await runGit(['hash-object', '-t', 'tree', '--stdin'], { cwd: gitDir, stdin: '' })).toString().trim();
+  const counts = new Map<string, number | null>();
+  const numstat = new NulSplitter((rec) => {
+    const text = rec.toString('utf8').replace(/^\n+/, '');
+    const [added, , ...path] = text.split('\t');
+    if (path.length) counts.set(path.join('\t'), added === '-' ? null : Number(added));
+  });
+  await Promise.all([
+    streamGit(['ls-tree', '-r', '-l', '-z', '--full-tree', '--end-of-options', sha], (c) => tree.push(c), { cwd: gitDir, signal }),
+    streamGit(['diff-tree', '-r', '-z', '--numstat', '--no-renames', '--end-of-options', emptyTree, sha], (c) => numstat.push(c), { cwd: gitDir, signal }),
+  ]);
+  for (const [path, n] of counts) {
+    const f = files.get(path);
+    if (f) f.lines = n;
+  }
+  return files;
+}
+
+/** Which analysed commits each branch contains (the primary branch first). */
+async function branchMembership(gitDir: string, branches: string[], wanted: Set<string>, signal?: AbortSignal): Promise<Map<string, string[]>> {
+  const member = new Map<string, string[]>();
+  const sets = await Promise.all(
+    branches.map(async (b) => {
+      const hits: string[] = [];
+      let rest = '';
+      await streamGit(['rev-list', '--end-of-options', `refs/heads/${b}`], (chunk) => {
+        const text = rest + chunk.toString('latin1');
+        const parts = text.split('\n');
+        rest = parts.pop() ?? '';
+        for (const s of parts) if (wanted.has(s)) hits.push(s);
+      }, { cwd: gitDir, signal });
+      if (rest && wanted.has(rest)) hits.push(rest);
+      return hits;
+    }),
+  );
+  branches.forEach((b, i) => {
+    for (const sha of sets[i]!) {
+      const list = member.get(sha);
+      if (list) list.push(b);
+      else member.set(sha, [b]);
+    }
+  });
+  return member;
+}
+
+const iso = (seconds: number | null) => (seconds === null ? null : new Date(seconds * 1000).toISOString());
+
+function granularityOf(spanSeconds: number): TimelineEntry['granularity'] {
+  if (spanSeconds <= 92 * 86400) return 'day';
+  if (spanSeconds <= 2 * 366 * 86400) return 'week';
+  return 'month';
+}
+
+function periodStart(seconds: number, g: TimelineEntry['granularity']): number {
+  const d = new Date(seconds * 1000);
+  if (g === 'month') return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), 1) / 1000;
+  const day = Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) / 1000;
+  if (g === 'day') return day;
+  return day - ((d.getUTCDay() + 6) % 7) * 86400; // weeks start on Monday (ISO)
+}
+
+/** Analyses a bare clone. */
+export async function analyzeClone(gitDir: string, options: AnalysisOptions): Promise<AnalysisResult> {
+  const { signal } = options;
+  const progress = async (p: number, m: string) => options.onProgress?.(p, m);
+  const { branch, sha: headSha } = await resolveBranch(gitDir, options.branch);
+  let branches = [branch];
+  if (options.includeBranches) {
+    const all = lines(await runGit(['for-each-ref', '--format=%(refname:strip=2)', 'refs/heads/'], { cwd: gitDir }));
+    branches = [branch, ...all.filter((b) => b !== branch).sort()].slice(0, MAX_BRANCHES);
+  }
+  const shas = lines(await runGit(['rev-list', `--max-count=${options.maxCommits}`, '--end-of-options', ...branches.map((b) => `refs/heads/${b}`)], { cwd: gitDir, signal }));
+  await progress(20, `Reading ${shas.length} commits`);
+  const parallelism = options.parallelism ?? Math.min(8, cpus().length);
+  const parts = Math.max(1, Math.min(parallelism, Math.ceil(shas.length / 2000)));
+  const [parsed, tip, membership] = await Promise.all([
+    logCommits(gitDir, shas, parts, signal, (n) => void progress(20 + Math.floor((60 * n) / Math.max(1, shas.length)), `Read ${n} of ${shas.length} commits`)),
+    readTip(gitDir, headSha, signal),
+    branches.length > 1 ? branchMembership(gitDir, branches, new Set(shas), signal) : Promise.resolve(null),
+  ]);
+  await progress(85, 'Building the picture');
+  return summarise(parsed, tip, { ...options, branch, headSha, branches, membership });
+}
+
+/** One pass over the commits, newest first: renames lead older paths to today's names. */
+function summarise(
+  parsed: ParsedCommit[],
+  tip: Map<string, TipFile>,
+  o: AnalysisOptions & { branch: string; headSha: string; branches: string[]; membership: Map<string, string[]> | null },
+): AnalysisResult {
+  const alias = new Map<string, string>();
+  const fileStats = new Map<string, { churn: number; commits: number; first: number; last: number }>();
+  const people = new Map<string, { name: string; commits: number; insertions: number; deletions: number; first: number; last: number }>();
+  const authored = new Map<string, { commits: number; churn: number; first: number }>();
+  const pairs = new Map<string, { commits: number; first: number }>();
+  const commits: CommitRow[] = [];
+  let minTime = Infinity;
+  let maxTime = -Infinity;
+  for (const c of parsed) {
+    minTime = Math.min(minTime, c.time);
+    maxTime = Math.max(maxTime, c.time);
+    let insertions = 0;
+    let deletions = 0;
+    const touched = new Set<string>();
+    for (const f of c.files) {
+      insertions += f.insertions ?? 0;
+      deletions += f.deletions ?? 0;
+      const now = alias.get(f.path) ?? f.path;
+      if (f.oldPath !== undefined && f.oldPath !== f.path) alias.set(f.oldPath, now);
+      if (!tip.has(now)) continue;
+      const churn = (f.insertions ?? 0) + (f.deletions ?? 0);
+      const s = fileStats.get(now);
+      if (s) {
+        s.churn += churn;
+        s.commits++;
+        s.first = Math.min(s.first, c.time);
+        s.last = Math.max(s.last, c.time);
+      } else fileStats.set(now, { churn, commits: 1, first: c.time, last: c.time });
+      touched.add(now);
+      const key = `${c.authorEmail}\0${now}`;
+      const a = authored.get(key);
+      if (a) {
+        a.commits++;
+        a.churn += churn;
+        a.first = Math.min(a.first, c.time);
+      } else authored.set(key, { commits: 1, churn, first: c.time });
+    }
+    const p = people.get(c.authorEmail);
+    if (p) {
+      p.commits++;
+      p.insertions += insertions;
+      p.deletions += deletions;
+      p.first = Math.min(p.first, c.time);
+      p.last = Math.max(p.last, c.time);
+    } else people.set(c.authorEmail, { name: c.authorName, commits: 1, insertions, deletions, first: c.time, last: c.time });
+    if (touched.size >= 2 && touched.size <= CO_CHANGE_MAX_FILES) {
+      const list = [...touched].sort();
+      for (let i = 0; i < list.length; i++) {
+        for (let j = i + 1; j < list.length; j++) {
+          const key = `${list[i]}\0${list[j]}`;
+          const e = pairs.get(key);
+          if (e) {
+            e.commits++;
+            e.first = Math.min(e.first, c.time);
+          } else pairs.set(key, { commits: 1, first: c.time });
+        }
+      }
+    }
+    commits.push({
+      sha: c.sha,
+      author: c.authorEmail,
+      authorName: c.authorName,
+      message: c.subject,
+      timestamp: new Date(c.time * 1000),
+      parents: c.parents,
+      filesChanged: c.files.length,
+      insertions,
+      deletions,
+      branches: o.membership?.get(c.sha) ?? [o.branch],
+    });
+  }
+
+  // Files and their directories.
+  const nodes: VizNode[] = [];
+  const dirs = new Map<string, VizNode>();
+  const dirOf = (path: string): VizNode => {
+    const existing = dirs.get(path);
+    if (existing) return existing;
+    const slash = path.lastIndexOf('/');
+    const node: VizNode = {
+      id: `d:${path}`,
+      type: 'directory',
+      name: path === '' ? o.rootName : path.slice(slash + 1),
+      path,
+      parent: path === '' ? null : `d:${slash < 0 ? '' : path.slice(0, slash)}`,
+      size: 0,
+      lines: 0,
+      files: 0,
+      churn: 0,
+      commits: 0,
+      first_commit_at: null,
+      last_commit_at: null,
+    };
+    dirs.set(path, node);
+    if (path !== '') dirOf(slash < 0 ? '' : path.slice(0, slash));
+    return node;
+  };
+  dirOf('');
+  const languageLines = new Map<string, number>();
+  let linesOfCode = 0;
+  const fileNodes: VizNode[] = [];
+  for (const [path, f] of [...tip].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const s = fileStats.get(path);
+    const slash = path.lastIndexOf('/');
+    const lang = languageOf(path);
+    const lineCount = f.lines ?? 0;
+    linesOfCode += lineCount;
+    if (lang?.counted && f.lines !== null) languageLines.set(lang.name, (languageLines.get(lang.name) ?? 0) + lineCount);
+    const node: VizNode = {
+      id: `f:${path}`,
+      type: 'file',
+      name: path.slice(slash + 1),
+      path,
+      parent: `d:${slash < 0 ? '' : path.slice(0, slash)}`,
+      language: lang?.name ?? null,
+      size: f.size,
+      lines: lineCount,
+      churn: s?.churn ?? 0,
+      commits: s?.commits ?? 0,
+      first_commit_at: iso(s?.first ?? null),
+      last_commit_at: iso(s?.last ?? null),
+    };
+    fileNodes.push(node);
+    // Up the tree: sizes, lines, churn and the earliest appearance.
+    for (let dir = slash < 0 ? '' : path.slice(0, slash); ; ) {
+      const d = dirOf(dir);
+      d.size! += f.size;
+      d.lines! += lineCount;
+      d.files! += 1;
+      d.churn += node.churn;
+      d.commits += node.commits;
+      if (node.first_commit_at && (!d.first_commit_at || node.first_commit_at < d.first_commit_at)) d.first_commit_at = node.first_commit_at;
+      if (node.last_commit_at && (!d.last_commit_at || node.last_commit_at > d.last_commit_at)) d.last_commit_at = node.last_commit_at;
+      if (dir === '') break;
+      const up = dir.lastIndexOf('/');
+      dir = up < 0 ? '' : dir.slice(0, up);
+    }
+  }
+  nodes.push(...[...dirs.values()].sort((a, b) => (a.path! < b.path! ? -1 : a.path! > b.path! ? 1 : 0)), ...fileNodes);
+
+  const edges: VizEdge[] = [];
+  let authoredTotal = 0;
+  if (o.includeContributors) {
+    for (const [email, p] of [...people].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      nodes.push({
+        id: `c:${email}`,
+        type: 'contributor',
+        name: p.name,
+        email,
+        insertions: p.insertions,
+        deletions: p.deletions,
+        churn: p.insertions + p.deletions,
+        commits: p.commits,
+        first_commit_at: iso(p.first),
+        last_commit_at: iso(p.last),
+      });
+    }
+    authoredTotal = authored.size;
+    const strongest = [...authored].sort(([ka, a], [kb, b]) => b.churn - a.churn || b.commits - a.commits || (ka < kb ? -1 : 1)).slice(0, MAX_AUTHORED_EDGES);
+    for (const [key, a] of strongest) {
+      const [email, path] = key.split('\0') as [string, string];
+      edges.push({ source: `c:${email}`, target: `f:${path}`, type: 'authored', commits: a.commits, churn: a.churn, first_commit_at: iso(a.first) });
+    }
+  }
+  const coupled = [...pairs].filter(([, e]) => e.commits >= 2);
+  for (const [key, e] of coupled.sort(([ka, a], [kb, b]) => b.commits - a.commits || (ka < kb ? -1 : 1)).slice(0, MAX_CO_CHANGE_EDGES)) {
+    const [a, b] = key.split('\0') as [string, string];
+    edges.push({ source: `f:${a}`, target: `f:${b}`, type: 'co_changed', commits: e.commits, first_commit_at: iso(e.first) });
+  }
+
+  // Activity per period.
+  const timeline: TimelineEntry[] = [];
+  if (parsed.length) {
+    const g = granularityOf(maxTime - minTime);
+    const buckets = new Map<number, TimelineEntry & { who: Set<string> }>();
+    for (const c of parsed) {
+      const start = periodStart(c.time, g);
+      let b = buckets.get(start);
+      if (!b) {
+        b = { period_start: iso(start)!, granularity: g, commits: 0, insertions: 0, deletions: 0, files_changed: 0, contributors: 0, who: new Set() };
+        buckets.set(start, b);
+      }
+      b.commits++;
+      for (const f of c.files) {
+        b.insertions += f.insertions ?? 0;
+        b.deletions += f.deletions ?? 0;
+      }
+      b.files_changed += c.files.length;
+      b.who.add(c.authorEmail);
+    }
+    for (const [, { who, ...entry }] of [...buckets].sort(([a], [b]) => a - b)) timeline.push({ ...entry, contributors: who.size });
+  }
+
+  const counted = [...languageLines.values()].reduce((a, b) => a + b, 0);
+  const languages: Record<string, number> = {};
+  for (const [name, n] of [...languageLines].sort(([, a], [, b]) => b - a)) {
+    if (n > 0) languages[name] = Math.round((1000 * n) / counted) / 10;
+  }
+  return {
+    branch: o.branch,
+    headSha: o.headSha,
+    commits,
+    stats: {
+      total_commits: commits.length,
+      total_files: tip.size,
+      total_contributors: people.size,
+      lines_of_code: linesOfCode,
+      languages,
+      languages_method: LANGUAGES_METHOD,
+      branches: o.branches,
+      head_sha: o.headSha,
+      edges_total: { authored: authoredTotal, co_changed: coupled.length },
+    },
+    nodes,
+    edges,
+    timeline,
+  };
+}
