@@ -19,6 +19,8 @@ const NodeJson = z.object({
   lines: z.number().int().optional(),
   files: z.number().int().optional(),
   email: z.string().optional(),
+  insertions: z.number().int().optional(),
+  deletions: z.number().int().optional(),
   churn: z.number().int(),
   commits: z.number().int(),
   first_commit_at: z.string().nullable(),
@@ -97,7 +99,7 @@ function visualizationJson(v: any): z.infer<typeof VisualizationJson> {
     },
     data: {
       nodes: v.nodes.map((n: any) => ({
-        ...compact({ id: n.id, type: n.type, name: n.name, path: n.path, parent: n.parent, language: n.language, size: n.size, lines: n.lines, files: n.files, email: n.email }),
+        ...compact({ id: n.id, type: n.type, name: n.name, path: n.path, parent: n.parent, language: n.language, size: n.size, lines: n.lines, files: n.files, email: n.email, insertions: n.insertions, deletions: n.deletions }),
         ...(n.type !== 'contributor' ? { parent: n.parent } : {}),
         churn: n.churn,
         commits: n.commits,

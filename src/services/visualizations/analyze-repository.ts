@@ -88,7 +88,8 @@ export interface VizStats {
   total_files: number;
   total_contributors: number;
   lines_of_code: number;
-  languages: Record<string, number>;
+  /** Largest first (a list: PostgreSQL's jsonb does not keep the key order of an object). */
+  languages: Array<{ name: string; percent: number }>;
   languages_method: string;
   branches: string[];
   head_sha: string;
@@ -489,10 +490,10 @@ function summarise(
   }
 
   const counted = [...languageLines.values()].reduce((a, b) => a + b, 0);
-  const languages: Record<string, number> = {};
-  for (const [name, n] of [...languageLines].sort(([, a], [, b]) => b - a)) {
-    if (n > 0) languages[name] = Math.round((1000 * n) / counted) / 10;
-  }
+  const languages = [...languageLines]
+    .filter(([, n]) => n > 0)
+    .sort(([na, a], [nb, b]) => b - a || (na < nb ? -1 : 1))
+    .map(([name, n]) => ({ name, percent: Math.round((1000 * n) / counted) / 10 }));
   return {
     branch: o.branch,
     headSha: o.headSha,
