@@ -62,6 +62,8 @@ const Stats = builder.objectRef<VizStats>('VisualizationStats').implement({
     languagesMethod: t.exposeString('languages_method'),
     branches: t.exposeStringList('branches', { description: 'Branches analysed, the requested one first.' }),
     headSha: t.exposeString('head_sha'),
+    authoredEdgesTotal: t.int({ description: 'Contributor-file pairs before keeping the strongest 5,000 as edges.', resolve: (s) => s.edges_total.authored }),
+    coChangedEdgesTotal: t.int({ description: 'File pairs changed together at least twice, before keeping the strongest 1,000.', resolve: (s) => s.edges_total.co_changed }),
   }),
 });
 

@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { buildRepository, type FixtureCommit } from '../helpers/git-fixtures.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { logCommits } from '../../src/services/visualizations/analyze-repository.js';
 import { resolveRepositorySource } from '../../src/services/visualizations/repository-source.js';
 
 const alice = { name: 'Alice', email: 'alice@example.com' };
@@ -98,6 +99,7 @@ describe('analysis of a known history', () => {
       languages: { TypeScript: 64.3, Python: 35.7 },
       branches: ['main', 'feature'],
       head_sha: shas['Merge feature'],
+      edges_total: { authored: 9, co_changed: 1 },
     });
     expect(Object.keys(v.stats.languages)).toEqual(['TypeScript', 'Python']);
     expect(v.stats.languages_method).toMatch(/lines/);
@@ -228,6 +230,18 @@ describe('analysis of a known history', () => {
     expect(g.commits.edges[0].node).toEqual({ sha: shas['Update docs'], branch: 'main', branches: ['main'], comments: [{ content: 'Docs look good', author: expect.any(String) }] });
     const node = await graphql(sys.url, key, 'query($id: ID!) { node(id: $id) { id ... on Visualization { status } } }', { id });
     expect(node.body.data.node).toEqual({ id, status: 'COMPLETED' });
+  });
+});
+
+describe('parallel ranges', () => {
+  it('reads the same commits, in the same order, with one git log or with several ranges', async () => {
+    const one = await logCommits(join(root, 'long'), ['refs/heads/main'], 25, 1);
+    const three = await logCommits(join(root, 'long'), ['refs/heads/main'], 25, 3, undefined, undefined, 5);
+    expect(one).toHaveLength(25);
+    expect(three).toEqual(one);
+    const merged = await logCommits(repo, ['refs/heads/main'], 6, 2, undefined, undefined, 2);
+    expect(merged.map((c) => c.subject)).toEqual(['Merge feature', 'Update docs', 'Add extra', 'Move util to lib', 'Add util', 'Initial app']);
+    expect(merged[3]!.files).toEqual([{ path: 'lib/util.ts', oldPath: 'src/util.ts', insertions: 0, deletions: 0 }]);
   });
 });
 

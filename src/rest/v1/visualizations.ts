@@ -47,6 +47,7 @@ const VisualizationJson = z.object({
       languages_method: z.string(),
       branches: z.array(z.string()),
       head_sha: z.string(),
+      edges_total: z.object({ authored: z.number().int(), co_changed: z.number().int() }).describe('Edges before keeping the strongest (5,000 authored, 1,000 co_changed).'),
     })
     .nullable()
     .describe('null until completed'),
@@ -96,6 +97,7 @@ function visualizationJson(v: any): z.infer<typeof VisualizationJson> {
       languages_method: s.languagesMethod,
       branches: s.branches,
       head_sha: s.headSha,
+      edges_total: { authored: s.authoredEdgesTotal, co_changed: s.coChangedEdgesTotal },
     },
     data: {
       nodes: v.nodes.map((n: any) => ({

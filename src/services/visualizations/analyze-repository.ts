@@ -1,7 +1,7 @@
 /**
- * Clones a repository (bare) and analyses its history with git itself. The commit list comes
- * from one `git rev-list`; it is cut into contiguous ranges, and one `git log --numstat` per range
- * runs in parallel, each parsed while git writes. The tip's files (sizes, line counts) are read
+ * Clones a repository (bare) and analyses its history with git itself. The history is cut into
+ * contiguous ranges and one `git log --numstat` per range runs in parallel, each parsed while git
+ * writes (the newest range starts walking at once; `git rev-list --skip` lists the older ones). The tip's files (sizes, line counts) are read
  * at the same time. One pass over the commits, newest first, then follows renames back to today's
  * paths and builds the nodes, edges, timeline and stats.
  */
@@ -11,6 +11,8 @@ import { GitError, NulSplitter, runGit, streamGit, type GitOptions } from './git
 import { GitLogParser, LOG_FORMAT, type ParsedCommit } from './git-log-parser.js';
 import { LANGUAGES_METHOD, languageOf } from './languages.js';
 import type { RepositorySource } from './repository-source.js';
+
+const lines = (buf: Buffer) => buf.toString('utf8').split('\n').filter(Boolean);
 
 /** A failure the caller can act on (wrong branch, empty repository, clone refused); its message is safe to show. */
 export class RepositoryError extends Error {
@@ -151,7 +153,6 @@ export async function cloneRepository(
   }
 }
 
-const lines = (buf: Buffer) => buf.toString('utf8').split('\n').filter(Boolean);
 
 async function resolveBranch(gitDir: string, requested: string | null): Promise<{ branch: string; sha: string }> {
   let branch = requested;
@@ -167,29 +168,57 @@ async function resolveBranch(gitDir: string, requested: string | null): Promise<
   return { branch, sha: sha.toString().trim() };
 }
 
-/** Runs `git log --numstat` over the given commits in `parts` parallel processes; returns the commits in the given order. */
-export async function logCommits(gitDir: string, shas: string[], parts: number, signal?: AbortSignal, onParsed?: (n: number) => void): Promise<ParsedCommit[]> {
-  const size = Math.ceil(shas.length / Math.max(1, parts));
-  const ranges: string[][] = [];
-  for (let i = 0; i < shas.length; i += size) ranges.push(shas.slice(i, i + size));
+const LOG_ARGS = ['-z', '--numstat', '-M', '--no-color', '--no-abbrev', '--no-show-signature', `--format=${LOG_FORMAT}`];
+
+/** One `git log` over `revs` (a walk) or over the commits given on stdin (`--no-walk`), parsed as it streams. */
+async function logRange(gitDir: string, range: { revs: string[]; maxCount: number } | { shas: string[] }, signal: AbortSignal | undefined, onCommit: () => void): Promise<ParsedCommit[]> {
+  const out: ParsedCommit[] = [];
+  const parser = new GitLogParser((c) => {
+    out.push(c);
+    onCommit();
+  });
+  const args =
+    'revs' in range
+      ? ['log', `--max-count=${range.maxCount}`, ...LOG_ARGS, '--end-of-options', ...range.revs]
+      : ['log', '--no-walk=unsorted', '--stdin', ...LOG_ARGS];
+  await streamGit(args, (chunk) => parser.push(chunk), { cwd: gitDir, signal, stdin: 'shas' in range ? `${range.shas.join('\n')}\n` : undefined });
+  parser.end();
+  return out;
+}
+
+/**
+ * The newest `maxCommits` commits reachable from `revs` with their numstat, newest first, read by
+ * `parallelism` git processes. The first range starts walking at once; meanwhile one `git
+ * rev-list --skip` lists the older commits, which are cut into the other ranges and given to
+ * `git log --no-walk --stdin`.
+ */
+export async function logCommits(
+  gitDir: string,
+  revs: string[],
+  maxCommits: number,
+  parallelism: number,
+  signal?: AbortSignal,
+  onParsed?: (n: number) => void,
+  /** Below this many commits per range a second process costs more than it saves. */
+  minRange = 2000,
+): Promise<ParsedCommit[]> {
   let parsed = 0;
-  const results = await Promise.all(
-    ranges.map(async (range) => {
-      const out: ParsedCommit[] = [];
-      const parser = new GitLogParser((c) => {
-        out.push(c);
-        if (++parsed % 1000 === 0) onParsed?.(parsed);
-      });
-      await streamGit(
-        ['log', '--no-walk=unsorted', '--stdin', '-z', '--numstat', '-M', '--no-color', '--no-abbrev', '--no-show-signature', `--format=${LOG_FORMAT}`],
-        (chunk) => parser.push(chunk),
-        { cwd: gitDir, stdin: `${range.join('\n')}\n`, signal },
-      );
-      parser.end();
-      return out;
-    }),
-  );
-  return results.flat();
+  const onCommit = () => {
+    if (++parsed % 1000 === 0) onParsed?.(parsed);
+  };
+  const parts = Math.max(1, Math.min(parallelism, Math.floor(maxCommits / minRange)));
+  const first = Math.ceil(maxCommits / parts);
+  const head = logRange(gitDir, { revs, maxCount: first }, signal, onCommit);
+  if (parts === 1) return head;
+  const older = async () => {
+    const rest = lines(await runGit(['rev-list', `--max-count=${maxCommits - first}`, `--skip=${first}`, '--end-of-options', ...revs], { cwd: gitDir, signal }));
+    const size = Math.ceil(rest.length / (parts - 1));
+    const ranges: string[][] = [];
+    for (let i = 0; i < rest.length; i += size) ranges.push(rest.slice(i, i + size));
+    return (await Promise.all(ranges.map((shas) => logRange(gitDir, { shas }, signal, onCommit)))).flat();
+  };
+  const [newest, rest] = await Promise.all([head, older()]);
+  return newest.concat(rest);
 }
 
 interface TipFile {
@@ -224,31 +253,14 @@ async function readTip(gitDir: string, sha: string, signal?: AbortSignal): Promi
   return files;
 }
 
-/** Which analysed commits each branch contains (the primary branch first). */
-async function branchMembership(gitDir: string, branches: string[], wanted: Set<string>, signal?: AbortSignal): Promise<Map<string, string[]>> {
-  const member = new Map<string, string[]>();
-  const sets = await Promise.all(
-    branches.map(async (b) => {
-      const hits: string[] = [];
-      let rest = '';
-      await streamGit(['rev-list', '--end-of-options', `refs/heads/${b}`], (chunk) => {
-        const text = rest + chunk.toString('latin1');
-        const parts = text.split('\n');
-        rest = parts.pop() ?? '';
-        for (const s of parts) if (wanted.has(s)) hits.push(s);
-      }, { cwd: gitDir, signal });
-      if (rest && wanted.has(rest)) hits.push(rest);
-      return hits;
-    }),
-  );
-  branches.forEach((b, i) => {
-    for (const sha of sets[i]!) {
-      const list = member.get(sha);
-      if (list) list.push(b);
-      else member.set(sha, [b]);
-    }
-  });
-  return member;
+/** Which of the analysed commits each branch contains (the primary branch first). */
+async function branchMembership(gitDir: string, branches: string[], signal?: AbortSignal): Promise<(analysed: ParsedCommit[]) => Map<string, string[]>> {
+  const reach = await Promise.all(branches.map(async (b) => new Set(lines(await runGit(['rev-list', '--end-of-options', `refs/heads/${b}`], { cwd: gitDir, signal })))));
+  return (analysed) => {
+    const member = new Map<string, string[]>();
+    for (const c of analysed) member.set(c.sha, branches.filter((_, i) => reach[i]!.has(c.sha)));
+    return member;
+  };
 }
 
 const iso = (seconds: number | null) => (seconds === null ? null : new Date(seconds * 1000).toISOString());
@@ -277,17 +289,16 @@ export async function analyzeClone(gitDir: string, options: AnalysisOptions): Pr
     const all = lines(await runGit(['for-each-ref', '--format=%(refname:strip=2)', 'refs/heads/'], { cwd: gitDir }));
     branches = [branch, ...all.filter((b) => b !== branch).sort()].slice(0, MAX_BRANCHES);
   }
-  const shas = lines(await runGit(['rev-list', `--max-count=${options.maxCommits}`, '--end-of-options', ...branches.map((b) => `refs/heads/${b}`)], { cwd: gitDir, signal }));
-  await progress(20, `Reading ${shas.length} commits`);
+  await progress(20, 'Reading the history');
   const parallelism = options.parallelism ?? Math.min(8, cpus().length);
-  const parts = Math.max(1, Math.min(parallelism, Math.ceil(shas.length / 2000)));
+  const revs = branches.map((b) => `refs/heads/${b}`);
   const [parsed, tip, membership] = await Promise.all([
-    logCommits(gitDir, shas, parts, signal, (n) => void progress(20 + Math.floor((60 * n) / Math.max(1, shas.length)), `Read ${n} of ${shas.length} commits`)),
+    logCommits(gitDir, revs, options.maxCommits, parallelism, signal, (n) => void progress(20 + Math.floor((60 * n) / options.maxCommits), `Read ${n} commits`)),
     readTip(gitDir, headSha, signal),
-    branches.length > 1 ? branchMembership(gitDir, branches, new Set(shas), signal) : Promise.resolve(null),
+    branches.length > 1 ? branchMembership(gitDir, branches, signal) : Promise.resolve(null),
   ]);
   await progress(85, 'Building the picture');
-  return summarise(parsed, tip, { ...options, branch, headSha, branches, membership });
+  return summarise(parsed, tip, { ...options, branch, headSha, branches, membership: membership?.(parsed) ?? null });
 }
 
 /** One pass over the commits, newest first: renames lead older paths to today's names. */
