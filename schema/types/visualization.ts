@@ -302,6 +302,7 @@ builder.mutationFields((t) => ({
   startVisualization: t.field({
     type: StartPayload,
     description: 'Clones the repository and analyses its history; follow visualizationEvents for progress.',
+    extensions: { cost: 5 }, // as POST /v1/visualize/repository: a clone and a pass over up to 50,000 commits
     args: { input: t.arg({ type: StartVisualizationInput, required: true }), idempotencyKey: t.arg.string() },
     resolve: async (_r, { input, idempotencyKey }, ctx) => {
       const caller = callerOf(ctx);

@@ -14,6 +14,7 @@ import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/clien
 import { buildRepository, type FixtureCommit } from '../helpers/git-fixtures.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { logCommits } from '../../src/services/visualizations/analyze-repository.js';
+import type { ParsedCommit } from '../../src/services/visualizations/git-log-parser.js';
 import { resolveRepositorySource } from '../../src/services/visualizations/repository-source.js';
 
 const alice = { name: 'Alice', email: 'alice@example.com' };
@@ -234,12 +235,18 @@ describe('analysis of a known history', () => {
 });
 
 describe('parallel ranges', () => {
-  it('reads the same commits, in the same order, with one git log or with several ranges', async () => {
-    const one = await logCommits(join(root, 'long'), ['refs/heads/main'], 25, 1);
-    const three = await logCommits(join(root, 'long'), ['refs/heads/main'], 25, 3, undefined, undefined, 5);
-    expect(one).toHaveLength(25);
-    expect(three).toEqual(one);
-    const merged = await logCommits(repo, ['refs/heads/main'], 6, 2, undefined, undefined, 2);
+  it('hands on the same commits, in the same order, from one git log or from several ranges', async () => {
+    const read = async (dir: string, max: number, parallelism: number, minRange?: number) => {
+      const out: ParsedCommit[] = [];
+      const n = await logCommits(dir, ['refs/heads/main'], max, parallelism, (c) => out.push(c), { minRange });
+      expect(n).toBe(out.length);
+      return out;
+    };
+    const one = await read(join(root, 'long'), 25, 1);
+    expect(one.map((c) => c.subject)).toEqual(Array.from({ length: 25 }, (_, i) => `c${29 - i}`));
+    expect(await read(join(root, 'long'), 25, 3, 5)).toEqual(one);
+    expect(await read(join(root, 'long'), 30, 4, 2)).toHaveLength(30);
+    const merged = await read(repo, 6, 2, 2);
     expect(merged.map((c) => c.subject)).toEqual(['Merge feature', 'Update docs', 'Add extra', 'Move util to lib', 'Add util', 'Initial app']);
     expect(merged[3]!.files).toEqual([{ path: 'lib/util.ts', oldPath: 'src/util.ts', insertions: 0, deletions: 0 }]);
   });
@@ -267,6 +274,25 @@ describe('options', () => {
     expect(v.data.nodes.filter((n: any) => n.type === 'contributor')).toEqual([]);
     expect(v.data.edges.filter((e: any) => e.type === 'authored')).toEqual([]);
     expect((await api.get(`/v1/visualize/${id}/commits`)).body).toMatchObject({ total: 0, commits: [] });
+  });
+
+  it('starts once per Idempotency-Key (REST) and idempotencyKey (GraphQL)', async () => {
+    const body = { repository_url: repo, options: { max_commits: 3 } };
+    const a = await api.post('/v1/visualize/repository', body, { 'idempotency-key': 'viz-once' });
+    const b = await api.post('/v1/visualize/repository', body, { 'idempotency-key': 'viz-once' });
+    expect(b.status).toBe(202);
+    expect(b.body.visualization_id).toBe(a.body.visualization_id);
+    expect(b.headers.get('idempotent-replayed')).toBe('true');
+    expect((await api.post('/v1/visualize/repository', { ...body, branch: 'feature' }, { 'idempotency-key': 'viz-once' })).status).toBe(409);
+    const mutation = 'mutation($input: StartVisualizationInput!, $key: String) { startVisualization(input: $input, idempotencyKey: $key) { replayed visualization { id status options { maxCommits includeCommits } } } }';
+    const input = { repositoryUrl: repo, options: { maxCommits: 4 } };
+    const g1 = await graphql(sys.url, key, mutation, { input, key: 'viz-gql' });
+    const g2 = await graphql(sys.url, key, mutation, { input, key: 'viz-gql' });
+    expect(g1.body.data.startVisualization).toMatchObject({ replayed: false, visualization: { status: 'PROCESSING', options: { maxCommits: 4, includeCommits: true } } });
+    expect(g2.body.data.startVisualization).toMatchObject({ replayed: true, visualization: { id: g1.body.data.startVisualization.visualization.id } });
+    const done = await finished(g1.body.data.startVisualization.visualization.id);
+    expect(done.stats.total_commits).toBe(4);
+    await finished(a.body.visualization_id);
   });
 
   it('uses the default branch when none is named', async () => {

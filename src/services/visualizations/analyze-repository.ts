@@ -170,55 +170,67 @@ async function resolveBranch(gitDir: string, requested: string | null): Promise<
 
 const LOG_ARGS = ['-z', '--numstat', '-M', '--no-color', '--no-abbrev', '--no-show-signature', `--format=${LOG_FORMAT}`];
 
-/** One `git log` over `revs` (a walk) or over the commits given on stdin (`--no-walk`), parsed as it streams. */
-async function logRange(gitDir: string, range: { revs: string[]; maxCount: number } | { shas: string[] }, signal: AbortSignal | undefined, onCommit: () => void): Promise<ParsedCommit[]> {
-  const out: ParsedCommit[] = [];
-  const parser = new GitLogParser((c) => {
-    out.push(c);
-    onCommit();
-  });
+/** One `git log` over `revs` (a walk) or over the commits given on stdin (`--no-walk`), each commit handed on as it is parsed. */
+async function logRange(gitDir: string, range: { revs: string[]; maxCount: number } | { shas: string[] }, signal: AbortSignal | undefined, onCommit: (c: ParsedCommit) => void): Promise<void> {
+  const parser = new GitLogParser(onCommit);
   const args =
     'revs' in range
       ? ['log', `--max-count=${range.maxCount}`, ...LOG_ARGS, '--end-of-options', ...range.revs]
       : ['log', '--no-walk=unsorted', '--stdin', ...LOG_ARGS];
   await streamGit(args, (chunk) => parser.push(chunk), { cwd: gitDir, signal, stdin: 'shas' in range ? `${range.shas.join('\n')}\n` : undefined });
   parser.end();
-  return out;
 }
 
 /**
- * The newest `maxCommits` commits reachable from `revs` with their numstat, newest first, read by
- * `parallelism` git processes. The first range starts walking at once; meanwhile one `git
- * rev-list --skip` lists the older commits, which are cut into the other ranges and given to
- * `git log --no-walk --stdin`.
+ * Reads the newest `maxCommits` commits reachable from `revs` with their numstat, with
+ * `parallelism` git processes, and hands each to `onCommit` newest first: the newest range as
+ * git writes it, an older range's commits as soon as every newer range is done. The first range
+ * starts walking at once; meanwhile one `git rev-list --skip` lists the older commits, which are
+ * cut into the other ranges and given to `git log --no-walk --stdin`.
  */
 export async function logCommits(
   gitDir: string,
   revs: string[],
   maxCommits: number,
   parallelism: number,
-  signal?: AbortSignal,
-  onParsed?: (n: number) => void,
-  /** Below this many commits per range a second process costs more than it saves. */
-  minRange = 2000,
-): Promise<ParsedCommit[]> {
+  onCommit: (c: ParsedCommit) => void,
+  options: { signal?: AbortSignal; onParsed?: (n: number) => void; /** Fewer commits per range than this: one process (a second costs more than it saves). */ minRange?: number } = {},
+): Promise<number> {
+  const { signal, onParsed, minRange = 2000 } = options;
   let parsed = 0;
-  const onCommit = () => {
-    if (++parsed % 1000 === 0) onParsed?.(parsed);
-  };
   const parts = Math.max(1, Math.min(parallelism, Math.floor(maxCommits / minRange)));
   const first = Math.ceil(maxCommits / parts);
-  const head = logRange(gitDir, { revs, maxCount: first }, signal, onCommit);
-  if (parts === 1) return head;
+  // In-order delivery: range `current` streams straight through; later ones wait in their buffer.
+  let current = 0;
+  const buffers: ParsedCommit[][] = [];
+  const done: boolean[] = [];
+  const deliver = (range: number) => (c: ParsedCommit) => {
+    if (++parsed % 1000 === 0) onParsed?.(parsed);
+    if (range === current) onCommit(c);
+    else (buffers[range] ??= []).push(c);
+  };
+  const finished = (range: number) => {
+    done[range] = true;
+    while (done[current]) {
+      current++;
+      for (const c of buffers[current] ?? []) onCommit(c);
+      buffers[current] = [];
+    }
+  };
+  const head = logRange(gitDir, { revs, maxCount: first }, signal, deliver(0)).then(() => finished(0));
+  if (parts === 1) {
+    await head;
+    return parsed;
+  }
   const older = async () => {
     const rest = lines(await runGit(['rev-list', `--max-count=${maxCommits - first}`, `--skip=${first}`, '--end-of-options', ...revs], { cwd: gitDir, signal }));
     const size = Math.ceil(rest.length / (parts - 1));
     const ranges: string[][] = [];
     for (let i = 0; i < rest.length; i += size) ranges.push(rest.slice(i, i + size));
-    return (await Promise.all(ranges.map((shas) => logRange(gitDir, { shas }, signal, onCommit)))).flat();
+    await Promise.all(ranges.map((shas, i) => logRange(gitDir, { shas }, signal, deliver(i + 1)).then(() => finished(i + 1))));
   };
-  const [newest, rest] = await Promise.all([head, older()]);
-  return newest.concat(rest);
+  await Promise.all([head, older()]);
+  return parsed;
 }
 
 interface TipFile {
@@ -254,13 +266,9 @@ async function readTip(gitDir: string, sha: string, signal?: AbortSignal): Promi
 }
 
 /** Which of the analysed commits each branch contains (the primary branch first). */
-async function branchMembership(gitDir: string, branches: string[], signal?: AbortSignal): Promise<(analysed: ParsedCommit[]) => Map<string, string[]>> {
+async function branchMembership(gitDir: string, branches: string[], signal?: AbortSignal): Promise<(sha: string) => string[]> {
   const reach = await Promise.all(branches.map(async (b) => new Set(lines(await runGit(['rev-list', '--end-of-options', `refs/heads/${b}`], { cwd: gitDir, signal })))));
-  return (analysed) => {
-    const member = new Map<string, string[]>();
-    for (const c of analysed) member.set(c.sha, branches.filter((_, i) => reach[i]!.has(c.sha)));
-    return member;
-  };
+  return (sha) => branches.filter((_, i) => reach[i]!.has(sha));
 }
 
 const iso = (seconds: number | null) => (seconds === null ? null : new Date(seconds * 1000).toISOString());
@@ -292,80 +300,110 @@ export async function analyzeClone(gitDir: string, options: AnalysisOptions): Pr
   await progress(20, 'Reading the history');
   const parallelism = options.parallelism ?? Math.min(8, cpus().length);
   const revs = branches.map((b) => `refs/heads/${b}`);
-  const [parsed, tip, membership] = await Promise.all([
-    logCommits(gitDir, revs, options.maxCommits, parallelism, signal, (n) => void progress(20 + Math.floor((60 * n) / options.maxCommits), `Read ${n} commits`)),
+  const history = new HistoryAccumulator();
+  const [, tip, membership] = await Promise.all([
+    logCommits(gitDir, revs, options.maxCommits, parallelism, (c) => history.add(c), {
+      signal,
+      onParsed: (n) => void progress(20 + Math.floor((60 * n) / options.maxCommits), `Read ${n} commits`),
+    }),
     readTip(gitDir, headSha, signal),
     branches.length > 1 ? branchMembership(gitDir, branches, signal) : Promise.resolve(null),
   ]);
   await progress(85, 'Building the picture');
-  return summarise(parsed, tip, { ...options, branch, headSha, branches, membership: membership?.(parsed) ?? null });
+  return history.finish(tip, { ...options, branch, headSha, branches, membership });
 }
 
-/** One pass over the commits, newest first: renames lead older paths to today's names. */
-function summarise(
-  parsed: ParsedCommit[],
-  tip: Map<string, TipFile>,
-  o: AnalysisOptions & { branch: string; headSha: string; branches: string[]; membership: Map<string, string[]> | null },
-): AnalysisResult {
-  const alias = new Map<string, string>();
-  const fileStats = new Map<string, { churn: number; commits: number; first: number; last: number }>();
-  const people = new Map<string, { name: string; commits: number; insertions: number; deletions: number; first: number; last: number }>();
-  const authored = new Map<string, { commits: number; churn: number; first: number }>();
-  const pairs = new Map<string, { commits: number; first: number }>();
-  const commits: CommitRow[] = [];
-  let minTime = Infinity;
-  let maxTime = -Infinity;
-  for (const c of parsed) {
-    minTime = Math.min(minTime, c.time);
-    maxTime = Math.max(maxTime, c.time);
+/**
+ * One pass over the commits, newest first, as they are parsed: renames lead older paths to
+ * today's names. Paths and people are numbered, so the per-pair maps have number keys.
+ */
+class HistoryAccumulator {
+  private readonly alias = new Map<string, string>();
+  private readonly pathIds = new Map<string, number>();
+  private readonly paths: string[] = [];
+  private readonly fileStats: Array<{ churn: number; commits: number; first: number; last: number }> = [];
+  private readonly people = new Map<string, { index: number; name: string; commits: number; insertions: number; deletions: number; first: number; last: number }>();
+  /** person index × 2^26 + path id → activity. */
+  private readonly authored = new Map<number, { commits: number; churn: number; first: number }>();
+  /** smaller path id × 2^26 + larger → commits together. */
+  private readonly pairs = new Map<number, { commits: number; first: number }>();
+  readonly parsed: ParsedCommit[] = [];
+  private readonly totals: Array<{ sha: string; insertions: number; deletions: number }> = [];
+  private minTime = Infinity;
+  private maxTime = -Infinity;
+
+  private idOf(path: string): number {
+    let id = this.pathIds.get(path);
+    if (id === undefined) {
+      id = this.paths.length;
+      this.pathIds.set(path, id);
+      this.paths.push(path);
+      this.fileStats.push({ churn: 0, commits: 0, first: Infinity, last: -Infinity });
+    }
+    return id;
+  }
+
+  add(c: ParsedCommit): void {
+    this.parsed.push(c);
+    this.minTime = Math.min(this.minTime, c.time);
+    this.maxTime = Math.max(this.maxTime, c.time);
+    let person = this.people.get(c.authorEmail);
+    if (!person) {
+      person = { index: this.people.size, name: c.authorName, commits: 0, insertions: 0, deletions: 0, first: c.time, last: c.time };
+      this.people.set(c.authorEmail, person);
+    }
     let insertions = 0;
     let deletions = 0;
-    const touched = new Set<string>();
+    const touched: number[] = [];
     for (const f of c.files) {
       insertions += f.insertions ?? 0;
       deletions += f.deletions ?? 0;
-      const now = alias.get(f.path) ?? f.path;
-      if (f.oldPath !== undefined && f.oldPath !== f.path) alias.set(f.oldPath, now);
-      if (!tip.has(now)) continue;
+      const now = this.alias.get(f.path) ?? f.path;
+      if (f.oldPath !== undefined && f.oldPath !== f.path) this.alias.set(f.oldPath, now);
+      const id = this.idOf(now);
       const churn = (f.insertions ?? 0) + (f.deletions ?? 0);
-      const s = fileStats.get(now);
-      if (s) {
-        s.churn += churn;
-        s.commits++;
-        s.first = Math.min(s.first, c.time);
-        s.last = Math.max(s.last, c.time);
-      } else fileStats.set(now, { churn, commits: 1, first: c.time, last: c.time });
-      touched.add(now);
-      const key = `${c.authorEmail}\0${now}`;
-      const a = authored.get(key);
+      const s = this.fileStats[id]!;
+      s.churn += churn;
+      s.commits++;
+      if (c.time < s.first) s.first = c.time;
+      if (c.time > s.last) s.last = c.time;
+      if (!touched.includes(id)) touched.push(id);
+      const key = person.index * 2 ** 26 + id;
+      const a = this.authored.get(key);
       if (a) {
         a.commits++;
         a.churn += churn;
-        a.first = Math.min(a.first, c.time);
-      } else authored.set(key, { commits: 1, churn, first: c.time });
+        if (c.time < a.first) a.first = c.time;
+      } else this.authored.set(key, { commits: 1, churn, first: c.time });
     }
-    const p = people.get(c.authorEmail);
-    if (p) {
-      p.commits++;
-      p.insertions += insertions;
-      p.deletions += deletions;
-      p.first = Math.min(p.first, c.time);
-      p.last = Math.max(p.last, c.time);
-    } else people.set(c.authorEmail, { name: c.authorName, commits: 1, insertions, deletions, first: c.time, last: c.time });
-    if (touched.size >= 2 && touched.size <= CO_CHANGE_MAX_FILES) {
-      const list = [...touched].sort();
-      for (let i = 0; i < list.length; i++) {
-        for (let j = i + 1; j < list.length; j++) {
-          const key = `${list[i]}\0${list[j]}`;
-          const e = pairs.get(key);
+    person.commits++;
+    person.insertions += insertions;
+    person.deletions += deletions;
+    if (c.time < person.first) person.first = c.time;
+    if (c.time > person.last) person.last = c.time;
+    if (touched.length >= 2 && touched.length <= CO_CHANGE_MAX_FILES) {
+      touched.sort((x, y) => x - y);
+      for (let i = 0; i < touched.length; i++) {
+        for (let j = i + 1; j < touched.length; j++) {
+          const key = touched[i]! * 2 ** 26 + touched[j]!;
+          const e = this.pairs.get(key);
           if (e) {
             e.commits++;
-            e.first = Math.min(e.first, c.time);
-          } else pairs.set(key, { commits: 1, first: c.time });
+            if (c.time < e.first) e.first = c.time;
+          } else this.pairs.set(key, { commits: 1, first: c.time });
         }
       }
     }
-    commits.push({
+    this.totals.push({ sha: c.sha, insertions, deletions });
+  }
+
+  /** The nodes, edges, timeline and stats, for the files at the tip. */
+  finish(
+    tip: Map<string, TipFile>,
+    o: AnalysisOptions & { branch: string; headSha: string; branches: string[]; membership: ((sha: string) => string[]) | null },
+  ): AnalysisResult {
+    const { parsed, paths, minTime, maxTime } = this;
+    const commits: CommitRow[] = parsed.map((c, i) => ({
       sha: c.sha,
       author: c.authorEmail,
       authorName: c.authorName,
@@ -373,155 +411,166 @@ function summarise(
       timestamp: new Date(c.time * 1000),
       parents: c.parents,
       filesChanged: c.files.length,
-      insertions,
-      deletions,
-      branches: o.membership?.get(c.sha) ?? [o.branch],
-    });
-  }
-
-  // Files and their directories.
-  const nodes: VizNode[] = [];
-  const dirs = new Map<string, VizNode>();
-  const dirOf = (path: string): VizNode => {
-    const existing = dirs.get(path);
-    if (existing) return existing;
-    const slash = path.lastIndexOf('/');
-    const node: VizNode = {
-      id: `d:${path}`,
-      type: 'directory',
-      name: path === '' ? o.rootName : path.slice(slash + 1),
-      path,
-      parent: path === '' ? null : `d:${slash < 0 ? '' : path.slice(0, slash)}`,
-      size: 0,
-      lines: 0,
-      files: 0,
-      churn: 0,
-      commits: 0,
-      first_commit_at: null,
-      last_commit_at: null,
+      insertions: this.totals[i]!.insertions,
+      deletions: this.totals[i]!.deletions,
+      branches: o.membership ? o.membership(c.sha) : [o.branch],
+    }));
+    const statsOf = (path: string) => {
+      const id = this.pathIds.get(path);
+      return id === undefined ? undefined : this.fileStats[id];
     };
-    dirs.set(path, node);
-    if (path !== '') dirOf(slash < 0 ? '' : path.slice(0, slash));
-    return node;
-  };
-  dirOf('');
-  const languageLines = new Map<string, number>();
-  let linesOfCode = 0;
-  const fileNodes: VizNode[] = [];
-  for (const [path, f] of [...tip].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
-    const s = fileStats.get(path);
-    const slash = path.lastIndexOf('/');
-    const lang = languageOf(path);
-    const lineCount = f.lines ?? 0;
-    linesOfCode += lineCount;
-    if (lang?.counted && f.lines !== null) languageLines.set(lang.name, (languageLines.get(lang.name) ?? 0) + lineCount);
-    const node: VizNode = {
-      id: `f:${path}`,
-      type: 'file',
-      name: path.slice(slash + 1),
-      path,
-      parent: `d:${slash < 0 ? '' : path.slice(0, slash)}`,
-      language: lang?.name ?? null,
-      size: f.size,
-      lines: lineCount,
-      churn: s?.churn ?? 0,
-      commits: s?.commits ?? 0,
-      first_commit_at: iso(s?.first ?? null),
-      last_commit_at: iso(s?.last ?? null),
+    const onTip = (id: number) => tip.has(paths[id]!);
+    const people = this.people;
+    const authored = new Map([...this.authored].filter(([key]) => onTip(key % 2 ** 26)));
+    const emails = [...people.keys()];
+    const pairs = [...this.pairs].filter(([key]) => onTip(Math.floor(key / 2 ** 26)) && onTip(key % 2 ** 26));
+
+    // Files and their directories.
+    const nodes: VizNode[] = [];
+    const dirs = new Map<string, VizNode>();
+    const dirOf = (path: string): VizNode => {
+      const existing = dirs.get(path);
+      if (existing) return existing;
+      const slash = path.lastIndexOf('/');
+      const node: VizNode = {
+        id: `d:${path}`,
+        type: 'directory',
+        name: path === '' ? o.rootName : path.slice(slash + 1),
+        path,
+        parent: path === '' ? null : `d:${slash < 0 ? '' : path.slice(0, slash)}`,
+        size: 0,
+        lines: 0,
+        files: 0,
+        churn: 0,
+        commits: 0,
+        first_commit_at: null,
+        last_commit_at: null,
+      };
+      dirs.set(path, node);
+      if (path !== '') dirOf(slash < 0 ? '' : path.slice(0, slash));
+      return node;
     };
-    fileNodes.push(node);
-    // Up the tree: sizes, lines, churn and the earliest appearance.
-    for (let dir = slash < 0 ? '' : path.slice(0, slash); ; ) {
-      const d = dirOf(dir);
-      d.size! += f.size;
-      d.lines! += lineCount;
-      d.files! += 1;
-      d.churn += node.churn;
-      d.commits += node.commits;
-      if (node.first_commit_at && (!d.first_commit_at || node.first_commit_at < d.first_commit_at)) d.first_commit_at = node.first_commit_at;
-      if (node.last_commit_at && (!d.last_commit_at || node.last_commit_at > d.last_commit_at)) d.last_commit_at = node.last_commit_at;
-      if (dir === '') break;
-      const up = dir.lastIndexOf('/');
-      dir = up < 0 ? '' : dir.slice(0, up);
-    }
-  }
-  nodes.push(...[...dirs.values()].sort((a, b) => (a.path! < b.path! ? -1 : a.path! > b.path! ? 1 : 0)), ...fileNodes);
-
-  const edges: VizEdge[] = [];
-  let authoredTotal = 0;
-  if (o.includeContributors) {
-    for (const [email, p] of [...people].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      nodes.push({
-        id: `c:${email}`,
-        type: 'contributor',
-        name: p.name,
-        email,
-        insertions: p.insertions,
-        deletions: p.deletions,
-        churn: p.insertions + p.deletions,
-        commits: p.commits,
-        first_commit_at: iso(p.first),
-        last_commit_at: iso(p.last),
-      });
-    }
-    authoredTotal = authored.size;
-    const strongest = [...authored].sort(([ka, a], [kb, b]) => b.churn - a.churn || b.commits - a.commits || (ka < kb ? -1 : 1)).slice(0, MAX_AUTHORED_EDGES);
-    for (const [key, a] of strongest) {
-      const [email, path] = key.split('\0') as [string, string];
-      edges.push({ source: `c:${email}`, target: `f:${path}`, type: 'authored', commits: a.commits, churn: a.churn, first_commit_at: iso(a.first) });
-    }
-  }
-  const coupled = [...pairs].filter(([, e]) => e.commits >= 2);
-  for (const [key, e] of coupled.sort(([ka, a], [kb, b]) => b.commits - a.commits || (ka < kb ? -1 : 1)).slice(0, MAX_CO_CHANGE_EDGES)) {
-    const [a, b] = key.split('\0') as [string, string];
-    edges.push({ source: `f:${a}`, target: `f:${b}`, type: 'co_changed', commits: e.commits, first_commit_at: iso(e.first) });
-  }
-
-  // Activity per period.
-  const timeline: TimelineEntry[] = [];
-  if (parsed.length) {
-    const g = granularityOf(maxTime - minTime);
-    const buckets = new Map<number, TimelineEntry & { who: Set<string> }>();
-    for (const c of parsed) {
-      const start = periodStart(c.time, g);
-      let b = buckets.get(start);
-      if (!b) {
-        b = { period_start: iso(start)!, granularity: g, commits: 0, insertions: 0, deletions: 0, files_changed: 0, contributors: 0, who: new Set() };
-        buckets.set(start, b);
+    dirOf('');
+    const languageLines = new Map<string, number>();
+    let linesOfCode = 0;
+    const fileNodes: VizNode[] = [];
+    for (const [path, f] of [...tip].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+      const s = statsOf(path);
+      const slash = path.lastIndexOf('/');
+      const lang = languageOf(path);
+      const lineCount = f.lines ?? 0;
+      linesOfCode += lineCount;
+      if (lang?.counted && f.lines !== null) languageLines.set(lang.name, (languageLines.get(lang.name) ?? 0) + lineCount);
+      const node: VizNode = {
+        id: `f:${path}`,
+        type: 'file',
+        name: path.slice(slash + 1),
+        path,
+        parent: `d:${slash < 0 ? '' : path.slice(0, slash)}`,
+        language: lang?.name ?? null,
+        size: f.size,
+        lines: lineCount,
+        churn: s?.churn ?? 0,
+        commits: s?.commits ?? 0,
+        first_commit_at: iso(s?.first ?? null),
+        last_commit_at: iso(s?.last ?? null),
+      };
+      fileNodes.push(node);
+      // Up the tree: sizes, lines, churn and the earliest appearance.
+      for (let dir = slash < 0 ? '' : path.slice(0, slash); ; ) {
+        const d = dirOf(dir);
+        d.size! += f.size;
+        d.lines! += lineCount;
+        d.files! += 1;
+        d.churn += node.churn;
+        d.commits += node.commits;
+        if (node.first_commit_at && (!d.first_commit_at || node.first_commit_at < d.first_commit_at)) d.first_commit_at = node.first_commit_at;
+        if (node.last_commit_at && (!d.last_commit_at || node.last_commit_at > d.last_commit_at)) d.last_commit_at = node.last_commit_at;
+        if (dir === '') break;
+        const up = dir.lastIndexOf('/');
+        dir = up < 0 ? '' : dir.slice(0, up);
       }
-      b.commits++;
-      for (const f of c.files) {
-        b.insertions += f.insertions ?? 0;
-        b.deletions += f.deletions ?? 0;
-      }
-      b.files_changed += c.files.length;
-      b.who.add(c.authorEmail);
     }
-    for (const [, { who, ...entry }] of [...buckets].sort(([a], [b]) => a - b)) timeline.push({ ...entry, contributors: who.size });
-  }
+    nodes.push(...[...dirs.values()].sort((a, b) => (a.path! < b.path! ? -1 : a.path! > b.path! ? 1 : 0)), ...fileNodes);
 
-  const counted = [...languageLines.values()].reduce((a, b) => a + b, 0);
-  const languages = [...languageLines]
-    .filter(([, n]) => n > 0)
-    .sort(([na, a], [nb, b]) => b - a || (na < nb ? -1 : 1))
-    .map(([name, n]) => ({ name, percent: Math.round((1000 * n) / counted) / 10 }));
-  return {
-    branch: o.branch,
-    headSha: o.headSha,
-    commits,
-    stats: {
-      total_commits: commits.length,
-      total_files: tip.size,
-      total_contributors: people.size,
-      lines_of_code: linesOfCode,
-      languages,
-      languages_method: LANGUAGES_METHOD,
-      branches: o.branches,
-      head_sha: o.headSha,
-      edges_total: { authored: authoredTotal, co_changed: coupled.length },
-    },
-    nodes,
-    edges,
-    timeline,
-  };
+    const edges: VizEdge[] = [];
+    let authoredTotal = 0;
+    if (o.includeContributors) {
+      for (const [email, p] of [...people].sort(([a], [b]) => (a < b ? -1 : 1))) {
+        nodes.push({
+          id: `c:${email}`,
+          type: 'contributor',
+          name: p.name,
+          email,
+          insertions: p.insertions,
+          deletions: p.deletions,
+          churn: p.insertions + p.deletions,
+          commits: p.commits,
+          first_commit_at: iso(p.first),
+          last_commit_at: iso(p.last),
+        });
+      }
+      authoredTotal = authored.size;
+      const strongest = [...authored].sort(([ka, a], [kb, b]) => b.churn - a.churn || b.commits - a.commits || ka - kb).slice(0, MAX_AUTHORED_EDGES);
+      for (const [key, a] of strongest) {
+        const email = emails[Math.floor(key / 2 ** 26)]!;
+        const path = paths[key % 2 ** 26]!;
+        edges.push({ source: `c:${email}`, target: `f:${path}`, type: 'authored', commits: a.commits, churn: a.churn, first_commit_at: iso(a.first) });
+      }
+    }
+    const coupled = [...pairs].filter(([, e]) => e.commits >= 2);
+    for (const [key, e] of coupled.sort(([ka, a], [kb, b]) => b.commits - a.commits || ka - kb).slice(0, MAX_CO_CHANGE_EDGES)) {
+      const a = paths[Math.floor(key / 2 ** 26)]!;
+      const b = paths[key % 2 ** 26]!;
+      edges.push({ source: `f:${a}`, target: `f:${b}`, type: 'co_changed', commits: e.commits, first_commit_at: iso(e.first) });
+    }
+
+    // Activity per period.
+    const timeline: TimelineEntry[] = [];
+    if (parsed.length) {
+      const g = granularityOf(maxTime - minTime);
+      const buckets = new Map<number, TimelineEntry & { who: Set<string> }>();
+      for (const c of parsed) {
+        const start = periodStart(c.time, g);
+        let b = buckets.get(start);
+        if (!b) {
+          b = { period_start: iso(start)!, granularity: g, commits: 0, insertions: 0, deletions: 0, files_changed: 0, contributors: 0, who: new Set() };
+          buckets.set(start, b);
+        }
+        b.commits++;
+        for (const f of c.files) {
+          b.insertions += f.insertions ?? 0;
+          b.deletions += f.deletions ?? 0;
+        }
+        b.files_changed += c.files.length;
+        b.who.add(c.authorEmail);
+      }
+      for (const [, { who, ...entry }] of [...buckets].sort(([a], [b]) => a - b)) timeline.push({ ...entry, contributors: who.size });
+    }
+
+    const counted = [...languageLines.values()].reduce((a, b) => a + b, 0);
+    const languages = [...languageLines]
+      .filter(([, n]) => n > 0)
+      .sort(([na, a], [nb, b]) => b - a || (na < nb ? -1 : 1))
+      .map(([name, n]) => ({ name, percent: Math.round((1000 * n) / counted) / 10 }));
+    return {
+      branch: o.branch,
+      headSha: o.headSha,
+      commits,
+      stats: {
+        total_commits: commits.length,
+        total_files: tip.size,
+        total_contributors: people.size,
+        lines_of_code: linesOfCode,
+        languages,
+        languages_method: LANGUAGES_METHOD,
+        branches: o.branches,
+        head_sha: o.headSha,
+        edges_total: { authored: authoredTotal, co_changed: coupled.length },
+      },
+      nodes,
+      edges,
+      timeline,
+    };
+  }
 }
