@@ -327,8 +327,8 @@ class HistoryAccumulator {
   private readonly authored = new Map<number, { commits: number; churn: number; first: number }>();
   /** smaller path id × 2^26 + larger → commits together. */
   private readonly pairs = new Map<number, { commits: number; first: number }>();
-  readonly parsed: ParsedCommit[] = [];
-  private readonly totals: Array<{ sha: string; insertions: number; deletions: number }> = [];
+  /** The commits without their file lists (which need not outlive add). */
+  private readonly rows: Array<Omit<ParsedCommit, 'files'> & { filesChanged: number; insertions: number; deletions: number }> = [];
   private minTime = Infinity;
   private maxTime = -Infinity;
 
@@ -344,7 +344,6 @@ class HistoryAccumulator {
   }
 
   add(c: ParsedCommit): void {
-    this.parsed.push(c);
     this.minTime = Math.min(this.minTime, c.time);
     this.maxTime = Math.max(this.maxTime, c.time);
     let person = this.people.get(c.authorEmail);
@@ -394,7 +393,7 @@ class HistoryAccumulator {
         }
       }
     }
-    this.totals.push({ sha: c.sha, insertions, deletions });
+    this.rows.push({ sha: c.sha, parents: c.parents, authorEmail: c.authorEmail, authorName: c.authorName, time: c.time, subject: c.subject, filesChanged: c.files.length, insertions, deletions });
   }
 
   /** The nodes, edges, timeline and stats, for the files at the tip. */
@@ -402,17 +401,17 @@ class HistoryAccumulator {
     tip: Map<string, TipFile>,
     o: AnalysisOptions & { branch: string; headSha: string; branches: string[]; membership: ((sha: string) => string[]) | null },
   ): AnalysisResult {
-    const { parsed, paths, minTime, maxTime } = this;
-    const commits: CommitRow[] = parsed.map((c, i) => ({
+    const { rows, paths, minTime, maxTime } = this;
+    const commits: CommitRow[] = rows.map((c) => ({
       sha: c.sha,
       author: c.authorEmail,
       authorName: c.authorName,
       message: c.subject,
       timestamp: new Date(c.time * 1000),
       parents: c.parents,
-      filesChanged: c.files.length,
-      insertions: this.totals[i]!.insertions,
-      deletions: this.totals[i]!.deletions,
+      filesChanged: c.filesChanged,
+      insertions: c.insertions,
+      deletions: c.deletions,
       branches: o.membership ? o.membership(c.sha) : [o.branch],
     }));
     const statsOf = (path: string) => {
@@ -527,10 +526,10 @@ class HistoryAccumulator {
 
     // Activity per period.
     const timeline: TimelineEntry[] = [];
-    if (parsed.length) {
+    if (rows.length) {
       const g = granularityOf(maxTime - minTime);
       const buckets = new Map<number, TimelineEntry & { who: Set<string> }>();
-      for (const c of parsed) {
+      for (const c of rows) {
         const start = periodStart(c.time, g);
         let b = buckets.get(start);
         if (!b) {
@@ -538,11 +537,9 @@ class HistoryAccumulator {
           buckets.set(start, b);
         }
         b.commits++;
-        for (const f of c.files) {
-          b.insertions += f.insertions ?? 0;
-          b.deletions += f.deletions ?? 0;
-        }
-        b.files_changed += c.files.length;
+        b.insertions += c.insertions;
+        b.deletions += c.deletions;
+        b.files_changed += c.filesChanged;
         b.who.add(c.authorEmail);
       }
       for (const [, { who, ...entry }] of [...buckets].sort(([a], [b]) => a - b)) timeline.push({ ...entry, contributors: who.size });
