@@ -13,7 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { buildRepository, type FixtureCommit } from '../helpers/git-fixtures.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
-import { logCommits } from '../../src/services/visualizations/analyze-repository.js';
+import { cloneRepository, logCommits } from '../../src/services/visualizations/analyze-repository.js';
+import { freePort } from '../../src/embedded/postgres.js';
 import type { ParsedCommit } from '../../src/services/visualizations/git-log-parser.js';
 import { resolveRepositorySource } from '../../src/services/visualizations/repository-source.js';
 
@@ -356,6 +357,16 @@ describe('repository URLs and paths that are refused', () => {
     }
     expect(await sys.services.db.visualization.count()).toBe(before);
     rmSync(outside, { recursive: true, force: true });
+  });
+
+  it('makes git connect to the checked addresses, not to what DNS answers at clone time', async () => {
+    const port = await freePort(); // nothing listens there
+    const source = { kind: 'https' as const, url: `https://repo.example.invalid:${port}/x.git`, pin: { host: 'repo.example.invalid', port, addresses: ['127.0.0.1'] } };
+    const dir = join(tmpdir(), `viz-pin-${port}`);
+    const err = await cloneRepository(source, dir, { branch: null, includeBranches: false }, { ...sys.config, VISUALIZATION_CLONE_TIMEOUT_SECONDS: 20 }).catch((e) => e);
+    // Without the pin git would fail to resolve the name; with it, it tried 127.0.0.1.
+    expect(String(err.stderr)).toMatch(/Failed to connect to repo\.example\.invalid port/);
+    expect(String(err.stderr)).not.toMatch(/resolve/i);
   });
 
   it('refuses every local path when the operator set no REPOSITORY_ROOT, and allows private hosts only when told', async () => {

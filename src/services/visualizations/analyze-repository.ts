@@ -141,7 +141,9 @@ export async function cloneRepository(
   if (source.kind === 'local') args.push('--local');
   args.push('--', source.kind === 'local' ? source.path : source.url, dir);
   try {
-    await runGit(args, { protocols: protocolsOf(source), env: sshEnv(config), signal: options.signal, timeoutMs: config.VISUALIZATION_CLONE_TIMEOUT_SECONDS * 1000 });
+    // git connects to the addresses that were checked, whatever DNS says by now (no rebinding to a private one).
+    const pin = source.kind === 'https' && source.pin ? [`http.curloptResolve=${source.pin.host}:${source.pin.port}:${source.pin.addresses.map((a) => (a.includes(':') ? `[${a}]` : a)).join(',')}`] : [];
+    await runGit(args, { protocols: protocolsOf(source), config: pin, env: sshEnv(config), signal: options.signal, timeoutMs: config.VISUALIZATION_CLONE_TIMEOUT_SECONDS * 1000 });
   } catch (err) {
     if (!(err instanceof GitError)) throw err;
     if (/Remote branch .* not found/i.test(err.stderr)) throw new RepositoryError(`The repository has no branch "${options.branch}".`);

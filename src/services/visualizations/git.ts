@@ -21,6 +21,8 @@ export interface GitOptions {
   cwd?: string;
   /** Protocols git may use (`-c protocol.<name>.allow=always`); every other one is refused. */
   protocols?: Array<'https' | 'ssh' | 'file'>;
+  /** Extra `-c name=value` settings. */
+  config?: string[];
   /** Extra environment, e.g. GIT_SSH_COMMAND. */
   env?: Record<string, string>;
   stdin?: string;
@@ -48,6 +50,7 @@ function gitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 function gitArgs(args: string[], options: GitOptions): string[] {
   const config = ['-c', 'protocol.allow=never', '-c', 'core.hooksPath=/dev/null', '-c', 'http.followRedirects=false', '-c', 'core.quotePath=false'];
   for (const p of options.protocols ?? []) config.push('-c', `protocol.${p}.allow=always`);
+  for (const c of options.config ?? []) config.push('-c', c);
   return [...config, ...args];
 }
 

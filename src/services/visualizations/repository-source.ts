@@ -13,7 +13,8 @@ import type { Config } from '../../config.js';
 import { ValidationError } from '../../errors.js';
 
 export type RepositorySource =
-  | { kind: 'https'; url: string }
+  /** `pin`: the checked addresses, handed to git so that it connects to them and not to what DNS answers later. */
+  | { kind: 'https'; url: string; pin?: { host: string; port: number; addresses: string[] } }
   | { kind: 'ssh'; url: string }
   | { kind: 'local'; path: string };
 
@@ -32,10 +33,11 @@ export function isPublicAddress(address: string): boolean {
 
 const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9A-Fa-f:.]+\]$/;
 
-async function checkHost(host: string, config: SourceConfig): Promise<void> {
+/** Checks the host's addresses; returns those it checked (none when private hosts are allowed or it is an address itself). */
+async function checkHost(host: string, config: SourceConfig): Promise<string[]> {
   const bare = host.replace(/^\[|\]$/g, '');
   if (!HOST.test(host)) refuse(`has an invalid host name "${host}"`);
-  if (config.REPOSITORY_ALLOW_PRIVATE_HOSTS) return;
+  if (config.REPOSITORY_ALLOW_PRIVATE_HOSTS) return [];
   let addresses: string[];
   if (ipaddr.isValid(bare)) addresses = [bare];
   else {
@@ -48,6 +50,7 @@ async function checkHost(host: string, config: SourceConfig): Promise<void> {
   if (addresses.length === 0 || !addresses.every(isPublicAddress)) {
     refuse(`points to a private, loopback or link-local address ("${bare}"); this server only clones from public hosts`);
   }
+  return ipaddr.isValid(bare) ? [] : addresses;
 }
 
 async function checkLocal(path: string, config: SourceConfig): Promise<RepositorySource> {
@@ -96,8 +99,8 @@ export async function resolveRepositorySource(raw: string, config: SourceConfig)
     if (url.username || url.password) refuse('must not contain credentials; the operator configures access instead');
     if (url.search || url.hash) refuse('must not have a query string or fragment');
     if (url.pathname.split('/').includes('..') || /%2e%2e/i.test(value)) refuse('must not contain ".." path segments');
-    await checkHost(url.hostname, config);
-    return { kind: 'https', url: url.href };
+    const addresses = await checkHost(url.hostname, config);
+    return addresses.length ? { kind: 'https', url: url.href, pin: { host: url.hostname, port: Number(url.port || 443), addresses } } : { kind: 'https', url: url.href };
   }
   if ((url && url.protocol === 'ssh:') || (!url?.protocol.match(/^(https?|git|ftps?):$/) && scp && !value.includes('://'))) {
     if (!config.REPOSITORY_SSH_KEY_PATH) refuse('is an ssh URL, and this server has no ssh key configured (the operator sets REPOSITORY_SSH_KEY_PATH); use an https URL');
