@@ -5,7 +5,7 @@
  * URLs and paths, comments, share links (expiry, revocation), other tenants, and the viewer in
  * headless Chromium.
  */
-import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -301,6 +301,19 @@ describe('options', () => {
     expect(v).toMatchObject({ status: 'completed', branch: 'main', stats: { branches: ['main'], total_commits: 6 } });
   });
 
+  it('fails with the reason for an empty repository and for a folder that is not a repository', async () => {
+    const empty = join(root, 'empty');
+    buildRepository(empty, []);
+    expect(await finished(await visualize({ repository_url: empty }))).toMatchObject({ status: 'failed', error: 'The repository has no commits on its default branch "main".' });
+    const plain = join(root, 'plain');
+    mkdirSync(plain);
+    writeFileSync(join(plain, 'notes.txt'), 'not git\n');
+    expect(await finished(await visualize({ repository_url: plain }))).toMatchObject({
+      status: 'failed',
+      error: 'The repository could not be read: it does not exist, or this server has no access to it.',
+    });
+  });
+
   it('fails with the reason when the branch does not exist', async () => {
     const v = await finished(await visualize({ repository_url: repo, branch: 'no-such-branch' }));
     expect(v).toMatchObject({ status: 'failed', error: 'The repository has no branch "no-such-branch".', stats: null });
@@ -491,6 +504,14 @@ describe('another tenant', () => {
     expect(revoke.body.errors?.[0]?.extensions.code).toBe('RESOURCE_NOT_FOUND');
     const gql = await graphql(sys.url, apiKey, 'query($id: ID!) { visualization(id: $id) { id } }', { id });
     expect(gql.body.errors?.[0]?.extensions.code).toBe('RESOURCE_NOT_FOUND');
+    const events = await subscribeGraphql(sys.wsUrl, apiKey, 'subscription($id: ID!) { visualizationEvents(id: $id) { seq } }', { id });
+    expect(events.results).toEqual([]);
+    expect(events.errors[0].extensions.code).toBe('RESOURCE_NOT_FOUND');
+    for (const bad of ['viz_nope', 'task_01935f2e-0000-7000-8000-000000000000', 'viz_01935f2e-0000-7000-8000-000000000000']) {
+      const res = await api.get(`/v1/visualize/${bad}`);
+      expect(res.status, bad).toBe(404);
+      expect(res.body.error.code).toBe('resource_not_found');
+    }
     expect((await restClient(sys.url).get(`/v1/shared/${share.share_id}`)).status).toBe(200); // still working
   });
 });
