@@ -13,6 +13,7 @@ import {
   getSharedVisualization,
   getVisualization,
   listComments,
+  listShares,
   listCommits,
   revokeShare,
   startVisualization,
@@ -192,6 +193,7 @@ builder.node(VisualizationRef, {
     shareUrl: t.string({ description: 'The viewer page; create a share link (createVisualizationShare) for people without a key.', resolve: (v, _a, ctx) => `${publicBase(ctx)}/viz/${v.id}` }),
     embedCode: t.string({ description: 'An iframe with the viewer; give it a share id instead of the visualization id to embed it publicly.', resolve: (v, _a, ctx) => embedCode(publicBase(ctx), v.id) }),
     comments: t.field({ type: [CommentRef], description: 'Every comment, oldest first.', resolve: (v, _a, ctx) => listComments(ctx.deps, v.id) }),
+    shares: t.field({ type: [ShareRef], description: 'Its share links, revoked and expired ones included (empty for visitors of a share link).', resolve: (v, _a, ctx) => listShares(ctx.deps, ctx.principal, v.id) }),
     commits: t.connection(
       {
         type: CommitRef,
@@ -352,8 +354,8 @@ builder.mutationFields((t) => ({
   revokeShare: t.field({
     type: ShareRef,
     description: 'Ends a share link at once.',
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_r, args, ctx) => revokeShare(ctx.deps, callerOf(ctx), String(args.id)),
+    args: { id: t.arg.id({ required: true }), visualizationId: t.arg.id({ description: 'When given, only a share of this visualization (else RESOURCE_NOT_FOUND).' }) },
+    resolve: (_r, args, ctx) => revokeShare(ctx.deps, callerOf(ctx), String(args.id), args.visualizationId == null ? null : String(args.visualizationId)),
   }),
 }));
 

@@ -481,6 +481,22 @@ describe('share links', () => {
     expect((await restClient(sys.url).get('/v1/shared/shr_01935f2e-0000-7000-8000-000000000000')).status).toBe(404);
   });
 
+  it('lists its shares to whoever may see it, and revokes one over REST', async () => {
+    const share = (await api.post(`/v1/visualize/${id}/share`, { expires_in_days: 3 })).body;
+    const listed = await graphql(sys.url, key, 'query($id: ID!) { visualization(id: $id) { shares { id revokedAt } } }', { id });
+    expect(listed.body.data.visualization.shares).toContainEqual({ id: share.share_id, revokedAt: null });
+    // A visitor of a share link does not see the other links.
+    const visitor = await graphql(sys.url, null, 'query($s: ID!) { sharedVisualization(shareId: $s) { visualization { shares { id } } } }', { s: share.share_id });
+    expect(visitor.body.data.sharedVisualization.visualization.shares).toEqual([]);
+    const other = await api.post('/v1/visualize/repository', { repository_url: repo, options: { max_commits: 1 } });
+    expect((await api.delete(`/v1/visualize/${other.body.visualization_id}/share/${share.share_id}`)).status).toBe(404); // not a share of that one
+    const res = await api.delete(`/v1/visualize/${id}/share/${share.share_id}`);
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ share_id: share.share_id, permissions: 'read', revoked_at: expect.any(String) });
+    expect((await restClient(sys.url).get(`/v1/shared/${share.share_id}`)).status).toBe(410);
+    await finished(other.body.visualization_id);
+  });
+
   it('refuses bad share requests', async () => {
     for (const body of [{ permissions: 'write' }, { expires_in_days: 0 }, { expires_in_days: 366 }, { expires_in_days: 1.5 }, { ttl: 3 }]) {
       const res = await api.post(`/v1/visualize/${id}/share`, body);
@@ -502,6 +518,7 @@ describe('another tenant', () => {
     expect((await other.post(`/v1/visualize/${id}/share`, {})).status).toBe(404);
     const revoke = await graphql(sys.url, apiKey, 'mutation($id: ID!) { revokeShare(id: $id) { id } }', { id: share.share_id });
     expect(revoke.body.errors?.[0]?.extensions.code).toBe('RESOURCE_NOT_FOUND');
+    expect((await other.delete(`/v1/visualize/${id}/share/${share.share_id}`)).status).toBe(404);
     const gql = await graphql(sys.url, apiKey, 'query($id: ID!) { visualization(id: $id) { id } }', { id });
     expect(gql.body.errors?.[0]?.extensions.code).toBe('RESOURCE_NOT_FOUND');
     const events = await subscribeGraphql(sys.wsUrl, apiKey, 'subscription($id: ID!) { visualizationEvents(id: $id) { seq } }', { id });

@@ -300,7 +300,7 @@ export const visualizationRoutes = [
     method: 'POST',
     path: '/v1/visualize/{visualization_id}/share',
     operationId: 'createVisualizationShare',
-    summary: 'A read-only link to the visualization that works without a credential until it expires (or is revoked with GraphQL revokeShare)',
+    summary: 'A read-only link to the visualization that works without a credential until it expires or is revoked',
     tag: 'Visualization',
     successStatus: 201,
     idempotent: true,
@@ -317,6 +317,22 @@ export const visualizationRoutes = [
     reply: (data: any) => {
       const s = data.createVisualizationShare.share;
       return { share_id: s.id, url: s.url, expires_at: s.expiresAt, permissions: s.permissions, embed_code: s.embedCode };
+    },
+  }),
+  defineRoute({
+    method: 'DELETE',
+    path: '/v1/visualize/{visualization_id}/share/{share_id}',
+    operationId: 'revokeVisualizationShare',
+    summary: 'End a share link at once (as GraphQL revokeShare)',
+    tag: 'Visualization',
+    successStatus: 200,
+    params: z.object({ visualization_id: z.string(), share_id: z.string() }),
+    response: z.object({ share_id: z.string(), url: z.string(), expires_at: z.string(), permissions: z.string(), revoked_at: z.string() }),
+    document: operation('revoke-visualization-share'),
+    variables: ({ params }) => ({ id: params.share_id, visualizationId: params.visualization_id }),
+    reply: (data: any) => {
+      const s = data.revokeShare;
+      return { share_id: s.id, url: s.url, expires_at: s.expiresAt, permissions: s.permissions, revoked_at: s.revokedAt };
     },
   }),
   defineRoute({

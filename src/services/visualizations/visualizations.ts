@@ -220,10 +220,10 @@ export async function createShare(deps: Pick<ServiceDeps, 'db'>, principal: Prin
   });
 }
 
-/** Revokes a share link at once (a second revoke answers the same share). */
-export async function revokeShare(deps: Pick<ServiceDeps, 'db'>, principal: Principal, shareId: string): Promise<VisualizationShare> {
+/** Revokes a share link at once (a second revoke answers the same share); with `visualizationId`, only a share of that visualization. */
+export async function revokeShare(deps: Pick<ServiceDeps, 'db'>, principal: Principal, shareId: string, visualizationId?: string | null): Promise<VisualizationShare> {
   const share = idKind(shareId) === 'share' ? await deps.db.visualizationShare.findUnique({ where: { id: shareId } }) : null;
-  if (!share) throw new NotFoundError('share', shareId);
+  if (!share || (visualizationId && share.visualizationId !== visualizationId)) throw new NotFoundError('share', shareId);
   await getForChange(deps, principal, share.visualizationId).catch((err) => {
     throw err instanceof NotFoundError ? new NotFoundError('share', shareId) : err;
   });
@@ -231,8 +231,14 @@ export async function revokeShare(deps: Pick<ServiceDeps, 'db'>, principal: Prin
   return deps.db.visualizationShare.update({ where: { id: shareId }, data: { revokedAt: new Date() } });
 }
 
-export function listShares(deps: Pick<ServiceDeps, 'db'>, visualizationId: string) {
-  return deps.db.visualizationShare.findMany({ where: { visualizationId }, orderBy: { id: 'asc' } });
+/** The visualization's share links, for a caller who may see it (none for anyone else, e.g. a visitor of a share link). */
+export async function listShares(deps: Pick<ServiceDeps, 'db'>, principal: Principal | null, visualizationId: string): Promise<VisualizationShare[]> {
+  if (!principal) return [];
+  const visible = await getVisualization(deps, principal, visualizationId).then(
+    () => true,
+    () => false,
+  );
+  return visible ? deps.db.visualizationShare.findMany({ where: { visualizationId }, orderBy: { id: 'asc' } }) : [];
 }
 
 /** The visualization behind a share link, without a credential; 410 once it expired or was revoked. */
