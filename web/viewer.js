@@ -84,6 +84,54 @@
     return `hsl(${h}, 55%, 62%)`;
   }
 
+  /**
+   * A radial tree: the root in the middle, each directory level on a ring, files on the outer
+   * rings, each subtree in its own angular slice (leaves share the circle in tree order);
+   * contributors on a ring outside. Linear in the number of nodes, and the same every time.
+   */
+  function radialPositions(nodes) {
+    const children = new Map();
+    const byId = new Map(nodes.map((n) => [n.id, n]));
+    let root = null;
+    for (const n of nodes) {
+      if (n.type === 'contributor') continue;
+      if (!n.parent || !byId.has(n.parent)) root = root ?? n;
+      else (children.get(n.parent) ?? children.set(n.parent, []).get(n.parent)).push(n);
+    }
+    const positions = {};
+    const ring = 90;
+    let leaves = 0;
+    const countLeaves = (n) => {
+      const kids = children.get(n.id) ?? [];
+      n._leaves = kids.length ? kids.reduce((sum, k) => sum + countLeaves(k), 0) : 1;
+      return n._leaves;
+    };
+    let maxDepth = 0;
+    if (root) {
+      leaves = countLeaves(root);
+      const place = (n, depth, from, to) => {
+        maxDepth = Math.max(maxDepth, depth);
+        const angle = (from + to) / 2;
+        const r = depth * ring * (1 + Math.log1p(leaves) / 4);
+        positions[n.id] = { x: r * Math.cos(angle), y: r * Math.sin(angle) };
+        let start = from;
+        for (const k of children.get(n.id) ?? []) {
+          const span = ((to - from) * k._leaves) / n._leaves;
+          place(k, depth + 1, start, start + span);
+          start += span;
+        }
+      };
+      place(root, 0, 0, 2 * Math.PI);
+    }
+    const people = nodes.filter((n) => n.type === 'contributor');
+    const outer = (maxDepth + 1.5) * ring * (1 + Math.log1p(leaves) / 4);
+    people.forEach((n, i) => {
+      const angle = (2 * Math.PI * i) / Math.max(1, people.length);
+      positions[n.id] = { x: outer * Math.cos(angle), y: outer * Math.sin(angle) };
+    });
+    return positions;
+  }
+
   function render(v) {
     const { nodes, edges } = v.data;
     const maxChurn = Math.max(1, ...nodes.filter((n) => n.type === 'file').map((n) => n.churn));
@@ -126,7 +174,7 @@
         { selector: 'edge.co_changed', style: { 'line-color': '#d66bd1', opacity: 0.5, 'line-style': 'dashed', 'curve-style': 'bezier' } },
         { selector: '.future', style: { display: 'none' } },
       ],
-      layout: nodes.length <= 600 ? { name: 'cose', animate: false, randomize: true, nodeRepulsion: () => 9000, idealEdgeLength: () => 40 } : { name: 'breadthfirst', roots: '#d\\:', directed: true, spacingFactor: 0.6, animate: false },
+      layout: { name: 'preset', positions: radialPositions(nodes), fit: true, padding: 20 },
     });
 
     const times = [...nodes, ...edges].map((x) => time(x.first_commit_at)).filter((t) => t !== null);
