@@ -267,10 +267,28 @@ async function readTip(gitDir: string, sha: string, signal?: AbortSignal): Promi
   return files;
 }
 
-/** Which of the analysed commits each branch contains (the primary branch first). */
-async function branchMembership(gitDir: string, branches: string[], signal?: AbortSignal): Promise<(sha: string) => string[]> {
-  const reach = await Promise.all(branches.map(async (b) => new Set(lines(await runGit(['rev-list', '--end-of-options', `refs/heads/${b}`], { cwd: gitDir, signal })))));
-  return (sha) => branches.filter((_, i) => reach[i]!.has(sha));
+/**
+ * Which analysed commits each branch contains, by walking parent links among the analysed
+ * commits from each branch's tip (no git process per branch; linear in commits × branches).
+ */
+function branchMembership(rows: Array<{ sha: string; parents: string[] }>, branches: string[], tips: Map<string, string>): (index: number) => string[] {
+  const indexOf = new Map(rows.map((r, i) => [r.sha, i]));
+  const reach = branches.map((b) => {
+    const seen = new Uint8Array(rows.length);
+    const start = indexOf.get(tips.get(b) ?? '');
+    const stack = start === undefined ? [] : [start];
+    while (stack.length) {
+      const i = stack.pop()!;
+      if (seen[i]) continue;
+      seen[i] = 1;
+      for (const p of rows[i]!.parents) {
+        const j = indexOf.get(p);
+        if (j !== undefined && !seen[j]) stack.push(j);
+      }
+    }
+    return seen;
+  });
+  return (index) => branches.filter((_, b) => reach[b]![index] === 1);
 }
 
 const iso = (seconds: number | null) => (seconds === null ? null : new Date(seconds * 1000).toISOString());
@@ -295,24 +313,27 @@ export async function analyzeClone(gitDir: string, options: AnalysisOptions): Pr
   const progress = async (p: number, m: string) => options.onProgress?.(p, m);
   const { branch, sha: headSha } = await resolveBranch(gitDir, options.branch);
   let branches = [branch];
+  const tips = new Map([[branch, headSha]]);
   if (options.includeBranches) {
-    const all = lines(await runGit(['for-each-ref', '--format=%(refname:strip=2)', 'refs/heads/'], { cwd: gitDir }));
-    branches = [branch, ...all.filter((b) => b !== branch).sort()].slice(0, MAX_BRANCHES);
+    for (const line of lines(await runGit(['for-each-ref', '--format=%(objectname) %(refname:strip=2)', 'refs/heads/'], { cwd: gitDir }))) {
+      const space = line.indexOf(' ');
+      if (!tips.has(line.slice(space + 1))) tips.set(line.slice(space + 1), line.slice(0, space));
+    }
+    branches = [branch, ...[...tips.keys()].filter((b) => b !== branch).sort()].slice(0, MAX_BRANCHES);
   }
   await progress(20, 'Reading the history');
   const parallelism = options.parallelism ?? Math.min(8, cpus().length);
   const revs = branches.map((b) => `refs/heads/${b}`);
   const history = new HistoryAccumulator();
-  const [, tip, membership] = await Promise.all([
+  const [, tip] = await Promise.all([
     logCommits(gitDir, revs, options.maxCommits, parallelism, (c) => history.add(c), {
       signal,
       onParsed: (n) => void progress(20 + Math.floor((60 * n) / options.maxCommits), `Read ${n} commits`),
     }),
     readTip(gitDir, headSha, signal),
-    branches.length > 1 ? branchMembership(gitDir, branches, signal) : Promise.resolve(null),
   ]);
   await progress(85, 'Building the picture');
-  return history.finish(tip, { ...options, branch, headSha, branches, membership });
+  return history.finish(tip, { ...options, branch, headSha, branches, tips });
 }
 
 /**
@@ -401,10 +422,11 @@ class HistoryAccumulator {
   /** The nodes, edges, timeline and stats, for the files at the tip. */
   finish(
     tip: Map<string, TipFile>,
-    o: AnalysisOptions & { branch: string; headSha: string; branches: string[]; membership: ((sha: string) => string[]) | null },
+    o: AnalysisOptions & { branch: string; headSha: string; branches: string[]; tips: Map<string, string> },
   ): AnalysisResult {
     const { rows, paths, minTime, maxTime } = this;
-    const commits: CommitRow[] = rows.map((c) => ({
+    const membership = o.branches.length > 1 ? branchMembership(rows, o.branches, o.tips) : null;
+    const commits: CommitRow[] = rows.map((c, i) => ({
       sha: c.sha,
       author: c.authorEmail,
       authorName: c.authorName,
@@ -414,7 +436,7 @@ class HistoryAccumulator {
       filesChanged: c.filesChanged,
       insertions: c.insertions,
       deletions: c.deletions,
-      branches: o.membership ? o.membership(c.sha) : [o.branch],
+      branches: membership ? membership(i) : [o.branch],
     }));
     const statsOf = (path: string) => {
       const id = this.pathIds.get(path);
