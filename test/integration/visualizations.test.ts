@@ -5,7 +5,7 @@
  * URLs and paths, comments, share links (expiry, revocation), other tenants, and the viewer in
  * headless Chromium.
  */
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
@@ -35,6 +35,7 @@ let sys: TestSystem;
 let key: string;
 let api: ReturnType<typeof restClient>;
 let root: string;
+let workDir: string;
 let repo: string;
 let shas: Record<string, string>;
 
@@ -47,13 +48,15 @@ beforeAll(async () => {
     join(root, 'long'),
     Array.from({ length: 30 }, (_, i) => ({ date: new Date(Date.UTC(2024, 0, 1 + i)).toISOString(), author: alice, message: `c${i}`, write: { 'n.txt': `${i}\n` } })),
   );
-  sys = await startTestSystem({ env: { REPOSITORY_ROOT: root } });
+  workDir = mkdtempSync(join(tmpdir(), 'viz-work-'));
+  sys = await startTestSystem({ env: { REPOSITORY_ROOT: root, VISUALIZATION_WORK_DIR: workDir } });
   ({ apiKey: key } = await sys.createUser('Viz owner'));
   api = restClient(sys.url, key);
 }, 120_000);
 afterAll(async () => {
   await sys?.close();
   rmSync(root, { recursive: true, force: true });
+  rmSync(workDir, { recursive: true, force: true });
 });
 
 async function visualize(body: Record<string, unknown>, client = api) {
@@ -108,6 +111,7 @@ describe('analysis of a known history', () => {
     expect(v.share_url).toBe(`${sys.url}/viz/${id}`);
     expect(v.embed_code).toBe(`<iframe src="${sys.url}/embed/${id}" width="100%" height="600" style="border:0" title="Repository visualization"></iframe>`);
     expect(v.completed_at).toEqual(expect.any(String));
+    expect(readdirSync(workDir).filter((d) => d.startsWith(id))).toEqual([]); // the clone is gone
   });
 
   it('has files and directories with size and churn (renames followed), and contributors', () => {

@@ -280,7 +280,8 @@ export async function runVisualization(
     // Checked again here: DNS may answer differently now than when the request was accepted.
     const source = await resolveRepositorySource(v.repositoryUrl, deps.config);
     await mkdir(workDir(deps), { recursive: true });
-    await rm(dir, { recursive: true, force: true });
+    // An earlier attempt that died with its worker left its clone behind.
+    for (let a = 1; a <= (options.attempt ?? 1); a++) await rm(join(workDir(deps), `${id}-${a}`), { recursive: true, force: true });
     await progress(5, 'Cloning the repository');
     const beat = setInterval(() => options.heartbeat?.(), 1000);
     let result;
