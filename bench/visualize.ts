@@ -7,7 +7,8 @@
  * read the same bare repository, one right after the other, BENCH_ROUNDS times (default 3); each
  * round gives a ratio (both sides under the same load), and the result is the median ratio. The analysis is what the workflow's activity runs after cloning: rev-list, parallel
  * `git log --numstat -M` ranges parsed while git writes, the tip's files, and the summary. The
- * local clone and the PostgreSQL write of the commits are timed separately, once.
+ * local clone and the PostgreSQL write of the result (storeAnalysis, into a scratch database;
+ * BENCH_STORE=0 skips it) are timed separately, once.
  * Env: BENCH_COMMITS (default 50000), VISUALIZATION_GIT_PARALLELISM (default: CPU count).
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -15,7 +16,14 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config.js';
-import { analyzeClone, cloneRepository } from '../src/services/visualizations/analyze-repository.js';
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { applyMigrations } from '../src/db/migrate.js';
+import { createDb } from '../src/db/client.js';
+import { newId } from '../src/ids.js';
+import { analyzeClone, cloneRepository, type AnalysisResult } from '../src/services/visualizations/analyze-repository.js';
+import { storeAnalysis } from '../src/services/visualizations/visualizations.js';
+import { ensurePostgres } from '../test/setup/local-postgres.js';
 import { median } from './stats.js';
 
 const env = process.env;
@@ -144,6 +152,32 @@ function gitLogBaseline(dir: string): Promise<number> {
   });
 }
 
+/** Time to store the result as the activity does (commit rows and the summary), in a scratch database. */
+async function storeTime(result: AnalysisResult): Promise<number> {
+  const postgres = ensurePostgres(env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL, log);
+  const name = `codex_bench_viz_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: postgres.url });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name}`);
+  const url = Object.assign(new URL(postgres.url), { pathname: `/${name}` }).toString();
+  try {
+    await applyMigrations(url);
+    const db = createDb(url, 2);
+    const user = await db.user.create({ data: { id: newId('user'), name: 'bench' } });
+    const id = newId('visualization');
+    await db.visualization.create({ data: { id, ownerId: user.id, repositoryUrl: '/bench', analysisDepth: 'full', options: {} } });
+    const start = performance.now();
+    await storeAnalysis({ db }, id, result, { includeCommits: true });
+    const ms = performance.now() - start;
+    await db.$disconnect();
+    return ms;
+  } finally {
+    await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
+    await admin.end();
+    postgres.stop();
+  }
+}
+
 async function main() {
   const repo = join(config.cacheDir, 'bench', `viz-repo-${COMMITS}`);
   if (!existsSync(join(repo, 'HEAD')) || spawnSync('git', ['rev-parse', '--verify', '-q', 'main'], { cwd: repo }).status !== 0) {
@@ -161,6 +195,7 @@ async function main() {
   const oursCpu: number[] = [];
   const baseCpu: number[] = [];
   let summary = '';
+  let last: AnalysisResult | null = null;
   for (let round = 0; round < ROUNDS; round++) {
     let cpu = cpuSeconds();
     base.push(await gitLogBaseline(repo));
@@ -170,6 +205,7 @@ async function main() {
     const result = await analyzeClone(repo, { branch: 'main', includeBranches: false, includeContributors: true, maxCommits: COMMITS, rootName: 'bench', parallelism: PARALLELISM });
     ours.push(performance.now() - start);
     oursCpu.push(cpuSeconds() - cpu);
+    last = result;
     summary = `${result.stats.total_commits} commits, ${result.stats.total_files} files, ${result.stats.total_contributors} contributors, ${result.nodes.length} nodes, ${result.edges.length} edges, ${result.timeline.length} periods`;
     log(`  round ${round + 1}: git log ${(base.at(-1)! / 1000).toFixed(2)} s, analysis ${(ours.at(-1)! / 1000).toFixed(2)} s, ratio ${(ours.at(-1)! / base.at(-1)!).toFixed(2)}×; CPU git log ${baseCpu.at(-1)!.toFixed(2)} s, analysis ${oursCpu.at(-1)!.toFixed(2)} s (load average ${loadavg()[0]!.toFixed(1)})`);
   }
@@ -190,6 +226,7 @@ async function main() {
   log(`| ${(o / 1000).toFixed(2)} s | ${(b / 1000).toFixed(2)} s | **${ratio.toFixed(2)}×** | ≤ 1.0× |`);
   log(`CPU time (git processes + this process), medians: analysis ${median(oursCpu).toFixed(2)} s, git log ${median(baseCpu).toFixed(2)} s (${(median(oursCpu) / median(baseCpu)).toFixed(2)}×): the extra work that parallel ranges must hide`);
   log(`local bare clone (hard links): ${(cloneMs / 1000).toFixed(2)} s`);
+  if (env.BENCH_STORE !== '0' && last) log(`storing the result in PostgreSQL (${last.commits.length} commit rows + summary): ${((await storeTime(last)) / 1000).toFixed(2)} s`);
 }
 
 await main();

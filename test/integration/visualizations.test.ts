@@ -300,6 +300,21 @@ describe('options', () => {
     await finished(a.body.visualization_id);
   });
 
+  it('stores messages, names and paths with quotes, backslashes, tabs and non-ASCII text unchanged', async () => {
+    const subject = `Fix "quotes", 'single', \\ back\\slash, ünïcödé 🚀 {"json": [1]}`;
+    const dir = join(root, 'odd');
+    const odd = buildRepository(dir, [
+      { date: '2025-03-01T00:00:00Z', author: { name: 'Zoë O\'Brien', email: 'Zoe@Example.com' }, message: subject, write: { 'dir with space/naïve file.ts': 'x\n', 'tab\there.txt': 'y\n' } },
+    ]);
+    const id = await visualize({ repository_url: dir });
+    const v = await finished(id);
+    expect(v.data.nodes.map((n: any) => n.id)).toEqual(expect.arrayContaining(['f:dir with space/naïve file.ts', 'f:tab\there.txt', 'd:dir with space']));
+    const c = (await api.get(`/v1/visualize/${id}/commits`)).body.commits[0];
+    expect(c).toMatchObject({ sha: odd[subject], author: 'zoe@example.com', message: subject, files_changed: 2, insertions: 2 });
+    const g = await graphql(sys.url, key, 'query($id: ID!) { visualization(id: $id) { commits { edges { node { authorName } } } } }', { id });
+    expect(g.body.data.visualization.commits.edges[0].node.authorName).toBe("Zoë O'Brien");
+  });
+
   it('uses the default branch when none is named', async () => {
     const v = await finished(await visualize({ repository_url: repo }));
     expect(v).toMatchObject({ status: 'completed', branch: 'main', stats: { branches: ['main'], total_commits: 6 } });

@@ -18,7 +18,7 @@ import type { VisualizationWorkflowInput } from '../../../workflows/visualizatio
 import type { Principal, ServiceDeps } from '../deps.js';
 import { withIdempotency } from '../idempotency.js';
 import { canSee, requireTeamRole } from '../teams.js';
-import { analyzeClone, cloneRepository, RepositoryError } from './analyze-repository.js';
+import { analyzeClone, cloneRepository, RepositoryError, type AnalysisResult } from './analyze-repository.js';
 import { checkBranchName, resolveRepositorySource } from './repository-source.js';
 
 export const MAX_COMMITS_LIMIT = 50_000;
@@ -302,27 +302,7 @@ export async function runVisualization(
       clearInterval(beat);
     }
     await progress(90, `Storing ${result.commits.length} commits`);
-    // A retried attempt starts over: whatever an earlier attempt stored goes first.
-    await deps.db.visualizationCommit.deleteMany({ where: { visualizationId: id } });
-    if (opts.includeCommits) {
-      for (let i = 0; i < result.commits.length; i += 5000) {
-        options.heartbeat?.();
-        await deps.db.visualizationCommit.createMany({ data: result.commits.slice(i, i + 5000).map((c) => ({ visualizationId: id, ...c })) });
-      }
-    }
-    await deps.db.visualization.update({
-      where: { id },
-      data: {
-        status: 'completed',
-        resolvedBranch: result.branch,
-        headSha: result.headSha,
-        stats: result.stats as object,
-        nodes: result.nodes as object[],
-        edges: result.edges as object[],
-        timeline: result.timeline as object[],
-        completedAt: new Date(),
-      },
-    });
+    await storeAnalysis(deps, id, result, { includeCommits: opts.includeCommits, heartbeat: options.heartbeat });
     await emit(deps, id, 'visualization', 'terminal', {
       status: 'completed',
       progress: 100,
@@ -339,6 +319,54 @@ export async function runVisualization(
   } finally {
     await rm(dir, { recursive: true, force: true }).catch(() => {});
   }
+}
+
+/** Stores an analysis: its commits (replacing what an earlier attempt stored) and the summary; marks it completed. */
+export async function storeAnalysis(
+  deps: Pick<ServiceDeps, 'db'>,
+  id: string,
+  result: AnalysisResult,
+  options: { includeCommits: boolean; heartbeat?: () => void },
+): Promise<void> {
+  await deps.db.visualizationCommit.deleteMany({ where: { visualizationId: id } });
+  if (options.includeCommits) {
+    // One statement per 10,000 rows with the rows as one JSON parameter: Prisma's createMany binds
+    // 11 parameters per row and took 23 s for 50,000 commits on the development machine.
+    for (let i = 0; i < result.commits.length; i += 10_000) {
+      options.heartbeat?.();
+      const rows = JSON.stringify(
+        result.commits.slice(i, i + 10_000).map((c) => ({
+          sha: c.sha,
+          author: c.author,
+          author_name: c.authorName,
+          message: c.message,
+          timestamp: c.timestamp.toISOString(),
+          parents: c.parents,
+          files_changed: c.filesChanged,
+          insertions: c.insertions,
+          deletions: c.deletions,
+          branches: c.branches,
+        })),
+      );
+      await deps.db.$executeRaw`
+        INSERT INTO visualization_commits (visualization_id, sha, author, author_name, message, "timestamp", parents, files_changed, insertions, deletions, branches)
+        SELECT ${id}, r.sha, r.author, r.author_name, r.message, r."timestamp", r.parents, r.files_changed, r.insertions, r.deletions, r.branches
+        FROM jsonb_to_recordset(${rows}::jsonb) AS r(sha text, author text, author_name text, message text, "timestamp" timestamptz, parents text[], files_changed int, insertions int, deletions int, branches text[])`;
+    }
+  }
+  await deps.db.visualization.update({
+    where: { id },
+    data: {
+      status: 'completed',
+      resolvedBranch: result.branch,
+      headSha: result.headSha,
+      stats: result.stats as object,
+      nodes: result.nodes as object[],
+      edges: result.edges as object[],
+      timeline: result.timeline as object[],
+      completedAt: new Date(),
+    },
+  });
 }
 
 /** Ends the visualization as failed with a reason safe to show (after retries ran out, or a repository problem). */
