@@ -213,11 +213,35 @@
       }, 50);
     };
 
+    // Details of a node on tap (textContent only: paths and names are data, never markup).
+    const byId = new Map(nodes.map((n) => [n.id, n]));
+    const day = (iso) => (iso ? iso.slice(0, 10) : '—');
+    cy.on('tap', 'node', (e) => {
+      const n = byId.get(e.target.id());
+      if (!n) return;
+      const lines =
+        n.type === 'contributor'
+          ? [`${n.name} <${n.email}>`, `${n.commits} commits, +${n.insertions} −${n.deletions}`, `active ${day(n.first_commit_at)} … ${day(n.last_commit_at)}`]
+          : [
+              n.path || v.repository,
+              `${n.type}${n.language ? ` · ${n.language}` : ''}${n.files != null ? ` · ${n.files} files` : ''}`,
+              `${n.lines ?? 0} lines, ${n.size ?? 0} bytes`,
+              `churn ${n.churn} in ${n.commits} commits`,
+              `first ${day(n.first_commit_at)}, last ${day(n.last_commit_at)}`,
+            ];
+      $('#info').textContent = lines.join('\n');
+      $('#info').hidden = false;
+    });
+    cy.on('tap', (e) => {
+      if (e.target === cy) $('#info').hidden = true;
+    });
+
     state.nodeCount = cy.nodes().length;
     state.edgeCount = cy.edges().length;
     state.start = start;
     state.end = end;
     state.setTime = setTime;
+    state.cy = cy;
     setTime(end);
     cy.ready(() => {
       state.ready = true;

@@ -597,6 +597,15 @@ describe('the viewer in headless Chromium', () => {
     expect(Buffer.compare(now, then)).not.toBe(0);
     await page.locator('#time').fill('1000');
     expect(await page.evaluate(() => (globalThis as any).vizViewer.visibleNodes)).toBe(v.data.nodes.length);
+    // Tapping a file shows its details.
+    const box = await page.evaluate(() => {
+      const cy = (globalThis as any).vizViewer.cy;
+      const p = cy.getElementById('f:src/app.ts').renderedPosition();
+      return { x: p.x, y: p.y };
+    });
+    const cyBox = (await page.locator('#cy').boundingBox())!;
+    await page.mouse.click(cyBox.x + box.x, cyBox.y + box.y);
+    expect(await page.locator('#info').textContent()).toContain('churn 9 in 4 commits');
     await page.close();
   }, 120_000);
 
