@@ -16,6 +16,7 @@ const typenameByKind: Partial<Record<IdKind, string>> = {
   generation: 'Generation',
   project: 'Project',
   review: 'Review',
+  visualization: 'Visualization',
 };
 
 /**

@@ -11,6 +11,7 @@ import './types/generation.js';
 import './types/project.js';
 import './types/review.js';
 import './types/webhook.js';
+import './types/visualization.js';
 
 // Root types carry the default rule; fields add theirs (sign-in fields skip the type's rule).
 builder.queryType({ authScopes: { authenticated: true } });

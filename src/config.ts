@@ -130,6 +130,11 @@ export const configSchema = z.object({
   WEBHOOK_SWEEP_SECONDS: positiveInt.max(3600).default(15),
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   SMTP_FROM: z.string().min(3).default('Codex <no-reply@codex.local>'),
+  REPOSITORY_SSH_KEY_PATH: z.string().min(1).optional(),
+  REPOSITORY_SSH_KNOWN_HOSTS: z.string().min(1).optional(),
+  VISUALIZATION_WORK_DIR: z.string().min(1).optional(),
+  VISUALIZATION_GIT_PARALLELISM: positiveInt.max(64).optional(),
+  VISUALIZATION_CLONE_TIMEOUT_SECONDS: positiveInt.max(86400).default(900),
 });
 
 type Raw = z.infer<typeof configSchema>;

@@ -137,6 +137,8 @@ export const errorStatuses: Record<string, number> = {
   review_already_approved: 409,
   webhook_limit_reached: 409,
   webhook_disabled: 409,
+  share_expired: 410,
+  share_revoked: 410,
 };
 
 /** Documentation link for an error code. */

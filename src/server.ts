@@ -25,6 +25,7 @@ import { createTaskStreamServer } from './rest/v1/task-stream.js';
 import { registerChatEndpoint } from './rest/v1/chat.js';
 import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
+import { registerViewer } from './rest/viewer.js';
 import { limitsPlugin } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
 
@@ -141,6 +142,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);
+  registerViewer(app);
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   // WebSockets on the same port: graphql-ws at /graphql, the REST task stream at /v1/agents/tasks/{id}/stream.

@@ -12,6 +12,7 @@ import { childEnv, loadConfig } from '../src/config.js';
 import { findTemporalCli } from '../src/embedded/temporal.js';
 import { ensurePostgres } from './setup/local-postgres.js';
 import { ensureRedis } from './setup/local-redis.js';
+import { ensureChromium } from './setup/local-chromium.js';
 
 const root = new URL('../', import.meta.url).pathname;
 const env = childEnv({});
@@ -20,6 +21,7 @@ const log = (line: string) => console.log(`[test] ${line}`);
 const config = loadConfig();
 const postgres = ensurePostgres(env.TEST_DATABASE_URL, log);
 const redis = await ensureRedis(env.TEST_REDIS_URL, log);
+const chromium = ensureChromium(env.CHROMIUM_PATH, log);
 let status = 1;
 let summary = '0 passed, 1 failed';
 try {
@@ -30,7 +32,7 @@ try {
   const vitest = spawnSync(
     process.execPath,
     [join(root, 'node_modules/vitest/vitest.mjs'), 'run', '--reporter=default', '--reporter=json', `--outputFile.json=${jsonFile}`, ...process.argv.slice(2)],
-    { cwd: root, stdio: 'inherit', env: childEnv({ TEST_DATABASE_URL: postgres.url, TEST_REDIS_URL: redis.url, TEMPORAL_CLI_PATH: temporalCli }) },
+    { cwd: root, stdio: 'inherit', env: childEnv({ TEST_DATABASE_URL: postgres.url, TEST_REDIS_URL: redis.url, TEMPORAL_CLI_PATH: temporalCli, ...(chromium ? { CHROMIUM_PATH: chromium } : {}) }) },
   );
   let passed = 0;
   let failed = 0;

@@ -5,3 +5,4 @@ export { generationRetentionWorkflow, generationWorkflow, scaffoldFeatureWorkflo
 export { projectIndexWorkflow } from './project-index.js';
 export { reviewWorkflow } from './review.js';
 export { pruneWebhookHistoryWorkflow, webhookDeliveryWorkflow } from './webhook-delivery.js';
+export { visualizationWorkflow } from './visualization.js';

@@ -9,6 +9,7 @@ import { createOrchestrationActivities } from '../activities/orchestrations.js';
 import { createProjectActivities } from '../activities/projects.js';
 import { createReviewActivities } from '../activities/reviews.js';
 import { createTaskActivities } from '../activities/tasks.js';
+import { createVisualizationActivities } from '../activities/visualizations.js';
 import { createWebhookActivities } from '../activities/webhooks.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
@@ -54,6 +55,7 @@ export async function startWorkers(
           ...createProjectActivities({ ...deps, config }),
           ...createReviewActivities(deps, { fileDelayMs: config.REVIEW_FILE_DELAY_MS }),
           ...createWebhookActivities({ ...deps, config }),
+          ...createVisualizationActivities({ ...deps, config }),
         },
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
         shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,

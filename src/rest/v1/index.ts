@@ -7,6 +7,7 @@ import { generationRoutes } from './generations.js';
 import { authRoutes, keyRoutes, oauthClientRoutes, teamRoutes } from './identity.js';
 import { projectRoutes } from './projects.js';
 import { reviewRoutes } from './reviews.js';
+import { visualizationRoutes } from './visualizations.js';
 import { webhookRoutes } from './webhooks.js';
 
 export const restRoutes: RestRoute[] = [
@@ -21,4 +22,5 @@ export const restRoutes: RestRoute[] = [
   ...projectRoutes,
   ...reviewRoutes,
   ...webhookRoutes,
+  ...visualizationRoutes,
 ];

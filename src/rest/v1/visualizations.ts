@@ -1,0 +1,356 @@
+/** /v1/visualize/* (spec 004, "可視化エンドポイント") and /v1/shared/{share_id} (a share link's data, no credential). */
+import { z } from 'zod';
+import { COMMITS_PAGE_DEFAULT, COMMITS_PAGE_MAX, MAX_COMMITS_LIMIT } from '../../services/visualizations/visualizations.js';
+import { defineRoute } from '../route.js';
+import { operation } from './operations.js';
+
+const isoDate = z
+  .string()
+  .refine((v) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) && !Number.isNaN(new Date(v).getTime()), 'must be an ISO 8601 date or timestamp, e.g. 2025-11-01 or 2025-11-01T15:30:00Z');
+
+const NodeJson = z.object({
+  id: z.string(),
+  type: z.enum(['file', 'directory', 'contributor']),
+  name: z.string(),
+  path: z.string().optional(),
+  parent: z.string().nullable().optional(),
+  language: z.string().optional(),
+  size: z.number().int().optional(),
+  lines: z.number().int().optional(),
+  files: z.number().int().optional(),
+  email: z.string().optional(),
+  insertions: z.number().int().optional(),
+  deletions: z.number().int().optional(),
+  churn: z.number().int(),
+  commits: z.number().int(),
+  first_commit_at: z.string().nullable(),
+  last_commit_at: z.string().nullable(),
+});
+
+const VisualizationJson = z.object({
+  visualization_id: z.string(),
+  status: z.enum(['processing', 'completed', 'failed']),
+  repository: z.string(),
+  branch: z.string().nullable(),
+  analysis_depth: z.string(),
+  options: z.object({ include_commits: z.boolean(), include_branches: z.boolean(), include_contributors: z.boolean(), max_commits: z.number().int() }),
+  error: z.string().nullable(),
+  created_at: z.string(),
+  completed_at: z.string().nullable(),
+  stats: z
+    .object({
+      total_commits: z.number().int(),
+      total_files: z.number().int(),
+      total_contributors: z.number().int(),
+      lines_of_code: z.number().int(),
+      languages: z.record(z.string(), z.number()).describe('Percent of lines per language, largest first.'),
+      languages_method: z.string(),
+      branches: z.array(z.string()),
+      head_sha: z.string(),
+      edges_total: z.object({ authored: z.number().int(), co_changed: z.number().int() }).describe('Edges before keeping the strongest (5,000 authored, 1,000 co_changed).'),
+    })
+    .nullable()
+    .describe('null until completed'),
+  data: z.object({
+    nodes: z.array(NodeJson),
+    edges: z.array(z.object({ source: z.string(), target: z.string(), type: z.enum(['authored', 'co_changed']), commits: z.number().int(), churn: z.number().int().optional(), first_commit_at: z.string().nullable() })),
+    timeline: z.array(
+      z.object({
+        period_start: z.string(),
+        granularity: z.enum(['day', 'week', 'month']),
+        commits: z.number().int(),
+        insertions: z.number().int(),
+        deletions: z.number().int(),
+        files_changed: z.number().int(),
+        contributors: z.number().int(),
+      }),
+    ),
+  }),
+  preview_url: z.string(),
+  share_url: z.string(),
+  embed_code: z.string(),
+});
+
+/** Drops null fields (a node carries only the fields of its type). */
+function compact<T extends Record<string, unknown>>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null)) as T;
+}
+
+function visualizationJson(v: any): z.infer<typeof VisualizationJson> {
+  const s = v.stats;
+  return {
+    visualization_id: v.id,
+    status: v.status.toLowerCase(),
+    repository: v.repository,
+    branch: v.branch,
+    analysis_depth: v.analysisDepth,
+    options: { include_commits: v.options.includeCommits, include_branches: v.options.includeBranches, include_contributors: v.options.includeContributors, max_commits: v.options.maxCommits },
+    error: v.error,
+    created_at: v.createdAt,
+    completed_at: v.completedAt,
+    stats: s && {
+      total_commits: s.totalCommits,
+      total_files: s.totalFiles,
+      total_contributors: s.totalContributors,
+      lines_of_code: s.linesOfCode,
+      languages: Object.fromEntries(s.languages.map((l: any) => [l.name, l.percent])),
+      languages_method: s.languagesMethod,
+      branches: s.branches,
+      head_sha: s.headSha,
+      edges_total: { authored: s.authoredEdgesTotal, co_changed: s.coChangedEdgesTotal },
+    },
+    data: {
+      nodes: v.nodes.map((n: any) => ({
+        ...compact({ id: n.id, type: n.type, name: n.name, path: n.path, parent: n.parent, language: n.language, size: n.size, lines: n.lines, files: n.files, email: n.email, insertions: n.insertions, deletions: n.deletions }),
+        ...(n.type !== 'contributor' ? { parent: n.parent } : {}),
+        churn: n.churn,
+        commits: n.commits,
+        first_commit_at: n.firstCommitAt,
+        last_commit_at: n.lastCommitAt,
+      })),
+      edges: v.edges.map((e: any) => ({ ...compact({ source: e.source, target: e.target, type: e.type, commits: e.commits, churn: e.churn }), first_commit_at: e.firstCommitAt })),
+      timeline: v.timeline.map((p: any) => ({
+        period_start: p.periodStart,
+        granularity: p.granularity,
+        commits: p.commits,
+        insertions: p.insertions,
+        deletions: p.deletions,
+        files_changed: p.filesChanged,
+        contributors: p.contributors,
+      })),
+    },
+    preview_url: v.previewUrl,
+    share_url: v.shareUrl,
+    embed_code: v.embedCode,
+  };
+}
+
+const IdParams = z.object({ visualization_id: z.string() });
+
+export const visualizationRoutes = [
+  defineRoute({
+    method: 'POST',
+    path: '/v1/visualize/repository',
+    operationId: 'startVisualization',
+    summary: "Clone a repository and analyse its history (files, contributors, activity over time); follow the progress, then GET the result",
+    tag: 'Visualization',
+    successStatus: 202,
+    idempotent: true,
+    cost: 5,
+    body: z
+      .object({
+        repository_url: z.string(),
+        branch: z.string().optional(),
+        analysis_depth: z.string().optional().describe('full (default).'),
+        options: z
+          .object({
+            include_commits: z.boolean().optional(),
+            include_branches: z.boolean().optional(),
+            include_contributors: z.boolean().optional(),
+            max_commits: z.number().int().optional().describe(`1 to ${MAX_COMMITS_LIMIT} (default ${MAX_COMMITS_LIMIT}).`),
+          })
+          .strict()
+          .optional(),
+        team_id: z.string().optional(),
+      })
+      .strict(),
+    response: z.object({
+      visualization_id: z.string(),
+      status: z.literal('processing'),
+      estimated_duration_seconds: z.number().int(),
+      result_url: z.string(),
+      preview_url: z.string(),
+    }),
+    errors: ['idempotency_conflict', 'service_unavailable'],
+    document: operation('start-visualization'),
+    variables: ({ body, headers }) => ({
+      input: {
+        repositoryUrl: body.repository_url,
+        branch: body.branch,
+        analysisDepth: body.analysis_depth,
+        options: body.options && {
+          includeCommits: body.options.include_commits,
+          includeBranches: body.options.include_branches,
+          includeContributors: body.options.include_contributors,
+          maxCommits: body.options.max_commits,
+        },
+        teamId: body.team_id,
+      },
+      idempotencyKey: headers['idempotency-key'] ?? null,
+    }),
+    reply: (data: any) => {
+      const v = data.startVisualization.visualization;
+      return {
+        visualization_id: v.id,
+        status: 'processing' as const,
+        estimated_duration_seconds: v.estimatedDurationSeconds,
+        result_url: `/v1/visualize/${v.id}`,
+        preview_url: v.previewUrl,
+      };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/visualize/{visualization_id}',
+    operationId: 'getVisualization',
+    summary: 'Status, stats, the graph (files, directories, contributors; authored and co-change edges) and the timeline',
+    tag: 'Visualization',
+    successStatus: 200,
+    params: IdParams,
+    response: VisualizationJson,
+    document: operation('get-visualization', 'visualization-fields'),
+    variables: ({ params }) => ({ id: params.visualization_id }),
+    reply: (data: any) => visualizationJson(data.visualization),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/visualize/{visualization_id}/commits',
+    operationId: 'listVisualizationCommits',
+    summary: 'Commits of the visualization, newest first, filtered by date, author and branch',
+    tag: 'Visualization',
+    successStatus: 200,
+    params: IdParams,
+    query: z
+      .object({
+        from: isoDate.optional().describe('Author date on or after (ISO 8601).'),
+        to: isoDate.optional().describe('Author date on or before (ISO 8601; a date alone means the end of that day).'),
+        author: z.string().optional().describe('Author e-mail.'),
+        branch: z.string().optional(),
+        limit: z.coerce.number({ message: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(COMMITS_PAGE_MAX, `must be at most ${COMMITS_PAGE_MAX}`).default(COMMITS_PAGE_DEFAULT),
+        offset: z.coerce.number({ message: 'must be a whole number' }).int('must be a whole number').min(0, 'must be 0 or more').default(0),
+      })
+      .strict(),
+    response: z.object({
+      visualization_id: z.string(),
+      commits: z.array(
+        z.object({
+          sha: z.string(),
+          author: z.string(),
+          message: z.string(),
+          timestamp: z.string(),
+          files_changed: z.number().int(),
+          insertions: z.number().int(),
+          deletions: z.number().int(),
+          branch: z.string(),
+          comments: z.array(z.object({ comment_id: z.string(), author: z.string(), content: z.string(), created_at: z.string() })),
+        }),
+      ),
+      total: z.number().int(),
+      limit: z.number().int(),
+      offset: z.number().int(),
+      has_more: z.boolean(),
+    }),
+    document: operation('list-visualization-commits'),
+    variables: ({ params, query }) => ({
+      id: params.visualization_id,
+      first: query.limit,
+      after: query.offset > 0 ? `o:${query.offset - 1}` : null,
+      from: query.from ? new Date(query.from).toISOString() : null,
+      // A date without a time means the whole of that day.
+      to: query.to ? new Date(new Date(query.to).getTime() + (/^\d{4}-\d{2}-\d{2}$/.test(query.to) ? 86400_000 - 1 : 0)).toISOString() : null,
+      author: query.author ?? null,
+      branch: query.branch ?? null,
+    }),
+    reply: (data: any, req) => {
+      const c = data.visualization.commits;
+      return {
+        visualization_id: data.visualization.id,
+        commits: c.edges.map(({ node: n }: any) => ({
+          sha: n.sha,
+          author: n.author,
+          message: n.message,
+          timestamp: n.timestamp,
+          files_changed: n.filesChanged,
+          insertions: n.insertions,
+          deletions: n.deletions,
+          branch: n.branch,
+          comments: n.comments.map((m: any) => ({ comment_id: m.id, author: m.author, content: m.content, created_at: m.createdAt })),
+        })),
+        total: c.totalCount,
+        limit: req.query.limit,
+        offset: req.query.offset,
+        has_more: c.pageInfo.hasNextPage,
+      };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/v1/visualize/{visualization_id}/comment',
+    operationId: 'addVisualizationComment',
+    summary: 'Comment on a commit of the visualization',
+    tag: 'Visualization',
+    successStatus: 201,
+    idempotent: true,
+    params: IdParams,
+    body: z.object({ commit_sha: z.string(), content: z.string(), author: z.string().optional() }).strict(),
+    response: z.object({ comment_id: z.string(), visualization_id: z.string(), commit_sha: z.string(), content: z.string(), author: z.string(), created_at: z.string() }),
+    errors: ['idempotency_conflict'],
+    document: operation('add-visualization-comment'),
+    variables: ({ params, body, headers }) => ({
+      visualizationId: params.visualization_id,
+      input: { commitSha: body.commit_sha, content: body.content, author: body.author },
+      idempotencyKey: headers['idempotency-key'] ?? null,
+    }),
+    reply: (data: any) => {
+      const c = data.addVisualizationComment.comment;
+      return { comment_id: c.id, visualization_id: c.visualizationId, commit_sha: c.commitSha, content: c.content, author: c.author, created_at: c.createdAt };
+    },
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/v1/visualize/{visualization_id}/share',
+    operationId: 'createVisualizationShare',
+    summary: 'A read-only link to the visualization that works without a credential until it expires or is revoked',
+    tag: 'Visualization',
+    successStatus: 201,
+    idempotent: true,
+    params: IdParams,
+    body: z.object({ permissions: z.string().optional().describe('read (the only one).'), expires_in_days: z.number().int().optional().describe('1 to 365 (default 7).') }).strict(),
+    response: z.object({ share_id: z.string(), url: z.string(), expires_at: z.string(), permissions: z.literal('read'), embed_code: z.string() }),
+    errors: ['idempotency_conflict'],
+    document: operation('create-visualization-share'),
+    variables: ({ params, body, headers }) => ({
+      visualizationId: params.visualization_id,
+      input: { permissions: body.permissions, expiresInDays: body.expires_in_days },
+      idempotencyKey: headers['idempotency-key'] ?? null,
+    }),
+    reply: (data: any) => {
+      const s = data.createVisualizationShare.share;
+      return { share_id: s.id, url: s.url, expires_at: s.expiresAt, permissions: s.permissions, embed_code: s.embedCode };
+    },
+  }),
+  defineRoute({
+    method: 'DELETE',
+    path: '/v1/visualize/{visualization_id}/share/{share_id}',
+    operationId: 'revokeVisualizationShare',
+    summary: 'End a share link at once (as GraphQL revokeShare)',
+    tag: 'Visualization',
+    successStatus: 200,
+    params: z.object({ visualization_id: z.string(), share_id: z.string() }),
+    response: z.object({ share_id: z.string(), url: z.string(), expires_at: z.string(), permissions: z.string(), revoked_at: z.string() }),
+    document: operation('revoke-visualization-share'),
+    variables: ({ params }) => ({ id: params.share_id, visualizationId: params.visualization_id }),
+    reply: (data: any) => {
+      const s = data.revokeShare;
+      return { share_id: s.id, url: s.url, expires_at: s.expiresAt, permissions: s.permissions, revoked_at: s.revokedAt };
+    },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/shared/{share_id}',
+    operationId: 'getSharedVisualization',
+    summary: 'The visualization behind a share link, read-only, without a credential (410 share_expired / share_revoked once it ends)',
+    tag: 'Visualization',
+    successStatus: 200,
+    public: true,
+    params: z.object({ share_id: z.string() }),
+    response: VisualizationJson.extend({ share: z.object({ share_id: z.string(), url: z.string(), expires_at: z.string(), permissions: z.string() }) }),
+    errors: ['share_expired', 'share_revoked'],
+    document: operation('get-shared-visualization', 'visualization-fields'),
+    variables: ({ params }) => ({ shareId: params.share_id }),
+    reply: (data: any) => {
+      const { share, visualization } = data.sharedVisualization;
+      return { ...visualizationJson(visualization), share: { share_id: share.id, url: share.url, expires_at: share.expiresAt, permissions: share.permissions } };
+    },
+  }),
+];
