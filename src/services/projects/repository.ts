@@ -13,6 +13,7 @@ import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
+import { isPublicAddress } from '../../net/addresses.js';
 import type { Config } from '../../config.js';
 
 export type RepositorySource = { kind: 'https'; url: string; host: string; port: number } | { kind: 'local'; path: string };
@@ -22,11 +23,6 @@ export class RepositoryUrlError extends Error {}
 
 type RepoConfig = Pick<Config, 'REPOSITORY_ROOT' | 'REPOSITORY_ALLOW_PRIVATE_HOSTS'>;
 
-function isPublic(address: string): boolean {
-  let addr = ipaddr.parse(address);
-  if (addr.kind() === 'ipv6' && (addr as ipaddr.IPv6).isIPv4MappedAddress()) addr = (addr as ipaddr.IPv6).toIPv4Address();
-  return addr.range() === 'unicast';
-}
 
 async function insideRoot(root: string, candidate: string): Promise<string> {
   const realRoot = await realpath(root).catch(() => {
@@ -80,7 +76,7 @@ export async function checkRepositoryUrl(value: string, config: RepoConfig, reso
   if (config.REPOSITORY_ALLOW_PRIVATE_HOSTS) return source;
   const refusePrivate = () => new RepositoryUrlError('must point at a public host; private, loopback and link-local addresses are refused unless the operator sets REPOSITORY_ALLOW_PRIVATE_HOSTS');
   if (ipaddr.isValid(host)) {
-    if (!isPublic(host)) throw refusePrivate();
+    if (!isPublicAddress(host)) throw refusePrivate();
     return { ...source, addresses: [host] };
   }
   if (host === 'localhost' || host.endsWith('.localhost') || !host.includes('.')) throw refusePrivate();
@@ -91,7 +87,7 @@ export async function checkRepositoryUrl(value: string, config: RepoConfig, reso
   } catch {
     throw new RepositoryUrlError(`host ${host} could not be resolved`);
   }
-  if (addresses.length === 0 || !addresses.every(isPublic)) throw refusePrivate();
+  if (addresses.length === 0 || !addresses.every(isPublicAddress)) throw refusePrivate();
   return { ...source, addresses };
 }
 

@@ -9,6 +9,7 @@ import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
+import { isPublicAddress } from '../../net/addresses.js';
 import type { Config } from '../../config.js';
 import { ValidationError } from '../../errors.js';
 
@@ -25,11 +26,6 @@ const refuse = (message: string): never => {
   throw new ValidationError([{ field: FIELD, message }]);
 };
 
-/** Whether an address is one a repository may live on without the operator's say-so. */
-export function isPublicAddress(address: string): boolean {
-  if (!ipaddr.isValid(address)) return false;
-  return ipaddr.process(address).range() === 'unicast';
-}
 
 const HOST = /^[A-Za-z0-9]([A-Za-z0-9.-]*[A-Za-z0-9])?$|^\[[0-9A-Fa-f:.]+\]$/;
 

@@ -8,24 +8,11 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import ipaddr from 'ipaddr.js';
 import { Agent, request } from 'undici';
 import type { Config } from '../../config.js';
+import { inRanges, nonPublicReason } from '../../net/addresses.js';
 
 type Policy = Pick<Config, 'WEBHOOK_ALLOW_HTTP' | 'WEBHOOK_ALLOWED_PRIVATE_CIDRS'>;
-
-const RANGE_NAMES: Record<string, string> = {
-  loopback: 'a loopback address',
-  private: 'a private network address',
-  uniqueLocal: 'a private network address',
-  linkLocal: 'a link-local address',
-  unspecified: 'the unspecified address',
-  broadcast: 'a broadcast address',
-  multicast: 'a multicast address',
-  carrierGradeNat: 'a carrier-grade NAT address',
-  reserved: 'a reserved address',
-};
-const METADATA = new Set(['169.254.169.254', 'fd00:ec2::254', '100.100.100.200']);
 
 /** Why a URL cannot be a webhook target (scheme, credentials, form), or null. Addresses are checked by `checkHost`. */
 export function urlProblem(raw: string, policy: Policy): string | null {
@@ -45,17 +32,7 @@ export function urlProblem(raw: string, policy: Policy): string | null {
 
 /** Why an address may not be contacted, or null when it is public or inside the operator's allowance. */
 export function addressProblem(address: string, policy: Policy): string | null {
-  let ip = ipaddr.parse(address);
-  if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
-  const allowed = policy.WEBHOOK_ALLOWED_PRIVATE_CIDRS.some((c) => {
-    const [net, bits] = ipaddr.parseCIDR(c);
-    return net.kind() === ip.kind() && ip.match(net, bits);
-  });
-  if (allowed) return null;
-  if (METADATA.has(ip.toString())) return `${address} is a cloud metadata address`;
-  const range = ip.range();
-  if (range === 'unicast') return null;
-  return `${address} is ${RANGE_NAMES[range] ?? `a special-purpose address (${range})`}`;
+  return inRanges(address, policy.WEBHOOK_ALLOWED_PRIVATE_CIDRS) ? null : nonPublicReason(address);
 }
 
 /** A refused target: the reason is stored on the attempt and shown to the caller. */
