@@ -66,7 +66,6 @@ interface Rule {
   check: (ctx: LineContext) => Hit | null;
 }
 
-const JS: Language[] = ['javascript', 'typescript'];
 const isJs = (l: Language | null) => l === 'javascript' || l === 'typescript';
 
 // ---------------------------------------------------------------------------------------------

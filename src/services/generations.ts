@@ -10,7 +10,7 @@ import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { countTokens } from 'gpt-tokenizer';
 import { z } from 'zod';
 import { GENERATION_LANGUAGES, normalizeLanguage, VERBOSITY, type GenerationOptions } from '../agents/code-generation.js';
-import type { Generation, Project } from '../generated/prisma/client.js';
+import type { Generation } from '../generated/prisma/client.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { ConflictError, ModelNotConfiguredError, NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
 import { appendEvent, type StoredEvent } from '../events/event-store.js';
@@ -24,6 +24,7 @@ import { relevantFiles } from './projects/search.js';
 import { changeWithWebhookEvent } from './webhooks/events.js';
 import { canSee, listScope, requireTeamRole } from './teams.js';
 import { fieldErrors } from './tasks/task-input.js';
+import { getProject } from './projects/projects.js';
 
 export const GENERATION_PAGE_MAX = 50;
 /** Files of the project's index given to the model as context. */
@@ -75,11 +76,6 @@ function storedOptions(o: { style?: string | null; verbosity?: string | null; sa
   return out;
 }
 
-async function readProject(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<Project> {
-  const project = idKind(id) === 'project' ? await deps.db.project.findUnique({ where: { id } }) : null;
-  if (!project || !(await canSee(deps, principal, project))) throw new NotFoundError('project', id);
-  return project;
-}
 
 async function startWorkflow(deps: ServiceDeps, id: string): Promise<void> {
   const input: GenerationWorkflowInput = {
@@ -125,7 +121,7 @@ export async function createGeneration(
   if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
   const input = parsed.data;
   requireModel(deps);
-  const project = input.projectId ? await readProject(deps, principal, input.projectId) : null;
+  const project = input.projectId ? await getProject(deps, principal, input.projectId) : null;
   const teamId = input.teamId ?? project?.teamId ?? principal.teamId;
   if (project && project.teamId !== teamId) {
     throw new ValidationError([{ field: 'teamId', message: `must be the project's team (${project.teamId ?? 'none: a personal project'})` }]);

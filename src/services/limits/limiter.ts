@@ -12,7 +12,7 @@ import type { OperationCost } from '../../graphql/cost.js';
 import type { EventBus } from '../../events/event-bus.js';
 import type { Principal } from '../deps.js';
 import { limitsOf, planOf, type Limits } from './plans.js';
-import type { LimitStore, WindowState } from './store.js';
+import type { LimitStore } from './store.js';
 import { utcDay, type UsageRecorder } from './usage.js';
 
 const MINUTE = 60_000;

@@ -19,18 +19,13 @@ import { canSee, listScope, requireTeamRole } from '../teams.js';
 import { fieldErrors } from '../tasks/task-input.js';
 import { relevantFiles, type FileHit } from '../projects/search.js';
 import { filesOf, parseIssueFilter, parseReviewInput, REVIEW_STATUSES, reviewUpdateSchema, type IssueFilter, type StoredReviewInput } from './review-input.js';
+import { getProject } from '../projects/projects.js';
 
 export const REVIEW_PAGE_MAX = 50;
 
 /** Stream event types: one `issue` per finding, then exactly one `completed` or `failed`. */
 export const isTerminalReviewEvent = (e: StoredEvent) => e.type === 'completed' || e.type === 'failed';
 
-/** A project id given with a request: the project must exist and be visible to the caller (else 404). */
-async function visibleProject(deps: Pick<ServiceDeps, 'db'>, principal: Principal, projectId: string) {
-  const project = idKind(projectId) === 'project' ? await deps.db.project.findUnique({ where: { id: projectId } }) : null;
-  if (!project || !(await canSee(deps, principal, project))) throw new NotFoundError('project', projectId);
-  return project;
-}
 
 /** Files of the project given as context, besides the reviewed ones. */
 const CONTEXT_FILES = 5;
@@ -46,7 +41,7 @@ async function projectContext(deps: Pick<ServiceDeps, 'db'>, principal: Principa
 /** Creates the review and starts its workflow (once per idempotency key). */
 export async function createReview(deps: ServiceDeps, principal: Principal, raw: unknown, idempotencyKey?: string | null): Promise<{ id: string; replayed: boolean }> {
   const { input, mode, stored } = parseReviewInput(raw, { maxFiles: deps.config.REVIEW_MAX_FILES, maxBytes: deps.config.REVIEW_MAX_INPUT_BYTES });
-  const project = input.projectId ? await visibleProject(deps, principal, input.projectId) : null;
+  const project = input.projectId ? await getProject(deps, principal, input.projectId) : null;
   const teamId = input.teamId ?? project?.teamId ?? principal.teamId;
   if (project && (project.teamId ?? null) !== (teamId ?? null)) {
     throw new ValidationError([{ field: 'teamId', message: `must be the project's team (${project.teamId ?? 'none: a personal project'})` }]);
@@ -128,7 +123,7 @@ export async function listReviews(
   if (args.status != null && !(REVIEW_STATUSES as readonly string[]).includes(args.status)) {
     throw new ValidationError([{ field: 'status', message: `must be one of: ${REVIEW_STATUSES.join(', ')}` }]);
   }
-  if (args.projectId != null) await visibleProject(deps, principal, args.projectId);
+  if (args.projectId != null) await getProject(deps, principal, args.projectId);
   const base = await listScope(deps, principal, args.teamId);
   const filter = { ...(args.projectId != null ? { projectId: args.projectId } : {}), ...(args.status != null ? { status: args.status as Review['status'] } : {}) };
   return paginate(args, REVIEW_PAGE_MAX, 'review', (cursor, order, take) =>

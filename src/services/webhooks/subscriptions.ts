@@ -16,6 +16,7 @@ import { loadDelivery, sendAttempt } from './deliver.js';
 import { announceDeliveries, WEBHOOK_EVENT_TYPES } from './events.js';
 import { decryptSecret, encryptSecret, generateSecret, secretProblem } from './secrets.js';
 import { checkHost, TargetRefused, urlProblem } from './target.js';
+import { getProject } from '../projects/projects.js';
 
 export const WEBHOOK_PAGE_MAX = 100;
 export const MAX_WEBHOOKS_PER_PROJECT = 25;
@@ -45,11 +46,6 @@ async function checkUrl(deps: Pick<ServiceDeps, 'config'>, field: string, url: s
   return url;
 }
 
-async function visibleProject(deps: Pick<ServiceDeps, 'db'>, principal: Principal, projectId: string) {
-  const project = idKind(projectId) === 'project' ? await deps.db.project.findUnique({ where: { id: projectId } }) : null;
-  if (!project || !(await canSee(deps, principal, project))) throw new NotFoundError('project', projectId);
-  return project;
-}
 
 /** Changing a project's webhooks: its owner (personal project) or a team member (member role or higher). */
 async function requireManage(deps: Pick<ServiceDeps, 'db'>, principal: Principal, project: { id: string; ownerId: string; teamId: string | null }) {
@@ -77,7 +73,7 @@ export async function createWebhook(deps: Deps, principal: Principal, raw: unkno
   const parsed = createSchema.safeParse(raw);
   if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error).map((e) => ({ ...e, field: e.field === 'projectId' ? 'project_id' : e.field === 'eventTypes' || e.field.startsWith('eventTypes.') ? e.field.replace('eventTypes', 'events') : e.field })));
   const input = parsed.data;
-  const project = await visibleProject(deps, principal, input.projectId);
+  const project = await getProject(deps, principal, input.projectId);
   await requireManage(deps, principal, project);
   if (input.secret != null) {
     const problem = secretProblem(input.secret);
@@ -118,7 +114,7 @@ export async function createWebhook(deps: Deps, principal: Principal, raw: unkno
 
 /** Webhooks of one project (`projectId`), or of every project in the caller's scope (personal, or `teamId`'s), newest first. */
 export async function listWebhooks(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs & { projectId?: string | null; teamId?: string | null }) {
-  const where = args.projectId ? { projectId: (await visibleProject(deps, principal, args.projectId)).id } : { project: await listScope(deps, principal, args.teamId) };
+  const where = args.projectId ? { projectId: (await getProject(deps, principal, args.projectId)).id } : { project: await listScope(deps, principal, args.teamId) };
   // Missed counts come with the page (one query, not one per webhook).
   return paginate(args, WEBHOOK_PAGE_MAX, 'webhook', (cursor, order, take) =>
     deps.db.webhook.findMany({ where: { ...where, ...cursor }, orderBy: { id: order }, take, include: { _count: { select: { deliveries: { where: { status: 'missed' } } } } } }),
