@@ -95,7 +95,9 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
   let timedOut: Promise<void> | null = null;
   const agentScope = new CancellationScope();
   const timerScope = new CancellationScope();
-  const run = agentScope.run(() => (input.modelQueue ? runWithModel() : runAgent(input.taskId)));
+  // patched: a history written by a worker without the model step replays on the path it took.
+  const withModel = input.modelQueue !== undefined && patched('model-assist');
+  const run = agentScope.run(() => (withModel ? runWithModel() : runAgent(input.taskId)));
   timerScope
     .run(() => sleep(input.timeoutSeconds * 1000))
     .then(

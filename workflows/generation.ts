@@ -4,7 +4,7 @@
  * backoff; an answer without code, or a request the provider refuses, fails the generation with
  * a message the caller reads on GET /v1/generations/{id}.
  */
-import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, CancellationScope, proxyActivities } from '@temporalio/workflow';
 import type { GenerationActivities, GenerationModelActivities } from '../src/activities/generations.js';
 import { AGENT_INPUT_ERROR } from './definitions.js';
 
@@ -18,7 +18,12 @@ export interface GenerationWorkflowInput {
 
 /** Generates, analyzes and stores; returns how the generation ended. */
 export async function generationWorkflow(input: GenerationWorkflowInput): Promise<'completed' | 'failed' | 'skipped'> {
-  const { completeGeneration, failGeneration } = proxyActivities<GenerationActivities>({
+  // Storing is retried a few times (an error that repeats, e.g. an analyzer failing on this code, then fails the generation).
+  const { completeGeneration } = proxyActivities<GenerationActivities>({
+    startToCloseTimeout: '2 minutes',
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 5 },
+  });
+  const { failGeneration } = proxyActivities<GenerationActivities>({
     startToCloseTimeout: '2 minutes',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
@@ -39,13 +44,14 @@ export async function generationWorkflow(input: GenerationWorkflowInput): Promis
   } catch (err) {
     const cause = err instanceof ActivityFailure ? err.cause : err;
     const safe = cause instanceof ApplicationFailure && cause.type === AGENT_INPUT_ERROR;
-    await failGeneration({
+    // Written even when the workflow itself is being cancelled, so the generation never stays processing.
+    await CancellationScope.nonCancellable(() => failGeneration({
       generationId: input.generationId,
       error: {
         code: 'agent_error',
-        message: safe ? cause.message : 'The model provider could not be reached after several attempts. Retry the generation later (POST /v1/generations/{id}/retry).',
+        message: safe ? cause.message : 'The generation could not be completed after several attempts. Retry it later (POST /v1/generations/{id}/retry).',
       },
-    });
+    }));
     return 'failed';
   }
 }

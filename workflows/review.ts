@@ -18,7 +18,7 @@ export async function reviewWorkflow(input: ReviewWorkflowInput): Promise<string
   });
   const { failReview } = proxyActivities<ReviewActivities>({
     startToCloseTimeout: '1 minute',
-    retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
+    retry: { initialInterval: '1 second', maximumInterval: '30 seconds', maximumAttempts: 10 },
   });
   try {
     return await runReview(input.reviewId);

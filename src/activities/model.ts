@@ -35,6 +35,8 @@ export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'lo
     let streamed = 0;
     let reported = 0;
     const timeout = AbortSignal.timeout(config.MODEL_TIMEOUT_SECONDS * 1000);
+    // Heartbeats also while the model reads a long prompt before its first token.
+    const beat = setInterval(() => ctx.heartbeat({ streamed }), 1000);
     try {
       const answer = await streamChat({
         baseUrl: config.MODEL_BASE_URL,
@@ -59,6 +61,8 @@ export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'lo
       if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
       if (err instanceof ModelRequestError) throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: err.message, nonRetryable: true });
       throw err; // unavailable or timed out: Temporal retries with backoff
+    } finally {
+      clearInterval(beat);
     }
   }
 

@@ -5,6 +5,8 @@
  * a ModelUnavailableError (worth retrying); any other 4xx a ModelRequestError (not). `signal`
  * aborts the HTTP call.
  */
+import { toStorableText } from '../services/text.js';
+
 export class ModelUnavailableError extends Error {
   override name = 'ModelUnavailableError';
 }
@@ -88,5 +90,6 @@ export async function streamChat(options: {
       }
     }
   }
-  return { text, promptTokens, completionTokens };
+  // What we store must be storable: a model may emit NUL characters or broken surrogate pairs.
+  return { text: toStorableText(text), promptTokens, completionTokens };
 }

@@ -74,6 +74,15 @@ export async function appendEvent(db: Db, bus: EventBus, event: NewEvent): Promi
   return stored;
 }
 
+/** The last event of a stream with a sequence number up to `seq`, or null. */
+export async function lastEventUpTo(db: Db, streamId: string, seq: number): Promise<StoredEvent | null> {
+  const rows = await db.$queryRaw<Row[]>`
+    SELECT stream_id, seq, type, data, created_at FROM events
+    WHERE stream_id = ${streamId} AND seq <= ${seq}
+    ORDER BY seq DESC LIMIT 1`;
+  return rows[0] ? toEvent(rows[0]) : null;
+}
+
 /** Events of a stream after `afterSeq`, in order. */
 export async function readEvents(db: Db, streamId: string, afterSeq: number, limit = 500): Promise<StoredEvent[]> {
   const rows = await db.$queryRaw<Row[]>`

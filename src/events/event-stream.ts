@@ -1,7 +1,7 @@
 /** A resumable live stream: the stored backlog after `since`, then new events as they arrive. */
 import type { Db } from '../db/client.js';
 import type { EventBus } from './event-bus.js';
-import { readEvents, type StoredEvent } from './event-store.js';
+import { lastEventUpTo, readEvents, type StoredEvent } from './event-store.js';
 
 export interface StreamOptions {
   db: Db;
@@ -16,8 +16,31 @@ export interface StreamOptions {
   signal?: AbortSignal;
 }
 
-/** Yields each event exactly once, in sequence order, until a terminal event or the signal aborts. */
-export async function* streamEvents(options: StreamOptions): AsyncGenerator<StoredEvent> {
+/**
+ * Yields each event exactly once, in sequence order, until a terminal event or the signal aborts.
+ * A stream resumed at or after its terminal event ends at once. `return()` (a subscriber leaving)
+ * ends it at once too, also while it waits for the next event.
+ */
+export function streamEvents(options: StreamOptions): AsyncGenerator<StoredEvent> {
+  const stop = new AbortController();
+  const signal = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  const inner = events({ ...options, signal });
+  const outer: AsyncGenerator<StoredEvent> = {
+    next: () => inner.next(),
+    return: (value) => {
+      stop.abort();
+      return inner.return(value);
+    },
+    throw: (err) => {
+      stop.abort();
+      return inner.throw(err);
+    },
+    [Symbol.asyncIterator]: () => outer,
+  };
+  return outer;
+}
+
+async function* events(options: StreamOptions & { signal: AbortSignal }): AsyncGenerator<StoredEvent> {
   const { db, bus, streamId, isTerminal, signal, pollMs = 1000 } = options;
   let last = options.since;
   let notified = false;
@@ -27,9 +50,10 @@ export async function* streamEvents(options: StreamOptions): AsyncGenerator<Stor
     wake?.();
   };
   const unsubscribe = bus.subscribe(streamId, onWake);
-  signal?.addEventListener('abort', onWake);
+  signal.addEventListener('abort', onWake);
   try {
-    while (!signal?.aborted) {
+    let first = true;
+    while (!signal.aborted) {
       notified = false;
       const batch = await readEvents(db, streamId, last);
       for (const event of batch) {
@@ -37,7 +61,13 @@ export async function* streamEvents(options: StreamOptions): AsyncGenerator<Stor
         yield event;
         if (isTerminal(event)) return;
       }
-      if (batch.length > 0 || notified || signal?.aborted) continue;
+      if (first && batch.length === 0 && last > 0) {
+        // Resumed with nothing after `since`: if the stream already ended there, there is nothing to wait for.
+        const ended = await lastEventUpTo(db, streamId, last);
+        if (ended && isTerminal(ended)) return;
+      }
+      first = false;
+      if (batch.length > 0 || notified || signal.aborted) continue;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, pollMs);
         wake = () => {
@@ -49,6 +79,38 @@ export async function* streamEvents(options: StreamOptions): AsyncGenerator<Stor
     }
   } finally {
     unsubscribe();
-    signal?.removeEventListener('abort', onWake);
+    signal.removeEventListener('abort', onWake);
   }
+}
+
+/**
+ * `first`, then each item of `source` through `map` (null: skipped). Unlike an async generator
+ * wrapped around it, `return()` reaches the source at once, so a subscriber that leaves stops it.
+ */
+export function mapStream<T, U>(source: AsyncGenerator<T>, map: (item: T) => Promise<U | null>, first: U[] = []): AsyncGenerator<U> {
+  const queued = [...first];
+  const done = (): IteratorReturnResult<undefined> => ({ done: true, value: undefined });
+  const out: AsyncGenerator<U> = {
+    async next() {
+      if (queued.length) return { done: false, value: queued.shift()! };
+      for (;;) {
+        const r = await source.next();
+        if (r.done) return done();
+        const value = await map(r.value);
+        if (value !== null) return { done: false, value };
+      }
+    },
+    async return() {
+      queued.length = 0;
+      await source.return(undefined);
+      return done();
+    },
+    async throw(err) {
+      queued.length = 0;
+      await source.return(undefined);
+      throw err;
+    },
+    [Symbol.asyncIterator]: () => out,
+  };
+  return out;
 }

@@ -16,6 +16,7 @@ const RANGE_NAMES: Record<string, string> = {
   carrierGradeNat: 'a carrier-grade NAT address',
   reserved: 'a reserved address',
 };
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
 /** Cloud instance metadata services (AWS/GCP/Azure, AWS IPv6, Alibaba). */
 const METADATA = new Set(['169.254.169.254', 'fd00:ec2::254', '100.100.100.200']);
 
@@ -31,6 +32,8 @@ export function nonPublicReason(address: string): string | null {
   if (!ip) return `${address} is not an IP address`;
   if (METADATA.has(ip.toString())) return `${address} is a cloud metadata address`;
   const range = ip.range();
+  // IPv6: only global unicast (2000::/3) counts; ipaddr calls IPv4-compatible forms like ::7f00:1 unicast too.
+  if (range === 'unicast' && ip.kind() === 'ipv6' && !ip.match(GLOBAL_UNICAST_V6)) return `${address} is not a global unicast IPv6 address`;
   if (range === 'unicast') return null;
   return `${address} is ${RANGE_NAMES[range] ?? `a special-purpose address (${range})`}`;
 }

@@ -14,13 +14,14 @@ import type { Generation } from '../generated/prisma/client.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { ConflictError, ModelNotConfiguredError, NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
 import { appendEvent, type StoredEvent } from '../events/event-store.js';
-import { streamEvents } from '../events/event-stream.js';
+import { mapStream, streamEvents } from '../events/event-stream.js';
 import { idKind, newId } from '../ids.js';
 import type { GenerationWorkflowInput } from '../../workflows/generation.js';
 import type { Principal, ServiceDeps } from './deps.js';
 import { withIdempotency } from './idempotency.js';
 import { paginate, type PageArgs } from './pagination.js';
 import { relevantFiles } from './projects/search.js';
+import { storableText } from './text.js';
 import { changeWithWebhookEvent } from './webhooks/events.js';
 import { canSee, listScope, requireTeamRole } from './teams.js';
 import { fieldErrors } from './tasks/task-input.js';
@@ -37,7 +38,7 @@ const languageNames = Object.keys(GENERATION_LANGUAGES).join(', ');
 
 const inputSchema = z
   .object({
-    prompt: z.string().trim().min(1, 'must not be empty: describe the code you want').max(MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS.toLocaleString('en')} characters`),
+    prompt: storableText().trim().min(1, 'must not be empty: describe the code you want').max(MAX_PROMPT_CHARS, `must be at most ${MAX_PROMPT_CHARS.toLocaleString('en')} characters`),
     language: z
       .string()
       .nullish()
@@ -51,7 +52,7 @@ const inputSchema = z
     teamId: z.string().nullish(),
     options: z
       .object({
-        style: z.string().trim().max(500, 'must be at most 500 characters').nullish(),
+        style: storableText().trim().max(500, 'must be at most 500 characters').nullish(),
         verbosity: z.enum(VERBOSITY, { message: `must be one of: ${VERBOSITY.join(', ')}` }).nullish(),
         safetyFilters: z.boolean({ message: 'must be true or false' }).nullish(),
       })
@@ -77,7 +78,10 @@ function storedOptions(o: { style?: string | null; verbosity?: string | null; sa
 }
 
 
-async function startWorkflow(deps: ServiceDeps, id: string): Promise<void> {
+/** Each attempt runs its own workflow: the first under the generation's id, a retry under `<id>:<attempt>`. */
+const workflowIdOf = (id: string, attempt: number) => (attempt === 1 ? id : `${id}:${attempt}`);
+
+async function startWorkflow(deps: ServiceDeps, id: string, attempt: number): Promise<void> {
   const input: GenerationWorkflowInput = {
     generationId: id,
     gpuQueue: deps.config.taskQueues.gpu,
@@ -85,22 +89,23 @@ async function startWorkflow(deps: ServiceDeps, id: string): Promise<void> {
     heartbeatTimeoutSeconds: deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
   };
   try {
-    await deps.temporal.workflow.start('generationWorkflow', { workflowId: id, taskQueue: deps.config.taskQueues.cpu, args: [input] });
+    await deps.temporal.workflow.start('generationWorkflow', { workflowId: workflowIdOf(id, attempt), taskQueue: deps.config.taskQueues.cpu, args: [input] });
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return;
+    if (err instanceof WorkflowExecutionAlreadyStartedError) return; // an idempotent replay of this very start
     deps.logger.error({ err, generationId: id }, 'could not start the generation workflow');
     throw new ServiceUnavailableError('The task engine is not reachable right now; the generation was not started. Retry shortly.');
   }
 }
 
-/** Waits (up to GENERATION_SYNC_WAIT_SECONDS) for the generation's workflow to end. */
-async function awaitWorkflow(deps: ServiceDeps, id: string): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => (timer = setTimeout(resolve, deps.config.GENERATION_SYNC_WAIT_SECONDS * 1000)));
+/** Waits (up to GENERATION_SYNC_WAIT_SECONDS) for the attempt's workflow to end; the long-poll stops when the wait does. */
+async function awaitWorkflow(deps: ServiceDeps, id: string, attempt: number): Promise<void> {
+  const stop = new AbortController();
+  const timer = setTimeout(() => stop.abort(), deps.config.GENERATION_SYNC_WAIT_SECONDS * 1000);
   try {
-    await Promise.race([deps.temporal.workflow.getHandle(id).result().then(() => {}, () => {}), timeout]);
+    await deps.temporal.withAbortSignal(stop.signal, () => deps.temporal.workflow.getHandle(workflowIdOf(id, attempt)).result()).catch(() => {});
   } finally {
     clearTimeout(timer);
+    stop.abort();
   }
 }
 
@@ -150,7 +155,7 @@ export async function createGeneration(
         },
       });
       try {
-        await startWorkflow(deps, id);
+        await startWorkflow(deps, id, 1);
       } catch (err) {
         await deps.db.generation.delete({ where: { id } });
         throw err;
@@ -158,7 +163,7 @@ export async function createGeneration(
       return id;
     },
   );
-  if (sync) await awaitWorkflow(deps, resourceId);
+  if (sync) await awaitWorkflow(deps, resourceId, 1);
   return { generation: await deps.db.generation.findUniqueOrThrow({ where: { id: resourceId } }), replayed };
 }
 
@@ -172,6 +177,7 @@ export async function getGeneration(deps: Pick<ServiceDeps, 'db'>, principal: Pr
 /** The caller's generations (or a team's), newest first, optionally of one project; at most 50 a page. */
 export async function listGenerations(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs & { teamId?: string | null; projectId?: string | null }) {
   const base = await listScope(deps, principal, args.teamId);
+  if (args.projectId != null) await getProject(deps, principal, args.projectId); // another account's project: 404
   const byProject = args.projectId ? { projectId: args.projectId } : {};
   return paginate(args, GENERATION_PAGE_MAX, 'generation', (cursor, order, take) =>
     deps.db.generation.findMany({ where: { ...base, ...byProject, ...cursor }, orderBy: { id: order }, take }),
@@ -200,8 +206,15 @@ export async function retryGeneration(deps: ServiceDeps, principal: Principal, i
     },
   });
   if (reset.count === 0) throw notRetryable(); // another retry got there first
-  await startWorkflow(deps, id);
-  if (promptTokens(g.prompt).sync) await awaitWorkflow(deps, id);
+  const attempt = g.attempts + 1;
+  try {
+    await startWorkflow(deps, id, attempt);
+  } catch (err) {
+    // Nothing runs this attempt: it ends failed (so it can be retried again) instead of staying processing.
+    await failGeneration(deps, id, { code: 'service_unavailable', message: 'The task engine was not reachable when the retry was started. Retry again.' });
+    throw err;
+  }
+  if (promptTokens(g.prompt).sync) await awaitWorkflow(deps, id, attempt);
   return deps.db.generation.findUniqueOrThrow({ where: { id } });
 }
 
@@ -221,6 +234,15 @@ async function emitFinished(deps: Pick<ServiceDeps, 'db' | 'bus'>, g: { id: stri
   await appendEvent(deps.db, deps.bus, { streamId: g.id, type: 'generation', key: `attempt-${g.attempts}`, data: { status, attempt: g.attempts } });
 }
 
+/**
+ * Announces the end of this attempt when it has ended: by this call, or by an earlier one that
+ * died before announcing it (the event's key keeps it once).
+ */
+async function emitFinishedIfEnded(deps: Pick<ServiceDeps, 'db' | 'bus'>, g: { id: string; attempts: number }) {
+  const now = await deps.db.generation.findUnique({ where: { id: g.id }, select: { status: true, attempts: true } });
+  if (now && now.attempts === g.attempts && now.status !== 'processing') await emitFinished(deps, g, now.status);
+}
+
 /** Stores a completed generation (only while it is processing) and announces it. */
 export async function storeCompletedGeneration(
   deps: Pick<ServiceDeps, 'db' | 'bus'>,
@@ -229,12 +251,12 @@ export async function storeCompletedGeneration(
 ): Promise<void> {
   const g = await deps.db.generation.findUnique({ where: { id } });
   if (!g) return;
-  const count = await endGeneration(deps, g, 'completed', { ...result, warnings: result.warnings as object[] }, {
+  await endGeneration(deps, g, 'completed', { ...result, warnings: result.warnings as object[] }, {
     language: result.language,
     confidence: result.confidence,
     warnings: result.warnings.length,
   });
-  if (count) await emitFinished(deps, g, 'completed');
+  await emitFinishedIfEnded(deps, g);
 }
 
 /** Ends this attempt of a processing generation, with its webhook event in the same transaction; 0 when it had already ended. */
@@ -260,24 +282,22 @@ function endGeneration(
 export async function failGeneration(deps: Pick<ServiceDeps, 'db' | 'bus'>, id: string, error: { code: string; message: string }): Promise<void> {
   const g = await deps.db.generation.findUnique({ where: { id } });
   if (!g) return;
-  const count = await endGeneration(deps, g, 'failed', { error }, { error });
-  if (count) await emitFinished(deps, g, 'failed');
+  await endGeneration(deps, g, 'failed', { error }, { error });
+  await emitFinishedIfEnded(deps, g);
 }
 
 /**
  * The generation as it is now if it is no longer processing; otherwise its state once it
  * completes or fails. Reads the stream's position before the row, so an end in between is seen.
  */
-export async function* watchGeneration(deps: Pick<ServiceDeps, 'db' | 'bus'>, principal: Principal, id: string, signal?: AbortSignal): AsyncGenerator<Generation> {
+export async function watchGeneration(deps: Pick<ServiceDeps, 'db' | 'bus'>, principal: Principal, id: string): Promise<AsyncGenerator<Generation>> {
   await getGeneration(deps, principal, id);
   const position = (await deps.db.eventStream.findUnique({ where: { id } }))?.lastSeq ?? 0;
   const now = await deps.db.generation.findUniqueOrThrow({ where: { id } });
-  yield now;
-  if (now.status !== 'processing') return;
-  for await (const _event of streamEvents({ db: deps.db, bus: deps.bus, streamId: id, since: position, isTerminal: (e: StoredEvent) => e.type === 'generation', signal })) {
-    const g = await deps.db.generation.findUnique({ where: { id } });
-    if (g) yield g;
-  }
+  const ended = now.status !== 'processing';
+  const events = streamEvents({ db: deps.db, bus: deps.bus, streamId: id, since: position, isTerminal: (e: StoredEvent) => ended || e.type === 'generation' });
+  if (ended) await events.return(undefined);
+  return mapStream(events, () => deps.db.generation.findUnique({ where: { id } }), [now]);
 }
 
 /** Deletes the generations created more than `days` days before `now` (and their event streams); returns how many. */

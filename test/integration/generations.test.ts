@@ -263,6 +263,8 @@ describe('POST /v1/generations', () => {
       [{ prompt: 'x', options: { safety_filters: 'yes' } }, 422, 'options.safety_filters', 'must be boolean'],
       [{ prompt: 'x', colour: 'blue' }, 422, 'colour', 'is not a known body field'],
       [{ prompt: 'x', project_id: 'prj_nope' }, 404, '', 'No project with id "prj_nope"'],
+      [{ prompt: 'write \u0000 code' }, 422, 'prompt', 'no NUL characters'],
+      [{ prompt: 'x', options: { style: 'tabs \udc00' } }, 422, 'options.style', 'lone UTF-16 surrogates'],
     ];
     for (const [body, status, field, message] of cases) {
       const res = await api.post('/v1/generations', body);
@@ -296,7 +298,8 @@ describe('GET /v1/generations', () => {
   });
 
   it("answers 404 for another account's generation, on GET, retry and GraphQL, and lists none of it", async () => {
-    const mine = (await api.get('/v1/generations?limit=1')).body.data[0];
+    const mine = (await api.post('/v1/generations', { prompt: 'Add two numbers', language: 'typescript' })).body;
+    expect(mine.id).toMatch(/^gen_/);
     const other = await sys.createUser('Stranger');
     const theirs = restClient(sys.url, other.apiKey);
     expect((await theirs.get(`/v1/generations/${mine.id}`)).status).toBe(404);
@@ -307,6 +310,10 @@ describe('GET /v1/generations', () => {
     const node = await graphql(sys.url, other.apiKey, 'query($id: ID!) { node(id: $id) { id } }', { id: mine.id });
     expect(node.body.errors?.[0]?.extensions.code).toBe('RESOURCE_NOT_FOUND');
     expect((await theirs.get('/v1/generations/gen_not-an-id')).status).toBe(404);
+    // Listing by a project of another account is a 404 too, not an empty page.
+    const project = await sys.services.db.project.create({ data: { id: newId('project'), ownerId: userId, name: 'private' } });
+    expect((await theirs.get(`/v1/generations?project_id=${project.id}`)).status).toBe(404);
+    expect((await api.get(`/v1/generations?project_id=${project.id}`)).status).toBe(200);
   });
 });
 

@@ -248,6 +248,9 @@ describe('bad input: a clear error, and nothing created', () => {
     ['a path outside the repository', { files: [{ path: '../etc/passwd', content: 'x' }] }, 'files.0.path', /relative path/],
     ['a repeated path', { files: [{ path: 'a.js', content: 'x' }, { path: 'a.js', content: 'y' }] }, 'files.1.path', /repeats a.js/],
     ['an unknown field', { file: { path: 'a.js', content: 'x' }, severity: 'high' }, 'severity', /not a known body field/],
+    ['a hunk two billion lines into a file', { diff: '--- a/x\n+++ b/x\n@@ -0,0 +2000000000,1 @@\n+x\n' }, 'diff', /at most 2,000,000 lines in all/],
+    ['binary content (a NUL character)', { file: { path: 'logo.png', content: 'PNG\u0000\u0001' } }, 'file.content', /no NUL characters.*leave binary files out/],
+    ['a lone surrogate in a title', { file: { path: 'a.js', content: 'x' }, title: 'bad \ud800 title' }, 'title', /lone UTF-16 surrogates/],
   ])('%s → 422 naming the field', async (_name, body, field, message) => {
     const before = await countReviews();
     const res = await api.post('/v1/reviews', body);
@@ -465,6 +468,9 @@ describe('streaming (SSE)', () => {
     expect(replayed).toEqual(joined);
     const tail = await openSse(`${sys.url}/v1/reviews/${opening.data.id}`, { apiKey: key, headers: { 'last-event-id': String(joined.at(-2)!.id) } });
     expect((await tail.all()).slice(1)).toEqual([joined.at(-1)]);
+    // Reconnecting after the summary (what EventSource does when the stream closes) ends at once with nothing new.
+    const again = await openSse(`${sys.url}/v1/reviews/${opening.data.id}`, { apiKey: key, headers: { 'last-event-id': String(joined.at(-1)!.id) } });
+    expect((await again.all()).slice(1)).toEqual([]);
   });
 
   it('Last-Event-ID on a POST that creates a new review (no Idempotency-Key) does not skip its events', async () => {

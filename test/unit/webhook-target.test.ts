@@ -28,6 +28,11 @@ describe('webhook targets', () => {
     ['fe80::1', /link-local/],
     ['0.0.0.0', /unspecified/],
     ['100.64.0.1', /carrier-grade NAT/],
+    ['::', /unspecified/],
+    ['::7f00:1', /not a global unicast IPv6 address/], // IPv4-compatible ::127.0.0.1
+    ['::a9fe:a9fe', /not a global unicast IPv6 address/], // ::169.254.169.254
+    ['::ffff:7f00:1', /loopback/],
+    ['64:ff9b::7f00:1', /special-purpose|not a global/], // NAT64 of 127.0.0.1
   ])('refuses %s', (address, reason) => {
     expect(addressProblem(address, strict)).toMatch(reason);
   });

@@ -12,7 +12,8 @@ import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import picomatch from 'picomatch';
-import { publishWebhookEvent } from '../webhooks/events.js';
+import { storableText } from '../text.js';
+import { changeWithWebhookEvent } from '../webhooks/events.js';
 import { z } from 'zod';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { ConflictError, ServiceUnavailableError, ValidationError } from '../../errors.js';
@@ -36,15 +37,13 @@ const pathSchema = z
     message: 'must be a relative path with "/" separators and no "." or ".." segments, e.g. src/app.ts',
   });
 
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
 export const snapshotSchema = z
   .array(
     z
       .object({
         path: pathSchema,
         // PostgreSQL stores neither NUL characters nor lone surrogates: binary files are not indexed.
-        content: z.string().refine((c) => !c.includes('\0') && !LONE_SURROGATE.test(c), 'must be text (no NUL characters or lone UTF-16 surrogates); leave binary files out'),
+        content: storableText('leave binary files out'),
       })
       .strict(),
   )
@@ -362,18 +361,36 @@ export async function finishIndex(deps: Deps, input: { projectId: string; runId:
     deps.db.projectChunk.count({ where: { projectId } }),
     deps.db.projectSymbol.count({ where: { projectId } }),
   ]);
-  const updated = await deps.db.project.updateMany({
-    where: { id: projectId, indexRunId: runId },
-    data: {
-      indexStatus: status,
-      indexStats: (stats ?? undefined) as object | undefined,
-      indexFiles,
-      indexChunks,
-      indexSymbols,
-      ...(status === 'completed' ? { indexedAt: new Date() } : {}),
-    },
+  const data = {
+    indexStatus: status,
+    indexStats: (stats ?? undefined) as object | undefined,
+    indexFiles,
+    indexChunks,
+    indexSymbols,
+    ...(status === 'completed' ? { indexedAt: new Date() } : {}),
+  };
+  // The end and its webhook event (project.index_updated) commit together, once per run.
+  const ended = await changeWithWebhookEvent(deps, async (tx) => {
+    const updated = await tx.project.updateMany({ where: { id: projectId, indexRunId: runId, indexStatus: 'indexing' }, data });
+    if (updated.count === 0) return { result: false, event: null };
+    const project = await tx.project.findUniqueOrThrow({ where: { id: projectId }, select: { ownerId: true, teamId: true } });
+    return {
+      result: true,
+      event: {
+        type: 'project.index_updated',
+        resourceId: projectId,
+        ownerId: project.ownerId,
+        teamId: project.teamId,
+        projectId,
+        data: { project_id: projectId, run_id: runId, status, stats },
+      },
+    };
   });
-  if (updated.count === 0) return;
+  if (!ended) {
+    // Ended before: by an earlier attempt of this call that may have died before its final event.
+    const now = await deps.db.project.findUnique({ where: { id: projectId }, select: { indexRunId: true, indexStatus: true } });
+    if (!now || now.indexRunId !== runId || now.indexStatus === 'indexing') return;
+  }
   const message =
     status === 'completed' && input.stats
       ? `Index updated: ${input.stats.files_indexed} files indexed, ${input.stats.files_unchanged} unchanged, ${input.stats.files_removed} removed; ${input.stats.symbols} symbols`
@@ -381,32 +398,11 @@ export async function finishIndex(deps: Deps, input: { projectId: string; runId:
         ? `Index run failed: ${input.error ?? 'unknown error'}`
         : 'Index run cancelled';
   await emitIndexEvent(deps, projectId, status, `${runId}:end`, { run_id: runId, status, progress: 100, message, stats });
-  await onProjectIndexUpdated(deps, { projectId, runId, status, stats });
 }
 
 /** Ends the event stream of a run whose project was deleted under it. */
 export async function endRunOfDeletedProject(deps: Deps, projectId: string, runId: string) {
   await emitIndexEvent(deps, projectId, 'cancelled', `${runId}:end`, { run_id: runId, status: 'cancelled', progress: 100, message: 'Index run cancelled: the project was deleted', stats: null });
-}
-
-/**
- * Called once when an index run of a project ends (completed, failed or cancelled), after the
- * project row and its event stream say so: the `project.index_updated` webhook event.
- */
-export async function onProjectIndexUpdated(
-  deps: Deps,
-  event: { projectId: string; runId: string; status: 'completed' | 'failed' | 'cancelled'; stats: unknown },
-): Promise<void> {
-  const project = await deps.db.project.findUnique({ where: { id: event.projectId }, select: { ownerId: true, teamId: true } });
-  if (!project) return; // deleted under the run: its webhooks went with it
-  await publishWebhookEvent(deps, {
-    type: 'project.index_updated',
-    resourceId: event.projectId,
-    ownerId: project.ownerId,
-    teamId: project.teamId,
-    projectId: event.projectId,
-    data: { project_id: event.projectId, run_id: event.runId, status: event.status, stats: event.stats },
-  });
 }
 
 /** The project's index events after `since`, then live until the end of a run. */

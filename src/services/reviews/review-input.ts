@@ -9,16 +9,16 @@ import type { SourceFile } from '../../agents/security-expert.js';
 import { REVIEW_CATEGORIES, SEVERITIES, type ReviewCategory } from '../../agents/reviewer.js';
 import { AppError, ValidationError } from '../../errors.js';
 import { fieldErrors } from '../tasks/task-input.js';
+import { storableText } from '../text.js';
 
 export const ISSUE_STATUSES = ['open', 'dismissed', 'resolved'] as const;
 export const REVIEW_STATUSES = ['queued', 'running', 'completed', 'failed'] as const;
 
-const path = z
-  .string()
+const path = storableText()
   .min(1, 'must not be empty')
   .max(1024, 'must be at most 1024 characters')
   .refine((p) => !p.startsWith('/') && !p.split(/[\\/]/).includes('..') && !p.includes('\0'), 'must be a relative path inside the repository (no leading /, no ..)');
-const file = z.object({ path, content: z.string() }).strict();
+const file = z.object({ path, content: storableText('leave binary files out') }).strict();
 const categories = z
   .array(z.enum(REVIEW_CATEGORIES, { message: `must be one of: ${REVIEW_CATEGORIES.join(', ')}` }))
   .min(1, 'must name at least one category');
@@ -30,12 +30,12 @@ const metadata = z
 export function reviewInputSchema(maxFiles: number) {
   return z
     .object({
-      diff: z.string().min(1, 'must not be empty').optional(),
+      diff: storableText().min(1, 'must not be empty').optional(),
       file: file.optional(),
       files: z.array(file).min(1, 'must contain at least one file').max(maxFiles, `must have at most ${maxFiles} files (REVIEW_MAX_FILES)`).optional(),
       categories: categories.default([...REVIEW_CATEGORIES]),
       minConfidence: confidence.default(0),
-      title: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
+      title: storableText().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').optional(),
       metadata: metadata.default({}),
       projectId: z.string().optional(),
       teamId: z.string().optional(),
@@ -95,6 +95,9 @@ const stripPrefix = (name: string) => name.replace(/^[ab]\//, '');
  * other lines blank) and the lines it added or changed. Deleted files have no new side and are
  * skipped. A text that is not a unified diff, or whose hunks do not add up, is a 422 on `diff`.
  */
+/** Lines the files of one diff may span in all, counting the unchanged ones before each hunk. */
+const MAX_DIFF_LINES = 2_000_000;
+
 export function readDiff(text: string): { files: SourceFile[]; changedLines: Map<string, Set<number>> } {
   let patches;
   try {
@@ -104,6 +107,7 @@ export function readDiff(text: string): { files: SourceFile[]; changedLines: Map
   }
   const files: SourceFile[] = [];
   const changedLines = new Map<string, Set<number>>();
+  let totalLines = 0;
   for (const patch of patches) {
     if (!patch.newFileName && !patch.oldFileName) continue;
     if (!patch.newFileName || patch.hunks.length === 0) {
@@ -114,6 +118,11 @@ export function readDiff(text: string): { files: SourceFile[]; changedLines: Map
     const lines: string[] = [];
     const added = changedLines.get(name) ?? new Set<number>();
     for (const hunk of patch.hunks) {
+      // The lines before a hunk are made (blank) in memory: all files together may not reach past MAX_DIFF_LINES.
+      totalLines += Math.max(0, hunk.newStart + hunk.newLines - 1 - lines.length);
+      if (totalLines > MAX_DIFF_LINES) {
+        throw new ValidationError([{ field: 'diff', message: `reaches line ${hunk.newStart} of ${name}; the files of one diff may span at most ${MAX_DIFF_LINES.toLocaleString('en')} lines in all` }]);
+      }
       let line = hunk.newStart;
       for (const l of hunk.lines) {
         if (l.startsWith('-') || l.startsWith('\\')) continue;
@@ -155,7 +164,7 @@ export function parseIssueFilter(raw: unknown): IssueFilter {
 /** PATCH /v1/reviews/{id}: metadata, title and per-issue status; findings themselves never change. */
 export const reviewUpdateSchema = z
   .object({
-    title: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').nullable().optional(),
+    title: storableText().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').nullable().optional(),
     metadata: metadata.optional(),
     issues: z
       .array(

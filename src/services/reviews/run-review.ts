@@ -39,8 +39,13 @@ export function issueEventData(f: ReviewFinding) {
 
 /** Reviews every file and completes the review; a review already over is left as it is. */
 export async function runReview(deps: Deps, reviewId: string, options: RunOptions): Promise<'completed' | 'failed'> {
-  const review = await deps.db.review.findUniqueOrThrow({ where: { id: reviewId } });
-  if (review.status === 'completed' || review.status === 'failed') return review.status;
+  const review = await deps.db.review.findUnique({ where: { id: reviewId } });
+  if (!review) return 'failed'; // deleted under it (its project or team went): nothing left to do
+  if (review.status === 'completed' || review.status === 'failed') {
+    // An earlier attempt ended it; its final event may not have been written before that attempt died.
+    await appendTerminalEvent(deps, review);
+    return review.status;
+  }
   await deps.db.review.updateMany({ where: { id: reviewId, status: 'queued' }, data: { status: 'running' } });
   const input = filesOf(review.input as unknown as StoredReviewInput);
   const reviewer = new Reviewer(reviewId, { categories: review.categories as ReviewCategory[], minConfidence: review.minConfidence, changedLines: input.changedLines });
@@ -100,13 +105,23 @@ export async function runReview(deps: Deps, reviewId: string, options: RunOption
   const score = reviewScore(findings);
   const summary = reviewSummary({ mode: review.mode, files: files.length, lines }, findings, score);
   await endReview(deps, review, 'completed', { summary, score, filesReviewed: files.length }, { score, issue_count: findings.length, files_reviewed: files.length });
+  await appendTerminalEvent(deps, await deps.db.review.findUniqueOrThrow({ where: { id: reviewId } }));
+  return 'completed';
+}
+
+/** The final event of an ended review, from its row (stored once: the key is the same every time). */
+async function appendTerminalEvent(deps: Deps, review: Review) {
+  if (review.status === 'failed') {
+    await appendEvent(deps.db, deps.bus, { streamId: review.id, type: 'failed', key: 'terminal', data: { status: 'failed', error: review.error } });
+    return;
+  }
+  const issueCount = await deps.db.reviewIssue.count({ where: { reviewId: review.id } });
   await appendEvent(deps.db, deps.bus, {
-    streamId: reviewId,
+    streamId: review.id,
     type: 'completed',
     key: 'terminal',
-    data: { status: 'completed', summary, score, issueCount: findings.length, filesReviewed: files.length },
+    data: { status: 'completed', summary: review.summary, score: review.score, issueCount, filesReviewed: review.filesReviewed },
   });
-  return 'completed';
 }
 
 /** Ends an unfinished review, with its webhook event in the same transaction; 0 when it had already ended. */
@@ -125,7 +140,10 @@ function endReview(deps: Deps, review: Review, status: 'completed' | 'failed', d
 /** Ends a review that could not run (its attempts ran out) as failed, with an error safe to show. */
 export async function failReview(deps: Deps, reviewId: string, message: string) {
   const error = { code: 'agent_error', message };
-  const review = await deps.db.review.findUniqueOrThrow({ where: { id: reviewId } });
-  const count = await endReview(deps, review, 'failed', { error }, { error });
-  if (count) await appendEvent(deps.db, deps.bus, { streamId: reviewId, type: 'failed', key: 'terminal', data: { status: 'failed', error } });
+  const review = await deps.db.review.findUnique({ where: { id: reviewId } });
+  if (!review) return; // deleted under it
+  await endReview(deps, review, 'failed', { error }, { error });
+  // Whoever ended it, its final event is written (again: the key keeps one).
+  const ended = await deps.db.review.findUnique({ where: { id: reviewId } });
+  if (ended) await appendTerminalEvent(deps, ended);
 }

@@ -328,7 +328,8 @@ export async function analyzeClone(gitDir: string, options: AnalysisOptions): Pr
   const [, tip] = await Promise.all([
     logCommits(gitDir, revs, options.maxCommits, parallelism, (c) => history.add(c), {
       signal,
-      onParsed: (n) => void progress(20 + Math.floor((60 * n) / options.maxCommits), `Read ${n} commits`),
+      // Progress is advisory: a failed progress write must not become an unhandled rejection.
+      onParsed: (n) => void progress(20 + Math.floor((60 * n) / options.maxCommits), `Read ${n} commits`).catch(() => {}),
     }),
     readTip(gitDir, headSha, signal),
   ]);
@@ -376,7 +377,7 @@ class HistoryAccumulator {
     }
     let insertions = 0;
     let deletions = 0;
-    const touched: number[] = [];
+    const touchedSet = new Set<number>();
     for (const f of c.files) {
       insertions += f.insertions ?? 0;
       deletions += f.deletions ?? 0;
@@ -389,7 +390,7 @@ class HistoryAccumulator {
       s.commits++;
       if (c.time < s.first) s.first = c.time;
       if (c.time > s.last) s.last = c.time;
-      if (!touched.includes(id)) touched.push(id);
+      touchedSet.add(id);
       const key = person.index * 2 ** 26 + id;
       const a = this.authored.get(key);
       if (a) {
@@ -403,6 +404,7 @@ class HistoryAccumulator {
     person.deletions += deletions;
     if (c.time < person.first) person.first = c.time;
     if (c.time > person.last) person.last = c.time;
+    const touched = [...touchedSet];
     if (touched.length >= 2 && touched.length <= CO_CHANGE_MAX_FILES) {
       touched.sort((x, y) => x - y);
       for (let i = 0; i < touched.length; i++) {

@@ -302,7 +302,9 @@ export async function runVisualization(
       clearInterval(beat);
     }
     await progress(90, `Storing ${result.commits.length} commits`);
-    await storeAnalysis(deps, id, result, { includeCommits: opts.includeCommits, heartbeat: options.heartbeat });
+    if (!(await storeAnalysis(deps, id, result, { includeCommits: opts.includeCommits, heartbeat: options.heartbeat }))) {
+      return (await deps.db.visualization.findUniqueOrThrow({ where: { id } })).status as 'completed' | 'failed';
+    }
     await emit(deps, id, 'visualization', 'terminal', {
       status: 'completed',
       progress: 100,
@@ -327,8 +329,27 @@ export async function storeAnalysis(
   id: string,
   result: AnalysisResult,
   options: { includeCommits: boolean; heartbeat?: () => void },
+): Promise<boolean> {
+  // One transaction, on the row locked while it is still processing: an attempt that was cancelled
+  // or timed out (its visualization already failed, or another attempt stored it) stores nothing.
+  return deps.db.$transaction(
+    async (tx) => {
+      const [row] = await tx.$queryRaw<Array<{ id: string }>>`SELECT id FROM visualizations WHERE id = ${id} AND status = 'processing' FOR UPDATE`;
+      if (!row) return false;
+      await storeRows(tx, id, result, options);
+      return true;
+    },
+    { timeout: 10 * 60_000, maxWait: 60_000 },
+  );
+}
+
+async function storeRows(
+  db: Pick<ServiceDeps['db'], 'visualizationCommit' | 'visualization' | '$executeRaw'>,
+  id: string,
+  result: AnalysisResult,
+  options: { includeCommits: boolean; heartbeat?: () => void },
 ): Promise<void> {
-  await deps.db.visualizationCommit.deleteMany({ where: { visualizationId: id } });
+  await db.visualizationCommit.deleteMany({ where: { visualizationId: id } });
   if (options.includeCommits) {
     // One statement per 10,000 rows with the rows as one JSON parameter: Prisma's createMany binds
     // 11 parameters per row and took 23 s for 50,000 commits on the development machine.
@@ -348,13 +369,13 @@ export async function storeAnalysis(
           branches: c.branches,
         })),
       );
-      await deps.db.$executeRaw`
+      await db.$executeRaw`
         INSERT INTO visualization_commits (visualization_id, sha, author, author_name, message, "timestamp", parents, files_changed, insertions, deletions, branches)
         SELECT ${id}, r.sha, r.author, r.author_name, r.message, r."timestamp", r.parents, r.files_changed, r.insertions, r.deletions, r.branches
         FROM jsonb_to_recordset(${rows}::jsonb) AS r(sha text, author text, author_name text, message text, "timestamp" timestamptz, parents text[], files_changed int, insertions int, deletions int, branches text[])`;
     }
   }
-  await deps.db.visualization.update({
+  await db.visualization.update({
     where: { id },
     data: {
       status: 'completed',
