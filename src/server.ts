@@ -26,7 +26,7 @@ import { registerChatEndpoint } from './rest/v1/chat.js';
 import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
 import { registerViewer } from './rest/viewer.js';
-import { limitsPlugin } from './graphql/limits-plugin.js';
+import { admitOverWebSocket, limitsPlugin } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
 
 export const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
@@ -167,6 +167,8 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
           return false;
         }
       },
+      // The plan's limits apply over the socket as over HTTP.
+      onSubscribe: (ctx, _id, payload) => admitOverWebSocket(schema, deps, ctx.extra.context?.principal ?? null, payload),
       onError: (ctx, _id, _payload, errors) =>
         errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.context?.requestId, logger)),
       onNext: (ctx, _id, _payload, _args, result) =>

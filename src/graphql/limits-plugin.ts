@@ -6,11 +6,11 @@
  * a refusal carries its status and headers.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError, Kind, type FragmentDefinitionNode, type GraphQLSchema } from 'graphql';
+import { GraphQLError, getOperationAST, Kind, parse, validate, type FragmentDefinitionNode, type GraphQLSchema } from 'graphql';
 import type { GraphQLContext } from '../context.js';
 import { asAppError } from '../rest/envelope.js';
 import type { Admission } from '../services/limits/limiter.js';
-import type { ServiceDeps } from '../services/deps.js';
+import type { Principal, ServiceDeps } from '../services/deps.js';
 import { operationCost, type OperationCost } from './cost.js';
 
 export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloServerPlugin<GraphQLContext> {
@@ -50,4 +50,40 @@ export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloSe
       };
     },
   };
+}
+
+/**
+ * The same limits for operations sent over graphql-ws (the `onSubscribe` hook): the operation's
+ * cost is checked and admitted before it runs; errors answer in the subscription's error message.
+ * A subscription is charged once, when it starts, and holds no concurrency slot while it is open
+ * (a dashboard keeps several open); queries and mutations over the socket cost what they cost over HTTP.
+ */
+export async function admitOverWebSocket(
+  schema: GraphQLSchema,
+  deps: ServiceDeps,
+  principal: Principal | null,
+  payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
+): Promise<GraphQLError[] | undefined> {
+  if (!principal) return undefined;
+  let document;
+  try {
+    document = parse(payload.query);
+  } catch {
+    return undefined; // graphql-ws answers the syntax error itself
+  }
+  if (validate(schema, document).length) return undefined; // and the validation errors
+  const operation = getOperationAST(document, payload.operationName ?? undefined);
+  if (!operation) return undefined;
+  const fragments: Record<string, FragmentDefinitionNode> = {};
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
+  const cost = operationCost(schema, operation, fragments, payload.variables ?? {});
+  try {
+    await deps.limiter.checkQuery(principal, cost);
+    const admission = await deps.limiter.admit(principal, cost.cost, `graphql-ws ${operation.name?.value ?? operation.operation}`);
+    await admission.release();
+    return undefined;
+  } catch (err) {
+    const e = asAppError(err);
+    return [new GraphQLError(e.message, { originalError: e })];
+  }
 }

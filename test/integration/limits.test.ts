@@ -9,7 +9,7 @@ import { MemoryLimitStore, RedisLimitStore, type LimitStore } from '../../src/se
 import { ConcurrencyLimitError } from '../../src/services/limits/limiter.js';
 import type { Principal } from '../../src/services/deps.js';
 import { FULL_SCOPES } from '../../src/services/deps.js';
-import { graphql, restClient, type HttpResult } from '../helpers/client.js';
+import { graphql, restClient, subscribeGraphql, type HttpResult } from '../helpers/client.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
 let sys: TestSystem;
@@ -139,6 +139,16 @@ describe('headers and errors', () => {
     const gql = await graphql(sys.url, apiKey, '{ viewer { id } }');
     expect(gql.status).toBe(429);
     expect(gql.body.errors![0].extensions.code).toBe('RATE_LIMIT_EXCEEDED');
+    // And so does GraphQL over the WebSocket (a query, or the start of a subscription).
+    const ws = await subscribeGraphql(sys.url.replace('http', 'ws'), apiKey, '{ viewer { id } }', {});
+    expect(ws.results).toEqual([]);
+    expect(ws.errors[0]).toMatchObject({ message: expect.stringMatching(/5 credits per minute/), extensions: { code: 'RATE_LIMIT_EXCEEDED' } });
+  });
+
+  it('charges operations over the WebSocket like those over HTTP', async () => {
+    const { apiKey } = await userWith(sys, 'free', { requestsPerMonth: 1000 });
+    for (let i = 0; i < 5; i++) expect((await subscribeGraphql(sys.url.replace('http', 'ws'), apiKey, '{ viewer { id } }', {})).results).toHaveLength(1);
+    expect((await restClient(sys.url, apiKey).get('/v1/agents/tasks')).status).toBe(429);
   });
 
   it('answer 429 concurrency_limit_exceeded, a different code and message, while requests are in flight', async () => {
