@@ -290,7 +290,7 @@ const CommentInput = builder.inputType('AddVisualizationCommentInput', {
   fields: (t) => ({
     commitSha: t.string({ required: true, description: 'A commit of this visualization (full sha, or an unambiguous prefix).' }),
     content: t.string({ required: true }),
-    author: t.string({ description: 'Shown as the comment\'s author (default: your e-mail).' }),
+    author: t.string({ description: 'Shown as the comment\'s author (default: your name; share-link visitors see it too).' }),
   }),
 });
 const ShareInput = builder.inputType('CreateVisualizationShareInput', {

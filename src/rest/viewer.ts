@@ -20,10 +20,12 @@ export function registerViewer(app: FastifyInstance): void {
   };
   const csp = (framing: string) =>
     `default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors ${framing}`;
-  for (const [prefix, framing] of [['viz', "'self'"], ['share', "'self'"], ['embed', '*']] as const) {
-    app.get(`/${prefix}/:id`, async (_request, reply) =>
+  for (const prefix of ['viz', 'share', 'embed'] as const) {
+    // Other sites may frame an embed of a share link only: a page that asks for an API key is never framed elsewhere.
+    const framing = (id: string) => (prefix === 'embed' && id.startsWith('shr_') ? '*' : "'self'");
+    app.get(`/${prefix}/:id`, async (request, reply) =>
       reply
-        .header('Content-Security-Policy', csp(framing))
+        .header('Content-Security-Policy', csp(framing((request.params as { id: string }).id)))
         .header('Referrer-Policy', 'no-referrer')
         .header('Cache-Control', 'no-store')
         .type('text/html; charset=utf-8')

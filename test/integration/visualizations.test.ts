@@ -622,6 +622,10 @@ describe('the viewer in headless Chromium', () => {
     await embed.close();
     const html = await fetch(`${sys.url}/viz/${id}`);
     expect(html.headers.get('content-security-policy')).toContain("script-src 'self'");
+    // Only a share link's embed may be framed by other sites; the keyed viewer never is.
+    expect(html.headers.get('content-security-policy')).toContain("frame-ancestors 'self'");
+    expect((await fetch(`${sys.url}/embed/${share.share_id}`)).headers.get('content-security-policy')).toContain('frame-ancestors *');
+    expect((await fetch(`${sys.url}/embed/${id}`)).headers.get('content-security-policy')).toContain("frame-ancestors 'self'");
     const asset = await fetch(`${sys.url}/viz-assets/cytoscape.min.js`);
     expect(asset.status).toBe(200);
     expect((await fetch(`${sys.url}/viz-assets/nope.js`)).status).toBe(404);

@@ -198,9 +198,9 @@ export async function addComment(deps: Pick<ServiceDeps, 'db'>, principal: Princ
         : `"${input.commitSha}" matches several commits of visualization ${v.id}; give more of the sha.`,
     );
   }
-  const user = input.author ? null : await deps.db.user.findUnique({ where: { id: principal.userId }, select: { email: true, name: true } });
+  const user = input.author ? null : await deps.db.user.findUnique({ where: { id: principal.userId }, select: { name: true } });
   return deps.db.visualizationComment.create({
-    data: { id: newId('comment'), visualizationId: v.id, commitSha: matches[0]!.sha, content: input.content, author: input.author ?? user?.email ?? user?.name ?? principal.userId, userId: principal.userId },
+    data: { id: newId('comment'), visualizationId: v.id, commitSha: matches[0]!.sha, content: input.content, author: input.author ?? user?.name ?? 'anonymous', userId: principal.userId },
   });
 }
 
