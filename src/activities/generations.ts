@@ -3,94 +3,50 @@
  * model's answer (heartbeating, so cancellation and a dead worker are noticed) and parses the code
  * out of it. The rest runs on cpu: the built-in analyzers, storage, and the retention clean-up.
  */
-import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { analyzeGeneratedCode, generationConfidence, generationMessages, parseModelAnswer, type GenerationOptions } from '../agents/code-generation.js';
-import { ModelRequestError, streamChat } from '../agents/model-client.js';
 import type { Config } from '../config.js';
+import { callModel } from './model-call.js';
 import type { FileHit } from '../services/projects/search.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { deleteExpiredGenerations, failGeneration, storeCompletedGeneration, type GenerationDraft } from '../services/generations.js';
 import { scaffoldFeatureMessages } from '../services/scaffold.js';
 import { AGENT_INPUT_ERROR } from '../../workflows/definitions.js';
 
-const HEARTBEAT_MS = 1000;
-
 /** The gpu queue's generation activity. */
 export function createGenerationModelActivities(deps: Pick<ServiceDeps, 'db' | 'logger'>, config: Config) {
   return {
     /** The model's code for the generation, or null when it is gone or no longer processing. */
     async generateCode(generationId: string): Promise<GenerationDraft | null> {
-      const ctx = Context.current();
       const g = await deps.db.generation.findUnique({ where: { id: generationId }, include: { project: true } });
       if (!g || g.status !== 'processing') return null;
-      if (!config.MODEL_BASE_URL) {
-        throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: 'No model is configured on this worker (MODEL_BASE_URL).', nonRetryable: true });
-      }
-      const timeout = AbortSignal.timeout(config.MODEL_TIMEOUT_SECONDS * 1000);
-      // Heartbeats also while the model thinks before its first token.
-      const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
-      try {
-        const answer = await streamChat({
-          baseUrl: config.MODEL_BASE_URL,
-          apiKey: config.MODEL_API_KEY,
-          model: config.MODEL_NAME,
-          temperature: 0.2,
-          signal: AbortSignal.any([ctx.cancellationSignal, timeout]),
-          messages: generationMessages({
-            prompt: g.prompt,
-            language: g.language,
-            options: g.options as GenerationOptions,
-            project: g.project,
-            contextFiles: g.contextFiles as unknown as FileHit[],
-          }),
-          onDelta: () => ctx.heartbeat(),
+      const answer = await callModel(
+        config,
+        generationMessages({
+          prompt: g.prompt,
+          language: g.language,
+          options: g.options as GenerationOptions,
+          project: g.project,
+          contextFiles: g.contextFiles as unknown as FileHit[],
+        }),
+        { temperature: 0.2 },
+      );
+      const parsed = parseModelAnswer(answer.text, g.language);
+      if (!parsed) {
+        const refusal = /"explanation"\s*:\s*"([^"]{1,300})/.exec(answer.text)?.[1];
+        throw ApplicationFailure.create({
+          type: AGENT_INPUT_ERROR,
+          message: refusal
+            ? `The model wrote no code: ${refusal}`
+            : 'The model answered without any code (no JSON object with "code" and no fenced code block). Rephrase the prompt or retry.',
+          nonRetryable: true,
         });
-        const parsed = parseModelAnswer(answer.text, g.language);
-        if (!parsed) {
-          const refusal = /"explanation"\s*:\s*"([^"]{1,300})/.exec(answer.text)?.[1];
-          throw ApplicationFailure.create({
-            type: AGENT_INPUT_ERROR,
-            message: refusal
-              ? `The model wrote no code: ${refusal}`
-              : 'The model answered without any code (no JSON object with "code" and no fenced code block). Rephrase the prompt or retry.',
-            nonRetryable: true,
-          });
-        }
-        return { ...parsed, promptTokens: answer.promptTokens, completionTokens: answer.completionTokens };
-      } catch (err) {
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-        if (err instanceof ModelRequestError) throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: err.message, nonRetryable: true });
-        throw err; // unavailable or timed out: Temporal retries with backoff
-      } finally {
-        clearInterval(beat);
       }
+      return { ...parsed, promptTokens: answer.promptTokens, completionTokens: answer.completionTokens };
     },
     /** The model's answer (unparsed) for a scaffold's described module. */
     async writeScaffoldFeature(input: { name: string; template: string; description: string }): Promise<string> {
-      const ctx = Context.current();
-      if (!config.MODEL_BASE_URL) {
-        throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: 'No model is configured on this worker (MODEL_BASE_URL).', nonRetryable: true });
-      }
-      const beat = setInterval(() => ctx.heartbeat(), HEARTBEAT_MS);
-      try {
-        const answer = await streamChat({
-          baseUrl: config.MODEL_BASE_URL,
-          apiKey: config.MODEL_API_KEY,
-          model: config.MODEL_NAME,
-          temperature: 0.2,
-          signal: AbortSignal.any([ctx.cancellationSignal, AbortSignal.timeout(config.MODEL_TIMEOUT_SECONDS * 1000)]),
-          messages: scaffoldFeatureMessages(input),
-          onDelta: () => ctx.heartbeat(),
-        });
-        return answer.text;
-      } catch (err) {
-        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-        if (err instanceof ModelRequestError) throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: err.message, nonRetryable: true });
-        throw err;
-      } finally {
-        clearInterval(beat);
-      }
+      return (await callModel(config, scaffoldFeatureMessages(input), { temperature: 0.2 })).text;
     },
   };
 }

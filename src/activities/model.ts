@@ -6,18 +6,16 @@
  * from MODEL_*_PRICE_PER_MTOK. A 429 or 5xx is retried by Temporal with backoff (only the attempt
  * that completes is billed); a 4xx is not. Cancellation aborts the HTTP call.
  */
-import { Context } from '@temporalio/activity';
-import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { analyzerAgent } from '../agents/catalog.js';
-import { ModelRequestError, streamChat, type ChatMessage } from '../agents/model-client.js';
+import type { ChatMessage } from '../agents/model-client.js';
+import { callModel } from './model-call.js';
 import type { Finding, SourceFile } from '../agents/security-expert.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
 import type { TaskAnalysis } from '../services/tasks/task-result.js';
 import { completeTask, isCompleted, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
 import { contextFiles } from './tasks.js';
-import { AGENT_INPUT_ERROR } from '../../workflows/definitions.js';
 
 const PROGRESS_EVERY_CHARS = 200;
 const MAX_CONTEXT_CHARS = 200_000;
@@ -27,43 +25,23 @@ export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'lo
    * Streams one chat completion for the task (progress events as text arrives, heartbeats for
    * cancellation) and prices it. Errors become what Temporal should do with them.
    */
+  /** The completion for the task, its streamed text as progress events, priced. */
   async function ask(taskId: string, messages: ChatMessage[], options: { maxTokens?: number | null; temperature?: number | null } = {}) {
-    const ctx = Context.current();
-    if (!config.MODEL_BASE_URL) {
-      throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: 'No model is configured on this worker (MODEL_BASE_URL).', nonRetryable: true });
-    }
     let streamed = 0;
     let reported = 0;
-    const timeout = AbortSignal.timeout(config.MODEL_TIMEOUT_SECONDS * 1000);
-    // Heartbeats also while the model reads a long prompt before its first token.
-    const beat = setInterval(() => ctx.heartbeat({ streamed }), 1000);
-    try {
-      const answer = await streamChat({
-        baseUrl: config.MODEL_BASE_URL,
-        apiKey: config.MODEL_API_KEY,
-        model: config.MODEL_NAME,
-        maxTokens: options.maxTokens,
-        temperature: options.temperature,
-        signal: AbortSignal.any([ctx.cancellationSignal, timeout]),
-        messages,
-        onDelta: async (delta) => {
-          streamed += delta.length;
-          ctx.heartbeat({ streamed });
-          if (streamed - reported >= PROGRESS_EVERY_CHARS) {
-            reported = streamed;
-            await reportProgress(deps, taskId, { key: `stream:${streamed}`, progress: Math.min(95, 5 + Math.floor(streamed / 100)), message: `Model streamed ${streamed} characters` });
-          }
-        },
-      });
-      const cost = (answer.promptTokens * config.MODEL_PROMPT_PRICE_PER_MTOK + answer.completionTokens * config.MODEL_COMPLETION_PRICE_PER_MTOK) / 1_000_000;
-      return { ...answer, costUsd: Math.round(cost * 1e6) / 1e6 };
-    } catch (err) {
-      if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-      if (err instanceof ModelRequestError) throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: err.message, nonRetryable: true });
-      throw err; // unavailable or timed out: Temporal retries with backoff
-    } finally {
-      clearInterval(beat);
-    }
+    const answer = await callModel(config, messages, {
+      ...options,
+      heartbeat: () => ({ streamed }),
+      onDelta: async (delta) => {
+        streamed += delta.length;
+        if (streamed - reported >= PROGRESS_EVERY_CHARS) {
+          reported = streamed;
+          await reportProgress(deps, taskId, { key: `stream:${streamed}`, progress: Math.min(95, 5 + Math.floor(streamed / 100)), message: `Model streamed ${streamed} characters` });
+        }
+      },
+    });
+    const cost = (answer.promptTokens * config.MODEL_PROMPT_PRICE_PER_MTOK + answer.completionTokens * config.MODEL_COMPLETION_PRICE_PER_MTOK) / 1_000_000;
+    return { ...answer, costUsd: Math.round(cost * 1e6) / 1e6 };
   }
 
   const filesBlock = (files: SourceFile[]) => files.map((f) => `--- ${f.path}\n${f.content}`).join('\n\n').slice(0, MAX_CONTEXT_CHARS);

@@ -35,7 +35,8 @@ const SCRIPT_KINDS: Record<string, ts.ScriptKind> = {
   '.jsx': ts.ScriptKind.JSX,
 };
 
-function scriptKind(path: string): ts.ScriptKind | null {
+/** The TypeScript compiler's script kind for a JS/TS path, or null for other files. */
+export function scriptKind(path: string): ts.ScriptKind | null {
   const dot = path.lastIndexOf('.');
   return dot < 0 ? null : (SCRIPT_KINDS[path.slice(dot).toLowerCase()] ?? null);
 }

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { extname } from 'node:path';
 import ts from 'typescript';
+import { scriptKind } from '../../agents/code-expert.js';
 
 export interface ExtractedSymbol {
   name: string;
@@ -73,23 +74,12 @@ export function chunkFile(content: string): Chunk[] {
   return chunks;
 }
 
-const SCRIPT_KINDS: Record<string, ts.ScriptKind> = {
-  '.ts': ts.ScriptKind.TS,
-  '.mts': ts.ScriptKind.TS,
-  '.cts': ts.ScriptKind.TS,
-  '.tsx': ts.ScriptKind.TSX,
-  '.js': ts.ScriptKind.JS,
-  '.mjs': ts.ScriptKind.JS,
-  '.cjs': ts.ScriptKind.JS,
-  '.jsx': ts.ScriptKind.JSX,
-};
-
 const hasModifier = (n: ts.Node, kind: ts.SyntaxKind) => ts.canHaveModifiers(n) && (ts.getModifiers(n) ?? []).some((m) => m.kind === kind);
 
 /** Symbols of a TypeScript or JavaScript file, with the TypeScript compiler API (tolerates syntax errors). */
 export function tsSymbols(path: string, content: string): ExtractedSymbol[] {
-  const kind = SCRIPT_KINDS[extname(path).toLowerCase()];
-  if (kind === undefined) return [];
+  const kind = scriptKind(path);
+  if (kind === null) return [];
   const source = ts.createSourceFile(path, content, ts.ScriptTarget.Latest, true, kind);
   const found: ExtractedSymbol[] = [];
   const exportedNames = new Set<string>();
