@@ -55,7 +55,11 @@ export async function streamChat(options: {
     throw new ModelUnavailableError(`The model endpoint could not be reached: ${(err as Error).message}`);
   }
   if (!res.ok) {
-    const detail = (await res.text().catch(() => '')).slice(0, 300);
+    const body = (await res.text().catch(() => '')).slice(0, 300);
+    // The provider's words help with a bad request (400, 413, 422); for 401/403/404 they describe the
+    // operator's account or setup, which the users who read task errors and webhooks must not see.
+    const operatorProblem = res.status === 401 || res.status === 403 || res.status === 404;
+    const detail = operatorProblem ? 'the provider refused this server\'s credentials or model (the operator checks MODEL_API_KEY, MODEL_NAME and MODEL_BASE_URL)' : body;
     const message = `The model endpoint answered ${res.status}${detail ? `: ${detail}` : ''}`;
     throw res.status === 429 || res.status >= 500 ? new ModelUnavailableError(message) : new ModelRequestError(message);
   }

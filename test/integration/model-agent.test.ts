@@ -12,7 +12,7 @@ import { executeBody } from '../helpers/fixtures.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
 /** What the fake provider does with each request, in order (`{ text }`: stream that text as the answer). */
-let script: Array<'fail-500' | 'fail-400' | 'answer' | { text: string }> = [];
+let script: Array<'fail-500' | 'fail-400' | 'fail-401' | 'answer' | { text: string }> = [];
 const received: Array<{ body: any; auth?: string }> = [];
 let model: Server;
 let modelUrl: string;
@@ -33,6 +33,7 @@ beforeAll(async () => {
     received.push({ body: await readBody(req), auth: req.headers.authorization });
     const step = script.shift() ?? 'answer';
     if (step === 'fail-500') return void res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":{"message":"overloaded"}}');
+    if (step === 'fail-401') return void res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":{"message":"invalid key for org acct-4711"}}');
     if (step === 'fail-400') return void res.writeHead(400, { 'content-type': 'application/json' }).end('{"error":{"message":"context length exceeded"}}');
     res.writeHead(200, { 'content-type': 'text/event-stream' });
     const pieces = typeof step === 'object' ? step.text.match(/[\s\S]{1,40}/g)! : ANSWER;
@@ -103,6 +104,16 @@ describe('model agent', () => {
     expect(task.status).toBe('failed');
     expect(task.error).toEqual({ code: 'agent_error', message: expect.stringContaining('answered 400') });
     expect(received).toHaveLength(1);
+  });
+
+  it("keeps the provider's words about the operator's account out of the task (401)", async () => {
+    script = ['fail-401'];
+    const { apiKey } = await sys.createUser('Asker3');
+    const api = restClient(sys.url, apiKey);
+    const task = await completedOrFailed(api, (await api.post('/v1/agents/execute', { ...executeBody(), agent_type: 'assistant' })).body.task_id);
+    expect(task.error.message).toContain('answered 401');
+    expect(task.error.message).toContain('MODEL_API_KEY');
+    expect(JSON.stringify(task)).not.toContain('acct-4711');
   });
 });
 
