@@ -1,6 +1,6 @@
 /**
  * The repository viewer: /viz/{id}, /share/{share_id} and /embed/{id} serve one static page
- * (web/viewer.html) that loads its data from the API; its script and Cytoscape.js (from
+ * (src/web/viewer.html) that loads its data from the API; its script and Cytoscape.js (from
  * node_modules, never a committed bundle) are served under /viz-assets/. The page holds no data,
  * so it needs no credential; the data requests do (or a share link).
  */
@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import type { FastifyInstance } from 'fastify';
 
 const require = createRequire(import.meta.url);
-const web = new URL('../../web/', import.meta.url);
+const web = new URL('../web/', import.meta.url);
 
 /** Registers the viewer page and its assets. */
 export function registerViewer(app: FastifyInstance): void {
