@@ -411,6 +411,20 @@ describe('events and signatures', () => {
     expect(verify(w.secret, r!).type).toBe('webhook.ping');
     expect(verify(rotated.body.secret, r!).type).toBe('webhook.ping');
   });
+
+  it('two rotations at once: each caller gets the secret it issued, and the later one keeps the earlier as previous', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/rotate-race', ['webhook.ping']);
+    const [a, b] = await Promise.all([api.post(`/v1/webhooks/${w.id}/rotate-secret`, {}), api.post(`/v1/webhooks/${w.id}/rotate-secret`, {})]);
+    expect([a.status, b.status]).toEqual([200, 200]);
+    expect(a.body.secret).not.toBe(b.body.secret);
+    await api.post(`/v1/webhooks/${w.id}/test`, {});
+    const [r] = receiver.at('/rotate-race');
+    // The current and the previous secret are the two issued: both callers' receivers verify.
+    expect(verify(a.body.secret, r!).type).toBe('webhook.ping');
+    expect(verify(b.body.secret, r!).type).toBe('webhook.ping');
+    expect(() => verify(w.secret, r!)).toThrow();
+  });
 });
 
 describe('retries and disabling', () => {

@@ -182,19 +182,20 @@ export async function deleteWebhook(deps: Pick<ServiceDeps, 'db'>, principal: Pr
 export async function rotateWebhookSecret(deps: Deps, principal: Principal, id: string, idempotencyKey?: string | null): Promise<{ webhook: Webhook; secret: string; replayed: boolean }> {
   const w = await getWebhook(deps, principal, id);
   await requireManage(deps, principal, { id: w.projectId, ...w.project });
+  let issued: string | null = null;
   const { replayed } = await withIdempotency(deps.db, { principalId: principal.userId, key: idempotencyKey, operation: 'rotateWebhookSecret', request: { id } }, async () => {
-    await deps.db.webhook.update({
-      where: { id },
-      data: {
-        secretEncrypted: encryptSecret(deps.config, generateSecret()),
-        previousSecretEncrypted: w.secretEncrypted,
-        previousSecretExpiresAt: new Date(Date.now() + deps.config.WEBHOOK_SECRET_ROLLOVER_HOURS * 3_600_000),
-      },
-    });
+    issued = generateSecret();
+    // One statement: the secret being replaced becomes the previous one even when two rotations race.
+    const expires = new Date(Date.now() + deps.config.WEBHOOK_SECRET_ROLLOVER_HOURS * 3_600_000);
+    await deps.db.$executeRaw`
+      UPDATE webhooks SET previous_secret_encrypted = secret_encrypted, secret_encrypted = ${encryptSecret(deps.config, issued)},
+        previous_secret_expires_at = ${expires}, updated_at = now()
+      WHERE id = ${id}`;
     return id;
   });
   const webhook = await deps.db.webhook.findUniqueOrThrow({ where: { id } });
-  return { webhook, secret: decryptSecret(deps.config, webhook.secretEncrypted), replayed };
+  // The secret this call issued (a replay answers the current one, as the first call did).
+  return { webhook, secret: issued ?? decryptSecret(deps.config, webhook.secretEncrypted), replayed };
 }
 
 /** Sends a `webhook.ping` event to the endpoint now (once, no retries) and returns the delivery with its attempt. */
