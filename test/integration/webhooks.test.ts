@@ -467,9 +467,13 @@ describe('retries and disabling', () => {
     await api.post('/v1/keys', { name: 'while disabled' });
     await waitFor(async () => ((await api.get(`/v1/webhooks/${w.id}`)).body.missed_deliveries === 1 ? true : undefined), 10_000);
     expect(receiver.at('/down')).toHaveLength(6);
-    const enabled = await api.request('PATCH', `/v1/webhooks/${w.id}`, { enabled: true, redeliver_missed: true });
-    expect(enabled.body).toMatchObject({ enabled: true, redelivered: 2, disabled_reason: null });
+    // Two enables at once: one of them enables and redelivers, the other finds it enabled (nothing sent twice).
+    const both = await Promise.all([1, 2].map(() => api.request('PATCH', `/v1/webhooks/${w.id}`, { enabled: true, redeliver_missed: true })));
+    expect(both.map((r) => r.body.redelivered).sort()).toEqual([0, 2]);
+    expect(both[0]!.body).toMatchObject({ enabled: true, disabled_reason: null });
     const after = await waitFor(async () => (receiver.at('/down').length >= 8 ? receiver.at('/down') : undefined), 20_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    expect(receiver.at('/down')).toHaveLength(8);
     const names = after.slice(6).map((r) => verify(w.secret, r).data.name).sort();
     expect(names).toEqual(['trigger', 'while disabled']);
     expect(after[6]!.headers['webhook-id'] === got[0]!.headers['webhook-id'] || after[7]!.headers['webhook-id'] === got[0]!.headers['webhook-id']).toBe(true);

@@ -149,11 +149,13 @@ export async function updateWebhook(deps: Deps, principal: Principal, id: string
   if (input.eventTypes != null) data.eventTypes = [...new Set(input.eventTypes)];
   if (input.description != null) data.description = input.description;
   if (input.enabled === false && w.enabled) Object.assign(data, { enabled: false, disabledAt: new Date(), disabledReason: 'Disabled through the API.' });
-  if (input.enabled === true && !w.enabled) Object.assign(data, { enabled: true, disabledAt: null, disabledReason: null });
   let redeliver: string[] = [];
   const webhook = await deps.db.$transaction(async (tx) => {
+    // Enabling flips the flag only where it is still off: of two requests at once, one enables (and redelivers).
+    const enabled =
+      input.enabled === true && (await tx.webhook.updateMany({ where: { id, enabled: false }, data: { enabled: true, disabledAt: null, disabledReason: null } })).count === 1;
     const updated = await tx.webhook.update({ where: { id }, data });
-    if (input.redeliverMissed && !w.enabled) {
+    if (input.redeliverMissed && enabled) {
       // What it missed, and the deliveries that failed for good while it was failing, are sent again as
       // new deliveries of the same events (new workflow ids; a missed row may have had a workflow already).
       const since = new Date((w.disabledAt ?? new Date()).getTime() - 60_000);
