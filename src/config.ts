@@ -208,6 +208,26 @@ export function searchPath(): string {
   return process.env.PATH ?? '';
 }
 
+/**
+ * The environment of every git process (projects' clones, visualizations' analysis): only PATH and
+ * HOME of this process, nothing from the operator's or user's git config, never a prompt.
+ */
+export function gitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    HOME: process.env.HOME ?? '/tmp',
+    LANG: 'C',
+    GIT_CONFIG_NOSYSTEM: '1',
+    GIT_CONFIG_GLOBAL: '/dev/null',
+    GIT_TERMINAL_PROMPT: '0',
+    GIT_ASKPASS: '/bin/false',
+    SSH_ASKPASS: '/bin/false',
+    GIT_PROTOCOL_FROM_USER: '0',
+    GIT_OPTIONAL_LOCKS: '0',
+    ...extra,
+  };
+}
+
 /** The environment for a child process: this process's, plus `extra`. */
 export function childEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...process.env, ...extra };

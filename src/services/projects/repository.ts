@@ -14,7 +14,7 @@ import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
 import { isPublicAddress } from '../../net/addresses.js';
-import type { Config } from '../../config.js';
+import { gitEnv, type Config } from '../../config.js';
 
 export type RepositorySource = { kind: 'https'; url: string; host: string; port: number } | { kind: 'local'; path: string };
 
@@ -100,7 +100,7 @@ function run(args: string[], timeoutMs: number, signal?: AbortSignal): Promise<v
         timeout: timeoutMs,
         signal,
         maxBuffer: 1024 * 1024,
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/tmp', GIT_TERMINAL_PROMPT: '0', GIT_CONFIG_NOSYSTEM: '1', GIT_ASKPASS: 'true', LANG: 'C' },
+        env: gitEnv(),
       },
       (err, _stdout, stderr) => {
         if (!err) return resolvePromise();

@@ -4,6 +4,7 @@
  * (`ext::`, `fd::`) or run a program; callers put untrusted values after `--` / `--end-of-options`.
  */
 import { spawn } from 'node:child_process';
+import { gitEnv } from '../../config.js';
 
 /** A git failure; `stderr` is for logs only (it may name paths), never for callers. */
 export class GitError extends Error {
@@ -28,23 +29,6 @@ export interface GitOptions {
   stdin?: string;
   signal?: AbortSignal;
   timeoutMs?: number;
-}
-
-/** The environment of every git process: nothing from the operator's or user's git config, never a prompt. */
-function gitEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH ?? '/usr/bin:/bin',
-    HOME: process.env.HOME ?? '/tmp',
-    LANG: 'C',
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_CONFIG_GLOBAL: '/dev/null',
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_ASKPASS: '/bin/false',
-    SSH_ASKPASS: '/bin/false',
-    GIT_PROTOCOL_FROM_USER: '0',
-    GIT_OPTIONAL_LOCKS: '0',
-    ...extra,
-  };
 }
 
 function gitArgs(args: string[], options: GitOptions): string[] {
