@@ -21,7 +21,7 @@ import { agentWorkflowInput, estimateDurationSeconds } from './tasks/execute-tas
 import { fieldErrors, taskInputSchema } from './tasks/task-input.js';
 import { emitTaskEvent } from './tasks/task-events.js';
 import { finishTask } from './tasks/task-lifecycle.js';
-import { announceDeliveries, recordWebhookEvent } from './webhooks/events.js';
+import { changeWithWebhookEvent } from './webhooks/events.js';
 import { orchestrationWebhookEvent } from './webhooks/sources.js';
 
 export const ORCHESTRATION_PAGE_MAX = 100;
@@ -189,16 +189,14 @@ export async function finishOrchestration(deps: Pick<ServiceDeps, 'db' | 'bus'>,
       ...summaries,
     ].join(' '),
   };
-  const deliveryIds = await deps.db.$transaction(async (tx) => {
+  await changeWithWebhookEvent(deps, async (tx) => {
     const ended = await tx.orchestration.updateMany({
       where: { id: input.orchestrationId, status: 'in_progress' },
       data: { status, aggregatedResult: aggregated as object, completedAt: new Date() },
     });
-    if (ended.count === 0) return [];
-    const o = await tx.orchestration.findUniqueOrThrow({ where: { id: input.orchestrationId } });
-    return (await recordWebhookEvent(tx, orchestrationWebhookEvent(o))).deliveryIds;
+    if (ended.count === 0) return { result: undefined, event: null };
+    return { result: undefined, event: orchestrationWebhookEvent(await tx.orchestration.findUniqueOrThrow({ where: { id: input.orchestrationId } })) };
   });
-  await announceDeliveries(deps.bus, deliveryIds);
   await appendEvent(deps.db, deps.bus, {
     streamId: input.orchestrationId,
     type: 'orchestration',

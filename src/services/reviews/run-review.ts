@@ -105,17 +105,17 @@ export async function runReview(deps: Deps, reviewId: string, options: RunOption
   const score = reviewScore(findings);
   const summary = reviewSummary({ mode: review.mode, files: files.length, lines }, findings, score);
   await endReview(deps, review, 'completed', { summary, score, filesReviewed: files.length }, { score, issue_count: findings.length, files_reviewed: files.length });
-  await appendTerminalEvent(deps, await deps.db.review.findUniqueOrThrow({ where: { id: reviewId } }));
+  await appendTerminalEvent(deps, { ...review, status: 'completed', summary, score, filesReviewed: files.length }, findings.length);
   return 'completed';
 }
 
 /** The final event of an ended review, from its row (stored once: the key is the same every time). */
-async function appendTerminalEvent(deps: Deps, review: Review) {
+async function appendTerminalEvent(deps: Deps, review: Review, knownIssueCount?: number) {
   if (review.status === 'failed') {
     await appendEvent(deps.db, deps.bus, { streamId: review.id, type: 'failed', key: 'terminal', data: { status: 'failed', error: review.error } });
     return;
   }
-  const issueCount = await deps.db.reviewIssue.count({ where: { reviewId: review.id } });
+  const issueCount = knownIssueCount ?? (await deps.db.reviewIssue.count({ where: { reviewId: review.id } }));
   await appendEvent(deps.db, deps.bus, {
     streamId: review.id,
     type: 'completed',

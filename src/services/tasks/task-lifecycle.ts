@@ -7,7 +7,7 @@ import type { AgentTask } from '../../generated/prisma/client.js';
 import type { TaskStatus } from '../../generated/prisma/enums.js';
 import type { ServiceDeps } from '../deps.js';
 import { emitTaskEvent } from './task-events.js';
-import { announceDeliveries, recordWebhookEvent } from '../webhooks/events.js';
+import { changeWithWebhookEvent } from '../webhooks/events.js';
 import { taskWebhookEvent } from '../webhooks/sources.js';
 import type { TaskResult } from './task-result.js';
 
@@ -75,14 +75,11 @@ export async function completeTask(
 
 /** Moves an unfinished task to its final state and stores its webhook event in the same transaction, then announces the deliveries. */
 async function endTaskWithWebhook(deps: Deps, taskId: string, data: Parameters<Deps['db']['agentTask']['updateMany']>[0]['data']): Promise<{ count: number }> {
-  const { count, deliveryIds } = await deps.db.$transaction(async (tx) => {
+  return changeWithWebhookEvent(deps, async (tx) => {
     const u = await tx.agentTask.updateMany({ where: { id: taskId, status: { in: ACTIVE } }, data });
-    if (u.count === 0) return { count: 0, deliveryIds: [] };
-    const task = await tx.agentTask.findUniqueOrThrow({ where: { id: taskId } });
-    return { count: u.count, deliveryIds: (await recordWebhookEvent(tx, taskWebhookEvent(task))).deliveryIds };
+    if (u.count === 0) return { result: { count: 0 }, event: null };
+    return { result: { count: u.count }, event: taskWebhookEvent(await tx.agentTask.findUniqueOrThrow({ where: { id: taskId } })) };
   });
-  await announceDeliveries(deps.bus, deliveryIds);
-  return { count };
 }
 
 export const finalErrors = {
