@@ -9,7 +9,7 @@
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { countTokens } from 'gpt-tokenizer';
 import { z } from 'zod';
-import { GENERATION_LANGUAGES, normalizeLanguage, VERBOSITY, type GenerationOptions } from '../agents/code-generation.js';
+import { GENERATION_LANGUAGES, normalizeLanguage, VERBOSITY, type GenerationOptions, type ParsedAnswer } from '../agents/code-generation.js';
 import type { Generation } from '../generated/prisma/client.js';
 import { Prisma } from '../generated/prisma/client.js';
 import { ConflictError, ModelNotConfiguredError, NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
@@ -219,16 +219,7 @@ export async function retryGeneration(deps: ServiceDeps, principal: Principal, i
 }
 
 /** What the model activity produced, handed to the cpu side for analysis and storage. */
-export interface GenerationDraft {
-  code: string;
-  language: string | null;
-  explanation: string;
-  modelConfidence: number | null;
-  format: 'json' | 'fence' | 'unterminated_fence';
-  blocks: number;
-  promptTokens: number;
-  completionTokens: number;
-}
+export type GenerationDraft = ParsedAnswer & { promptTokens: number; completionTokens: number };
 
 async function emitFinished(deps: Pick<ServiceDeps, 'db' | 'bus'>, g: { id: string; attempts: number }, status: 'completed' | 'failed') {
   await appendEvent(deps.db, deps.bus, { streamId: g.id, type: 'generation', key: `attempt-${g.attempts}`, data: { status, attempt: g.attempts } });

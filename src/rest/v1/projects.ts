@@ -88,6 +88,25 @@ function projectJson(p: any): z.infer<typeof ProjectJson> {
   };
 }
 
+/** The settings of a project as GraphQL's input takes them, from a create or update body. */
+const projectSettings = (body: {
+  name?: string;
+  description?: string;
+  languages?: string[];
+  style?: unknown;
+  ignored_paths?: string[];
+  default_agents?: string[];
+  repository_url?: string | null;
+}) => ({
+  name: body.name,
+  description: body.description,
+  languages: body.languages,
+  style: body.style,
+  ignoredPaths: body.ignored_paths,
+  defaultAgents: body.default_agents,
+  repositoryUrl: body.repository_url,
+});
+
 /** A file of the index matching a text: search results, and the context of generations and reviews. */
 export const FileHitJson = z.object({ path: z.string(), language: z.string().nullable(), score: z.number(), snippet: z.string(), start_line: z.number().int(), end_line: z.number().int() });
 export const fileHitJson = (f: any): z.infer<typeof FileHitJson> => ({ path: f.path, language: f.language, score: f.score, snippet: f.snippet, start_line: f.startLine, end_line: f.endLine });
@@ -127,13 +146,7 @@ export const projectRoutes = [
     document: operation('create-project', 'project-fields'),
     variables: ({ body, headers }) => ({
       input: {
-        name: body.name,
-        description: body.description,
-        languages: body.languages,
-        style: body.style,
-        ignoredPaths: body.ignored_paths,
-        defaultAgents: body.default_agents,
-        repositoryUrl: body.repository_url,
+        ...projectSettings(body),
         teamId: body.team_id,
         files: body.files,
       },
@@ -181,13 +194,7 @@ export const projectRoutes = [
     variables: ({ params, body }) => ({
       id: params.project_id,
       input: {
-        name: body.name,
-        description: body.description,
-        languages: body.languages,
-        style: body.style,
-        ignoredPaths: body.ignored_paths,
-        defaultAgents: body.default_agents,
-        repositoryUrl: body.repository_url,
+        ...projectSettings(body),
       },
     }),
     reply: (data: any) => projectJson(data.updateProject.project),
