@@ -24,7 +24,7 @@ export interface BenchInfra {
 }
 
 export async function startBenchInfra(): Promise<BenchInfra> {
-  const postgres = ensurePostgres(env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL, log);
+  const postgres = await ensurePostgres(env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL, log);
   const dbName = `codex_bench_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: postgres.url });
   await admin.connect();
@@ -46,7 +46,7 @@ export async function startBenchInfra(): Promise<BenchInfra> {
       await temporal.stop();
       await admin.query(`DROP DATABASE ${dbName} WITH (FORCE)`);
       await admin.end();
-      postgres.stop();
+      await postgres.stop();
     },
   };
 }

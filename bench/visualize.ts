@@ -154,7 +154,7 @@ function gitLogBaseline(dir: string): Promise<number> {
 
 /** Time to store the result as the activity does (commit rows and the summary), in a scratch database. */
 async function storeTime(result: AnalysisResult): Promise<number> {
-  const postgres = ensurePostgres(env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL, log);
+  const postgres = await ensurePostgres(env.BENCH_DATABASE_URL ?? env.TEST_DATABASE_URL, log);
   const name = `codex_bench_viz_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: postgres.url });
   await admin.connect();
@@ -174,7 +174,7 @@ async function storeTime(result: AnalysisResult): Promise<number> {
   } finally {
     await admin.query(`DROP DATABASE ${name} WITH (FORCE)`);
     await admin.end();
-    postgres.stop();
+    await postgres.stop();
   }
 }
 

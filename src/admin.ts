@@ -23,8 +23,7 @@ import { newId } from './ids.js';
 import type { Config } from './config.js';
 import { createDb, type Db } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
-import { startEmbeddedPostgres } from './embedded/postgres.js';
-import { loadConfigOrExit } from './runtime.js';
+import { loadConfigOrExit, startEmbeddedDatabase } from './runtime.js';
 import { createApiKey } from './services/auth/api-keys.js';
 import { createAccount, setPassword } from './services/auth/sessions.js';
 import { createSigningKey, retireSupersededKeys } from './services/auth/signing-keys.js';
@@ -66,7 +65,7 @@ async function openDatabase(config: Config): Promise<{ db: Db; close: () => Prom
     const running = existsSync(urlFile) ? readFileSync(urlFile, 'utf8').trim() : null;
     if (running && (await reachable(running))) url = running;
     else {
-      const embedded = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'pglite') });
+      const embedded = await startEmbeddedDatabase(config, (line) => console.error(line));
       url = embedded.url;
       stop = embedded.stop;
     }

@@ -194,7 +194,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     jwtIssuer: (raw.JWT_ISSUER ?? raw.PUBLIC_URL ?? `http://${host}:${raw.PORT}`).replace(/\/$/, ''),
     embeddedDatabase: !raw.DATABASE_URL,
     embeddedTemporal: !raw.TEMPORAL_ADDRESS,
-    eventBus: raw.EVENT_BUS === 'auto' ? (raw.DATABASE_URL ? 'postgres' : 'memory') : raw.EVENT_BUS,
+    eventBus: raw.EVENT_BUS === 'auto' ? 'postgres' : raw.EVENT_BUS,
     taskQueues: { cpu: `${raw.TASK_QUEUE_PREFIX}-cpu`, gpu: `${raw.TASK_QUEUE_PREFIX}-gpu` },
   };
 }

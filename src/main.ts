@@ -1,10 +1,10 @@
 /**
- * `npm start`: the whole system on this machine. With no configuration: embedded PostgreSQL
- * (PGlite, data in .data/), the Temporal dev server with its Web UI, the worker and the gateway.
+ * `npm start`: the whole system on this machine. With no configuration: a PostgreSQL server run
+ * from its npm package (data in .data/postgres), the Temporal dev server with its Web UI, the worker and the gateway.
  */
 import { schema } from '../schema/index.js';
 import { createLogger } from './logger.js';
-import { connectWorkerTo, createServices, loadConfigOrExit, onShutdownSignal, startInfrastructure } from './runtime.js';
+import { StartupError, connectWorkerTo, createServices, loadConfigOrExit, onShutdownSignal, startInfrastructure } from './runtime.js';
 import { createServer, version } from './server.js';
 import { bootstrapLocalUser } from './services/auth/bootstrap.js';
 import { startWorkers, type RunningWorkers } from './temporal/workers.js';
@@ -14,7 +14,11 @@ const logger = createLogger(config.LOG_LEVEL);
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 say(`Codex Cloud gateway ${version}: starting${config.embeddedDatabase || config.embeddedTemporal ? ' (embedded services, data in ' + config.DATA_DIR + ')' : ''}…`);
-const infra = await startInfrastructure(config, logger);
+const infra = await startInfrastructure(config, logger).catch((err: unknown) => {
+  if (!(err instanceof StartupError)) throw err;
+  console.error(err.message);
+  process.exit(1);
+});
 const services = await createServices(config, logger, infra);
 const bootstrap = await bootstrapLocalUser(services.db, config.CODEX_BOOTSTRAP_API_KEY);
 

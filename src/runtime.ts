@@ -3,12 +3,13 @@
  * when no external ones are configured, migrations, the service dependencies, and the worker.
  */
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDb } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
-import { startEmbeddedPostgres } from './embedded/postgres.js';
+import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded/postgres.js';
 import { findTemporalCli, startTemporalDevServer } from './embedded/temporal.js';
 import { MemoryEventBus, PostgresEventBus, type EventBus } from './events/event-bus.js';
 import { createLogger, type Logger } from './logger.js';
@@ -23,12 +24,32 @@ import { Limiter } from './services/limits/limiter.js';
 import { MemoryLimitStore, RedisLimitStore, type LimitStore } from './services/limits/store.js';
 import { UsageRecorder } from './services/limits/usage.js';
 
+/** A start-up refusal whose message tells the operator what to do; printed as one line, no stack. */
+export class StartupError extends Error {
+  override name = 'StartupError';
+}
+
 export interface Infrastructure {
   databaseUrl: string;
   temporalAddress: string;
   temporalUiUrl: string | null;
   /** Stops what this process started (embedded servers); external services are left alone. */
   stop(): Promise<void>;
+}
+
+/**
+ * The embedded default's PostgreSQL server (data in <DATA_DIR>/postgres, database `codex`). Refuses
+ * to start over a PGlite folder left by an earlier version until it has been imported.
+ */
+export async function startEmbeddedDatabase(config: Config, log: (line: string) => void): Promise<EmbeddedPostgres> {
+  const pglite = join(config.dataDir, 'pglite');
+  const clusterDir = join(config.dataDir, 'postgres');
+  if (existsSync(pglite) && !existsSync(`${clusterDir}.password`)) {
+    throw new StartupError(
+      `${pglite} holds the database of an earlier version (PGlite). Run \`npm run db:import-pglite\` once to copy it into the embedded PostgreSQL server, or move the folder away to start with an empty database.`,
+    );
+  }
+  return startEmbeddedPostgres({ dataDir: clusterDir, database: 'codex', port: config.EMBEDDED_POSTGRES_PORT, log });
 }
 
 /** Starts (or points at) PostgreSQL and Temporal, and applies pending migrations. */
@@ -41,14 +62,14 @@ export async function startInfrastructure(config: Config, logger: Logger): Promi
     await mkdir(config.dataDir, { recursive: true });
     let databaseUrl = config.DATABASE_URL;
     if (!databaseUrl) {
-      const pg = await startEmbeddedPostgres({ dataDir: join(config.dataDir, 'pglite'), port: config.EMBEDDED_POSTGRES_PORT });
+      const pg = await startEmbeddedDatabase(config, (line) => logger.info(line));
       stops.push(pg.stop);
       databaseUrl = pg.url;
       // Operator commands (npm run admin) reach the running embedded database through this file.
       const urlFile = join(config.dataDir, 'postgres.url');
-      await writeFile(urlFile, pg.url);
+      await writeFile(urlFile, pg.url, { mode: 0o600 });
       stops.push(() => rm(urlFile, { force: true }));
-      logger.info({ dataDir: join(config.dataDir, 'pglite') }, 'embedded PostgreSQL (PGlite) started');
+      logger.info({ clusterDir: pg.clusterDir, port: new URL(pg.url).port }, 'embedded PostgreSQL started');
     }
     const applied = await applyMigrations(databaseUrl);
     if (applied.length) logger.info({ migrations: applied }, 'migrations applied');

@@ -1,7 +1,7 @@
 /**
  * `npm test`: sets up what the suite needs on this machine and runs it.
- * - PostgreSQL: TEST_DATABASE_URL if set; else the Debian cluster (installed with apt-get when
- *   missing and running as root), started if stopped, and stopped again at the end.
+ * - PostgreSQL: TEST_DATABASE_URL if set; else a throwaway embedded PostgreSQL server of this run's
+ *   own (see test/setup/local-postgres.ts), removed at the end.
  * - The Temporal CLI (dev server): found or built once into the cache (see src/embedded/temporal.ts).
  * Prints vitest's output, then the plain summary line `N passed, N failed` from its JSON report.
  */
@@ -19,7 +19,7 @@ const env = childEnv({});
 const log = (line: string) => console.log(`[test] ${line}`);
 
 const config = loadConfig();
-const postgres = ensurePostgres(env.TEST_DATABASE_URL, log);
+const postgres = await ensurePostgres(env.TEST_DATABASE_URL, log);
 const redis = await ensureRedis(env.TEST_REDIS_URL, log);
 const chromium = ensureChromium(env.CHROMIUM_PATH, log);
 let status = 1;
@@ -49,7 +49,7 @@ try {
   summary = `${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`;
 } finally {
   redis.stop();
-  postgres.stop();
+  await postgres.stop();
 }
 // CI reads this line: it must be the last one printed.
 console.log(summary);

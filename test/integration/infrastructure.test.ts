@@ -1,12 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
+import { loadConfig } from '../../src/config.js';
 import { createDb, type Db } from '../../src/db/client.js';
+import { startEmbeddedDatabase } from '../../src/runtime.js';
 import { applyMigrations } from '../../src/db/migrate.js';
 import { startEmbeddedPostgres } from '../../src/embedded/postgres.js';
 import { findTemporalCli } from '../../src/embedded/temporal.js';
@@ -65,24 +67,69 @@ describe('migrations without the native engine', () => {
   });
 });
 
-describe('embedded PostgreSQL (PGlite)', () => {
-  it('keeps its data across a restart', async () => {
-    const dataDir = tempDir();
-    let pglite = await startEmbeddedPostgres({ dataDir });
-    await applyMigrations(pglite.url);
-    let db = createDb(pglite.url, 2);
+describe('embedded PostgreSQL server', () => {
+  /** A folder the server's user can enter (mkdtemp makes mode 700 ones). */
+  const openDir = () => {
+    const dir = tempDir();
+    chmodSync(dir, 0o755);
+    return dir;
+  };
+
+  it('keeps its data across a restart, behind a password only its owner can read', async () => {
+    const dataDir = join(openDir(), 'postgres');
+    let server = await startEmbeddedPostgres({ dataDir, database: 'codex' });
+    expect(server.clusterDir).toBe(dataDir);
+    expect(statSync(`${dataDir}.password`).mode & 0o777).toBe(0o600);
+    await applyMigrations(server.url);
+    let db = createDb(server.url, 2);
     const created = await bootstrapLocalUser(db, undefined);
     expect(created?.createdSecret).toMatch(/^cdx_sk_/);
     await db.$disconnect();
-    await pglite.stop();
+    await server.stop();
 
-    pglite = await startEmbeddedPostgres({ dataDir });
-    expect(await applyMigrations(pglite.url)).toEqual([]);
-    db = createDb(pglite.url, 2);
+    server = await startEmbeddedPostgres({ dataDir, database: 'codex' });
+    expect(await applyMigrations(server.url)).toEqual([]);
+    db = createDb(server.url, 2);
     expect(await keyOwner(db, created!.createdSecret!)).toBe(created!.userId);
     expect(await bootstrapLocalUser(db, undefined)).toBeNull(); // no second user, no second key printed
     await db.$disconnect();
-    await pglite.stop();
+
+    // Any other password is refused, and the server listens on loopback only.
+    const wrong = new pg.Client({ connectionString: Object.assign(new URL(server.url), { password: 'postgres' }).toString() });
+    await expect(wrong.connect()).rejects.toThrow(/password authentication failed/);
+    const check = new pg.Client({ connectionString: server.url });
+    await check.connect();
+    const { rows } = await check.query("SELECT current_setting('listen_addresses') AS listen, current_setting('password_encryption') AS enc");
+    await check.end();
+    expect(rows[0]).toEqual({ listen: '127.0.0.1', enc: 'scram-sha-256' });
+    await server.stop();
+  });
+
+  it('answers many connections at once, each with its own rows', async () => {
+    const server = await startEmbeddedPostgres({ dataDir: null });
+    const pool = new pg.Pool({ connectionString: server.url, max: 10 });
+    try {
+      // Interleaved extended-protocol statements with different parameter counts on one pool: the
+      // single-connection engine this replaced answered some of them with another query's rows.
+      const results = await Promise.all(
+        Array.from({ length: 200 }, (_, i) =>
+          i % 2 ? pool.query('SELECT $1::int AS i, pg_sleep(0.002)', [i]) : pool.query('SELECT $1::int AS i, $2::text AS s', [i, `row${i}`]),
+        ),
+      );
+      results.forEach((r, i) => expect(r.rows).toEqual([i % 2 ? { i, pg_sleep: '' } : { i, s: `row${i}` }]));
+    } finally {
+      await pool.end();
+      await server.stop();
+    }
+    expect(existsSync(server.clusterDir)).toBe(false); // a throwaway cluster is removed at stop
+  });
+
+  it('refuses to start over a PGlite folder of an earlier version, naming the import command', async () => {
+    const dataDir = openDir();
+    mkdirSync(join(dataDir, 'pglite'));
+    const config = loadConfig({ DATA_DIR: dataDir });
+    await expect(startEmbeddedDatabase(config, () => {})).rejects.toThrow(/npm run db:import-pglite/);
+    expect(existsSync(join(dataDir, 'postgres'))).toBe(false);
   });
 });
 

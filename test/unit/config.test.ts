@@ -6,7 +6,8 @@ describe('config', () => {
     const config = loadConfig({});
     expect(config.embeddedDatabase).toBe(true);
     expect(config.embeddedTemporal).toBe(true);
-    expect(config.eventBus).toBe('memory');
+    // The embedded default is a real PostgreSQL server, so streams use LISTEN/NOTIFY there too.
+    expect(config.eventBus).toBe('postgres');
     expect(config.PORT).toBe(8080);
     expect(config.taskQueues).toEqual({ cpu: 'codex-cpu', gpu: 'codex-gpu' });
     expect(config.publicUrl).toBe('http://127.0.0.1:8080');
