@@ -33,6 +33,10 @@ export const configSchema = z.object({
 
   DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
   DATABASE_POOL_SIZE: positiveInt.max(200).default(10),
+  /** A stuck or unreachable database turns into a fast 503 instead of a request that waits. */
+  DATABASE_CONNECT_TIMEOUT_MS: positiveInt.max(600_000).default(5000),
+  DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.max(3_600_000).default(15_000),
+  DATABASE_LOCK_TIMEOUT_MS: positiveInt.max(3_600_000).default(10_000),
   EMBEDDED_POSTGRES_PORT: port.default(0),
 
   TEMPORAL_ADDRESS: z

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createDb } from './db/client.js';
+import { createDb, dbTimeouts } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded/postgres.js';
 import { findTemporalCli, startTemporalDevServer } from './embedded/temporal.js';
@@ -105,8 +105,8 @@ export interface Services extends ServiceDeps {
 /** Opens the database, the event bus and the Temporal client. */
 export async function createServices(config: Config, logger: Logger, infra: Pick<Infrastructure, 'databaseUrl' | 'temporalAddress'>): Promise<Services> {
   installTemporalRuntime();
-  const db = createDb(infra.databaseUrl, config.DATABASE_POOL_SIZE);
-  const bus: EventBus = config.eventBus === 'postgres' ? await PostgresEventBus.connect(infra.databaseUrl, logger) : new MemoryEventBus();
+  const db = createDb(infra.databaseUrl, config.DATABASE_POOL_SIZE, dbTimeouts(config));
+  const bus: EventBus = config.eventBus === 'postgres' ? await PostgresEventBus.connect(infra.databaseUrl, logger, dbTimeouts(config)) : new MemoryEventBus();
   const temporal = await connectClient(config, infra.temporalAddress);
   const signingKeys = new SigningKeys(db);
   await signingKeys.init();

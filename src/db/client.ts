@@ -1,11 +1,44 @@
 /** The Prisma client over the pg driver adapter (no engine binary at run time). */
 import { PrismaPg } from '@prisma/adapter-pg';
+import type pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
 
 export type Db = PrismaClient;
 export { Prisma } from '../generated/prisma/client.js';
 
+/** How long a connection, a statement and a lock wait may take before the caller gets an error (then a 503). */
+export interface DbTimeouts {
+  connectMs: number;
+  statementMs: number;
+  lockMs: number;
+}
+
+export const DEFAULT_DB_TIMEOUTS: DbTimeouts = { connectMs: 5000, statementMs: 15_000, lockMs: 10_000 };
+
+/** The settings of config that bound waits on the database. */
+export function dbTimeouts(config: { DATABASE_CONNECT_TIMEOUT_MS: number; DATABASE_STATEMENT_TIMEOUT_MS: number; DATABASE_LOCK_TIMEOUT_MS: number }): DbTimeouts {
+  return { connectMs: config.DATABASE_CONNECT_TIMEOUT_MS, statementMs: config.DATABASE_STATEMENT_TIMEOUT_MS, lockMs: config.DATABASE_LOCK_TIMEOUT_MS };
+}
+
+/**
+ * Options for every pg pool of the process. The server enforces the statement and lock timeouts;
+ * the client gives up a little later on its own (`query_timeout`), which is what ends a wait on a
+ * server that is frozen and cannot enforce anything; `connectionTimeoutMillis` also bounds the wait
+ * for a free connection from the pool.
+ */
+export function poolOptions(connectionString: string, max: number, t: DbTimeouts = DEFAULT_DB_TIMEOUTS): pg.PoolConfig {
+  return {
+    connectionString,
+    max,
+    connectionTimeoutMillis: t.connectMs,
+    statement_timeout: t.statementMs,
+    lock_timeout: t.lockMs,
+    idle_in_transaction_session_timeout: t.statementMs * 2,
+    query_timeout: t.statementMs + 2000,
+  };
+}
+
 /** Opens a pooled client; `poolSize` bounds the connections this process holds. */
-export function createDb(connectionString: string, poolSize: number): Db {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString, max: poolSize }) });
+export function createDb(connectionString: string, poolSize: number, timeouts: DbTimeouts = DEFAULT_DB_TIMEOUTS): Db {
+  return new PrismaClient({ adapter: new PrismaPg(poolOptions(connectionString, poolSize, timeouts)) });
 }

@@ -6,6 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import pg from 'pg';
+import { DEFAULT_DB_TIMEOUTS, poolOptions, type DbTimeouts } from '../db/client.js';
 import type { Logger } from '../logger.js';
 
 export interface EventBus {
@@ -38,32 +39,47 @@ export class MemoryEventBus implements EventBus {
     this.emitter.on(`\0${topic}`, listener);
     return () => void this.emitter.off(`\0${topic}`, listener);
   }
+  /** Wakes every stream subscriber of this process (each re-reads its stream from the table). */
+  wakeAll() {
+    for (const name of this.emitter.eventNames()) {
+      if (typeof name === 'string' && !name.startsWith('\0')) this.emitter.emit(name, -1);
+    }
+  }
   async close() {
     this.emitter.removeAllListeners();
   }
 }
 
-/** Delivers across processes through PostgreSQL NOTIFY; reconnects its listener after a failure. */
+/**
+ * Delivers across processes through PostgreSQL NOTIFY. Survives a database restart: pool errors on
+ * idle connections are logged, not thrown; the LISTEN connection reconnects with backoff (1 s
+ * doubling to 30 s) and, once back, wakes every local subscriber so each stream re-reads the table
+ * and catches up on what was written while no notification could arrive.
+ */
 export class PostgresEventBus implements EventBus {
   private readonly local = new MemoryEventBus();
   private listener: pg.Client | null = null;
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
+  private failures = 0;
 
   private constructor(
     private readonly url: string,
     private readonly pool: pg.Pool,
     private readonly logger: Logger,
-  ) {}
+    private readonly timeouts: DbTimeouts,
+  ) {
+    pool.on('error', (err) => logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'event bus: an idle database connection failed'));
+  }
 
-  static async connect(url: string, logger: Logger): Promise<PostgresEventBus> {
-    const bus = new PostgresEventBus(url, new pg.Pool({ connectionString: url, max: 2 }), logger);
+  static async connect(url: string, logger: Logger, timeouts: DbTimeouts = DEFAULT_DB_TIMEOUTS): Promise<PostgresEventBus> {
+    const bus = new PostgresEventBus(url, new pg.Pool(poolOptions(url, 2, timeouts)), logger, timeouts);
     await bus.listen();
     return bus;
   }
 
   private async listen(): Promise<void> {
-    const client = new pg.Client({ connectionString: this.url });
+    const client = new pg.Client({ connectionString: this.url, connectionTimeoutMillis: this.timeouts.connectMs, keepAlive: true });
     client.on('notification', (msg) => {
       const payload = msg.payload ?? '';
       const space = payload.indexOf(' ');
@@ -71,13 +87,27 @@ export class PostgresEventBus implements EventBus {
       if (msg.channel === CONTROL_CHANNEL) void this.local.broadcast(payload.slice(0, space), payload.slice(space + 1));
       else void this.local.publish(payload.slice(0, space), Number(payload.slice(space + 1)));
     });
-    client.on('error', (err) => {
-      this.logger.warn({ err }, 'event bus listener lost its connection; reconnecting');
+    const lost = (err?: Error) => {
+      if (this.closed || this.listener !== client) return;
+      this.logger.warn({ err: err && { message: err.message, code: (err as { code?: string }).code } }, 'event bus listener lost its connection; reconnecting');
       this.scheduleReconnect();
-    });
-    await client.connect();
-    await client.query(`LISTEN ${CHANNEL}; LISTEN ${CONTROL_CHANNEL}`);
+    };
+    client.on('error', lost);
+    client.on('end', () => lost());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${CHANNEL}; LISTEN ${CONTROL_CHANNEL}`);
+    } catch (err) {
+      client.removeAllListeners('end');
+      await client.end().catch(() => {});
+      throw err;
+    }
     this.listener = client;
+    if (this.failures > 0) {
+      this.logger.info({ afterAttempts: this.failures }, 'event bus listener reconnected; streams catch up from the table');
+      this.local.wakeAll();
+    }
+    this.failures = 0;
   }
 
   private scheduleReconnect() {
@@ -85,13 +115,20 @@ export class PostgresEventBus implements EventBus {
     const old = this.listener;
     this.listener = null;
     void old?.end().catch(() => {});
+    const wait = Math.min(30_000, 1000 * 2 ** Math.min(this.failures, 5));
+    this.failures++;
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      this.listen().catch((err) => {
-        this.logger.warn({ err }, 'event bus reconnect failed; retrying');
+      this.listen().catch((err: Error) => {
+        this.logger.warn({ err: { message: err.message }, attempt: this.failures }, 'event bus reconnect failed; retrying');
         this.scheduleReconnect();
       });
-    }, 1000);
+    }, wait);
+  }
+
+  /** Whether the LISTEN connection is up (health reports it). */
+  get listening(): boolean {
+    return this.listener !== null;
   }
 
   async publish(streamId: string, seq: number) {
@@ -116,7 +153,7 @@ export class PostgresEventBus implements EventBus {
     this.closed = true;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     await this.listener?.end().catch(() => {});
-    await this.pool.end();
+    await this.pool.end().catch(() => {});
     await this.local.close();
   }
 }

@@ -1,5 +1,6 @@
 /** A resumable live stream: the stored backlog after `since`, then new events as they arrive. */
 import type { Db } from '../db/client.js';
+import { databaseUnavailable } from '../db/unavailable.js';
 import type { EventBus } from './event-bus.js';
 import { lastEventUpTo, readEvents, type StoredEvent } from './event-store.js';
 
@@ -55,7 +56,7 @@ async function* events(options: StreamOptions & { signal: AbortSignal }): AsyncG
     let first = true;
     while (!signal.aborted) {
       notified = false;
-      const batch = await readEvents(db, streamId, last);
+      const batch = await untilReachable(() => readEvents(db, streamId, last), signal);
       for (const event of batch) {
         last = event.seq;
         yield event;
@@ -63,7 +64,7 @@ async function* events(options: StreamOptions & { signal: AbortSignal }): AsyncG
       }
       if (first && batch.length === 0 && last > 0) {
         // Resumed with nothing after `since`: if the stream already ended there, there is nothing to wait for.
-        const ended = await lastEventUpTo(db, streamId, last);
+        const ended = await untilReachable(() => lastEventUpTo(db, streamId, last), signal);
         if (ended && isTerminal(ended)) return;
       }
       first = false;
@@ -80,6 +81,23 @@ async function* events(options: StreamOptions & { signal: AbortSignal }): AsyncG
   } finally {
     unsubscribe();
     signal.removeEventListener('abort', onWake);
+  }
+}
+
+/**
+ * Runs a read, retrying while the database is unavailable (a restart, a cut connection) for up to
+ * `patienceMs`, so an open stream rides out a short outage and then catches up from the table
+ * instead of closing. Other errors, or an outage longer than that, are thrown.
+ */
+async function untilReachable<T>(read: () => Promise<T>, signal: AbortSignal, patienceMs = 60_000): Promise<T> {
+  const giveUpAt = Date.now() + patienceMs;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await read();
+    } catch (err) {
+      if (!databaseUnavailable(err) || Date.now() > giveUpAt || signal.aborted) throw err;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 200 * 2 ** attempt)));
+    }
   }
 }
 

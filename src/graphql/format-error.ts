@@ -2,6 +2,7 @@
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { AppError, InternalError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { databaseUnavailable } from '../db/unavailable.js';
 
 /** Codes GraphQL itself produces for a bad document or variables: safe to pass through. */
 const CLIENT_CODES = new Set([
@@ -14,14 +15,14 @@ const CLIENT_CODES = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
 ]);
 
-/** Finds the AppError behind a GraphQL error, if any. */
+/** Finds the AppError behind a GraphQL error, if any; an unavailable database counts as one (503). */
 export function appErrorOf(error: unknown): AppError | null {
   let current: unknown = error;
   for (let i = 0; i < 5 && current; i++) {
     if (current instanceof AppError) return current;
     current = (current as { originalError?: unknown }).originalError;
   }
-  return null;
+  return databaseUnavailable(error);
 }
 
 /** Formats an error for a GraphQL response; unknown errors are logged in full and shown as INTERNAL_ERROR. */
@@ -35,6 +36,9 @@ export function formatGraphQLError(
   requestId ??= formatted.extensions?.requestId as string | undefined;
   const base = { locations: formatted.locations, path: formatted.path };
   if (app) {
+    if (app.status === 503 && !(app === error || (error as GraphQLError | undefined)?.originalError instanceof AppError)) {
+      logger.warn({ err: (error as GraphQLError | undefined)?.originalError ?? error, requestId }, 'database unavailable: answered 503');
+    }
     return {
       message: app.message,
       ...base,

@@ -1,4 +1,5 @@
 /** The REST error envelope: {"error": {code, message, details, request_id, doc_url}}. */
+import { databaseUnavailable } from '../db/unavailable.js';
 import { AppError, docUrl, InternalError, ValidationError } from '../errors.js';
 
 /** snake_case of a camelCase field path ("context.files.0.path" stays, "agentType" → "agent_type"). */
@@ -26,5 +27,5 @@ export function errorBody(err: AppError, requestId: string): ErrorBody {
 
 /** Any thrown value as an AppError; anything unexpected becomes internal_error. */
 export function asAppError(err: unknown): AppError {
-  return err instanceof AppError ? err : new InternalError();
+  return err instanceof AppError ? err : (databaseUnavailable(err) ?? new InternalError());
 }

@@ -57,7 +57,8 @@ export async function createTestDatabase(): Promise<{ url: string; name: string 
   return { url: withDatabase(adminUrl, name), name };
 }
 
-async function dropDatabase(name: string) {
+/** Drops a database made by `createTestDatabase` (for tests that manage one themselves). */
+export async function dropDatabase(name: string) {
   const admin = new pg.Client({ connectionString: inject('databaseUrl') });
   await admin.connect();
   await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
