@@ -46,10 +46,16 @@ if (bootstrap?.createdSecret) {
 say('');
 say('Ready. Ctrl-C stops everything.');
 
-onShutdownSignal(logger, async () => {
-  await server.close();
-  await workers?.shutdown();
-  await workerConnection?.close();
-  await services.close();
-  await infra.stop();
-});
+// In-flight requests and the worker's activities get SHUTDOWN_TIMEOUT_SECONDS; the embedded
+// servers stop last, after everything that uses them.
+onShutdownSignal(
+  logger,
+  async () => {
+    await server.close();
+    await workers?.shutdown();
+    await workerConnection?.close();
+    await services.close();
+    await infra.stop();
+  },
+  config.SHUTDOWN_TIMEOUT_SECONDS * 1000 + (config.embeddedDatabase || config.embeddedTemporal ? 20_000 : 0),
+);

@@ -163,10 +163,13 @@ export function loadConfigOrExit(): Config {
 }
 
 /**
- * Runs `fn` on the first SIGINT/SIGTERM. A second signal at least 3 s later exits at once; an
- * echo of the first (Ctrl-C reaches every process of the group, and wrappers relay it) is ignored.
+ * The process's one shutdown path: runs `fn` on the first SIGINT/SIGTERM and exits 0 when it is
+ * done. `deadlineMs` is a hard limit that holds even when a dependency hangs: past it the process
+ * exits 1 (embedded servers are stopped by their exit hooks). A second signal at least 3 s after the
+ * first exits at once; an echo of the first (Ctrl-C reaches every process of the group, and
+ * wrappers relay it) is ignored.
  */
-export function onShutdownSignal(logger: Logger, fn: () => Promise<void>): void {
+export function onShutdownSignal(logger: Logger, fn: () => Promise<void>, deadlineMs: number): void {
   let firstAt = 0;
   const handler = (signal: NodeJS.Signals) => {
     if (firstAt) {
@@ -175,9 +178,16 @@ export function onShutdownSignal(logger: Logger, fn: () => Promise<void>): void 
       process.exit(1);
     }
     firstAt = Date.now();
-    logger.info({ signal }, 'shutting down');
+    logger.info({ signal, deadlineSeconds: deadlineMs / 1000 }, 'shutting down');
+    setTimeout(() => {
+      logger.error({ deadlineSeconds: deadlineMs / 1000 }, 'shutdown did not finish before its deadline (SHUTDOWN_TIMEOUT_SECONDS); exiting');
+      process.exit(1);
+    }, deadlineMs).unref();
     fn().then(
-      () => process.exit(0),
+      () => {
+        logger.info({ ms: Date.now() - firstAt }, 'shut down cleanly');
+        process.exit(0);
+      },
       (err) => {
         logger.error({ err }, 'shutdown failed');
         process.exit(1);
@@ -209,9 +219,13 @@ export async function runWorkerProcess(queuesArg?: string): Promise<void> {
   const connection = await connectWorkerTo(config, config.TEMPORAL_ADDRESS);
   const workers = await startWorkers(services, connection, config, queues);
   logger.info({ queues: workers.queues }, 'worker polling');
-  onShutdownSignal(logger, async () => {
-    await workers.shutdown();
-    await connection.close();
-    await services.close();
-  });
+  onShutdownSignal(
+    logger,
+    async () => {
+      await workers.shutdown();
+      await connection.close();
+      await services.close();
+    },
+    config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
+  );
 }

@@ -98,6 +98,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     schema,
     introspection: true,
     includeStacktraceInErrorResponses: false,
+    // The process has one shutdown path (src/runtime.ts onShutdownSignal); Apollo's own signal
+    // handler would stop it a second time and re-send the signal.
+    stopOnTerminationSignals: false,
     // requestId is added by the plugin below, which sees the context (or the reply header when there is none).
     formatError: (formatted, error) => formatGraphQLError(formatted, error, undefined, logger),
     plugins: [

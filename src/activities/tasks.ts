@@ -29,12 +29,14 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       if (options.stepDelayMs > 0) await ctx.sleep(options.stepDelayMs); // rejects at once on cancellation
       if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
       findings.push(...agent.analyzeFile(files[i]!));
-      ctx.heartbeat({ next: i + 1, findings } satisfies Checkpoint);
+      // The event first, then the checkpoint: a crash between the two repeats the file (its event is
+      // deduplicated by key) instead of skipping its event for good.
       await reportProgress(deps, taskId, {
         key: `file:${i}`,
         progress: Math.min(99, Math.floor(((i + 1) / files.length) * 100)),
         message: `Analyzed ${files[i]!.path} (${i + 1}/${files.length})`,
       });
+      ctx.heartbeat({ next: i + 1, findings } satisfies Checkpoint);
     }
     if (agent.analyzeAll) findings.push(...agent.analyzeAll(files));
     return findings;

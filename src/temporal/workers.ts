@@ -20,6 +20,12 @@ import { loadWorkflowBundle } from './workflow-bundle.js';
 let runtimeInstalled = false;
 
 /** Routes the SDK's own logs to warnings only; must run before the first Temporal connection. */
+/**
+ * How long running activities get to finish at shutdown: the process's deadline less 5 s for closing
+ * connections, so the whole shutdown fits SHUTDOWN_TIMEOUT_SECONDS (activities cut short are retried elsewhere).
+ */
+const activityGrace = (config: Config) => `${Math.max(1, config.SHUTDOWN_TIMEOUT_SECONDS - 5)} seconds`;
+
 export function installTemporalRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
@@ -58,7 +64,7 @@ export async function startWorkers(
           ...createVisualizationActivities({ ...deps, config }),
         },
         maxConcurrentActivityTaskExecutions: config.WORKER_MAX_CONCURRENT_ACTIVITIES,
-        shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
+        shutdownGraceTime: activityGrace(config),
       }),
     );
   }
@@ -74,7 +80,7 @@ export async function startWorkers(
           taskQueue: config.taskQueues.gpu,
           activities: { ...createModelActivities(deps, config), ...createGenerationModelActivities(deps, config) },
           maxConcurrentActivityTaskExecutions: config.WORKER_GPU_MAX_CONCURRENT_ACTIVITIES,
-          shutdownGraceTime: `${config.SHUTDOWN_TIMEOUT_SECONDS} seconds`,
+          shutdownGraceTime: activityGrace(config),
         }),
       );
     } else {

@@ -37,10 +37,13 @@ export async function isCompleted(deps: Pick<ServiceDeps, 'db'>, taskId: string)
   return (await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { status: true } }))?.status === 'completed';
 }
 
-/** Records progress while the task runs; a finished task keeps its final state. */
+/**
+ * Records progress while the task runs; a finished task keeps its final state, and progress only
+ * moves forward (an attempt resumed from an older checkpoint repeats steps without moving it back).
+ */
 export async function reportProgress(deps: Deps, taskId: string, step: { key: string; progress: number; message: string }) {
   const updated = await deps.db.agentTask.updateMany({
-    where: { id: taskId, status: 'running' },
+    where: { id: taskId, status: 'running', progress: { lte: step.progress } },
     data: { progress: step.progress },
   });
   if (updated.count === 1) {
