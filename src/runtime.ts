@@ -37,19 +37,29 @@ export interface Infrastructure {
   stop(): Promise<void>;
 }
 
+/** Where the embedded default keeps its database: the cluster, its password, and an earlier version's PGlite folder. */
+export function embeddedDatabasePaths(config: Config): { clusterDir: string; passwordFile: string; pgliteDir: string } {
+  const clusterDir = join(config.dataDir, 'postgres');
+  return { clusterDir, passwordFile: `${clusterDir}.password`, pgliteDir: join(config.dataDir, 'pglite') };
+}
+
 /**
  * The embedded default's PostgreSQL server (data in <DATA_DIR>/postgres, database `codex`). Refuses
  * to start over a PGlite folder left by an earlier version until it has been imported.
  */
 export async function startEmbeddedDatabase(config: Config, log: (line: string) => void): Promise<EmbeddedPostgres> {
-  const pglite = join(config.dataDir, 'pglite');
-  const clusterDir = join(config.dataDir, 'postgres');
-  if (existsSync(pglite) && !existsSync(`${clusterDir}.password`)) {
+  const { passwordFile, pgliteDir } = embeddedDatabasePaths(config);
+  if (existsSync(pgliteDir) && !existsSync(passwordFile)) {
     throw new StartupError(
-      `${pglite} holds the database of an earlier version (PGlite). Run \`npm run db:import-pglite\` once to copy it into the embedded PostgreSQL server, or move the folder away to start with an empty database.`,
+      `${pgliteDir} holds the database of an earlier version (PGlite). Run \`npm run db:import-pglite\` once to copy it into the embedded PostgreSQL server, or move the folder away to start with an empty database.`,
     );
   }
-  return startEmbeddedPostgres({ dataDir: clusterDir, database: 'codex', port: config.EMBEDDED_POSTGRES_PORT, log });
+  return startEmbeddedCluster(config, log);
+}
+
+/** The same server without the PGlite check: only `npm run db:import-pglite` starts it this way. */
+export function startEmbeddedCluster(config: Config, log: (line: string) => void): Promise<EmbeddedPostgres> {
+  return startEmbeddedPostgres({ dataDir: embeddedDatabasePaths(config).clusterDir, database: 'codex', port: config.EMBEDDED_POSTGRES_PORT, log });
 }
 
 /** Starts (or points at) PostgreSQL and Temporal, and applies pending migrations. */
