@@ -51,6 +51,8 @@ export const configSchema = z.object({
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
   TEMPORAL_API_KEY: z.string().min(1).optional(),
   TEMPORAL_CLI_PATH: z.string().min(1).optional(),
+  /** Longest wait for one call to Temporal (start, signal, cancel, describe) before it answers 503. */
+  TEMPORAL_RPC_TIMEOUT_MS: positiveInt.max(600_000).default(5000),
   EMBEDDED_TEMPORAL_PORT: port.default(7233),
   EMBEDDED_TEMPORAL_UI_PORT: port.default(8233),
 

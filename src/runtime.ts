@@ -14,6 +14,7 @@ import { findTemporalCli, startTemporalDevServer } from './embedded/temporal.js'
 import { MemoryEventBus, PostgresEventBus, type EventBus } from './events/event-bus.js';
 import { createLogger, type Logger } from './logger.js';
 import type { ServiceDeps } from './services/deps.js';
+import { TemporalAvailability } from './temporal/availability.js';
 import { connectClient, connectWorker } from './temporal/connection.js';
 import { installTemporalRuntime, startWorkers } from './temporal/workers.js';
 import { Authenticator } from './services/auth/authenticate.js';
@@ -117,7 +118,8 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   installTemporalRuntime();
   const db = createDb(infra.databaseUrl, config.DATABASE_POOL_SIZE, dbTimeouts(config));
   const bus: EventBus = config.eventBus === 'postgres' ? await PostgresEventBus.connect(infra.databaseUrl, logger, dbTimeouts(config)) : new MemoryEventBus();
-  const temporal = await connectClient(config, infra.temporalAddress);
+  const temporalAvailability = new TemporalAvailability(logger, { rpcTimeoutMs: config.TEMPORAL_RPC_TIMEOUT_MS, probeIntervalMs: 1000 });
+  const temporal = await connectClient(config, infra.temporalAddress, temporalAvailability);
   const signingKeys = new SigningKeys(db);
   await signingKeys.init();
   const auth = new Authenticator(db, bus, signingKeys, config, logger);
@@ -147,6 +149,7 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
       await usage.close();
       await limitStore.close();
       await bus.close();
+      temporalAvailability.close();
       await temporal.connection.close();
       await db.$disconnect();
     },
