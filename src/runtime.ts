@@ -8,12 +8,14 @@ import type { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDb } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
+import { describePostgresTarget, isPermanentPostgresError, probePostgres } from './db/probe.js';
 import { startEmbeddedPostgres } from './embedded/postgres.js';
 import { findTemporalCli, startTemporalDevServer } from './embedded/temporal.js';
 import { MemoryEventBus, PostgresEventBus, type EventBus } from './events/event-bus.js';
 import { createLogger, type Logger } from './logger.js';
 import type { ServiceDeps } from './services/deps.js';
-import { connectClient, connectWorker } from './temporal/connection.js';
+import { retryStartup, StartupError, type StartupRetryOptions } from './startup-retry.js';
+import { connectClient, connectWorker, isPermanentTemporalError } from './temporal/connection.js';
 import { installTemporalRuntime, startWorkers } from './temporal/workers.js';
 import { Authenticator } from './services/auth/authenticate.js';
 import { SigningKeys } from './services/auth/signing-keys.js';
@@ -38,6 +40,7 @@ export async function startInfrastructure(config: Config, logger: Logger): Promi
     for (const s of stops.reverse()) await s().catch((err) => logger.warn({ err }, 'error while stopping'));
   };
   try {
+    if (config.DATABASE_URL) await waitForPostgres(config, logger, config.DATABASE_URL);
     await mkdir(config.dataDir, { recursive: true });
     let databaseUrl = config.DATABASE_URL;
     if (!databaseUrl) {
@@ -86,7 +89,7 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   installTemporalRuntime();
   const db = createDb(infra.databaseUrl, config.DATABASE_POOL_SIZE);
   const bus: EventBus = config.eventBus === 'postgres' ? await PostgresEventBus.connect(infra.databaseUrl, logger) : new MemoryEventBus();
-  const temporal = await connectClient(config, infra.temporalAddress);
+  const temporal = await retryStartup(() => connectClient(config, infra.temporalAddress), temporalRetry(config, logger, infra.temporalAddress));
   const signingKeys = new SigningKeys(db);
   await signingKeys.init();
   const auth = new Authenticator(db, bus, signingKeys, config, logger);
@@ -122,10 +125,39 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   };
 }
 
-/** Connects a worker to Temporal. */
-export function connectWorkerTo(config: Config, address: string): Promise<NativeConnection> {
+/** Connects a worker to Temporal (retrying an external one for STARTUP_RETRY_SECONDS). */
+export function connectWorkerTo(config: Config, address: string, logger: Logger = createLogger(config.LOG_LEVEL)): Promise<NativeConnection> {
   installTemporalRuntime();
-  return connectWorker(config, address);
+  return retryStartup(() => connectWorker(config, address), temporalRetry(config, logger, address));
+}
+
+/** Waits until an external PostgreSQL accepts a connection, for STARTUP_RETRY_SECONDS at most. */
+export function waitForPostgres(config: Config, logger: Logger, databaseUrl: string): Promise<void> {
+  return retryStartup(() => probePostgres(databaseUrl), {
+    what: `PostgreSQL at ${describePostgresTarget(databaseUrl)}`,
+    totalSeconds: config.STARTUP_RETRY_SECONDS,
+    log: (line) => logger.warn(line),
+    isPermanent: isPermanentPostgresError,
+  });
+}
+
+/** An external Temporal may still be starting: retry it; the embedded one is already up. */
+function temporalRetry(config: Config, logger: Logger, address: string): StartupRetryOptions {
+  return {
+    what: `Temporal at ${address}`,
+    totalSeconds: config.TEMPORAL_ADDRESS ? config.STARTUP_RETRY_SECONDS : 0,
+    log: (line) => logger.warn(line),
+    isPermanent: isPermanentTemporalError,
+  };
+}
+
+/** Ends the process with a StartupError's one line (its retries are spent); rethrows any other error. */
+export function exitOnStartupError(err: unknown): never {
+  if (err instanceof StartupError) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  throw err;
 }
 
 /** Loads config or exits with its one-line message. */
@@ -184,8 +216,9 @@ export async function runWorkerProcess(queuesArg?: string): Promise<void> {
       process.exit(1);
     }
   }
-  const services = await createServices(config, logger, { databaseUrl: config.DATABASE_URL, temporalAddress: config.TEMPORAL_ADDRESS });
-  const connection = await connectWorkerTo(config, config.TEMPORAL_ADDRESS);
+  await waitForPostgres(config, logger, config.DATABASE_URL).catch(exitOnStartupError);
+  const services = await createServices(config, logger, { databaseUrl: config.DATABASE_URL, temporalAddress: config.TEMPORAL_ADDRESS }).catch(exitOnStartupError);
+  const connection = await connectWorkerTo(config, config.TEMPORAL_ADDRESS, logger).catch(exitOnStartupError);
   const workers = await startWorkers(services, connection, config, queues);
   logger.info({ queues: workers.queues }, 'worker polling');
   onShutdownSignal(logger, async () => {
