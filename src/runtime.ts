@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './logger.js';
 import type { ServiceDeps } from './services/deps.js';
 import { retryStartup, StartupError, type StartupRetryOptions } from './startup-retry.js';
 import { connectClient, connectWorker, isPermanentTemporalError } from './temporal/connection.js';
+import { startWorkerHeartbeat, WORKER_HEARTBEAT_FILE } from './temporal/worker-heartbeat.js';
 import { installTemporalRuntime, startWorkers } from './temporal/workers.js';
 import { Authenticator } from './services/auth/authenticate.js';
 import { SigningKeys } from './services/auth/signing-keys.js';
@@ -216,12 +217,20 @@ export async function runWorkerProcess(queuesArg?: string): Promise<void> {
       process.exit(1);
     }
   }
+  if (!queues.includes('cpu') && !config.MODEL_BASE_URL) {
+    // Without a model the gpu queue is not polled: a worker for it alone would do nothing.
+    console.error('A gpu worker needs MODEL_BASE_URL: the OpenAI-compatible API its model agents call (e.g. http://vllm:8000/v1).');
+    process.exit(1);
+  }
   await waitForPostgres(config, logger, config.DATABASE_URL).catch(exitOnStartupError);
   const services = await createServices(config, logger, { databaseUrl: config.DATABASE_URL, temporalAddress: config.TEMPORAL_ADDRESS }).catch(exitOnStartupError);
   const connection = await connectWorkerTo(config, config.TEMPORAL_ADDRESS, logger).catch(exitOnStartupError);
   const workers = await startWorkers(services, connection, config, queues);
+  await mkdir(config.dataDir, { recursive: true });
+  const heartbeat = startWorkerHeartbeat(join(config.dataDir, WORKER_HEARTBEAT_FILE), () => workers.healthy(), logger);
   logger.info({ queues: workers.queues }, 'worker polling');
   onShutdownSignal(logger, async () => {
+    await heartbeat.stop();
     await workers.shutdown();
     await connection.close();
     await services.close();
