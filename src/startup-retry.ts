@@ -8,7 +8,7 @@
 export interface StartupRetryOptions {
   /** What is being reached, for the log lines and the final message (no credentials in it). */
   what: string;
-  /** Give up when the next attempt would start later than this after the first (0: one attempt). */
+  /** Give up once this long has passed since the first attempt; the last wait is shortened so an attempt falls at the end (0: one attempt). */
   totalSeconds: number;
   /** Receives one line per failed attempt that will be retried. */
   log: (line: string) => void;
@@ -40,12 +40,15 @@ export async function retryStartup<T>(connect: () => Promise<T>, options: Startu
     } catch (err) {
       const reason = describeError(err);
       if (isPermanent?.(err)) throw new StartupError(`${what}: ${reason}`, { cause: err });
-      if (now() - started + delay > totalSeconds * 1000) {
-        const waited = totalSeconds > 0 ? ` after ${attempt} attempts in ${Math.round((now() - started) / 1000)} s (STARTUP_RETRY_SECONDS=${totalSeconds})` : '';
+      const elapsed = now() - started;
+      const remaining = totalSeconds * 1000 - elapsed;
+      if (remaining <= 0) {
+        const waited = totalSeconds > 0 ? ` after ${attempt} attempts in ${Math.round(elapsed / 1000)} s (STARTUP_RETRY_SECONDS=${totalSeconds})` : '';
         throw new StartupError(`${what} is unreachable${waited}: ${reason}`, { cause: err });
       }
-      log(`${what} is not reachable yet (attempt ${attempt}: ${reason}); retrying in ${formatSeconds(delay)}`);
-      await sleep(delay);
+      const pause = Math.min(delay, remaining);
+      log(`${what} is not reachable yet (attempt ${attempt}: ${reason}); retrying in ${formatSeconds(pause)}`);
+      await sleep(pause);
       delay = Math.min(delay * 2, maxDelayMs);
     }
   }

@@ -42,17 +42,18 @@ describe('retryStartup', () => {
     expect(lines[6]).toMatch(/attempt 7: .*retrying in 10 s$/);
   });
 
-  it('gives up with one line once the next attempt would pass the total', async () => {
+  it('makes a last attempt at the end of the total, then gives up with one line', async () => {
     const time = fakeTime();
     const lines: string[] = [];
     const target = failing(1000);
     const error = await retryStartup(target.fn, { what: 'Temporal at temporal:7233', totalSeconds: 20, log: (l) => lines.push(l), ...time }).catch((e) => e);
     expect(error).toBeInstanceOf(StartupError);
-    // 0.5 + 1 + 2 + 4 + 8 = 15.5 s waited; another 10 s would end past 20 s.
-    expect(time.sleeps).toEqual([500, 1000, 2000, 4000, 8000]);
-    expect(target.calls()).toBe(6);
-    expect(lines).toHaveLength(5);
-    expect(error.message).toBe('Temporal at temporal:7233 is unreachable after 6 attempts in 16 s (STARTUP_RETRY_SECONDS=20): connect ECONNREFUSED 10.0.0.2:5432');
+    // 0.5 + 1 + 2 + 4 + 8 = 15.5 s waited; the next wait is cut to the 4.5 s left.
+    expect(time.sleeps).toEqual([500, 1000, 2000, 4000, 8000, 4500]);
+    expect(target.calls()).toBe(7);
+    expect(lines).toHaveLength(6);
+    expect(lines[5]).toMatch(/attempt 6: .*retrying in 4\.5 s$/);
+    expect(error.message).toBe('Temporal at temporal:7233 is unreachable after 7 attempts in 20 s (STARTUP_RETRY_SECONDS=20): connect ECONNREFUSED 10.0.0.2:5432');
     expect(error.message).not.toContain('\n');
   });
 
