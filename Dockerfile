@@ -1,11 +1,27 @@
-# The gateway and worker image (docker-compose.yml runs it with different commands).
-FROM node:20-bookworm-slim
+# The gateway and worker image (docker-compose.yml runs it as the gateway and as each worker).
+# Node.js 24 is an LTS line (security fixes until 2028-04-30); the minor is pinned: bump it on purpose.
+FROM node:24.19-bookworm-slim
+
+# git: projects clone repositories and visualizations analyse their history.
+# python3: test generation reads Python files with Python's own ast module.
+RUN apt-get update \
+  && apt-get install -y --no-install-recommends ca-certificates git python3 \
+  && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
-# git analyses repositories for visualizations (POST /v1/visualize/repository).
-RUN apt-get update && apt-get install -y --no-install-recommends git ca-certificates && rm -rf /var/lib/apt/lists/*
-COPY . .
-# postinstall generates the Prisma client (src/db/generate.ts).
-RUN npm ci --omit=dev
 ENV NODE_ENV=production
+
+# Dependencies first, so a change to the source reuses this layer. --ignore-scripts: the project's
+# own postinstall generates the Prisma client from the source, which is not here yet (it runs
+# below); no dependency needs its install script (argon2 and Temporal's core bridge ship prebuilt
+# binaries, and Prisma's engine download is not needed to generate or run).
+COPY package*.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean --force
+
+COPY . .
+RUN npm run db:generate && mkdir -p .data && chown node:node .data
+
+# The code stays root's and read-only to the server; it writes only .data and its home's cache.
+USER node
 EXPOSE 8080
-CMD ["npm", "start"]
+CMD ["node", "--import", "tsx", "src/main.ts"]

@@ -55,6 +55,8 @@ export const configSchema = z.object({
   TEMPORAL_RPC_TIMEOUT_MS: positiveInt.max(600_000).default(5000),
   EMBEDDED_TEMPORAL_PORT: port.default(7233),
   EMBEDDED_TEMPORAL_UI_PORT: port.default(8233),
+  /** How long a gateway or worker keeps retrying its first connection to an external PostgreSQL or Temporal. */
+  STARTUP_RETRY_SECONDS: z.coerce.number({ message: 'must be a number of seconds' }).int().min(0).max(3600).default(120),
 
   TASK_QUEUE_PREFIX: z
     .string()

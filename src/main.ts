@@ -4,7 +4,7 @@
  */
 import { schema } from '../schema/index.js';
 import { createLogger } from './logger.js';
-import { StartupError, connectWorkerTo, createServices, loadConfigOrExit, onShutdownSignal, startInfrastructure } from './runtime.js';
+import { connectWorkerTo, createServices, exitOnStartupError, loadConfigOrExit, onShutdownSignal, startInfrastructure } from './runtime.js';
 import { createServer, version } from './server.js';
 import { bootstrapLocalUser } from './services/auth/bootstrap.js';
 import { startWorkers, type RunningWorkers } from './temporal/workers.js';
@@ -14,18 +14,16 @@ const logger = createLogger(config.LOG_LEVEL);
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
 say(`Codex Cloud gateway ${version}: starting${config.embeddedDatabase || config.embeddedTemporal ? ' (embedded services, data in ' + config.DATA_DIR + ')' : ''}…`);
-const infra = await startInfrastructure(config, logger).catch((err: unknown) => {
-  if (!(err instanceof StartupError)) throw err;
-  console.error(err.message);
-  process.exit(1);
-});
-const services = await createServices(config, logger, infra);
+const infra = await startInfrastructure(config, logger).catch(exitOnStartupError);
+// An external service still unreachable after STARTUP_RETRY_SECONDS: stop what was started, then exit.
+const stopAndExit = (err: unknown) => infra.stop().then(() => exitOnStartupError(err));
+const services = await createServices(config, logger, infra).catch(stopAndExit);
 const bootstrap = await bootstrapLocalUser(services.db, config.CODEX_BOOTSTRAP_API_KEY);
 
 let workers: RunningWorkers | null = null;
 let workerConnection: Awaited<ReturnType<typeof connectWorkerTo>> | null = null;
 if (config.RUN_WORKER) {
-  workerConnection = await connectWorkerTo(config, infra.temporalAddress);
+  workerConnection = await connectWorkerTo(config, infra.temporalAddress, logger).catch(stopAndExit);
   workers = await startWorkers(services, workerConnection, config);
 }
 const server = await createServer(services, schema);

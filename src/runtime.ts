@@ -9,13 +9,16 @@ import type { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDb, dbTimeouts } from './db/client.js';
 import { applyMigrations } from './db/migrate.js';
+import { describePostgresTarget, isPermanentPostgresError, probePostgres } from './db/probe.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded/postgres.js';
 import { findTemporalCli, startTemporalDevServer } from './embedded/temporal.js';
 import { MemoryEventBus, PostgresEventBus, type EventBus } from './events/event-bus.js';
 import { createLogger, type Logger } from './logger.js';
 import type { ServiceDeps } from './services/deps.js';
+import { retryStartup, StartupError, type StartupRetryOptions } from './startup-retry.js';
 import { TemporalAvailability } from './temporal/availability.js';
-import { connectClient, connectWorker } from './temporal/connection.js';
+import { connectClient, connectWorker, isPermanentTemporalError } from './temporal/connection.js';
+import { startWorkerHeartbeat, WORKER_HEARTBEAT_FILE } from './temporal/worker-heartbeat.js';
 import { installTemporalRuntime, startWorkers } from './temporal/workers.js';
 import { Authenticator } from './services/auth/authenticate.js';
 import { SigningKeys } from './services/auth/signing-keys.js';
@@ -25,10 +28,7 @@ import { Limiter } from './services/limits/limiter.js';
 import { MemoryLimitStore, RedisLimitStore, type LimitStore } from './services/limits/store.js';
 import { UsageRecorder } from './services/limits/usage.js';
 
-/** A start-up refusal whose message tells the operator what to do; printed as one line, no stack. */
-export class StartupError extends Error {
-  override name = 'StartupError';
-}
+export { StartupError };
 
 export interface Infrastructure {
   databaseUrl: string;
@@ -70,6 +70,7 @@ export async function startInfrastructure(config: Config, logger: Logger): Promi
     for (const s of stops.reverse()) await s().catch((err) => logger.warn({ err }, 'error while stopping'));
   };
   try {
+    if (config.DATABASE_URL) await waitForPostgres(config, logger, config.DATABASE_URL);
     await mkdir(config.dataDir, { recursive: true });
     let databaseUrl = config.DATABASE_URL;
     if (!databaseUrl) {
@@ -119,7 +120,7 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   const db = createDb(infra.databaseUrl, config.DATABASE_POOL_SIZE, dbTimeouts(config));
   const bus: EventBus = config.eventBus === 'postgres' ? await PostgresEventBus.connect(infra.databaseUrl, logger, dbTimeouts(config)) : new MemoryEventBus();
   const temporalAvailability = new TemporalAvailability(logger, { rpcTimeoutMs: config.TEMPORAL_RPC_TIMEOUT_MS, probeIntervalMs: 1000 });
-  const temporal = await connectClient(config, infra.temporalAddress, temporalAvailability);
+  const temporal = await retryStartup(() => connectClient(config, infra.temporalAddress, temporalAvailability), temporalRetry(config, logger, infra.temporalAddress));
   const signingKeys = new SigningKeys(db);
   await signingKeys.init();
   const auth = new Authenticator(db, bus, signingKeys, config, logger);
@@ -156,10 +157,39 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   };
 }
 
-/** Connects a worker to Temporal. */
-export function connectWorkerTo(config: Config, address: string): Promise<NativeConnection> {
+/** Connects a worker to Temporal (retrying an external one for STARTUP_RETRY_SECONDS). */
+export function connectWorkerTo(config: Config, address: string, logger: Logger = createLogger(config.LOG_LEVEL)): Promise<NativeConnection> {
   installTemporalRuntime();
-  return connectWorker(config, address);
+  return retryStartup(() => connectWorker(config, address), temporalRetry(config, logger, address));
+}
+
+/** Waits until an external PostgreSQL accepts a connection, for STARTUP_RETRY_SECONDS at most. */
+export function waitForPostgres(config: Config, logger: Logger, databaseUrl: string): Promise<void> {
+  return retryStartup(() => probePostgres(databaseUrl), {
+    what: `PostgreSQL at ${describePostgresTarget(databaseUrl)}`,
+    totalSeconds: config.STARTUP_RETRY_SECONDS,
+    log: (line) => logger.warn(line),
+    isPermanent: isPermanentPostgresError,
+  });
+}
+
+/** An external Temporal may still be starting: retry it; the embedded one is already up. */
+function temporalRetry(config: Config, logger: Logger, address: string): StartupRetryOptions {
+  return {
+    what: `Temporal at ${address}`,
+    totalSeconds: config.TEMPORAL_ADDRESS ? config.STARTUP_RETRY_SECONDS : 0,
+    log: (line) => logger.warn(line),
+    isPermanent: isPermanentTemporalError,
+  };
+}
+
+/** Ends the process with a StartupError's one line (its retries are spent); rethrows any other error. */
+export function exitOnStartupError(err: unknown): never {
+  if (err instanceof StartupError) {
+    console.error(err.message);
+    process.exit(1);
+  }
+  throw err;
 }
 
 /** Loads config or exits with its one-line message. */
@@ -228,13 +258,22 @@ export async function runWorkerProcess(queuesArg?: string): Promise<void> {
       process.exit(1);
     }
   }
-  const services = await createServices(config, logger, { databaseUrl: config.DATABASE_URL, temporalAddress: config.TEMPORAL_ADDRESS });
-  const connection = await connectWorkerTo(config, config.TEMPORAL_ADDRESS);
+  if (!queues.includes('cpu') && !config.MODEL_BASE_URL) {
+    // Without a model the gpu queue is not polled: a worker for it alone would do nothing.
+    console.error('A gpu worker needs MODEL_BASE_URL: the OpenAI-compatible API its model agents call (e.g. http://vllm:8000/v1).');
+    process.exit(1);
+  }
+  await waitForPostgres(config, logger, config.DATABASE_URL).catch(exitOnStartupError);
+  const services = await createServices(config, logger, { databaseUrl: config.DATABASE_URL, temporalAddress: config.TEMPORAL_ADDRESS }).catch(exitOnStartupError);
+  const connection = await connectWorkerTo(config, config.TEMPORAL_ADDRESS, logger).catch(exitOnStartupError);
   const workers = await startWorkers(services, connection, config, queues);
+  await mkdir(config.dataDir, { recursive: true });
+  const heartbeat = startWorkerHeartbeat(join(config.dataDir, WORKER_HEARTBEAT_FILE), () => workers.healthy(), logger);
   logger.info({ queues: workers.queues }, 'worker polling');
   onShutdownSignal(
     logger,
     async () => {
+      await heartbeat.stop();
       await workers.shutdown();
       await connection.close();
       await services.close();

@@ -37,3 +37,19 @@ export async function connectClient(config: Config, address: string, availabilit
 export async function connectWorker(config: Config, address: string): Promise<NativeConnection> {
   return NativeConnection.connect({ address, tls: await tlsOptions(config), apiKey: config.TEMPORAL_API_KEY });
 }
+
+/** gRPC status codes (fixed by the gRPC specification) that mean "not allowed", not "not there". */
+const grpcStatus = { PERMISSION_DENIED: 7, UNAUTHENTICATED: 16 } as const;
+
+/**
+ * Failures no wait fixes: the server refused our credentials, or a TLS file cannot be read.
+ * Everything else (refused, unresolvable, unavailable while the server starts) is worth a retry.
+ */
+export function isPermanentTemporalError(err: unknown): boolean {
+  for (let e = err as { code?: unknown; message?: unknown; cause?: unknown } | undefined, depth = 0; e && depth < 4; e = e.cause as typeof e, depth++) {
+    if (e.code === grpcStatus.UNAUTHENTICATED || e.code === grpcStatus.PERMISSION_DENIED) return true;
+    if (e.code === 'ENOENT' || e.code === 'EACCES') return true;
+    if (typeof e.message === 'string' && /\b(Unauthenticated|PermissionDenied)\b/.test(e.message)) return true;
+  }
+  return false;
+}

@@ -34,6 +34,8 @@ export function installTemporalRuntime(): void {
 
 export interface RunningWorkers {
   queues: string[];
+  /** Every worker is polling: none was created (no queue to poll), stopped or failed. */
+  healthy(): boolean;
   /** Stops polling, lets running activities finish (up to the grace time), then resolves. */
   shutdown(): Promise<void>;
 }
@@ -97,6 +99,7 @@ export async function startWorkers(
   );
   return {
     queues: workers.map((w) => w.options.taskQueue),
+    healthy: () => workers.length > 0 && workers.every((w) => w.getState() === 'RUNNING'),
     async shutdown() {
       await dispatcher?.close();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
