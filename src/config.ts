@@ -136,6 +136,10 @@ export const configSchema = z.object({
   WEBHOOK_SECRET_ROLLOVER_HOURS: z.coerce.number({ message: 'must be a number' }).min(0).max(24 * 30).default(24),
   WEBHOOK_HISTORY_DAYS: positiveInt.max(365).default(30),
   WEBHOOK_SWEEP_SECONDS: positiveInt.max(3600).default(15),
+  /** How often each cpu worker compares unfinished rows with their workflows in Temporal. */
+  RECONCILE_INTERVAL_SECONDS: positiveInt.max(3600).default(15),
+  /** How long a row may wait for its workflow's start before the reconciler counts the start as lost. */
+  RECONCILE_GRACE_SECONDS: positiveInt.max(3600).default(30),
   SMTP_URL: url(['smtp:', 'smtps:']).optional(),
   SMTP_FROM: z.string().min(3).default('Codex <no-reply@codex.local>'),
   REPOSITORY_SSH_KEY_PATH: z.string().min(1).optional(),

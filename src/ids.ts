@@ -40,3 +40,9 @@ export function idKind(id: string): IdKind | null {
   const match = /^([a-z]+)_[0-9a-f-]{36}$/.exec(id);
   return match ? (kindByPrefix.get(match[1]!) ?? null) : null;
 }
+
+/** When an id was made (the millisecond timestamp of its UUIDv7), or null when it is not one of ours. */
+export function idTime(id: string): Date | null {
+  const match = /^[a-z]+_([0-9a-f]{8})-([0-9a-f]{4})-7[0-9a-f]{3}-/.exec(id);
+  return match ? new Date(parseInt(`${match[1]}${match[2]}`, 16)) : null;
+}

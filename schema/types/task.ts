@@ -63,7 +63,7 @@ const TaskResultRef = builder.objectRef<TaskResult>('TaskResult').implement({
 
 const TaskErrorRef = builder.objectRef<{ code: string; message: string }>('TaskError').implement({
   fields: (t) => ({
-    code: t.string({ description: 'The error code, upper-cased (TASK_TIMEOUT, TASK_CANCELLED, AGENT_ERROR).', resolve: (e) => e.code.toUpperCase() }),
+    code: t.string({ description: 'The error code, upper-cased (TASK_TIMEOUT, TASK_CANCELLED, AGENT_ERROR; when its workflow ended in the task engine without it: WORKFLOW_TERMINATED, WORKFLOW_FAILED, WORKFLOW_LOST).', resolve: (e) => e.code.toUpperCase() }),
     message: t.exposeString('message'),
   }),
 });

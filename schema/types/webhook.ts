@@ -33,6 +33,14 @@ const WebhookAttemptRef = builder.objectRef<WebhookAttempt>('WebhookAttempt').im
   }),
 });
 
+const WebhookDeliveryErrorRef = builder.objectRef<{ code: string; message: string }>('WebhookDeliveryError').implement({
+  description: 'Why a delivery ended failed when its workflow ended in the task engine without it.',
+  fields: (t) => ({
+    code: t.exposeString('code', { description: 'workflow_terminated, task_timeout, workflow_cancelled, workflow_failed or workflow_lost.' }),
+    message: t.exposeString('message'),
+  }),
+});
+
 /** A delivery as a list page loads it: with its attempts and event type (single reads load them on demand). */
 type Preloaded = WebhookDelivery & { attempts?: WebhookAttempt[]; event?: { type: string } };
 
@@ -50,6 +58,12 @@ builder.node(WebhookDeliveryRef, {
     }),
     status: t.exposeString('status', { description: 'pending (queued or between retries), succeeded, failed, missed (the endpoint was disabled), redelivered (a missed one sent again on enabling).' }),
     attemptCount: t.exposeInt('attemptCount'),
+    error: t.field({
+      type: WebhookDeliveryErrorRef,
+      nullable: true,
+      description: 'Set when it ended failed because its workflow ended in the task engine without it (terminated, timed out, cancelled, failed, lost).',
+      resolve: (d) => (d.error as { code: string; message: string } | null) ?? null,
+    }),
     nextAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.nextAttemptAt }),
     redeliveryOf: t.exposeID('redeliveryOf', { nullable: true }),
     createdAt: t.field({ type: 'DateTime', resolve: (d) => d.createdAt }),

@@ -79,17 +79,35 @@ function storedOptions(o: { style?: string | null; verbosity?: string | null; sa
 
 
 /** Each attempt runs its own workflow: the first under the generation's id, a retry under `<id>:<attempt>`. */
-const workflowIdOf = (id: string, attempt: number) => (attempt === 1 ? id : `${id}:${attempt}`);
+export const generationWorkflowId = (id: string, attempt: number) => (attempt === 1 ? id : `${id}:${attempt}`);
 
-async function startWorkflow(deps: ServiceDeps, id: string, attempt: number): Promise<void> {
+/**
+ * Starts the workflow of one attempt of a stored generation. With `rejectDuplicate` an attempt
+ * whose workflow ever existed is refused (the reconciler's restart of a lost start).
+ */
+export async function startGenerationWorkflow(
+  deps: Pick<ServiceDeps, 'temporal' | 'config'>,
+  id: string,
+  attempt: number,
+  options: { rejectDuplicate?: boolean } = {},
+): Promise<void> {
   const input: GenerationWorkflowInput = {
     generationId: id,
     gpuQueue: deps.config.taskQueues.gpu,
     timeoutSeconds: deps.config.MODEL_TIMEOUT_SECONDS,
     heartbeatTimeoutSeconds: deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
   };
+  await deps.temporal.workflow.start('generationWorkflow', {
+    workflowId: generationWorkflowId(id, attempt),
+    taskQueue: deps.config.taskQueues.cpu,
+    args: [input],
+    ...(options.rejectDuplicate ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
+  });
+}
+
+async function startWorkflow(deps: ServiceDeps, id: string, attempt: number): Promise<void> {
   try {
-    await deps.temporal.workflow.start('generationWorkflow', { workflowId: workflowIdOf(id, attempt), taskQueue: deps.config.taskQueues.cpu, args: [input] });
+    await startGenerationWorkflow(deps, id, attempt);
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError) return; // an idempotent replay of this very start
     deps.logger.error({ err, generationId: id }, 'could not start the generation workflow');
@@ -102,7 +120,7 @@ async function awaitWorkflow(deps: ServiceDeps, id: string, attempt: number): Pr
   const stop = new AbortController();
   const timer = setTimeout(() => stop.abort(), deps.config.GENERATION_SYNC_WAIT_SECONDS * 1000);
   try {
-    await deps.temporal.withAbortSignal(stop.signal, () => deps.temporal.workflow.getHandle(workflowIdOf(id, attempt)).result()).catch(() => {});
+    await deps.temporal.withAbortSignal(stop.signal, () => deps.temporal.workflow.getHandle(generationWorkflowId(id, attempt)).result()).catch(() => {});
   } finally {
     clearTimeout(timer);
     stop.abort();
@@ -269,10 +287,13 @@ function endGeneration(
   });
 }
 
-/** Marks a processing generation failed with a message the caller may read. */
-export async function failGeneration(deps: Pick<ServiceDeps, 'db' | 'bus'>, id: string, error: { code: string; message: string }): Promise<void> {
+/**
+ * Marks a processing generation failed with a message the caller may read. With `attempt`, only
+ * that attempt (a later retry is left alone: the reconciler ends the attempt whose workflow it saw end).
+ */
+export async function failGeneration(deps: Pick<ServiceDeps, 'db' | 'bus'>, id: string, error: { code: string; message: string }, attempt?: number): Promise<void> {
   const g = await deps.db.generation.findUnique({ where: { id } });
-  if (!g) return;
+  if (!g || (attempt !== undefined && g.attempts !== attempt)) return;
   await endGeneration(deps, g, 'failed', { error }, { error });
   await emitFinishedIfEnded(deps, g);
 }

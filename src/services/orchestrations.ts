@@ -94,9 +94,8 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
       for (const step of input.agents.keys()) {
         await emitTaskEvent(deps, agents[step]!.taskId, 'progress', 'queued', { status: 'queued', progress: 0, message: `Task queued (agent ${step + 1} of ${input.agents.length} in ${id})` });
       }
-      const workflowInput: OrchestrationWorkflowInput = { orchestrationId: id, strategy: input.strategy, failurePolicy: input.failurePolicy, agents };
       try {
-        await deps.temporal.workflow.start('orchestrationWorkflow', { workflowId: id, taskQueue: deps.config.taskQueues.cpu, args: [workflowInput] });
+        await startOrchestrationWorkflow(deps, { id, strategy: input.strategy, failurePolicy: input.failurePolicy }, agents);
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
           deps.logger.error({ err, orchestrationId: id }, 'could not start the orchestration workflow');
@@ -108,6 +107,31 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
     },
   );
   return { id: resourceId, replayed };
+}
+
+/**
+ * Starts the workflow of a stored orchestration (workflow id = orchestration id) with its agents'
+ * inputs. With `rejectDuplicate` an orchestration whose workflow ever existed is refused (the
+ * reconciler's restart of a lost start).
+ */
+export async function startOrchestrationWorkflow(
+  deps: Pick<ServiceDeps, 'temporal' | 'config'>,
+  o: Pick<Orchestration, 'id' | 'strategy' | 'failurePolicy'>,
+  agents: AgentTaskWorkflowInput[],
+  options: { rejectDuplicate?: boolean } = {},
+): Promise<void> {
+  const workflowInput: OrchestrationWorkflowInput = {
+    orchestrationId: o.id,
+    strategy: o.strategy as OrchestrationWorkflowInput['strategy'],
+    failurePolicy: o.failurePolicy as OrchestrationWorkflowInput['failurePolicy'],
+    agents,
+  };
+  await deps.temporal.workflow.start('orchestrationWorkflow', {
+    workflowId: o.id,
+    taskQueue: deps.config.taskQueues.cpu,
+    args: [workflowInput],
+    ...(options.rejectDuplicate ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
+  });
 }
 
 /** The orchestration if the caller may see it (its owner, or a member of its team); else 404. */
@@ -163,18 +187,27 @@ export interface AggregatedResult {
  * Ends the orchestration: tasks that never started are cancelled, the results are aggregated
  * from what the agents produced, and the status says how it went: completed (every agent),
  * partial (best effort, some did not complete), failed (fail fast stopped it, or none completed),
- * cancelled.
+ * cancelled. `interrupted`: its workflow ended in the task engine without it (terminated, timed
+ * out, lost): every unfinished task ends failed with that error, the orchestration failed, and
+ * the summary starts with the error's message.
  */
-export async function finishOrchestration(deps: Pick<ServiceDeps, 'db' | 'bus'>, input: { orchestrationId: string; cancelled: boolean; failedFast: boolean }) {
-  for (const t of await deps.db.agentTask.findMany({ where: { orchestrationId: input.orchestrationId, status: 'queued' } })) {
-    await finishTask(deps, t.id, 'cancelled');
+export async function finishOrchestration(
+  deps: Pick<ServiceDeps, 'db' | 'bus'>,
+  input: { orchestrationId: string; cancelled: boolean; failedFast: boolean; interrupted?: { code: string; message: string } },
+) {
+  const unfinished = await deps.db.agentTask.findMany({
+    where: { orchestrationId: input.orchestrationId, status: { in: input.interrupted ? ['queued', 'running'] : ['queued'] } },
+  });
+  for (const t of unfinished) {
+    if (input.interrupted) await finishTask(deps, t.id, 'failed', input.interrupted);
+    else await finishTask(deps, t.id, 'cancelled');
   }
   const tasks = await orchestrationTasks(deps, input.orchestrationId);
   const completed = tasks.filter((t) => t.status === 'completed');
   const findingsOf = (agent: string) =>
     completed.filter((t) => t.agentType === agent).reduce((n, t) => n + ((t.result as { findings?: unknown[] } | null)?.findings?.length ?? 0), 0);
   const failed = tasks.filter((t) => t.status !== 'completed').map((t) => `${t.agentType} (${t.status})`);
-  const status = input.cancelled ? 'cancelled' : input.failedFast || completed.length === 0 ? 'failed' : failed.length ? 'partial' : 'completed';
+  const status = input.cancelled ? 'cancelled' : input.interrupted || input.failedFast || completed.length === 0 ? 'failed' : failed.length ? 'partial' : 'completed';
   const summaries = completed.map((t) => `${t.agentType}: ${(t.result as { summary?: string } | null)?.summary ?? 'done'}`);
   const written = completed.flatMap((t) => (t.result as { files?: Array<{ path: string; tests: number }> } | null)?.files ?? []);
   const aggregated: AggregatedResult = {
@@ -185,6 +218,7 @@ export async function finishOrchestration(deps: Pick<ServiceDeps, 'db' | 'bus'>,
     code_issues: findingsOf('code_expert'),
     failed_agents: failed,
     summary: [
+      ...(input.interrupted ? [input.interrupted.message] : []),
       `${completed.length} of ${tasks.length} agents completed${failed.length ? `; not completed: ${failed.join(', ')}` : ''}.`,
       ...summaries,
     ].join(' '),

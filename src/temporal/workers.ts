@@ -14,6 +14,7 @@ import { createWebhookActivities } from '../activities/webhooks.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { ensureRetentionSchedule } from './schedules.js';
+import { startReconciler, type Reconciler } from '../services/reconcile/reconciler.js';
 import { startWebhookDispatcher, type WebhookDispatcher } from '../services/webhooks/dispatcher.js';
 import { loadWorkflowBundle } from './workflow-bundle.js';
 
@@ -89,8 +90,10 @@ export async function startWorkers(
       deps.logger.info({ queue: config.taskQueues.gpu }, 'MODEL_BASE_URL is not set: the gpu queue is not polled (model agents wait as queued)');
     }
   }
-  // The cpu worker's process also starts webhook delivery workflows (announced or swept).
+  // The cpu worker's process also starts webhook delivery workflows (announced or swept), and
+  // ends rows whose workflow ended in Temporal without them (or starts those whose start was lost).
   const dispatcher: WebhookDispatcher | null = queues.includes('cpu') ? startWebhookDispatcher({ ...deps, config }) : null;
+  const reconciler: Reconciler | null = queues.includes('cpu') ? startReconciler({ ...deps, config }) : null;
   const runs = workers.map((w) =>
     w.run().catch((err) => {
       deps.logger.error({ err, queue: w.options.taskQueue }, 'worker stopped with an error');
@@ -102,6 +105,7 @@ export async function startWorkers(
     healthy: () => workers.length > 0 && workers.every((w) => w.getState() === 'RUNNING'),
     async shutdown() {
       await dispatcher?.close();
+      await reconciler?.close();
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
       await Promise.allSettled(runs);
     },

@@ -50,6 +50,10 @@ const DeliveryJson = z.object({
   event_type: z.string(),
   status: z.enum(['pending', 'succeeded', 'failed', 'missed', 'redelivered']),
   attempt_count: z.number().int(),
+  error: z
+    .object({ code: z.string(), message: z.string() })
+    .nullable()
+    .describe('Set when the delivery ended failed because its workflow ended in the task engine without it (workflow_terminated, task_timeout, workflow_cancelled, workflow_failed, workflow_lost).'),
   next_attempt_at: z.string().nullable(),
   redelivery_of: z.string().nullable(),
   created_at: z.string(),
@@ -76,6 +80,7 @@ function deliveryJson(d: any): z.infer<typeof DeliveryJson> {
     event_type: d.eventType,
     status: d.status,
     attempt_count: d.attemptCount,
+    error: d.error,
     next_attempt_at: d.nextAttemptAt,
     redelivery_of: d.redeliveryOf,
     created_at: d.createdAt,

@@ -68,9 +68,8 @@ export async function createReview(deps: ServiceDeps, principal: Principal, raw:
           contextFiles: contextFiles as object[],
         },
       });
-      const workflowInput: ReviewWorkflowInput = { reviewId: id };
       try {
-        await deps.temporal.workflow.start('reviewWorkflow', { workflowId: id, taskQueue: deps.config.taskQueues.cpu, args: [workflowInput] });
+        await startReviewWorkflow(deps, id);
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
           deps.logger.error({ err, reviewId: id }, 'could not start the review workflow');
@@ -82,6 +81,20 @@ export async function createReview(deps: ServiceDeps, principal: Principal, raw:
     },
   );
   return { id: resourceId, replayed };
+}
+
+/**
+ * Starts the workflow of a stored review (workflow id = review id). With `rejectDuplicate` a
+ * review whose workflow ever existed is refused (the reconciler's restart of a lost start).
+ */
+export async function startReviewWorkflow(deps: Pick<ServiceDeps, 'temporal' | 'config'>, reviewId: string, options: { rejectDuplicate?: boolean } = {}): Promise<void> {
+  const workflowInput: ReviewWorkflowInput = { reviewId };
+  await deps.temporal.workflow.start('reviewWorkflow', {
+    workflowId: reviewId,
+    taskQueue: deps.config.taskQueues.cpu,
+    args: [workflowInput],
+    ...(options.rejectDuplicate ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
+  });
 }
 
 /** The review if the caller may see it (its owner, or a member of its team); else 404. */

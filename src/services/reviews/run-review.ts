@@ -137,9 +137,12 @@ function endReview(deps: Deps, review: Review, status: 'completed' | 'failed', d
   });
 }
 
-/** Ends a review that could not run (its attempts ran out) as failed, with an error safe to show. */
-export async function failReview(deps: Deps, reviewId: string, message: string) {
-  const error = { code: 'agent_error', message };
+/**
+ * Ends a review that could not run as failed, with an error safe to show: its attempts ran out
+ * (agent_error), or its workflow ended in the task engine without it (the reconciler's codes).
+ */
+export async function failReview(deps: Deps, reviewId: string, message: string, code = 'agent_error') {
+  const error = { code, message };
   const review = await deps.db.review.findUnique({ where: { id: reviewId } });
   if (!review) return; // deleted under it
   await endReview(deps, review, 'failed', { error }, { error });

@@ -1,6 +1,7 @@
 /** Submits an agent task: validate, store, start its workflow (workflow id = task id). */
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { agentCatalog } from '../../agents/catalog.js';
+import type { AgentTask } from '../../generated/prisma/client.js';
 import { ServiceUnavailableError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { AgentTaskWorkflowInput } from '../../../workflows/agent-task.js';
@@ -31,6 +32,54 @@ export function agentWorkflowInput(config: ServiceDeps['config'], agentType: str
   };
 }
 
+/**
+ * Stores a validated task and its `queued` event: the first half of a submission. Until its
+ * workflow starts the task is only a row; the reconciler starts (or fails) a row whose start was
+ * lost, so a gateway that dies here leaves nothing queued for ever.
+ */
+export async function createTaskRow(
+  deps: Pick<ServiceDeps, 'db' | 'bus' | 'config'>,
+  principal: Pick<Principal, 'userId'>,
+  input: TaskInput,
+  teamId: string | null,
+): Promise<Pick<AgentTask, 'id' | 'agentType' | 'timeoutSeconds'>> {
+  const { config } = deps;
+  const id = newId('task');
+  const timeoutSeconds = input.timeoutSeconds ?? config.TASK_TIMEOUT_SECONDS;
+  const task = await deps.db.agentTask.create({
+    data: {
+      id,
+      ownerId: principal.userId,
+      teamId,
+      agentType: input.agentType,
+      prompt: input.task,
+      input: { context: input.context, maxTokens: input.maxTokens ?? null, temperature: input.temperature ?? null },
+      timeoutSeconds,
+      estimatedDurationSeconds: estimateDurationSeconds(input, config.AGENT_STEP_DELAY_MS),
+    },
+    select: { id: true, agentType: true, timeoutSeconds: true },
+  });
+  await emitTaskEvent(deps, id, 'progress', 'queued', { status: 'queued', progress: 0, message: 'Task queued' });
+  return task;
+}
+
+/**
+ * Starts the workflow of a stored task (workflow id = task id). With `rejectDuplicate` a task
+ * whose workflow ever existed is refused (the reconciler's restart of a lost start).
+ */
+export async function startTaskWorkflow(
+  deps: Pick<ServiceDeps, 'temporal' | 'config'>,
+  task: Pick<AgentTask, 'id' | 'agentType' | 'timeoutSeconds'>,
+  options: { rejectDuplicate?: boolean } = {},
+): Promise<void> {
+  await deps.temporal.workflow.start('agentTaskWorkflow', {
+    workflowId: task.id,
+    taskQueue: deps.config.taskQueues.cpu,
+    args: [agentWorkflowInput(deps.config, task.agentType, task.id, task.timeoutSeconds)],
+    ...(options.rejectDuplicate ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
+  });
+}
+
 /** Creates the task (once per idempotency key) and starts its workflow; returns the task id. */
 export async function executeAgentTask(
   deps: ServiceDeps,
@@ -54,38 +103,19 @@ export async function executeAgentTask(
     deps.db,
     { principalId: principal.userId, key: idempotencyKey, operation: 'executeAgentTask', request: input },
     async () => {
-      const id = newId('task');
-      const timeoutSeconds = input.timeoutSeconds ?? config.TASK_TIMEOUT_SECONDS;
-      await deps.db.agentTask.create({
-        data: {
-          id,
-          ownerId: principal.userId,
-          teamId,
-          agentType: input.agentType,
-          prompt: input.task,
-          input: { context: input.context, maxTokens: input.maxTokens ?? null, temperature: input.temperature ?? null },
-          timeoutSeconds,
-          estimatedDurationSeconds: estimateDurationSeconds(input, config.AGENT_STEP_DELAY_MS),
-        },
-      });
-      await emitTaskEvent(deps, id, 'progress', 'queued', { status: 'queued', progress: 0, message: 'Task queued' });
-      const workflowInput = agentWorkflowInput(config, input.agentType, id, timeoutSeconds);
+      const task = await createTaskRow(deps, principal, input, teamId);
       try {
-        await deps.temporal.workflow.start('agentTaskWorkflow', {
-          workflowId: id,
-          taskQueue: config.taskQueues.cpu,
-          args: [workflowInput],
-        });
+        await startTaskWorkflow(deps, task);
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-          deps.logger.error({ err, taskId: id }, 'could not start the task workflow');
-          await deps.db.event.deleteMany({ where: { streamId: id } });
-          await deps.db.eventStream.deleteMany({ where: { id } });
-          await deps.db.agentTask.delete({ where: { id } });
+          deps.logger.error({ err, taskId: task.id }, 'could not start the task workflow');
+          await deps.db.event.deleteMany({ where: { streamId: task.id } });
+          await deps.db.eventStream.deleteMany({ where: { id: task.id } });
+          await deps.db.agentTask.delete({ where: { id: task.id } });
           throw new ServiceUnavailableError('The task engine is not reachable right now; the task was not created. Retry shortly.');
         }
       }
-      return id;
+      return task.id;
     },
   );
   return { taskId: resourceId, replayed };

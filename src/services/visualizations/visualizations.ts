@@ -101,9 +101,8 @@ export async function startVisualization(deps: ServiceDeps, principal: Principal
         },
       });
       await emit(deps, id, 'progress', 'queued', { status: 'processing', progress: 0, message: 'Visualization queued' });
-      const workflowInput: VisualizationWorkflowInput = { visualizationId: id, timeoutSeconds: deps.config.VISUALIZATION_CLONE_TIMEOUT_SECONDS + 600 };
       try {
-        await deps.temporal.workflow.start('visualizationWorkflow', { workflowId: id, taskQueue: deps.config.taskQueues.cpu, args: [workflowInput] });
+        await startVisualizationWorkflow(deps, id);
       } catch (err) {
         if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
           deps.logger.error({ err, visualizationId: id }, 'could not start the visualization workflow');
@@ -115,6 +114,20 @@ export async function startVisualization(deps: ServiceDeps, principal: Principal
     },
   );
   return { id: resourceId, replayed };
+}
+
+/**
+ * Starts the workflow of a stored visualization (workflow id = visualization id). With
+ * `rejectDuplicate` one whose workflow ever existed is refused (the reconciler's restart of a lost start).
+ */
+export async function startVisualizationWorkflow(deps: Pick<ServiceDeps, 'temporal' | 'config'>, id: string, options: { rejectDuplicate?: boolean } = {}): Promise<void> {
+  const workflowInput: VisualizationWorkflowInput = { visualizationId: id, timeoutSeconds: deps.config.VISUALIZATION_CLONE_TIMEOUT_SECONDS + 600 };
+  await deps.temporal.workflow.start('visualizationWorkflow', {
+    workflowId: id,
+    taskQueue: deps.config.taskQueues.cpu,
+    args: [workflowInput],
+    ...(options.rejectDuplicate ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
+  });
 }
 
 /** The visualization if the caller may see it (its owner, or a member of its team); else 404. */

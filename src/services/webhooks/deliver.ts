@@ -105,6 +105,18 @@ export async function failDelivery(deps: Deps, input: { deliveryId: string; reas
   });
 }
 
+/**
+ * Ends a pending delivery as failed with `error` because its workflow ended in the task engine
+ * without it (the reconciler). The endpoint stays enabled: nothing says it is at fault.
+ */
+export async function failInterruptedDelivery(deps: Pick<ServiceDeps, 'db'>, deliveryId: string, error: { code: string; message: string }): Promise<boolean> {
+  const { count } = await deps.db.webhookDelivery.updateMany({
+    where: { id: deliveryId, status: 'pending' },
+    data: { status: 'failed', error, completedAt: new Date(), nextAttemptAt: null },
+  });
+  return count === 1;
+}
+
 /** Deletes deliveries and events older than WEBHOOK_HISTORY_DAYS (attempts go with their delivery). */
 export async function pruneWebhookHistory(deps: Pick<ServiceDeps, 'db' | 'config'>): Promise<{ deliveries: number; events: number }> {
   const before = new Date(Date.now() - deps.config.WEBHOOK_HISTORY_DAYS * 86_400_000);
