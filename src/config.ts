@@ -104,6 +104,8 @@ export const configSchema = z.object({
   GENERATION_SYNC_WAIT_SECONDS: positiveInt.max(600).default(60),
   RATE_LIMITS: bool.default(true),
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  /** When Redis cannot be reached: `open` limits in each process's memory meanwhile; `closed` answers 503. */
+  LIMITS_ON_REDIS_FAILURE: z.enum(['open', 'closed']).default('open'),
   UPGRADE_URL: url(['http:', 'https:']).default('https://codex.ai/pricing'),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
   SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(30),

@@ -25,7 +25,7 @@ import { SigningKeys } from './services/auth/signing-keys.js';
 import { LedgerBillingProvider } from './services/billing/provider.js';
 import { planChanged, settleSubscription } from './services/billing/subscriptions.js';
 import { Limiter } from './services/limits/limiter.js';
-import { MemoryLimitStore, RedisLimitStore, type LimitStore } from './services/limits/store.js';
+import { MemoryLimitStore, RedisLimitStore, ResilientLimitStore, type LimitStore } from './services/limits/store.js';
 import { UsageRecorder } from './services/limits/usage.js';
 
 export { StartupError };
@@ -124,7 +124,9 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   const signingKeys = new SigningKeys(db);
   await signingKeys.init();
   const auth = new Authenticator(db, bus, signingKeys, config, logger);
-  const limitStore: LimitStore = config.REDIS_URL ? await RedisLimitStore.connect(config.REDIS_URL) : new MemoryLimitStore();
+  const limitStore: LimitStore = config.REDIS_URL
+    ? new ResilientLimitStore(await RedisLimitStore.connect(config.REDIS_URL), config.LIMITS_ON_REDIS_FAILURE, logger)
+    : new MemoryLimitStore();
   const usage = new UsageRecorder(db, logger);
   const billing = new LedgerBillingProvider(db);
   const limiter: Limiter = new Limiter(db, limitStore, usage, bus, {

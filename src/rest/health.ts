@@ -20,11 +20,16 @@ async function probe(check: () => Promise<unknown>, timeoutMs = 2000) {
 
 export function registerHealth(app: FastifyInstance, deps: ServiceDeps, version: string) {
   app.get('/v1/health', async (_request, reply) => {
-    const [database, temporal] = await Promise.all([
+    const [database, temporal, redis] = await Promise.all([
       probe(() => deps.db.$queryRaw`SELECT 1`),
       probe(() => deps.temporal.workflowService.getSystemInfo({})),
+      deps.limiter.redisHealth(),
     ]);
-    const ok = database.status === 'ok' && temporal.status === 'ok';
-    return reply.status(ok ? 200 : 503).send({ status: ok ? 'ok' : 'degraded', version, database, temporal, time: new Date().toISOString() });
+    // Redis down with LIMITS_ON_REDIS_FAILURE=open still serves (limits in memory): degraded, not down.
+    const serving = database.status === 'ok' && temporal.status === 'ok' && (redis?.status !== 'unreachable' || redis.on_failure === 'open');
+    const ok = serving && redis?.status !== 'unreachable';
+    return reply
+      .status(serving ? 200 : 503)
+      .send({ status: ok ? 'ok' : 'degraded', version, database, temporal, ...(redis ? { redis } : {}), time: new Date().toISOString() });
   });
 }

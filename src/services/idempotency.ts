@@ -10,6 +10,13 @@ import { AppError, IdempotencyConflictError, InvalidRequestError } from '../erro
 
 const TTL_MS = 24 * 60 * 60 * 1000;
 const WAIT_FOR_FIRST_MS = 30_000;
+/**
+ * A claim (a request with this key in progress) is a lease its process renews while it works: when
+ * the process dies (a gateway killed mid-request), the claim lapses within this time and a retry
+ * with the same key proceeds instead of waiting for 24 hours.
+ */
+const CLAIM_LEASE_MS = 15_000;
+const CLAIM_RENEW_MS = 5_000;
 
 /** Stable hash of a request: object keys sorted, so key order in the JSON does not matter. */
 export function requestHash(operation: string, request: unknown): string {
@@ -42,11 +49,12 @@ export async function withIdempotency(
   if (scope.key.length > 255 || !/^[\x21-\x7e]+$/.test(scope.key)) {
     throw new InvalidRequestError('Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).');
   }
+  const key = scope.key;
   const hash = requestHash(scope.operation, scope.request);
   const where = { principalId_key: { principalId: scope.principalId, key: scope.key } };
   await db.idempotencyRecord.deleteMany({ where: { principalId: scope.principalId, key: scope.key, expiresAt: { lt: new Date() } } });
   const claimed = await db.idempotencyRecord.createMany({
-    data: [{ principalId: scope.principalId, key: scope.key, operation: scope.operation, requestHash: hash, expiresAt: new Date(Date.now() + TTL_MS) }],
+    data: [{ principalId: scope.principalId, key: scope.key, operation: scope.operation, requestHash: hash, expiresAt: new Date(Date.now() + CLAIM_LEASE_MS) }],
     skipDuplicates: true,
   });
   if (claimed.count === 0) {
@@ -56,19 +64,31 @@ export async function withIdempotency(
       if (!record) return withIdempotency(db, scope, create); // the first attempt failed and released the key
       if (record.requestHash !== hash) throw new IdempotencyConflictError();
       if (record.state === 'completed' && record.resourceId) return { resourceId: record.resourceId, replayed: true };
+      if (record.expiresAt.getTime() < Date.now()) {
+        // The claim's owner stopped renewing it (it died): take the key over.
+        await db.idempotencyRecord.deleteMany({ where: { principalId: scope.principalId, key: scope.key, state: { not: 'completed' }, expiresAt: { lt: new Date() } } });
+        return withIdempotency(db, scope, create);
+      }
       if (Date.now() > deadline) {
         throw new AppError('idempotency_conflict', 409, 'A request with this Idempotency-Key is still being processed. Retry in a few seconds.');
       }
       await delay(50);
     }
   }
+  const renew = setInterval(() => {
+    void db.idempotencyRecord
+      .updateMany({ where: { principalId: scope.principalId, key, state: { not: 'completed' } }, data: { expiresAt: new Date(Date.now() + CLAIM_LEASE_MS) } })
+      .catch(() => {}); // a missed renewal shortens the lease; the next one restores it
+  }, CLAIM_RENEW_MS);
   try {
     const resourceId = await create();
-    await db.idempotencyRecord.update({ where, data: { state: 'completed', resourceId } });
+    await db.idempotencyRecord.update({ where, data: { state: 'completed', resourceId, expiresAt: new Date(Date.now() + TTL_MS) } });
     return { resourceId, replayed: false };
   } catch (err) {
     // A failed request is not remembered: the caller may fix it and retry with the same key.
     await db.idempotencyRecord.delete({ where }).catch(() => {});
     throw err;
+  } finally {
+    clearInterval(renew);
   }
 }

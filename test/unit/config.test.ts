@@ -48,3 +48,13 @@ describe('config', () => {
     expect(() => loadConfig({ TASK_TIMEOUT_SECONDS: '100', TASK_MAX_TIMEOUT_SECONDS: '50' })).toThrow(/TASK_TIMEOUT_SECONDS must not exceed/);
   });
 });
+
+describe('.env.example', () => {
+  it('explains every variable the config accepts', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { configKeys } = await import('../../src/config.js');
+    const example = readFileSync(new URL('../../.env.example', import.meta.url), 'utf8');
+    const listed = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]));
+    expect(configKeys.filter((k) => !listed.has(k))).toEqual([]);
+  });
+});

@@ -12,7 +12,7 @@ import type { OperationCost } from '../../graphql/cost.js';
 import type { EventBus } from '../../events/event-bus.js';
 import type { Principal } from '../deps.js';
 import { limitsOf, planOf, type Limits } from './plans.js';
-import type { LimitStore } from './store.js';
+import { ResilientLimitStore, type LimitStore } from './store.js';
 import { utcDay, type UsageRecorder } from './usage.js';
 
 const MINUTE = 60_000;
@@ -192,6 +192,12 @@ export class Limiter {
     const rows = await this.db.$queryRaw<{ credits: bigint | null }[]>`
       SELECT sum(credits) AS credits FROM usage_daily WHERE user_id = ${userId} AND day >= ${since}::date`;
     return Number(rows[0]?.credits ?? 0) + this.usage.pendingCredits(userId, since);
+  }
+
+  /** Redis's state when the counters live there (null: in this process's memory). */
+  async redisHealth(): Promise<{ status: 'ok' | 'unreachable'; on_failure: 'open' | 'closed' } | null> {
+    if (!(this.store instanceof ResilientLimitStore)) return null;
+    return { status: (await this.store.ping()) ? 'ok' : 'unreachable', on_failure: this.store.failureMode };
   }
 
   close(): void {

@@ -10,6 +10,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
+import { ServiceUnavailableError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
 
 export interface WindowSpec {
   name: 'minute' | 'hour';
@@ -314,7 +316,106 @@ export class RedisLimitStore implements LimitStore {
     await this.redis.decr(`codex:cc:${rateKey}`);
   }
 
+  /** Whether Redis answers a PING within `timeoutMs`. */
+  async ping(timeoutMs = 1000): Promise<boolean> {
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      return (await Promise.race([this.redis.ping(), new Promise<null>((r) => (timer = setTimeout(() => r(null), timeoutMs)))])) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Called with each connection error of the client (ioredis reconnects by itself). */
+  onError(listener: (err: Error) => void) {
+    this.redis.on('error', listener);
+  }
+
   async close(): Promise<void> {
     await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+}
+
+/**
+ * Shared counters in Redis, with a decision for when Redis cannot be reached (LIMITS_ON_REDIS_FAILURE):
+ * `open` keeps serving with this process's own in-memory limits (each replica then enforces the
+ * plan on its own share of traffic) until Redis answers again; `closed` refuses with 503, so no
+ * request goes unmetered. Slots taken in memory are given back in memory.
+ */
+export class ResilientLimitStore implements LimitStore {
+  private readonly memory = new MemoryLimitStore();
+  /** Concurrency slots held in memory per credential (admitted while Redis was down). */
+  private readonly heldInMemory = new Map<string, number>();
+  private redisUp = true;
+  private lastErrorLog = 0;
+
+  constructor(
+    private readonly redis: RedisLimitStore,
+    private readonly mode: 'open' | 'closed',
+    private readonly logger: Logger,
+  ) {
+    redis.onError((err) => this.down(err));
+  }
+
+  /** Whether Redis answered the last call (health reports it with the mode). */
+  get redisReachable(): boolean {
+    return this.redisUp;
+  }
+
+  get failureMode(): 'open' | 'closed' {
+    return this.mode;
+  }
+
+  ping(): Promise<boolean> {
+    return this.redis.ping();
+  }
+
+  private down(err: unknown) {
+    if (this.redisUp || Date.now() - this.lastErrorLog > 30_000) {
+      this.lastErrorLog = Date.now();
+      this.logger.warn({ err: { message: (err as Error).message }, mode: this.mode }, this.mode === 'open' ? 'Redis unreachable: limits fall back to this process\'s memory' : 'Redis unreachable: limited requests answer 503');
+    }
+    this.redisUp = false;
+  }
+
+  private async either<T>(viaRedis: () => Promise<T>, viaMemory: () => Promise<T>): Promise<{ value: T; inMemory: boolean }> {
+    try {
+      const value = await viaRedis();
+      if (!this.redisUp) this.logger.info('Redis reachable again: limits are shared again');
+      this.redisUp = true;
+      return { value, inMemory: false };
+    } catch (err) {
+      this.down(err);
+      if (this.mode === 'closed') throw new ServiceUnavailableError('Rate limits cannot be checked right now (their store is unreachable). Retry shortly.');
+      return { value: await viaMemory(), inMemory: true };
+    }
+  }
+
+  async admit(request: AdmitRequest): Promise<AdmitResult> {
+    const { value, inMemory } = await this.either(() => this.redis.admit(request), () => this.memory.admit(request));
+    if (inMemory && value.outcome === 'admitted') this.heldInMemory.set(request.rateKey, (this.heldInMemory.get(request.rateKey) ?? 0) + 1);
+    return value;
+  }
+
+  async release(rateKey: string): Promise<void> {
+    const held = this.heldInMemory.get(rateKey) ?? 0;
+    if (held > 0) {
+      if (held === 1) this.heldInMemory.delete(rateKey);
+      else this.heldInMemory.set(rateKey, held - 1);
+      return this.memory.release(rateKey);
+    }
+    // A slot Redis could not take back now expires there by itself (its in-flight TTL).
+    await this.redis.release(rateKey).catch((err: unknown) => this.down(err));
+  }
+
+  async hit(key: string, windows: WindowSpec[], cost: number, now: number): Promise<HitResult> {
+    return (await this.either(() => this.redis.hit(key, windows, cost, now), () => this.memory.hit(key, windows, cost, now))).value;
+  }
+
+  async close(): Promise<void> {
+    await this.redis.close();
+    await this.memory.close();
   }
 }
