@@ -38,7 +38,14 @@ export function poolOptions(connectionString: string, max: number, t: DbTimeouts
   };
 }
 
-/** Opens a pooled client; `poolSize` bounds the connections this process holds. */
+/**
+ * Opens a pooled client; `poolSize` bounds the connections this process holds. A transaction waits
+ * for a pooled connection as long as a plain query does (Prisma's own default of 2 s made
+ * transactions alone fail when the pool was busy under load).
+ */
 export function createDb(connectionString: string, poolSize: number, timeouts: DbTimeouts = DEFAULT_DB_TIMEOUTS): Db {
-  return new PrismaClient({ adapter: new PrismaPg(poolOptions(connectionString, poolSize, timeouts)) });
+  return new PrismaClient({
+    adapter: new PrismaPg(poolOptions(connectionString, poolSize, timeouts)),
+    transactionOptions: { maxWait: timeouts.connectMs + 1000 },
+  });
 }

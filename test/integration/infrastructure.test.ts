@@ -125,6 +125,24 @@ describe('embedded PostgreSQL server', () => {
     expect(existsSync(server.clusterDir)).toBe(false); // a throwaway cluster is removed at stop
   });
 
+  it('runs a transaction that had to wait over 2 s for a pooled connection, as a plain query waits', async () => {
+    // Under load the pool is busy for seconds at a time. Prisma's default gave up on starting a
+    // transaction after 2 s (P2028), so a cancel answered 500 while the reads beside it waited.
+    const server = await startEmbeddedPostgres({ dataDir: null });
+    const db = createDb(server.url, 1);
+    try {
+      await db.$queryRaw`SELECT 1 AS one`;
+      const busy = db.$queryRaw<Array<{ slept: string }>>`SELECT pg_sleep(3)::text AS slept`.then((rows) => rows.length);
+      await new Promise((r) => setTimeout(r, 100)); // the only connection is now busy for 3 s
+      const plain = db.$queryRaw<Array<{ one: number }>>`SELECT 1 AS one`.then((rows) => rows[0]!.one);
+      const inTransaction = db.$transaction(async (tx) => (await tx.$queryRaw<Array<{ two: number }>>`SELECT 2 AS two`)[0]!.two);
+      expect(await Promise.all([busy, plain, inTransaction])).toEqual([1, 1, 2]);
+    } finally {
+      await db.$disconnect();
+      await server.stop();
+    }
+  });
+
   it('refuses to start over a PGlite folder of an earlier version, naming the import command', async () => {
     const dataDir = openDir();
     mkdirSync(join(dataDir, 'pglite'));
