@@ -25,6 +25,7 @@ import {
   type VisualizationShare,
 } from '../../src/services/visualizations/visualizations.js';
 import { withIdempotency } from '../../src/services/idempotency.js';
+import { offsetAfter, offsetCursor } from '../../src/services/pagination.js';
 import { builder } from '../builder.js';
 
 /** Links point at PUBLIC_URL when the operator set one, else at the origin the request came to. */
@@ -166,8 +167,6 @@ function embedCode(base: string, id: string): string {
   return `<iframe src="${base}/embed/${id}" width="100%" height="600" style="border:0" title="Repository visualization"></iframe>`;
 }
 
-const OFFSET_CURSOR = /^o:(\d+)$/;
-
 export const VisualizationRef = builder.objectRef<Visualization>('Visualization');
 
 builder.node(VisualizationRef, {
@@ -205,25 +204,22 @@ builder.node(VisualizationRef, {
           branch: t.arg.string(),
         },
         resolve: async (v, args, ctx) => {
-          if (args.last != null || args.before != null) throw new ValidationError([{ field: 'last', message: 'is not supported here: page forwards with first and after' }]);
-          let offset = 0;
-          if (args.after != null) {
-            const m = OFFSET_CURSOR.exec(args.after);
-            if (!m) throw new ValidationError([{ field: 'after', message: 'must be a cursor from a previous page' }]);
-            offset = Number(m[1]) + 1;
+          if (args.last != null || args.before != null) {
+            throw new ValidationError([{ field: args.last != null ? 'last' : 'before', message: 'is not supported here: page forwards with first and after' }]);
           }
+          const offset = args.after != null ? offsetAfter(args.after, 'after') : 0;
           const limit = args.first ?? COMMITS_PAGE_DEFAULT;
           if (limit < 1 || limit > COMMITS_PAGE_MAX) throw new ValidationError([{ field: 'first', message: `must be between 1 and ${COMMITS_PAGE_MAX}` }]);
           const { total, rows } = await listCommits(ctx.deps, v.id, args, { offset, limit });
           const comments = await commentsByCommit(ctx.deps, v.id, rows.map((r) => r.sha));
           return {
             totalCount: total,
-            edges: rows.map((r, i) => ({ node: { ...r, prefetchedComments: comments.get(r.sha) ?? [] }, cursor: `o:${offset + i}` })),
+            edges: rows.map((r, i) => ({ node: { ...r, prefetchedComments: comments.get(r.sha) ?? [] }, cursor: offsetCursor(offset + i) })),
             pageInfo: {
               hasNextPage: offset + rows.length < total,
               hasPreviousPage: offset > 0,
-              startCursor: rows.length ? `o:${offset}` : null,
-              endCursor: rows.length ? `o:${offset + rows.length - 1}` : null,
+              startCursor: rows.length ? offsetCursor(offset) : null,
+              endCursor: rows.length ? offsetCursor(offset + rows.length - 1) : null,
             },
           };
         },

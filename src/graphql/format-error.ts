@@ -3,6 +3,7 @@ import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { AppError, InternalError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import { databaseUnavailable } from '../db/unavailable.js';
+import { numberInputError } from './number-errors.js';
 
 /** Codes GraphQL itself produces for a bad document or variables: safe to pass through. */
 const CLIENT_CODES = new Set([
@@ -15,14 +16,18 @@ const CLIENT_CODES = new Set([
   'PERSISTED_QUERY_NOT_SUPPORTED',
 ]);
 
-/** Finds the AppError behind a GraphQL error, if any; an unavailable database counts as one (503). */
+/**
+ * Finds the AppError behind a GraphQL error, if any. An unavailable database counts as one (503);
+ * so does a number that graphql-js's Int or Float refused (a literal or a variable): a
+ * ValidationError naming the field.
+ */
 export function appErrorOf(error: unknown): AppError | null {
   let current: unknown = error;
   for (let i = 0; i < 5 && current; i++) {
     if (current instanceof AppError) return current;
     current = (current as { originalError?: unknown }).originalError;
   }
-  return databaseUnavailable(error);
+  return databaseUnavailable(error) ?? numberInputError(error);
 }
 
 /** Formats an error for a GraphQL response; unknown errors are logged in full and shown as INTERNAL_ERROR. */

@@ -6,12 +6,31 @@
  * a refusal carries its status and headers.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { GraphQLError, getOperationAST, Kind, parse, validate, type FragmentDefinitionNode, type GraphQLSchema } from 'graphql';
+import {
+  GraphQLError,
+  getOperationAST,
+  getVariableValues,
+  Kind,
+  parse,
+  validate,
+  type FragmentDefinitionNode,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+} from 'graphql';
 import type { GraphQLContext } from '../context.js';
 import { asAppError } from '../rest/envelope.js';
 import type { Admission } from '../services/limits/limiter.js';
 import type { Principal, ServiceDeps } from '../services/deps.js';
 import { operationCost, type OperationCost } from './cost.js';
+
+/**
+ * Whether the variables fit their declared types. A bad one (a number past what Int holds) is
+ * refused by execution before any resolver runs, so it costs nothing; its size must not be
+ * priced either (`first: 99999999999` is a validation error, not a query too expensive to run).
+ */
+function variablesFit(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Record<string, unknown> | null | undefined): boolean {
+  return !('errors' in getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {}, { maxErrors: 1 }));
+}
 
 export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloServerPlugin<GraphQLContext> {
   return {
@@ -22,6 +41,7 @@ export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloSe
         async didResolveOperation({ contextValue, operation, document, request }) {
           const principal = contextValue.principal;
           if (!principal || !operation) return; // no credential: the auth scopes answer (sign-in operations are free)
+          if (!variablesFit(schema, operation, request.variables)) return; // execution refuses them, naming the field, and nothing runs
           const fragments: Record<string, FragmentDefinitionNode> = {};
           for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
           cost = operationCost(schema, operation, fragments, request.variables ?? {});
@@ -73,7 +93,7 @@ export async function admitOverWebSocket(
   }
   if (validate(schema, document).length) return undefined; // and the validation errors
   const operation = getOperationAST(document, payload.operationName ?? undefined);
-  if (!operation) return undefined;
+  if (!operation || !variablesFit(schema, operation, payload.variables)) return undefined; // and the variable errors
   const fragments: Record<string, FragmentDefinitionNode> = {};
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
   const cost = operationCost(schema, operation, fragments, payload.variables ?? {});

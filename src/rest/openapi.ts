@@ -1,5 +1,6 @@
 /** The OpenAPI 3.1 document, generated from the REST route table (the SDKs are generated from it). */
 import { z } from 'zod';
+import { INT32_MAX } from '../bounded-int.js';
 import { errorStatuses } from '../errors.js';
 import type { RestRoute } from './route.js';
 import { chatOpenApi } from './v1/chat.js';
@@ -55,6 +56,15 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
     };
     addParams(route.params, 'path');
     addParams(route.query, 'query');
+    if (route.eventStream) {
+      parameters.push({
+        name: 'Last-Event-ID',
+        in: 'header',
+        required: false,
+        description: 'With Accept: text/event-stream: the id of the last event you saw; the stream resumes after it.',
+        schema: { type: 'integer', minimum: 0, maximum: INT32_MAX },
+      });
+    }
     if (route.idempotent) {
       parameters.push({
         name: 'Idempotency-Key',

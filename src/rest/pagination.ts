@@ -1,12 +1,22 @@
 /** Cursor pagination for REST lists: limit, starting_after, ending_before → has_more and cursors. */
 import { z } from 'zod';
+import { boundedIntParam } from '../bounded-int.js';
+import type { IdKind } from '../ids.js';
+import { cursorProblem } from '../services/pagination.js';
 
-/** The query parameters of a list endpoint with the resource's maximum page size. */
-export function listQuery(max: number) {
+/** A page cursor of a list of `kind`: refused here, under the parameter's own name, when it is not one. */
+const cursor = (kind: IdKind) =>
+  z.string().superRefine((value, ctx) => {
+    const problem = cursorProblem(value, kind);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+/** The query parameters of a list endpoint of `kind` with the resource's maximum page size. */
+export function listQuery(max: number, kind: IdKind) {
   return z.object({
-    limit: z.coerce.number().int().min(1).max(max).optional().describe(`Page size, 1 to ${max} (default 20).`),
-    starting_after: z.string().optional().describe('An id from the previous page: items after it.'),
-    ending_before: z.string().optional().describe('An id from the next page: items before it.'),
+    limit: boundedIntParam(1, max).optional().describe(`Page size, 1 to ${max} (default 20).`),
+    starting_after: cursor(kind).optional().describe('An id from the previous page: items after it.'),
+    ending_before: cursor(kind).optional().describe('An id from the next page: items before it.'),
   });
 }
 

@@ -22,10 +22,12 @@ export function restFieldErrors(error: z.ZodError, location: 'body' | 'query' | 
       return issue.keys.map((key) => ({ field: field ? `${field}.${key}` : key, message: `is not a known ${location} field` }));
     }
     const missing = issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined;
+    // zod's own wording for a wrong type ("Invalid input: expected …") becomes "must be …"; a schema's message stays.
+    const ownWording = issue.code === 'invalid_type' && issue.message.startsWith('Invalid input');
     return [
       {
         field: field || `(${location})`,
-        message: missing ? 'is required' : issue.code === 'invalid_type' ? `must be ${issue.expected}` : issue.message,
+        message: missing ? 'is required' : ownWording ? `must be ${issue.expected}` : issue.message,
       },
     ];
   });

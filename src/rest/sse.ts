@@ -8,6 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { subscribe, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { GraphQLContext } from '../context.js';
+import { INT32_MAX, parseBoundedInt, wholeNumberMessage } from '../bounded-int.js';
 import { ValidationError } from '../errors.js';
 import { appErrorOf } from '../graphql/format-error.js';
 import type { ServiceDeps } from '../services/deps.js';
@@ -24,11 +25,11 @@ export function wantsEventStream(headers: IncomingHttpHeaders): boolean {
 export function lastEventId(headers: IncomingHttpHeaders): number {
   const raw = headers['last-event-id'];
   if (raw === undefined || raw === '') return 0;
-  const value = Array.isArray(raw) ? raw[0]! : raw;
-  if (!/^\d{1,15}$/.test(value.trim())) {
-    throw new ValidationError([{ field: 'last-event-id', message: '(header) must be the id of an event this stream sent (a whole number ≥ 0)' }]);
+  const value = parseBoundedInt((Array.isArray(raw) ? raw[0]! : raw).trim(), 0, INT32_MAX); // sequence numbers are 32-bit
+  if (value === null) {
+    throw new ValidationError([{ field: 'last-event-id', message: `(header) ${wholeNumberMessage(0, INT32_MAX)}: the id of an event this stream sent` }]);
   }
-  return Number(value.trim());
+  return value;
 }
 
 /** One SSE frame; data is JSON on one line. */

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ModelRequestError, ModelUnavailableError, streamChat, type ChatMessage } from '../agents/model-client.js';
+import { boundedInt } from '../bounded-int.js';
 import { AppError, NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
 import { idKind } from '../ids.js';
 import type { Principal, ServiceDeps } from './deps.js';
@@ -15,6 +16,8 @@ import { canSee } from './teams.js';
 
 const MAX_MESSAGES = 100;
 const MAX_CHARS = 200_000;
+/** The most tokens a chat answer may ask the model for. */
+export const CHAT_MAX_TOKENS = 32_000;
 
 const inputSchema = z
   .object({
@@ -32,7 +35,7 @@ const inputSchema = z
       .refine((m) => m.at(-1)?.role === 'user', 'must end with a user message')
       .refine((m) => m.reduce((n, x) => n + x.content.length, 0) <= MAX_CHARS, `must total at most ${MAX_CHARS.toLocaleString('en')} characters`),
     projectId: z.string().nullish(),
-    maxTokens: z.number().int().min(1, 'must be between 1 and 32000').max(32_000, 'must be between 1 and 32000').nullish(),
+    maxTokens: boundedInt(1, CHAT_MAX_TOKENS).nullish(),
     temperature: z.number().min(0, 'must be between 0 and 2').max(2, 'must be between 0 and 2').nullish(),
   })
   .strict();

@@ -1,6 +1,10 @@
-/** Keyset pagination over k-sortable ids: newest first, `first` after a cursor or `last` before one. */
+/**
+ * Keyset pagination over k-sortable ids: newest first, `first` after a cursor or `last` before one.
+ * Lists paged by position instead (a visualization's commits) use offset cursors, at the end.
+ */
+import { INT32_MAX, parseBoundedInt } from '../bounded-int.js';
 import { ValidationError } from '../errors.js';
-import { idKind, type IdKind } from '../ids.js';
+import { idKind, idPrefixes, type IdKind } from '../ids.js';
 
 export const PAGE_DEFAULT = 20;
 
@@ -17,6 +21,11 @@ export interface Page<T> {
   hasPreviousPage: boolean;
 }
 
+/** What is wrong with a page cursor of a list of `kind` (an id from a previous page), or null. */
+export function cursorProblem(cursor: string, kind: IdKind): string | null {
+  return idKind(cursor) === kind ? null : `must be an id from a previous page (${idPrefixes[kind]}_…)`;
+}
+
 /** Checks page arguments against a resource's maximum page size. */
 export function checkPageArgs(args: PageArgs, max: number, cursorKind: IdKind): void {
   const errors = [];
@@ -26,7 +35,8 @@ export function checkPageArgs(args: PageArgs, max: number, cursorKind: IdKind): 
   }
   for (const name of ['after', 'before'] as const) {
     const v = args[name];
-    if (v != null && idKind(v) !== cursorKind) errors.push({ field: name, message: `must be a ${cursorKind} id from a previous page` });
+    const problem = v == null ? null : cursorProblem(v, cursorKind);
+    if (problem) errors.push({ field: name, message: problem });
   }
   if (args.first != null && args.last != null) errors.push({ field: 'last', message: 'cannot be combined with first' });
   if (errors.length) throw new ValidationError(errors);
@@ -54,4 +64,20 @@ export async function paginate<T extends { id: string }>(
   const take = args.first ?? PAGE_DEFAULT;
   const rows = await fetch(args.after ? { id: { lt: args.after } } : {}, 'desc', take + 1);
   return { nodes: rows.slice(0, take), hasNextPage: rows.length > take, hasPreviousPage: args.after != null };
+}
+
+/**
+ * Cursors of lists paged by position instead of id (a visualization's commits): `o:<offset>`
+ * names the item at that offset, so the next page starts one further. Offsets are 32-bit, as the
+ * REST `offset` parameter is.
+ */
+export function offsetCursor(offset: number): string {
+  return `o:${offset}`;
+}
+
+/** The offset a page after `cursor` starts at; a cursor that is not one of ours is a 422 naming `field`. */
+export function offsetAfter(cursor: string, field: string): number {
+  const offset = cursor.startsWith('o:') ? parseBoundedInt(cursor.slice(2), 0, INT32_MAX - 1) : null;
+  if (offset === null) throw new ValidationError([{ field, message: 'must be a cursor from a previous page' }]);
+  return offset + 1;
 }

@@ -9,11 +9,15 @@ import JSZip from 'jszip';
 import { z } from 'zod';
 import { parseModelAnswer } from '../agents/code-generation.js';
 import { renderTemplate, SCAFFOLD_TEMPLATES, type ScaffoldFile } from '../agents/scaffold-templates.js';
+import { boundedInt } from '../bounded-int.js';
 import { NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
 import { idKind, newId } from '../ids.js';
 import type { Principal, ServiceDeps } from './deps.js';
 import { fieldErrors } from './tasks/task-input.js';
 import { canSee } from './teams.js';
+
+/** The highest TCP port an http_service template may listen on by default. */
+export const MAX_PORT = 65_535;
 
 // Words that cannot be function names: a part named so would not compile.
 const RESERVED = new Set(
@@ -41,7 +45,7 @@ const inputSchema = z
     projectId: z.string().nullish(),
     options: z
       .object({
-        port: z.number().int().min(1, 'must be between 1 and 65535').max(65535, 'must be between 1 and 65535').nullish(),
+        port: boundedInt(1, MAX_PORT).nullish(),
         resources: z.array(partName).max(20, 'must name at most 20 resources').nullish(),
         commands: z.array(partName).max(20, 'must name at most 20 commands').nullish(),
         modules: z.array(partName).max(20, 'must name at most 20 modules').nullish(),

@@ -74,7 +74,7 @@ describe('POST /v1/generations/scaffold', () => {
       [{ name: 'x', template: 'cli', options: { commands: ['delete'] } }, 'options.commands.0', 'reserved word'],
       [{ name: 'x', template: 'cli', options: { commands: ['a', 'a'] } }, 'options.commands', 'names "a" twice'],
       [{ name: 'x', template: 'http_service', options: { resources: ['health'] } }, 'options.resources', 'must not include "health"'],
-      [{ name: 'x', template: 'http_service', options: { port: 70000 } }, 'options.port', 'between 1 and 65535'],
+      [{ name: 'x', template: 'http_service', options: { port: 70000 } }, 'options.port', 'from 1 to 65535'],
       [{ name: 'x', template: 'library', options: { modules: ['Has Space'] } }, 'options.modules.0', 'lower-case'],
       [{ name: 'x', template: 'library', options: { colour: 'red' } }, 'options.colour', 'is not a known body field'],
     ];

@@ -160,7 +160,7 @@ describe('bad input changes nothing', () => {
   it.each([
     ['limit over 100', '/v1/agents/tasks?limit=101', 'limit'],
     ['limit zero', '/v1/agents/tasks?limit=0', 'limit'],
-    ['a cursor that is not a task id', '/v1/agents/tasks?starting_after=abc', 'after'],
+    ['a cursor that is not a task id', '/v1/agents/tasks?starting_after=abc', 'starting_after'],
     ['an unknown status', '/v1/agents/tasks?status=sleeping', 'status'],
     ['an unknown parameter', '/v1/agents/tasks?page=2', 'page'],
   ])('list with %s → 422 naming the parameter', async (_name, path, field) => {

@@ -267,7 +267,7 @@ describe('options', () => {
     expect(commits.commits.map((c: any) => c.message)).toEqual(Array.from({ length: 10 }, (_, i) => `c${29 - i}`));
     const res = await api.post('/v1/visualize/repository', { repository_url: join(root, 'long'), options: { max_commits: 50_001 } });
     expect(res.status).toBe(422);
-    expect(res.body.error.details).toEqual([{ field: 'options.max_commits', message: 'must be at most 50,000' }]);
+    expect(res.body.error.details).toEqual([{ field: 'options.max_commits', message: 'must be a whole number from 1 to 50000' }]);
     expect((await api.post('/v1/visualize/repository', { repository_url: join(root, 'long'), options: { max_commits: 0 } })).status).toBe(422);
   });
 

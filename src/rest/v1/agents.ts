@@ -1,7 +1,9 @@
 /** /v1/agents: execute, get, list and cancel agent tasks (spec 004, "エージェント実行"). */
 import { z } from 'zod';
+import { INT32_MAX, intForService } from '../../bounded-int.js';
 import { TaskTimeoutError } from '../../errors.js';
 import { TASK_PAGE_MAX } from '../../services/tasks/query-tasks.js';
+import { TASK_MAX_TOKENS } from '../../services/tasks/task-input.js';
 import { defineRoute } from '../route.js';
 import { listQuery, listResponse, pageVariables, pageReply } from '../pagination.js';
 import { operation } from './operations.js';
@@ -108,9 +110,9 @@ const ExecuteBody = z
       })
       .strict()
       .optional(),
-    max_tokens: z.number().int().nullish(),
+    max_tokens: intForService(1, TASK_MAX_TOKENS).nullish(),
     temperature: z.number().nullish(),
-    timeout_seconds: z.number().int().nullish().describe('Time limit in seconds; the task ends timed_out past it.'),
+    timeout_seconds: intForService(1, INT32_MAX).nullish().describe("Time limit in seconds, at most the server's TASK_MAX_TIMEOUT_SECONDS (3600 unless the operator changed it); the task ends timed_out past it."),
     team_id: z.string().nullish().describe('Run the task for a team you are a member of; its members then see it.'),
   })
   .strict();
@@ -182,7 +184,7 @@ export const agentRoutes = [
     summary: "List the caller's tasks, newest first",
     tag: 'Agents',
     successStatus: 200,
-    query: listQuery(TASK_PAGE_MAX)
+    query: listQuery(TASK_PAGE_MAX, 'task')
       .extend({ status: z.enum(statuses).optional(), team_id: z.string().optional().describe("A team's tasks instead of your personal ones.") })
       .strict(),
     response: listResponse(TaskJson),

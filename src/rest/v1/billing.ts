@@ -1,5 +1,7 @@
 /** /v1/subscription (spec 004, "サブスクリプション管理") and /v1/usage (spec 000). */
 import { z } from 'zod';
+import { intForService } from '../../bounded-int.js';
+import { EXP_YEAR_MAX, EXP_YEAR_MIN } from '../../services/billing/subscriptions.js';
 import { defineRoute } from '../route.js';
 import { operation } from './operations.js';
 
@@ -76,7 +78,7 @@ export const billingRoutes = [
         new_tier: z.string().describe('pro or team (professional is pro)'),
         billing_cycle: z.enum(['monthly', 'yearly']).optional(),
         payment_method: z
-          .object({ brand: z.string(), last4: z.string(), exp_month: z.number().int(), exp_year: z.number().int() })
+          .object({ brand: z.string(), last4: z.string(), exp_month: intForService(1, 12), exp_year: intForService(EXP_YEAR_MIN, EXP_YEAR_MAX) })
           .strict()
           .optional()
           .describe('Brand, last 4 digits and expiry only: a card number is refused.'),

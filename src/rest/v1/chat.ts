@@ -8,9 +8,11 @@
 import type { FastifyInstance } from 'fastify';
 import { parse, subscribe, validate, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { z } from 'zod';
+import { intForService } from '../../bounded-int.js';
 import { buildContext } from '../../context.js';
 import { AppError, AuthenticationError, ValidationError } from '../../errors.js';
 import { appErrorOf } from '../../graphql/format-error.js';
+import { CHAT_MAX_TOKENS } from '../../services/chat.js';
 import type { ServiceDeps } from '../../services/deps.js';
 import { asAppError, errorBody } from '../envelope.js';
 import { restFieldErrors } from '../register.js';
@@ -22,7 +24,7 @@ const ChatBody = z
   .object({
     messages: z.array(z.object({ role: z.string(), content: z.string() }).strict()).describe('The conversation so far, ending with the user\'s message'),
     project_id: z.string().optional(),
-    max_tokens: z.number().int().optional(),
+    max_tokens: intForService(1, CHAT_MAX_TOKENS).optional(),
     temperature: z.number().optional(),
     stream: z.literal(true).optional().describe('Always streamed; accepted for OpenAI-style clients'),
   })

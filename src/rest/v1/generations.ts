@@ -1,7 +1,9 @@
 /** /v1/generations (spec 000): create, get, list (50 a page), retry, and scaffold (a ZIP). */
 import { z } from 'zod';
 import { SCAFFOLD_TEMPLATES } from '../../agents/scaffold-templates.js';
+import { intForService } from '../../bounded-int.js';
 import { GENERATION_PAGE_MAX } from '../../services/generations.js';
+import { MAX_PORT } from '../../services/scaffold.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
 import { defineRoute } from '../route.js';
 import { FileHitJson, fileHitJson } from './projects.js';
@@ -118,7 +120,7 @@ export const generationRoutes = [
     summary: 'Your generations (or a team\'s), newest first, at most 50 a page',
     tag: 'Generations',
     successStatus: 200,
-    query: listQuery(GENERATION_PAGE_MAX).extend({ team_id: z.string().optional(), project_id: z.string().optional() }).strict(),
+    query: listQuery(GENERATION_PAGE_MAX, 'generation').extend({ team_id: z.string().optional(), project_id: z.string().optional() }).strict(),
     response: listResponse(GenerationJson),
     document: operation('list-generations', 'generation-fields'),
     variables: ({ query }) => ({ ...pageVariables(query), teamId: query.team_id ?? null, projectId: query.project_id ?? null }),
@@ -168,7 +170,7 @@ export const generationRoutes = [
         project_id: z.string().optional(),
         options: z
           .object({
-            port: z.number().int().optional().describe('http_service: default port (3000)'),
+            port: intForService(1, MAX_PORT).optional().describe('http_service: default port (3000)'),
             resources: z.array(z.string()).optional().describe('http_service: resources with list/create/get endpoints'),
             commands: z.array(z.string()).optional().describe('cli: subcommands'),
             modules: z.array(z.string()).optional().describe('library: modules, each with tests'),

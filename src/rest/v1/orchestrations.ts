@@ -1,5 +1,6 @@
 /** /v1/agents/orchestrate and /v1/agents/orchestrations (spec 004, "エージェント実行"). */
 import { z } from 'zod';
+import { INT32_MAX, intForService } from '../../bounded-int.js';
 import { ORCHESTRATION_PAGE_MAX } from '../../services/orchestrations.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
 import { defineRoute } from '../route.js';
@@ -86,7 +87,7 @@ export const orchestrationRoutes = [
             framework: z.string().optional(),
           })
           .strict(),
-        timeout_seconds: z.number().int().optional(),
+        timeout_seconds: intForService(1, INT32_MAX).optional().describe("Each agent's time limit in seconds, at most the server's TASK_MAX_TIMEOUT_SECONDS (3600 unless the operator changed it)."),
         team_id: z.string().optional(),
       })
       .strict(),
@@ -132,7 +133,7 @@ export const orchestrationRoutes = [
     summary: 'Your orchestrations, newest first',
     tag: 'Agents',
     successStatus: 200,
-    query: listQuery(ORCHESTRATION_PAGE_MAX).extend({ team_id: z.string().optional() }).strict(),
+    query: listQuery(ORCHESTRATION_PAGE_MAX, 'orchestration').extend({ team_id: z.string().optional() }).strict(),
     response: listResponse(OrchestrationJson),
     document: operation('list-orchestrations', 'orchestration-fields'),
     variables: ({ query }) => ({ ...pageVariables(query), teamId: query.team_id ?? null }),

@@ -1,5 +1,7 @@
 /** /v1/projects (issue #7): project configuration, its semantic index, index runs and search. */
 import { z } from 'zod';
+import { boundedIntParam, INT32_MAX } from '../../bounded-int.js';
+import { INDEX_EVENTS_PAGE_MAX } from '../../services/projects/index-run.js';
 import { PROJECT_PAGE_MAX } from '../../services/projects/projects.js';
 import { SEARCH_LIMIT_MAX } from '../../services/projects/search.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
@@ -161,7 +163,7 @@ export const projectRoutes = [
     summary: 'Your projects (or a team\'s), newest first',
     tag: 'Projects',
     successStatus: 200,
-    query: listQuery(PROJECT_PAGE_MAX).extend({ team_id: z.string().optional() }).strict(),
+    query: listQuery(PROJECT_PAGE_MAX, 'project').extend({ team_id: z.string().optional() }).strict(),
     response: listResponse(ProjectJson),
     document: operation('list-projects', 'project-fields'),
     variables: ({ query }) => ({ ...pageVariables(query), teamId: query.team_id ?? null }),
@@ -247,7 +249,7 @@ export const projectRoutes = [
     query: z
       .object({
         q: z.string().describe('Words or identifiers; "parse user" and "parseUser" both find parseUser.'),
-        limit: z.coerce.number().int().min(1).max(SEARCH_LIMIT_MAX).optional().describe(`Results per kind, 1 to ${SEARCH_LIMIT_MAX} (default 10).`),
+        limit: boundedIntParam(1, SEARCH_LIMIT_MAX).optional().describe(`Results per kind, 1 to ${SEARCH_LIMIT_MAX} (default 10).`),
       })
       .strict(),
     response: z.object({
@@ -277,8 +279,8 @@ export const projectRoutes = [
     params: IdParams,
     query: z
       .object({
-        since: z.coerce.number().int().min(0).optional().describe('The last seq you saw (default 0: from the beginning).'),
-        limit: z.coerce.number().int().min(1).max(500).optional().describe('At most this many events (1 to 500, default 100).'),
+        since: boundedIntParam(0, INT32_MAX).optional().describe('The last seq you saw (default 0: from the beginning).'),
+        limit: boundedIntParam(1, INDEX_EVENTS_PAGE_MAX).optional().describe(`At most this many events (1 to ${INDEX_EVENTS_PAGE_MAX}, default 100).`),
       })
       .strict(),
     response: z.object({

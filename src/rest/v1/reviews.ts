@@ -194,7 +194,7 @@ export const reviewRoutes = [
     summary: 'Your reviews (or a team\'s), newest first; issues are omitted (GET one for them)',
     tag: 'Reviews',
     successStatus: 200,
-    query: listQuery(REVIEW_PAGE_MAX)
+    query: listQuery(REVIEW_PAGE_MAX, 'review')
       .extend({
         team_id: z.string().optional(),
         project_id: z.string().optional(),

@@ -6,6 +6,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { parse, subscribe, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { WebSocketServer, type WebSocket } from 'ws';
+import { INT32_MAX, parseBoundedInt, wholeNumberMessage } from '../../bounded-int.js';
 import { buildContext } from '../../context.js';
 import { clientIp } from '../client-ip.js';
 import { AppError, AuthenticationError, NotFoundError, ValidationError } from '../../errors.js';
@@ -47,8 +48,8 @@ export function createTaskStreamServer(schema: GraphQLSchema, deps: ServiceDeps)
     const requestId = newId('request');
     try {
       const sinceParam = url.searchParams.get('since');
-      const since = sinceParam === null ? 0 : Number(sinceParam);
-      if (!Number.isInteger(since) || since < 0) throw new ValidationError([{ field: 'since', message: 'must be a whole number ≥ 0' }]);
+      const since = sinceParam === null || sinceParam === '' ? 0 : parseBoundedInt(sinceParam, 0, INT32_MAX); // sequence numbers are 32-bit
+      if (since === null) throw new ValidationError([{ field: 'since', message: `${wholeNumberMessage(0, INT32_MAX)}: the last seq you saw` }]);
       const context = await buildContext(deps, {
         requestId,
         headers: request.headers,

@@ -1,6 +1,8 @@
 /** /v1/visualize/* (spec 004, "可視化エンドポイント") and /v1/shared/{share_id} (a share link's data, no credential). */
 import { z } from 'zod';
-import { COMMITS_PAGE_DEFAULT, COMMITS_PAGE_MAX, MAX_COMMITS_LIMIT } from '../../services/visualizations/visualizations.js';
+import { boundedIntParam, INT32_MAX, intForService } from '../../bounded-int.js';
+import { COMMITS_PAGE_DEFAULT, COMMITS_PAGE_MAX, MAX_COMMITS_LIMIT, SHARE_MAX_DAYS } from '../../services/visualizations/visualizations.js';
+import { offsetCursor } from '../../services/pagination.js';
 import { defineRoute } from '../route.js';
 import { operation } from './operations.js';
 
@@ -147,7 +149,7 @@ export const visualizationRoutes = [
             include_commits: z.boolean().optional(),
             include_branches: z.boolean().optional(),
             include_contributors: z.boolean().optional(),
-            max_commits: z.number().int().optional().describe(`1 to ${MAX_COMMITS_LIMIT} (default ${MAX_COMMITS_LIMIT}).`),
+            max_commits: intForService(1, MAX_COMMITS_LIMIT).optional().describe(`1 to ${MAX_COMMITS_LIMIT} (default ${MAX_COMMITS_LIMIT}).`),
           })
           .strict()
           .optional(),
@@ -216,8 +218,8 @@ export const visualizationRoutes = [
         to: isoDate.optional().describe('Author date on or before (ISO 8601; a date alone means the end of that day).'),
         author: z.string().optional().describe('Author e-mail.'),
         branch: z.string().optional(),
-        limit: z.coerce.number({ message: 'must be a whole number' }).int('must be a whole number').min(1, 'must be at least 1').max(COMMITS_PAGE_MAX, `must be at most ${COMMITS_PAGE_MAX}`).default(COMMITS_PAGE_DEFAULT),
-        offset: z.coerce.number({ message: 'must be a whole number' }).int('must be a whole number').min(0, 'must be 0 or more').default(0),
+        limit: boundedIntParam(1, COMMITS_PAGE_MAX).default(COMMITS_PAGE_DEFAULT),
+        offset: boundedIntParam(0, INT32_MAX).default(0),
       })
       .strict(),
     response: z.object({
@@ -244,7 +246,7 @@ export const visualizationRoutes = [
     variables: ({ params, query }) => ({
       id: params.visualization_id,
       first: query.limit,
-      after: query.offset > 0 ? `o:${query.offset - 1}` : null,
+      after: query.offset > 0 ? offsetCursor(query.offset - 1) : null,
       from: query.from ? new Date(query.from).toISOString() : null,
       // A date without a time means the whole of that day.
       to: query.to ? new Date(new Date(query.to).getTime() + (/^\d{4}-\d{2}-\d{2}$/.test(query.to) ? 86400_000 - 1 : 0)).toISOString() : null,
@@ -305,7 +307,7 @@ export const visualizationRoutes = [
     successStatus: 201,
     idempotent: true,
     params: IdParams,
-    body: z.object({ permissions: z.string().optional().describe('read (the only one).'), expires_in_days: z.number().int().optional().describe('1 to 365 (default 7).') }).strict(),
+    body: z.object({ permissions: z.string().optional().describe('read (the only one).'), expires_in_days: intForService(1, SHARE_MAX_DAYS).optional().describe(`1 to ${SHARE_MAX_DAYS} (default 7).`) }).strict(),
     response: z.object({ share_id: z.string(), url: z.string(), expires_at: z.string(), permissions: z.literal('read'), embed_code: z.string() }),
     errors: ['idempotency_conflict'],
     document: operation('create-visualization-share'),

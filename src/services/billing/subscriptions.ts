@@ -17,6 +17,7 @@
  */
 import type { Subscription } from '../../generated/prisma/client.js';
 import type { Db } from '../../db/client.js';
+import { wholeNumberMessage } from '../../bounded-int.js';
 import { ConflictError, ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
@@ -35,6 +36,10 @@ export interface PaymentMethod {
   exp_month: number;
   exp_year: number;
 }
+
+/** The expiry years a card may have: four digits, none long past or far ahead. */
+export const EXP_YEAR_MIN = 2000;
+export const EXP_YEAR_MAX = 2100;
 
 const price = (tier: Tier, cycle: BillingCycle) => (cycle === 'yearly' ? PLANS[tier].yearlyCents : PLANS[tier].monthlyCents);
 
@@ -94,8 +99,9 @@ function checkPaymentMethod(pm: PaymentMethod | null | undefined): PaymentMethod
   if (!pm) return null;
   const errors = [];
   if (!/^\d{4}$/.test(pm.last4)) errors.push({ field: 'payment_method.last4', message: 'must be the last 4 digits of the card' });
-  if (!(pm.exp_month >= 1 && pm.exp_month <= 12)) errors.push({ field: 'payment_method.exp_month', message: 'must be 1 to 12' });
-  if (!(pm.exp_year >= 2000 && pm.exp_year <= 2100)) errors.push({ field: 'payment_method.exp_year', message: 'must be a 4-digit year' });
+  const within = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
+  if (!within(pm.exp_month, 1, 12)) errors.push({ field: 'payment_method.exp_month', message: wholeNumberMessage(1, 12) });
+  if (!within(pm.exp_year, EXP_YEAR_MIN, EXP_YEAR_MAX)) errors.push({ field: 'payment_method.exp_year', message: wholeNumberMessage(EXP_YEAR_MIN, EXP_YEAR_MAX) });
   if (!pm.brand || pm.brand.length > 30) errors.push({ field: 'payment_method.brand', message: 'must be the card brand, e.g. visa' });
   if (errors.length) throw new ValidationError(errors);
   return { type: 'card', brand: pm.brand.toLowerCase(), last4: pm.last4, exp_month: pm.exp_month, exp_year: pm.exp_year };

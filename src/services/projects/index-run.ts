@@ -15,6 +15,7 @@ import picomatch from 'picomatch';
 import { storableText } from '../text.js';
 import { changeWithWebhookEvent } from '../webhooks/events.js';
 import { z } from 'zod';
+import { INT32_MAX, wholeNumberMessage } from '../../bounded-int.js';
 import type { Prisma } from '../../generated/prisma/client.js';
 import { ConflictError, ServiceUnavailableError, ValidationError } from '../../errors.js';
 import { appendEvent, readEvents, type StoredEvent } from '../../events/event-store.js';
@@ -410,11 +411,14 @@ export function streamProjectIndexEvents(deps: Deps, projectId: string, since: n
   return streamEvents({ db: deps.db, bus: deps.bus, streamId: projectId, since, isTerminal: isTerminalIndexEvent });
 }
 
+/** The most index events one poll reads. */
+export const INDEX_EVENTS_PAGE_MAX = 500;
+
 /** Stored index events of a project after `since` (1 to 500 of them), for polling clients. */
 export function listProjectIndexEvents(deps: Pick<ServiceDeps, 'db'>, projectId: string, since: number, limit: number) {
   const errors = [];
-  if (!Number.isInteger(since) || since < 0) errors.push({ field: 'since', message: 'must be a whole number ≥ 0' });
-  if (!Number.isInteger(limit) || limit < 1 || limit > 500) errors.push({ field: 'limit', message: 'must be between 1 and 500' });
+  if (!Number.isInteger(since) || since < 0 || since > INT32_MAX) errors.push({ field: 'since', message: wholeNumberMessage(0, INT32_MAX) });
+  if (!Number.isInteger(limit) || limit < 1 || limit > INDEX_EVENTS_PAGE_MAX) errors.push({ field: 'limit', message: `must be between 1 and ${INDEX_EVENTS_PAGE_MAX}` });
   if (errors.length) throw new ValidationError(errors);
   return readEvents(deps.db, projectId, since, limit);
 }

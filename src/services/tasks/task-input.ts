@@ -1,9 +1,12 @@
 /** The rules an agent task request must satisfy, shared by REST and GraphQL (both call the service). */
 import { z } from 'zod';
 import { agentCatalog, agentTypes } from '../../agents/catalog.js';
+import { boundedInt } from '../../bounded-int.js';
 import { ValidationError, type FieldError } from '../../errors.js';
 
 const MAX_FILES = 2000;
+/** The most tokens a task may ask the model for. */
+export const TASK_MAX_TOKENS = 200_000;
 
 export function taskInputSchema(maxTimeoutSeconds: number) {
   return z.object({
@@ -38,18 +41,13 @@ export function taskInputSchema(maxTimeoutSeconds: number) {
           .nullish(),
       })
       .default({ files: [] }),
-    maxTokens: z.number().int('must be a whole number').min(1, 'must be at least 1').max(200_000, 'must be at most 200000').nullish(),
+    maxTokens: boundedInt(1, TASK_MAX_TOKENS).nullish(),
     temperature: z.number().min(0, 'must be at least 0').max(2, 'must be at most 2').nullish(),
     teamId: z
       .string()
       .regex(/^team_[0-9a-f-]{36}$/, 'must be a team id (team_…)')
       .nullish(),
-    timeoutSeconds: z
-      .number()
-      .int('must be a whole number')
-      .min(1, 'must be at least 1')
-      .max(maxTimeoutSeconds, `must be at most ${maxTimeoutSeconds}`)
-      .nullish(),
+    timeoutSeconds: boundedInt(1, maxTimeoutSeconds).nullish(),
   });
 }
 

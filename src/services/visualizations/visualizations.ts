@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { z } from 'zod';
+import { boundedInt, INT32_MAX, wholeNumberMessage } from '../../bounded-int.js';
 import type { Prisma, Visualization, VisualizationComment, VisualizationCommit, VisualizationShare } from '../../generated/prisma/client.js';
 import { AppError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldError } from '../../errors.js';
 import { appendEvent, type StoredEvent } from '../../events/event-store.js';
@@ -24,6 +25,8 @@ import { checkBranchName, resolveRepositorySource } from './repository-source.js
 export const MAX_COMMITS_LIMIT = 50_000;
 export const COMMITS_PAGE_DEFAULT = 1000;
 export const COMMITS_PAGE_MAX = 10_000;
+/** The longest a share link lives. */
+export const SHARE_MAX_DAYS = 365;
 export const ANALYSIS_DEPTHS = ['full'] as const;
 
 const snake = (s: string) => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
@@ -47,12 +50,7 @@ const startSchema = z.object({
       includeCommits: z.boolean({ message: 'must be true or false' }).default(true),
       includeBranches: z.boolean({ message: 'must be true or false' }).default(false),
       includeContributors: z.boolean({ message: 'must be true or false' }).default(true),
-      maxCommits: z
-        .number({ message: 'must be a whole number' })
-        .int('must be a whole number')
-        .min(1, 'must be at least 1')
-        .max(MAX_COMMITS_LIMIT, `must be at most ${MAX_COMMITS_LIMIT.toLocaleString('en-US')}`)
-        .default(MAX_COMMITS_LIMIT),
+      maxCommits: boundedInt(1, MAX_COMMITS_LIMIT).default(MAX_COMMITS_LIMIT),
     })
     .default({ includeCommits: true, includeBranches: false, includeContributors: true, maxCommits: MAX_COMMITS_LIMIT }),
   teamId: z.string().nullish(),
@@ -164,7 +162,7 @@ function commitWhere(visualizationId: string, f: CommitFilter): Prisma.Visualiza
 export async function listCommits(deps: Pick<ServiceDeps, 'db'>, visualizationId: string, filter: CommitFilter, page: { offset: number; limit: number }) {
   const errors: FieldError[] = [];
   if (!Number.isInteger(page.limit) || page.limit < 1 || page.limit > COMMITS_PAGE_MAX) errors.push({ field: 'limit', message: `must be between 1 and ${COMMITS_PAGE_MAX}` });
-  if (!Number.isInteger(page.offset) || page.offset < 0) errors.push({ field: 'offset', message: 'must be 0 or more' });
+  if (!Number.isInteger(page.offset) || page.offset < 0 || page.offset > INT32_MAX) errors.push({ field: 'offset', message: wholeNumberMessage(0, INT32_MAX) });
   if (filter.from && filter.to && filter.from > filter.to) errors.push({ field: 'from', message: 'must not be after to' });
   if (errors.length) throw new ValidationError(errors);
   const where = commitWhere(visualizationId, filter);
@@ -219,7 +217,7 @@ export async function addComment(deps: Pick<ServiceDeps, 'db'>, principal: Princ
 
 const shareSchema = z.object({
   permissions: z.enum(['read'], { message: 'must be "read" (share links are read-only)' }).default('read'),
-  expiresInDays: z.number({ message: 'must be a whole number of days' }).int('must be a whole number of days').min(1, 'must be at least 1').max(365, 'must be at most 365').default(7),
+  expiresInDays: boundedInt(1, SHARE_MAX_DAYS).default(7),
 });
 
 /** Creates a read-only link to the visualization. */
