@@ -2,7 +2,7 @@
  * The GraphQL side of identity: key and OAuth-client management mutations, `node(id:)` isolation
  * for every resource type, and the operator command that creates accounts.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql, restClient } from '../helpers/client.js';
 import { executeBody } from '../helpers/fixtures.js';
@@ -82,18 +82,26 @@ describe("another tenant's ids", () => {
 });
 
 describe('npm run admin', () => {
+  /** Runs the admin command as an operator would (a process of its own); resolves with its exit. */
   const admin = (args: string[], input?: string) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'src/admin.ts', ...args], {
-      cwd: new URL('../../', import.meta.url).pathname,
-      input,
-      encoding: 'utf8',
-      env: { ...process.env, DATABASE_URL: sys.database.url, LOG_LEVEL: 'warn' },
-      timeout: 60_000,
+    new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', 'src/admin.ts', ...args], {
+        cwd: new URL('../../', import.meta.url).pathname,
+        env: { ...process.env, DATABASE_URL: sys.database.url, LOG_LEVEL: 'warn' },
+        timeout: 120_000,
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (c) => (stdout += c));
+      child.stderr.on('data', (c) => (stderr += c));
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+      child.stdin.end(input ?? '');
     });
 
   it('creates an account that signs in with the password read from standard input', async () => {
     const password = 'operator chosen password';
-    const res = admin(['user', 'create', '--email', 'Ops@Example.com', '--name', 'Ops', '--tier', 'team', '--password-stdin', '--with-key'], `${password}\n`);
+    const res = await admin(['user', 'create', '--email', 'Ops@Example.com', '--name', 'Ops', '--tier', 'team', '--password-stdin', '--with-key'], `${password}\n`);
     expect(res.status, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/created user_\S+ <ops@example.com> tier team \(password set\)/);
     expect(res.stdout).not.toContain(password);
@@ -107,16 +115,20 @@ describe('npm run admin', () => {
 
   it('explains bad usage and exits non-zero without writing', async () => {
     const before = await sys.services.db.user.count();
-    const noEmail = admin(['user', 'create', '--name', 'X']);
+    // Four processes at once: each spends most of its time starting up.
+    const [noEmail, badTier, weak, unknown] = await Promise.all([
+      admin(['user', 'create', '--name', 'X']),
+      admin(['user', 'create', '--email', 'x@example.com', '--tier', 'gold']),
+      admin(['user', 'create', '--email', 'weak@example.com', '--password-stdin'], 'short\n'),
+      admin(['frobnicate']),
+    ]);
     expect(noEmail.status).toBe(2);
     expect(noEmail.stderr).toContain('--email is required');
-    const badTier = admin(['user', 'create', '--email', 'x@example.com', '--tier', 'gold']);
     expect(badTier.status).toBe(2);
     expect(badTier.stderr).toContain('--tier must be one of');
-    const weak = admin(['user', 'create', '--email', 'weak@example.com', '--password-stdin'], 'short\n');
     expect(weak.status).toBe(2);
     expect(weak.stderr).toMatch(/password must be at least 10 characters/);
-    expect(admin(['frobnicate']).status).toBe(2);
+    expect(unknown.status).toBe(2);
     expect(await sys.services.db.user.count()).toBe(before);
   });
 });

@@ -3,7 +3,7 @@
  * over REST; SIGTERM stops everything (no process left behind); a second start finds it all.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +14,8 @@ import { executeBody, vulnerableJs } from '../helpers/fixtures.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'codex-start-'));
+// mkdtemp makes it mode 700; the PostgreSQL server (run as `postgres` when root) must reach it.
+chmodSync(dataDir, 0o755);
 const running: ChildProcess[] = [];
 afterAll(() => {
   for (const child of running) if (child.exitCode === null) child.kill('SIGKILL');
@@ -65,8 +67,11 @@ describe('npm start', () => {
     expect(done.result.findings[0]).toMatchObject({ rule_id: 'sql-injection', line: 3 });
 
     const pid = Number(readFileSync(join(dataDir, 'temporal.pid'), 'utf8'));
+    const postgresPid = Number(readFileSync(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
+    // The client above holds keep-alive connections: shutdown still ends cleanly, exit code 0.
     expect(await stop(first.child)).toBe(0);
     expect(existsSync(`/proc/${pid}`)).toBe(false); // the dev server went with it
+    expect(existsSync(`/proc/${postgresPid}`)).toBe(false); // and the PostgreSQL server
     expect(existsSync(join(dataDir, 'temporal.pid'))).toBe(false);
 
     const second = await start(ports);
