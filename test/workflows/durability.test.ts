@@ -63,10 +63,15 @@ describe('worker crash', () => {
     expect(progressAtKill).toBeLessThan(100);
 
     await spawnWorker();
+    // The new attempt resumes from the last checkpoint, which may be older than the last progress
+    // written: it repeats those files, but the task's progress never goes back.
+    const progress = [progressAtKill];
     const done = await waitFor(async () => {
       const res = await api.get(`/v1/agents/tasks/${task_id}`);
+      progress.push(res.body.progress);
       return res.body.status === 'completed' ? res.body : undefined;
     }, 60_000);
+    expect(progress).toEqual([...progress].sort((a, b) => a - b));
 
     const expected = analyzeFiles(files).map((f) => [f.ruleId, f.file, f.line]);
     expect(done.result.findings.map((f: any) => [f.rule_id, f.file, f.line])).toEqual(expected);
