@@ -1,0 +1,150 @@
+/**
+ * The production shape as separate processes: two gateways (`npm start` with RUN_WORKER=false) and
+ * two workers (`npm run worker`), sharing PostgreSQL, Redis and the Temporal server. Streams cross
+ * gateways and resume on either; limits are one budget across both; a worker killed mid-task and a
+ * gateway stopped with a stream open lose nothing.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { inject } from 'vitest';
+import { createDb, type Db } from '../../src/db/client.js';
+import { freePort } from '../../src/embedded/postgres.js';
+import { createUserWithKey } from '../../src/services/auth/api-keys.js';
+import { collectWs, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
+import { executeBody, manyFiles } from '../helpers/fixtures.js';
+import { createTestDatabase, dropDatabase } from '../helpers/system.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const dataDir = mkdtempSync(join(tmpdir(), 'codex-scale-'));
+const children = new Set<ChildProcess>();
+let database: { url: string; name: string };
+let db: Db;
+let env: Record<string, string>;
+const gateways: Array<{ url: string; wsUrl: string; child: ChildProcess }> = [];
+const workers: ChildProcess[] = [];
+
+/** Starts a process of the project and resolves once it printed `ready` (its output is kept for failures). */
+function launch(args: string[], extra: Record<string, string>, ready: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  let out = '';
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d) => {
+      out += d;
+      if (out.includes(ready)) resolve(child);
+    });
+    child.stderr!.on('data', (d) => (out += d));
+    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) before it was ready:\n${out.slice(-3000)}`)));
+  });
+}
+
+async function startGateway() {
+  const port = await freePort();
+  const child = await launch(['src/main.ts'], { PORT: String(port), RUN_WORKER: 'false' }, 'Ready.');
+  gateways.push({ url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}`, child });
+}
+
+// Its readiness line is an info-level log line.
+const startWorker = async () => workers.push(await launch(['src/worker.ts', '--queues', 'cpu'], { LOG_LEVEL: 'info' }, 'worker polling'));
+
+const exitOf = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+
+beforeAll(async () => {
+  database = await createTestDatabase();
+  db = createDb(database.url, 2);
+  env = {
+    PATH: process.env.PATH ?? '',
+    HOME: process.env.HOME ?? '/tmp',
+    DATA_DIR: dataDir,
+    DATABASE_URL: database.url,
+    TEMPORAL_ADDRESS: inject('temporalAddress'),
+    REDIS_URL: inject('redisUrl'),
+    TASK_QUEUE_PREFIX: `scale${Date.now().toString(36)}`,
+    AGENT_STEP_DELAY_MS: '100',
+    ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: '2',
+    SHUTDOWN_TIMEOUT_SECONDS: '15',
+    LOG_LEVEL: 'warn',
+  };
+  await Promise.all([startGateway(), startGateway(), startWorker(), startWorker()]);
+}, 180_000);
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGKILL');
+  await db?.$disconnect();
+  if (database) await dropDatabase(database.name);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const TASK_EVENTS = `subscription($taskId: ID!, $since: Int) { taskEvents(taskId: $taskId, since: $since) { seq type status } }`;
+const consecutive = (seqs: number[]) => seqs.every((s, i) => s === i + 1);
+
+describe('two gateways and two workers as processes', () => {
+  it('streams a task submitted on one gateway from the other, and resumes across them with nothing lost or repeated', { timeout: 120_000 }, async () => {
+    const { secret } = await createUserWithKey(db, { name: 'Scale', tier: 'team' });
+    const [a, b] = gateways as [(typeof gateways)[0], (typeof gateways)[0]];
+    const taskId = (await restClient(a.url, secret).post('/v1/agents/execute', executeBody(manyFiles(10)))).body.task_id as string;
+    // REST WebSocket on B, cut after 4 events, resumed on A.
+    const cut = await collectWs(`${b.wsUrl}/v1/agents/tasks/${taskId}/stream?token=${secret}`, (m) => m.seq === 4);
+    const rest = await collectWs(`${a.wsUrl}/v1/agents/tasks/${taskId}/stream?token=${secret}&since=4`);
+    const all = [...cut.messages, ...rest.messages];
+    expect(consecutive(all.map((m) => m.seq))).toBe(true);
+    expect(all.at(-1)).toMatchObject({ type: 'result', status: 'completed' });
+    expect(rest.closeCode).toBe(1000);
+    // graphql-ws on B replays the same sequence.
+    const gql = await subscribeGraphql(b.wsUrl, secret, TASK_EVENTS, { taskId });
+    expect(gql.results.map((r) => r.taskEvents.seq)).toEqual(all.map((m) => m.seq));
+  });
+
+  it('spends one rate budget across both gateways', { timeout: 60_000 }, async () => {
+    const { secret } = await createUserWithKey(db, { name: 'Free', tier: 'free' }); // 5 requests a minute
+    const answers = [];
+    // One after another (the free plan also allows only 5 in flight), alternating between the gateways.
+    for (let i = 0; i < 8; i++) answers.push(await restClient(gateways[i % 2]!.url, secret).get('/v1/agents/tasks'));
+    expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
+    expect(answers.filter((r) => r.status === 429).every((r) => r.body.error.code === 'rate_limit_exceeded')).toBe(true);
+  });
+
+  it('completes a task exactly once when the worker running it is killed', { timeout: 120_000 }, async () => {
+    const { secret } = await createUserWithKey(db, { name: 'Crash', tier: 'team' });
+    const api = restClient(gateways[0]!.url, secret);
+    const taskId = (await api.post('/v1/agents/execute', executeBody(manyFiles(30)))).body.task_id as string;
+    await waitFor(async () => ((await api.get(`/v1/agents/tasks/${taskId}`)).body.progress >= 10 ? true : undefined), 60_000, 100);
+    for (const worker of workers.splice(0)) worker.kill('SIGKILL'); // whichever ran it is gone
+    await startWorker();
+    const done = await waitFor(async () => {
+      const res = await api.get(`/v1/agents/tasks/${taskId}`);
+      return res.body.status === 'completed' ? res.body : undefined;
+    }, 90_000, 250);
+    expect(done.progress).toBe(100);
+    const events = await db.event.findMany({ where: { streamId: taskId }, orderBy: { seq: 'asc' } });
+    expect(consecutive(events.map((e) => e.seq))).toBe(true);
+    expect(events.filter((e) => e.key.startsWith('file:')).map((e) => e.key)).toEqual(Array.from({ length: 30 }, (_, i) => `file:${i}`));
+    expect(events.filter((e) => e.type === 'result')).toHaveLength(1);
+  });
+
+  it('a gateway stopped with SIGTERM exits 0 and closes its streams with 1001; the client resumes on the other', { timeout: 120_000 }, async () => {
+    const { secret } = await createUserWithKey(db, { name: 'Drain', tier: 'team' });
+    const [a, b] = gateways as [(typeof gateways)[0], (typeof gateways)[0]];
+    const taskId = (await restClient(b.url, secret).post('/v1/agents/execute', executeBody(manyFiles(30)))).body.task_id as string;
+    let stopping: Promise<number | null> | null = null;
+    const first = await collectWs(`${a.wsUrl}/v1/agents/tasks/${taskId}/stream?token=${secret}`, (m) => {
+      if (m.seq === 3 && !stopping) {
+        stopping = exitOf(a.child);
+        a.child.kill('SIGTERM');
+      }
+      return false;
+    });
+    expect(first.closeCode).toBe(1001);
+    expect(await stopping).toBe(0);
+    const last = first.messages.at(-1).seq as number;
+    const rest = await collectWs(`${b.wsUrl}/v1/agents/tasks/${taskId}/stream?token=${secret}&since=${last}`);
+    const all = [...first.messages, ...rest.messages];
+    expect(consecutive(all.map((m) => m.seq))).toBe(true);
+    expect(all.at(-1)).toMatchObject({ type: 'result', status: 'completed' });
+  });
+});
