@@ -14,8 +14,12 @@ const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
  * too many connections (53300), connection exceptions (class 08), idle-in-transaction timeout (25P03).
  */
 const SQLSTATES = /^(57014|55P03|57P0[123]|53300|08...|25P03)$/;
-/** Node and pg messages for sockets that died or timed out. */
-const MESSAGES = /ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|Connection closed/i;
+/**
+ * pg's own messages for a connection that died or timed out. (Generic socket errors such as
+ * ECONNREFUSED are left out: a model or webhook call fails with those too, and the database's own
+ * refusals arrive as the Prisma and driver codes above.)
+ */
+const MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error/i;
 
 function matches(err: Record<string, unknown>): boolean {
   const cause = err.cause as Record<string, unknown> | undefined;
