@@ -81,7 +81,7 @@ export async function findOrBuildTemporalServer(options: { cacheDir: string; log
   const moduleDir = join(modCache, `go.temporal.io/server@${TEMPORAL_SERVER_VERSION}`);
   if (!existsSync(join(moduleDir, 'schema'))) {
     // The binaries may outlive a cleaned module cache; this brings the module's files back.
-    await run(go, ['mod', 'download', `go.temporal.io/server@${TEMPORAL_SERVER_VERSION}`], childEnv({ GOFLAGS: '-mod=mod' }));
+    await run(go, ['mod', 'download', `go.temporal.io/server@${TEMPORAL_SERVER_VERSION}`]);
   }
   return { server, sql, moduleDir };
 }
