@@ -1,6 +1,6 @@
 /**
- * The plans (DESIGN.md's table, which reconciles the two spec documents: starter = free,
- * professional = pro). Limits are data: an operator can override any of them per account
+ * The plans, one table for both names each tier goes by (starter = free, professional = pro).
+ * Limits are data: an operator can override any of them per account
  * (`npm run admin -- limits set`), which is how enterprise accounts get theirs.
  */
 import type { Db } from '../../db/client.js';
