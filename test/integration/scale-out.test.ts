@@ -70,7 +70,11 @@ beforeAll(async () => {
     SHUTDOWN_TIMEOUT_SECONDS: '15',
     LOG_LEVEL: 'warn',
   };
-  await Promise.all([startGateway(), startGateway(), startWorker(), startWorker()]);
+  // The first gateway applies any pending migrations; the rest start after it. (Started at the same
+  // instant, a second gateway waited on the first one's migration lock for over 10 s on a loaded
+  // machine and exited.)
+  await startGateway();
+  await Promise.all([startGateway(), startWorker(), startWorker()]);
 }, 180_000);
 
 afterAll(async () => {
