@@ -48,12 +48,12 @@ say('Ready. Ctrl-C stops everything.');
 // servers stop last, after everything that uses them.
 onShutdownSignal(
   logger,
-  async () => {
-    await server.close();
-    await workers?.shutdown();
-    await workerConnection?.close();
-    await services.close();
-    await infra.stop();
-  },
+  [
+    ['HTTP and streams', () => server.close()],
+    ['worker', () => workers?.shutdown()],
+    ['Temporal connection', () => workerConnection?.close()],
+    ['services', () => services.close()],
+    ['embedded servers', () => infra.stop()],
+  ],
   config.SHUTDOWN_TIMEOUT_SECONDS * 1000 + (config.embeddedDatabase || config.embeddedTemporal ? 20_000 : 0),
 );

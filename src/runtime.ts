@@ -8,7 +8,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import type { NativeConnection } from '@temporalio/worker';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDb, dbTimeouts } from './db/client.js';
-import { applyMigrations } from './db/migrate.js';
+import { applyMigrationsWaitingForLock } from './db/migrate.js';
 import { describePostgresTarget, isPermanentPostgresError, probePostgres } from './db/probe.js';
 import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded/postgres.js';
 import { findTemporalCli, startTemporalDevServer } from './embedded/temporal.js';
@@ -83,7 +83,7 @@ export async function startInfrastructure(config: Config, logger: Logger): Promi
       stops.push(() => rm(urlFile, { force: true }));
       logger.info({ clusterDir: pg.clusterDir, port: new URL(pg.url).port }, 'embedded PostgreSQL started');
     }
-    const applied = await applyMigrations(databaseUrl);
+    const applied = await applyMigrationsWaitingForLock(databaseUrl, config.STARTUP_RETRY_SECONDS, (line) => logger.warn(line));
     if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
 
     let temporalAddress = config.TEMPORAL_ADDRESS;
@@ -207,34 +207,46 @@ export function loadConfigOrExit(): Config {
   }
 }
 
+/** One step of a process's shutdown, run in order; its name is logged when it ends or overstays. */
+export type ShutdownStep = readonly [name: string, run: () => Promise<unknown> | unknown];
+
 /**
- * The process's one shutdown path: runs `fn` on the first SIGINT/SIGTERM and exits 0 when it is
- * done. `deadlineMs` is a hard limit that holds even when a dependency hangs: past it the process
- * exits 1 (embedded servers are stopped by their exit hooks). A second signal at least 3 s after the
- * first exits at once; an echo of the first (Ctrl-C reaches every process of the group, and
- * wrappers relay it) is ignored.
+ * The process's one shutdown path: on the first SIGINT or SIGTERM, runs `steps` in order and exits
+ * 0 (1 if a step failed). `deadlineMs` is a hard limit that holds even when a dependency hangs: past
+ * it the process exits 1, naming the step it was stuck in (embedded servers are stopped by their exit
+ * hooks). A second signal at least 3 s after the first exits at once; an echo of the first (Ctrl-C
+ * reaches every process of the group, and wrappers relay it) is ignored.
  */
-export function onShutdownSignal(logger: Logger, fn: () => Promise<void>, deadlineMs: number): void {
+export function onShutdownSignal(logger: Logger, steps: readonly ShutdownStep[], deadlineMs: number): void {
   let firstAt = 0;
+  let current = '';
   const handler = (signal: NodeJS.Signals) => {
     if (firstAt) {
       if (Date.now() - firstAt < 3000) return;
-      logger.warn({ signal }, 'second signal: exiting now');
+      logger.warn({ signal, step: current }, 'second signal: exiting now');
       process.exit(1);
     }
     firstAt = Date.now();
     logger.info({ signal, deadlineSeconds: deadlineMs / 1000 }, 'shutting down');
     setTimeout(() => {
-      logger.error({ deadlineSeconds: deadlineMs / 1000 }, 'shutdown did not finish before its deadline (SHUTDOWN_TIMEOUT_SECONDS); exiting');
+      logger.error({ deadlineSeconds: deadlineMs / 1000, step: current }, 'shutdown did not finish before its deadline (SHUTDOWN_TIMEOUT_SECONDS); exiting');
       process.exit(1);
     }, deadlineMs).unref();
-    fn().then(
+    const run = async () => {
+      for (const [name, step] of steps) {
+        current = name;
+        const started = Date.now();
+        await step();
+        logger.debug({ step: name, ms: Date.now() - started }, 'shutdown step done');
+      }
+    };
+    run().then(
       () => {
         logger.info({ ms: Date.now() - firstAt }, 'shut down cleanly');
         process.exit(0);
       },
       (err) => {
-        logger.error({ err }, 'shutdown failed');
+        logger.error({ err, step: current }, 'shutdown failed');
         process.exit(1);
       },
     );
@@ -274,12 +286,12 @@ export async function runWorkerProcess(queuesArg?: string): Promise<void> {
   logger.info({ queues: workers.queues }, 'worker polling');
   onShutdownSignal(
     logger,
-    async () => {
-      await heartbeat.stop();
-      await workers.shutdown();
-      await connection.close();
-      await services.close();
-    },
+    [
+      ['heartbeat file', () => heartbeat.stop()],
+      ['worker', () => workers.shutdown()],
+      ['Temporal connection', () => connection.close()],
+      ['services', () => services.close()],
+    ],
     config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
   );
 }

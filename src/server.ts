@@ -12,7 +12,7 @@ import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer } from 'ws';
 import { buildContext, type GraphQLContext } from './context.js';
-import { AppError, InvalidRequestError, NotFoundError, PayloadTooLargeError } from './errors.js';
+import { AppError, InvalidRequestError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError } from './errors.js';
 import { formatGraphQLError } from './graphql/format-error.js';
 import { newId } from './ids.js';
 import { createMetrics } from './metrics.js';
@@ -46,6 +46,8 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
+    // Requests that arrive while the gateway drains get our own 503 (below), in the error envelope.
+    return503OnClosing: false,
     trustProxy: trustProxySetting(config.TRUST_PROXY),
     // Our own access log below prints the URL without credential query parameters.
     logController: new LogController({ disableRequestLogging: true }),
@@ -59,8 +61,21 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   // JSON only: a text/plain body must be refused, not parsed as a string.
   app.removeContentTypeParser('text/plain');
 
+  // Draining (close() was called): requests still arriving get a 503 that a client can retry on
+  // another gateway, and every answer closes its connection. Fastify closes idle keep-alive
+  // connections only once, when closing starts; a connection whose request was in flight then would
+  // otherwise stay open after its answer and hold the close until the keep-alive timeout.
+  let draining = false;
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
+    if (draining) {
+      const err = new ServiceUnavailableError('This gateway is shutting down; send the request again (another gateway, or this one once restarted, will answer).');
+      for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
+      return reply.status(503).send(errorBody(err, request.id));
+    }
+  });
+  app.addHook('onSend', async (_request, reply) => {
+    if (draining) reply.header('Connection', 'close');
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -199,6 +214,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   return {
     app,
     async close() {
+      draining = true;
       taskStream.close();
       await graphqlWs.dispose(); // closes graphql-ws sockets with 1001
       graphqlWss.close();

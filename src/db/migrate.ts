@@ -1,5 +1,6 @@
 /** Applies pending migrations from prisma/migrations, as `prisma migrate deploy` does. */
 import { PrismaPg } from '@prisma/adapter-pg';
+import { retryStartup } from '../startup-retry.js';
 import { noFilters, openSchemaEngine, readMigrationsList } from './schema-engine.js';
 
 /**
@@ -21,4 +22,24 @@ export async function applyMigrations(connectionString: string, options: { throu
   } finally {
     engine.free();
   }
+}
+
+/**
+ * `applyMigrations` for a process starting next to others: gateways and workers started together on
+ * a new database race for the migration lock, and the losers' schema engine gives up after 10 s
+ * (P1002) while the winner is still migrating. They wait and try again, for `totalSeconds` at most,
+ * and then find nothing left to apply. Any other failure is thrown at once.
+ */
+export function applyMigrationsWaitingForLock(connectionString: string, totalSeconds: number, log: (line: string) => void): Promise<string[]> {
+  return retryStartup(() => applyMigrations(connectionString), {
+    what: 'The migration lock (another gateway or worker is migrating this database)',
+    totalSeconds,
+    log,
+    isPermanent: (err) => !isMigrationLockTimeout(err),
+  });
+}
+
+function isMigrationLockTimeout(err: unknown): boolean {
+  const e = err as { code?: unknown; message?: unknown };
+  return e?.code === 'P1002' || /advisory lock/i.test(String(e?.message ?? ''));
 }

@@ -1,8 +1,9 @@
 /**
  * The production shape as separate processes: two gateways (`npm start` with RUN_WORKER=false) and
- * two workers (`npm run worker`), sharing PostgreSQL, Redis and the Temporal server. Streams cross
- * gateways and resume on either; limits are one budget across both; a worker killed mid-task and a
- * gateway stopped with a stream open lose nothing.
+ * two workers (`npm run worker`), all started at once, sharing PostgreSQL, Redis and the Temporal
+ * server. Streams (REST WebSocket, graphql-ws, SSE) cross gateways and resume on either; limits are
+ * one budget across both; a worker killed mid-task and a gateway stopped with a stream open and
+ * keep-alive clients polling lose nothing. Faults of the shared services: scale-out-faults.test.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -15,12 +16,15 @@ import { createDb, type Db } from '../../src/db/client.js';
 import { freePort } from '../../src/embedded/postgres.js';
 import { createUserWithKey } from '../../src/services/auth/api-keys.js';
 import { collectWs, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
-import { executeBody, manyFiles } from '../helpers/fixtures.js';
+import { executeBody, manyFiles, vulnerableJs } from '../helpers/fixtures.js';
+import { openSse, type SseEvent } from '../helpers/sse.js';
 import { createTestDatabase, dropDatabase } from '../helpers/system.js';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'codex-scale-'));
 const children = new Set<ChildProcess>();
+/** The last of each process's output, to show when it did not exit as it should. */
+const outputs = new WeakMap<ChildProcess, string>();
 let database: { url: string; name: string };
 let db: Db;
 let env: Record<string, string>;
@@ -33,12 +37,16 @@ function launch(args: string[], extra: Record<string, string>, ready: string): P
   children.add(child);
   child.on('exit', () => children.delete(child));
   let out = '';
+  const keep = (d: Buffer) => {
+    out = (out + d.toString()).slice(-20_000);
+    outputs.set(child, out);
+  };
   return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d) => {
-      out += d;
+    child.stdout!.on('data', (d: Buffer) => {
+      keep(d);
       if (out.includes(ready)) resolve(child);
     });
-    child.stderr!.on('data', (d) => (out += d));
+    child.stderr!.on('data', keep);
     child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) before it was ready:\n${out.slice(-3000)}`)));
   });
 }
@@ -70,11 +78,8 @@ beforeAll(async () => {
     SHUTDOWN_TIMEOUT_SECONDS: '15',
     LOG_LEVEL: 'warn',
   };
-  // The first gateway applies any pending migrations; the rest start after it. (Started at the same
-  // instant, a second gateway waited on the first one's migration lock for over 10 s on a loaded
-  // machine and exited.)
-  await startGateway();
-  await Promise.all([startGateway(), startWorker(), startWorker()]);
+  // All at once, as an orchestrator starts them: whichever loses the race for the migration lock waits.
+  await Promise.all([startGateway(), startGateway(), startWorker(), startWorker()]);
 }, 180_000);
 
 afterAll(async () => {
@@ -102,6 +107,25 @@ describe('two gateways and two workers as processes', () => {
     // graphql-ws on B replays the same sequence.
     const gql = await subscribeGraphql(b.wsUrl, secret, TASK_EVENTS, { taskId });
     expect(gql.results.map((r) => r.taskEvents.seq)).toEqual(all.map((m) => m.seq));
+  });
+
+  it('resumes an SSE review stream opened on one gateway on the other with Last-Event-ID, nothing lost or repeated', { timeout: 120_000 }, async () => {
+    const { secret } = await createUserWithKey(db, { name: 'Sse', tier: 'team' });
+    const [a, b] = gateways as [(typeof gateways)[0], (typeof gateways)[0]];
+    const files = Array.from({ length: 12 }, (_, i) => ({ path: `src/routes/users-${i}.js`, content: vulnerableJs.content }));
+    const cut = await openSse(`${a.url}/v1/reviews`, { method: 'POST', apiKey: secret, body: { files } });
+    const opening = (await cut.next())!;
+    const seen: SseEvent[] = [];
+    while (seen.length < 3) seen.push((await cut.next())!);
+    cut.close();
+    const resumed = await openSse(`${b.url}/v1/reviews/${opening.data.id}`, { apiKey: secret, headers: { 'last-event-id': seen.at(-1)!.id! } });
+    expect((await resumed.next())!.data.id).toBe(opening.data.id);
+    const joined = [...seen, ...(await resumed.all())];
+    expect(joined.map((e) => Number(e.id))).toEqual(joined.map((_, i) => i + 1));
+    expect(joined.at(-1)!.event).toBe('summary');
+    // The whole stream read back from the first gateway is the same, event for event.
+    const replay = await openSse(`${a.url}/v1/reviews/${opening.data.id}`, { apiKey: secret });
+    expect((await replay.all()).slice(1)).toEqual(joined);
   });
 
   it('spends one rate budget across both gateways', { timeout: 60_000 }, async () => {
@@ -136,6 +160,24 @@ describe('two gateways and two workers as processes', () => {
     const [a, b] = gateways as [(typeof gateways)[0], (typeof gateways)[0]];
     const taskId = (await restClient(b.url, secret).post('/v1/agents/execute', executeBody(manyFiles(30)))).body.task_id as string;
     let stopping: Promise<number | null> | null = null;
+    // Keep-alive clients polling A the whole time: each request is answered (200, or 503 once A is
+    // draining) or refused at connect once A stopped listening; none is cut off mid-way.
+    const outcomes: string[] = [];
+    let polling = true;
+    const poll = async () => {
+      while (polling) {
+        try {
+          const res = await fetch(`${a.url}/v1/agents/tasks?limit=1`, { headers: { authorization: `Bearer ${secret}` } });
+          await res.arrayBuffer();
+          outcomes.push(String(res.status));
+        } catch (err) {
+          const code = (err as { cause?: { code?: string } }).cause?.code ?? String(err);
+          outcomes.push(code);
+          if (code === 'ECONNREFUSED') return;
+        }
+      }
+    };
+    const pollers = Array.from({ length: 4 }, poll);
     const first = await collectWs(`${a.wsUrl}/v1/agents/tasks/${taskId}/stream?token=${secret}`, (m) => {
       if (m.seq === 3 && !stopping) {
         stopping = exitOf(a.child);
@@ -144,7 +186,11 @@ describe('two gateways and two workers as processes', () => {
       return false;
     });
     expect(first.closeCode).toBe(1001);
-    expect(await stopping).toBe(0);
+    expect(await stopping, outputs.get(a.child)).toBe(0);
+    polling = false;
+    await Promise.all(pollers);
+    expect(outcomes).toContain('200');
+    expect(outcomes.filter((o) => !['200', '503', 'ECONNREFUSED'].includes(o))).toEqual([]);
     const last = first.messages.at(-1).seq as number;
     const rest = await collectWs(`${b.wsUrl}/v1/agents/tasks/${taskId}/stream?token=${secret}&since=${last}`);
     const all = [...first.messages, ...rest.messages];
