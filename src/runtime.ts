@@ -139,6 +139,7 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
     db,
     bus,
     temporal,
+    temporalAvailability,
     config,
     logger,
     signingKeys,
@@ -278,6 +279,9 @@ export async function runWorkerProcess(queuesArg?: string): Promise<void> {
     process.exit(1);
   }
   await waitForPostgres(config, logger, config.DATABASE_URL).catch(exitOnStartupError);
+  // A worker started with the gateways on a new database must not query tables that are not there yet.
+  const applied = await applyMigrationsWaitingForLock(config.DATABASE_URL, config.STARTUP_RETRY_SECONDS, (line) => logger.warn(line)).catch(exitOnStartupError);
+  if (applied.length) logger.info({ migrations: applied }, 'migrations applied');
   const services = await createServices(config, logger, { databaseUrl: config.DATABASE_URL, temporalAddress: config.TEMPORAL_ADDRESS }).catch(exitOnStartupError);
   const connection = await connectWorkerTo(config, config.TEMPORAL_ADDRESS, logger).catch(exitOnStartupError);
   const workers = await startWorkers(services, connection, config, queues);

@@ -3,6 +3,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { agentCatalog, analyzerAgent, type AnalyzerAgent } from '../agents/catalog.js';
 import type { Finding, SourceFile } from '../agents/security-expert.js';
+import { databaseUnavailable } from '../db/unavailable.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { tryAcquireSlot } from '../services/tasks/agent-slots.js';
 import type { TaskAnalysis } from '../services/tasks/task-result.js';
@@ -20,6 +21,32 @@ const builtinAnalysis = (findings: Finding[], note: string): TaskAnalysis => ({ 
 
 /** Creates the activities with their dependencies; `stepDelayMs` slows each file (demos, tests). */
 export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>, options: { stepDelayMs: number }) {
+  /**
+   * A database step of the running agent. A database outage must not spend the activity's attempts
+   * (they are for the agent's own failures, and a task would end failed because its progress could
+   * not be written): while the database is unavailable the step is tried again each second, the
+   * activity heartbeats `checkpoint` (where it stands) so Temporal keeps it alive, and cancellation
+   * or the task's time limit still end the wait.
+   */
+  async function throughOutage<T>(step: () => Promise<T>, checkpoint: unknown): Promise<T> {
+    const ctx = Context.current();
+    const beat = setInterval(() => ctx.heartbeat(checkpoint), 1000);
+    try {
+      for (let waited = 0; ; waited++) {
+        try {
+          return await step();
+        } catch (err) {
+          if (!databaseUnavailable(err)) throw err;
+          if (waited === 0) deps.logger.warn({ workflowId: ctx.info.workflowExecution?.workflowId }, 'the database is unavailable: the agent waits for it');
+          ctx.heartbeat(checkpoint);
+          await ctx.sleep(1000);
+        }
+      }
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
   /** The agent's findings over the files, file by file, resuming from the last heartbeat after a crash. */
   async function analyze(taskId: string, agent: AnalyzerAgent, files: SourceFile[]): Promise<Finding[]> {
     const ctx = Context.current();
@@ -28,14 +55,12 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
     for (let i = checkpoint.next; i < files.length; i++) {
       if (options.stepDelayMs > 0) await ctx.sleep(options.stepDelayMs); // rejects at once on cancellation
       if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-      findings.push(...agent.analyzeFile(files[i]!));
+      const found = agent.analyzeFile(files[i]!);
       // The event first, then the checkpoint: a crash between the two repeats the file (its event is
       // deduplicated by key) instead of skipping its event for good.
-      await reportProgress(deps, taskId, {
-        key: `file:${i}`,
-        progress: Math.min(99, Math.floor(((i + 1) / files.length) * 100)),
-        message: `Analyzed ${files[i]!.path} (${i + 1}/${files.length})`,
-      });
+      const step = { key: `file:${i}`, progress: Math.min(99, Math.floor(((i + 1) / files.length) * 100)), message: `Analyzed ${files[i]!.path} (${i + 1}/${files.length})` };
+      await throughOutage(() => reportProgress(deps, taskId, step), { next: i, findings } satisfies Checkpoint);
+      findings.push(...found);
       ctx.heartbeat({ next: i + 1, findings } satisfies Checkpoint);
     }
     if (agent.analyzeAll) findings.push(...agent.analyzeAll(files));
@@ -53,9 +78,10 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
      * Returns false when the task had already ended (cancelled) before its result could be stored.
      */
     async runAgent(taskId: string): Promise<boolean> {
-      const task = await startTask(deps, taskId);
+      const resumeFrom = Context.current().info.heartbeatDetails;
+      const task = await throughOutage(() => startTask(deps, taskId), resumeFrom);
       // Already over: a previous attempt completed it, or it was cancelled.
-      if (!task) return isCompleted(deps, taskId);
+      if (!task) return throughOutage(() => isCompleted(deps, taskId), resumeFrom);
       const agent = agentCatalog[task.agentType];
       if (!agent || agent.kind === 'model') {
         throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: `Agent ${task.agentType} is not available on this worker.`, nonRetryable: true });
@@ -68,16 +94,15 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
         return completeTask(deps, taskId, { result: { findings: [], summary, files: out.files }, promptTokens: 0, completionTokens: 0, costUsd: 0 });
       }
       const findings = await analyze(taskId, agent, files);
-      return completeTask(deps, taskId, {
-        result: {
-          findings,
-          summary: agent.summarize(findings),
-          ...(agent.modelAssist ? { analysis: builtinAnalysis(findings, 'No model is configured (MODEL_BASE_URL), so these are the built-in findings alone.') } : {}),
-        },
-        promptTokens: 0,
-        completionTokens: 0,
-        costUsd: 0,
-      });
+      const result = {
+        findings,
+        summary: agent.summarize(findings),
+        ...(agent.modelAssist ? { analysis: builtinAnalysis(findings, 'No model is configured (MODEL_BASE_URL), so these are the built-in findings alone.') } : {}),
+      };
+      return throughOutage(
+        () => completeTask(deps, taskId, { result, promptTokens: 0, completionTokens: 0, costUsd: 0 }),
+        { next: files.length, findings } satisfies Checkpoint,
+      );
     },
 
     /**
@@ -85,8 +110,9 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
      * (not stored) for the model step. `running: false` when the task already ended.
      */
     async analyzeForModel(taskId: string): Promise<{ running: true; findings: Finding[] } | { running: false; stored: boolean }> {
-      const task = await startTask(deps, taskId);
-      if (!task) return { running: false, stored: await isCompleted(deps, taskId) };
+      const resumeFrom = Context.current().info.heartbeatDetails;
+      const task = await throughOutage(() => startTask(deps, taskId), resumeFrom);
+      if (!task) return { running: false, stored: await throughOutage(() => isCompleted(deps, taskId), resumeFrom) };
       return { running: true, findings: await analyze(taskId, analyzerAgent(task.agentType), contextFiles(task.input)) };
     },
 

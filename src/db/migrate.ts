@@ -1,5 +1,6 @@
 /** Applies pending migrations from prisma/migrations, as `prisma migrate deploy` does. */
 import { PrismaPg } from '@prisma/adapter-pg';
+import pg from 'pg';
 import { retryStartup } from '../startup-retry.js';
 import { noFilters, openSchemaEngine, readMigrationsList } from './schema-engine.js';
 
@@ -15,12 +16,20 @@ export async function applyMigrations(connectionString: string, options: { throu
     if (end < 0) throw new Error(`No migration ${options.through} in prisma/migrations`);
     migrationsList.migrationDirectories = migrationsList.migrationDirectories.slice(0, end + 1);
   }
-  const engine = await openSchemaEngine(new PrismaPg({ connectionString, max: 1 }));
+  // Our own pool, ended when done: the engine's session-level migration lock is released only when
+  // its connection closes, and an idle pooled connection would keep it (blocking other gateways).
+  const pool = new pg.Pool({ connectionString, max: 1 });
+  pool.on('error', () => {}); // an idle connection dropped by the server: the pool replaces it
   try {
-    const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: noFilters });
-    return appliedMigrationNames;
+    const engine = await openSchemaEngine(new PrismaPg(pool));
+    try {
+      const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters: noFilters });
+      return appliedMigrationNames;
+    } finally {
+      engine.free();
+    }
   } finally {
-    engine.free();
+    await pool.end();
   }
 }
 

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { Db } from '../db/client.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Logger } from '../logger.js';
+import type { TemporalAvailability } from '../temporal/availability.js';
 import type { Authenticator } from './auth/authenticate.js';
 import type { SigningKeys } from './auth/signing-keys.js';
 import type { BillingProvider } from './billing/provider.js';
@@ -13,6 +14,8 @@ import type { UsageRecorder } from './limits/usage.js';
 export interface ServiceDeps {
   db: Db;
   temporal: Client;
+  /** Whether Temporal answers (probed each second); `guard` fails a call at once while it does not. */
+  temporalAvailability: TemporalAvailability;
   bus: EventBus;
   config: Config;
   logger: Logger;

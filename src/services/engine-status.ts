@@ -18,17 +18,22 @@ export interface QueueStatus {
 
 const cache = new Map<string, { at: number; status: Promise<QueueStatus> }>();
 
-async function describe(deps: Pick<ServiceDeps, 'temporal' | 'config'>, kind: 'cpu' | 'gpu'): Promise<QueueStatus> {
+type EngineDeps = Pick<ServiceDeps, 'temporal' | 'temporalAvailability' | 'config'>;
+
+async function describe(deps: EngineDeps, kind: 'cpu' | 'gpu'): Promise<QueueStatus> {
   const name = deps.config.taskQueues[kind];
+  // Guarded: while Temporal is down this fails at once (503) instead of waiting through retries.
   const pollers = async (taskQueueType: number) =>
     (
-      await deps.temporal.workflowService.describeTaskQueue({ namespace: deps.config.TEMPORAL_NAMESPACE, taskQueue: { name }, taskQueueType })
+      await deps.temporalAvailability.guard(() =>
+        deps.temporal.workflowService.describeTaskQueue({ namespace: deps.config.TEMPORAL_NAMESPACE, taskQueue: { name }, taskQueueType }),
+      )
     ).pollers?.length ?? 0;
   const [workflowPollers, activityPollers] = await Promise.all([pollers(TASK_QUEUE_TYPE_WORKFLOW), pollers(TASK_QUEUE_TYPE_ACTIVITY)]);
   return { kind, name, workflowPollers, activityPollers };
 }
 
-export function queueStatus(deps: Pick<ServiceDeps, 'temporal' | 'config'>, kind: 'cpu' | 'gpu'): Promise<QueueStatus> {
+export function queueStatus(deps: EngineDeps, kind: 'cpu' | 'gpu'): Promise<QueueStatus> {
   const key = `${deps.config.TEMPORAL_NAMESPACE}/${deps.config.taskQueues[kind]}`;
   const hit = cache.get(key);
   if (hit && Date.now() - hit.at < CACHE_MS) return hit.status;
@@ -39,7 +44,8 @@ export function queueStatus(deps: Pick<ServiceDeps, 'temporal' | 'config'>, kind
 }
 
 /** Why a queued task has not started, when the reason is a missing worker; null otherwise. */
-export async function waitingReason(deps: Pick<ServiceDeps, 'temporal' | 'config'>, agentQueue: 'cpu' | 'gpu'): Promise<string | null> {
+export async function waitingReason(deps: EngineDeps, agentQueue: 'cpu' | 'gpu'): Promise<string | null> {
+  if (!deps.temporalAvailability.available) return 'The task engine (Temporal) is not reachable right now; the task starts once it is back.';
   const [cpu, agent] = await Promise.all([queueStatus(deps, 'cpu'), queueStatus(deps, agentQueue)]);
   if (cpu.workflowPollers === 0) return `No worker is polling the cpu queue (${cpu.name}); the task starts when one does (npm run worker -- --queues cpu).`;
   if (agent.activityPollers === 0) {

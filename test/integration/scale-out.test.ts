@@ -5,67 +5,29 @@
  * one budget across both; a worker killed mid-task and a gateway stopped with a stream open and
  * keep-alive clients polling lose nothing. Faults of the shared services: scale-out-faults.test.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createDb, type Db } from '../../src/db/client.js';
-import { freePort } from '../../src/embedded/postgres.js';
 import { createUserWithKey } from '../../src/services/auth/api-keys.js';
+import { Cluster, exitOf, type Gateway } from '../helpers/cluster.js';
 import { collectWs, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { executeBody, manyFiles, vulnerableJs } from '../helpers/fixtures.js';
 import { openSse, type SseEvent } from '../helpers/sse.js';
 import { createTestDatabase, dropDatabase } from '../helpers/system.js';
 
-const root = fileURLToPath(new URL('../../', import.meta.url));
 const dataDir = mkdtempSync(join(tmpdir(), 'codex-scale-'));
-const children = new Set<ChildProcess>();
-/** The last of each process's output, to show when it did not exit as it should. */
-const outputs = new WeakMap<ChildProcess, string>();
 let database: { url: string; name: string };
 let db: Db;
-let env: Record<string, string>;
-const gateways: Array<{ url: string; wsUrl: string; child: ChildProcess }> = [];
-const workers: ChildProcess[] = [];
-
-/** Starts a process of the project and resolves once it printed `ready` (its output is kept for failures). */
-function launch(args: string[], extra: Record<string, string>, ready: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: root, env: { ...env, ...extra }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  let out = '';
-  const keep = (d: Buffer) => {
-    out = (out + d.toString()).slice(-20_000);
-    outputs.set(child, out);
-  };
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      keep(d);
-      if (out.includes(ready)) resolve(child);
-    });
-    child.stderr!.on('data', keep);
-    child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) before it was ready:\n${out.slice(-3000)}`)));
-  });
-}
-
-async function startGateway() {
-  const port = await freePort();
-  const child = await launch(['src/main.ts'], { PORT: String(port), RUN_WORKER: 'false' }, 'Ready.');
-  gateways.push({ url: `http://127.0.0.1:${port}`, wsUrl: `ws://127.0.0.1:${port}`, child });
-}
-
-// Its readiness line is an info-level log line.
-const startWorker = async () => workers.push(await launch(['src/worker.ts', '--queues', 'cpu'], { LOG_LEVEL: 'info' }, 'worker polling'));
-
-const exitOf = (child: ChildProcess) => new Promise<number | null>((resolve) => (child.exitCode !== null ? resolve(child.exitCode) : child.once('exit', (code) => resolve(code))));
+let cluster: Cluster;
+let gateways: Gateway[];
 
 beforeAll(async () => {
   database = await createTestDatabase();
   db = createDb(database.url, 2);
-  env = {
+  cluster = new Cluster({
     PATH: process.env.PATH ?? '',
     HOME: process.env.HOME ?? '/tmp',
     DATA_DIR: dataDir,
@@ -77,13 +39,14 @@ beforeAll(async () => {
     ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: '2',
     SHUTDOWN_TIMEOUT_SECONDS: '15',
     LOG_LEVEL: 'warn',
-  };
+  });
+  gateways = cluster.gateways;
   // All at once, as an orchestrator starts them: whichever loses the race for the migration lock waits.
-  await Promise.all([startGateway(), startGateway(), startWorker(), startWorker()]);
+  await Promise.all([cluster.startGateway(), cluster.startGateway(), cluster.startWorker(), cluster.startWorker()]);
 }, 180_000);
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGKILL');
+  cluster?.killAll();
   await db?.$disconnect();
   if (database) await dropDatabase(database.name);
   rmSync(dataDir, { recursive: true, force: true });
@@ -142,8 +105,7 @@ describe('two gateways and two workers as processes', () => {
     const api = restClient(gateways[0]!.url, secret);
     const taskId = (await api.post('/v1/agents/execute', executeBody(manyFiles(30)))).body.task_id as string;
     await waitFor(async () => ((await api.get(`/v1/agents/tasks/${taskId}`)).body.progress >= 10 ? true : undefined), 60_000, 100);
-    for (const worker of workers.splice(0)) worker.kill('SIGKILL'); // whichever ran it is gone
-    await startWorker();
+    await cluster.replaceWorkers(); // whichever ran it is gone
     const done = await waitFor(async () => {
       const res = await api.get(`/v1/agents/tasks/${taskId}`);
       return res.body.status === 'completed' ? res.body : undefined;
@@ -186,7 +148,7 @@ describe('two gateways and two workers as processes', () => {
       return false;
     });
     expect(first.closeCode).toBe(1001);
-    expect(await stopping, outputs.get(a.child)).toBe(0);
+    expect(await stopping, cluster.output(a.child)).toBe(0);
     polling = false;
     await Promise.all(pollers);
     expect(outcomes).toContain('200');

@@ -32,9 +32,27 @@ export async function startTask(deps: Deps, taskId: string): Promise<AgentTask |
   return task;
 }
 
-/** Whether the task ended completed (an agent that finds it already over reports this). */
-export async function isCompleted(deps: Pick<ServiceDeps, 'db'>, taskId: string): Promise<boolean> {
-  return (await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { status: true } }))?.status === 'completed';
+/** Whether the task ended completed (an agent that finds it already over reports this); writes its terminal event if it is missing. */
+export async function isCompleted(deps: Deps, taskId: string): Promise<boolean> {
+  const task = await deps.db.agentTask.findUnique({ where: { id: taskId } });
+  if (!task || ACTIVE.includes(task.status)) return false;
+  await ensureTerminalEvent(deps, task);
+  return task.status === 'completed';
+}
+
+/**
+ * The final state and its terminal event are two writes: an attempt that died (or lost its
+ * connection) between them left an ended task whose stream never ends. Whoever finds the task ended
+ * writes the event from the stored row; its key makes this a no-op when it exists.
+ */
+async function ensureTerminalEvent(deps: Deps, task: AgentTask): Promise<void> {
+  if (task.status === 'completed') {
+    const result = task.result as TaskResult | null;
+    await emitTaskEvent(deps, task.id, 'result', 'terminal', { status: 'completed', progress: 100, message: result?.summary ?? '', result: result ?? undefined });
+  } else {
+    const error = (task.error ?? finalErrors[task.status as keyof typeof finalErrors] ?? { code: 'agent_error', message: 'The agent failed.' }) as { code: string; message: string };
+    await emitTaskEvent(deps, task.id, 'error', 'terminal', { status: task.status, progress: task.progress, message: error.message, error });
+  }
 }
 
 /**
@@ -66,7 +84,7 @@ export async function completeTask(
     completionTokens: outcome.completionTokens,
     costUsd: outcome.costUsd,
   });
-  if (updated.count === 0) return false;
+  if (updated.count === 0) return isCompleted(deps, taskId); // ended before: by an earlier attempt, or cancelled
   await emitTaskEvent(deps, taskId, 'result', 'terminal', {
     status: 'completed',
     progress: 100,
@@ -98,7 +116,10 @@ export async function finishTask(
   error: { code: string; message: string } = status === 'failed' ? { code: 'agent_error', message: 'The agent failed.' } : finalErrors[status],
 ): Promise<boolean> {
   const updated = await endTaskWithWebhook(deps, taskId, { status, completedAt: new Date(), error });
-  if (updated.count === 0) return false;
+  if (updated.count === 0) {
+    await isCompleted(deps, taskId); // its terminal event, if an earlier attempt ended it without one
+    return false;
+  }
   const task = await deps.db.agentTask.findUniqueOrThrow({ where: { id: taskId }, select: { progress: true } });
   await emitTaskEvent(deps, taskId, 'error', 'terminal', { status, progress: task.progress, message: error.message, error });
   return true;
