@@ -63,6 +63,12 @@ export function createTaskStreamServer(schema: GraphQLSchema, deps: ServiceDeps,
         if (open.ws && open.ws.readyState === open.ws.OPEN) open.ws.close(closeCodeOf(err), closeReasonOf(err));
         void open.stream?.return(undefined);
       });
+      const held = connection;
+      // A client that leaves before the upgrade gives back its place and stops the subscription opened for it.
+      socket.once('close', () => {
+        held.release();
+        if (!open.ws) void open.stream?.return(undefined);
+      });
       const principal = await connection.authenticate(credential);
       const context = contextFor(deps, { requestId, headers: request.headers, ip: connection.ip }, principal);
       const stream = await subscribe({ schema, document, contextValue: context, variableValues: { taskId: decodeURIComponent(match[1]!), since } });
@@ -72,8 +78,10 @@ export function createTaskStreamServer(schema: GraphQLSchema, deps: ServiceDeps,
       }
       open.stream = stream as AsyncGenerator<ExecutionResult>;
       if (connection.ended) throw connection.ended;
-      const held = connection;
-      socket.once('close', () => held.release());
+      if (socket.destroyed) {
+        void open.stream.return(undefined); // the client left while it was being authenticated
+        return true;
+      }
       wss.handleUpgrade(request, socket, head, (ws) => {
         open.ws = ws;
         void pump(ws, open.stream!);
