@@ -163,7 +163,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   // REST.
   registerRestRoutes(app, restRoutes, schema, deps, live);
   await registerOAuthEndpoints(app, deps);
-  registerChatEndpoint(app, schema, deps);
+  registerChatEndpoint(app, schema, deps, live);
   const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);
@@ -227,10 +227,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path === '/graphql') {
-      let ws: WebSocket | undefined;
       let connection: LiveConnection;
       try {
-        connection = live.connect(clientIp(request, config.TRUST_PROXY), (err) => ws?.close(closeCodeOf(err), closeReasonOf(err)));
+        connection = live.connect(clientIp(request, config.TRUST_PROXY));
       } catch (err) {
         rejectUpgrade(socket, asAppError(err), newId('request'));
         return;
@@ -238,7 +237,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       socket.once('close', () => connection.release());
       liveOf.set(request, connection);
       graphqlWss.handleUpgrade(request, socket, head, (upgraded) => {
-        ws = upgraded;
+        connection.onEnd((err) => upgraded.close(closeCodeOf(err), closeReasonOf(err)));
         quietOversizedMessages(upgraded, logger);
         graphqlWss.emit('connection', upgraded, request);
       });

@@ -9,9 +9,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { subscribe, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { extractCredential, type GraphQLContext } from '../context.js';
 import { INT32_MAX, parseBoundedInt, wholeNumberMessage } from '../bounded-int.js';
-import { AppError, AuthenticationError, ValidationError } from '../errors.js';
+import { AuthenticationError, ValidationError } from '../errors.js';
 import { appErrorOf } from '../graphql/format-error.js';
-import type { LiveConnections } from '../services/auth/live-connections.js';
+import type { LiveConnection, LiveConnections } from '../services/auth/live-connections.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { asAppError, errorBody } from './envelope.js';
 
@@ -60,6 +60,23 @@ export function closeEventStreamsOnClose(app: FastifyInstance): void {
 }
 
 /**
+ * Holds an authenticated request's stream as a live connection (429 past the connections of its
+ * address or credential), so that revoking its credential ends it; release it when it ends.
+ */
+export function holdLiveStream(live: LiveConnections, request: FastifyRequest, context: GraphQLContext): LiveConnection {
+  const credential = extractCredential(request.headers);
+  if (!credential || !context.principal) throw new AuthenticationError();
+  const connection = live.connect(context.ip);
+  try {
+    connection.hold(credential, context.principal);
+  } catch (err) {
+    connection.release();
+    throw err;
+  }
+  return connection;
+}
+
+/**
  * Answers the request with the subscription's events until it completes or the client leaves, or
  * its credential stops holding (revoked, expired: an `error` event with the envelope, then the end).
  */
@@ -70,13 +87,9 @@ export async function sendEventStream(
   live: LiveConnections,
   run: EventStreamRun,
 ): Promise<void> {
-  let ended: ((err: AppError) => void) | null = null;
-  const connection = live.connect(run.contextValue.ip, (err) => ended?.(err));
+  const connection = holdLiveStream(live, request, run.contextValue);
   let results: AsyncGenerator<ExecutionResult>;
   try {
-    const credential = extractCredential(request.headers);
-    if (!credential || !run.contextValue.principal) throw new AuthenticationError();
-    connection.hold(credential, run.contextValue.principal);
     const stream = await subscribe({ schema: run.schema, document: run.document, contextValue: run.contextValue, variableValues: run.variableValues });
     if (!(Symbol.asyncIterator in stream)) {
       // Refused before anything was sent (e.g. not visible): an ordinary error response.
@@ -106,11 +119,10 @@ export async function sendEventStream(
   const streams = openStreams.get(request.server);
   streams?.add(shutdown);
   res.on('close', stop);
-  ended = (err) => {
+  connection.onEnd((err) => {
     if (open) res.write(frame({ event: 'error', data: errorBody(err, request.id) }));
     shutdown();
-  };
-  if (connection.ended) ended(connection.ended);
+  });
   const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
   try {
     if (run.opening) res.write(frame(run.opening));

@@ -50,8 +50,8 @@ export function createTaskStreamServer(schema: GraphQLSchema, deps: ServiceDeps,
     const match = PATH.exec(url.pathname);
     if (!match) return false;
     const requestId = newId('request');
-    // A credential that stops holding ends the stream: 4401 (revoked, expired), 4403 (outside its CIDR allow-list).
-    const open: { ws?: WebSocket; stream?: AsyncGenerator<ExecutionResult> } = {};
+    let stream: AsyncGenerator<ExecutionResult> | undefined;
+    let upgraded = false;
     let connection: LiveConnection | null = null;
     try {
       const sinceParam = url.searchParams.get('since');
@@ -59,36 +59,37 @@ export function createTaskStreamServer(schema: GraphQLSchema, deps: ServiceDeps,
       if (since === null) throw new ValidationError([{ field: 'since', message: `${wholeNumberMessage(0, INT32_MAX)}: the last seq you saw` }]);
       const credential = extractCredential(request.headers, url.searchParams.get('token'));
       if (!credential) throw new AuthenticationError();
-      connection = live.connect(clientIp(request, deps.config.TRUST_PROXY), (err) => {
-        if (open.ws && open.ws.readyState === open.ws.OPEN) open.ws.close(closeCodeOf(err), closeReasonOf(err));
-        void open.stream?.return(undefined);
-      });
-      const held = connection;
+      const held = (connection = live.connect(clientIp(request, deps.config.TRUST_PROXY)));
       // A client that leaves before the upgrade gives back its place and stops the subscription opened for it.
       socket.once('close', () => {
         held.release();
-        if (!open.ws) void open.stream?.return(undefined);
+        if (!upgraded) void stream?.return(undefined);
       });
       const principal = await connection.authenticate(credential);
       const context = contextFor(deps, { requestId, headers: request.headers, ip: connection.ip }, principal);
-      const stream = await subscribe({ schema, document, contextValue: context, variableValues: { taskId: decodeURIComponent(match[1]!), since } });
-      if (!(Symbol.asyncIterator in stream)) {
-        const err = stream.errors?.[0];
+      const result = await subscribe({ schema, document, contextValue: context, variableValues: { taskId: decodeURIComponent(match[1]!), since } });
+      if (!(Symbol.asyncIterator in result)) {
+        const err = result.errors?.[0];
         throw appErrorOf(err) ?? (err && !err.originalError ? new NotFoundError('task', match[1]!) : err?.originalError ?? err);
       }
-      open.stream = stream as AsyncGenerator<ExecutionResult>;
+      const events = (stream = result as AsyncGenerator<ExecutionResult>);
       if (connection.ended) throw connection.ended;
       if (socket.destroyed) {
-        void open.stream.return(undefined); // the client left while it was being authenticated
+        void events.return(undefined); // the client left while it was being authenticated
         return true;
       }
       wss.handleUpgrade(request, socket, head, (ws) => {
-        open.ws = ws;
-        void pump(ws, open.stream!);
+        upgraded = true;
+        // A credential that stops holding ends the stream: 4401 (revoked, expired), 4403 (outside its CIDR allow-list).
+        held.onEnd((err) => {
+          if (ws.readyState === ws.OPEN) ws.close(closeCodeOf(err), closeReasonOf(err));
+          void events.return(undefined);
+        });
+        void pump(ws, events);
       });
     } catch (err) {
       connection?.release();
-      void open.stream?.return(undefined);
+      void stream?.return(undefined);
       if (!(err instanceof AppError)) deps.logger.error({ err, requestId }, 'task stream failed to open');
       rejectUpgrade(socket, asAppError(err), requestId);
     }

@@ -75,13 +75,13 @@ export class LiveConnections {
   }
 
   /**
-   * Takes a place for a connection from `ip` (429 once that address has its limit open). `end` is
-   * how the transport closes it when its credential stops holding; call `release` when it closes.
+   * Takes a place for a connection from `ip` (429 once that address has its limit open); the
+   * transport says with `onEnd` how to close it, and calls `release` when it closed.
    */
-  connect(ip: string | null, end: (err: AppError) => void): LiveConnection {
+  connect(ip: string | null): LiveConnection {
     const address = ip ?? 'unknown';
     if (!take(this.perAddress, address, this.limits.perAddress)) throw new TooManyConnectionsError('address', this.limits.perAddress);
-    const connection = new LiveConnection(this, ip, end, () => {
+    const connection = new LiveConnection(this, ip, () => {
       this.open.delete(connection);
       give(this.perAddress, address);
     });
@@ -117,13 +117,19 @@ export class LiveConnection {
   private checking = false;
   private checkAgain = false;
   private released = false;
+  private endTransport: ((err: AppError) => void) | null = null;
 
   constructor(
     private readonly registry: LiveConnections,
     readonly ip: string | null,
-    private readonly endTransport: (err: AppError) => void,
     private readonly onRelease: () => void,
   ) {}
+
+  /** How the transport closes the connection when its credential stops holding (at once if it already stopped). */
+  onEnd(handler: (err: AppError) => void): void {
+    this.endTransport = handler;
+    if (this.ended) handler(this.ended);
+  }
 
   /** Authenticates the connection's credential as a request's (401, 403), then holds it (429: see `hold`). */
   async authenticate(credential: string): Promise<Principal> {
@@ -200,7 +206,7 @@ export class LiveConnection {
     if (this.ended) return;
     this.ended = err;
     if (this.expiry) clearTimeout(this.expiry);
-    this.endTransport(err);
+    this.endTransport?.(err);
   }
 
   private armExpiry(): void {
