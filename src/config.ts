@@ -108,6 +108,13 @@ export const configSchema = z.object({
   LIMITS_ON_REDIS_FAILURE: z.enum(['open', 'closed']).default('open'),
   UPGRADE_URL: url(['http:', 'https:']).default('https://codex.ai/pricing'),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
+  /** The largest WebSocket message read (graphql-ws, the task stream); a larger one closes the socket with 1009 unread. */
+  WS_MAX_PAYLOAD_BYTES: positiveInt.max(100 * 1024 * 1024).default(1024 * 1024),
+  /** Operations one graphql-ws socket may run at once. */
+  WS_MAX_SUBSCRIPTIONS_PER_SOCKET: positiveInt.max(10_000).default(100),
+  /** Open WebSockets and event streams per credential, and per client address, in each gateway process. */
+  WS_MAX_SOCKETS_PER_CREDENTIAL: positiveInt.max(100_000).default(50),
+  WS_MAX_SOCKETS_PER_ADDRESS: positiveInt.max(100_000).default(100),
   SHUTDOWN_TIMEOUT_SECONDS: positiveInt.default(30),
   PROJECT_SNAPSHOT_MAX_BYTES: positiveInt.default(5 * 1024 * 1024),
   PROJECT_FILE_MAX_BYTES: positiveInt.default(512 * 1024),

@@ -43,9 +43,24 @@ export async function buildContext(
   request: { requestId?: string; headers: IncomingHttpHeaders; queryToken?: string | null; ip?: string | null },
 ): Promise<GraphQLContext> {
   const credential = extractCredential(request.headers, request.queryToken);
-  const ip = request.ip ?? null;
-  const principal = credential ? await deps.auth.authenticate(credential, ip) : null;
-  return { requestId: request.requestId ?? newId('request'), ip, principal, deps, response: { replayed: false }, origin: requestOrigin(request.headers, !!deps.config.TRUST_PROXY) };
+  const principal = credential ? await deps.auth.authenticate(credential, request.ip ?? null) : null;
+  return contextFor(deps, request, principal);
+}
+
+/** The context of a request whose principal is already known (an operation on a live connection). */
+export function contextFor(
+  deps: ServiceDeps,
+  request: { requestId?: string; headers: IncomingHttpHeaders; ip?: string | null },
+  principal: Principal | null,
+): GraphQLContext {
+  return {
+    requestId: request.requestId ?? newId('request'),
+    ip: request.ip ?? null,
+    principal,
+    deps,
+    response: { replayed: false },
+    origin: requestOrigin(request.headers, !!deps.config.TRUST_PROXY),
+  };
 }
 
 /** The origin a request was addressed to, from its Host header (and X-Forwarded-Proto behind a trusted proxy). */

@@ -10,9 +10,9 @@ import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastif
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
-import { WebSocketServer } from 'ws';
-import { buildContext, type GraphQLContext } from './context.js';
-import { AppError, InvalidRequestError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError } from './errors.js';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { buildContext, contextFor, extractCredential, type GraphQLContext } from './context.js';
+import { AppError, AuthenticationError, InvalidRequestError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError } from './errors.js';
 import { formatGraphQLError } from './graphql/format-error.js';
 import { newId } from './ids.js';
 import { createMetrics } from './metrics.js';
@@ -21,15 +21,34 @@ import { registerHealth } from './rest/health.js';
 import { buildOpenApi } from './rest/openapi.js';
 import { registerRestRoutes } from './rest/register.js';
 import { restRoutes } from './rest/v1/index.js';
-import { createTaskStreamServer } from './rest/v1/task-stream.js';
+import { createTaskStreamServer, rejectUpgrade } from './rest/v1/task-stream.js';
 import { registerChatEndpoint } from './rest/v1/chat.js';
 import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
 import { registerViewer } from './rest/viewer.js';
 import { admitOverWebSocket, limitsPlugin } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
+import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
+
+/** An error for graphql-ws to answer one operation with (formatted by onError like any other). */
+const graphqlErrorOf = (err: AppError) => new GraphQLError(err.message, { originalError: err });
 
 export const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+
+/**
+ * ws closes a socket that sent a message over WS_MAX_PAYLOAD_BYTES with 1009 and emits the error;
+ * graphql-ws would print that as an internal error on the console. It is the client's: log it as such.
+ */
+function quietOversizedMessages(ws: WebSocket, logger: ServiceDeps['logger']): void {
+  const emit = ws.emit.bind(ws);
+  ws.emit = (event: string | symbol, ...args: unknown[]) => {
+    if (event === 'error' && (args[0] as { code?: string } | undefined)?.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+      logger.info('graphql-ws: a client sent a message over WS_MAX_PAYLOAD_BYTES; closed with 1009');
+      return true;
+    }
+    return emit(event, ...args);
+  };
+}
 
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
@@ -153,10 +172,13 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     },
   });
 
+  // Sockets and event streams: re-checked on revocation, ended at token expiry, capped per credential and address.
+  const live = new LiveConnections(deps.auth, { perCredential: config.WS_MAX_SOCKETS_PER_CREDENTIAL, perAddress: config.WS_MAX_SOCKETS_PER_ADDRESS }, logger);
+
   // REST.
-  registerRestRoutes(app, restRoutes, schema, deps);
+  registerRestRoutes(app, restRoutes, schema, deps, live);
   await registerOAuthEndpoints(app, deps);
-  registerChatEndpoint(app, schema, deps);
+  registerChatEndpoint(app, schema, deps, live);
   const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);
@@ -164,29 +186,49 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
 
   // WebSockets on the same port: graphql-ws at /graphql, the REST task stream at /v1/agents/tasks/{id}/stream.
-  const graphqlWss = new WebSocketServer({ noServer: true });
+  const graphqlWss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
+  /** Each graphql-ws socket's live connection, by its upgrade request. */
+  const liveOf = new WeakMap<IncomingMessage, LiveConnection>();
   const graphqlWs = useServer<Record<string, unknown>, { context?: GraphQLContext }>(
     {
       schema,
       context: (ctx) => ctx.extra.context!,
       onConnect: async (ctx) => {
+        const connection = liveOf.get(ctx.extra.request)!;
         const params = ctx.connectionParams ?? {};
         const headers = { ...ctx.extra.request.headers };
         const auth = params.authorization ?? params.Authorization;
         if (typeof auth === 'string') headers.authorization = auth;
         if (typeof params.apiKey === 'string') headers['x-api-key'] = params.apiKey;
         try {
-          const context = await buildContext(deps, { headers, ip: clientIp(ctx.extra.request, config.TRUST_PROXY) });
-          if (!context.principal) return false;
-          ctx.extra.context = context;
+          const credential = extractCredential(headers);
+          if (!credential) throw new AuthenticationError();
+          const principal = await connection.authenticate(credential);
+          ctx.extra.context = contextFor(deps, { headers, ip: connection.ip }, principal);
           metrics.streamsOpened.labels('graphql-ws').inc();
           return true;
-        } catch {
+        } catch (err) {
+          // 4401 without a valid credential, 4403 outside its CIDR allow-list, 4429 past the sockets per credential.
+          if (!(err instanceof AppError)) logger.error({ err }, 'graphql-ws: authenticating a socket failed');
+          const e = asAppError(err);
+          ctx.extra.socket.close(closeCodeOf(e), closeReasonOf(e));
           return false;
         }
       },
-      // The plan's limits apply over the socket as over HTTP.
-      onSubscribe: (ctx, _id, payload) => admitOverWebSocket(schema, deps, ctx.extra.context?.principal ?? null, payload),
+      onSubscribe: async (ctx, _id, payload) => {
+        const connection = liveOf.get(ctx.extra.request)!;
+        // graphql-ws has entered this operation already.
+        const max = config.WS_MAX_SUBSCRIPTIONS_PER_SOCKET;
+        if (Object.keys(ctx.subscriptions).length > max) return [graphqlErrorOf(new TooManyOperationsError(max))];
+        // Each operation is authenticated as an HTTP request is: a revoked key or ended session is refused (and its socket closed).
+        try {
+          ctx.extra.context!.principal = await connection.reauthenticate();
+        } catch (err) {
+          return [graphqlErrorOf(asAppError(err))];
+        }
+        // The plan's limits apply over the socket as over HTTP.
+        return admitOverWebSocket(schema, deps, ctx.extra.context!.principal, payload);
+      },
       onError: (ctx, _id, _payload, errors) =>
         errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.context?.requestId, logger)),
       onNext: (ctx, _id, _payload, _args, result) =>
@@ -196,11 +238,24 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     },
     graphqlWss,
   );
-  const taskStream = createTaskStreamServer(schema, deps);
+  const taskStream = createTaskStreamServer(schema, deps, live);
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path === '/graphql') {
-      graphqlWss.handleUpgrade(request, socket, head, (ws) => graphqlWss.emit('connection', ws, request));
+      let connection: LiveConnection;
+      try {
+        connection = live.connect(clientIp(request, config.TRUST_PROXY));
+      } catch (err) {
+        rejectUpgrade(socket, asAppError(err), newId('request'));
+        return;
+      }
+      socket.once('close', () => connection.release());
+      liveOf.set(request, connection);
+      graphqlWss.handleUpgrade(request, socket, head, (upgraded) => {
+        connection.onEnd((err) => upgraded.close(closeCodeOf(err), closeReasonOf(err)));
+        quietOversizedMessages(upgraded, logger);
+        graphqlWss.emit('connection', upgraded, request);
+      });
       return;
     }
     void taskStream.handleUpgrade(request, socket, head).then((handled) => {
@@ -216,6 +271,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     async close() {
       draining = true;
       taskStream.close();
+      live.close();
       await graphqlWs.dispose(); // closes graphql-ws sockets with 1001
       graphqlWss.close();
       await app.close(); // stops accepting, drains in-flight requests, stops Apollo

@@ -12,6 +12,7 @@ import { appErrorOf } from '../graphql/format-error.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { asAppError } from './envelope.js';
 import type { RestRoute, RestRequest } from './route.js';
+import type { LiveConnections } from '../services/auth/live-connections.js';
 import { closeEventStreamsOnClose, lastEventId, sendEventStream, wantsEventStream } from './sse.js';
 
 /** zod issues as REST field errors, in words a caller can act on. */
@@ -49,7 +50,7 @@ function compile(schema: GraphQLSchema, route: RestRoute): DocumentNode {
 }
 
 /** Registers every route of the table. */
-export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], schema: GraphQLSchema, deps: ServiceDeps): void {
+export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], schema: GraphQLSchema, deps: ServiceDeps, live: LiveConnections): void {
   if (routes.some((r) => r.eventStream)) closeEventStreamsOnClose(app);
   for (const route of routes) {
     const document = compile(schema, route);
@@ -87,7 +88,7 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
         if (context.response.replayed) reply.header('Idempotent-Replayed', 'true');
         if (streaming && route.eventStream && streamDocument) {
           const spec = route.eventStream;
-          return sendEventStream(request, reply, deps, {
+          return sendEventStream(request, reply, deps, live, {
             schema,
             document: streamDocument,
             contextValue: context,

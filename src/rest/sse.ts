@@ -7,10 +7,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { subscribe, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
-import type { GraphQLContext } from '../context.js';
+import { extractCredential, type GraphQLContext } from '../context.js';
 import { INT32_MAX, parseBoundedInt, wholeNumberMessage } from '../bounded-int.js';
-import { ValidationError } from '../errors.js';
+import { AuthenticationError, ValidationError } from '../errors.js';
 import { appErrorOf } from '../graphql/format-error.js';
+import type { LiveConnection, LiveConnections } from '../services/auth/live-connections.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { asAppError, errorBody } from './envelope.js';
 
@@ -58,15 +59,48 @@ export function closeEventStreamsOnClose(app: FastifyInstance): void {
   });
 }
 
-/** Answers the request with the subscription's events until it completes or the client leaves. */
-export async function sendEventStream(request: FastifyRequest, reply: FastifyReply, deps: Pick<ServiceDeps, 'logger'>, run: EventStreamRun): Promise<void> {
-  const stream = await subscribe({ schema: run.schema, document: run.document, contextValue: run.contextValue, variableValues: run.variableValues });
-  if (!(Symbol.asyncIterator in stream)) {
-    // Refused before anything was sent (e.g. not visible): an ordinary error response.
-    const err = (stream as ExecutionResult).errors?.[0];
-    throw appErrorOf(err) ?? err?.originalError ?? asAppError(err);
+/**
+ * Holds an authenticated request's stream as a live connection (429 past the connections of its
+ * address or credential), so that revoking its credential ends it; release it when it ends.
+ */
+export function holdLiveStream(live: LiveConnections, request: FastifyRequest, context: GraphQLContext): LiveConnection {
+  const credential = extractCredential(request.headers);
+  if (!credential || !context.principal) throw new AuthenticationError();
+  const connection = live.connect(context.ip);
+  try {
+    connection.hold(credential, context.principal);
+  } catch (err) {
+    connection.release();
+    throw err;
   }
-  const results = stream as AsyncGenerator<ExecutionResult>;
+  return connection;
+}
+
+/**
+ * Answers the request with the subscription's events until it completes or the client leaves, or
+ * its credential stops holding (revoked, expired: an `error` event with the envelope, then the end).
+ */
+export async function sendEventStream(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  deps: Pick<ServiceDeps, 'logger'>,
+  live: LiveConnections,
+  run: EventStreamRun,
+): Promise<void> {
+  const connection = holdLiveStream(live, request, run.contextValue);
+  let results: AsyncGenerator<ExecutionResult>;
+  try {
+    const stream = await subscribe({ schema: run.schema, document: run.document, contextValue: run.contextValue, variableValues: run.variableValues });
+    if (!(Symbol.asyncIterator in stream)) {
+      // Refused before anything was sent (e.g. not visible): an ordinary error response.
+      const err = (stream as ExecutionResult).errors?.[0];
+      throw appErrorOf(err) ?? err?.originalError ?? asAppError(err);
+    }
+    results = stream as AsyncGenerator<ExecutionResult>;
+  } catch (err) {
+    connection.release();
+    throw err;
+  }
   reply.hijack();
   const res = reply.raw;
   const headers: Record<string, string | number | string[]> = {};
@@ -85,6 +119,10 @@ export async function sendEventStream(request: FastifyRequest, reply: FastifyRep
   const streams = openStreams.get(request.server);
   streams?.add(shutdown);
   res.on('close', stop);
+  connection.onEnd((err) => {
+    if (open) res.write(frame({ event: 'error', data: errorBody(err, request.id) }));
+    shutdown();
+  });
   const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
   try {
     if (run.opening) res.write(frame(run.opening));
@@ -102,6 +140,7 @@ export async function sendEventStream(request: FastifyRequest, reply: FastifyRep
     clearInterval(keepalive);
     streams?.delete(shutdown);
     res.off('close', stop);
+    connection.release();
     if (open) res.end();
   }
 }

@@ -45,4 +45,6 @@ export interface Principal {
   teamId: string | null;
   /** CIDR ranges the credential may be used from; empty: anywhere. */
   allowedCidrs: readonly string[];
+  /** When the credential stops working by itself (an access token's expiry, ms since the epoch); absent: when revoked. */
+  expiresAt?: number;
 }

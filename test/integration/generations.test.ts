@@ -408,6 +408,27 @@ describe('POST /v1/chat', () => {
     await waitFor(async () => (closedEarly > closedBefore ? true : undefined), 10_000);
   });
 
+  it('ends with an authentication_required error event, and aborts the model call, when its key is revoked', async () => {
+    const key = (await api.post('/v1/keys', { name: 'chat' })).body;
+    script.push({ endless: true });
+    const res = await fetch(`${sys.url}/v1/chat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key.secret}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ messages: [{ role: 'user', content: 'Talk forever' }] }),
+    });
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = decoder.decode((await reader.read()).value);
+    expect(text).toContain('event: delta');
+    const closedBefore = closedEarly;
+    expect((await api.delete(`/v1/keys/${key.id}`)).status).toBe(200);
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) text += decoder.decode(chunk.value);
+    const events = await readSse(new Response(text));
+    expect(events.at(-1)).toEqual({ event: 'error', data: { error: expect.objectContaining({ code: 'authentication_required' }) } });
+    expect(events.slice(0, -1).every((e) => e.event === 'delta')).toBe(true);
+    await waitFor(async () => (closedEarly > closedBefore ? true : undefined), 10_000);
+  });
+
   it('aborts the model call when the client leaves before the first token', async () => {
     script.push({ stall: true });
     const abort = new AbortController();

@@ -13,6 +13,8 @@ describe('config', () => {
     expect(config.publicUrl).toBe('http://127.0.0.1:8080');
     // A gpu worker makes fewer calls at once than a cpu worker runs activities.
     expect([config.WORKER_MAX_CONCURRENT_ACTIVITIES, config.WORKER_GPU_MAX_CONCURRENT_ACTIVITIES]).toEqual([20, 4]);
+    // WebSocket messages are capped far below ws's own 100 MiB.
+    expect([config.WS_MAX_PAYLOAD_BYTES, config.WS_MAX_SUBSCRIPTIONS_PER_SOCKET, config.WS_MAX_SOCKETS_PER_CREDENTIAL, config.WS_MAX_SOCKETS_PER_ADDRESS]).toEqual([1024 * 1024, 100, 50, 100]);
   });
 
   it('switches to real services and the PostgreSQL event bus when they are configured', () => {
@@ -29,6 +31,8 @@ describe('config', () => {
     ['TEMPORAL_ADDRESS', 'http://temporal:7233', /^Invalid configuration: TEMPORAL_ADDRESS must be host:port/],
     ['WORKER_QUEUES', 'cpu,tpu', /^Invalid configuration: WORKER_QUEUES must list cpu and\/or gpu/],
     ['WORKER_GPU_MAX_CONCURRENT_ACTIVITIES', '0', /^Invalid configuration: WORKER_GPU_MAX_CONCURRENT_ACTIVITIES /],
+    ['WS_MAX_PAYLOAD_BYTES', '0', /^Invalid configuration: WS_MAX_PAYLOAD_BYTES /],
+    ['WS_MAX_SOCKETS_PER_ADDRESS', 'many', /^Invalid configuration: WS_MAX_SOCKETS_PER_ADDRESS must be a whole number/],
     ['RUN_WORKER', 'maybe', /^Invalid configuration: RUN_WORKER must be true or false/],
     ['CODEX_BOOTSTRAP_API_KEY', 'secret123', /^Invalid configuration: CODEX_BOOTSTRAP_API_KEY must look like cdx_sk_.*\[redacted\]/],
   ])('rejects %s=%s with one line naming the variable', (name, value, message) => {

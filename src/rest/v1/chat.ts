@@ -13,9 +13,11 @@ import { buildContext } from '../../context.js';
 import { AppError, AuthenticationError, ValidationError } from '../../errors.js';
 import { appErrorOf } from '../../graphql/format-error.js';
 import { CHAT_MAX_TOKENS } from '../../services/chat.js';
+import type { LiveConnection, LiveConnections } from '../../services/auth/live-connections.js';
 import type { ServiceDeps } from '../../services/deps.js';
 import { asAppError, errorBody } from '../envelope.js';
 import { restFieldErrors } from '../register.js';
+import { holdLiveStream } from '../sse.js';
 import { operation } from './operations.js';
 
 const ENDPOINT = 'POST /v1/chat';
@@ -52,7 +54,7 @@ export const chatOpenApi = {
 const sse = (event: string, data: unknown) => `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 
 /** Registers POST /v1/chat. */
-export function registerChatEndpoint(app: FastifyInstance, schema: GraphQLSchema, deps: ServiceDeps): void {
+export function registerChatEndpoint(app: FastifyInstance, schema: GraphQLSchema, deps: ServiceDeps, live: LiveConnections): void {
   const document = parse(operation('chat'));
   const errors = validate(schema, document);
   if (errors.length) throw new Error(`POST /v1/chat: invalid GraphQL document: ${errors[0]!.message}`);
@@ -72,7 +74,9 @@ export function registerChatEndpoint(app: FastifyInstance, schema: GraphQLSchema
       }
     };
     let stream: AsyncGenerator<ExecutionResult>;
+    let connection: LiveConnection | null = null;
     try {
+      connection = holdLiveStream(live, request, context);
       const result = await subscribe({
         schema,
         document,
@@ -87,6 +91,7 @@ export function registerChatEndpoint(app: FastifyInstance, schema: GraphQLSchema
       }
       stream = result as AsyncGenerator<ExecutionResult>;
     } catch (err) {
+      connection?.release();
       await release();
       throw err;
     }
@@ -105,8 +110,17 @@ export function registerChatEndpoint(app: FastifyInstance, schema: GraphQLSchema
     res.flushHeaders();
     const stop = () => void stream.return(undefined);
     res.on('close', stop); // the client went away: ends the subscription, which aborts the model call
+    // Its credential revoked (or expired): one error event, and the model call is aborted.
+    let cut = false;
+    connection.onEnd((err) => {
+      if (cut || res.writableEnded) return;
+      cut = true;
+      res.write(sse('error', errorBody(err, request.id)));
+      stop();
+    });
     try {
       for await (const result of stream) {
+        if (cut) break;
         if (result.errors?.length) {
           const app = appErrorOf(result.errors[0]);
           if (!app) deps.logger.error({ err: result.errors[0], requestId: request.id }, 'chat stream failed');
@@ -122,9 +136,10 @@ export function registerChatEndpoint(app: FastifyInstance, schema: GraphQLSchema
       }
     } catch (err) {
       if (!(err instanceof AppError)) deps.logger.error({ err, requestId: request.id }, 'chat stream failed');
-      if (!res.writableEnded) res.write(sse('error', errorBody(asAppError(err), request.id)));
+      if (!res.writableEnded && !cut) res.write(sse('error', errorBody(asAppError(err), request.id)));
     } finally {
       res.off('close', stop);
+      connection.release();
       if (!res.writableEnded) res.end();
       await release();
     }

@@ -58,6 +58,7 @@ export class Authenticator {
   private readonly cache = new Map<string, { principal: Principal; until: number }>();
   private readonly oidc: OidcVerifier | null;
   private readonly unsubscribe: () => void;
+  private readonly revokedListeners = new Set<(ids: ReadonlySet<string>) => void>();
 
   constructor(
     private readonly db: Db,
@@ -67,31 +68,53 @@ export class Authenticator {
     private readonly logger: Logger,
   ) {
     this.oidc = config.OIDC_ISSUER ? new OidcVerifier(config.OIDC_ISSUER, config.OIDC_AUDIENCE!, config.OIDC_JWKS_URL, config.OIDC_JWKS_COOLDOWN_SECONDS) : null;
-    this.unsubscribe = bus.onBroadcast(REVOKED_TOPIC, (ids) => this.forget(ids.split(',')));
+    this.unsubscribe = bus.onBroadcast(REVOKED_TOPIC, (message) => {
+      const ids = new Set(message.split(','));
+      this.forget(ids);
+      for (const listener of this.revokedListeners) listener(ids);
+    });
   }
 
   /** The principal of a presented credential, after the request-bound checks. */
   async authenticate(credential: string, ip: string | null): Promise<Principal> {
-    const hash = sha256Hex(credential);
-    const now = Date.now();
-    const cached = this.cache.get(hash);
-    let principal: Principal;
-    if (cached && cached.until > now) {
-      principal = cached.principal;
-    } else {
-      const verified = await this.verify(credential, hash);
-      principal = verified.principal;
-      const until = Math.min(now + this.config.AUTH_CACHE_SECONDS * 1000, verified.expiresAt ?? Infinity);
-      if (this.config.AUTH_CACHE_SECONDS > 0 && until > now) {
-        if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
-        this.cache.set(hash, { principal, until });
-      }
-    }
+    const principal = await this.principalOf(credential);
+    this.checkAddress(principal, ip);
+    if (principal.keyKind === 'publishable') await this.countPublishableUse(principal.credentialId);
+    return principal;
+  }
+
+  /** 403 when the credential's CIDR allow-list leaves out `ip`. */
+  checkAddress(principal: Principal, ip: string | null): void {
     if (!ipAllowed(ip, principal.allowedCidrs)) {
       throw new PermissionDeniedError('This API key is limited to certain IP ranges and this request comes from outside them.');
     }
-    if (principal.keyKind === 'publishable') await this.countPublishableUse(principal.credentialId);
+  }
+
+  /**
+   * The principal of a credential without the request-bound checks: from the cache, or (`fresh`,
+   * or not cached) from the database, for a connection that must know whether it still holds.
+   */
+  async principalOf(credential: string, options: { fresh?: boolean } = {}): Promise<Principal> {
+    const hash = sha256Hex(credential);
+    const now = Date.now();
+    const cached = this.cache.get(hash);
+    if (cached && cached.until > now && !options.fresh) return cached.principal;
+    const principal = await this.verify(credential, hash);
+    const until = Math.min(now + this.config.AUTH_CACHE_SECONDS * 1000, principal.expiresAt ?? Infinity);
+    if (this.config.AUTH_CACHE_SECONDS > 0 && until > now) {
+      if (this.cache.size >= MAX_CACHED) this.cache.delete(this.cache.keys().next().value!);
+      this.cache.set(hash, { principal, until });
+    }
     return principal;
+  }
+
+  /**
+   * Calls `listener` with the ids (credentials, or users whose principals changed) of every
+   * revocation, here or in another process, after the cache forgot them; returns the unsubscribe.
+   */
+  onRevoked(listener: (ids: ReadonlySet<string>) => void): () => void {
+    this.revokedListeners.add(listener);
+    return () => void this.revokedListeners.delete(listener);
   }
 
   /**
@@ -100,22 +123,22 @@ export class Authenticator {
    */
   async revoke(credentialIds: string[]): Promise<void> {
     if (credentialIds.length === 0) return;
-    this.forget(credentialIds);
+    this.forget(new Set(credentialIds));
     await this.bus.broadcast(REVOKED_TOPIC, credentialIds.join(','));
   }
 
   close(): void {
     this.unsubscribe();
+    this.revokedListeners.clear();
   }
 
-  private forget(ids: string[]): void {
-    const set = new Set(ids);
-    for (const [hash, entry] of this.cache) if (set.has(entry.principal.credentialId) || set.has(entry.principal.userId)) this.cache.delete(hash);
+  private forget(ids: ReadonlySet<string>): void {
+    for (const [hash, entry] of this.cache) if (ids.has(entry.principal.credentialId) || ids.has(entry.principal.userId)) this.cache.delete(hash);
   }
 
   /** `hash` is the credential's SHA-256 (for a key, also what the database stores). */
-  private async verify(credential: string, hash: string): Promise<{ principal: Principal; expiresAt?: number }> {
-    if (KEY_PATTERN.test(credential)) return { principal: await this.verifyKey(hash) };
+  private async verify(credential: string, hash: string): Promise<Principal> {
+    if (KEY_PATTERN.test(credential)) return this.verifyKey(hash);
     if (!JWT_PATTERN.test(credential)) {
       throw new AuthenticationError('The credential is malformed: send an API key (cdx_sk_… or cdx_pk_…) or an access token.');
     }
@@ -157,7 +180,7 @@ export class Authenticator {
     };
   }
 
-  private async verifyOwnToken(token: string): Promise<{ principal: Principal; expiresAt?: number }> {
+  private async verifyOwnToken(token: string): Promise<Principal> {
     let claims: JWTPayload;
     try {
       claims = await this.signingKeys.verify(token, { issuer: this.config.jwtIssuer, audience: this.config.jwtIssuer, type: ACCESS_TOKEN_TYPE });
@@ -168,32 +191,27 @@ export class Authenticator {
     if (typeof claims.sid === 'string') {
       const session = await this.db.session.findUnique({ where: { id: claims.sid }, include: { user: { select: { id: true, tier: true } } } });
       if (!session || session.revokedAt || session.userId !== claims.sub) throw new AuthenticationError('The session has ended: sign in again.');
-      return {
-        principal: { userId: session.userId, method: 'session', credentialId: session.id, keyKind: null, scopes: FULL_SCOPES, tier: session.user.tier, teamId: null, allowedCidrs: [] },
-        expiresAt,
-      };
+      return { userId: session.userId, method: 'session', credentialId: session.id, keyKind: null, scopes: FULL_SCOPES, tier: session.user.tier, teamId: null, allowedCidrs: [], expiresAt };
     }
     if (typeof claims.client_id === 'string') {
       const client = await this.db.oAuthClient.findUnique({ where: { id: claims.client_id }, include: { owner: { select: { tier: true } } } });
       if (!client || client.revokedAt) throw new AuthenticationError('The OAuth client was revoked.');
       return {
-        principal: {
-          userId: client.ownerId,
-          method: 'oauth_client',
-          credentialId: client.id,
-          keyKind: null,
-          scopes: FULL_SCOPES.filter((s) => String(claims.scope ?? '').split(' ').includes(s)),
-          tier: client.owner.tier,
-          teamId: client.teamId,
-          allowedCidrs: [],
-        },
+        userId: client.ownerId,
+        method: 'oauth_client',
+        credentialId: client.id,
+        keyKind: null,
+        scopes: FULL_SCOPES.filter((s) => String(claims.scope ?? '').split(' ').includes(s)),
+        tier: client.owner.tier,
+        teamId: client.teamId,
+        allowedCidrs: [],
         expiresAt,
       };
     }
     throw new AuthenticationError('The access token is invalid or expired.');
   }
 
-  private async verifyExternalToken(token: string): Promise<{ principal: Principal; expiresAt?: number }> {
+  private async verifyExternalToken(token: string): Promise<Principal> {
     let claims: JWTPayload;
     try {
       claims = await this.oidc!.verify(token);
@@ -202,10 +220,7 @@ export class Authenticator {
       throw new AuthenticationError('The access token is invalid or expired.');
     }
     const user = await upsertExternalUser(this.db, claims);
-    return {
-      principal: { userId: user.id, method: 'external', credentialId: user.id, keyKind: null, scopes: FULL_SCOPES, tier: user.tier, teamId: null, allowedCidrs: [] },
-      expiresAt: claims.exp! * 1000,
-    };
+    return { userId: user.id, method: 'external', credentialId: user.id, keyKind: null, scopes: FULL_SCOPES, tier: user.tier, teamId: null, allowedCidrs: [], expiresAt: claims.exp! * 1000 };
   }
 
   /** Counts one request of a publishable key today (UTC); 429 past its daily quota. */
