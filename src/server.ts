@@ -171,7 +171,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         }
       },
       // The plan's limits apply over the socket as over HTTP.
-      onSubscribe: (ctx, _id, payload) => admitOverWebSocket(schema, deps, ctx.extra.context?.principal ?? null, payload),
+      onSubscribe: (ctx, _id, payload) => admitOverWebSocket(schema, deps, ctx.extra.context ?? { principal: null, ip: null }, payload),
       onError: (ctx, _id, _payload, errors) =>
         errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.context?.requestId, logger)),
       onNext: (ctx, _id, _payload, _args, result) =>

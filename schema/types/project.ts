@@ -155,6 +155,7 @@ builder.node(ProjectRef, {
       type: SearchResultRef,
       description: 'Files and symbols matching the query (identifiers match by their parts: "parse user" finds parseUser), best first.',
       args: { query: t.arg.string({ required: true }), limit: t.arg.int({ defaultValue: 10 }) },
+      extensions: { cost: 1 }, // a search over the project's index
       resolve: (p, args, ctx) => searchProject(ctx.deps, callerOf(ctx), p.id, args.query, args.limit ?? 10),
     }),
   }),
