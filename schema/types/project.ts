@@ -149,6 +149,7 @@ builder.node(ProjectRef, {
       type: [IndexEventRef],
       description: 'Stored index events after since, oldest first (for polling; projectIndexEvents streams them live).',
       args: { since: t.arg.int({ defaultValue: 0 }), first: t.arg.int({ defaultValue: 100 }) },
+      extensions: { cost: (args: { first?: number | null }) => Math.max(1, Math.ceil((args.first ?? 100) / 20)) }, // a page read, as a connection's
       resolve: (p, args, ctx) => listProjectIndexEvents(ctx.deps, p.id, args.since ?? 0, args.first ?? 100),
     }),
     search: t.field({

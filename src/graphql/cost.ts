@@ -5,8 +5,9 @@
  *    (default 1), a nested field its own (default 0); `extensions.cost` may be a function of the
  *    field's arguments (bulk operations by size);
  *  - the rate cost (what the per-minute and per-hour windows count): the credits, plus the work of
- *    fields that are free of credits (`extensions.work`: reading usage runs queries), plus
- *    introspection; at least 1 per operation;
+ *    fields that are free of credits (`extensions.work`: reading usage runs queries), at least 1
+ *    per field selected under an alias (it runs its resolver again), plus introspection; at least
+ *    1 per operation;
  *  - a connection costs one credit per started 20 items it asks for (`first`/`last`, default 20),
  *    a list fetched by ids (`nodes(ids:)`) one per started 20 ids, and both multiply what is
  *    selected below them by that many items (list sizes multiply);
@@ -117,7 +118,8 @@ export function operationCost(
         const declared = typeof rule === 'number' ? rule : typeof rule === 'function' ? Number(rule(argumentsOf(selection))) : null;
         const credits = declared ?? (connection || byIds ? Math.max(1, Math.ceil(page / PER_CREDIT)) : isRoot ? 1 : 0);
         const work = fieldDef.extensions?.work;
-        add({ credits, rate: Math.max(credits, typeof work === 'number' ? work : 0) });
+        // An alias runs the field's resolver once more: at least 1 against the windows.
+        add({ credits, rate: Math.max(credits, typeof work === 'number' ? work : 0, selection.alias ? 1 : 0) });
         if (selection.selectionSet && (isObjectType(named) || isInterfaceType(named) || 'getTypes' in named)) {
           add(walk(named as GraphQLCompositeType, selection.selectionSet, level + 1, false, seen), page);
         }

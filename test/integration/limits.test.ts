@@ -102,6 +102,19 @@ describe.each([
     expect(refused.blocked).toMatchObject({ name: 'minute', used: 9, resetAt: t + 60_000 }); // when the first 5 leave
     expect(refused.windows.find((x) => x.name === 'hour')!.used).toBe(9); // nothing recorded
   });
+
+  it('admits a request free of monthly credits that still takes room in the windows', async () => {
+    const key = `free-read-${Math.random()}`;
+    const request = (cost: number, windowCost: number) => ({
+      rateKey: key, concurrent: 10, monthKey: `${key}:month`, monthLimit: 3, monthTtlMs: 3_600_000, monthInitial: async () => 3,
+      windows: [{ name: 'minute' as const, limit: 2, windowMs: 60_000 }], cost, windowCost, now: 5_000_000,
+    });
+    const first = await store.admit(request(0, 1)); // the monthly quota is spent (3 of 3), a free read passes
+    expect(first).toMatchObject({ outcome: 'admitted', monthUsed: 3, rate: { windows: [{ used: 1 }] } });
+    await store.release(key);
+    expect(await store.admit(request(0, 2))).toMatchObject({ outcome: 'rate', rate: { blocked: { name: 'minute', used: 1 } } });
+    expect(await store.admit(request(1, 1))).toMatchObject({ outcome: 'quota', monthUsed: 3 });
+  });
 });
 
 describe('headers and errors', () => {

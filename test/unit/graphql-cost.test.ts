@@ -54,6 +54,11 @@ describe('GraphQL operation cost', () => {
     expect(cost(spread).aliases).toBe(2 + 2 * 2);
   });
 
+  it('counts a field under an alias at least 1 against the windows, each time it runs', () => {
+    expect(cost('{ tasks(first: 100) { edges { node { a: id b: id } } } }')).toMatchObject({ cost: 5, rateCost: 5 + 100 * 2 });
+    expect(cost('{ project(id: "prj_1") { indexEvents(first: 500) { seq } } }')).toMatchObject({ cost: 1 + 25 });
+  });
+
   it('honours a field that declares its own cost; reads free of credits still count against the windows', () => {
     expect(cost('{ usage { creditsUsed } rateLimit { used } }')).toMatchObject({ cost: 0, rateCost: 1 });
     expect(cost('{ rateLimit { used } }')).toMatchObject({ cost: 0, rateCost: 1 }); // every operation counts at least 1
