@@ -106,6 +106,14 @@ export const configSchema = z.object({
   REDIS_URL: url(['redis:', 'rediss:']).optional(),
   /** When Redis cannot be reached: `open` limits in each process's memory meanwhile; `closed` answers 503. */
   LIMITS_ON_REDIS_FAILURE: z.enum(['open', 'closed']).default('open'),
+  /** Per client address, for callers without a credential: what their operations may cost per minute (in the limiter's store). */
+  ANON_RATE_LIMIT_PER_MINUTE: positiveInt.max(1_000_000).default(60),
+  /** The most one operation without a credential may cost (a share link's visualization, sign-in, introspection). */
+  ANON_MAX_COST: positiveInt.max(100_000).default(20),
+  /** Fields selected under an alias in one GraphQL operation, for every caller. */
+  GRAPHQL_MAX_ALIASES: positiveInt.max(10_000).default(50),
+  /** Ids in one `nodes(ids:)` list. */
+  GRAPHQL_MAX_NODE_IDS: positiveInt.max(10_000).default(100),
   UPGRADE_URL: url(['http:', 'https:']).default('https://codex.ai/pricing'),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
   /** The largest WebSocket message read (graphql-ws, the task stream); a larger one closes the socket with 1009 unread. */

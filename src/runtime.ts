@@ -132,6 +132,8 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   const limiter: Limiter = new Limiter(db, limitStore, usage, bus, {
     enabled: config.RATE_LIMITS,
     upgradeUrl: config.UPGRADE_URL,
+    anonymous: { perMinute: config.ANON_RATE_LIMIT_PER_MINUTE, maxCost: config.ANON_MAX_COST },
+    shape: { maxAliases: config.GRAPHQL_MAX_ALIASES, maxIds: config.GRAPHQL_MAX_NODE_IDS },
     subscriptionOf: (userId) =>
       settleSubscription(db, billing, userId, new Date(), (id) => planChanged({ limiter, auth }, id)),
   });

@@ -227,7 +227,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
           return [graphqlErrorOf(asAppError(err))];
         }
         // The plan's limits apply over the socket as over HTTP.
-        return admitOverWebSocket(schema, deps, ctx.extra.context!.principal, payload);
+        return admitOverWebSocket(schema, deps, ctx.extra.context!, payload);
       },
       onError: (ctx, _id, _payload, errors) =>
         errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.context?.requestId, logger)),

@@ -149,12 +149,14 @@ builder.node(ProjectRef, {
       type: [IndexEventRef],
       description: 'Stored index events after since, oldest first (for polling; projectIndexEvents streams them live).',
       args: { since: t.arg.int({ defaultValue: 0 }), first: t.arg.int({ defaultValue: 100 }) },
+      extensions: { cost: (args: { first?: number | null }) => Math.max(1, Math.ceil((args.first ?? 100) / 20)) }, // a page read, as a connection's
       resolve: (p, args, ctx) => listProjectIndexEvents(ctx.deps, p.id, args.since ?? 0, args.first ?? 100),
     }),
     search: t.field({
       type: SearchResultRef,
       description: 'Files and symbols matching the query (identifiers match by their parts: "parse user" finds parseUser), best first.',
       args: { query: t.arg.string({ required: true }), limit: t.arg.int({ defaultValue: 10 }) },
+      extensions: { cost: 1 }, // a search over the project's index
       resolve: (p, args, ctx) => searchProject(ctx.deps, callerOf(ctx), p.id, args.query, args.limit ?? 10),
     }),
   }),

@@ -1,9 +1,10 @@
 /**
  * Limits for GraphQL over HTTP: once the operation is parsed and validated (and before any
- * resolver runs) its cost is computed from the query, checked against the plan's depth and cost
- * ceilings and admitted by the same Limiter as REST. The response carries X-RateLimit-*,
- * `extensions.cost` { requested, actual, depth } and `extensions.rateLimit` (the headers' values);
- * a refusal carries its status and headers.
+ * resolver runs) its cost and shape are computed from the query, checked against the caller's
+ * depth and cost ceilings and the caps every operation keeps, and admitted by the same Limiter as
+ * REST: per credential, or per client address for a caller without one. The response carries
+ * X-RateLimit-*, `extensions.cost` { requested, actual, depth, rate } and `extensions.rateLimit`
+ * (the headers' values); a refusal carries its status and headers.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import {
@@ -13,6 +14,7 @@ import {
   Kind,
   parse,
   validate,
+  type DocumentNode,
   type FragmentDefinitionNode,
   type GraphQLSchema,
   type OperationDefinitionNode,
@@ -20,7 +22,7 @@ import {
 import type { GraphQLContext } from '../context.js';
 import { asAppError } from '../rest/envelope.js';
 import type { Admission } from '../services/limits/limiter.js';
-import type { Principal, ServiceDeps } from '../services/deps.js';
+import type { ServiceDeps } from '../services/deps.js';
 import { operationCost, type OperationCost } from './cost.js';
 
 /**
@@ -32,39 +34,57 @@ function variablesFit(schema: GraphQLSchema, operation: OperationDefinitionNode,
   return !('errors' in getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {}, { maxErrors: 1 }));
 }
 
+/**
+ * Costs an operation and admits it for its caller, or throws the refusal as a GraphQLError with
+ * its HTTP status and headers. Null when execution refuses it anyway (variables that do not fit
+ * their types): nothing runs, so nothing is charged.
+ */
+async function admitOperation(
+  schema: GraphQLSchema,
+  deps: ServiceDeps,
+  caller: Pick<GraphQLContext, 'principal' | 'ip'>,
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+  variables: Record<string, unknown> | null | undefined,
+  endpoint: string,
+): Promise<{ admission: Admission; cost: OperationCost } | null> {
+  if (!variablesFit(schema, operation, variables)) return null;
+  const fragments: Record<string, FragmentDefinitionNode> = {};
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
+  const cost = operationCost(schema, operation, fragments, variables ?? {});
+  try {
+    await deps.limiter.checkQuery(caller.principal, cost);
+    const admission = caller.principal
+      ? await deps.limiter.admit(caller.principal, cost.cost, `${endpoint} ${operation.name?.value ?? operation.operation}`, cost.rateCost)
+      : await deps.limiter.admitAddress(caller.ip, cost.rateCost);
+    return { admission, cost };
+  } catch (err) {
+    const e = asAppError(err);
+    throw new GraphQLError(e.message, { originalError: e, extensions: { http: { status: e.status, headers: new Map(Object.entries(e.headers)) } } });
+  }
+}
+
 export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloServerPlugin<GraphQLContext> {
   return {
     async requestDidStart() {
-      let admission: Admission | null = null;
-      let cost: OperationCost | null = null;
+      let admitted: { admission: Admission; cost: OperationCost } | null = null;
       return {
         async didResolveOperation({ contextValue, operation, document, request }) {
-          const principal = contextValue.principal;
-          if (!principal || !operation) return; // no credential: the auth scopes answer (sign-in operations are free)
-          if (!variablesFit(schema, operation, request.variables)) return; // execution refuses them, naming the field, and nothing runs
-          const fragments: Record<string, FragmentDefinitionNode> = {};
-          for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
-          cost = operationCost(schema, operation, fragments, request.variables ?? {});
-          try {
-            await deps.limiter.checkQuery(principal, cost);
-            admission = await deps.limiter.admit(principal, cost.cost, `graphql ${operation.name?.value ?? operation.operation}`);
-            contextValue.admitted = { rate: admission.rate, cost: cost.cost };
-          } catch (err) {
-            const e = asAppError(err);
-            cost = null;
-            throw new GraphQLError(e.message, { originalError: e, extensions: { http: { status: e.status, headers: new Map(Object.entries(e.headers)) } } });
-          }
+          if (!operation) return;
+          admitted = await admitOperation(schema, deps, contextValue, document, operation, request.variables, 'graphql');
+          if (admitted) contextValue.admitted = { rate: admitted.admission.rate, cost: admitted.cost.cost };
         },
         async willSendResponse({ response }) {
-          if (admission) {
-            for (const [name, value] of Object.entries(admission.headers)) response.http.headers.set(name, value);
-            await admission.release();
-          }
-          if (cost && response.body.kind === 'single') {
+          if (!admitted) return;
+          const { admission, cost } = admitted;
+          for (const [name, value] of Object.entries(admission.headers)) response.http.headers.set(name, value);
+          await admission.release();
+          if (response.body.kind === 'single') {
             const result = response.body.singleResult;
-            const rateLimit = admission?.rate ?? undefined;
+            const rateLimit = admission.rate ?? undefined;
             // Charged when admitted, before running: what ran is what was asked for.
-            result.extensions = { ...result.extensions, cost: { requested: cost.cost, actual: cost.cost, depth: cost.depth }, ...(rateLimit ? { rateLimit } : {}) };
+            const reported = { requested: cost.cost, actual: cost.cost, depth: cost.depth, rate: cost.rateCost };
+            result.extensions = { ...result.extensions, cost: reported, ...(rateLimit ? { rateLimit } : {}) };
           }
         },
       };
@@ -81,10 +101,9 @@ export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloSe
 export async function admitOverWebSocket(
   schema: GraphQLSchema,
   deps: ServiceDeps,
-  principal: Principal | null,
+  caller: Pick<GraphQLContext, 'principal' | 'ip'>,
   payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
 ): Promise<GraphQLError[] | undefined> {
-  if (!principal) return undefined;
   let document;
   try {
     document = parse(payload.query);
@@ -93,17 +112,13 @@ export async function admitOverWebSocket(
   }
   if (validate(schema, document).length) return undefined; // and the validation errors
   const operation = getOperationAST(document, payload.operationName ?? undefined);
-  if (!operation || !variablesFit(schema, operation, payload.variables)) return undefined; // and the variable errors
-  const fragments: Record<string, FragmentDefinitionNode> = {};
-  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
-  const cost = operationCost(schema, operation, fragments, payload.variables ?? {});
+  if (!operation) return undefined; // and a missing operation
   try {
-    await deps.limiter.checkQuery(principal, cost);
-    const admission = await deps.limiter.admit(principal, cost.cost, `graphql-ws ${operation.name?.value ?? operation.operation}`);
-    await admission.release();
+    const admitted = await admitOperation(schema, deps, caller, document, operation, payload.variables, 'graphql-ws');
+    await admitted?.admission.release();
     return undefined;
   } catch (err) {
-    const e = asAppError(err);
-    return [new GraphQLError(e.message, { originalError: e })];
+    const e = err as GraphQLError;
+    return [new GraphQLError(e.message, { originalError: e.originalError ?? e })];
   }
 }

@@ -1,13 +1,16 @@
 /**
  * Mounts the REST route table on Fastify. Each route's GraphQL document is parsed and validated
- * against the schema once, at start-up; a request is checked against the route's schemas, then
- * its operation runs in-process with the same context builder as /graphql.
+ * against the schema once, at start-up, and must keep the shape every GraphQL operation keeps
+ * (aliases, introspection, ids); a request is checked against the route's schemas, admitted by
+ * the limiter (per credential, or per client address without one), then its operation runs
+ * in-process with the same context builder as /graphql.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { execute, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { execute, getOperationAST, Kind, parse, validate, type DocumentNode, type FragmentDefinitionNode, type GraphQLSchema } from 'graphql';
 import type { z } from 'zod';
 import { buildContext } from '../context.js';
 import { ValidationError, type FieldError } from '../errors.js';
+import { checkShape, operationCost, type ShapeLimits } from '../graphql/cost.js';
 import { appErrorOf } from '../graphql/format-error.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { asAppError } from './envelope.js';
@@ -41,20 +44,28 @@ function check<T>(schema: z.ZodType<T> | undefined, value: unknown, location: 'b
   return parsed.data;
 }
 
-/** Parses and validates a route's document; a broken document stops start-up. */
-function compile(schema: GraphQLSchema, route: RestRoute): DocumentNode {
+/** Parses and validates a route's document; a broken document, or one over the shape limits, stops start-up. */
+export function compile(schema: GraphQLSchema, route: Pick<RestRoute, 'method' | 'path' | 'document'>, shape: ShapeLimits): DocumentNode {
   const document = parse(route.document);
   const errors = validate(schema, document);
   if (errors.length) throw new Error(`REST route ${route.method} ${route.path}: invalid GraphQL document: ${errors[0]!.message}`);
+  const fragments: Record<string, FragmentDefinitionNode> = {};
+  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
+  try {
+    checkShape(operationCost(schema, getOperationAST(document)!, fragments), shape);
+  } catch (err) {
+    throw new Error(`REST route ${route.method} ${route.path}: ${(err as Error).message}`);
+  }
   return document;
 }
 
 /** Registers every route of the table. */
 export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], schema: GraphQLSchema, deps: ServiceDeps, live: LiveConnections): void {
   if (routes.some((r) => r.eventStream)) closeEventStreamsOnClose(app);
+  const shape = { maxAliases: deps.config.GRAPHQL_MAX_ALIASES, maxIds: deps.config.GRAPHQL_MAX_NODE_IDS };
   for (const route of routes) {
-    const document = compile(schema, route);
-    const streamDocument = route.eventStream ? compile(schema, { ...route, document: route.eventStream.document }) : null;
+    const document = compile(schema, route, shape);
+    const streamDocument = route.eventStream ? compile(schema, { ...route, document: route.eventStream.document }, shape) : null;
     const endpoint = `${route.method} ${route.path}`;
     app.route({
       method: route.method,
@@ -70,13 +81,13 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
         const streaming = route.eventStream && wantsEventStream(request.headers) ? { after: lastEventId(request.headers) } : null;
         // A request refused above (bad input) costs nothing; from here on it counts.
         const cost = typeof route.cost === 'function' ? route.cost(req) : (route.cost ?? 1);
-        const admission = context.principal ? await deps.limiter.admit(context.principal, cost, endpoint) : null;
-        if (admission) reply.headers(admission.headers);
+        const admission = context.principal ? await deps.limiter.admit(context.principal, cost, endpoint) : await deps.limiter.admitAddress(context.ip, cost);
+        reply.headers(admission.headers);
         let result;
         try {
           result = await execute({ schema, document, contextValue: context, variableValues: route.variables(req) });
         } finally {
-          await admission?.release();
+          await admission.release();
         }
         if (result.errors?.length) {
           const err = result.errors[0]!;

@@ -31,7 +31,7 @@ describe('GraphQL over HTTP', () => {
     expect(res.body).toEqual({
       data: { viewer: { id: userId, name: 'Grace', tier: 'team' } },
       extensions: {
-        cost: { requested: 1, actual: 1, depth: 1 },
+        cost: { requested: 1, actual: 1, depth: 1, rate: 1 },
         rateLimit: { limit: 50_000, remaining: expect.any(Number), used: expect.any(Number), reset: expect.any(Number), tier: 'team' },
       },
     });

@@ -1,7 +1,8 @@
 /**
  * Limits: exact admission under concurrency (one gateway in memory, two gateways sharing Redis),
  * rolling windows, X-RateLimit-* headers, the distinct 429s, the monthly quota (402) cleared by an
- * upgrade, GraphQL cost refused before it runs, and the usage ledger.
+ * upgrade, GraphQL cost refused before it runs, the shape every operation keeps (aliases,
+ * introspection, ids), callers without a credential (per address, small budget), and the usage ledger.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
@@ -101,6 +102,19 @@ describe.each([
     expect(refused.blocked).toMatchObject({ name: 'minute', used: 9, resetAt: t + 60_000 }); // when the first 5 leave
     expect(refused.windows.find((x) => x.name === 'hour')!.used).toBe(9); // nothing recorded
   });
+
+  it('admits a request free of monthly credits that still takes room in the windows', async () => {
+    const key = `free-read-${Math.random()}`;
+    const request = (cost: number, windowCost: number) => ({
+      rateKey: key, concurrent: 10, monthKey: `${key}:month`, monthLimit: 3, monthTtlMs: 3_600_000, monthInitial: async () => 3,
+      windows: [{ name: 'minute' as const, limit: 2, windowMs: 60_000 }], cost, windowCost, now: 5_000_000,
+    });
+    const first = await store.admit(request(0, 1)); // the monthly quota is spent (3 of 3), a free read passes
+    expect(first).toMatchObject({ outcome: 'admitted', monthUsed: 3, rate: { windows: [{ used: 1 }] } });
+    await store.release(key);
+    expect(await store.admit(request(0, 2))).toMatchObject({ outcome: 'rate', rate: { blocked: { name: 'minute', used: 1 } } });
+    expect(await store.admit(request(1, 1))).toMatchObject({ outcome: 'quota', monthUsed: 3 });
+  });
 });
 
 describe('headers and errors', () => {
@@ -116,8 +130,9 @@ describe('headers and errors', () => {
     const reset = Number(first.headers.get('x-ratelimit-reset'));
     expect(reset).toBeGreaterThan(Date.now() / 1000 + 3500);
     const gql = await graphql(sys.url, apiKey, '{ rateLimit { limit remaining used cost tier } }');
-    expect(gql.headers.get('x-ratelimit-used')).toBe('2'); // rateLimit itself is free
-    expect(gql.body.data.rateLimit).toEqual({ limit: 5000, remaining: 4998, used: 2, cost: 0, tier: 'PRO'.toLowerCase() });
+    // rateLimit costs no credit of the monthly quota, but as every operation it takes 1 from the windows.
+    expect(gql.headers.get('x-ratelimit-used')).toBe('3');
+    expect(gql.body.data.rateLimit).toEqual({ limit: 5000, remaining: 4997, used: 3, cost: 0, tier: 'PRO'.toLowerCase() });
   });
 
   it('answer 429 rate_limit_exceeded with Retry-After and the spec body fields, naming the window', async () => {
@@ -196,7 +211,7 @@ describe('GraphQL cost', () => {
     const { apiKey } = await userWith(sys, 'team');
     const small = await graphql(sys.url, apiKey, '{ tasks(first: 20) { edges { node { id } } } }');
     const large = await graphql(sys.url, apiKey, '{ tasks(first: 100) { edges { node { id } } } teams(first: 40) { edges { node { id } } } }');
-    expect((small.body as any).extensions.cost).toEqual({ requested: 1, actual: 1, depth: 3 });
+    expect((small.body as any).extensions.cost).toEqual({ requested: 1, actual: 1, depth: 3, rate: 1 });
     expect((large.body as any).extensions.cost).toMatchObject({ requested: 7 });
     expect(Number(large.headers.get('x-ratelimit-used')) - Number(small.headers.get('x-ratelimit-used'))).toBe(7);
   });
@@ -216,7 +231,7 @@ describe('GraphQL cost', () => {
     expect(await sys.services.db.teamMember.count({ where: { userId } })).toBe(0);
     expect(await sys.services.db.agentTask.count({ where: { ownerId: userId } })).toBe(tasksBefore);
     const after = await graphql(sys.url, apiKey, '{ rateLimit { used } }');
-    expect(after.body.data.rateLimit.used).toBe(before.body.data.rateLimit.used);
+    expect(after.body.data.rateLimit.used).toBe(before.body.data.rateLimit.used + 1); // the second read itself, nothing for the refused one
   });
 });
 
@@ -238,5 +253,128 @@ describe('usage', () => {
     expect(usage.body.by_day).toEqual([{ date: new Date().toISOString().slice(0, 10), requests: 5, credits: 5 }]);
     const gql = await graphql(sys.url, apiKey, '{ usage { creditsUsed byEndpoint { endpoint credits } } }');
     expect(gql.body.data.usage.creditsUsed).toBe(5);
+  });
+});
+
+const aliased = (n: number, field: string) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: ${field}`).join(' ')} }`;
+
+/** A GraphQL request without a credential, from `address` (the gateway trusts its loopback proxy). */
+async function anonymousGraphql(url: string, query: string, address?: string, variables?: Record<string, unknown>) {
+  const res = await fetch(`${url}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(address ? { 'x-forwarded-for': address } : {}) },
+    body: JSON.stringify({ query, variables }),
+  });
+  const text = await res.text();
+  return { status: res.status, headers: res.headers, size: text.length, body: JSON.parse(text) as { data?: any; errors?: Array<{ message: string; extensions: Record<string, any> }>; extensions?: any } };
+}
+
+describe('operations without a credential', () => {
+  it('refuses 300 aliased __schema before running any, with a short answer that says the limit and the fix', async () => {
+    const res = await anonymousGraphql(sys.url, aliased(300, '__schema { types { name fields { name } } }'));
+    expect(res.status).toBe(400);
+    expect(res.body.data).toBeUndefined();
+    expect(res.size).toBeLessThan(2000);
+    expect(res.body.errors![0].extensions).toMatchObject({ code: 'INVALID_REQUEST', details: { limit: 'max_aliases', value: 300, max: 50 } });
+    expect(res.body.errors![0].message).toMatch(/300 fields under aliases; at most 50 are allowed\. Split it/);
+  });
+
+  it('allows one introspection, at its cost, and not two', async () => {
+    const one = await anonymousGraphql(sys.url, '{ __schema { queryType { name } } }');
+    expect(one.status).toBe(200);
+    expect(one.body.data.__schema.queryType.name).toBe('Query');
+    expect(one.body.extensions.cost).toMatchObject({ requested: 0, rate: 5 });
+    expect(one.headers.get('x-ratelimit-tier')).toBe('anonymous');
+    const two = await anonymousGraphql(sys.url, '{ a: __schema { queryType { name } } b: __schema { types { name } } }');
+    expect(two.status).toBe(400);
+    expect(two.body.errors![0].extensions.details).toEqual({ limit: 'max_introspection', value: 2, max: 1 });
+  });
+
+  it('refuses sharedVisualization 300 times over, and 10,000 commits through a share link', async () => {
+    const many = await anonymousGraphql(sys.url, aliased(300, 'sharedVisualization(shareId: "shr_0") { visualization { nodes { id } } }'));
+    expect(many.status).toBe(400);
+    expect(many.body.errors![0].extensions.details).toMatchObject({ limit: 'max_aliases', value: 300 });
+    const commits = await anonymousGraphql(sys.url, '{ sharedVisualization(shareId: "shr_0") { visualization { commits(first: 10000) { edges { node { sha } } } } } }');
+    expect(commits.status).toBe(400);
+    expect(commits.body.errors![0].extensions.details).toEqual({ limit: 'max_cost', value: 501, max: 20 });
+    expect(commits.body.errors![0].message).toMatch(/costs 501 credits; an operation without a credential may cost at most 20\. Send an API key, or ask for smaller pages/);
+    // A page a viewer asks for fits (and the unknown share answers as such: it ran).
+    const page = await anonymousGraphql(sys.url, '{ sharedVisualization(shareId: "shr_0") { visualization { commits(first: 100) { edges { node { sha } } } } } }');
+    expect(page.body.errors![0].extensions.code).toBe('RESOURCE_NOT_FOUND');
+  });
+
+  it('are limited per client address, over GraphQL and REST alike, with 429 and Retry-After', async () => {
+    const proxied = await startTestSystem({ worker: false, env: { TRUST_PROXY: 'loopback', ANON_RATE_LIMIT_PER_MINUTE: '5' } });
+    try {
+      const a = '198.51.100.7';
+      for (let i = 0; i < 4; i++) {
+        const ok = await anonymousGraphql(proxied.url, '{ __typename }', a);
+        expect(ok.status).toBe(200);
+        expect(ok.headers.get('x-ratelimit-used')).toBe(String(i + 1));
+      }
+      expect((await restClient(proxied.url).get('/v1/shared/shr_0', { 'x-forwarded-for': a })).status).toBe(404); // the 5th, over REST
+      const refused = await anonymousGraphql(proxied.url, '{ __typename }', a);
+      expect(refused.status).toBe(429);
+      expect(refused.body.errors![0].extensions).toMatchObject({
+        code: 'RATE_LIMIT_EXCEEDED',
+        details: { tier: 'anonymous', limit: 5, window: 'minute', retry_after: expect.any(Number) },
+      });
+      expect(refused.body.errors![0].message).toMatch(/5 credits per minute per address without a credential .*send an API key/);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      const rest = await restClient(proxied.url).post('/v1/auth/login', { email: 'a@b.c', password: 'x' }, { 'x-forwarded-for': a });
+      expect(rest.status).toBe(429);
+      expect(rest.body.error.code).toBe('rate_limit_exceeded');
+      // Another address has its own budget; a credential has its plan's.
+      expect((await anonymousGraphql(proxied.url, '{ __typename }', '198.51.100.8')).status).toBe(200);
+      const { apiKey } = await userWith(proxied, 'pro');
+      expect((await graphql(proxied.url, apiKey, '{ viewer { id } }')).status).toBe(200);
+    } finally {
+      await proxied.close();
+    }
+  });
+});
+
+describe('zero-cost fields and wide operations', () => {
+  it('refuses 1,000 aliases of usage, and counts each read of usage against the windows (not the month)', async () => {
+    const { apiKey } = await userWith(sys, 'free');
+    const wide = await graphql(sys.url, apiKey, aliased(1000, 'usage { creditsUsed }'));
+    expect(wide.status).toBe(400);
+    expect(wide.body.errors![0].extensions.details).toEqual({ limit: 'max_aliases', value: 1000, max: 50 });
+    // 20 aliases are within the shape, but cost 20 of a 5-per-minute plan.
+    const twenty = await graphql(sys.url, apiKey, aliased(20, 'usage { creditsUsed }'));
+    expect(twenty.status).toBe(400);
+    expect(twenty.body.errors![0].extensions.details).toEqual({ limit: 'max_cost', value: 20, max: 5 });
+    const results = [];
+    for (let i = 0; i < 13; i++) results.push(await graphql(sys.url, apiKey, '{ usage { creditsUsed } }'));
+    expect(results.map((r) => r.status)).toEqual([...Array(5).fill(200), ...Array(8).fill(429)]);
+    expect(results.slice(0, 5).map((r) => r.headers.get('x-ratelimit-used'))).toEqual(['1', '2', '3', '4', '5']);
+    expect(results.slice(0, 5).map((r) => (r.body as any).extensions.cost)).toEqual(Array(5).fill({ requested: 0, actual: 0, depth: 1, rate: 1 }));
+    expect(results[5]!.body.errors![0].extensions.code).toBe('RATE_LIMIT_EXCEEDED');
+    expect(results[0]!.body.data.usage.creditsUsed).toBe(0); // free of monthly credits
+  });
+
+  it('refuses nodes with 2,000 ids and project.search aliased 500 times; a search costs a credit', async () => {
+    const { apiKey } = await userWith(sys, 'team');
+    const ids = Array.from({ length: 2000 }, (_, i) => `task_${i}`);
+    const nodes = await graphql(sys.url, apiKey, 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids });
+    expect(nodes.status).toBe(400);
+    expect(nodes.body.errors![0].extensions.details).toEqual({ limit: 'max_ids', value: 2000, max: 100 });
+    expect(nodes.body.errors![0].message).toMatch(/batches of 100/);
+    const fewer = await graphql(sys.url, apiKey, 'query($ids: [ID!]!) { nodes(ids: $ids) { id } }', { ids: ids.slice(0, 100) });
+    expect(fewer.status).toBe(200);
+    expect((fewer.body as any).extensions.cost.requested).toBe(5);
+    const searches = await graphql(sys.url, apiKey, `{ project(id: "prj_0") ${aliased(500, 'search(query: "x") { files { path } }')} }`);
+    expect(searches.status).toBe(400);
+    expect(searches.body.errors![0].extensions.details).toMatchObject({ limit: 'max_aliases', value: 500 });
+    const { apiKey: free } = await userWith(sys, 'free');
+    const ten = await graphql(sys.url, free, `{ project(id: "prj_0") ${aliased(10, 'search(query: "x") { files { path } }')} }`);
+    expect(ten.body.errors![0].extensions.details).toEqual({ limit: 'max_cost', value: 11, max: 5 });
+  });
+
+  it('holds over the WebSocket too', async () => {
+    const { apiKey } = await userWith(sys, 'team');
+    const ws = await subscribeGraphql(sys.url.replace('http', 'ws'), apiKey, aliased(300, 'viewer { id }'), {});
+    expect(ws.results).toEqual([]);
+    expect(ws.errors[0]).toMatchObject({ message: expect.stringMatching(/300 fields under aliases/), extensions: { code: 'INVALID_REQUEST' } });
   });
 });

@@ -1,24 +1,28 @@
 /**
  * Admission of one request: concurrency per credential, the monthly quota per account, and the
  * rolling per-minute and per-hour windows per credential, all from the account's limits (plan
- * plus operator overrides), charged in credits (most requests cost 1; bulk ones more). The same
- * code admits REST routes and GraphQL operations, so both spend one budget. What it answers:
- * X-RateLimit-* headers for the response, or the error (429 rate / 429 concurrency / 402 quota)
- * with those headers. Operations refused here cost nothing.
+ * plus operator overrides), charged in credits (most requests cost 1; bulk ones more). Every
+ * request takes at least 1 from the windows, also one free of monthly credits (reading usage).
+ * The same code admits REST routes and GraphQL operations, so both spend one budget. A request
+ * without a credential is admitted per client address (ANON_RATE_LIMIT_PER_MINUTE, same store).
+ * What it answers: X-RateLimit-* headers for the response, or the error (429 rate / 429
+ * concurrency / 402 quota) with those headers. Operations refused here cost nothing.
  */
 import type { Db } from '../../db/client.js';
 import { AppError, InvalidRequestError } from '../../errors.js';
-import type { OperationCost } from '../../graphql/cost.js';
+import { checkShape, type OperationCost, type ShapeLimits } from '../../graphql/cost.js';
 import type { EventBus } from '../../events/event-bus.js';
 import type { Principal } from '../deps.js';
 import { limitsOf, planOf, type Limits } from './plans.js';
-import { ResilientLimitStore, type LimitStore } from './store.js';
+import { ResilientLimitStore, type LimitStore, type WindowState } from './store.js';
 import { utcDay, type UsageRecorder } from './usage.js';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const LIMITS_CACHE_MS = 10_000;
 const LIMITS_CHANGED = 'limits.changed';
+/** The tier X-RateLimit-Tier names for callers without a credential. */
+export const ANONYMOUS_TIER = 'anonymous';
 
 export class RateLimitError extends AppError {
   constructor(message: string, details: Record<string, unknown>, headers: Record<string, string>) {
@@ -90,6 +94,10 @@ export class Limiter {
       upgradeUrl: string;
       /** The account's subscription after applying what its period end decided. */
       subscriptionOf: (userId: string) => Promise<{ status: string; currentPeriodStart: Date; currentPeriodEnd: Date } | null>;
+      /** Callers without a credential, per client address: credits per minute, and the most one operation may cost. */
+      anonymous: { perMinute: number; maxCost: number };
+      /** The shape every GraphQL operation keeps (checked even with limits off). */
+      shape: ShapeLimits;
     },
   ) {
     this.unsubscribe = bus.onBroadcast(LIMITS_CHANGED, (userId) => this.cache.delete(userId));
@@ -117,28 +125,37 @@ export class Limiter {
   }
 
   /**
-   * Refuses a GraphQL operation too deep or too costly for the caller's plan before it runs: its
-   * cost may not exceed the per-minute budget (it could never be admitted).
+   * Refuses a GraphQL operation before it runs when its shape is refused for everyone (aliases,
+   * introspection, ids: see checkShape), or it is too deep or too costly for the caller: deeper
+   * than the plan allows, or costing more than the per-minute budget (it could never be
+   * admitted). Without a credential: the free plan's depth, and at most ANON_MAX_COST.
    */
-  async checkQuery(principal: Principal, cost: OperationCost): Promise<void> {
+  async checkQuery(principal: Principal | null, cost: OperationCost): Promise<void> {
+    checkShape(cost, this.options.shape);
     if (!this.options.enabled) return;
-    const { limits, tier } = await this.account(principal);
-    const maxDepth = planOf(tier).maxQueryDepth;
+    const account = principal ? await this.account(principal) : null;
+    const tier = account?.tier ?? ANONYMOUS_TIER;
+    const maxCost = account?.limits.requestsPerMinute ?? this.options.anonymous.maxCost;
+    const maxDepth = planOf(principal ? tier : 'free').maxQueryDepth;
     if (cost.depth > maxDepth) {
-      throw new InvalidRequestError(`The query is ${cost.depth} levels deep; the ${tier} plan allows ${maxDepth}. Split it into smaller queries.`, {
+      const who = principal ? `the ${tier} plan allows` : 'without a credential the limit is';
+      throw new InvalidRequestError(`The query is ${cost.depth} levels deep; ${who} ${maxDepth}. Split it into smaller queries.`, {
         limit: 'max_depth', value: cost.depth, max: maxDepth,
       });
     }
-    if (cost.cost > limits.requestsPerMinute) {
-      throw new InvalidRequestError(
-        `The query costs ${cost.cost} credits; the ${tier} plan allows at most ${limits.requestsPerMinute} per minute. Ask for smaller pages (first/last).`,
-        { limit: 'max_cost', value: cost.cost, max: limits.requestsPerMinute },
-      );
+    if (cost.rateCost > maxCost) {
+      const message = principal
+        ? `The query costs ${cost.rateCost} credits; the ${tier} plan allows at most ${maxCost} per minute. Ask for smaller pages (first/last) or fewer fields.`
+        : `The query costs ${cost.rateCost} credits; an operation without a credential may cost at most ${maxCost}. Send an API key, or ask for smaller pages (first/last) or fewer fields.`;
+      throw new InvalidRequestError(message, { limit: 'max_cost', value: cost.rateCost, max: maxCost });
     }
   }
 
-  /** Admits a request costing `credits` for `endpoint`, or throws the limit it hit. */
-  async admit(principal: Principal, credits: number, endpoint: string): Promise<Admission> {
+  /**
+   * Admits a request costing `credits` of the monthly quota for `endpoint`, or throws the limit it
+   * hit. The windows count `rateCost` (default: the credits, at least 1).
+   */
+  async admit(principal: Principal, credits: number, endpoint: string, rateCost = Math.max(1, credits)): Promise<Admission> {
     if (!this.options.enabled) return { rate: null, headers: {}, release: async () => {} };
     const { limits, period, tier } = await this.account(principal);
     const rateKey = `cred:${principal.credentialId}`;
@@ -155,6 +172,7 @@ export class Limiter {
         { name: 'hour', limit: limits.requestsPerHour, windowMs: HOUR },
       ],
       cost: credits,
+      windowCost: Math.max(rateCost, credits),
       now,
     });
     if (result.outcome === 'concurrency') throw new ConcurrencyLimitError(limits.concurrent, tier, { 'X-RateLimit-Tier': tier });
@@ -164,15 +182,7 @@ export class Limiter {
     const hour = result.rate.windows.find((w) => w.name === 'hour')!;
     const rate: RateState = { limit: hour.limit, remaining: Math.max(0, hour.limit - hour.used), used: hour.used, reset: Math.ceil(hour.resetAt / 1000), tier };
     const headers = rateHeaders(rate);
-    if (result.outcome === 'rate') {
-      const blocked = result.rate.blocked!;
-      const retryAfter = Math.max(1, Math.ceil((blocked.resetAt - now) / 1000));
-      throw new RateLimitError(
-        `Rate limit exceeded: ${blocked.limit} credits per ${blocked.name} on the ${tier} plan. Try again in ${retryAfter} seconds.`,
-        { retry_after: retryAfter, tier, limit: blocked.limit, window: blocked.name, reset_at: new Date(blocked.resetAt).toISOString(), cost: credits },
-        { ...headers, 'Retry-After': String(retryAfter) },
-      );
-    }
+    if (result.outcome === 'rate') throw rateLimitError(result.rate.blocked!, `on the ${tier} plan`, tier, rateCost, headers, now);
     this.usage.record(principal.userId, endpoint, credits);
     let released = false;
     return {
@@ -184,6 +194,22 @@ export class Limiter {
         await this.store.release(rateKey);
       },
     };
+  }
+
+  /**
+   * Admits a request without a credential costing `rateCost`, against the per-minute budget of
+   * its client address (shared by every gateway when the store is Redis), or throws 429.
+   */
+  async admitAddress(ip: string | null, rateCost: number): Promise<Admission> {
+    if (!this.options.enabled) return { rate: null, headers: {}, release: async () => {} };
+    const now = Date.now();
+    const limit = this.options.anonymous.perMinute;
+    const result = await this.store.hit(`addr:${ip ?? 'unknown'}`, [{ name: 'minute', limit, windowMs: MINUTE }], Math.max(1, rateCost), now);
+    const minute = result.windows[0]!;
+    const rate: RateState = { limit, remaining: Math.max(0, limit - minute.used), used: minute.used, reset: Math.ceil(minute.resetAt / 1000), tier: ANONYMOUS_TIER };
+    const headers = rateHeaders(rate);
+    if (result.blocked) throw rateLimitError(result.blocked, 'per address without a credential (send an API key for your plan\'s limits)', ANONYMOUS_TIER, rateCost, headers, now);
+    return { rate, headers, release: async () => {} };
   }
 
   /** Credits the account used since `start` (written and not yet written). */
@@ -205,7 +231,16 @@ export class Limiter {
   }
 }
 
-/** X-RateLimit-* from the hourly window (the spec's "per-hour ceiling"). */
+function rateLimitError(blocked: WindowState, whose: string, tier: string, cost: number, headers: Record<string, string>, now: number): RateLimitError {
+  const retryAfter = Math.max(1, Math.ceil((blocked.resetAt - now) / 1000));
+  return new RateLimitError(
+    `Rate limit exceeded: ${blocked.limit} credits per ${blocked.name} ${whose}. Try again in ${retryAfter} seconds.`,
+    { retry_after: retryAfter, tier, limit: blocked.limit, window: blocked.name, reset_at: new Date(blocked.resetAt).toISOString(), cost },
+    { ...headers, 'Retry-After': String(retryAfter) },
+  );
+}
+
+/** X-RateLimit-* from the hourly window (the spec's "per-hour ceiling"); for callers without a credential, their minute. */
 function rateHeaders(rate: RateState): Record<string, string> {
   return {
     'X-RateLimit-Limit': String(rate.limit),

@@ -45,7 +45,10 @@ export interface AdmitRequest {
   /** What the account used this period before this counter existed (the usage ledger). */
   monthInitial: () => Promise<number>;
   windows: WindowSpec[];
+  /** Credits for the monthly counter. */
   cost: number;
+  /** What the windows count (default `cost`): free reads still take room in them. */
+  windowCost?: number;
   now: number;
 }
 
@@ -144,7 +147,7 @@ export class MemoryLimitStore implements LimitStore {
     const inFlight = this.inFlight.get(r.rateKey) ?? 0;
     if (inFlight >= r.concurrent) return { outcome: 'concurrency' };
     if (counter.value + r.cost > r.monthLimit) return { outcome: 'quota', monthUsed: counter.value };
-    const rate = this.hitNow(r.rateKey, r.windows, r.cost, r.now);
+    const rate = this.hitNow(r.rateKey, r.windows, r.windowCost ?? r.cost, r.now);
     if (!rate.allowed) return { outcome: 'rate', rate };
     this.inFlight.set(r.rateKey, inFlight + 1);
     counter.value += r.cost;
@@ -231,12 +234,13 @@ if blocked == 0 then record(n, now, cost, id, used) end
 return states(n, now, cost, used, blocked, { blocked })`;
 
 // KEYS: in-flight counter, monthly counter, then the windows' keys.
-// ARGV: now, cost, id, concurrent, inFlightTtl, monthLimit, monthTtl, monthInitial ('' = unknown), then per window: limit, length.
+// ARGV: now, cost (monthly credits), id, concurrent, inFlightTtl, monthLimit, monthTtl, monthInitial ('' = unknown),
+// window cost, then per window: limit, length.
 // Returns: outcome (1 admitted, 2 concurrency, 3 quota, 4 rate, -1 monthly counter unknown), month used, blocked window, per window: used, resetAt.
 const ADMIT = `
-local base, argBase = 2, 8
+local base, argBase = 2, 9
 ${WINDOWS}
-local now, cost, id = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local now, cost, id, windowCost = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[9])
 local n = (#KEYS - 2) / 2
 local inFlight = tonumber(redis.call('GET', KEYS[1]) or '0')
 if inFlight >= tonumber(ARGV[4]) then return { 2, 0, 0 } end
@@ -248,13 +252,13 @@ if not month then
 end
 month = tonumber(month)
 if month + cost > tonumber(ARGV[6]) then return { 3, month, 0 } end
-local used, blocked = check(n, now, cost)
-if blocked > 0 then return states(n, now, cost, used, blocked, { 4, month, blocked }) end
-record(n, now, cost, id, used)
+local used, blocked = check(n, now, windowCost)
+if blocked > 0 then return states(n, now, windowCost, used, blocked, { 4, month, blocked }) end
+record(n, now, windowCost, id, used)
 redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 month = redis.call('INCRBY', KEYS[2], cost)
-return states(n, now, cost, used, 0, { 1, month, 0 })`;
+return states(n, now, windowCost, used, 0, { 1, month, 0 })`;
 
 /** An in-flight count outlives a crashed gateway by at most this long. */
 const IN_FLIGHT_TTL_MS = 5 * 60_000;
@@ -296,7 +300,7 @@ export class RedisLimitStore implements LimitStore {
     const keys = [`codex:cc:${r.rateKey}`, `codex:ct:${r.monthKey}`, ...this.windowKeys(r.rateKey, r.windows)];
     const run = async (initial: string) =>
       (
-        await this.call('codexAdmit', keys.length, ...keys, r.now, r.cost, randomUUID(), r.concurrent, IN_FLIGHT_TTL_MS, r.monthLimit, r.monthTtlMs, initial, ...r.windows.flatMap((w) => [w.limit, w.windowMs]))
+        await this.call('codexAdmit', keys.length, ...keys, r.now, r.cost, randomUUID(), r.concurrent, IN_FLIGHT_TTL_MS, r.monthLimit, r.monthTtlMs, initial, r.windowCost ?? r.cost, ...r.windows.flatMap((w) => [w.limit, w.windowMs]))
       ).map(Number);
     let out = await run('');
     if (out[0] === -1) out = await run(String(await r.monthInitial()));
