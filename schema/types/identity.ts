@@ -40,11 +40,11 @@ builder.mutationFields((t) => ({
   }),
   signup: t.field({
     type: AuthTokens,
-    description: 'Creates an account and signs in; only when the server allows sign-up (ALLOW_SIGNUP).',
+    description: 'Creates an account and signs in; only when the server allows sign-up (ALLOW_SIGNUP). Sign-ups naming a taken e-mail are throttled like failed sign-ins.',
     authScopes: { public: true },
     skipTypeScopes: true,
     args: { input: t.arg({ type: SignupInput, required: true }) },
-    resolve: (_root, { input }, ctx) => signup(ctx.deps, input),
+    resolve: (_root, { input }, ctx) => signup(ctx.deps, input, ctx.ip),
   }),
   refreshSession: t.field({
     type: AuthTokens,
@@ -119,6 +119,7 @@ builder.node(OAuthClientRef, {
     name: t.exposeString('name'),
     clientId: t.exposeString('id'),
     teamId: t.exposeID('teamId', { nullable: true, description: 'Tokens of this client act for this team.' }),
+    scopes: t.exposeStringList('scopes', { description: 'Scopes its tokens may hold; account only when asked for by name.' }),
     createdAt: t.field({ type: 'DateTime', resolve: (c) => c.createdAt }),
     lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (c) => c.lastUsedAt }),
     revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (c) => c.revokedAt }),
@@ -126,7 +127,11 @@ builder.node(OAuthClientRef, {
 });
 
 const CreateOAuthClientInput = builder.inputType('CreateOAuthClientInput', {
-  fields: (t) => ({ name: t.string({ required: true }), teamId: t.id({ description: 'Act for this team (you must be its admin or owner).' }) }),
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    teamId: t.id({ description: 'Act for this team (you must be its admin or owner).' }),
+    scopes: t.stringList({ description: 'Scopes its tokens may hold (read, write, generate, account); default read, write, generate. A team client cannot hold account.' }),
+  }),
 });
 
 const CreateOAuthClientPayload = builder
@@ -214,7 +219,7 @@ builder.mutationFields((t) => ({
         ctx.deps.db,
         { principalId: caller.userId, key: idempotencyKey, operation: 'createOAuthClient', request: input },
         async () => {
-          const created = await createOAuthClient(ctx.deps, caller, { name: input.name, teamId: input.teamId == null ? null : String(input.teamId) });
+          const created = await createOAuthClient(ctx.deps, caller, { name: input.name, teamId: input.teamId == null ? null : String(input.teamId), scopes: input.scopes });
           clientSecret = created.secret;
           return created.client.id;
         },

@@ -15,6 +15,7 @@ import { idKind, newId } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { parseCidrs } from './cidr.js';
+import { requirePersonalCredential } from '../teams.js';
 
 export const KEY_PATTERN = /^cdx_(sk|pk)_[A-Za-z0-9_-]{20,200}$/;
 export const MAX_ACTIVE_KEYS = 25;
@@ -74,6 +75,7 @@ export async function issueApiKey(
   principal: Principal,
   input: { name: string; kind?: 'secret' | 'publishable' | null; allowedCidrs?: string[] | null },
 ): Promise<{ key: ApiKey; secret: string }> {
+  requirePersonalCredential(principal, 'API keys');
   const errors = [];
   const name = input.name.trim();
   if (!name || name.length > 100) errors.push({ field: 'name', message: 'must be 1 to 100 characters' });
@@ -103,6 +105,7 @@ export async function issueApiKey(
 }
 
 export async function getApiKey(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<ApiKey> {
+  requirePersonalCredential(principal, 'API keys');
   const key = idKind(id) === 'apiKey' ? await deps.db.apiKey.findUnique({ where: { id } }) : null;
   if (!key || key.userId !== principal.userId) throw new NotFoundError('API key', id);
   return key;
@@ -110,6 +113,7 @@ export async function getApiKey(deps: Pick<ServiceDeps, 'db'>, principal: Princi
 
 /** The caller's keys (active and revoked), newest first. */
 export function listApiKeys(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs) {
+  requirePersonalCredential(principal, 'API keys');
   return paginate(args, KEY_PAGE_MAX, 'apiKey', (cursor, order, take) =>
     deps.db.apiKey.findMany({ where: { userId: principal.userId, ...cursor }, orderBy: { id: order }, take }),
   );

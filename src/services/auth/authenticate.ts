@@ -182,7 +182,11 @@ export class Authenticator {
           method: 'oauth_client',
           credentialId: client.id,
           keyKind: null,
-          scopes: FULL_SCOPES.filter((s) => String(claims.scope ?? '').split(' ').includes(s)),
+          // What the token was issued with, never more than the client holds now; a client bound to a
+          // team never manages the account (keys, clients, billing are personal).
+          scopes: FULL_SCOPES.filter(
+            (s) => String(claims.scope ?? '').split(' ').includes(s) && client.scopes.includes(s) && !(client.teamId && s === 'account'),
+          ),
           tier: client.owner.tier,
           teamId: client.teamId,
           allowedCidrs: [],
