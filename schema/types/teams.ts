@@ -18,6 +18,7 @@ const TeamRoleEnum = builder.enumType('TeamRole', {
 });
 
 const TeamMemberRef = builder.objectRef<TeamMember & { user?: User }>('TeamMember').implement({
+  authScopes: { sees: 'team_members' },
   fields: (t) => ({
     userId: t.exposeID('userId'),
     user: t.field({
@@ -32,6 +33,7 @@ const TeamMemberRef = builder.objectRef<TeamMember & { user?: User }>('TeamMembe
 export const TeamRef = builder.objectRef<Team>('Team');
 
 builder.node(TeamRef, {
+  authScopes: { sees: 'teams' },
   description: 'A group of users that owns resources together.',
   id: { resolve: (team) => team.id },
   loadOne: (id, ctx) => getTeam(ctx.deps, callerOf(ctx), id),
@@ -39,7 +41,7 @@ builder.node(TeamRef, {
     name: t.exposeString('name'),
     createdAt: t.field({ type: 'DateTime', resolve: (team) => team.createdAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (team) => team.updatedAt }),
-    members: t.field({ type: [TeamMemberRef], resolve: (team, _args, ctx) => listMembers(ctx.deps, callerOf(ctx), team.id) }),
+    members: t.field({ type: [TeamMemberRef], authScopes: { sees: 'team_members' }, resolve: (team, _args, ctx) => listMembers(ctx.deps, callerOf(ctx), team.id) }),
     viewerRole: t.field({
       type: TeamRoleEnum,
       description: 'Your role in this team.',
@@ -52,14 +54,14 @@ builder.node(TeamRef, {
 builder.queryFields((t) => ({
   team: t.field({
     type: TeamRef,
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'teams' } },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => getTeam(ctx.deps, callerOf(ctx), String(args.id)),
   }),
   teams: t.connection({
     type: TeamRef,
     description: 'Teams you belong to, newest first.',
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'teams' } },
     resolve: async (_root, args, ctx) => connectionOf(await listTeams(ctx.deps, callerOf(ctx), args)),
   }),
 }));
@@ -114,7 +116,7 @@ builder.queryFields((t) => ({
   pendingTeamInvitations: t.field({
     type: [TeamInvitationRef],
     description: "A team's pending invitations (admin or owner).",
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'team_members' } },
     args: { teamId: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => listTeamInvitations(ctx.deps, callerOf(ctx), String(args.teamId)),
   }),

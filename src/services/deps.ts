@@ -42,4 +42,6 @@ export interface Principal {
   teamId: string | null;
   /** CIDR ranges the credential may be used from; empty: anywhere. */
   allowedCidrs: readonly string[];
+  /** Publishable keys: what they may read besides what they created (auth/read-resources.ts); null: unrestricted. */
+  readResources?: readonly string[] | null;
 }

@@ -9,6 +9,7 @@ import { TEAM_PAGE_MAX, TEAM_ROLES } from '../../services/teams.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
 import { defineRoute } from '../route.js';
 import { operation } from './operations.js';
+import { READ_RESOURCES } from '../../services/auth/read-resources.js';
 
 const TokensJson = z.object({
   access_token: z.string(),
@@ -29,6 +30,7 @@ const ApiKeyJson = z.object({
   kind: z.enum(['secret', 'publishable']),
   prefix: z.string().describe('First characters of the key, to tell keys apart.'),
   allowed_cidrs: z.array(z.string()),
+  read_resources: z.array(z.enum(READ_RESOURCES)).describe('Publishable keys: what they read besides what they created; empty for secret keys.'),
   created_at: z.string(),
   last_used_at: z.string().nullable(),
   revoked_at: z.string().nullable(),
@@ -40,6 +42,7 @@ const apiKeyJson = (k: any): z.infer<typeof ApiKeyJson> => ({
   kind: k.kind.toLowerCase(),
   prefix: k.prefix,
   allowed_cidrs: k.allowedCidrs,
+  read_resources: k.readResources.map((r: string) => r.toLowerCase()),
   created_at: k.createdAt,
   last_used_at: k.lastUsedAt,
   revoked_at: k.revokedAt,
@@ -235,13 +238,17 @@ export const keyRoutes = [
         name: z.string(),
         kind: z.enum(['secret', 'publishable']).optional().describe('secret (default) or publishable (read and generation only, daily quota).'),
         allowed_cidrs: z.array(z.string()).optional().describe('IP ranges the key works from, e.g. ["203.0.113.0/24"].'),
+        read_resources: z
+          .array(z.enum(READ_RESOURCES, { message: `must be one of: ${READ_RESOURCES.join(', ')}` }))
+          .optional()
+          .describe('Publishable keys only: what the key may read besides what it creates itself (default ["generations"]).'),
       })
       .strict(),
     response: ApiKeyJson.extend({ secret: z.string().nullable().describe('The key; shown once (null on an idempotent replay).') }),
     errors: ['key_limit_reached', 'idempotency_conflict'],
     document: operation('create-api-key', 'api-key-fields'),
     variables: ({ body, headers }) => ({
-      input: { name: body.name, kind: body.kind?.toUpperCase(), allowedCidrs: body.allowed_cidrs },
+      input: { name: body.name, kind: body.kind?.toUpperCase(), allowedCidrs: body.allowed_cidrs, readResources: body.read_resources?.map((r) => r.toUpperCase()) },
       idempotencyKey: idempotencyKey(headers),
     }),
     reply: (data: any) => ({ ...apiKeyJson(data.createApiKey.apiKey), secret: data.createApiKey.secret }),

@@ -15,6 +15,7 @@ import { idKind, newId } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { parseCidrs } from './cidr.js';
+import { checkReadResources, DEFAULT_READ_RESOURCES } from './read-resources.js';
 import { requirePersonalCredential } from '../teams.js';
 
 export const KEY_PATTERN = /^cdx_(sk|pk)_[A-Za-z0-9_-]{20,200}$/;
@@ -40,7 +41,7 @@ export function generateApiKey(kind: 'secret' | 'publishable'): string {
 /** Stores a key for a user; returns its id and the secret, which is never shown again. */
 export async function createApiKey(
   db: Db,
-  input: { userId: string; name: string; kind?: 'secret' | 'publishable'; secret?: string; allowedCidrs?: string[] },
+  input: { userId: string; name: string; kind?: 'secret' | 'publishable'; secret?: string; allowedCidrs?: string[]; readResources?: string[] },
 ): Promise<{ key: ApiKey; secret: string }> {
   const kind = input.kind ?? 'secret';
   const secret = input.secret ?? generateApiKey(kind);
@@ -53,6 +54,7 @@ export async function createApiKey(
       displayPrefix: secret.slice(0, 11),
       secretHash: hashApiKey(secret),
       allowedCidrs: input.allowedCidrs ?? [],
+      readResources: input.readResources ?? (kind === 'publishable' ? [...DEFAULT_READ_RESOURCES] : []),
     },
   });
   return { key, secret };
@@ -73,9 +75,10 @@ export async function createUserWithKey(
 export async function issueApiKey(
   deps: Pick<ServiceDeps, 'db' | 'bus'>,
   principal: Principal,
-  input: { name: string; kind?: 'secret' | 'publishable' | null; allowedCidrs?: string[] | null },
+  input: { name: string; kind?: 'secret' | 'publishable' | null; allowedCidrs?: string[] | null; readResources?: readonly string[] | null },
 ): Promise<{ key: ApiKey; secret: string }> {
   requirePersonalCredential(principal, 'API keys');
+  const readResources = checkReadResources(input.kind ?? 'secret', input.readResources);
   const errors = [];
   const name = input.name.trim();
   if (!name || name.length > 100) errors.push({ field: 'name', message: 'must be 1 to 100 characters' });
@@ -92,7 +95,7 @@ export async function issueApiKey(
         limit: MAX_ACTIVE_KEYS,
       });
     }
-    return createApiKey(tx as unknown as Db, { userId: principal.userId, name, kind: input.kind ?? 'secret', allowedCidrs: cidrs.ok ? cidrs.cidrs : [] });
+    return createApiKey(tx as unknown as Db, { userId: principal.userId, name, kind: input.kind ?? 'secret', allowedCidrs: cidrs.ok ? cidrs.cidrs : [], readResources });
   });
   await appendEvent(deps.db, deps.bus, {
     streamId: principal.userId,
