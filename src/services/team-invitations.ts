@@ -38,21 +38,27 @@ export async function inviteMember(
   if (input.userId && idKind(input.userId) !== 'user') throw new ValidationError([{ field: 'user_id', message: 'must be an account id (user_…)' }]);
   if (role === 'owner' && myRole !== 'owner') throw new PermissionDeniedError('Only an owner can invite another owner.');
   const address = email ? { email } : { inviteeId: input.userId! };
-  // Members are already visible to the admin, so saying so reveals nothing new.
-  const member = await deps.db.teamMember.findFirst({ where: { teamId, user: email ? { email } : { id: input.userId! } } });
-  if (member) throw new ConflictError('member_exists', `${email ?? input.userId} is already a ${member.role} of team ${teamId}; change their role instead.`);
-  const pending = await deps.db.teamInvitation.findFirst({ where: { teamId, ...address, status: 'pending', expiresAt: { gt: new Date() } } });
-  if (pending) throw new ConflictError('invitation_exists', `${email ?? input.userId} already has pending invitation ${pending.id} to team ${teamId}; revoke it first to change its role.`);
-  const invitation = await deps.db.teamInvitation.create({
-    data: {
-      id: newId('invitation'),
-      teamId,
-      ...address,
-      role,
-      invitedById: principal.userId,
-      expiresAt: new Date(Date.now() + deps.config.INVITATION_TTL_DAYS * 86_400_000),
-    },
-    include: { team: { select: { name: true } } },
+  const now = new Date();
+  const invitation = await deps.db.$transaction(async (tx) => {
+    // The team's row lock serialises invitations, so one address gets one pending invitation.
+    await tx.$queryRaw`SELECT id FROM teams WHERE id = ${teamId} FOR UPDATE`;
+    // Members are already visible to the admin, so saying so reveals nothing new.
+    const member = await tx.teamMember.findFirst({ where: { teamId, user: email ? { email } : { id: input.userId! } } });
+    if (member) throw new ConflictError('member_exists', `${email ?? input.userId} is already a ${member.role} of team ${teamId}; change their role instead.`);
+    const pending = await tx.teamInvitation.findFirst({ where: { teamId, ...address, status: 'pending', expiresAt: { gt: now } } });
+    if (pending) throw new ConflictError('invitation_exists', `${email ?? input.userId} already has pending invitation ${pending.id} to team ${teamId}; revoke it first to change its role.`);
+    return tx.teamInvitation.create({
+      data: {
+        id: newId('invitation'),
+        teamId,
+        ...address,
+        role,
+        invitedById: principal.userId,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + deps.config.INVITATION_TTL_DAYS * 86_400_000),
+      },
+      include: { team: { select: { name: true } } },
+    });
   });
   await tellInvitee(deps, invitation, invitation.team.name);
   return invitation;

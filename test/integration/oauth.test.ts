@@ -8,6 +8,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restClient } from '../helpers/client.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { joinTeam } from '../helpers/fixtures.js';
 
 let sys: TestSystem;
 /** Client secrets, access tokens and API keys seen here; none may appear in the logs. */
@@ -230,8 +231,7 @@ describe('clients for a team', () => {
     teamId = team.body.id;
     expect((await as(olivia.apiKey).post('/v1/teams', { name: 'Another team of hers' })).status).toBe(201);
     member = await newUser('Member');
-    const added = await as(olivia.apiKey).post(`/v1/teams/${teamId}/members`, { user_id: member.userId, role: 'member' });
-    expect(added.status).toBe(201);
+    await joinTeam(sys.url, olivia.apiKey, teamId, member, 'member');
   });
 
   it('are created by a team admin and act for the team', async () => {

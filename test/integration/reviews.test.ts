@@ -14,6 +14,7 @@ import { runReview } from '../../src/services/reviews/run-review.js';
 import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { openSse, type SseEvent } from '../helpers/sse.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { joinTeam } from '../helpers/fixtures.js';
 
 // The reviewer pauses this long before each file, so a review of the fixture (7 files) runs
 // about a second: the stream demonstrably delivers findings while the review is still running
@@ -560,8 +561,8 @@ describe('team reviews', () => {
     const viewer = restClient(sys.url, viewerKey);
     const memberId = (await member.get('/v1/auth/me')).body.id;
     const viewerId = (await viewer.get('/v1/auth/me')).body.id;
-    expect((await api.post(`/v1/teams/${team.id}/members`, { user_id: memberId, role: 'member' })).status).toBe(201);
-    expect((await api.post(`/v1/teams/${team.id}/members`, { user_id: viewerId, role: 'viewer' })).status).toBe(201);
+    await joinTeam(sys.url, key, team.id, { userId: memberId, apiKey: memberKey }, 'member');
+    await joinTeam(sys.url, key, team.id, { userId: viewerId, apiKey: viewerKey }, 'viewer');
 
     const review = (await api.post('/v1/reviews', { file: fileOf('src/users.js'), team_id: team.id })).body;
     expect(review.team_id).toBe(team.id);

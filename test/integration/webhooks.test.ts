@@ -18,7 +18,7 @@ import { schema } from '../../schema/index.js';
 import { buildContext } from '../../src/context.js';
 import { newId } from '../../src/ids.js';
 import { graphql, restClient, waitFor } from '../helpers/client.js';
-import { executeBody } from '../helpers/fixtures.js';
+import { executeBody, joinTeam } from '../helpers/fixtures.js';
 import { failGeneration } from '../../src/services/generations.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -380,8 +380,7 @@ describe('events and signatures', () => {
     const team = await api.post('/v1/teams', { name: 'Hooks team' });
     const p = await project(owner.userId, team.body.id);
     const w = await subscribe(p.id, '/team', ['team.*']);
-    const added = await api.post(`/v1/teams/${team.body.id}/members`, { user_id: otherUser.userId, role: 'viewer' });
-    expect(added.status).toBe(201);
+    await joinTeam(sys.url, owner.apiKey, team.body.id, otherUser, 'viewer');
     const [r] = await waitFor(async () => (receiver.at('/team').length ? receiver.at('/team') : undefined), 20_000);
     expect(verify(w.secret, r!)).toMatchObject({ type: 'team.member_added', resource_id: team.body.id, data: { user_id: otherUser.userId, role: 'viewer' } });
     // A viewer of the team sees the team's webhooks but cannot change them.
