@@ -615,6 +615,25 @@ describe('scopes', () => {
       expect(res.body.error.code).toBe('permission_denied');
     }
   });
+
+  it("a publishable key reads the reviews it created, not the account's others, and gets no project context unless allowed", async () => {
+    const created = await api.post('/v1/keys', { name: 'diagnostics', kind: 'publishable' });
+    expect(created.body.read_resources).toEqual(['generations']);
+    const editor = restClient(sys.url, created.body.secret);
+    const mine = await editor.post('/v1/reviews', { file: fileOf('src/users.js') });
+    expect(mine.status).toBe(201);
+    const theirs = await api.post('/v1/reviews', { file: fileOf('src/users.js') });
+    expect(theirs.status).toBe(201);
+    expect((await editor.get(`/v1/reviews/${mine.body.id}`)).status).toBe(200);
+    expect((await editor.get(`/v1/reviews/${theirs.body.id}`)).status).toBe(404);
+    expect((await editor.get('/v1/reviews')).body.data.map((r: any) => r.id)).toEqual([mine.body.id]);
+    const allowed = restClient(sys.url, (await api.post('/v1/keys', { name: 'all reviews', kind: 'publishable', read_resources: ['reviews'] })).body.secret);
+    expect((await allowed.get(`/v1/reviews/${theirs.body.id}`)).status).toBe(200);
+    const project = await api.post('/v1/projects', { name: 'Context', files: [{ path: 'src/users.js', content: 'export const users = [];\n' }] });
+    const withContext = await editor.post('/v1/reviews', { file: fileOf('src/users.js'), project_id: project.body.id });
+    expect(withContext.status).toBe(403);
+    expect(withContext.body.error.message).toContain('project_search');
+  });
 });
 
 describe('credits', () => {

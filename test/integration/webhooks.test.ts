@@ -269,10 +269,12 @@ describe('subscriptions', () => {
     expect(await sys.services.db.webhook.count({ where: { projectId: p.id } })).toBe(1);
   });
 
-  it('lets a publishable key read webhooks but not create them, and documents the routes', async () => {
+  it('lets a publishable key read webhooks only when its creator allowed it, never create them, and documents the routes', async () => {
     const p = await project(owner.userId);
     const w = await subscribe(p.id, '/pk', ['*']);
-    const pub = await api.post('/v1/keys', { name: 'browser', kind: 'publishable' });
+    const byDefault = await api.post('/v1/keys', { name: 'default browser', kind: 'publishable' });
+    expect((await restClient(sys.url, byDefault.body.secret).get(`/v1/webhooks/${w.id}`)).status).toBe(403);
+    const pub = await api.post('/v1/keys', { name: 'browser', kind: 'publishable', read_resources: ['webhooks'] });
     const pk = restClient(sys.url, pub.body.secret);
     expect((await pk.get(`/v1/webhooks/${w.id}`)).status).toBe(200);
     const denied = await pk.post('/v1/webhooks', { project_id: p.id, url: receiver.url('/pk2'), events: ['*'] });
