@@ -394,6 +394,15 @@ describe('events and signatures', () => {
     expect(denied.body.error.code).toBe('permission_denied');
   });
 
+  it('e-mails a team invitation through SMTP, also to an address that has no account yet', async () => {
+    const team = await api.post('/v1/teams', { name: 'Mail team' });
+    const invited = await api.post(`/v1/teams/${team.body.id}/members`, { email: 'newcomer@mail.test', role: 'viewer' });
+    expect(invited.status).toBe(202);
+    const mail = await waitFor(async () => mails.find((m) => m.replace(/=\r?\n/g, '').includes(invited.body.id)), 10_000);
+    expect(mail).toContain('newcomer@mail.test');
+    expect(mail.replace(/=\r?\n/g, '')).toContain(`/v1/invitations/${invited.body.id}/accept`);
+  });
+
   it('signs with both secrets during a rotation; each one verifies', async () => {
     const p = await project(owner.userId);
     const w = await subscribe(p.id, '/rotate', ['webhook.ping']);
