@@ -5,6 +5,7 @@ import ScopeAuthPlugin from '@pothos/plugin-scope-auth';
 import type { GraphQLContext } from '../src/context.js';
 import { AuthenticationError, NotFoundError, PermissionDeniedError } from '../src/errors.js';
 import { idKind, type IdKind } from '../src/ids.js';
+import { mayRead, type ReadResource } from '../src/services/auth/read-resources.js';
 
 const typenameByKind: Partial<Record<IdKind, string>> = {
   task: 'Task',
@@ -23,7 +24,10 @@ const typenameByKind: Partial<Record<IdKind, string>> = {
  * The one authorization model: every root field names the scopes it needs, and REST gets the same
  * rules because each REST route runs a GraphQL operation. `public` fields (sign-in) need nothing;
  * `authenticated` needs any valid credential; `read`, `write`, `generate` and `account` are what a
- * credential may do (publishable keys hold read and generate only).
+ * credential may do (publishable keys hold read and generate only). `sees: <resource>` narrows
+ * reading further for publishable keys (to what their creator chose, see read-resources.ts; true
+ * for every other credential) and `chose: <resource>` is true only for a publishable key whose
+ * creator chose that resource (what it may read without the account scope: keys, OAuth clients).
  */
 export interface AuthScopes {
   public: boolean;
@@ -32,6 +36,8 @@ export interface AuthScopes {
   write: boolean;
   generate: boolean;
   account: boolean;
+  sees: ReadResource;
+  chose: ReadResource;
 }
 
 export const builder = new SchemaBuilder<{
@@ -55,14 +61,18 @@ export const builder = new SchemaBuilder<{
         write: scopes.includes('write'),
         generate: scopes.includes('generate'),
         account: scopes.includes('account'),
+        sees: (resource: ReadResource) => mayRead(ctx.principal, resource),
+        chose: (resource: ReadResource) => !!ctx.principal?.readResources?.includes(resource),
       };
     },
     unauthorizedError: (_parent, ctx, info) =>
       ctx.principal
         ? new PermissionDeniedError(
             ctx.principal.keyKind === 'publishable'
-              ? `Publishable keys reach only read and generation operations; ${info.fieldName} needs a secret key.`
-              : `This credential may not use ${info.fieldName}.`,
+              ? `Publishable keys reach only read and generation operations, and read only what their creator chose (read_resources); ${info.fieldName} is not among them.`
+              : ctx.principal.teamId
+                ? `This credential acts for team ${ctx.principal.teamId} and cannot use ${info.fieldName}: keys, OAuth clients, billing and account settings belong to a person.`
+                : `This credential may not use ${info.fieldName}.`,
           )
         : new AuthenticationError(),
   },

@@ -87,6 +87,8 @@ export const configSchema = z.object({
   JWT_ISSUER: url(['http:', 'https:']).optional(),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(7 * 86400).default(86400),
   SESSION_TTL_DAYS: positiveInt.max(365).default(30),
+  /** How long a team invitation can be accepted. */
+  INVITATION_TTL_DAYS: positiveInt.max(90).default(7),
   OAUTH_TOKEN_TTL_SECONDS: positiveInt.max(86400).default(3600),
   OIDC_ISSUER: url(['http:', 'https:']).optional(),
   OIDC_AUDIENCE: z.string().min(1).optional(),

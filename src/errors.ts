@@ -139,6 +139,11 @@ export const errorStatuses: Record<string, number> = {
   webhook_disabled: 409,
   share_expired: 410,
   share_revoked: 410,
+  email_taken: 409,
+  member_exists: 409,
+  invitation_exists: 409,
+  invitation_not_pending: 409,
+  invitation_expired: 410,
 };
 
 /** Documentation link for an error code. */

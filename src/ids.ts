@@ -24,6 +24,7 @@ export const idPrefixes = {
   webhookEvent: 'evt',
   webhookDelivery: 'whd',
   notification: 'ntf',
+  invitation: 'inv',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

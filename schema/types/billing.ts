@@ -85,8 +85,8 @@ const RateLimit = builder.objectRef<RateState & { cost: number }>('RateLimit').i
 builder.queryFields((t) => ({
   // Reading your plan and usage is free of credits, so it works even when the monthly quota is
   // spent; each read runs queries, so it takes 1 from the per-minute and per-hour windows.
-  subscription: t.field({ type: SubscriptionRef, authScopes: { read: true }, extensions: { cost: 0, work: 1 }, resolve: (_r, _a, ctx) => subscriptionView(ctx.deps, callerOf(ctx)) }),
-  usage: t.field({ type: UsageRef, authScopes: { read: true }, extensions: { cost: 0, work: 1 }, resolve: (_r, _a, ctx) => usageReport(ctx.deps, callerOf(ctx)) }),
+  subscription: t.field({ type: SubscriptionRef, authScopes: { $all: { read: true, sees: 'billing' } }, extensions: { cost: 0, work: 1 }, resolve: (_r, _a, ctx) => subscriptionView(ctx.deps, callerOf(ctx)) }),
+  usage: t.field({ type: UsageRef, authScopes: { $all: { read: true, sees: 'billing' } }, extensions: { cost: 0, work: 1 }, resolve: (_r, _a, ctx) => usageReport(ctx.deps, callerOf(ctx)) }),
   rateLimit: t.field({
     type: RateLimit,
     nullable: true,

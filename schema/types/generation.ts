@@ -10,6 +10,7 @@ import type { FileHit } from '../../src/services/projects/search.js';
 import { builder } from '../builder.js';
 import { FileHitRef } from './project.js';
 import { connectionOf } from '../connection.js';
+import { mayReadObject } from '../../src/services/auth/read-resources.js';
 
 const GenerationStatus = builder.enumType('GenerationStatus', {
   values: {
@@ -46,6 +47,7 @@ const ErrorRef = builder.objectRef<{ code: string; message: string }>('Generatio
 export const GenerationRef = builder.objectRef<Generation>('Generation');
 
 builder.node(GenerationRef, {
+  authScopes: (g, ctx) => mayReadObject(ctx.principal, 'generations', g.createdByKeyId),
   description: 'Code written by the model from a prompt, with the analyzers\' warnings. Kept 90 days (GENERATION_RETENTION_DAYS).',
   id: { resolve: (g) => g.id },
   loadOne: (id, ctx) => getGeneration(ctx.deps, callerOf(ctx), id),

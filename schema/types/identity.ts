@@ -7,6 +7,7 @@ import { login, logout, refresh, signup, type TokenSet } from '../../src/service
 import { withIdempotency } from '../../src/services/idempotency.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
+import { READ_RESOURCES, type ReadResource } from '../../src/services/auth/read-resources.js';
 
 const AuthTokens = builder.objectRef<TokenSet>('AuthTokens').implement({
   description: 'A signed-in session: a short-lived access token and a single-use refresh token.',
@@ -40,11 +41,11 @@ builder.mutationFields((t) => ({
   }),
   signup: t.field({
     type: AuthTokens,
-    description: 'Creates an account and signs in; only when the server allows sign-up (ALLOW_SIGNUP).',
+    description: 'Creates an account and signs in; only when the server allows sign-up (ALLOW_SIGNUP). Sign-ups naming a taken e-mail are throttled like failed sign-ins.',
     authScopes: { public: true },
     skipTypeScopes: true,
     args: { input: t.arg({ type: SignupInput, required: true }) },
-    resolve: (_root, { input }, ctx) => signup(ctx.deps, input),
+    resolve: (_root, { input }, ctx) => signup(ctx.deps, input, ctx.ip),
   }),
   refreshSession: t.field({
     type: AuthTokens,
@@ -70,18 +71,28 @@ const ApiKeyKind = builder.enumType('ApiKeyKind', {
   values: { SECRET: { value: 'secret' }, PUBLISHABLE: { value: 'publishable', description: 'Read and generation operations only, with a daily quota.' } } as const,
 });
 
+const ReadResourceEnum = builder.enumType('ReadResource', {
+  description: 'What a publishable key may read besides what it created itself.',
+  values: Object.fromEntries(READ_RESOURCES.map((r) => [r.toUpperCase(), { value: r }])) as { [K in ReadResource as Uppercase<K>]: { value: K } },
+});
+
 export const ApiKeyRef = builder.objectRef<ApiKey>('ApiKey');
 
 builder.node(ApiKeyRef, {
   description: 'An API key. Its secret is shown once, when it is created.',
   id: { resolve: (key) => key.id },
   loadOne: (id, ctx) => getApiKey(ctx.deps, callerOf(ctx), id),
-  authScopes: { account: true },
+  authScopes: { $any: { account: true, chose: 'api_keys' } },
   fields: (t) => ({
     name: t.exposeString('name'),
     kind: t.field({ type: ApiKeyKind, resolve: (key) => key.kind }),
     prefix: t.exposeString('displayPrefix', { description: 'The first characters of the key, to tell keys apart.' }),
     allowedCidrs: t.exposeStringList('allowedCidrs', { description: 'IP ranges the key works from; empty: anywhere.' }),
+    readResources: t.field({
+      type: [ReadResourceEnum],
+      description: 'Publishable keys: what they read besides what they created (empty for secret keys, which read everything).',
+      resolve: (key) => key.readResources as ReadResource[],
+    }),
     createdAt: t.field({ type: 'DateTime', resolve: (key) => key.createdAt }),
     lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (key) => key.lastUsedAt, description: 'Minute resolution.' }),
     revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (key) => key.revokedAt }),
@@ -93,6 +104,10 @@ const CreateApiKeyInput = builder.inputType('CreateApiKeyInput', {
     name: t.string({ required: true }),
     kind: t.field({ type: ApiKeyKind, defaultValue: 'secret' }),
     allowedCidrs: t.stringList({ description: 'Limit the key to these IP ranges (CIDR), e.g. ["203.0.113.0/24"].' }),
+    readResources: t.field({
+      type: [ReadResourceEnum],
+      description: 'Publishable keys only: what the key may read besides what it creates (default GENERATIONS). Source search, member e-mails, keys, webhooks, OAuth clients and billing only when listed.',
+    }),
   }),
 });
 
@@ -114,11 +129,12 @@ builder.node(OAuthClientRef, {
   description: 'An OAuth 2.0 client for the client credentials grant at POST /v1/oauth/token. Its id is the client_id.',
   id: { resolve: (c) => c.id },
   loadOne: (id, ctx) => getOAuthClient(ctx.deps, callerOf(ctx), id),
-  authScopes: { account: true },
+  authScopes: { $any: { account: true, chose: 'oauth_clients' } },
   fields: (t) => ({
     name: t.exposeString('name'),
     clientId: t.exposeString('id'),
     teamId: t.exposeID('teamId', { nullable: true, description: 'Tokens of this client act for this team.' }),
+    scopes: t.exposeStringList('scopes', { description: 'Scopes its tokens may hold; account only when asked for by name.' }),
     createdAt: t.field({ type: 'DateTime', resolve: (c) => c.createdAt }),
     lastUsedAt: t.field({ type: 'DateTime', nullable: true, resolve: (c) => c.lastUsedAt }),
     revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (c) => c.revokedAt }),
@@ -126,7 +142,11 @@ builder.node(OAuthClientRef, {
 });
 
 const CreateOAuthClientInput = builder.inputType('CreateOAuthClientInput', {
-  fields: (t) => ({ name: t.string({ required: true }), teamId: t.id({ description: 'Act for this team (you must be its admin or owner).' }) }),
+  fields: (t) => ({
+    name: t.string({ required: true }),
+    teamId: t.id({ description: 'Act for this team (you must be its admin or owner).' }),
+    scopes: t.stringList({ description: 'Scopes its tokens may hold (read, write, generate, account); default read, write, generate. A team client cannot hold account.' }),
+  }),
 });
 
 const CreateOAuthClientPayload = builder
@@ -146,26 +166,26 @@ const OAuthClientPayload = builder.objectRef<{ client: OAuthClient }>('RevokeOAu
 builder.queryFields((t) => ({
   apiKey: t.field({
     type: ApiKeyRef,
-    authScopes: { account: true },
+    authScopes: { $any: { account: true, chose: 'api_keys' } },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => getApiKey(ctx.deps, callerOf(ctx), String(args.id)),
   }),
   apiKeys: t.connection({
     type: ApiKeyRef,
     description: 'Your API keys, active and revoked, newest first.',
-    authScopes: { account: true },
+    authScopes: { $any: { account: true, chose: 'api_keys' } },
     resolve: async (_root, args, ctx) => connectionOf(await listApiKeys(ctx.deps, callerOf(ctx), args)),
   }),
   oauthClient: t.field({
     type: OAuthClientRef,
-    authScopes: { account: true },
+    authScopes: { $any: { account: true, chose: 'oauth_clients' } },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => getOAuthClient(ctx.deps, callerOf(ctx), String(args.id)),
   }),
   oauthClients: t.connection({
     type: OAuthClientRef,
     description: 'Your OAuth clients, newest first.',
-    authScopes: { account: true },
+    authScopes: { $any: { account: true, chose: 'oauth_clients' } },
     resolve: async (_root, args, ctx) => connectionOf(await listOAuthClients(ctx.deps, callerOf(ctx), args)),
   }),
 }));
@@ -214,7 +234,7 @@ builder.mutationFields((t) => ({
         ctx.deps.db,
         { principalId: caller.userId, key: idempotencyKey, operation: 'createOAuthClient', request: input },
         async () => {
-          const created = await createOAuthClient(ctx.deps, caller, { name: input.name, teamId: input.teamId == null ? null : String(input.teamId) });
+          const created = await createOAuthClient(ctx.deps, caller, { name: input.name, teamId: input.teamId == null ? null : String(input.teamId), scopes: input.scopes });
           clientSecret = created.secret;
           return created.client.id;
         },

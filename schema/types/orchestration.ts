@@ -31,6 +31,7 @@ const Aggregated = builder.objectRef<AggregatedResult>('AggregatedResult').imple
 export const OrchestrationRef = builder.objectRef<Orchestration>('Orchestration');
 
 builder.node(OrchestrationRef, {
+  authScopes: { sees: 'orchestrations' },
   description: 'Several agents working toward one goal; each agent is an ordinary task.',
   id: { resolve: (o) => o.id },
   loadOne: (id, ctx) => getOrchestration(ctx.deps, callerOf(ctx), id),
@@ -54,13 +55,13 @@ builder.node(OrchestrationRef, {
 builder.queryFields((t) => ({
   orchestration: t.field({
     type: OrchestrationRef,
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'orchestrations' } },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_r, args, ctx) => getOrchestration(ctx.deps, callerOf(ctx), String(args.id)),
   }),
   orchestrations: t.connection({
     type: OrchestrationRef,
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'orchestrations' } },
     args: { teamId: t.arg.id() },
     resolve: async (_r, args, ctx) => connectionOf(await listOrchestrations(ctx.deps, callerOf(ctx), { ...args, teamId: args.teamId == null ? null : String(args.teamId) })),
   }),
@@ -134,7 +135,7 @@ builder.subscriptionField('orchestrationEvents', (t) =>
   t.field({
     type: OrchestrationEventRef,
     description: "Every agent's progress, interleaved, then the orchestration's end; resumable with since.",
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'orchestrations' } },
     args: { id: t.arg.id({ required: true }), since: t.arg.int({ defaultValue: 0 }) },
     subscribe: async (_r, args, ctx) => {
       const o = await getOrchestration(ctx.deps, callerOf(ctx), String(args.id));

@@ -130,6 +130,7 @@ const IndexEventRef = builder.objectRef<StoredEvent>('ProjectIndexEvent').implem
 export const ProjectRef = builder.objectRef<Project>('Project');
 
 builder.node(ProjectRef, {
+  authScopes: { sees: 'projects' },
   description: 'A codebase: its configuration and its semantic index.',
   id: { resolve: (p) => p.id },
   loadOne: (id, ctx) => getProject(ctx.deps, callerOf(ctx), id),
@@ -154,6 +155,7 @@ builder.node(ProjectRef, {
     }),
     search: t.field({
       type: SearchResultRef,
+      authScopes: { sees: 'project_search' },
       description: 'Files and symbols matching the query (identifiers match by their parts: "parse user" finds parseUser), best first.',
       args: { query: t.arg.string({ required: true }), limit: t.arg.int({ defaultValue: 10 }) },
       extensions: { cost: 1 }, // a search over the project's index
@@ -165,13 +167,13 @@ builder.node(ProjectRef, {
 builder.queryFields((t) => ({
   project: t.field({
     type: ProjectRef,
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'projects' } },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_r, args, ctx) => getProject(ctx.deps, callerOf(ctx), String(args.id)),
   }),
   projects: t.connection({
     type: ProjectRef,
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'projects' } },
     args: { teamId: t.arg.id() },
     resolve: async (_r, args, ctx) => connectionOf(await listProjects(ctx.deps, callerOf(ctx), { ...args, teamId: args.teamId == null ? null : String(args.teamId) })),
   }),
@@ -276,7 +278,7 @@ builder.subscriptionField('projectIndexEvents', (t) =>
   t.field({
     type: IndexEventRef,
     description: "A project's index events after since, live, ending with the end of a run (completed, failed or cancelled).",
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'projects' } },
     args: { id: t.arg.id({ required: true }), since: t.arg.int({ defaultValue: 0 }) },
     subscribe: async (_r, args, ctx) => {
       const p = await getProject(ctx.deps, callerOf(ctx), String(args.id));

@@ -20,6 +20,7 @@ import { builder } from '../builder.js';
 import { FileHitRef } from './project.js';
 import { connectionOf } from '../connection.js';
 import { FileInput } from './task.js';
+import { mayReadObject } from '../../src/services/auth/read-resources.js';
 
 const ReviewStatus = builder.enumType('ReviewStatus', {
   values: {
@@ -79,6 +80,7 @@ const filterOf = (args: Record<string, unknown>) =>
 export const ReviewRef = builder.objectRef<Review>('Review');
 
 builder.node(ReviewRef, {
+  authScopes: (r, ctx) => mayReadObject(ctx.principal, 'reviews', r.createdByKeyId),
   description: 'A code review. Score = max(0, round(100 − Σ weight(severity) × confidence)), weights critical 20, high 10, medium 5, low 1.',
   id: { resolve: (r) => r.id },
   loadOne: (id, ctx) => getReview(ctx.deps, callerOf(ctx), id),

@@ -99,6 +99,7 @@ export const TaskEventRef = builder.objectRef<TaskEvent>('TaskEvent').implement(
 export const TaskRef = builder.objectRef<AgentTask>('Task');
 
 builder.node(TaskRef, {
+  authScopes: { sees: 'tasks' },
   description: 'An agent task. Its id is also the id of the Temporal workflow that runs it.',
   id: { resolve: (task) => task.id },
   loadOne: (id, ctx) => getTask(ctx.deps, callerOf(ctx), id),
@@ -144,14 +145,14 @@ builder.queryFields((t) => ({
   task: t.field({
     type: TaskRef,
     description: 'One of your tasks or your teams\' tasks; RESOURCE_NOT_FOUND for any other id.',
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'tasks' } },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => getTask(ctx.deps, callerOf(ctx), String(args.id)),
   }),
   tasks: t.connection({
     type: TaskRef,
     description: "Your personal tasks, or a team's tasks with teamId; newest first (at most 100 per page).",
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'tasks' } },
     args: { status: t.arg({ type: TaskStatus }), teamId: t.arg.id({ description: 'A team you belong to.' }) },
     resolve: async (_root, args, ctx) => {
       const page = await listTasks(ctx.deps, callerOf(ctx), {
@@ -230,7 +231,7 @@ builder.subscriptionField('taskEvents', (t) =>
   t.field({
     type: TaskEventRef,
     description: 'Progress of a task: stored events after `since`, then live ones; completes after the RESULT or ERROR event.',
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'tasks' } },
     args: {
       taskId: t.arg.id({ required: true }),
       since: t.arg.int({ defaultValue: 0, description: 'Resume after this sequence number.' }),

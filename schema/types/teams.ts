@@ -1,8 +1,9 @@
-// Teams and their members.
-import type { Team, TeamMember, User } from '../../src/generated/prisma/client.js';
+// Teams, their members and invitations.
+import type { Team, TeamInvitation, TeamMember, User } from '../../src/generated/prisma/client.js';
 import { callerOf } from '../../src/context.js';
 import { withIdempotency } from '../../src/services/idempotency.js';
-import { addMember, changeMemberRole, createTeam, deleteTeam, getTeam, listMembers, listTeams, removeMember, updateTeam } from '../../src/services/teams.js';
+import { acceptInvitation, declineInvitation, inviteMember, listMyInvitations, listTeamInvitations, revokeInvitation } from '../../src/services/team-invitations.js';
+import { changeMemberRole, createTeam, deleteTeam, getTeam, listMembers, listTeams, removeMember, updateTeam } from '../../src/services/teams.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
 import { UserRef } from './viewer.js';
@@ -17,6 +18,7 @@ const TeamRoleEnum = builder.enumType('TeamRole', {
 });
 
 const TeamMemberRef = builder.objectRef<TeamMember & { user?: User }>('TeamMember').implement({
+  authScopes: { sees: 'team_members' },
   fields: (t) => ({
     userId: t.exposeID('userId'),
     user: t.field({
@@ -31,6 +33,7 @@ const TeamMemberRef = builder.objectRef<TeamMember & { user?: User }>('TeamMembe
 export const TeamRef = builder.objectRef<Team>('Team');
 
 builder.node(TeamRef, {
+  authScopes: { sees: 'teams' },
   description: 'A group of users that owns resources together.',
   id: { resolve: (team) => team.id },
   loadOne: (id, ctx) => getTeam(ctx.deps, callerOf(ctx), id),
@@ -38,7 +41,7 @@ builder.node(TeamRef, {
     name: t.exposeString('name'),
     createdAt: t.field({ type: 'DateTime', resolve: (team) => team.createdAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (team) => team.updatedAt }),
-    members: t.field({ type: [TeamMemberRef], resolve: (team, _args, ctx) => listMembers(ctx.deps, callerOf(ctx), team.id) }),
+    members: t.field({ type: [TeamMemberRef], authScopes: { sees: 'team_members' }, resolve: (team, _args, ctx) => listMembers(ctx.deps, callerOf(ctx), team.id) }),
     viewerRole: t.field({
       type: TeamRoleEnum,
       description: 'Your role in this team.',
@@ -51,14 +54,14 @@ builder.node(TeamRef, {
 builder.queryFields((t) => ({
   team: t.field({
     type: TeamRef,
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'teams' } },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => getTeam(ctx.deps, callerOf(ctx), String(args.id)),
   }),
   teams: t.connection({
     type: TeamRef,
     description: 'Teams you belong to, newest first.',
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'teams' } },
     resolve: async (_root, args, ctx) => connectionOf(await listTeams(ctx.deps, callerOf(ctx), args)),
   }),
 }));
@@ -71,11 +74,53 @@ const TeamMemberPayload = builder.objectRef<{ member: TeamMember }>('TeamMemberP
 });
 const AddTeamMemberInput = builder.inputType('AddTeamMemberInput', {
   fields: (t) => ({
-    userId: t.id({ description: 'The account to add…' }),
-    email: t.string({ description: '…or its e-mail address.' }),
+    userId: t.id({ description: 'The account to invite…' }),
+    email: t.string({ description: '…or an e-mail address (with or without an account yet).' }),
     role: t.field({ type: TeamRoleEnum, required: true }),
   }),
 });
+
+const InvitationStatusEnum = builder.enumType('TeamInvitationStatus', {
+  values: { PENDING: { value: 'pending' }, ACCEPTED: { value: 'accepted' }, DECLINED: { value: 'declined' }, REVOKED: { value: 'revoked' } } as const,
+});
+
+const TeamInvitationRef = builder.objectRef<TeamInvitation & { team?: { name: string } }>('TeamInvitation').implement({
+  description: 'An invitation to join a team; the addressed account becomes a member only by accepting it.',
+  fields: (t) => ({
+    id: t.exposeID('id'),
+    teamId: t.exposeID('teamId'),
+    teamName: t.string({ resolve: async (i, _a, ctx) => i.team?.name ?? (await ctx.deps.db.team.findUniqueOrThrow({ where: { id: i.teamId } })).name }),
+    email: t.exposeString('email', { nullable: true, description: 'The address it was sent to, as the inviter gave it.' }),
+    userId: t.exposeID('inviteeId', { nullable: true, description: 'The account id it was addressed to, as the inviter gave it.' }),
+    role: t.field({ type: TeamRoleEnum, resolve: (i) => i.role }),
+    status: t.field({ type: InvitationStatusEnum, resolve: (i) => i.status }),
+    expiresAt: t.field({ type: 'DateTime', resolve: (i) => i.expiresAt }),
+    createdAt: t.field({ type: 'DateTime', resolve: (i) => i.createdAt }),
+  }),
+});
+
+const InvitationPayload = builder.objectRef<{ invitation: TeamInvitation; member?: TeamMember }>('TeamInvitationPayload').implement({
+  fields: (t) => ({
+    invitation: t.field({ type: TeamInvitationRef, resolve: (p) => p.invitation }),
+    member: t.field({ type: TeamMemberRef, nullable: true, description: 'Your membership, once accepted.', resolve: (p) => p.member ?? null }),
+  }),
+});
+
+builder.queryFields((t) => ({
+  teamInvitations: t.field({
+    type: [TeamInvitationRef],
+    description: 'Pending invitations addressed to you (your account or your e-mail), oldest first.',
+    authScopes: { account: true },
+    resolve: (_root, _args, ctx) => listMyInvitations(ctx.deps, callerOf(ctx)),
+  }),
+  pendingTeamInvitations: t.field({
+    type: [TeamInvitationRef],
+    description: "A team's pending invitations (admin or owner).",
+    authScopes: { $all: { read: true, sees: 'team_members' } },
+    args: { teamId: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => listTeamInvitations(ctx.deps, callerOf(ctx), String(args.teamId)),
+  }),
+}));
 
 builder.mutationFields((t) => ({
   createTeam: t.field({
@@ -106,12 +151,35 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => ({ team: await deleteTeam(ctx.deps, callerOf(ctx), String(args.id)) }),
   }),
   addTeamMember: t.field({
-    type: TeamMemberPayload,
-    description: 'Adds an existing account to a team (admin or owner; only owners add owners).',
+    type: InvitationPayload,
+    description:
+      'Invites an account id or an e-mail to a team (admin or owner; only owners invite owners). The answer is the same whether an account exists; the person joins when they accept.',
     args: { teamId: t.arg.id({ required: true }), input: t.arg({ type: AddTeamMemberInput, required: true }) },
     resolve: async (_root, { teamId, input }, ctx) => ({
-      member: await addMember(ctx.deps, callerOf(ctx), String(teamId), { userId: input.userId == null ? null : String(input.userId), email: input.email, role: input.role }),
+      invitation: await inviteMember(ctx.deps, callerOf(ctx), String(teamId), { userId: input.userId == null ? null : String(input.userId), email: input.email, role: input.role }),
     }),
+  }),
+  revokeTeamInvitation: t.field({
+    type: InvitationPayload,
+    description: 'Withdraws a pending invitation of a team (admin or owner).',
+    args: { teamId: t.arg.id({ required: true }), id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => ({ invitation: await revokeInvitation(ctx.deps, callerOf(ctx), String(args.teamId), String(args.id)) }),
+  }),
+  acceptTeamInvitation: t.field({
+    type: InvitationPayload,
+    description: 'Accepts an invitation addressed to you: you join the team with its role.',
+    authScopes: { account: true },
+    skipTypeScopes: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => acceptInvitation(ctx.deps, callerOf(ctx), String(args.id)),
+  }),
+  declineTeamInvitation: t.field({
+    type: InvitationPayload,
+    description: 'Declines an invitation addressed to you.',
+    authScopes: { account: true },
+    skipTypeScopes: true,
+    args: { id: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => ({ invitation: await declineInvitation(ctx.deps, callerOf(ctx), String(args.id)) }),
   }),
   changeTeamMemberRole: t.field({
     type: TeamMemberPayload,

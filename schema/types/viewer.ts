@@ -3,6 +3,7 @@ import { NotFoundError } from '../../src/errors.js';
 import type { User } from '../../src/generated/prisma/client.js';
 import { idKind } from '../../src/ids.js';
 import { builder } from '../builder.js';
+import { mayRead } from '../../src/services/auth/read-resources.js';
 
 export const UserRef = builder.objectRef<User>('User');
 
@@ -15,7 +16,8 @@ builder.node(UserRef, {
     const visible =
       idKind(id) === 'user' &&
       (id === caller.userId ||
-        (await ctx.deps.db.teamMember.count({ where: { userId: id, team: { members: { some: { userId: caller.userId } } } } })) > 0);
+        (mayRead(caller, 'team_members') &&
+          (await ctx.deps.db.teamMember.count({ where: { userId: id, team: { members: { some: { userId: caller.userId } } } } })) > 0));
     if (!visible) throw new NotFoundError('user', id);
     return ctx.deps.db.user.findUniqueOrThrow({ where: { id } });
   },

@@ -170,6 +170,7 @@ function embedCode(base: string, id: string): string {
 export const VisualizationRef = builder.objectRef<Visualization>('Visualization');
 
 builder.node(VisualizationRef, {
+  authScopes: { sees: 'visualizations' },
   description: "A repository's history analysed by git: stats, a graph of files, directories and contributors, activity over time, commits.",
   id: { resolve: (v) => v.id },
   loadOne: (id, ctx) => getVisualization(ctx.deps, callerOf(ctx), id),
@@ -239,7 +240,7 @@ const SharedVisualization = builder.objectRef<{ share: VisualizationShare; visua
 builder.queryFields((t) => ({
   visualization: t.field({
     type: VisualizationRef,
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'visualizations' } },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_r, args, ctx) => getVisualization(ctx.deps, callerOf(ctx), String(args.id)),
   }),
@@ -371,7 +372,7 @@ builder.subscriptionField('visualizationEvents', (t) =>
   t.field({
     type: EventRef,
     description: 'Progress of the analysis, then its end; resumable with since.',
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'visualizations' } },
     args: { id: t.arg.id({ required: true }), since: t.arg.int({ defaultValue: 0 }) },
     subscribe: async (_r, args, ctx) => {
       const v = await getVisualization(ctx.deps, callerOf(ctx), String(args.id));

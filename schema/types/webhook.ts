@@ -47,6 +47,7 @@ type Preloaded = WebhookDelivery & { attempts?: WebhookAttempt[]; event?: { type
 export const WebhookDeliveryRef = builder.objectRef<WebhookDelivery>('WebhookDelivery');
 
 builder.node(WebhookDeliveryRef, {
+  authScopes: { sees: 'webhooks' },
   description: 'One event sent to one endpoint, with its attempts.',
   id: { resolve: (d) => d.id },
   loadOne: (id, ctx) => getDelivery(ctx.deps, callerOf(ctx), id),
@@ -75,6 +76,7 @@ builder.node(WebhookDeliveryRef, {
 export const WebhookRef = builder.objectRef<Webhook>('Webhook');
 
 builder.node(WebhookRef, {
+  authScopes: { sees: 'webhooks' },
   description: "An endpoint subscribed to a project's events; deliveries are signed (Standard Webhooks headers).",
   id: { resolve: (w) => w.id },
   loadOne: (id, ctx) => getWebhook(ctx.deps, callerOf(ctx), id),
@@ -118,26 +120,26 @@ builder.queryFields((t) => ({
   notifications: t.connection({
     type: NotificationRef,
     description: 'Your notifications, newest first.',
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'notifications' } },
     resolve: async (_r, args, ctx) => connectionOf(await listNotifications(ctx.deps, callerOf(ctx), args)),
   }),
   webhook: t.field({
     type: WebhookRef,
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'webhooks' } },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_r, args, ctx) => getWebhook(ctx.deps, callerOf(ctx), String(args.id)),
   }),
   webhooks: t.connection({
     type: WebhookRef,
     description: "A project's webhooks, or those of every project in your scope (personal, or teamId's).",
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'webhooks' } },
     args: { projectId: t.arg.id(), teamId: t.arg.id() },
     resolve: async (_r, args, ctx) =>
       connectionOf(await listWebhooks(ctx.deps, callerOf(ctx), { ...args, projectId: args.projectId == null ? null : String(args.projectId), teamId: args.teamId == null ? null : String(args.teamId) })),
   }),
   webhookDelivery: t.field({
     type: WebhookDeliveryRef,
-    authScopes: { read: true },
+    authScopes: { $all: { read: true, sees: 'webhooks' } },
     args: { id: t.arg.id({ required: true }) },
     resolve: (_r, args, ctx) => getDelivery(ctx.deps, callerOf(ctx), String(args.id)),
   }),

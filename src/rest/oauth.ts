@@ -56,9 +56,9 @@ export async function registerOAuthEndpoints(app: FastifyInstance, deps: Service
         const id = basic ? basic.id : form.client_id;
         const secret = basic ? basic.secret : form.client_secret;
         if (!id || !secret) throw new OAuthError('invalid_client', 'Client authentication is required: client_secret_basic or client_id and client_secret in the body.');
-        const scopes: readonly string[] = form.scope === undefined ? FULL_SCOPES : [...new Set(form.scope.split(' ').filter(Boolean))];
-        if (scopes.length === 0 || scopes.some((s) => !(FULL_SCOPES as readonly string[]).includes(s))) {
-          throw new OAuthError('invalid_scope', `Known scopes are ${FULL_SCOPES.join(', ')}; omit scope for all of them.`);
+        const scopes = form.scope === undefined ? undefined : [...new Set(form.scope.split(' ').filter(Boolean))];
+        if (scopes && (scopes.length === 0 || scopes.some((s) => !(FULL_SCOPES as readonly string[]).includes(s)))) {
+          throw new OAuthError('invalid_scope', `Known scopes are ${FULL_SCOPES.join(', ')}; omit scope for all the client holds but account.`);
         }
         return reply.status(200).send(await issueClientToken(deps, id, secret, scopes));
       } catch (err) {

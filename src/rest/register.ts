@@ -71,6 +71,7 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
       method: route.method,
       url: route.path.replace(/\{(\w+)\}/g, ':$1'),
       handler: async (request: FastifyRequest, reply) => {
+        if (route.headers) reply.headers(route.headers);
         const context = await buildContext(deps, { requestId: request.id, headers: request.headers, ip: request.ip });
         const req: RestRequest = {
           params: check(route.params, request.params, 'path'),

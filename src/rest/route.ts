@@ -43,6 +43,8 @@ export interface RestRoute<B = any, Q = any, P = any, D = any> {
   statusOf?(data: D): number;
   /** A body that is not JSON (reply returns a Buffer): its content type and extra headers. */
   binary?: { contentType: string; headers?(data: D): Record<string, string> };
+  /** Headers on every answer of the route, errors included (e.g. no-store on token responses). */
+  headers?: Record<string, string>;
   /** Longer text for the OpenAPI document (formulas, behaviour). */
   description?: string;
   /**

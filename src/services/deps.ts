@@ -47,4 +47,6 @@ export interface Principal {
   allowedCidrs: readonly string[];
   /** When the credential stops working by itself (an access token's expiry, ms since the epoch); absent: when revoked. */
   expiresAt?: number;
+  /** Publishable keys: what they may read besides what they created (auth/read-resources.ts); null: unrestricted. */
+  readResources?: readonly string[] | null;
 }

@@ -26,6 +26,7 @@ import { changeWithWebhookEvent } from './webhooks/events.js';
 import { canSee, listScope, requireTeamRole } from './teams.js';
 import { fieldErrors } from './tasks/task-input.js';
 import { getProject } from './projects/projects.js';
+import { mayReadObject, readableFilter, requireRead } from './auth/read-resources.js';
 
 export const GENERATION_PAGE_MAX = 50;
 /** Files of the project's index given to the model as context. */
@@ -144,6 +145,7 @@ export async function createGeneration(
   if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
   const input = parsed.data;
   requireModel(deps);
+  if (input.projectId) requireRead(principal, 'project_search', "a project's files as context");
   const project = input.projectId ? await getProject(deps, principal, input.projectId) : null;
   const teamId = input.teamId ?? project?.teamId ?? principal.teamId;
   if (project && project.teamId !== teamId) {
@@ -164,6 +166,7 @@ export async function createGeneration(
           id,
           ownerId: principal.userId,
           teamId,
+          createdByKeyId: principal.method === 'api_key' ? principal.credentialId : null,
           projectId: project?.id ?? null,
           prompt: input.prompt,
           language,
@@ -188,7 +191,7 @@ export async function createGeneration(
 /** The generation if the caller may see it (its owner, or a member of its team); else 404. */
 export async function getGeneration(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<Generation> {
   const g = idKind(id) === 'generation' ? await deps.db.generation.findUnique({ where: { id } }) : null;
-  if (!g || !(await canSee(deps, principal, g))) throw new NotFoundError('generation', id);
+  if (!g || !mayReadObject(principal, 'generations', g.createdByKeyId) || !(await canSee(deps, principal, g))) throw new NotFoundError('generation', id);
   return g;
 }
 
@@ -198,7 +201,7 @@ export async function listGenerations(deps: Pick<ServiceDeps, 'db'>, principal: 
   if (args.projectId != null) await getProject(deps, principal, args.projectId); // another account's project: 404
   const byProject = args.projectId ? { projectId: args.projectId } : {};
   return paginate(args, GENERATION_PAGE_MAX, 'generation', (cursor, order, take) =>
-    deps.db.generation.findMany({ where: { ...base, ...byProject, ...cursor }, orderBy: { id: order }, take }),
+    deps.db.generation.findMany({ where: { ...base, ...byProject, ...readableFilter(principal, 'generations'), ...cursor }, orderBy: { id: order }, take }),
   );
 }
 

@@ -3,7 +3,7 @@
  * team resources), member (also creates and cancels them), admin (also manages members and the
  * team's name), owner (also manages owners and deletes the team). A team keeps at least one owner.
  * Membership changes are stored as events on the team's stream (`team.member_added`, …) for
- * webhook delivery.
+ * webhook delivery. People join by accepting an invitation (team-invitations.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { Team, TeamMember } from '../generated/prisma/client.js';
@@ -32,6 +32,16 @@ export async function requireTeamRole(deps: Pick<ServiceDeps, 'db'>, principal: 
     throw new PermissionDeniedError(`This needs the ${min} role in team ${teamId} or higher; you are ${membership.role}.`);
   }
   return membership.role;
+}
+
+/**
+ * Refuses a credential bound to a team: keys, OAuth clients, the subscription and account
+ * settings belong to the person, and a team's credential must not reach them by any route.
+ */
+export function requirePersonalCredential(principal: Principal, what: string): void {
+  if (principal.teamId) {
+    throw new PermissionDeniedError(`This credential acts for team ${principal.teamId} and cannot reach ${what}, which belong to the account: use a personal key or a signed-in session.`);
+  }
 }
 
 /**
@@ -66,14 +76,14 @@ function checkName(name: string): string {
   return trimmed;
 }
 
-function checkRole(role: string): TeamRole {
+export function checkRole(role: string): TeamRole {
   if (!(TEAM_ROLES as readonly string[]).includes(role)) {
     throw new ValidationError([{ field: 'role', message: `must be one of ${TEAM_ROLES.join(', ')}` }]);
   }
   return role as TeamRole;
 }
 
-async function emitTeamEvent(deps: Deps, teamId: string, type: string, data: Record<string, unknown>) {
+export async function emitTeamEvent(deps: Deps, teamId: string, type: string, data: Record<string, unknown>) {
   await appendEvent(deps.db, deps.bus, { streamId: teamId, type, key: randomUUID(), data: { team_id: teamId, ...data } });
   await publishWebhookEvent(deps, { type: type as WebhookEventType, resourceId: teamId, ownerId: null, teamId, data: { team_id: teamId, ...data } });
 }
@@ -124,43 +134,6 @@ export function listMembers(deps: Pick<ServiceDeps, 'db'>, principal: Principal,
   return requireTeamRole(deps, principal, teamId, 'viewer').then(() =>
     deps.db.teamMember.findMany({ where: { teamId }, orderBy: { createdAt: 'asc' }, include: { user: true } }),
   );
-}
-
-async function findUser(deps: Pick<ServiceDeps, 'db'>, ref: { userId?: string | null; email?: string | null }) {
-  if (!ref.userId === !ref.email) {
-    throw new ValidationError([{ field: 'user_id', message: 'give either user_id or email of an existing account' }]);
-  }
-  const user = ref.userId
-    ? idKind(ref.userId) === 'user' ? await deps.db.user.findUnique({ where: { id: ref.userId } }) : null
-    : await deps.db.user.findUnique({ where: { email: ref.email!.trim().toLowerCase() } });
-  if (!user) throw new NotFoundError('user', ref.userId ?? ref.email!);
-  return user;
-}
-
-/** Adds an existing account to a team. Admins add members and viewers and admins; only owners add owners. */
-export async function addMember(
-  deps: Deps,
-  principal: Principal,
-  teamId: string,
-  input: { userId?: string | null; email?: string | null; role: string },
-): Promise<TeamMember> {
-  const myRole = await requireTeamRole(deps, principal, teamId, 'admin');
-  const role = checkRole(input.role);
-  if (role === 'owner' && myRole !== 'owner') throw new PermissionDeniedError('Only an owner can add another owner.');
-  const user = await findUser(deps, input);
-  const exists = (r: string) => new ConflictError('member_exists', `${user.id} is already a ${r} of team ${teamId}; change their role instead.`);
-  const existing = await deps.db.teamMember.findUnique({ where: { teamId_userId: { teamId, userId: user.id } } });
-  if (existing) throw exists(existing.role);
-  let member: TeamMember;
-  try {
-    member = await deps.db.teamMember.create({ data: { teamId, userId: user.id, role } });
-  } catch (err) {
-    // Another request added them between the check and the insert.
-    if ((err as { code?: string }).code === 'P2002') throw exists('member');
-    throw err;
-  }
-  await emitTeamEvent(deps, teamId, 'team.member_added', { user_id: user.id, role, by: principal.userId });
-  return member;
 }
 
 type Tx = Parameters<Parameters<ServiceDeps['db']['$transaction']>[0]>[0];

@@ -1,3 +1,4 @@
+import { restClient } from './client.js';
 /** Small source files with known problems, for tests that run whole tasks. */
 
 export const vulnerableJs = {
@@ -23,4 +24,16 @@ export function manyFiles(count: number) {
 
 export function executeBody(files = [vulnerableJs], extra: Record<string, unknown> = {}) {
   return { task: 'Review this code for security vulnerabilities', agent_type: 'security_expert', context: { files }, ...extra };
+}
+
+/**
+ * Puts `who` in a team the way people join: `inviterKey` invites them (202) and they accept the
+ * invitation with their own key. Returns the accepted membership (the REST member JSON).
+ */
+export async function joinTeam(baseUrl: string, inviterKey: string, teamId: string, who: { userId: string; apiKey: string }, role: string) {
+  const invited = await restClient(baseUrl, inviterKey).post(`/v1/teams/${teamId}/members`, { user_id: who.userId, role });
+  if (invited.status !== 202) throw new Error(`inviting ${who.userId} answered ${invited.status}: ${JSON.stringify(invited.body)}`);
+  const accepted = await restClient(baseUrl, who.apiKey).post(`/v1/invitations/${invited.body.id}/accept`, {});
+  if (accepted.status !== 200) throw new Error(`accepting ${invited.body.id} answered ${accepted.status}: ${JSON.stringify(accepted.body)}`);
+  return accepted.body.member;
 }

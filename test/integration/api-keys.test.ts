@@ -66,6 +66,7 @@ describe('secret keys', () => {
       kind: 'secret',
       prefix: secret.slice(0, 11),
       allowed_cidrs: [],
+      read_resources: [],
       created_at: expect.any(String),
       last_used_at: null,
       revoked_at: null,
@@ -117,13 +118,14 @@ describe('publishable keys', () => {
   let publishable: string;
 
   beforeAll(async () => {
-    const created = await mustCreateKey(grace.apiKey, { name: 'browser', kind: 'publishable' });
+    const created = await mustCreateKey(grace.apiKey, { name: 'browser', kind: 'publishable', read_resources: ['tasks'] });
     expect(created.body.kind).toBe('publishable');
+    expect(created.body.read_resources).toEqual(['tasks']);
     expect(created.secret).toMatch(/^cdx_pk_/);
     publishable = created.secret;
   });
 
-  it('reads over REST and GraphQL', async () => {
+  it('reads what its creator chose over REST and GraphQL', async () => {
     expect((await readTasks(publishable)).status).toBe(200);
     const res = await graphql(sys.url, publishable, '{ tasks(first: 1) { edges { node { id } } } }');
     expect(res.body.errors).toBeUndefined();
@@ -147,7 +149,7 @@ describe('publishable keys', () => {
   it('answers 429 rate_limit_exceeded with Retry-After past its daily quota', async () => {
     const limited = await start({ env: { PUBLISHABLE_KEY_DAILY_QUOTA: '3' } });
     const owner = await newUser('Quota', limited);
-    const { secret } = await mustCreateKey(owner.apiKey, { name: 'widget', kind: 'publishable' }, limited);
+    const { secret } = await mustCreateKey(owner.apiKey, { name: 'widget', kind: 'publishable', read_resources: ['tasks'] }, limited);
     for (let i = 0; i < 3; i++) expect((await readTasks(secret, limited)).status).toBe(200);
     const over = await readTasks(secret, limited);
     expect(over.status).toBe(429);
@@ -206,6 +208,99 @@ describe('CIDR allow-lists', () => {
     expect(res.status).toBe(422);
     expect(res.body.error.code).toBe('validation_error');
     expect(res.body.error.details).toEqual([{ field: 'allowed_cidrs.0', message: expect.any(String) }]);
+  });
+});
+
+describe('what a publishable key reads', () => {
+  let owner: { userId: string; apiKey: string };
+  let projectId: string;
+  let taskId: string;
+  let teamId: string;
+
+  beforeAll(async () => {
+    owner = await newUser('Embedder');
+    const api = restClient(sys.url, owner.apiKey);
+    const project = await api.post('/v1/projects', { name: 'Shop', files: [{ path: 'src/pay.js', content: 'export function chargeCard(card) { return card; }\n' }] });
+    expect(project.status, JSON.stringify(project.body)).toBe(201);
+    projectId = project.body.id;
+    const task = await api.post('/v1/agents/execute', executeBody());
+    expect(task.status).toBe(202);
+    taskId = task.body.task_id;
+    teamId = (await api.post('/v1/teams', { name: 'Embedders' })).body.id;
+  });
+
+  it('by default reads generations and what it created, never tasks, source, members, keys, webhooks or billing', async () => {
+    const { body, secret } = await mustCreateKey(owner.apiKey, { name: 'widget', kind: 'publishable' });
+    expect(body.read_resources).toEqual(['generations']);
+    const pk = restClient(sys.url, secret);
+    const refused = [
+      await pk.get('/v1/agents/tasks'),
+      await pk.get(`/v1/agents/tasks/${taskId}`),
+      await pk.get('/v1/projects'),
+      await pk.get(`/v1/projects/${projectId}/search?q=chargeCard`),
+      await pk.get('/v1/teams'),
+      await pk.get(`/v1/teams/${teamId}`),
+      await pk.get('/v1/keys'),
+      await pk.get('/v1/oauth/clients'),
+      await pk.get('/v1/webhooks'),
+      await pk.get('/v1/subscription'),
+      await pk.get('/v1/usage'),
+    ];
+    for (const res of refused) {
+      expect(res.status, JSON.stringify(res.body)).toBe(403);
+      expect(res.body.error.code).toBe('permission_denied');
+    }
+    expect(refused[0]!.body.error.message).toContain('read_resources');
+    for (const query of [
+      `{ tasks(first: 5) { edges { node { id } } } }`,
+      `{ node(id: "${taskId}") { id } }`,
+      `{ project(id: "${projectId}") { search(query: "chargeCard") { files { path } } } }`,
+      `{ team(id: "${teamId}") { members { user { email } } } }`,
+      `{ apiKeys(first: 5) { edges { node { id } } } }`,
+    ]) {
+      const res = await graphql(sys.url, secret, query);
+      expect(res.body.errors?.[0]?.extensions.code, query).toBe('PERMISSION_DENIED');
+      expect(JSON.stringify(res.body.data ?? null), query).not.toMatch(/chargeCard|src\/pay\.js|@/);
+    }
+    // Generations it may list (the default), and its own account profile.
+    expect((await pk.get('/v1/generations')).status).toBe(200);
+    expect((await graphql(sys.url, secret, '{ viewer { id } }')).body.data.viewer.id).toBe(owner.userId);
+  });
+
+  it('reads exactly the resources its creator chose, even the sensitive ones when named', async () => {
+    const { secret } = await mustCreateKey(owner.apiKey, { name: 'dashboard', kind: 'publishable', read_resources: ['tasks', 'projects', 'api_keys'] });
+    const pk = restClient(sys.url, secret);
+    expect((await pk.get(`/v1/agents/tasks/${taskId}`)).status).toBe(200);
+    expect((await pk.get(`/v1/projects/${projectId}`)).status).toBe(200);
+    expect((await pk.get('/v1/keys')).status).toBe(200);
+    // Projects without project_search: no source.
+    expect((await pk.get(`/v1/projects/${projectId}/search?q=chargeCard`)).status).toBe(403);
+    expect((await pk.get('/v1/webhooks')).status).toBe(403);
+    // Still read-only: listing keys is not creating them.
+    expect((await pk.post('/v1/keys', { name: 'escalate' })).status).toBe(403);
+  });
+
+  it('refuses unknown read resources with 422 listing the valid ones, and read_resources on a secret key, creating nothing', async () => {
+    const before = await sys.services.db.apiKey.count({ where: { userId: owner.userId } });
+    const unknown = await createKey(owner.apiKey, { name: 'bad', kind: 'publishable', read_resources: ['generations', 'everything'] });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.error.code).toBe('validation_error');
+    expect(JSON.stringify(unknown.body.error)).toContain('generations, reviews, tasks');
+    expect(JSON.stringify(unknown.body.error)).toContain('read_resources');
+    const onSecret = await createKey(owner.apiKey, { name: 'bad', read_resources: ['tasks'] });
+    expect(onSecret.status).toBe(422);
+    expect(onSecret.body.error.details).toEqual([{ field: 'read_resources', message: expect.stringContaining('publishable') }]);
+    const gql = await graphql(sys.url, owner.apiKey, `mutation { createApiKey(input: { name: "bad", kind: PUBLISHABLE, readResources: [EVERYTHING] }) { secret } }`);
+    expect(gql.body.errors?.[0]).toBeDefined();
+    expect(await sys.services.db.apiKey.count({ where: { userId: owner.userId } })).toBe(before);
+  });
+
+  it('is created with readResources over GraphQL', async () => {
+    const res = await graphql(sys.url, owner.apiKey, `mutation { createApiKey(input: { name: "gql widget", kind: PUBLISHABLE, readResources: [TASKS, GENERATIONS] }) { secret apiKey { readResources } } }`);
+    expect(res.body.errors).toBeUndefined();
+    secrets.add(res.body.data.createApiKey.secret);
+    expect(res.body.data.createApiKey.apiKey.readResources).toEqual(['TASKS', 'GENERATIONS']);
+    expect((await readTasks(res.body.data.createApiKey.secret)).status).toBe(200);
   });
 });
 

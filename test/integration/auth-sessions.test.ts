@@ -100,6 +100,67 @@ describe('login and /v1/auth/me', () => {
   });
 });
 
+describe('throttling by address', () => {
+  let open: TestSystem;
+  const from = (ip: string) => (path: string, body: unknown) =>
+    restClient(open.url).request('POST', path, JSON.stringify(body), { 'content-type': 'application/json', 'x-forwarded-for': ip });
+
+  beforeAll(async () => {
+    open = await startTestSystem({ worker: false, env: { ALLOW_SIGNUP: 'true', TRUST_PROXY: 'true' } });
+    await open.createUser('Owner', { email: 'owner@example.com', password: PASSWORD });
+  });
+  afterAll(() => open?.close());
+
+  it("lets a stranger lock only their own address, never the owner's sign-in from another one", async () => {
+    const stranger = from('203.0.113.5');
+    for (let i = 0; i < 6; i++) expect((await stranger('/v1/auth/login', { email: 'owner@example.com', password: `guess ${i}` })).status).toBe(401);
+    const locked = await stranger('/v1/auth/login', { email: 'owner@example.com', password: PASSWORD });
+    expect(locked.status).toBe(429);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const owner = await from('198.51.100.7')('/v1/auth/login', { email: 'owner@example.com', password: PASSWORD });
+    expect(owner.status, JSON.stringify(owner.body)).toBe(200);
+    secrets.add(owner.body.access_token);
+    secrets.add(owner.body.refresh_token);
+  });
+
+  it('throttles one address trying many accounts', async () => {
+    const sprayer = from('203.0.113.9');
+    for (let i = 0; i < 21; i++) expect((await sprayer('/v1/auth/login', { email: `victim${i}@example.com`, password: 'Summer2026!' })).status).toBe(401);
+    expect((await sprayer('/v1/auth/login', { email: 'victim99@example.com', password: 'Summer2026!' })).status).toBe(429);
+  });
+
+  it('throttles sign-ups that probe for taken e-mails like failed sign-ins', async () => {
+    const prober = from('203.0.113.77');
+    for (let i = 0; i < 6; i++) {
+      const res = await prober('/v1/auth/signup', { email: 'owner@example.com', password: PASSWORD });
+      expect(res.status).toBe(409);
+      expect(res.body.error.code).toBe('email_taken');
+    }
+    const throttled = await prober('/v1/auth/signup', { email: 'owner@example.com', password: PASSWORD });
+    expect(throttled.status).toBe(429);
+    expect(throttled.body.error.code).toBe('rate_limit_exceeded');
+    // Another address signs up normally.
+    const other = await from('198.51.100.8')('/v1/auth/signup', { email: 'fresh@example.com', password: PASSWORD });
+    expect(other.status).toBe(201);
+    secrets.add(other.body.access_token);
+    secrets.add(other.body.refresh_token);
+  });
+
+  it('answers token responses with Cache-Control: no-store and Pragma: no-cache, errors included', async () => {
+    const client = from('198.51.100.20');
+    const signup = await client('/v1/auth/signup', { email: 'cache@example.com', password: PASSWORD });
+    const login = await client('/v1/auth/login', { email: 'cache@example.com', password: PASSWORD });
+    const refreshed = await client('/v1/auth/refresh', { refresh_token: login.body.refresh_token });
+    const failed = await client('/v1/auth/login', { email: 'cache@example.com', password: 'wrong password here' });
+    for (const res of [signup, login, refreshed, failed]) {
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.headers.get('pragma')).toBe('no-cache');
+      for (const t of [res.body.access_token, res.body.refresh_token]) if (t) secrets.add(t);
+    }
+    expect([signup.status, login.status, refreshed.status, failed.status]).toEqual([201, 200, 200, 401]);
+  });
+});
+
 describe('refresh tokens', () => {
   it('rotate: each works once and gives a new pair', async () => {
     const first = (await login('ada@example.com')).body;

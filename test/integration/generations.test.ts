@@ -17,6 +17,7 @@ import { ensureRetentionSchedule, retentionScheduleId } from '../../src/temporal
 import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { buildScaffold } from '../helpers/scaffold.js';
+import { joinTeam } from '../helpers/fixtures.js';
 
 type Step =
   | { answer: string; delayMs?: number }
@@ -345,8 +346,8 @@ describe('keys and teams', () => {
     const team = (await api.post('/v1/teams', { name: 'Generators' })).body;
     const mate = await sys.createUser('Mate');
     const viewer = await sys.createUser('Viewer');
-    expect((await api.post(`/v1/teams/${team.id}/members`, { user_id: mate.userId, role: 'member' })).status).toBe(201);
-    expect((await api.post(`/v1/teams/${team.id}/members`, { user_id: viewer.userId, role: 'viewer' })).status).toBe(201);
+    await joinTeam(sys.url, apiKey, team.id, mate, 'member');
+    await joinTeam(sys.url, apiKey, team.id, viewer, 'viewer');
     const g = (await api.post('/v1/generations', { prompt: 'Add', language: 'typescript', team_id: team.id })).body;
     expect(g).toMatchObject({ status: 'completed', team_id: team.id });
     const mateApi = restClient(sys.url, mate.apiKey);

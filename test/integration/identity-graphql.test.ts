@@ -76,7 +76,10 @@ describe("another tenant's ids", () => {
     const team = (await ok(alice.apiKey, `mutation { createTeam(input: { name: "Pair" }) { team { id } } }`)).createTeam.team.id;
     const query = `query($id: ID!) { node(id: $id) { ... on User { name } } }`;
     expect((await graphql(sys.url, mallory.apiKey, query, { id: alice.userId })).body.errors?.[0]?.extensions.code).toBe('RESOURCE_NOT_FOUND');
-    await ok(alice.apiKey, `mutation($t: ID!, $u: ID!) { addTeamMember(teamId: $t, input: { userId: $u, role: VIEWER }) { member { role } } }`, { t: team, u: mallory.userId });
+    const { invitation } = (await ok(alice.apiKey, `mutation($t: ID!, $u: ID!) { addTeamMember(teamId: $t, input: { userId: $u, role: VIEWER }) { invitation { id } } }`, { t: team, u: mallory.userId })).addTeamMember;
+    // Invited is not yet a teammate.
+    expect((await graphql(sys.url, mallory.apiKey, query, { id: alice.userId })).body.errors?.[0]?.extensions.code).toBe('RESOURCE_NOT_FOUND');
+    await ok(mallory.apiKey, `mutation($id: ID!) { acceptTeamInvitation(id: $id) { member { role } } }`, { id: invitation.id });
     expect((await ok(mallory.apiKey, query, { id: alice.userId })).node).toEqual({ name: 'Alice' });
   });
 });

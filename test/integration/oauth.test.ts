@@ -6,8 +6,9 @@
  */
 import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { restClient } from '../helpers/client.js';
+import { graphql, restClient } from '../helpers/client.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { joinTeam } from '../helpers/fixtures.js';
 
 let sys: TestSystem;
 /** Client secrets, access tokens and API keys seen here; none may appear in the logs. */
@@ -15,7 +16,8 @@ const secrets = new Set<string>();
 
 let olivia: { userId: string; apiKey: string };
 
-const ALL_SCOPES = 'read write generate account';
+/** What a token gets without asking: all the client holds but `account`. */
+const DEFAULT_SCOPES = 'read write generate';
 const as = (credential: string) => restClient(sys.url, credential);
 const basic = (id: string, secret: string) => `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`;
 
@@ -82,6 +84,7 @@ describe('OAuth clients', () => {
       client_id: id,
       name: 'nightly scan',
       team_id: null,
+      scopes: ['read', 'write', 'generate'],
       created_at: expect.any(String),
       last_used_at: null,
       revoked_at: null,
@@ -117,8 +120,9 @@ describe('POST /v1/oauth/token', () => {
   ])('issues a one-hour Bearer JWT with %s, not to be cached', async (_method, request) => {
     const res = await request();
     expect(res.status, JSON.stringify(res.body)).toBe(200);
-    expect(res.body).toEqual({ access_token: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/), token_type: 'Bearer', expires_in: 3600, scope: ALL_SCOPES });
+    expect(res.body).toEqual({ access_token: expect.stringMatching(/^[\w-]+\.[\w-]+\.[\w-]+$/), token_type: 'Bearer', expires_in: 3600, scope: DEFAULT_SCOPES });
     expect(res.headers.get('cache-control')).toBe('no-store');
+    expect(res.headers.get('pragma')).toBe('no-cache');
     expect(decodeProtectedHeader(res.body.access_token)).toMatchObject({ typ: 'at+jwt' });
     const claims = decodeJwt(res.body.access_token);
     expect(claims.exp! - claims.iat!).toBe(3600);
@@ -230,8 +234,7 @@ describe('clients for a team', () => {
     teamId = team.body.id;
     expect((await as(olivia.apiKey).post('/v1/teams', { name: 'Another team of hers' })).status).toBe(201);
     member = await newUser('Member');
-    const added = await as(olivia.apiKey).post(`/v1/teams/${teamId}/members`, { user_id: member.userId, role: 'member' });
-    expect(added.status).toBe(201);
+    await joinTeam(sys.url, olivia.apiKey, teamId, member, 'member');
   });
 
   it('are created by a team admin and act for the team', async () => {
@@ -254,6 +257,73 @@ describe('clients for a team', () => {
     expect(fromMember.status).toBe(403);
     expect(fromMember.body.error.code).toBe('permission_denied');
     expect(await clientsOf(member.userId)).toBe(0);
+  });
+});
+
+describe('the account scope', () => {
+  it('is not in a token unless the client was created with it and the token request asks for it', async () => {
+    const plain = await mustCreateClient(olivia.apiKey, { name: 'no account' });
+    expectOAuthError(await tokenViaBasic(plain, { scope: 'read account' }), 400, 'invalid_scope');
+    const plainToken = await mustGetToken(plain);
+    expect((await as(plainToken).get('/v1/keys')).status).toBe(403);
+    expect((await as(plainToken).post('/v1/keys', { name: 'minted' })).status).toBe(403);
+
+    const admin = await mustCreateClient(olivia.apiKey, { name: 'key rotation', scopes: ['read', 'account'] });
+    expect(admin.body.scopes).toEqual(['read', 'account']);
+    const unasked = await tokenViaBasic(admin);
+    expect(unasked.body.scope).toBe('read');
+    expect((await as(unasked.body.access_token).get('/v1/keys')).status).toBe(403);
+    const asked = await tokenViaBasic(admin, { scope: 'account' });
+    expect(asked.body.scope).toBe('account');
+    expect((await as(asked.body.access_token).get('/v1/keys')).status).toBe(200);
+    expectOAuthError(await tokenViaBasic(admin, { scope: 'write' }), 400, 'invalid_scope');
+  });
+
+  it('refuses unknown scopes, account for a team client, and scopes its creator lacks, creating nothing', async () => {
+    const team = await as(olivia.apiKey).post('/v1/teams', { name: 'Scoped' });
+    const before = await sys.services.db.oAuthClient.count({ where: { ownerId: olivia.userId } });
+    const unknown = await createClient(olivia.apiKey, { name: 'x', scopes: ['read', 'admin'] });
+    expect(unknown.status).toBe(422);
+    expect(unknown.body.error.details).toEqual([{ field: 'scopes', message: expect.stringContaining('read, write, generate, account') }]);
+    const teamAccount = await createClient(olivia.apiKey, { name: 'x', team_id: team.body.id, scopes: ['read', 'account'] });
+    expect(teamAccount.status).toBe(422);
+    expect(teamAccount.body.error.details[0].field).toBe('scopes');
+    expect((await createClient(olivia.apiKey, { name: 'x', scopes: [] })).status).toBe(422);
+    expect(await sys.services.db.oAuthClient.count({ where: { ownerId: olivia.userId } })).toBe(before);
+  });
+});
+
+describe("a team client's token", () => {
+  it("cannot reach its owner's personal keys, clients, subscription or notifications by any route", async () => {
+    const team = await as(olivia.apiKey).post('/v1/teams', { name: 'Escape room' });
+    const client = await mustCreateClient(olivia.apiKey, { name: 'team bot', team_id: team.body.id });
+    const token = await mustGetToken(client);
+    const keysBefore = await sys.services.db.apiKey.count({ where: { userId: olivia.userId } });
+    const clientsBefore = await sys.services.db.oAuthClient.count({ where: { ownerId: olivia.userId } });
+    const refused = [
+      await as(token).post('/v1/keys', { name: 'escape hatch' }),
+      await as(token).get('/v1/keys'),
+      await as(token).post('/v1/oauth/clients', { name: 'personal escape' }),
+      await as(token).get('/v1/oauth/clients'),
+      await as(token).get('/v1/subscription'),
+      await as(token).post('/v1/subscription/upgrade', { new_tier: 'pro' }),
+      await as(token).get('/v1/usage'),
+      await as(token).get('/v1/notifications'),
+      await as(token).get('/v1/invitations'),
+    ];
+    for (const res of refused) {
+      expect(res.status, JSON.stringify(res.body)).toBe(403);
+      expect(res.body.error.code).toBe('permission_denied');
+    }
+    expect(await sys.services.db.apiKey.count({ where: { userId: olivia.userId } })).toBe(keysBefore);
+    expect(await sys.services.db.oAuthClient.count({ where: { ownerId: olivia.userId } })).toBe(clientsBefore);
+    // Asking for the account scope does not help: a team client never holds it.
+    expectOAuthError(await tokenViaBasic(client, { scope: 'account' }), 400, 'invalid_scope');
+    // Over GraphQL too.
+    const gql = await graphql(sys.url, token, `mutation { createApiKey(input: { name: "escape" }) { secret } }`);
+    expect(gql.body.errors?.[0]?.extensions.code).toBe('PERMISSION_DENIED');
+    // Its own team's work is still open to it.
+    expect((await as(token).get(`/v1/agents/tasks?team_id=${team.body.id}`)).status).toBe(200);
   });
 });
 

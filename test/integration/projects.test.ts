@@ -13,6 +13,7 @@ import { projectRoutes } from '../../src/rest/v1/projects.js';
 import { relevantFiles } from '../../src/services/projects/search.js';
 import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { joinTeam } from '../helpers/fixtures.js';
 
 let sys: TestSystem;
 let key: string;
@@ -192,7 +193,7 @@ describe('team projects', () => {
     const [owner, viewer, outsider] = await Promise.all(['Tess', 'Vera', 'Otto'].map((n) => sys.createUser(n)));
     const ownerApi = restClient(sys.url, owner.apiKey);
     const team = (await ownerApi.post('/v1/teams', { name: 'Shop team' })).body;
-    expect((await ownerApi.post(`/v1/teams/${team.id}/members`, { user_id: viewer.userId, role: 'viewer' })).status).toBe(201);
+    await joinTeam(sys.url, owner.apiKey, team.id, viewer, 'viewer');
     const created = await ownerApi.post('/v1/projects', { name: 'Shared', team_id: team.id, files: [readme] });
     expect(created.status).toBe(201);
     expect(created.body.team_id).toBe(team.id);

@@ -14,6 +14,7 @@ import { runReview } from '../../src/services/reviews/run-review.js';
 import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { openSse, type SseEvent } from '../helpers/sse.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { joinTeam } from '../helpers/fixtures.js';
 
 // The reviewer pauses this long before each file, so a review of the fixture (7 files) runs
 // about a second: the stream demonstrably delivers findings while the review is still running
@@ -560,8 +561,8 @@ describe('team reviews', () => {
     const viewer = restClient(sys.url, viewerKey);
     const memberId = (await member.get('/v1/auth/me')).body.id;
     const viewerId = (await viewer.get('/v1/auth/me')).body.id;
-    expect((await api.post(`/v1/teams/${team.id}/members`, { user_id: memberId, role: 'member' })).status).toBe(201);
-    expect((await api.post(`/v1/teams/${team.id}/members`, { user_id: viewerId, role: 'viewer' })).status).toBe(201);
+    await joinTeam(sys.url, key, team.id, { userId: memberId, apiKey: memberKey }, 'member');
+    await joinTeam(sys.url, key, team.id, { userId: viewerId, apiKey: viewerKey }, 'viewer');
 
     const review = (await api.post('/v1/reviews', { file: fileOf('src/users.js'), team_id: team.id })).body;
     expect(review.team_id).toBe(team.id);
@@ -613,6 +614,25 @@ describe('scopes', () => {
       expect(res.status).toBe(403);
       expect(res.body.error.code).toBe('permission_denied');
     }
+  });
+
+  it("a publishable key reads the reviews it created, not the account's others, and gets no project context unless allowed", async () => {
+    const created = await api.post('/v1/keys', { name: 'diagnostics', kind: 'publishable' });
+    expect(created.body.read_resources).toEqual(['generations']);
+    const editor = restClient(sys.url, created.body.secret);
+    const mine = await editor.post('/v1/reviews', { file: fileOf('src/users.js') });
+    expect(mine.status).toBe(201);
+    const theirs = await api.post('/v1/reviews', { file: fileOf('src/users.js') });
+    expect(theirs.status).toBe(201);
+    expect((await editor.get(`/v1/reviews/${mine.body.id}`)).status).toBe(200);
+    expect((await editor.get(`/v1/reviews/${theirs.body.id}`)).status).toBe(404);
+    expect((await editor.get('/v1/reviews')).body.data.map((r: any) => r.id)).toEqual([mine.body.id]);
+    const allowed = restClient(sys.url, (await api.post('/v1/keys', { name: 'all reviews', kind: 'publishable', read_resources: ['reviews'] })).body.secret);
+    expect((await allowed.get(`/v1/reviews/${theirs.body.id}`)).status).toBe(200);
+    const project = await api.post('/v1/projects', { name: 'Context', files: [{ path: 'src/users.js', content: 'export const users = [];\n' }] });
+    const withContext = await editor.post('/v1/reviews', { file: fileOf('src/users.js'), project_id: project.body.id });
+    expect(withContext.status).toBe(403);
+    expect(withContext.body.error.message).toContain('project_search');
   });
 });
 

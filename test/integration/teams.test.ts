@@ -59,8 +59,10 @@ async function createTeam(owner: Actor, name = 'Platform') {
   return expectOk(await owner.api.post('/v1/teams', { name }), 201);
 }
 
+/** Invites `who` and has them accept: the way anyone joins a team. Returns their membership. */
 async function addMember(by: Actor, teamId: string, who: Actor, role: Role) {
-  return expectOk(await by.api.post(membersPath(teamId), { user_id: who.userId, role }), 201);
+  const invitation = expectOk(await by.api.post(membersPath(teamId), { user_id: who.userId, role }), 202);
+  return expectOk(await who.api.post(`/v1/invitations/${invitation.id}/accept`, {})).member;
 }
 
 /** A fresh team with one user in each role, and an outsider who belongs to none. */
@@ -172,13 +174,16 @@ describe('team lifecycle over REST', () => {
     expectError(await owner.api.delete(teamPath(teamId)), 404, 'resource_not_found');
   });
 
-  it('needs a credential (401) and a secret key: a publishable key may read teams but not create one (403)', async () => {
+  it('needs a credential (401) and a secret key: a publishable key may read teams (when allowed) but not create one (403)', async () => {
     expectError(await client().get('/v1/teams'), 401, 'authentication_required');
     expectError(await client().post('/v1/teams', { name: 'Anon' }), 401, 'authentication_required');
 
     const owner = await newUser('Browser owner');
     const team = await createTeam(owner, 'Readable');
-    const key = expectOk(await owner.api.post('/v1/keys', { name: 'browser', kind: 'publishable' }), 201);
+    // By default a publishable key does not see teams and their members' e-mails; its creator may allow them.
+    const byDefault = expectOk(await owner.api.post('/v1/keys', { name: 'default browser', kind: 'publishable' }), 201);
+    expectError(await client(byDefault.secret).get('/v1/teams'), 403, 'permission_denied');
+    const key = expectOk(await owner.api.post('/v1/keys', { name: 'browser', kind: 'publishable', read_resources: ['teams', 'team_members'] }), 201);
     const publishable = client(key.secret);
     expectError(await publishable.post('/v1/teams', { name: 'Via browser' }), 403, 'permission_denied');
     expectError(await publishable.post(membersPath(team.id), { user_id: owner.userId, role: 'viewer' }), 403, 'permission_denied');
@@ -224,10 +229,25 @@ describe('team lifecycle over GraphQL', () => {
     const team = await createTeam(owner);
     const MEMBER = 'member { userId role user { name } }';
     const add = (input: Record<string, unknown>) =>
-      graphql(sys.url, owner.apiKey, `mutation($t: ID!, $i: AddTeamMemberInput!) { addTeamMember(teamId: $t, input: $i) { ${MEMBER} } }`, { t: team.id, i: input });
+      graphql(sys.url, owner.apiKey, `mutation($t: ID!, $i: AddTeamMemberInput!) { addTeamMember(teamId: $t, input: $i) { invitation { id role status userId email } member { role } } }`, {
+        t: team.id,
+        i: input,
+      });
+    const accept = async (who: Actor, id: string) => {
+      const res = await graphql(sys.url, who.apiKey, `mutation($id: ID!) { acceptTeamInvitation(id: $id) { invitation { status } ${MEMBER} } }`, { id });
+      expect(res.body.errors).toBeUndefined();
+      return res.body.data.acceptTeamInvitation;
+    };
 
-    expect((await add({ userId: byId.userId, role: 'MEMBER' })).body.data.addTeamMember.member).toEqual({ userId: byId.userId, role: 'MEMBER', user: { name: 'By id' } });
-    expect((await add({ email: 'BY.EMAIL@teams.test', role: 'VIEWER' })).body.data.addTeamMember.member).toEqual({ userId: byEmail.userId, role: 'VIEWER', user: { name: 'By email' } });
+    const toId = (await add({ userId: byId.userId, role: 'MEMBER' })).body.data.addTeamMember;
+    expect(toId).toEqual({ invitation: { id: expect.stringMatching(/^inv_/), role: 'MEMBER', status: 'PENDING', userId: byId.userId, email: null }, member: null });
+    const toEmail = (await add({ email: 'BY.EMAIL@teams.test', role: 'VIEWER' })).body.data.addTeamMember;
+    expect(toEmail.invitation).toMatchObject({ role: 'VIEWER', status: 'PENDING', userId: null, email: 'by.email@teams.test' });
+    expect(await storedRoles(team.id)).toEqual({ [owner.userId]: 'owner' }); // nobody joined yet
+    const mine = await graphql(sys.url, byEmail.apiKey, '{ teamInvitations { id teamName role } }');
+    expect(mine.body.data.teamInvitations).toEqual([{ id: toEmail.invitation.id, teamName: 'Platform', role: 'VIEWER' }]);
+    expect(await accept(byId, toId.invitation.id)).toEqual({ invitation: { status: 'ACCEPTED' }, member: { userId: byId.userId, role: 'MEMBER', user: { name: 'By id' } } });
+    expect((await accept(byEmail, toEmail.invitation.id)).member).toEqual({ userId: byEmail.userId, role: 'VIEWER', user: { name: 'By email' } });
     expect(gqlError(await add({ userId: byId.userId, role: 'VIEWER' }))).toBe('MEMBER_EXISTS');
     expect(gqlError(await add({ role: 'VIEWER' }))).toBe('VALIDATION_ERROR');
 
@@ -243,14 +263,29 @@ describe('team lifecycle over GraphQL', () => {
 });
 
 describe('members over REST', () => {
-  it('adds an account by user_id and by e-mail (any case), and lists them on the team', async () => {
+  it('invites an account by user_id and by e-mail (any case); each joins on accepting, and the team lists them', async () => {
     const owner = await newUser('Owner');
     const [byId, byEmail] = await Promise.all([newUser('Ian'), newUser('Emma', { email: 'emma@teams.test' })]);
     const team = await createTeam(owner);
 
     expect(await addMember(owner, team.id, byId, 'member')).toEqual({ user_id: byId.userId, role: 'member', name: 'Ian', email: null, joined_at: expect.any(String) });
-    const added = expectOk(await owner.api.post(membersPath(team.id), { email: ' Emma@Teams.test ', role: 'viewer' }), 201);
-    expect(added).toEqual({ user_id: byEmail.userId, role: 'viewer', name: 'Emma', email: 'emma@teams.test', joined_at: expect.any(String) });
+    const invited = expectOk(await owner.api.post(membersPath(team.id), { email: ' Emma@Teams.test ', role: 'viewer' }), 202);
+    expect(invited).toEqual({
+      id: expect.stringMatching(/^inv_/),
+      object: 'team_invitation',
+      team_id: team.id,
+      team_name: 'Platform',
+      email: 'emma@teams.test',
+      user_id: null,
+      role: 'viewer',
+      status: 'pending',
+      expires_at: expect.any(String),
+      created_at: expect.any(String),
+    });
+    expect(expectOk(await owner.api.get(teamPath(team.id))).members.map((m: any) => m.user_id)).toEqual([owner.userId, byId.userId]);
+    const accepted = expectOk(await byEmail.api.post(`/v1/invitations/${invited.id}/accept`, {}));
+    expect(accepted).toMatchObject({ id: invited.id, status: 'accepted' });
+    expect(accepted.member).toEqual({ user_id: byEmail.userId, role: 'viewer', name: 'Emma', email: 'emma@teams.test', joined_at: expect.any(String) });
 
     const read = expectOk(await owner.api.get(teamPath(team.id)));
     expect(read.members.map((m: any) => [m.user_id, m.role])).toEqual([
@@ -434,13 +469,16 @@ describe('concurrent changes', () => {
     return tally;
   }
 
-  it('adds an account once when it is added several times at once: one 201, the rest 409 member_exists', async () => {
+  it('invites an account once when it is invited several times at once: one 202, the rest 409 invitation_exists', async () => {
     const { teamId, owner, admin } = await staffedTeam();
     // A few rounds, each with a new account, so the race is likely to be hit at least once.
     for (let round = 0; round < 4; round++) {
       const newcomer = await newUser(`Newcomer ${round}`);
       const add = (by: Actor) => () => by.api.post(membersPath(teamId), { user_id: newcomer.userId, role: 'viewer' });
-      expect(await race([owner, admin, owner, admin, owner, admin, owner, admin].map(add)), `round ${round}`).toEqual({ 201: 1, 409: 7 });
+      expect(await race([owner, admin, owner, admin, owner, admin, owner, admin].map(add)), `round ${round}`).toEqual({ 202: 1, 409: 7 });
+      const [invitation] = expectOk(await owner.api.get(`/v1/teams/${teamId}/invitations`)).data.filter((i: any) => i.user_id === newcomer.userId);
+      const accept = () => newcomer.api.post(`/v1/invitations/${invitation.id}/accept`, {});
+      expect(await race([accept, accept, accept]), `round ${round}`).toEqual({ 200: 1, 409: 2 });
       expect((await storedRoles(teamId))[newcomer.userId]).toBe('viewer');
       const added = (await teamEvents(teamId)).filter((e) => e.type === 'team.member_added' && (e.data as any).user_id === newcomer.userId);
       expect(added).toHaveLength(1);
@@ -494,9 +532,8 @@ describe('bad input', () => {
       [add({ user_id: outsider.userId, role: 'viewer', nickname: 'x' }), 422, 'validation_error'],
       [add({ user_id: outsider.userId, email: 'has.email@teams.test', role: 'viewer' }), 422, 'validation_error'],
       [add({ role: 'viewer' }), 422, 'validation_error'],
-      [add({ user_id: 'user_00000000-0000-7000-8000-000000000000', role: 'viewer' }), 404, 'resource_not_found'],
-      [add({ user_id: 'not-a-user-id', role: 'viewer' }), 404, 'resource_not_found'],
-      [add({ email: 'nobody@teams.test', role: 'viewer' }), 404, 'resource_not_found'],
+      [add({ user_id: 'not-a-user-id', role: 'viewer' }), 422, 'validation_error'],
+      [add({ email: 'not an address', role: 'viewer' }), 422, 'validation_error'],
       [patch(member.userId, { role: 'boss' }), 422, 'validation_error'],
       [patch(member.userId, { role: 'viewer', why: 'x' }), 422, 'validation_error'],
       [patch(outsider.userId, { role: 'viewer' }), 404, 'resource_not_found'],
@@ -510,6 +547,7 @@ describe('bad input', () => {
 
     expect(await storedRoles(teamId)).toEqual(rolesBefore);
     expect(await teamEvents(teamId)).toEqual(eventsBefore);
+    expect(await sys.services.db.teamInvitation.count({ where: { teamId, status: 'pending' } })).toBe(0);
   });
 
   it('answers 404 for malformed and unknown team ids', async () => {
@@ -533,13 +571,107 @@ describe('bad input', () => {
   });
 });
 
+describe('invitations', () => {
+  const invite = (by: Actor, teamId: string, body: Record<string, unknown>) => by.api.post(membersPath(teamId), body);
+  const accept = (who: Actor, id: string) => who.api.post(`/v1/invitations/${id}/accept`, {});
+  const decline = (who: Actor, id: string) => who.api.post(`/v1/invitations/${id}/decline`, {});
+  /** What an answer says, without what differs between any two invitations. */
+  const shape = (res: HttpResult) => ({ status: res.status, keys: Object.keys(res.body).sort(), role: res.body.role, state: res.body.status });
+
+  it('answer the same whether an account exists behind the address, and show nothing of the invitee before they accept', async () => {
+    const owner = await newUser('Prober owner');
+    const target = await newUser('Target', { email: 'target@invites.test' });
+    const { id: teamId } = await createTeam(owner, 'Probe');
+    const existing = await invite(owner, teamId, { email: 'target@invites.test', role: 'viewer' });
+    const missing = await invite(owner, teamId, { email: 'nobody-here@invites.test', role: 'viewer' });
+    const existingById = await invite(owner, teamId, { user_id: (await newUser('By id target')).userId, role: 'viewer' });
+    const missingById = await invite(owner, teamId, { user_id: 'user_00000000-0000-7000-8000-000000000000', role: 'viewer' });
+    expect(shape(existing)).toEqual(shape(missing));
+    expect(shape(existingById)).toEqual(shape(missingById));
+    expect(existing.status).toBe(202);
+    for (const res of [existing, existingById]) expect(JSON.stringify(res.body)).not.toMatch(/Target|By id target|tier/);
+
+    // Not a member, so neither the team nor node(id:) shows their profile.
+    expect(expectOk(await owner.api.get(teamPath(teamId))).members.map((m: any) => m.user_id)).toEqual([owner.userId]);
+    const node = await graphql(sys.url, owner.apiKey, `query($id: ID!) { node(id: $id) { ... on User { name email tier } } }`, { id: target.userId });
+    expect(gqlError(node)).toBe('RESOURCE_NOT_FOUND');
+    expect(await storedRoles(teamId)).toEqual({ [owner.userId]: 'owner' });
+
+    // The invitee hears of it (a stored notification; also an e-mail when SMTP is set).
+    const notes = await sys.services.db.notification.findMany({ where: { userId: target.userId, type: 'team.invitation' } });
+    expect(notes.map((n) => (n.data as any).invitation_id)).toEqual([existing.body.id]);
+    // Once they accept, they are a member the owner can see.
+    expectOk(await accept(target, existing.body.id));
+    const read = expectOk(await graphql(sys.url, owner.apiKey, `query($id: ID!) { node(id: $id) { ... on User { name } } }`, { id: target.userId }));
+    expect(read.data.node).toEqual({ name: 'Target' });
+  });
+
+  it('are listed for the invitee and can be declined, after which they cannot be accepted', async () => {
+    const owner = await newUser('Decline owner');
+    const invitee = await newUser('Decliner', { email: 'decliner@invites.test' });
+    const { id: teamId } = await createTeam(owner, 'Declined');
+    const invitation = expectOk(await invite(owner, teamId, { email: 'Decliner@invites.test', role: 'member' }), 202);
+    expect(expectOk(await invitee.api.get('/v1/invitations')).data.map((i: any) => [i.id, i.team_name, i.role])).toEqual([[invitation.id, 'Declined', 'member']]);
+    expect(expectOk(await owner.api.get(`/v1/teams/${teamId}/invitations`)).data.map((i: any) => i.id)).toEqual([invitation.id]);
+
+    expect(expectOk(await decline(invitee, invitation.id)).status).toBe('declined');
+    expectError(await accept(invitee, invitation.id), 409, 'invitation_not_pending');
+    expect(expectOk(await invitee.api.get('/v1/invitations')).data).toEqual([]);
+    expect(await storedRoles(teamId)).toEqual({ [owner.userId]: 'owner' });
+  });
+
+  it("are not found for anyone else: accepting or declining another person's invitation answers 404", async () => {
+    const owner = await newUser('Other owner');
+    const [invitee, stranger] = await Promise.all([newUser('Rightful', { email: 'rightful@invites.test' }), newUser('Stranger', { email: 'stranger@invites.test' })]);
+    const { id: teamId } = await createTeam(owner, 'Private');
+    const byEmail = expectOk(await invite(owner, teamId, { email: 'rightful@invites.test', role: 'viewer' }), 202);
+    const byId = expectOk(await invite(owner, teamId, { user_id: invitee.userId, role: 'viewer' }), 202);
+    for (const id of [byEmail.id, byId.id, 'inv_00000000-0000-7000-8000-000000000000', 'nope']) {
+      expectError(await accept(stranger, id), 404, 'resource_not_found');
+      expectError(await decline(stranger, id), 404, 'resource_not_found');
+      // Not even the inviter can accept on the invitee's behalf.
+      expectError(await accept(owner, id), 404, 'resource_not_found');
+    }
+    expect(expectOk(await stranger.api.get('/v1/invitations')).data).toEqual([]);
+    expect(await storedRoles(teamId)).toEqual({ [owner.userId]: 'owner' });
+    expect(await sys.services.db.teamInvitation.count({ where: { teamId, status: 'pending' } })).toBe(2);
+  });
+
+  it('expire: an expired invitation answers 410 invitation_expired and is no longer listed', async () => {
+    const owner = await newUser('Expiry owner');
+    const invitee = await newUser('Late', { email: 'late@invites.test' });
+    const { id: teamId } = await createTeam(owner, 'Expiring');
+    const invitation = expectOk(await invite(owner, teamId, { email: 'late@invites.test', role: 'viewer' }), 202);
+    expect(Date.parse(invitation.expires_at) - Date.parse(invitation.created_at)).toBe(7 * 86_400_000);
+    await sys.services.db.teamInvitation.update({ where: { id: invitation.id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    expectError(await accept(invitee, invitation.id), 410, 'invitation_expired');
+    expect(expectOk(await invitee.api.get('/v1/invitations')).data).toEqual([]);
+    expect(await storedRoles(teamId)).toEqual({ [owner.userId]: 'owner' });
+    // A new invitation can be sent once the old one expired.
+    expectOk(await invite(owner, teamId, { email: 'late@invites.test', role: 'viewer' }), 202);
+  });
+
+  it('can be withdrawn by an admin; a withdrawn invitation cannot be accepted', async () => {
+    const { teamId, owner, admin, viewer } = await staffedTeam();
+    const invitee = await newUser('Withdrawn');
+    const invitation = expectOk(await invite(owner, teamId, { user_id: invitee.userId, role: 'viewer' }), 202);
+    expectError(await viewer.api.get(`/v1/teams/${teamId}/invitations`), 403, 'permission_denied');
+    expectError(await viewer.api.delete(`/v1/teams/${teamId}/invitations/${invitation.id}`), 403, 'permission_denied');
+    expectError(await invite(admin, teamId, { user_id: invitee.userId, role: 'owner' }), 403, 'permission_denied');
+    expect(expectOk(await admin.api.delete(`/v1/teams/${teamId}/invitations/${invitation.id}`)).status).toBe('revoked');
+    expectError(await accept(invitee, invitation.id), 409, 'invitation_not_pending');
+    expect((await storedRoles(teamId))[invitee.userId]).toBeUndefined();
+  });
+});
+
 describe('membership events', () => {
   it('stores each change on the team stream, in order, and nothing for a no-op or a refusal', async () => {
     const owner = await newUser('Eventful');
     const [ann, bob] = await Promise.all([newUser('Ann'), newUser('Bob', { email: 'bob@teams.test' })]);
     const team = await createTeam(owner);
     await addMember(owner, team.id, ann, 'member');
-    expectOk(await owner.api.post(membersPath(team.id), { email: 'bob@teams.test', role: 'viewer' }), 201);
+    const toBob = expectOk(await owner.api.post(membersPath(team.id), { email: 'bob@teams.test', role: 'viewer' }), 202);
+    expectOk(await bob.api.post(`/v1/invitations/${toBob.id}/accept`, {}));
     expectOk(await owner.api.patch(membersPath(team.id, ann.userId), { role: 'admin' }));
     expectOk(await owner.api.patch(membersPath(team.id, ann.userId), { role: 'admin' })); // no change
     expectError(await owner.api.post(membersPath(team.id), { user_id: ann.userId, role: 'viewer' }), 409, 'member_exists');
@@ -550,8 +682,8 @@ describe('membership events', () => {
     expect(events.map((e) => e.seq)).toEqual([1, 2, 3, 4, 5]);
     expect(events.map((e) => [e.type, e.data])).toEqual([
       ['team.member_added', { team_id: team.id, user_id: owner.userId, role: 'owner' }],
-      ['team.member_added', { team_id: team.id, user_id: ann.userId, role: 'member', by: owner.userId }],
-      ['team.member_added', { team_id: team.id, user_id: bob.userId, role: 'viewer', by: owner.userId }],
+      ['team.member_added', { team_id: team.id, user_id: ann.userId, role: 'member', by: owner.userId, invitation_id: expect.stringMatching(/^inv_/) }],
+      ['team.member_added', { team_id: team.id, user_id: bob.userId, role: 'viewer', by: owner.userId, invitation_id: toBob.id }],
       ['team.member_role_changed', { team_id: team.id, user_id: ann.userId, role: 'admin', previous_role: 'member', by: owner.userId }],
       ['team.member_removed', { team_id: team.id, user_id: bob.userId, role: 'viewer', by: ann.userId }],
     ]);

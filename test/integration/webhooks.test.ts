@@ -18,7 +18,7 @@ import { schema } from '../../schema/index.js';
 import { buildContext } from '../../src/context.js';
 import { newId } from '../../src/ids.js';
 import { graphql, restClient, waitFor } from '../helpers/client.js';
-import { executeBody } from '../helpers/fixtures.js';
+import { executeBody, joinTeam } from '../helpers/fixtures.js';
 import { failGeneration } from '../../src/services/generations.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -269,10 +269,12 @@ describe('subscriptions', () => {
     expect(await sys.services.db.webhook.count({ where: { projectId: p.id } })).toBe(1);
   });
 
-  it('lets a publishable key read webhooks but not create them, and documents the routes', async () => {
+  it('lets a publishable key read webhooks only when its creator allowed it, never create them, and documents the routes', async () => {
     const p = await project(owner.userId);
     const w = await subscribe(p.id, '/pk', ['*']);
-    const pub = await api.post('/v1/keys', { name: 'browser', kind: 'publishable' });
+    const byDefault = await api.post('/v1/keys', { name: 'default browser', kind: 'publishable' });
+    expect((await restClient(sys.url, byDefault.body.secret).get(`/v1/webhooks/${w.id}`)).status).toBe(403);
+    const pub = await api.post('/v1/keys', { name: 'browser', kind: 'publishable', read_resources: ['webhooks'] });
     const pk = restClient(sys.url, pub.body.secret);
     expect((await pk.get(`/v1/webhooks/${w.id}`)).status).toBe(200);
     const denied = await pk.post('/v1/webhooks', { project_id: p.id, url: receiver.url('/pk2'), events: ['*'] });
@@ -380,8 +382,7 @@ describe('events and signatures', () => {
     const team = await api.post('/v1/teams', { name: 'Hooks team' });
     const p = await project(owner.userId, team.body.id);
     const w = await subscribe(p.id, '/team', ['team.*']);
-    const added = await api.post(`/v1/teams/${team.body.id}/members`, { user_id: otherUser.userId, role: 'viewer' });
-    expect(added.status).toBe(201);
+    await joinTeam(sys.url, owner.apiKey, team.body.id, otherUser, 'viewer');
     const [r] = await waitFor(async () => (receiver.at('/team').length ? receiver.at('/team') : undefined), 20_000);
     expect(verify(w.secret, r!)).toMatchObject({ type: 'team.member_added', resource_id: team.body.id, data: { user_id: otherUser.userId, role: 'viewer' } });
     // A viewer of the team sees the team's webhooks but cannot change them.
@@ -391,6 +392,15 @@ describe('events and signatures', () => {
     const denied = await other.request('PATCH', `/v1/webhooks/${w.id}`, { enabled: false });
     expect(denied.status).toBe(403);
     expect(denied.body.error.code).toBe('permission_denied');
+  });
+
+  it('e-mails a team invitation through SMTP, also to an address that has no account yet', async () => {
+    const team = await api.post('/v1/teams', { name: 'Mail team' });
+    const invited = await api.post(`/v1/teams/${team.body.id}/members`, { email: 'newcomer@mail.test', role: 'viewer' });
+    expect(invited.status).toBe(202);
+    const mail = await waitFor(async () => mails.find((m) => m.replace(/=\r?\n/g, '').includes(invited.body.id)), 10_000);
+    expect(mail).toContain('newcomer@mail.test');
+    expect(mail.replace(/=\r?\n/g, '')).toContain(`/v1/invitations/${invited.body.id}/accept`);
   });
 
   it('signs with both secrets during a rotation; each one verifies', async () => {

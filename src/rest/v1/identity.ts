@@ -9,6 +9,7 @@ import { TEAM_PAGE_MAX, TEAM_ROLES } from '../../services/teams.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
 import { defineRoute } from '../route.js';
 import { operation } from './operations.js';
+import { READ_RESOURCES } from '../../services/auth/read-resources.js';
 
 const TokensJson = z.object({
   access_token: z.string(),
@@ -16,6 +17,8 @@ const TokensJson = z.object({
   expires_in: z.number().int(),
   refresh_token: z.string(),
 });
+/** Token responses must not be stored by browsers or proxies (RFC 6749 §5.1). */
+const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 const tokensJson = (t: any) => ({ access_token: t.accessToken, token_type: t.tokenType, expires_in: t.expiresIn, refresh_token: t.refreshToken });
 
 const Credentials = z.object({ email: z.string().describe('The e-mail of the account.'), password: z.string() }).strict();
@@ -27,6 +30,7 @@ const ApiKeyJson = z.object({
   kind: z.enum(['secret', 'publishable']),
   prefix: z.string().describe('First characters of the key, to tell keys apart.'),
   allowed_cidrs: z.array(z.string()),
+  read_resources: z.array(z.enum(READ_RESOURCES)).describe('Publishable keys: what they read besides what they created; empty for secret keys.'),
   created_at: z.string(),
   last_used_at: z.string().nullable(),
   revoked_at: z.string().nullable(),
@@ -38,6 +42,7 @@ const apiKeyJson = (k: any): z.infer<typeof ApiKeyJson> => ({
   kind: k.kind.toLowerCase(),
   prefix: k.prefix,
   allowed_cidrs: k.allowedCidrs,
+  read_resources: k.readResources.map((r: string) => r.toLowerCase()),
   created_at: k.createdAt,
   last_used_at: k.lastUsedAt,
   revoked_at: k.revokedAt,
@@ -45,6 +50,33 @@ const apiKeyJson = (k: any): z.infer<typeof ApiKeyJson> => ({
 
 const MemberJson = z.object({ user_id: z.string(), role: z.enum(TEAM_ROLES), name: z.string(), email: z.string().nullable(), joined_at: z.string() });
 const memberJson = (m: any) => ({ user_id: m.userId, role: m.role.toLowerCase(), name: m.user.name, email: m.user.email, joined_at: m.joinedAt });
+const InvitationJson = z.object({
+  id: z.string(),
+  object: z.literal('team_invitation'),
+  team_id: z.string(),
+  team_name: z.string(),
+  email: z.string().nullable().describe('The address it was sent to, as given.'),
+  user_id: z.string().nullable().describe('The account id it was addressed to, as given.'),
+  role: z.enum(TEAM_ROLES),
+  status: z.enum(['pending', 'accepted', 'declined', 'revoked']),
+  expires_at: z.string(),
+  created_at: z.string(),
+});
+const invitationJson = (i: any) => ({
+  id: i.id,
+  object: 'team_invitation' as const,
+  team_id: i.teamId,
+  team_name: i.teamName,
+  email: i.email,
+  user_id: i.userId,
+  role: i.role.toLowerCase(),
+  status: i.status.toLowerCase(),
+  expires_at: i.expiresAt,
+  created_at: i.createdAt,
+});
+const invitationList = (items: any[]) => ({ object: 'list' as const, data: items.map(invitationJson) });
+const InvitationList = z.object({ object: z.literal('list'), data: z.array(InvitationJson) });
+
 const TeamJson = z.object({
   id: z.string(),
   object: z.literal('team'),
@@ -70,6 +102,7 @@ const ClientJson = z.object({
   client_id: z.string(),
   name: z.string(),
   team_id: z.string().nullable(),
+  scopes: z.array(z.string()),
   created_at: z.string(),
   last_used_at: z.string().nullable(),
   revoked_at: z.string().nullable(),
@@ -80,6 +113,7 @@ const clientJson = (c: any) => ({
   client_id: c.id,
   name: c.name,
   team_id: c.teamId,
+  scopes: c.scopes,
   created_at: c.createdAt,
   last_used_at: c.lastUsedAt,
   revoked_at: c.revokedAt,
@@ -92,6 +126,7 @@ export const authRoutes = [
   defineRoute({
     method: 'POST',
     path: '/v1/auth/login',
+    headers: NO_STORE,
     operationId: 'login',
     public: true,
     summary: 'Sign in with e-mail and password (no credential needed)',
@@ -107,6 +142,7 @@ export const authRoutes = [
   defineRoute({
     method: 'POST',
     path: '/v1/auth/signup',
+    headers: NO_STORE,
     operationId: 'signup',
     public: true,
     summary: 'Create an account and sign in (only when the server sets ALLOW_SIGNUP=true)',
@@ -114,7 +150,7 @@ export const authRoutes = [
     successStatus: 201,
     body: Credentials.extend({ name: z.string().optional() }).strict(),
     response: TokensJson,
-    errors: ['email_taken'],
+    errors: ['email_taken', 'rate_limit_exceeded'],
     document: operation('signup', 'auth-tokens'),
     variables: ({ body }) => ({ input: body }),
     reply: (data: any) => tokensJson(data.signup),
@@ -122,6 +158,7 @@ export const authRoutes = [
   defineRoute({
     method: 'POST',
     path: '/v1/auth/refresh',
+    headers: NO_STORE,
     operationId: 'refreshSession',
     public: true,
     summary: 'Exchange a refresh token (single use; a reused one ends the session) for new tokens',
@@ -201,13 +238,17 @@ export const keyRoutes = [
         name: z.string(),
         kind: z.enum(['secret', 'publishable']).optional().describe('secret (default) or publishable (read and generation only, daily quota).'),
         allowed_cidrs: z.array(z.string()).optional().describe('IP ranges the key works from, e.g. ["203.0.113.0/24"].'),
+        read_resources: z
+          .array(z.enum(READ_RESOURCES, { message: `must be one of: ${READ_RESOURCES.join(', ')}` }))
+          .optional()
+          .describe('Publishable keys only: what the key may read besides what it creates itself (default ["generations"]).'),
       })
       .strict(),
     response: ApiKeyJson.extend({ secret: z.string().nullable().describe('The key; shown once (null on an idempotent replay).') }),
     errors: ['key_limit_reached', 'idempotency_conflict'],
     document: operation('create-api-key', 'api-key-fields'),
     variables: ({ body, headers }) => ({
-      input: { name: body.name, kind: body.kind?.toUpperCase(), allowedCidrs: body.allowed_cidrs },
+      input: { name: body.name, kind: body.kind?.toUpperCase(), allowedCidrs: body.allowed_cidrs, readResources: body.read_resources?.map((r) => r.toUpperCase()) },
       idempotencyKey: idempotencyKey(headers),
     }),
     reply: (data: any) => ({ ...apiKeyJson(data.createApiKey.apiKey), secret: data.createApiKey.secret }),
@@ -329,16 +370,85 @@ export const teamRoutes = [
     method: 'POST',
     path: '/v1/teams/{team_id}/members',
     operationId: 'addTeamMember',
-    summary: 'Add an existing account to a team by user_id or email (admin or owner)',
+    summary: 'Invite someone to a team by user_id or email (admin or owner); they join when they accept',
+    description:
+      'Answers 202 with the invitation, the same whether an account exists behind the address or not; nothing about the invitee is shown until they accept.',
     tag: 'Teams',
-    successStatus: 201,
+    successStatus: 202,
     params: TeamIdParams,
     body: z.object({ user_id: z.string().optional(), email: z.string().optional(), role }).strict(),
-    response: MemberJson,
-    errors: ['member_exists'],
-    document: operation('add-team-member', 'team-member-fields'),
+    response: InvitationJson,
+    errors: ['member_exists', 'invitation_exists'],
+    document: operation('add-team-member', 'team-invitation-fields'),
     variables: ({ params, body }) => ({ teamId: params.team_id, input: { userId: body.user_id, email: body.email, role: body.role.toUpperCase() } }),
-    reply: (data: any) => memberJson(data.addTeamMember.member),
+    reply: (data: any) => invitationJson(data.addTeamMember.invitation),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/teams/{team_id}/invitations',
+    operationId: 'listTeamInvitations',
+    summary: "A team's pending invitations (admin or owner)",
+    tag: 'Teams',
+    successStatus: 200,
+    params: TeamIdParams,
+    response: InvitationList,
+    document: operation('list-team-invitations', 'team-invitation-fields'),
+    variables: ({ params }) => ({ teamId: params.team_id }),
+    reply: (data: any) => invitationList(data.pendingTeamInvitations),
+  }),
+  defineRoute({
+    method: 'DELETE',
+    path: '/v1/teams/{team_id}/invitations/{invitation_id}',
+    operationId: 'revokeTeamInvitation',
+    summary: 'Withdraw a pending invitation (admin or owner)',
+    tag: 'Teams',
+    successStatus: 200,
+    params: z.object({ team_id: z.string(), invitation_id: z.string() }),
+    response: InvitationJson,
+    errors: ['invitation_not_pending'],
+    document: operation('revoke-team-invitation', 'team-invitation-fields'),
+    variables: ({ params }) => ({ teamId: params.team_id, id: params.invitation_id }),
+    reply: (data: any) => invitationJson(data.revokeTeamInvitation.invitation),
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/invitations',
+    operationId: 'listMyInvitations',
+    summary: 'Pending team invitations addressed to you (your account or your e-mail)',
+    tag: 'Teams',
+    successStatus: 200,
+    response: InvitationList,
+    document: operation('list-my-invitations', 'team-invitation-fields'),
+    variables: () => ({}),
+    reply: (data: any) => invitationList(data.teamInvitations),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/v1/invitations/{invitation_id}/accept',
+    operationId: 'acceptTeamInvitation',
+    summary: 'Accept an invitation addressed to you and join the team',
+    tag: 'Teams',
+    successStatus: 200,
+    params: z.object({ invitation_id: z.string() }),
+    response: InvitationJson.extend({ member: MemberJson }),
+    errors: ['invitation_expired', 'invitation_not_pending', 'member_exists'],
+    document: operation('accept-team-invitation', 'team-invitation-fields', 'team-member-fields'),
+    variables: ({ params }) => ({ id: params.invitation_id }),
+    reply: (data: any) => ({ ...invitationJson(data.acceptTeamInvitation.invitation), member: memberJson(data.acceptTeamInvitation.member) }),
+  }),
+  defineRoute({
+    method: 'POST',
+    path: '/v1/invitations/{invitation_id}/decline',
+    operationId: 'declineTeamInvitation',
+    summary: 'Decline an invitation addressed to you',
+    tag: 'Teams',
+    successStatus: 200,
+    params: z.object({ invitation_id: z.string() }),
+    response: InvitationJson,
+    errors: ['invitation_expired', 'invitation_not_pending'],
+    document: operation('decline-team-invitation', 'team-invitation-fields'),
+    variables: ({ params }) => ({ id: params.invitation_id }),
+    reply: (data: any) => invitationJson(data.declineTeamInvitation.invitation),
   }),
   defineRoute({
     method: 'PATCH',
@@ -380,10 +490,19 @@ export const oauthClientRoutes = [
     tag: 'OAuth',
     successStatus: 201,
     idempotent: true,
-    body: z.object({ name: z.string(), team_id: z.string().optional().describe('Tokens act for this team (you must be its admin).') }).strict(),
+    body: z
+      .object({
+        name: z.string(),
+        team_id: z.string().optional().describe('Tokens act for this team (you must be its admin).'),
+        scopes: z
+          .array(z.string())
+          .optional()
+          .describe('Scopes its tokens may hold: read, write, generate, account (default: all but account). A team client cannot hold account.'),
+      })
+      .strict(),
     response: ClientJson.extend({ client_secret: z.string().nullable() }),
     document: operation('create-oauth-client', 'oauth-client-fields'),
-    variables: ({ body, headers }) => ({ input: { name: body.name, teamId: body.team_id }, idempotencyKey: idempotencyKey(headers) }),
+    variables: ({ body, headers }) => ({ input: { name: body.name, teamId: body.team_id, scopes: body.scopes }, idempotencyKey: idempotencyKey(headers) }),
     reply: (data: any) => ({ ...clientJson(data.createOAuthClient.client), client_secret: data.createOAuthClient.clientSecret }),
   }),
   defineRoute({

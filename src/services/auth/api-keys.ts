@@ -15,6 +15,8 @@ import { idKind, newId } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { parseCidrs } from './cidr.js';
+import { checkReadResources, DEFAULT_READ_RESOURCES } from './read-resources.js';
+import { requirePersonalCredential } from '../teams.js';
 
 export const KEY_PATTERN = /^cdx_(sk|pk)_[A-Za-z0-9_-]{20,200}$/;
 export const MAX_ACTIVE_KEYS = 25;
@@ -39,7 +41,7 @@ export function generateApiKey(kind: 'secret' | 'publishable'): string {
 /** Stores a key for a user; returns its id and the secret, which is never shown again. */
 export async function createApiKey(
   db: Db,
-  input: { userId: string; name: string; kind?: 'secret' | 'publishable'; secret?: string; allowedCidrs?: string[] },
+  input: { userId: string; name: string; kind?: 'secret' | 'publishable'; secret?: string; allowedCidrs?: string[]; readResources?: string[] },
 ): Promise<{ key: ApiKey; secret: string }> {
   const kind = input.kind ?? 'secret';
   const secret = input.secret ?? generateApiKey(kind);
@@ -52,6 +54,7 @@ export async function createApiKey(
       displayPrefix: secret.slice(0, 11),
       secretHash: hashApiKey(secret),
       allowedCidrs: input.allowedCidrs ?? [],
+      readResources: input.readResources ?? (kind === 'publishable' ? [...DEFAULT_READ_RESOURCES] : []),
     },
   });
   return { key, secret };
@@ -72,8 +75,10 @@ export async function createUserWithKey(
 export async function issueApiKey(
   deps: Pick<ServiceDeps, 'db' | 'bus'>,
   principal: Principal,
-  input: { name: string; kind?: 'secret' | 'publishable' | null; allowedCidrs?: string[] | null },
+  input: { name: string; kind?: 'secret' | 'publishable' | null; allowedCidrs?: string[] | null; readResources?: readonly string[] | null },
 ): Promise<{ key: ApiKey; secret: string }> {
+  requirePersonalCredential(principal, 'API keys');
+  const readResources = checkReadResources(input.kind ?? 'secret', input.readResources);
   const errors = [];
   const name = input.name.trim();
   if (!name || name.length > 100) errors.push({ field: 'name', message: 'must be 1 to 100 characters' });
@@ -90,7 +95,7 @@ export async function issueApiKey(
         limit: MAX_ACTIVE_KEYS,
       });
     }
-    return createApiKey(tx as unknown as Db, { userId: principal.userId, name, kind: input.kind ?? 'secret', allowedCidrs: cidrs.ok ? cidrs.cidrs : [] });
+    return createApiKey(tx as unknown as Db, { userId: principal.userId, name, kind: input.kind ?? 'secret', allowedCidrs: cidrs.ok ? cidrs.cidrs : [], readResources });
   });
   await appendEvent(deps.db, deps.bus, {
     streamId: principal.userId,
@@ -103,6 +108,7 @@ export async function issueApiKey(
 }
 
 export async function getApiKey(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<ApiKey> {
+  requirePersonalCredential(principal, 'API keys');
   const key = idKind(id) === 'apiKey' ? await deps.db.apiKey.findUnique({ where: { id } }) : null;
   if (!key || key.userId !== principal.userId) throw new NotFoundError('API key', id);
   return key;
@@ -110,6 +116,7 @@ export async function getApiKey(deps: Pick<ServiceDeps, 'db'>, principal: Princi
 
 /** The caller's keys (active and revoked), newest first. */
 export function listApiKeys(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs) {
+  requirePersonalCredential(principal, 'API keys');
   return paginate(args, KEY_PAGE_MAX, 'apiKey', (cursor, order, take) =>
     deps.db.apiKey.findMany({ where: { userId: principal.userId, ...cursor }, orderBy: { id: order }, take }),
   );

@@ -38,6 +38,7 @@ interface KeyRow {
   revoked_at: Date | null;
   last_used_at: Date | null;
   allowed_cidrs: string[];
+  read_resources: string[] | null;
   tier: string;
 }
 
@@ -156,7 +157,7 @@ export class Authenticator {
 
   private async verifyKey(hash: string): Promise<Principal> {
     const rows = await this.db.$queryRaw<KeyRow[]>`
-      SELECT k.id, k.user_id, k.kind::text AS kind, k.secret_hash, k.revoked_at, k.last_used_at, k.allowed_cidrs, u.tier
+      SELECT k.id, k.user_id, k.kind::text AS kind, k.secret_hash, k.revoked_at, k.last_used_at, k.allowed_cidrs, k.read_resources, u.tier
       FROM api_keys k JOIN users u ON u.id = k.user_id
       WHERE k.secret_hash = ${hash}`;
     const key = rows[0];
@@ -177,6 +178,7 @@ export class Authenticator {
       tier: key.tier,
       teamId: null,
       allowedCidrs: key.allowed_cidrs,
+      readResources: key.kind === 'publishable' ? (key.read_resources ?? []) : null,
     };
   }
 
@@ -201,7 +203,11 @@ export class Authenticator {
         method: 'oauth_client',
         credentialId: client.id,
         keyKind: null,
-        scopes: FULL_SCOPES.filter((s) => String(claims.scope ?? '').split(' ').includes(s)),
+        // What the token was issued with, never more than the client holds now; a client bound to a
+        // team never manages the account (keys, clients, billing are personal).
+        scopes: FULL_SCOPES.filter(
+          (s) => String(claims.scope ?? '').split(' ').includes(s) && client.scopes.includes(s) && !(client.teamId && s === 'account'),
+        ),
         tier: client.owner.tier,
         teamId: client.teamId,
         allowedCidrs: [],

@@ -74,10 +74,21 @@ export async function createAccount(
   }
 }
 
-/** Public sign-up; off unless ALLOW_SIGNUP=true. */
-export async function signup(deps: Deps, input: { email: string; password: string; name?: string | null }): Promise<TokenSet> {
+/**
+ * Public sign-up; off unless ALLOW_SIGNUP=true. An e-mail already taken counts as a failed
+ * sign-in for the address (and the address and that e-mail), so probing which e-mails have
+ * accounts is throttled exactly like guessing passwords.
+ */
+export async function signup(deps: Deps, input: { email: string; password: string; name?: string | null }, ip: string | null): Promise<TokenSet> {
   if (!deps.config.ALLOW_SIGNUP) throw new PermissionDeniedError('Sign-up is disabled on this server: ask an operator to create your account.');
-  return openSession(deps, await createAccount(deps, input));
+  const keys = throttleKeys(typeof input.email === 'string' ? input.email : '', ip);
+  await checkThrottle(deps.db, keys);
+  try {
+    return await openSession(deps, await createAccount(deps, input));
+  } catch (err) {
+    if (err instanceof ConflictError && err.code === 'email_taken') await recordFailure(deps.db, keys);
+    throw err;
+  }
 }
 
 /**

@@ -1,8 +1,12 @@
 /**
- * Growing delays for failed sign-ins, per account (the e-mail as typed, whether or not it exists,
- * so the answer reveals nothing) and per client address. The first FREE_FAILURES failures cost
- * nothing; each further one doubles the wait before the next attempt is even checked, up to
- * MAX_DELAY. A success clears the account's counter; counters fade after FORGET_AFTER idle.
+ * Growing delays for failed sign-ins, per account and client address together (the e-mail as
+ * typed, whether or not it exists, so the answer reveals nothing) and per client address. A
+ * stranger who guesses passwords from one address delays only that address, never the owner
+ * signing in from another one. The first FREE_FAILURES failures cost nothing; each further one
+ * doubles the wait before the next attempt is even checked, up to MAX_DELAY. A success clears the
+ * (account, address) counter; counters fade after FORGET_AFTER idle. Sign-ups that name an
+ * e-mail already taken count against the address too, so sign-up cannot probe accounts faster
+ * than sign-in.
  */
 import type { Db } from '../../db/client.js';
 import { AppError } from '../../errors.js';
@@ -24,7 +28,8 @@ export class LoginThrottledError extends AppError {
   }
 }
 
-export const throttleKeys = (email: string, ip: string | null) => [`account:${email.trim().toLowerCase()}`, ...(ip ? [`ip:${ip}`] : [])];
+/** The counters of a sign-in: (account, address) first, then the address alone. */
+export const throttleKeys = (email: string, ip: string | null) => [`account:${email.trim().toLowerCase()} ip:${ip ?? '-'}`, ...(ip ? [`ip:${ip}`] : [])];
 
 /** Throws 429 with Retry-After while any of `keys` is locked. */
 export async function checkThrottle(db: Db, keys: string[]): Promise<void> {

@@ -23,6 +23,7 @@ import { newId } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { PLANS, normaliseTier, type Tier } from '../limits/plans.js';
 import type { BillingProvider } from './provider.js';
+import { requirePersonalCredential } from '../teams.js';
 
 export type BillingCycle = 'monthly' | 'yearly';
 const RANK: Record<Tier, number> = { free: 0, pro: 1, team: 2, enterprise: 3 };
@@ -127,6 +128,7 @@ export async function changePlan(
   input: { newTier: string; billingCycle?: BillingCycle | null; paymentMethod?: PaymentMethod | null },
   now = new Date(),
 ): Promise<ChangeResult> {
+  requirePersonalCredential(principal, 'the subscription');
   const newTier = normaliseTier(input.newTier);
   if (!newTier || newTier === 'free' || newTier === 'enterprise') {
     throw new ValidationError([
@@ -191,6 +193,7 @@ export async function cancelSubscription(
   input: { cancelAtPeriodEnd?: boolean | null; reason?: string | null; feedback?: string | null },
   now = new Date(),
 ): Promise<{ subscription: Subscription; cancelsAt: Date; message: string }> {
+  requirePersonalCredential(principal, 'the subscription');
   const sub = await settleSubscription(deps.db, deps.billing, principal.userId, now);
   if (!sub || sub.status !== 'active') throw new ConflictError('invalid_subscription_change', 'There is no active subscription to cancel: the account is on the free plan.');
   const atPeriodEnd = input.cancelAtPeriodEnd ?? true;
@@ -209,6 +212,7 @@ export async function cancelSubscription(
 }
 
 export async function reactivateSubscription(deps: Deps, principal: Principal, now = new Date()): Promise<Subscription> {
+  requirePersonalCredential(principal, 'the subscription');
   const sub = await settleSubscription(deps.db, deps.billing, principal.userId, now);
   if (!sub || sub.status !== 'active') {
     throw new ConflictError('invalid_subscription_change', 'The subscription has ended and cannot be reactivated: start a new one with POST /v1/subscription/upgrade.');

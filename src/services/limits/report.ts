@@ -6,6 +6,7 @@
 import type { Subscription } from '../../generated/prisma/client.js';
 import { settleSubscription } from '../billing/subscriptions.js';
 import type { Principal, ServiceDeps } from '../deps.js';
+import { requirePersonalCredential } from '../teams.js';
 import { utcDay } from './usage.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'usage' | 'limiter' | 'billing'>;
@@ -27,6 +28,7 @@ export interface UsageReport {
 }
 
 export async function usageReport(deps: Deps, principal: Principal): Promise<UsageReport> {
+  requirePersonalCredential(principal, 'usage and billing');
   await deps.usage.flush(); // include this very request's neighbours
   const { limits, period, tier } = await deps.limiter.account(principal);
   const since = utcDay(period.start);

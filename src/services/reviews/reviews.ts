@@ -20,6 +20,7 @@ import { fieldErrors } from '../tasks/task-input.js';
 import { relevantFiles, type FileHit } from '../projects/search.js';
 import { filesOf, parseIssueFilter, parseReviewInput, REVIEW_STATUSES, reviewUpdateSchema, type IssueFilter, type StoredReviewInput } from './review-input.js';
 import { getProject } from '../projects/projects.js';
+import { mayReadObject, readableFilter, requireRead } from '../auth/read-resources.js';
 
 export const REVIEW_PAGE_MAX = 50;
 
@@ -41,6 +42,7 @@ async function projectContext(deps: Pick<ServiceDeps, 'db'>, principal: Principa
 /** Creates the review and starts its workflow (once per idempotency key). */
 export async function createReview(deps: ServiceDeps, principal: Principal, raw: unknown, idempotencyKey?: string | null): Promise<{ id: string; replayed: boolean }> {
   const { input, mode, stored } = parseReviewInput(raw, { maxFiles: deps.config.REVIEW_MAX_FILES, maxBytes: deps.config.REVIEW_MAX_INPUT_BYTES });
+  if (input.projectId) requireRead(principal, 'project_search', "a project's files as context");
   const project = input.projectId ? await getProject(deps, principal, input.projectId) : null;
   const teamId = input.teamId ?? project?.teamId ?? principal.teamId;
   if (project && (project.teamId ?? null) !== (teamId ?? null)) {
@@ -58,6 +60,7 @@ export async function createReview(deps: ServiceDeps, principal: Principal, raw:
           id,
           ownerId: principal.userId,
           teamId,
+          createdByKeyId: principal.method === 'api_key' ? principal.credentialId : null,
           projectId: project?.id ?? null,
           mode,
           input: stored as object,
@@ -100,7 +103,7 @@ export async function startReviewWorkflow(deps: Pick<ServiceDeps, 'temporal' | '
 /** The review if the caller may see it (its owner, or a member of its team); else 404. */
 export async function getReview(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<Review> {
   const review = idKind(id) === 'review' ? await deps.db.review.findUnique({ where: { id } }) : null;
-  if (!review || !(await canSee(deps, principal, review))) throw new NotFoundError('review', id);
+  if (!review || !mayReadObject(principal, 'reviews', review.createdByKeyId) || !(await canSee(deps, principal, review))) throw new NotFoundError('review', id);
   return review;
 }
 
@@ -141,7 +144,7 @@ export async function listReviews(
   const filter = { ...(args.projectId != null ? { projectId: args.projectId } : {}), ...(args.status != null ? { status: args.status as Review['status'] } : {}) };
   return paginate(args, REVIEW_PAGE_MAX, 'review', (cursor, order, take) =>
     // Each review's issue count comes with it (one statement for the page, not one per review).
-    deps.db.review.findMany({ where: { ...base, ...filter, ...cursor }, orderBy: { id: order }, take, include: { _count: { select: { issues: true } } } }),
+    deps.db.review.findMany({ where: { ...base, ...filter, ...readableFilter(principal, 'reviews'), ...cursor }, orderBy: { id: order }, take, include: { _count: { select: { issues: true } } } }),
   );
 }
 

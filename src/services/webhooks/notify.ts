@@ -6,6 +6,7 @@ import nodemailer from 'nodemailer';
 import { newId } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { paginate, type PageArgs } from '../pagination.js';
+import { requirePersonalCredential } from '../teams.js';
 
 /** Stores a notification for `userId` and e-mails it when SMTP is configured. */
 export async function notifyUser(
@@ -18,13 +19,28 @@ export async function notifyUser(
   if (!deps.config.SMTP_URL) return;
   const user = await deps.db.user.findUnique({ where: { id: userId }, select: { email: true } });
   if (!user?.email) return;
+  if (await sendMail(deps, user.email, note.subject, note.message, { notificationId: id })) {
+    await deps.db.notification.update({ where: { id }, data: { emailedAt: new Date() } });
+  }
+}
+
+/** Sends one e-mail through SMTP_URL; false when SMTP is not set or the send failed (logged). */
+export async function sendMail(
+  deps: Pick<ServiceDeps, 'config' | 'logger'>,
+  to: string,
+  subject: string,
+  text: string,
+  logContext: Record<string, unknown>,
+): Promise<boolean> {
+  if (!deps.config.SMTP_URL) return false;
   try {
     const transport = nodemailer.createTransport(deps.config.SMTP_URL);
-    await transport.sendMail({ from: deps.config.SMTP_FROM, to: user.email, subject: note.subject, text: note.message });
+    await transport.sendMail({ from: deps.config.SMTP_FROM, to, subject, text });
     transport.close();
-    await deps.db.notification.update({ where: { id }, data: { emailedAt: new Date() } });
+    return true;
   } catch (err) {
-    deps.logger.warn({ err: { message: (err as Error).message }, notificationId: id }, 'could not e-mail a notification');
+    deps.logger.warn({ err: { message: (err as Error).message }, ...logContext }, 'could not send an e-mail');
+    return false;
   }
 }
 
@@ -32,6 +48,7 @@ export const NOTIFICATION_PAGE_MAX = 100;
 
 /** The caller's notifications, newest first. */
 export function listNotifications(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs) {
+  requirePersonalCredential(principal, 'notifications');
   return paginate(args, NOTIFICATION_PAGE_MAX, 'notification', (cursor, order, take) =>
     deps.db.notification.findMany({ where: { userId: principal.userId, ...cursor }, orderBy: { id: order }, take }),
   );
