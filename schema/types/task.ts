@@ -111,7 +111,7 @@ builder.node(TaskRef, {
     progress: t.exposeInt('progress', { description: 'Percent done, 0 to 100.' }),
     queueReason: t.string({
       nullable: true,
-      description: 'Why a queued task has not started when no worker serves its queue (it starts when one does).',
+      description: 'Why a queued task has not started when no worker serves its queue, or the task engine is unreachable (it starts when one does, or once it is back).',
       resolve: async (task, _args, ctx) =>
         task.status === 'queued' ? waitingReason(ctx.deps, agentCatalog[task.agentType]?.queue ?? 'cpu').catch(() => null) : null,
     }),

@@ -36,7 +36,7 @@ export const TaskJson = z.object({
   status: z.enum(statuses),
   progress: z.number().int(),
   queue_position: z.number().int().nullable().describe("While queued: the task's place among your queued tasks (1 = next)."),
-  queue_reason: z.string().nullable().describe('While queued because no worker serves its queue: which queue, and that it starts when one does.'),
+  queue_reason: z.string().nullable().describe('While queued because no worker serves its queue (which queue, and that it starts when one does) or the task engine is unreachable.'),
   agent_type: z.string(),
   team_id: z.string().nullable(),
   created_at: z.string(),
