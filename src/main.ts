@@ -4,10 +4,10 @@
  */
 import { schema } from '../schema/index.js';
 import { createLogger } from './logger.js';
-import { connectWorkerTo, createServices, exitOnStartupError, loadConfigOrExit, onShutdownSignal, startInfrastructure } from './runtime.js';
+import { createServices, exitOnStartupError, StartupError, loadConfigOrExit, onShutdownSignal, startInfrastructure } from './runtime.js';
 import { createServer, version } from './server.js';
 import { bootstrapLocalUser } from './services/auth/bootstrap.js';
-import { startWorkers, type RunningWorkers } from './temporal/workers.js';
+import { startWorkerChild } from './temporal/worker-child.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL);
@@ -17,15 +17,13 @@ say(`Codex Cloud gateway ${version}: starting${config.embeddedDatabase || config
 const infra = await startInfrastructure(config, logger).catch(exitOnStartupError);
 // An external service still unreachable after STARTUP_RETRY_SECONDS: stop what was started, then exit.
 const stopAndExit = (err: unknown) => infra.stop().then(() => exitOnStartupError(err));
+// The worker runs as a child process: a CPU-heavy activity there never delays an HTTP answer here.
+// It starts while the gateway does; a failed start is held until it is awaited below.
+const worker = config.RUN_WORKER ? startWorkerChild(infra, logger).catch((err: Error) => err) : null;
 const services = await createServices(config, logger, infra).catch(stopAndExit);
 const bootstrap = await bootstrapLocalUser(services.db, config.CODEX_BOOTSTRAP_API_KEY);
-
-let workers: RunningWorkers | null = null;
-let workerConnection: Awaited<ReturnType<typeof connectWorkerTo>> | null = null;
-if (config.RUN_WORKER) {
-  workerConnection = await connectWorkerTo(config, infra.temporalAddress, logger).catch(stopAndExit);
-  workers = await startWorkers(services, workerConnection, config);
-}
+const started = await worker;
+const workers = started instanceof Error ? await stopAndExit(new StartupError(`${started.message}; its error is printed above`)) : started;
 const server = await createServer(services, schema);
 await server.app.listen({ host: config.HOST, port: config.PORT });
 
@@ -35,7 +33,7 @@ say(`  GraphQL          ${config.publicUrl}/graphql   (subscriptions: ${wsUrl}/g
 say(`  REST             ${config.publicUrl}/v1   (OpenAPI: ${config.publicUrl}/v1/openapi.json)`);
 say(`  Health, metrics  ${config.publicUrl}/v1/health   ${config.publicUrl}/metrics`);
 say(`  Temporal         ${infra.temporalAddress}${infra.temporalUiUrl ? `   (Web UI: ${infra.temporalUiUrl})` : ''}`);
-say(`  Worker queues    ${workers ? workers.queues.join(', ') || 'none' : 'not run here (RUN_WORKER=false)'}`);
+say(`  Worker queues    ${workers ? `${workers.queues.join(', ') || 'none'}   (worker process ${workers.pid()})` : 'not run here (RUN_WORKER=false)'}`);
 if (bootstrap?.createdSecret) {
   say('');
   say(`  API key (shown once, store it now): ${bootstrap.createdSecret}`);
@@ -49,9 +47,8 @@ say('Ready. Ctrl-C stops everything.');
 onShutdownSignal(
   logger,
   async () => {
-    await server.close();
-    await workers?.shutdown();
-    await workerConnection?.close();
+    // Signalled at once: when Ctrl-C reached the worker too, this is an echo it ignores.
+    await Promise.all([server.close(), workers?.shutdown()]);
     await services.close();
     await infra.stop();
   },
