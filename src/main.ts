@@ -12,6 +12,10 @@ import { startWorkerChild } from './temporal/worker-child.js';
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL);
 const say = (line: string) => process.stdout.write(`${line}\n`);
+if (config.RUN_WORKER && config.eventBus === 'memory') {
+  console.error('EVENT_BUS=memory reaches one process only, and `npm start` runs its worker in a process of its own: use EVENT_BUS=auto (the default) or postgres.');
+  process.exit(1);
+}
 
 say(`Codex Cloud gateway ${version}: starting${config.embeddedDatabase || config.embeddedTemporal ? ' (embedded services, data in ' + config.DATA_DIR + ')' : ''}…`);
 const infra = await startInfrastructure(config, logger).catch(exitOnStartupError);
