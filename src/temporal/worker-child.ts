@@ -67,7 +67,7 @@ export async function startWorkerChild(
     const delay = RESTART_DELAYS_MS[Math.min(failures++, RESTART_DELAYS_MS.length - 1)]!;
     log.warn({ restartInMs: delay }, 'restarting the worker process');
     setTimeout(() => {
-      if (!stopping) launch().catch(restart);
+      if (!stopping) launch().then(() => log.warn({ pid: child.pid }, 'the worker process restarted and polls'), restart);
     }, delay).unref();
   };
 

@@ -227,6 +227,7 @@ describe('bad input changes nothing', () => {
     ['an empty ignored path', { name: 'x', ignored_paths: [''] }, 'ignored_paths.0'],
     ['an extglob ignored path (no linear-time form)', { name: 'x', ignored_paths: ['dist/**', 'src/!(vendor)/**'] }, 'ignored_paths.1'],
     ['an ignored path over 500 characters', { name: 'x', ignored_paths: [`${'a/'.repeat(250)}b`] }, 'ignored_paths.0'],
+    ['ignored paths of more than 10,000 characters in all', { name: 'x', ignored_paths: Array.from({ length: 30 }, (_, i) => `${i}/${'x'.repeat(400)}`) }, 'ignored_paths'],
     ['more than 200 ignored paths', { name: 'x', ignored_paths: Array.from({ length: 201 }, (_, i) => `gen${i}/**`) }, 'ignored_paths'],
     ['an http repository URL', { name: 'x', repository_url: 'http://github.com/a/b.git' }, 'repository_url'],
     ['an ext:: repository URL', { name: 'x', repository_url: 'ext::sh -c touch% /tmp/pwned' }, 'repository_url'],

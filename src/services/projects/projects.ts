@@ -46,7 +46,11 @@ const configFields = {
       message: 'must be an object of options (string, number or boolean values)',
     })
     .refine((s) => Object.keys(s).length <= 50, 'must have at most 50 options'),
-  ignoredPaths: z.array(patternSchema).max(200, 'must have at most 200 patterns'),
+  // Each pattern is compiled to check it: the total bounds that work for one request.
+  ignoredPaths: z
+    .array(patternSchema)
+    .max(200, 'must have at most 200 patterns')
+    .refine((ps) => ps.reduce((n, p) => n + p.length, 0) <= 10_000, 'must hold at most 10,000 characters in all'),
   defaultAgents: z
     .array(z.string().refine((v) => v in agentCatalog, { message: `must be one of: ${agentTypes.join(', ')}` }))
     .max(20, 'must name at most 20 agents'),
