@@ -5,7 +5,7 @@
  * a 1,000-file project are in progress, in alternating rounds; target ratio (busy p99 / idle p99)
  * ≤ 2. Measured with the worker as `npm start` runs it (a child process) and, for comparison, with
  * the worker inside the gateway's process (how `npm start` ran it before). BENCH_FILES=1000
- * BENCH_ROUNDS=3 BENCH_SECONDS=5 by default.
+ * BENCH_ROUNDS=3 by default; each idle window lasts as long as the busy one before it (BENCH_SECONDS=5 at least).
  */
 import { connectWorkerTo } from '../src/runtime.js';
 import { createLogger } from '../src/logger.js';
@@ -64,10 +64,10 @@ async function heavyJobs(round: number): Promise<{ reviewMs: number; indexMs: nu
   return { reviewMs, indexMs, outcome: `review ${r.status}, index ${p.indexStatus}` };
 }
 
-/** Query latencies, one request at a time, until `until` resolves (or for SECONDS). */
-async function probe(until?: Promise<unknown>): Promise<Stats> {
+/** Query latencies, one request at a time, until `until` resolves or for `ms`. */
+async function probe(until: Promise<unknown> | number): Promise<Stats & { ms: number }> {
   let done = false;
-  const stop = until ? until.then(() => (done = true)) : new Promise((r) => setTimeout(r, SECONDS * 1000)).then(() => (done = true));
+  const stop = (typeof until === 'number' ? new Promise((r) => setTimeout(r, until)) : until).then(() => (done = true));
   const latencies: number[] = [];
   const started = performance.now();
   while (!done) {
@@ -76,7 +76,8 @@ async function probe(until?: Promise<unknown>): Promise<Stats> {
     latencies.push(performance.now() - t);
   }
   await stop;
-  return summarize(latencies, performance.now() - started);
+  const ms = performance.now() - started;
+  return { ...summarize(latencies, ms), ms };
 }
 
 interface Worker {
@@ -109,13 +110,15 @@ const rows: string[] = [];
 for (const shape of shapes) {
   const worker = await shape.start();
   log(`${shape.name}: warming up…`);
-  await probe(heavyJobs(-1));
+  // Idle windows last as long as the busy window before them (SECONDS at least): a p99 over the same span.
+  let windowMs = Math.max(SECONDS * 1000, (await probe(heavyJobs(-1))).ms);
   const idle: Stats[] = [];
-  const busy: Stats[] = [];
+  const busy: Array<Stats & { ms: number }> = [];
   for (let round = 0; round < ROUNDS; round++) {
-    idle.push(await probe());
+    idle.push(await probe(windowMs));
     const jobs = heavyJobs(round);
     busy.push(await probe(jobs));
+    windowMs = Math.max(SECONDS * 1000, busy.at(-1)!.ms);
     const { reviewMs, indexMs, outcome } = await jobs;
     log(
       `  round ${round + 1}: idle p50 ${idle.at(-1)!.p50.toFixed(1)} ms p99 ${idle.at(-1)!.p99.toFixed(1)} ms (n=${idle.at(-1)!.count}); ` +
