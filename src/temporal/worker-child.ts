@@ -2,15 +2,19 @@
  * The worker of `npm start`, run as a child process (src/worker.ts, what `npm run worker` runs) so
  * that CPU-heavy activities (reviews, indexing, visualization parsing) never hold up the event
  * loop that serves HTTP. The child reaches the same PostgreSQL and Temporal, reports over an IPC
- * channel when it polls, logs to the same output (component "worker"), is restarted if it dies,
+ * channel when it polls, runs at a lower CPU priority (nice 10), logs to the same output
+ * (component "worker"), is restarted if it dies,
  * and stops when the gateway stops (or, should the gateway be killed, when the channel closes).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from '../logger.js';
 
 const WORKER_ENTRY = fileURLToPath(new URL('../worker.ts', import.meta.url));
 const RESTART_DELAYS_MS = [1000, 2000, 5000, 10_000, 30_000];
+/** The worker's niceness (0 is the gateway's, 19 the lowest priority). */
+const WORKER_NICE = 10;
 
 /** The message the worker process sends its parent once every worker polls. */
 export interface WorkerReadyMessage {
@@ -48,6 +52,12 @@ export async function startWorkerChild(
         env: { ...process.env, ...env, DATABASE_URL: target.databaseUrl, TEMPORAL_ADDRESS: target.temporalAddress },
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
+      try {
+        // Below the gateway's priority: when cores are scarce, HTTP answers come before analysis.
+        setPriority(child.pid!, WORKER_NICE);
+      } catch (err) {
+        log.warn({ err }, 'could not lower the worker process priority');
+      }
       let ready = false;
       child.on('message', (m: WorkerReadyMessage) => {
         if (m?.type !== 'worker-ready') return;
