@@ -4,28 +4,30 @@
  */
 import { schema } from '../schema/index.js';
 import { createLogger } from './logger.js';
-import { connectWorkerTo, createServices, exitOnStartupError, loadConfigOrExit, onShutdownSignal, startInfrastructure } from './runtime.js';
+import { createServices, exitOnStartupError, StartupError, loadConfigOrExit, onShutdownSignal, startInfrastructure } from './runtime.js';
 import { createServer, version } from './server.js';
 import { bootstrapLocalUser } from './services/auth/bootstrap.js';
-import { startWorkers, type RunningWorkers } from './temporal/workers.js';
+import { startWorkerChild } from './temporal/worker-child.js';
 
 const config = loadConfigOrExit();
 const logger = createLogger(config.LOG_LEVEL);
 const say = (line: string) => process.stdout.write(`${line}\n`);
+if (config.RUN_WORKER && config.eventBus === 'memory') {
+  console.error('EVENT_BUS=memory reaches one process only, and `npm start` runs its worker in a process of its own: use EVENT_BUS=auto (the default) or postgres.');
+  process.exit(1);
+}
 
 say(`Codex Cloud gateway ${version}: starting${config.embeddedDatabase || config.embeddedTemporal ? ' (embedded services, data in ' + config.DATA_DIR + ')' : ''}…`);
 const infra = await startInfrastructure(config, logger).catch(exitOnStartupError);
 // An external service still unreachable after STARTUP_RETRY_SECONDS: stop what was started, then exit.
 const stopAndExit = (err: unknown) => infra.stop().then(() => exitOnStartupError(err));
+// The worker runs as a child process: a CPU-heavy activity there never delays an HTTP answer here.
+// It starts while the gateway does; a failed start is held until it is awaited below.
+const worker = config.RUN_WORKER ? startWorkerChild(infra, logger).catch((err: Error) => err) : null;
 const services = await createServices(config, logger, infra).catch(stopAndExit);
 const bootstrap = await bootstrapLocalUser(services.db, config.CODEX_BOOTSTRAP_API_KEY);
-
-let workers: RunningWorkers | null = null;
-let workerConnection: Awaited<ReturnType<typeof connectWorkerTo>> | null = null;
-if (config.RUN_WORKER) {
-  workerConnection = await connectWorkerTo(config, infra.temporalAddress, logger).catch(stopAndExit);
-  workers = await startWorkers(services, workerConnection, config);
-}
+const started = await worker;
+const workers = started instanceof Error ? await stopAndExit(new StartupError(`${started.message}; its error is printed above`)) : started;
 const server = await createServer(services, schema);
 await server.app.listen({ host: config.HOST, port: config.PORT });
 
@@ -35,7 +37,7 @@ say(`  GraphQL          ${config.publicUrl}/graphql   (subscriptions: ${wsUrl}/g
 say(`  REST             ${config.publicUrl}/v1   (OpenAPI: ${config.publicUrl}/v1/openapi.json)`);
 say(`  Health, metrics  ${config.publicUrl}/v1/health   ${config.publicUrl}/metrics`);
 say(`  Temporal         ${infra.temporalAddress}${infra.temporalUiUrl ? `   (Web UI: ${infra.temporalUiUrl})` : ''}`);
-say(`  Worker queues    ${workers ? workers.queues.join(', ') || 'none' : 'not run here (RUN_WORKER=false)'}`);
+say(`  Worker queues    ${workers ? `${workers.queues.join(', ') || 'none'}   (worker process ${workers.pid()})` : 'not run here (RUN_WORKER=false)'}`);
 if (bootstrap?.createdSecret) {
   say('');
   say(`  API key (shown once, store it now): ${bootstrap.createdSecret}`);
@@ -49,9 +51,8 @@ say('Ready. Ctrl-C stops everything.');
 onShutdownSignal(
   logger,
   [
-    ['HTTP and streams', () => server.close()],
-    ['worker', () => workers?.shutdown()],
-    ['Temporal connection', () => workerConnection?.close()],
+    // Signalled at once: when Ctrl-C reached the worker too, this is an echo it ignores.
+    ['HTTP, streams and the worker process', () => Promise.all([server.close(), workers?.shutdown()])],
     ['services', () => services.close()],
     ['embedded servers', () => infra.stop()],
   ],

@@ -20,6 +20,7 @@ import { TemporalAvailability } from './temporal/availability.js';
 import { connectClient, connectWorker, isPermanentTemporalError } from './temporal/connection.js';
 import { startWorkerHeartbeat, WORKER_HEARTBEAT_FILE } from './temporal/worker-heartbeat.js';
 import { installTemporalRuntime, startWorkers } from './temporal/workers.js';
+import type { WorkerReadyMessage } from './temporal/worker-child.js';
 import { Authenticator } from './services/auth/authenticate.js';
 import { SigningKeys } from './services/auth/signing-keys.js';
 import { LedgerBillingProvider } from './services/billing/provider.js';
@@ -290,6 +291,11 @@ export async function runWorkerProcess(queuesArg?: string): Promise<void> {
   await mkdir(config.dataDir, { recursive: true });
   const heartbeat = startWorkerHeartbeat(join(config.dataDir, WORKER_HEARTBEAT_FILE), () => workers.healthy(), logger);
   logger.info({ queues: workers.queues }, 'worker polling');
+  if (process.send) {
+    // Started by `npm start` (src/temporal/worker-child.ts): say so once polling, and stop with the gateway.
+    process.send({ type: 'worker-ready', queues: workers.queues } satisfies WorkerReadyMessage);
+    process.once('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+  }
   onShutdownSignal(
     logger,
     [

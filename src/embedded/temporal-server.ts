@@ -31,6 +31,8 @@ export interface TemporalServerBinaries {
 export interface TemporalServer {
   /** host:port of the frontend's gRPC API. */
   address: string;
+  /** The server's process (tests kill it to play a crash). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -230,7 +232,7 @@ export async function startTemporalServer(options: {
     await stop();
     throw error;
   }
-  return { address, stop };
+  return { address, pid: child.pid!, stop };
 }
 
 /** Connects once the frontend answers `getSystemInfo`; fails early when the server has exited. */

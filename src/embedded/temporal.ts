@@ -56,6 +56,8 @@ export async function findTemporalCli(options: { explicitPath?: string; cacheDir
 export interface DevServer {
   address: string;
   uiUrl: string | null;
+  /** The server's process (tests kill it to play a crash). */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -118,5 +120,5 @@ export async function startTemporalDevServer(options: {
       await delay(250);
     }
   }
-  return { address, uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : null, stop };
+  return { address, uiUrl: options.uiPort ? `http://127.0.0.1:${options.uiPort}` : null, pid: child.pid!, stop };
 }

@@ -226,6 +226,10 @@ describe('bad input changes nothing', () => {
     ['a nested style option', { name: 'x', style: { indent: { size: 2 } } }, 'style.indent'],
     ['a binary file', { name: 'x', files: [{ path: 'logo.png', content: 'PNG\u0000\u0001' }] }, 'files.0.content'],
     ['an empty ignored path', { name: 'x', ignored_paths: [''] }, 'ignored_paths.0'],
+    ['an extglob ignored path (no linear-time form)', { name: 'x', ignored_paths: ['dist/**', 'src/!(vendor)/**'] }, 'ignored_paths.1'],
+    ['an ignored path over 500 characters', { name: 'x', ignored_paths: [`${'a/'.repeat(250)}b`] }, 'ignored_paths.0'],
+    ['ignored paths of more than 10,000 characters in all', { name: 'x', ignored_paths: Array.from({ length: 30 }, (_, i) => `${i}/${'x'.repeat(400)}`) }, 'ignored_paths'],
+    ['more than 200 ignored paths', { name: 'x', ignored_paths: Array.from({ length: 201 }, (_, i) => `gen${i}/**`) }, 'ignored_paths'],
     ['an http repository URL', { name: 'x', repository_url: 'http://github.com/a/b.git' }, 'repository_url'],
     ['an ext:: repository URL', { name: 'x', repository_url: 'ext::sh -c touch% /tmp/pwned' }, 'repository_url'],
     ['an option-looking repository URL', { name: 'x', repository_url: '--upload-pack=touch /tmp/pwned' }, 'repository_url'],
@@ -346,6 +350,30 @@ describe('the semantic index', () => {
     expect(symbols.find((s) => s.name === 'load_config')!.signature).toBe('def load_config(path, strict)');
     expect(symbols.find((s) => s.name === 'parseUser')!.signature).toBe('export function parseUser(raw: string): UserRecord');
     expect(p.index.symbols).toBe(symbols.length);
+  });
+
+  it('indexes a project whose ignored path backtracks in a JavaScript RegExp, answering health checks meanwhile', { timeout: 60_000 }, async () => {
+    // picomatch's expression for this pattern takes about 45 s on each 50-character name that does not match.
+    const pattern = '*a*a*a*a*a*a*a*a*a*a*b';
+    const kept = ['a'.repeat(50), `${'ab'.repeat(10)}${'a'.repeat(30)}`, `docs/${'a'.repeat(49)}b`];
+    const skipped = [`${'a'.repeat(49)}b`, `${'xa'.repeat(10)}${'c'.repeat(29)}b`];
+    const files = [...kept, ...skipped].map((path, i) => ({ path, content: `export const value${i} = ${i};` }));
+    const created = await api.post('/v1/projects', { name: 'Pathological', ignored_paths: [pattern], files });
+    expect(created.status).toBe(201);
+    const health: number[] = [];
+    let done = false;
+    const checks = (async () => {
+      while (!done) health.push((await api.get('/v1/health')).status);
+    })();
+    const p = await indexed(created.body.id);
+    done = true;
+    await checks;
+    expect(p.index).toMatchObject({ status: 'ready', files: kept.length });
+    expect(p.index.last_run).toMatchObject({ files_seen: kept.length, files_indexed: kept.length, error: null });
+    const stored = await sys.services.db.projectFile.findMany({ where: { projectId: created.body.id }, select: { path: true }, orderBy: { path: 'asc' } });
+    expect(stored.map((f) => f.path)).toEqual([...kept].sort());
+    expect(health.length).toBeGreaterThan(0);
+    expect(new Set(health)).toEqual(new Set([200]));
   });
 
   it('finds symbols by name, by camelCase and snake_case parts, ranked', async () => {

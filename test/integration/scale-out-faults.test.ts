@@ -7,7 +7,7 @@
  * (never a 500, a hang or a reset); afterwards every accepted task completes, exactly once, with
  * contiguous events, and nothing is left queued or running.
  */
-import { chmodSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,18 +18,23 @@ import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createDb, type Db } from '../../src/db/client.js';
 import { freePort, startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/embedded/postgres.js';
-import { findTemporalCli, startTemporalDevServer, type DevServer } from '../../src/embedded/temporal.js';
+import { findTemporalCli, startTemporalDevServer } from '../../src/embedded/temporal.js';
+import { startTemporalServer } from '../../src/embedded/temporal-server.js';
 import { newId } from '../../src/ids.js';
 import { createUserWithKey } from '../../src/services/auth/api-keys.js';
 import { Cluster } from '../helpers/cluster.js';
 import { restClient, waitFor } from '../helpers/client.js';
 import { executeBody, manyFiles } from '../helpers/fixtures.js';
+import { dropDatabase } from '../helpers/system.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'codex-faults-'));
 chmodSync(tmp, 0o755); // the embedded server runs as `postgres` when the suite runs as root
 let postgres: EmbeddedPostgres;
 let pgPort: number;
-let temporal: DevServer;
+/** With TEST_TEMPORAL=server, the Temporal server on the run's PostgreSQL (not the one this file stops); else the dev server. */
+const realTemporal = process.env.TEST_TEMPORAL === 'server';
+const temporalDatabase = `${inject('dbPrefix')}faults_temporal`;
+let temporal: { address: string; pid: number; stop(): Promise<void> };
 let temporalPort: number;
 let cli: string;
 let db: Db;
@@ -40,13 +45,15 @@ let answers: number[] = [];
 
 const startPostgres = async () => (postgres = await startEmbeddedPostgres({ dataDir: join(tmp, 'pg'), port: pgPort, database: 'codex' }));
 const startTemporal = async () =>
-  (temporal = await startTemporalDevServer({ cli, port: temporalPort, uiPort: null, dbFile: join(tmp, 'temporal.db'), namespace: 'default', pidFile: join(tmp, 'temporal.pid') }));
+  (temporal = realTemporal
+    ? await startTemporalServer({ postgresUrl: inject('databaseUrl'), port: temporalPort, cacheDir: loadConfig().cacheDir, database: temporalDatabase, log: () => {} })
+    : await startTemporalDevServer({ cli, port: temporalPort, uiPort: null, dbFile: join(tmp, 'temporal.db'), namespace: 'default' }));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
   [pgPort, temporalPort] = await Promise.all([freePort(), freePort()]);
   const config = loadConfig();
-  cli = await findTemporalCli({ explicitPath: config.TEMPORAL_CLI_PATH, cacheDir: config.cacheDir, log: () => {} });
+  if (!realTemporal) cli = await findTemporalCli({ explicitPath: config.TEMPORAL_CLI_PATH, cacheDir: config.cacheDir, log: () => {} });
   await Promise.all([startPostgres(), startTemporal()]);
   receiver = createServer((req, res) => {
     req.resume().on('end', () => {
@@ -85,6 +92,7 @@ afterAll(async () => {
   await db?.$disconnect();
   receiver?.close();
   await temporal?.stop();
+  if (realTemporal) for (const name of [temporalDatabase, `${temporalDatabase}_visibility`]) await dropDatabase(name);
   await postgres?.stop();
   if (postgres && !postgres.clusterDir.startsWith(tmp)) rmSync(postgres.clusterDir, { recursive: true, force: true });
   rmSync(tmp, { recursive: true, force: true });
@@ -204,7 +212,7 @@ describe('a cluster of processes through faults of its services', () => {
     const { secret, userId } = await createUserWithKey(db, { name: 'Engine', tier: 'team' });
     const load = runLoad(30_000, secret);
     await sleep(6_000);
-    process.kill(Number(readFileSync(join(tmp, 'temporal.pid'), 'utf8')), 'SIGKILL');
+    process.kill(temporal.pid, 'SIGKILL');
     await sleep(3_000); // each gateway's probe notices within its interval
     const submissions = await onEachGateway(secret, 'POST', '/v1/agents/execute', executeBody());
     for (const res of submissions) {

@@ -41,7 +41,10 @@ async function start(ports: { http: number; temporal: number }) {
   let output = '';
   child.stdout!.on('data', (d) => (output += d));
   child.stderr!.on('data', (d) => (output += d));
-  await waitFor(async () => (output.includes('Ready.') ? true : child.exitCode !== null ? Promise.reject(new Error(output)) : undefined), 90_000, 200);
+  // The gateway and its worker process each load the whole program: slow on a loaded machine.
+  await waitFor(async () => (output.includes('Ready.') ? true : child.exitCode !== null ? Promise.reject(new Error(output)) : undefined), 150_000, 200).catch((err: Error) => {
+    throw new Error(`${err.message}; output so far:\n${output}`);
+  });
   return { child, output: () => output };
 }
 
@@ -52,7 +55,7 @@ async function stop(child: ChildProcess): Promise<number | null> {
 }
 
 describe('npm start', () => {
-  it('starts on embedded defaults, serves a task, stops cleanly and restarts with its data', { timeout: 180_000 }, async () => {
+  it('starts on embedded defaults, serves a task, stops cleanly and restarts with its data', { timeout: 480_000 }, async () => {
     const ports = { http: await freePort(), temporal: await freePort() };
     const first = await start(ports);
     const key = /API key \(shown once, store it now\): (cdx_sk_\S+)/.exec(first.output())?.[1];
@@ -66,11 +69,25 @@ describe('npm start', () => {
     });
     expect(done.result.findings[0]).toMatchObject({ rule_id: 'sql-injection', line: 3 });
 
+    // The worker is a child process of the gateway (CPU-heavy activities never block HTTP there).
+    const workerPid = Number(/Worker queues .*\(worker process (\d+)\)/.exec(first.output())?.[1]);
+    expect(workerPid).toBeGreaterThan(0);
+    expect(workerPid).not.toBe(first.child.pid);
+    expect(existsSync(`/proc/${workerPid}`)).toBe(true);
+
+    // A worker that dies is restarted; the gateway answered all along.
+    process.kill(workerPid, 'SIGKILL');
+    const restarted = await waitFor(async () => /"pid":(\d+),"msg":"the worker process restarted and polls"/.exec(first.output())?.[1], 150_000, 200);
+    const newWorkerPid = Number(restarted);
+    expect(newWorkerPid).not.toBe(workerPid);
+    const later = (await api.post('/v1/agents/execute', executeBody([vulnerableJs]))).body;
+    await waitFor(async () => ((await api.get(`/v1/agents/tasks/${later.task_id}`)).body.status === 'completed' ? true : undefined));
     const pid = Number(readFileSync(join(dataDir, 'temporal.pid'), 'utf8'));
     const postgresPid = Number(readFileSync(join(dataDir, 'postgres', 'postmaster.pid'), 'utf8').split('\n')[0]);
     // The client above holds keep-alive connections: shutdown still ends cleanly, exit code 0.
     expect(await stop(first.child)).toBe(0);
     expect(existsSync(`/proc/${pid}`)).toBe(false); // the dev server went with it
+    expect(existsSync(`/proc/${newWorkerPid}`)).toBe(false); // and the worker (a worker exit other than 0 fails the gateway's)
     expect(existsSync(`/proc/${postgresPid}`)).toBe(false); // and the PostgreSQL server
     expect(existsSync(join(dataDir, 'temporal.pid'))).toBe(false);
 

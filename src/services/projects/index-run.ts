@@ -11,7 +11,7 @@ import { lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
-import picomatch from 'picomatch';
+import { compileGlobs, isValidGlob } from '../glob.js';
 import { storableText } from '../text.js';
 import { changeWithWebhookEvent } from '../webhooks/events.js';
 import { z } from 'zod';
@@ -174,9 +174,13 @@ async function readRepositoryFiles(dir: string, maxFiles: number, maxFileBytes: 
   return files;
 }
 
-/** The ignore test of a project: its patterns plus the always-ignored ones. */
+/**
+ * The ignore test of a project: its patterns plus the always-ignored ones (linear in the path's
+ * length). A pattern stored before patterns were checked as they are now (an extglob, say) and
+ * refused by the matcher matches nothing; updating the project's ignored_paths reports it.
+ */
 export function ignoreMatcher(patterns: string[]) {
-  const match = picomatch([...ALWAYS_IGNORED, ...patterns], { dot: true });
+  const match = compileGlobs([...ALWAYS_IGNORED, ...patterns.filter(isValidGlob)]);
   return (p: string) => match(p) || match(p.replace(/\/$/, ''));
 }
 

@@ -4,7 +4,6 @@
  * the same visibility rules as tasks; another account's project answers 404.
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import picomatch from 'picomatch';
 import { z } from 'zod';
 import { agentCatalog, agentTypes } from '../../agents/catalog.js';
 import type { Project } from '../../generated/prisma/client.js';
@@ -15,6 +14,7 @@ import { withIdempotency } from '../idempotency.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { canSee, listScope, requireTeamRole } from '../teams.js';
 import { fieldErrors } from '../tasks/task-input.js';
+import { compileGlob, GlobError } from '../glob.js';
 import { checkRepositoryUrl, RepositoryUrlError } from './repository.js';
 import { LANGUAGE_NAMES } from './symbols.js';
 import { checkIndexRequest, endRunOfDeletedProject, snapshotDigest, startIndexRun, snapshotSchema, type SnapshotFile } from './index-run.js';
@@ -25,14 +25,14 @@ const patternSchema = z
   .string()
   .min(1, 'must not be empty')
   .max(500, 'must be at most 500 characters')
-  .refine((p) => {
+  .superRefine((p, ctx) => {
     try {
-      picomatch.makeRe(p);
-      return true;
-    } catch {
-      return false;
+      compileGlob(p);
+    } catch (err) {
+      if (!(err instanceof GlobError)) throw err;
+      ctx.addIssue({ code: 'custom', message: `${err.message}; a glob pattern looks like "dist/**" or "**/*.min.js"` });
     }
-  }, 'must be a valid glob pattern, e.g. "dist/**" or "**/*.min.js"');
+  });
 
 const configFields = {
   name: z.string().trim().min(1, 'must not be empty').max(100, 'must be at most 100 characters'),
@@ -46,7 +46,11 @@ const configFields = {
       message: 'must be an object of options (string, number or boolean values)',
     })
     .refine((s) => Object.keys(s).length <= 50, 'must have at most 50 options'),
-  ignoredPaths: z.array(patternSchema).max(200, 'must have at most 200 patterns'),
+  // Each pattern is compiled to check it: the total bounds that work for one request.
+  ignoredPaths: z
+    .array(patternSchema)
+    .max(200, 'must have at most 200 patterns')
+    .refine((ps) => ps.reduce((n, p) => n + p.length, 0) <= 10_000, 'must hold at most 10,000 characters in all'),
   defaultAgents: z
     .array(z.string().refine((v) => v in agentCatalog, { message: `must be one of: ${agentTypes.join(', ')}` }))
     .max(20, 'must name at most 20 agents'),
