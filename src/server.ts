@@ -50,6 +50,9 @@ function quietOversizedMessages(ws: WebSocket, logger: ServiceDeps['logger']): v
   };
 }
 
+/** How long a draining gateway keeps answering keep-alive clients (503, Connection: close) before it stops listening. */
+const DRAIN_NOTICE_MS = 1000;
+
 const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 export interface GatewayServer {
@@ -274,6 +277,11 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       live.close();
       await graphqlWs.dispose(); // closes graphql-ws sockets with 1001
       graphqlWss.close();
+      // Keep-alive clients still connected get a moment to send their next request and have it
+      // answered with Connection: close, rather than find their idle connection closed under it
+      // the instant the listener closes (which a client sees as a reset).
+      const open = await new Promise<number>((resolve) => app.server.getConnections((err, count) => resolve(err ? 0 : count)));
+      if (open > 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_NOTICE_MS));
       await app.close(); // stops accepting, drains in-flight requests, stops Apollo
     },
   };
