@@ -1,5 +1,6 @@
 /** Applies pending migrations from prisma/migrations, as `prisma migrate deploy` does. */
 import { PrismaPg } from '@prisma/adapter-pg';
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { retryStartup } from '../startup-retry.js';
 import { noFilters, openSchemaEngine, readMigrationsList } from './schema-engine.js';
@@ -18,7 +19,8 @@ export async function applyMigrations(connectionString: string, options: { throu
   }
   // Our own pool, ended when done: the engine's session-level migration lock is released only when
   // its connection closes, and an idle pooled connection would keep it (blocking other gateways).
-  const pool = new pg.Pool({ connectionString, max: 1 });
+  const applicationName = `codex-migrate-${randomBytes(6).toString('hex')}`;
+  const pool = new pg.Pool({ connectionString, max: 1, application_name: applicationName });
   pool.on('error', () => {}); // an idle connection dropped by the server: the pool replaces it
   try {
     const engine = await openSchemaEngine(new PrismaPg(pool));
@@ -28,8 +30,27 @@ export async function applyMigrations(connectionString: string, options: { throu
     } finally {
       engine.free();
     }
+  } catch (err) {
+    // The engine gives up waiting for the lock after 10 s, but its pg_advisory_lock call is still
+    // queued on the server: it would take the lock later on a connection nobody uses (and hold it).
+    await endBackends(connectionString, applicationName);
+    throw err;
   } finally {
     await pool.end();
+  }
+}
+
+/** Ends the server-side sessions of the connections named `applicationName`. */
+async function endBackends(connectionString: string, applicationName: string): Promise<void> {
+  const client = new pg.Client({ connectionString });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [applicationName]);
+  } catch {
+    // The database is gone too: so are the sessions.
+  } finally {
+    await client.end().catch(() => {});
   }
 }
 

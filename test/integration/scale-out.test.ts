@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { createDb, type Db } from '../../src/db/client.js';
@@ -98,6 +99,29 @@ describe('two gateways and two workers as processes', () => {
     for (let i = 0; i < 8; i++) answers.push(await restClient(gateways[i % 2]!.url, secret).get('/v1/agents/tasks'));
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
     expect(answers.filter((r) => r.status === 429).every((r) => r.body.error.code === 'rate_limit_exceeded')).toBe(true);
+  });
+
+  it('spreads tasks over both workers', { timeout: 120_000 }, async () => {
+    const { secret } = await createUserWithKey(db, { name: 'Spread', tier: 'enterprise' });
+    const api = restClient(gateways[0]!.url, secret);
+    const ids = await Promise.all(Array.from({ length: 12 }, async () => (await api.post('/v1/agents/execute', executeBody(manyFiles(3)))).body.task_id as string));
+    const connection = await Connection.connect({ address: inject('temporalAddress') });
+    try {
+      const client = new Client({ connection });
+      const ranOn = await Promise.all(
+        ids.map(async (id) => {
+          const handle = client.workflow.getHandle(id);
+          expect(await handle.result()).toBe('completed');
+          // Which worker process started the agent activity (identity: pid@host).
+          return (await handle.fetchHistory()).events!.find((e) => e.activityTaskStartedEventAttributes)!.activityTaskStartedEventAttributes!.identity;
+        }),
+      );
+      const workerIdentities = new Set(cluster.workers.map((w) => `${w.pid}@`));
+      expect(ranOn.every((identity) => [...workerIdentities].some((prefix) => identity!.startsWith(prefix)))).toBe(true);
+      expect(new Set(ranOn).size).toBe(2);
+    } finally {
+      await connection.close();
+    }
   });
 
   it('completes a task exactly once when the worker running it is killed', { timeout: 120_000 }, async () => {
