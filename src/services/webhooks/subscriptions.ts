@@ -40,7 +40,7 @@ async function checkUrl(deps: Pick<ServiceDeps, 'config'>, field: string, url: s
   try {
     await checkHost(url, deps.config);
   } catch (err) {
-    if (err instanceof TargetRefused) throw new ValidationError([{ field, message: `is refused: ${err.message}` }]);
+    if (err instanceof TargetRefused) throw new ValidationError([{ field, message: `is refused: ${err.message.replace(/\.$/, '')}` }]);
     throw err;
   }
   return url;

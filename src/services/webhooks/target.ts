@@ -119,7 +119,7 @@ export async function postToTarget(
     const why =
       e.name === 'TimeoutError' || e.name === 'AbortError' || /timeout/i.test(e.code ?? '')
         ? `No answer within ${config.WEBHOOK_TIMEOUT_MS} ms.`
-        : `Could not connect: ${e.code ?? e.message}.`;
+        : `Could not connect: ${e.code ?? 'connection error'}.`; // the code only: messages name the address it resolved to
     return { statusCode: null, body: null, latencyMs: took(), error: why, succeeded: false };
   } finally {
     void agent.close().catch(() => {});
