@@ -12,6 +12,9 @@
 #   DELETE /v1/keys/{key_id}  (revokeApiKey)  the stateful phase can feed it the run's own key id
 #                                             from GET /v1/keys
 #   POST   /v1/auth/logout    (logout)        ends the caller's own sign-in
+# and one that answers 5xx by design on this throwaway server, which has no model provider:
+#   POST   /v1/generations    (createGeneration)  503 model_not_configured until an operator sets
+#   POST   /v1/generations/{generation_id}/retry  MODEL_BASE_URL (retryGeneration: the same)
 # Everything else runs, including creation of tasks, projects, webhooks, visualizations and teams.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,7 +31,7 @@ LOG="$DATA/gateway.log"
 env -u DATABASE_URL -u TEMPORAL_ADDRESS -u REDIS_URL \
   DATA_DIR="$DATA" PORT="$PORT" EMBEDDED_TEMPORAL_PORT="$(free_port)" EMBEDDED_TEMPORAL_UI_PORT=0 \
   CODEX_BOOTSTRAP_API_KEY="$KEY" RATE_LIMITS=false LOG_LEVEL=warn \
-  npm start >"$LOG" 2>&1 &
+  node --import tsx src/main.ts >"$LOG" 2>&1 &   # what npm start runs; signals reach the gateway itself
 GATEWAY=$!
 stop() {
   kill -INT "$GATEWAY" 2>/dev/null && wait "$GATEWAY" 2>/dev/null || true
@@ -48,6 +51,8 @@ set +e
   --checks not_a_server_error \
   --exclude-operation-id revokeApiKey \
   --exclude-operation-id logout \
+  --exclude-operation-id createGeneration \
+  --exclude-operation-id retryGeneration \
   --request-timeout 30 \
   "$@"
 status=$?

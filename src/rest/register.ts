@@ -10,6 +10,7 @@ import { buildContext } from '../context.js';
 import { ValidationError, type FieldError } from '../errors.js';
 import { appErrorOf } from '../graphql/format-error.js';
 import type { ServiceDeps } from '../services/deps.js';
+import { isStorableText } from '../services/text.js';
 import { asAppError } from './envelope.js';
 import type { RestRoute, RestRequest } from './route.js';
 import { closeEventStreamsOnClose, lastEventId, sendEventStream, wantsEventStream } from './sse.js';
@@ -37,7 +38,16 @@ function check<T>(schema: z.ZodType<T> | undefined, value: unknown, location: 'b
   if (!schema) return value as T;
   const parsed = schema.safeParse(value ?? (location === 'body' ? undefined : {}), { reportInput: true }); // reportInput: tells a wrong type from a missing field
   if (!parsed.success) throw new ValidationError(restFieldErrors(parsed.error, location));
+  const unstorable = unstorableFields(parsed.data, location);
+  if (unstorable.length) throw new ValidationError(unstorable.map((field) => ({ field, message: 'must be text (no NUL characters or lone UTF-16 surrogates)' })));
   return parsed.data;
+}
+
+/** Paths of the strings in `value` that PostgreSQL cannot store, so that no route fails on them with a 500. */
+function unstorableFields(value: unknown, location: string, path = ''): string[] {
+  if (typeof value === 'string') return isStorableText(value) ? [] : [path || `(${location})`];
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, v]) => unstorableFields(v, location, path ? `${path}.${key}` : key));
 }
 
 /** Parses and validates a route's document; a broken document stops start-up. */

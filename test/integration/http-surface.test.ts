@@ -70,3 +70,19 @@ describe('/metrics', () => {
     expect(String(scraped.body)).toContain('codex_http_request_duration_seconds');
   });
 });
+
+describe('text PostgreSQL cannot store', () => {
+  it('is refused with 422 naming the field on every route (found by Schemathesis: a NUL in an OAuth client name was a 500)', async () => {
+    for (const [path, body, field] of [
+      ['/v1/oauth/clients', { name: 'ci\u0000bot' }, 'name'],
+      ['/v1/teams', { name: 'team\u0000' }, 'name'],
+      ['/v1/webhooks', { project_id: 'prj_x', url: 'https://example.com/h', events: ['*'], description: 'a\ud800b' }, 'description'],
+    ] as const) {
+      const res = await api.post(path, body);
+      expect(res.status, path).toBe(422);
+      expect(res.body.error.details, path).toContainEqual({ field, message: expect.stringContaining('no NUL characters') });
+    }
+    expect((await api.get('/v1/oauth/clients')).body.data).toEqual([]);
+    expect((await api.get('/v1/teams')).body.data).toEqual([]);
+  });
+});

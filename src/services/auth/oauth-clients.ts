@@ -11,6 +11,7 @@ import { idKind, newId } from '../../ids.js';
 import { FULL_SCOPES, type Principal, type ServiceDeps } from '../deps.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { requireTeamRole } from '../teams.js';
+import { isStorableText } from '../text.js';
 import { sha256Hex } from './api-keys.js';
 import { ACCESS_TOKEN_TYPE } from './authenticate.js';
 
@@ -23,13 +24,20 @@ export async function createOAuthClient(
 ): Promise<{ client: OAuthClient; secret: string }> {
   const name = input.name.trim();
   if (!name || name.length > 100) throw new ValidationError([{ field: 'name', message: 'must be 1 to 100 characters' }]);
+  if (!isStorableText(name)) throw new ValidationError([{ field: 'name', message: 'must be text (no NUL characters or lone UTF-16 surrogates)' }]);
   const teamId = input.teamId ?? principal.teamId;
   if (teamId) await requireTeamRole(deps, principal, teamId, 'admin');
   const secret = `cdx_cs_${randomBytes(32).toString('base64url')}`;
-  const client = await deps.db.oAuthClient.create({
-    data: { id: newId('oauthClient'), ownerId: principal.userId, teamId, name, secretHash: sha256Hex(secret) },
-  });
-  return { client, secret };
+  try {
+    const client = await deps.db.oAuthClient.create({
+      data: { id: newId('oauthClient'), ownerId: principal.userId, teamId, name, secretHash: sha256Hex(secret) },
+    });
+    return { client, secret };
+  } catch (err) {
+    // The team was deleted between the role check and the insert.
+    if (teamId && (err as { code?: string }).code === 'P2003') throw new NotFoundError('team', teamId);
+    throw err;
+  }
 }
 
 export async function getOAuthClient(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<OAuthClient> {
