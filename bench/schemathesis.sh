@@ -12,7 +12,7 @@
 #   DELETE /v1/keys/{key_id}  (revokeApiKey)  the stateful phase can feed it the run's own key id
 #                                             from GET /v1/keys
 #   POST   /v1/auth/logout    (logout)        ends the caller's own sign-in
-# and one that answers 5xx by design on this throwaway server, which has no model provider:
+# and two that answer 5xx by design on this throwaway server, which has no model provider:
 #   POST   /v1/generations    (createGeneration)  503 model_not_configured until an operator sets
 #   POST   /v1/generations/{generation_id}/retry  MODEL_BASE_URL (retryGeneration: the same)
 # Everything else runs, including creation of tasks, projects, webhooks, visualizations and teams.
