@@ -82,6 +82,9 @@ describe('text PostgreSQL cannot store', () => {
       expect(res.status, path).toBe(422);
       expect(res.body.error.details, path).toContainEqual({ field, message: expect.stringContaining('no NUL characters') });
     }
+    // An empty team id is a team that does not exist, not "no team" (also a 500 Schemathesis found).
+    const noTeam = await api.post('/v1/oauth/clients', { name: 'ci', team_id: '' });
+    expect([noTeam.status, noTeam.body.error.code]).toEqual([404, 'resource_not_found']);
     expect((await api.get('/v1/oauth/clients')).body.data).toEqual([]);
     expect((await api.get('/v1/teams')).body.data).toEqual([]);
     expect((await api.get('/v1/keys')).body.data).toHaveLength(1); // the key the test signs in with

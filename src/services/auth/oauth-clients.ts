@@ -26,7 +26,8 @@ export async function createOAuthClient(
   if (!name || name.length > 100) throw new ValidationError([{ field: 'name', message: 'must be 1 to 100 characters' }]);
   if (!isStorableText(name)) throw new ValidationError([{ field: 'name', message: 'must be text (no NUL characters or lone UTF-16 surrogates)' }]);
   const teamId = input.teamId ?? principal.teamId;
-  if (teamId) await requireTeamRole(deps, principal, teamId, 'admin');
+  // An empty team id is a team that does not exist (404), not "no team".
+  if (teamId != null) await requireTeamRole(deps, principal, teamId, 'admin');
   const secret = `cdx_cs_${randomBytes(32).toString('base64url')}`;
   try {
     const client = await deps.db.oAuthClient.create({
@@ -35,7 +36,7 @@ export async function createOAuthClient(
     return { client, secret };
   } catch (err) {
     // The team was deleted between the role check and the insert.
-    if (teamId && (err as { code?: string }).code === 'P2003') throw new NotFoundError('team', teamId);
+    if (teamId != null && (err as { code?: string }).code === 'P2003') throw new NotFoundError('team', teamId);
     throw err;
   }
 }
