@@ -6,6 +6,7 @@
  *   user create --email E [--name N] [--tier free|pro|team|enterprise] [--password-stdin] [--with-key]
  *   user set-password --email E --password-stdin      (ends the account's sessions)
  *   user list
+ *   plan set --email E --tier free|pro|team [--cycle monthly|yearly]   change a plan without payment
  *   limits set --email E [--tier T] [--requests-per-month N] [--requests-per-hour N] [--requests-per-minute N]
              [--concurrent N] [--parallel-agents N] [--storage-bytes N]    per-account limits (enterprise)
   limits clear --email E  back to the tier's plan
@@ -27,13 +28,18 @@ import { loadConfigOrExit, startEmbeddedDatabase } from './runtime.js';
 import { createApiKey } from './services/auth/api-keys.js';
 import { createAccount, setPassword } from './services/auth/sessions.js';
 import { createSigningKey, retireSupersededKeys } from './services/auth/signing-keys.js';
-import type { ServiceDeps } from './services/deps.js';
+import { LedgerBillingProvider } from './services/billing/provider.js';
+import { cancelSubscription, changePlan } from './services/billing/subscriptions.js';
+import type { Principal, ServiceDeps } from './services/deps.js';
 
 const TIERS = ['free', 'pro', 'team', 'enterprise'];
+/** Tiers `plan set` moves an account to (enterprise limits are set per account with `limits set`). */
+const PLAN_TIERS = ['free', 'pro', 'team'];
 const USAGE = `Usage: npm run admin -- <command>
   user create --email E [--name N] [--tier ${TIERS.join('|')}] [--password-stdin] [--with-key]
   user set-password --email E --password-stdin
   user list
+  plan set --email E --tier free|pro|team [--cycle monthly|yearly]
   limits set --email E [--tier T] [--requests-per-month N] [--requests-per-hour N] [--requests-per-minute N] [--concurrent N] [--parallel-agents N] [--storage-bytes N]
   limits clear --email E
   signing-key rotate
@@ -91,6 +97,7 @@ async function main(): Promise<number> {
       tier: { type: 'string' },
       'password-stdin': { type: 'boolean', default: false },
       'with-key': { type: 'boolean', default: false },
+      cycle: { type: 'string' },
       ...Object.fromEntries(LIMIT_FLAGS.map(([flag]) => [flag, { type: 'string' as const }])),
     },
     strict: true,
@@ -130,6 +137,20 @@ async function main(): Promise<number> {
     } else if (group === 'user' && command === 'list') {
       for (const u of await db.user.findMany({ orderBy: { id: 'asc' } })) {
         console.log(`${u.id}\t${u.email ?? '-'}\t${u.tier}\t${u.name}`);
+      }
+    } else if (group === 'plan' && command === 'set') {
+      const user = await db.user.findUnique({ where: { email: values.email!.trim().toLowerCase() } });
+      if (!user) throw new UsageError(`no account with e-mail ${values.email}`);
+      // The operator's change needs no payment. Gateways reload the account's limits within 10 s.
+      const planDeps = { db, auth: revokeNothing, limiter: { limitsChanged: async () => {} } as unknown as ServiceDeps['limiter'], billing: new LedgerBillingProvider(db, { selfService: true }) };
+      const principal = { userId: user.id } as Principal;
+      if (values.tier === 'free') {
+        const active = await db.subscription.findFirst({ where: { userId: user.id, status: 'active' } });
+        if (!active) console.log(`${user.id} is on the free plan already`);
+        else console.log(`${user.id}: ${(await cancelSubscription(planDeps, principal, { cancelAtPeriodEnd: false, reason: 'changed by an operator' })).message}`);
+      } else {
+        const result = await changePlan(planDeps, principal, { newTier: values.tier!, billingCycle: values.cycle as 'monthly' | 'yearly' | undefined });
+        console.log(`${user.id}: ${result.message} (${result.subscription.tier}, ${result.subscription.billingCycle}, from ${result.effectiveDate.toISOString()})`);
       }
     } else if (group === 'limits' && (command === 'set' || command === 'clear')) {
       const user = values.email ? await db.user.findUnique({ where: { email: values.email.trim().toLowerCase() } }) : null;
@@ -175,13 +196,18 @@ async function main(): Promise<number> {
 
 class UsageError extends Error {}
 
-const COMMANDS = ['user create', 'user set-password', 'user list', 'limits set', 'limits clear', 'signing-key rotate', 'signing-key retire'];
+const COMMANDS = ['user create', 'user set-password', 'user list', 'plan set', 'limits set', 'limits clear', 'signing-key rotate', 'signing-key retire'];
 
 /** The first problem with the command line that needs no database, or null. */
-function checkUsage(command: string, values: { email?: string; tier?: string; 'password-stdin'?: boolean }): string | null {
+function checkUsage(command: string, values: { email?: string; tier?: string; cycle?: string; 'password-stdin'?: boolean }): string | null {
   if (!COMMANDS.includes(command)) return `unknown command "${command}"`;
   if (['user create', 'user set-password', 'limits set', 'limits clear'].includes(command) && !values.email) return '--email is required';
   if (command === 'user set-password' && !values['password-stdin']) return '--password-stdin is required';
+  if (command === 'plan set') {
+    if (!values.email) return '--email is required';
+    if (!values.tier || !PLAN_TIERS.includes(values.tier)) return `--tier must be one of ${PLAN_TIERS.join(', ')} (enterprise: limits set --tier enterprise)`;
+    if (values.cycle !== undefined && !['monthly', 'yearly'].includes(values.cycle)) return '--cycle must be monthly or yearly';
+  }
   if (values.tier !== undefined && !TIERS.includes(values.tier)) return `--tier must be one of ${TIERS.join(', ')}`;
   return null;
 }

@@ -96,6 +96,13 @@ export const configSchema = z.object({
   OIDC_JWKS_COOLDOWN_SECONDS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(3600).default(30),
   PUBLISHABLE_KEY_DAILY_QUOTA: positiveInt.default(1000),
   TRUST_PROXY: z.string().min(1).optional(),
+  /** With it, GET /metrics on the main port answers callers that send it as a bearer token; without it, 404 there. */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (openssl rand -hex 32)').optional(),
+  /** host:port of a separate listener that serves /metrics only, without a token (e.g. 127.0.0.1:9464). */
+  METRICS_LISTEN: z
+    .string()
+    .regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
+    .optional(),
   MODEL_BASE_URL: url(['http:', 'https:']).optional(),
   MODEL_API_KEY: z.string().min(1).optional(),
   MODEL_NAME: z.string().min(1).default('gpt-4o-mini'),
@@ -117,6 +124,8 @@ export const configSchema = z.object({
   /** Ids in one `nodes(ids:)` list. */
   GRAPHQL_MAX_NODE_IDS: positiveInt.max(10_000).default(100),
   UPGRADE_URL: url(['http:', 'https:']).default('https://codex.ai/pricing'),
+  /** Accounts may start and raise paid plans themselves; the built-in billing collects no payment, so off by default. */
+  SELF_SERVICE_PLANS: bool.default(false),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),
   /** The largest WebSocket message read (graphql-ws, the task stream); a larger one closes the socket with 1009 unread. */
   WS_MAX_PAYLOAD_BYTES: positiveInt.max(100 * 1024 * 1024).default(1024 * 1024),
@@ -181,6 +190,8 @@ export interface Config extends Raw {
   embeddedTemporal: boolean;
   eventBus: 'memory' | 'postgres';
   taskQueues: { cpu: string; gpu: string };
+  /** Where the separate metrics listener listens (METRICS_LISTEN), or null for none. */
+  metricsListen: { host: string; port: number } | null;
 }
 
 /** Thrown for a bad environment variable; its message is one line naming the variable. */
@@ -227,7 +238,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     embeddedTemporal: !raw.TEMPORAL_ADDRESS,
     eventBus: raw.EVENT_BUS === 'auto' ? 'postgres' : raw.EVENT_BUS,
     taskQueues: { cpu: `${raw.TASK_QUEUE_PREFIX}-cpu`, gpu: `${raw.TASK_QUEUE_PREFIX}-gpu` },
+    metricsListen: raw.METRICS_LISTEN ? hostPort(raw.METRICS_LISTEN) : null,
   };
+}
+
+function hostPort(value: string): { host: string; port: number } {
+  const at = value.lastIndexOf(':');
+  const port = Number(value.slice(at + 1));
+  if (port > 65535) throw new ConfigError(`Invalid configuration: METRICS_LISTEN has port ${port}; ports go up to 65535`);
+  return { host: value.slice(0, at).replace(/^\[|\]$/g, ''), port };
 }
 
 function redact(name: string, value: string): string {

@@ -18,8 +18,6 @@ export interface GraphQLContext {
   deps: ServiceDeps;
   /** Set by a mutation that replayed an idempotent request, so REST can say so in a header. */
   response: { replayed: boolean };
-  /** scheme://host the request was addressed to (links in answers use PUBLIC_URL when it is set). */
-  origin?: string | null;
   /** What the limiter admitted this GraphQL operation with (the hourly budget after it, and its cost). */
   admitted?: { rate: RateState | null; cost: number };
 }
@@ -59,16 +57,7 @@ export function contextFor(
     principal,
     deps,
     response: { replayed: false },
-    origin: requestOrigin(request.headers, !!deps.config.TRUST_PROXY),
   };
-}
-
-/** The origin a request was addressed to, from its Host header (and X-Forwarded-Proto behind a trusted proxy). */
-export function requestOrigin(headers: IncomingHttpHeaders, trustProxy: boolean): string | null {
-  const host = headers.host;
-  if (!host || !/^[A-Za-z0-9.-]+(:\d+)?$|^\[[0-9A-Fa-f:.]+\](:\d+)?$/.test(host)) return null;
-  const forwarded = trustProxy ? String(headers['x-forwarded-proto'] ?? '').split(',')[0]!.trim() : '';
-  return `${forwarded === 'https' ? 'https' : 'http'}://${host}`;
 }
 
 /** The principal of an authenticated context; resolvers behind an auth scope call this. */

@@ -84,6 +84,20 @@ export class PayloadTooLargeError extends AppError {
   }
 }
 
+/** A known path asked with a method it does not answer; `Allow` lists the ones it does. */
+export class MethodNotAllowedError extends AppError {
+  constructor(method: string, path: string, allowed: string[]) {
+    super('method_not_allowed', 405, `${path} does not answer ${method}; it answers ${allowed.join(', ')}.`, undefined, { Allow: allowed.join(', ') });
+  }
+}
+
+/** A paid plan change the billing provider refused (no payment was collected, nothing changed). */
+export class PaymentRequiredError extends AppError {
+  constructor(message: string, details?: unknown) {
+    super('payment_required', 402, message, details);
+  }
+}
+
 export class TaskTimeoutError extends AppError {
   constructor(message: string, details?: unknown) {
     super('task_timeout', 408, message, details);
@@ -121,8 +135,11 @@ export const errorStatuses: Record<string, number> = {
   invalid_request: 400,
   validation_error: 422,
   insufficient_credits: 402,
+  payment_required: 402,
+  method_not_allowed: 405,
   task_timeout: 408,
   idempotency_conflict: 409,
+  invalid_subscription_change: 409,
   task_not_cancellable: 409,
   payload_too_large: 413,
   rate_limit_exceeded: 429,

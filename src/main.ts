@@ -35,7 +35,9 @@ const wsUrl = config.publicUrl.replace(/^http/, 'ws');
 say('');
 say(`  GraphQL          ${config.publicUrl}/graphql   (subscriptions: ${wsUrl}/graphql)`);
 say(`  REST             ${config.publicUrl}/v1   (OpenAPI: ${config.publicUrl}/v1/openapi.json)`);
-say(`  Health, metrics  ${config.publicUrl}/v1/health   ${config.publicUrl}/metrics`);
+const metricsAt = server.metricsAddress ? `http://${server.metricsAddress.host.includes(':') ? `[${server.metricsAddress.host}]` : server.metricsAddress.host}:${server.metricsAddress.port}/metrics` : config.METRICS_TOKEN ? `${config.publicUrl}/metrics (with METRICS_TOKEN)` : 'off (set METRICS_LISTEN or METRICS_TOKEN)';
+say(`  Health           ${config.publicUrl}/v1/health`);
+say(`  Metrics          ${metricsAt}`);
 say(`  Temporal         ${infra.temporalAddress}${infra.temporalUiUrl ? `   (Web UI: ${infra.temporalUiUrl})` : ''}`);
 say(`  Worker queues    ${workers ? `${workers.queues.join(', ') || 'none'}   (worker process ${workers.pid()})` : 'not run here (RUN_WORKER=false)'}`);
 if (bootstrap?.createdSecret) {

@@ -1,4 +1,10 @@
-/** Prometheus metrics (prom-client): process defaults plus HTTP request counts and durations. */
+/**
+ * Prometheus metrics (prom-client): process defaults plus HTTP request counts and durations. They
+ * are not for the world: the main port serves them only to a METRICS_TOKEN bearer, and
+ * METRICS_LISTEN opens a separate listener for them alone.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export function createMetrics() {
@@ -23,3 +29,35 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Whether an Authorization header carries `token` as a bearer token (compared in constant time). */
+export function bearerMatches(header: string | undefined, token: string): boolean {
+  const given = /^Bearer\s+(.+)$/i.exec(header ?? '')?.[1]?.trim() ?? '';
+  const digest = (v: string) => createHash('sha256').update(v).digest();
+  return timingSafeEqual(digest(given), digest(token));
+}
+
+/**
+ * The separate metrics listener (METRICS_LISTEN): GET /metrics only, no token, on an address the
+ * operator keeps private (loopback, or a port Prometheus alone reaches). Resolves once listening.
+ */
+export async function listenForMetrics(metrics: Metrics, at: { host: string; port: number }): Promise<Server> {
+  const server = createServer((request, response) => {
+    if (request.url?.split('?')[0] !== '/metrics' || (request.method !== 'GET' && request.method !== 'HEAD')) {
+      response.writeHead(404, { 'content-type': 'text/plain' }).end('Only GET /metrics is served here.\n');
+      return;
+    }
+    metrics.registry.metrics().then(
+      (text) => response.writeHead(200, { 'content-type': metrics.registry.contentType }).end(request.method === 'HEAD' ? undefined : text),
+      () => response.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return server;
+}

@@ -129,7 +129,7 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
     ? new ResilientLimitStore(await RedisLimitStore.connect(config.REDIS_URL), config.LIMITS_ON_REDIS_FAILURE, logger)
     : new MemoryLimitStore();
   const usage = new UsageRecorder(db, logger);
-  const billing = new LedgerBillingProvider(db);
+  const billing = new LedgerBillingProvider(db, { selfService: config.SELF_SERVICE_PLANS });
   const limiter: Limiter = new Limiter(db, limitStore, usage, bus, {
     enabled: config.RATE_LIMITS,
     upgradeUrl: config.UPGRADE_URL,

@@ -12,14 +12,15 @@ import { GraphQLError, type GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { buildContext, contextFor, extractCredential, type GraphQLContext } from './context.js';
-import { AppError, AuthenticationError, InvalidRequestError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError } from './errors.js';
+import { AppError, AuthenticationError, InvalidRequestError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError } from './errors.js';
 import { formatGraphQLError } from './graphql/format-error.js';
 import { newId } from './ids.js';
-import { createMetrics } from './metrics.js';
+import { bearerMatches, createMetrics, listenForMetrics } from './metrics.js';
 import { asAppError, errorBody } from './rest/envelope.js';
 import { registerHealth } from './rest/health.js';
 import { buildOpenApi } from './rest/openapi.js';
 import { registerRestRoutes } from './rest/register.js';
+import { recordRouteMethods } from './rest/route-methods.js';
 import { restRoutes } from './rest/v1/index.js';
 import { createTaskStreamServer, rejectUpgrade } from './rest/v1/task-stream.js';
 import { registerChatEndpoint } from './rest/v1/chat.js';
@@ -57,6 +58,8 @@ const REQUEST_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 export interface GatewayServer {
   app: FastifyInstance;
+  /** The separate metrics listener's address (METRICS_LISTEN), or null. */
+  metricsAddress: { host: string; port: number } | null;
   /** Stops accepting, closes streams (clients resume with since), drains in-flight requests. */
   close(): Promise<void>;
 }
@@ -79,6 +82,8 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : newId('request');
     },
   });
+
+  const methodsOf = recordRouteMethods(app);
 
   // JSON only: a text/plain body must be refused, not parsed as a string.
   app.removeContentTypeParser('text/plain');
@@ -126,7 +131,14 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     return reply.status(appError.status).send(errorBody(appError, request.id));
   });
   app.setNotFoundHandler((request, reply) => {
-    const err = new AppError('resource_not_found', 404, `No endpoint ${request.method} ${request.url.split('?')[0]}. See /v1/openapi.json for the API.`);
+    const path = request.url.split('?')[0]!;
+    const allowed = methodsOf(path);
+    // A handler that found nothing (an unknown asset) also lands here: that stays a 404.
+    if (allowed.length && !allowed.includes(request.method)) {
+      const err = new MethodNotAllowedError(request.method, path, allowed);
+      return reply.status(err.status).headers(err.headers).send(errorBody(err, request.id));
+    }
+    const err = new AppError('resource_not_found', 404, `No endpoint ${request.method} ${path}. See /v1/openapi.json for the API.`);
     return reply.status(404).send(errorBody(err, request.id));
   });
 
@@ -186,7 +198,17 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);
   registerViewer(app);
-  app.get('/metrics', async (_request, reply) => reply.type(metrics.registry.contentType).send(await metrics.registry.metrics()));
+  // Metrics on the main port only for the holder of METRICS_TOKEN; without one they are not served here (404).
+  const metricsToken = config.METRICS_TOKEN;
+  if (metricsToken) {
+    app.get('/metrics', async (request, reply) => {
+      if (!bearerMatches(request.headers.authorization, metricsToken)) {
+        throw new AuthenticationError('Send the metrics token as "Authorization: Bearer <METRICS_TOKEN>".');
+      }
+      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  }
+  const metricsServer = config.metricsListen ? await listenForMetrics(metrics, config.metricsListen) : null;
 
   // WebSockets on the same port: graphql-ws at /graphql, the REST task stream at /v1/agents/tasks/{id}/stream.
   const graphqlWss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
@@ -269,8 +291,10 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     });
   });
 
+  const metricsAddress = metricsServer?.address();
   return {
     app,
+    metricsAddress: metricsAddress && typeof metricsAddress === 'object' ? { host: metricsAddress.address, port: metricsAddress.port } : null,
     async close() {
       draining = true;
       taskStream.close();
@@ -283,6 +307,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       const open = await new Promise<number>((resolve) => app.server.getConnections((err, count) => resolve(err ? 0 : count)));
       if (open > 0) await new Promise((resolve) => setTimeout(resolve, DRAIN_NOTICE_MS));
       await app.close(); // stops accepting, drains in-flight requests, stops Apollo
+      if (metricsServer) await new Promise((resolve) => metricsServer.close(resolve));
     },
   };
 }

@@ -28,9 +28,9 @@ import { withIdempotency } from '../../src/services/idempotency.js';
 import { offsetAfter, offsetCursor } from '../../src/services/pagination.js';
 import { builder } from '../builder.js';
 
-/** Links point at PUBLIC_URL when the operator set one, else at the origin the request came to. */
+/** Links point at PUBLIC_URL (default http://HOST:PORT), never at the request's Host header, which the caller chooses. */
 export function publicBase(ctx: GraphQLContext): string {
-  return (ctx.deps.config.PUBLIC_URL ?? ctx.origin ?? ctx.deps.config.publicUrl).replace(/\/$/, '');
+  return ctx.deps.config.publicUrl;
 }
 
 const VisualizationStatus = builder.enumType('VisualizationStatus', {

@@ -57,12 +57,12 @@ builder.node(WebhookDeliveryRef, {
     eventType: t.string({
       resolve: async (d, _a, ctx) => (d as Preloaded).event?.type ?? (await ctx.deps.db.webhookEvent.findUniqueOrThrow({ where: { id: d.eventId }, select: { type: true } })).type,
     }),
-    status: t.exposeString('status', { description: 'pending (queued or between retries), succeeded, failed, missed (the endpoint was disabled), redelivered (a missed one sent again on enabling).' }),
+    status: t.exposeString('status', { description: 'pending (queued or between retries), succeeded, failed, missed (the endpoint was disabled), redelivered (a missed one sent again on enabling), skipped (not sent: the endpoint owner can no longer see the event; see error).' }),
     attemptCount: t.exposeInt('attemptCount'),
     error: t.field({
       type: WebhookDeliveryErrorRef,
       nullable: true,
-      description: 'Set when it ended failed because its workflow ended in the task engine without it (terminated, timed out, cancelled, failed, lost).',
+      description: 'Why it ended without success: failed because its workflow ended in the task engine without it (terminated, timed out, cancelled, failed, lost), or skipped because the endpoint owner can no longer see the event (endpoint_owner_lost_access).',
       resolve: (d) => (d.error as { code: string; message: string } | null) ?? null,
     }),
     nextAttemptAt: t.field({ type: 'DateTime', nullable: true, resolve: (d) => d.nextAttemptAt }),

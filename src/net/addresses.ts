@@ -3,6 +3,8 @@
  * public unicast only, unless an operator allows more. One judgement for every outbound caller,
  * made by ipaddr.js's range classification; IPv4-mapped IPv6 addresses are judged as IPv4.
  */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 const RANGE_NAMES: Record<string, string> = {
@@ -48,4 +50,30 @@ export function inRanges(address: string, cidrs: readonly string[]): boolean {
     const [net, bits] = ipaddr.parseCIDR(c);
     return net.kind() === ip.kind() && ip.match(net, bits);
   });
+}
+
+/**
+ * The one answer for a host that may not be reached, as a field message. It is the same whether
+ * the name does not resolve, resolves to an internal address or is one, so answers cannot be used
+ * to map how internal names resolve.
+ */
+export const HOST_NOT_ALLOWED = 'must name a host that resolves to public addresses only';
+
+/** A host refused by `resolveAllowedHost`; its message is HOST_NOT_ALLOWED whatever the reason. */
+export class HostNotAllowedError extends Error {
+  constructor() {
+    super(HOST_NOT_ALLOWED);
+  }
+}
+
+/**
+ * Resolves `host` (a name, or an address with or without brackets) and returns its addresses when
+ * `allowed` accepts every one (public unicast by default); else throws HostNotAllowedError.
+ */
+export async function resolveAllowedHost(host: string, allowed: (address: string) => boolean = isPublicAddress): Promise<Array<{ address: string; family: number }>> {
+  const bare = host.replace(/^\[|\]$/g, '');
+  const family = isIP(bare);
+  const addresses = family ? [{ address: bare, family }] : await lookup(bare, { all: true, verbatim: true }).catch(() => []);
+  if (!addresses.length || !addresses.every((a) => allowed(a.address))) throw new HostNotAllowedError();
+  return addresses;
 }

@@ -13,6 +13,7 @@ import { ValidationError, type FieldError } from '../errors.js';
 import { checkShape, operationCost, type ShapeLimits } from '../graphql/cost.js';
 import { appErrorOf } from '../graphql/format-error.js';
 import type { ServiceDeps } from '../services/deps.js';
+import { isStorableText } from '../services/text.js';
 import { asAppError } from './envelope.js';
 import type { RestRoute, RestRequest } from './route.js';
 import type { LiveConnections } from '../services/auth/live-connections.js';
@@ -42,6 +43,23 @@ function check<T>(schema: z.ZodType<T> | undefined, value: unknown, location: 'b
   const parsed = schema.safeParse(value ?? (location === 'body' ? undefined : {}), { reportInput: true }); // reportInput: tells a wrong type from a missing field
   if (!parsed.success) throw new ValidationError(restFieldErrors(parsed.error, location));
   return parsed.data;
+}
+
+/**
+ * A request whose operation failed unexpectedly while it carried text PostgreSQL cannot store: the
+ * 422 naming those fields, not a 500. (Services refuse such text themselves where it is expected,
+ * with their own advice; this covers every other field.)
+ */
+function unstorableInput(req: RestRequest): ValidationError | null {
+  const fields = [...unstorableFields(req.params, 'path'), ...unstorableFields(req.query, 'query'), ...unstorableFields(req.body, 'body')];
+  return fields.length ? new ValidationError(fields.map((field) => ({ field, message: 'must be text (no NUL characters or lone UTF-16 surrogates)' }))) : null;
+}
+
+/** Paths of the strings in `value` that PostgreSQL cannot store. */
+function unstorableFields(value: unknown, location: string, path = ''): string[] {
+  if (typeof value === 'string') return isStorableText(value) ? [] : [path || `(${location})`];
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([key, v]) => unstorableFields(v, location, path ? `${path}.${key}` : key));
 }
 
 /** Parses and validates a route's document; a broken document, or one over the shape limits, stops start-up. */
@@ -95,7 +113,7 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
           const app = appErrorOf(err);
           if (app) throw app;
           if (!err.originalError) throw new ValidationError([{ field: '(request)', message: err.message }]);
-          throw err.originalError;
+          throw unstorableInput(req) ?? err.originalError;
         }
         if (context.response.replayed) reply.header('Idempotent-Replayed', 'true');
         if (streaming && route.eventStream && streamDocument) {

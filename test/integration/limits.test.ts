@@ -16,7 +16,7 @@ import { startTestSystem, type TestSystem } from '../helpers/system.js';
 let sys: TestSystem;
 
 beforeAll(async () => {
-  sys = await startTestSystem({ worker: false });
+  sys = await startTestSystem({ worker: false, env: { SELF_SERVICE_PLANS: 'true' } });
 });
 afterAll(() => sys?.close());
 

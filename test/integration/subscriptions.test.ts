@@ -1,16 +1,21 @@
 /**
  * The subscription lifecycle over REST and GraphQL: upgrade from free and between tiers with
  * proration, downgrade at the period end, cancel (at period end or at once), reactivate, the
- * period end settling lazily, and the invalid transitions with their errors.
+ * period end settling lazily, and the invalid transitions with their errors. By default the
+ * built-in billing collects no payment, so it refuses paid changes; the operator makes them.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql, restClient } from '../helpers/client.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
 let sys: TestSystem;
 
+// This gateway lets accounts buy plans themselves (SELF_SERVICE_PLANS); the default is tested below.
 beforeAll(async () => {
-  sys = await startTestSystem({ worker: false });
+  sys = await startTestSystem({ worker: false, env: { SELF_SERVICE_PLANS: 'true' } });
 });
 afterAll(() => sys?.close());
 
@@ -192,4 +197,55 @@ describe('over GraphQL', () => {
     expect(res.status).toBe(403);
     expect((await restClient(sys.url, apiKey).get('/v1/subscription')).body.tier).toBe('free');
   });
+});
+
+describe('with the default billing provider (no self-service plans)', () => {
+  let closed: TestSystem;
+  beforeAll(async () => {
+    closed = await startTestSystem({ worker: false, database: sys.database });
+  });
+  afterAll(() => closed?.close());
+
+  it('refuses a paid upgrade with 402 payment_required and changes nothing', async () => {
+    const { userId, apiKey } = await sys.createUser('No payment', { tier: 'free' });
+    const api = restClient(closed.url, apiKey);
+    for (const body of [{ new_tier: 'team' }, { new_tier: 'pro', billing_cycle: 'yearly', payment_method: { brand: 'visa', last4: '4242', exp_month: 1, exp_year: 2030 } }]) {
+      const res = await api.post('/v1/subscription/upgrade', body);
+      expect(res.status).toBe(402);
+      expect(res.body.error).toMatchObject({ code: 'payment_required', message: expect.stringContaining('npm run admin -- plan set'), details: { current_tier: 'free', requested_tier: body.new_tier } });
+    }
+    const gql = await graphql(closed.url, apiKey, 'mutation { upgradeSubscription(input: { newTier: "team" }) { message } }');
+    expect(gql.body.errors![0].extensions.code).toBe('PAYMENT_REQUIRED');
+    expect((await api.get('/v1/subscription')).body).toMatchObject({ subscription_id: null, tier: 'free' });
+    expect((await api.get('/v1/agents/tasks')).headers.get('x-ratelimit-tier')).toBe('free');
+    expect(await sys.services.db.subscription.count({ where: { userId } })).toBe(0);
+  });
+
+  it('lets the operator change a plan with npm run admin; the account can still move down on its own', async () => {
+    const email = `plan-${Date.now()}@example.com`;
+    const { userId, apiKey } = await sys.createUser('Operator-made', { tier: 'free', email });
+    const api = restClient(closed.url, apiKey);
+    const admin = (...args: string[]) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', 'src/admin.ts', 'plan', 'set', '--email', email, ...args], {
+        cwd: fileURLToPath(new URL('../../', import.meta.url)),
+        env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: sys.database.url, LOG_LEVEL: 'silent' },
+      }).then(
+        (r) => ({ code: 0, ...r }),
+        (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
+      );
+    const [bad, set] = await Promise.all([admin('--tier', 'gold'), admin('--tier', 'team', '--cycle', 'yearly')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/--tier must be one of free, pro, team/);
+    expect(set.stderr).toBe('');
+    expect(set.code).toBe(0);
+    expect(set.stdout).toMatch(/Subscription upgraded successfully \(team, yearly/);
+    await closed.services.limiter.limitsChanged(userId);
+    expect((await api.get('/v1/subscription')).body).toMatchObject({ tier: 'team', billing_cycle: 'yearly', status: 'active' });
+    // A move down costs nothing and is never refused: it waits for the period end.
+    const down = await api.post('/v1/subscription/upgrade', { new_tier: 'pro' });
+    expect(down.status).toBe(200);
+    expect(down.body).toMatchObject({ tier: 'team', message: expect.stringMatching(/end of the current billing period/) });
+    expect((await api.post('/v1/subscription/cancel', { cancel_at_period_end: false })).body).toMatchObject({ status: 'canceled' });
+    expect((await api.get('/v1/subscription')).body.tier).toBe('free');
+  }, 240_000); // the admin command starts its own Node process with tsx
 });

@@ -358,12 +358,12 @@ describe('repository URLs and paths that are refused', () => {
       [`${root}/demo/../../etc`, /"\.\." path segments/],
       [`file://${root}/demo/%2e%2e/%2e%2e/etc`, /"\.\." path segments/],
       ['demo', /must be an https:\/\//],
-      ['https://127.0.0.1/repo.git', /private, loopback or link-local/],
-      ['https://localhost/repo.git', /private, loopback or link-local/],
-      ['https://[::1]/repo.git', /private, loopback or link-local/],
-      ['https://169.254.169.254/latest/meta-data', /private, loopback or link-local/],
-      ['https://10.1.2.3/repo.git', /private, loopback or link-local/],
-      ['https://[::ffff:192.168.0.1]/repo.git', /private, loopback or link-local/],
+      ['https://127.0.0.1/repo.git', /resolves to public addresses only/],
+      ['https://localhost/repo.git', /resolves to public addresses only/],
+      ['https://[::1]/repo.git', /resolves to public addresses only/],
+      ['https://169.254.169.254/latest/meta-data', /resolves to public addresses only/],
+      ['https://10.1.2.3/repo.git', /resolves to public addresses only/],
+      ['https://[::ffff:192.168.0.1]/repo.git', /resolves to public addresses only/],
       ['https://user:secret@example.com/repo.git', /credentials/],
       ['http://example.com/repo.git', /without encryption/],
       ['git://example.com/repo.git', /without encryption/],
@@ -477,6 +477,12 @@ describe('share links', () => {
     expect(shared.body.data).toEqual(owner.data);
     expect(shared.body.stats).toEqual(owner.stats);
     expect(shared.body.share).toMatchObject({ share_id: res.body.share_id, permissions: 'read' });
+    // The owner sees the path as given; a share link shows the repository's name, never the server's path.
+    expect(owner.repository).toBe(repo);
+    expect(shared.body.repository).toBe('demo');
+    expect(JSON.stringify(shared.body)).not.toContain(root);
+    const visitor = await graphql(sys.url, null, 'query($s: ID!) { sharedVisualization(shareId: $s) { visualization { repository } } }', { s: res.body.share_id });
+    expect(visitor.body.data.sharedVisualization.visualization.repository).toBe('demo');
     // Read-only: the link is no credential for anything else.
     expect((await anonymous.get(`/v1/visualize/${id}`)).status).toBe(401);
     expect((await anonymous.post(`/v1/visualize/${id}/comment`, { commit_sha: shas['Add util'], content: 'x' })).status).toBe(401);
@@ -498,6 +504,17 @@ describe('share links', () => {
     expect(after.status).toBe(410);
     expect(after.body.error.code).toBe('share_expired');
     expect((await restClient(sys.url).get('/v1/shared/shr_01935f2e-0000-7000-8000-000000000000')).status).toBe(404);
+  });
+
+  it('writes links from PUBLIC_URL even when the request names another Host', async () => {
+    const headers = { host: 'attacker.example', 'x-forwarded-host': 'attacker.example', 'x-forwarded-proto': 'https', authorization: `Bearer ${key}` };
+    const created = await sys.server.app.inject({ method: 'POST', url: `/v1/visualize/${id}/share`, headers, payload: { expires_in_days: 1 } });
+    expect(created.statusCode).toBe(201);
+    expect(created.json().url).toBe(`${sys.config.publicUrl}/share/${created.json().share_id}`);
+    expect(created.json().embed_code).toContain(`src="${sys.config.publicUrl}/embed/${created.json().share_id}"`);
+    const read = await sys.server.app.inject({ method: 'GET', url: `/v1/visualize/${id}`, headers });
+    expect(read.json()).toMatchObject({ share_url: `${sys.config.publicUrl}/viz/${id}`, preview_url: `${sys.config.publicUrl}/viz/${id}` });
+    expect(read.body).not.toContain('attacker.example');
   });
 
   it('lists its shares to whoever may see it, and revokes one over REST', async () => {

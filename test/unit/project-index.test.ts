@@ -67,9 +67,9 @@ describe('repository URLs', () => {
     ['-c core.sshCommand=id', /git option/],
     ['/srv/repos/a', /REPOSITORY_ROOT/],
     ['file:///srv/repos/a', /REPOSITORY_ROOT/],
-    ['https://169.254.169.254/latest', /public host/],
-    ['https://[::ffff:127.0.0.1]/x', /public host/],
-    ['https://intranet/x', /public host/],
+    ['https://169.254.169.254/latest', /public addresses only/],
+    ['https://[::ffff:127.0.0.1]/x', /public addresses only/],
+    ['https://intranet/x', /public addresses only/],
     ['https://a:b@github.com/x', /credentials/],
     ['https://github.com/x?ref=main', /query/],
   ])('refuses %s', async (url, reason) => {

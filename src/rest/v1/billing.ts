@@ -93,7 +93,7 @@ export const billingRoutes = [
       message: z.string(),
       effective_date: z.string(),
     }),
-    errors: ['invalid_subscription_change'],
+    errors: ['invalid_subscription_change', 'payment_required'],
     document: operation('upgrade-subscription', 'subscription-fields'),
     variables: ({ body }) => ({
       input: {

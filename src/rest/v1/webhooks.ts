@@ -48,12 +48,12 @@ const DeliveryJson = z.object({
   webhook_id: z.string(),
   event_id: z.string(),
   event_type: z.string(),
-  status: z.enum(['pending', 'succeeded', 'failed', 'missed', 'redelivered']),
+  status: z.enum(['pending', 'succeeded', 'failed', 'missed', 'redelivered', 'skipped']),
   attempt_count: z.number().int(),
   error: z
     .object({ code: z.string(), message: z.string() })
     .nullable()
-    .describe('Set when the delivery ended failed because its workflow ended in the task engine without it (workflow_terminated, task_timeout, workflow_cancelled, workflow_failed, workflow_lost).'),
+    .describe('Why it ended without success: failed because its workflow ended in the task engine without it (workflow_terminated, task_timeout, workflow_cancelled, workflow_failed, workflow_lost), or skipped because the endpoint owner can no longer see the event (endpoint_owner_lost_access).'),
   next_attempt_at: z.string().nullable(),
   redelivery_of: z.string().nullable(),
   created_at: z.string(),

@@ -14,6 +14,7 @@ import { idKind, newId } from '../../ids.js';
 import { FULL_SCOPES, type Principal, type Scope, type ServiceDeps } from '../deps.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { requireTeamRole } from '../teams.js';
+import { isStorableText } from '../text.js';
 import { sha256Hex } from './api-keys.js';
 import { ACCESS_TOKEN_TYPE } from './authenticate.js';
 
@@ -42,14 +43,22 @@ export async function createOAuthClient(
 ): Promise<{ client: OAuthClient; secret: string }> {
   const name = input.name.trim();
   if (!name || name.length > 100) throw new ValidationError([{ field: 'name', message: 'must be 1 to 100 characters' }]);
+  if (!isStorableText(name)) throw new ValidationError([{ field: 'name', message: 'must be text (no NUL characters or lone UTF-16 surrogates)' }]);
   const teamId = input.teamId ?? principal.teamId;
   const scopes = checkClientScopes(principal, teamId, input.scopes);
-  if (teamId) await requireTeamRole(deps, principal, teamId, 'admin');
+  // An empty team id is a team that does not exist (404), not "no team".
+  if (teamId != null) await requireTeamRole(deps, principal, teamId, 'admin');
   const secret = `cdx_cs_${randomBytes(32).toString('base64url')}`;
-  const client = await deps.db.oAuthClient.create({
-    data: { id: newId('oauthClient'), ownerId: principal.userId, teamId, name, scopes, secretHash: sha256Hex(secret) },
-  });
-  return { client, secret };
+  try {
+    const client = await deps.db.oAuthClient.create({
+      data: { id: newId('oauthClient'), ownerId: principal.userId, teamId, name, scopes, secretHash: sha256Hex(secret) },
+    });
+    return { client, secret };
+  } catch (err) {
+    // The team was deleted between the role check and the insert.
+    if (teamId != null && (err as { code?: string }).code === 'P2003') throw new NotFoundError('team', teamId);
+    throw err;
+  }
 }
 
 /** The caller's client; a credential bound to a team sees only that team's clients. */

@@ -9,6 +9,8 @@
  *    starts a new period now: proration = new price − old price × (time left / period length),
  *    i.e. the full new price less the unused part of the old one. Rounded to the cent.
  *  - a lower tier ("upgrade" with a lower new_tier) is a downgrade: it waits for the period end.
+ *  - a change that costs money (a higher tier, another billing cycle) is first put to the billing
+ *    provider, which may refuse it (402 payment_required); downgrades and cancels never are.
  *  - cancel at period end (default): stays active until then; reactivate undoes it before then.
  *    Cancel immediately: canceled now, back to free, the unused part credited.
  *  - at the period end: a scheduled cancel ends it, a scheduled downgrade starts, otherwise the
@@ -154,6 +156,8 @@ export async function changePlan(
     return { subscription: updated, prorationCents: 0, effectiveDate: active.currentPeriodEnd, message: `Subscription will change to ${newTier} at the end of the current billing period` };
   }
 
+  // Everything below costs money: the provider may refuse it before anything changes.
+  await deps.billing.authorizePlanChange({ userId: principal.userId, fromTier: currentTier, toTier: newTier, billingCycle: cycle });
   let subscription: Subscription;
   let proration: number;
   if (!active || cycle !== active.billingCycle) {

@@ -8,12 +8,11 @@
  * rebinding).
  */
 import { execFile } from 'node:child_process';
-import { lookup } from 'node:dns/promises';
 import { realpath } from 'node:fs/promises';
 import { isAbsolute, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
-import { isPublicAddress } from '../../net/addresses.js';
+import { HOST_NOT_ALLOWED, HostNotAllowedError, resolveAllowedHost } from '../../net/addresses.js';
 import { gitEnv, type Config } from '../../config.js';
 
 export type RepositorySource = { kind: 'https'; url: string; host: string; port: number } | { kind: 'local'; path: string };
@@ -74,20 +73,15 @@ export async function checkRepositoryUrl(value: string, config: RepoConfig, reso
   const port = url.port ? Number(url.port) : 443;
   const source = { kind: 'https' as const, url: url.toString(), host, port };
   if (config.REPOSITORY_ALLOW_PRIVATE_HOSTS) return source;
-  const refusePrivate = () => new RepositoryUrlError('must point at a public host; private, loopback and link-local addresses are refused unless the operator sets REPOSITORY_ALLOW_PRIVATE_HOSTS');
-  if (ipaddr.isValid(host)) {
-    if (!isPublicAddress(host)) throw refusePrivate();
-    return { ...source, addresses: [host] };
-  }
-  if (host === 'localhost' || host.endsWith('.localhost') || !host.includes('.')) throw refusePrivate();
-  if (!resolveHost) return source;
+  const refusePrivate = () => new RepositoryUrlError(`${HOST_NOT_ALLOWED} (the operator can allow private hosts with REPOSITORY_ALLOW_PRIVATE_HOSTS)`);
+  if (host === 'localhost' || host.endsWith('.localhost') || (!ipaddr.isValid(host) && !host.includes('.'))) throw refusePrivate();
+  if (!resolveHost && !ipaddr.isValid(host)) return source;
   let addresses: string[];
   try {
-    addresses = (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
-  } catch {
-    throw new RepositoryUrlError(`host ${host} could not be resolved`);
+    addresses = (await resolveAllowedHost(host)).map((a) => a.address);
+  } catch (err) {
+    throw err instanceof HostNotAllowedError ? refusePrivate() : err;
   }
-  if (addresses.length === 0 || !addresses.every(isPublicAddress)) throw refusePrivate();
   return { ...source, addresses };
 }
 

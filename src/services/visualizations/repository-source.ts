@@ -4,12 +4,11 @@
  * path under the operator's REPOSITORY_ROOT. No git options (`--upload-pack=…`), no transport
  * helpers (`ext::…`), no `..`, no credentials in the URL.
  */
-import { lookup } from 'node:dns/promises';
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
-import { isPublicAddress } from '../../net/addresses.js';
+import { HOST_NOT_ALLOWED, HostNotAllowedError, resolveAllowedHost } from '../../net/addresses.js';
 import type { Config } from '../../config.js';
 import { ValidationError } from '../../errors.js';
 
@@ -35,16 +34,11 @@ async function checkHost(host: string, config: SourceConfig): Promise<string[]> 
   if (!HOST.test(host)) refuse(`has an invalid host name "${host}"`);
   if (config.REPOSITORY_ALLOW_PRIVATE_HOSTS) return [];
   let addresses: string[];
-  if (ipaddr.isValid(bare)) addresses = [bare];
-  else {
-    try {
-      addresses = (await lookup(bare, { all: true, verbatim: true })).map((a) => a.address);
-    } catch {
-      return refuse(`names a host that does not resolve ("${bare}"); check the URL`);
-    }
-  }
-  if (addresses.length === 0 || !addresses.every(isPublicAddress)) {
-    refuse(`points to a private, loopback or link-local address ("${bare}"); this server only clones from public hosts`);
+  try {
+    addresses = (await resolveAllowedHost(bare)).map((a) => a.address);
+  } catch (err) {
+    if (err instanceof HostNotAllowedError) refuse(`${HOST_NOT_ALLOWED}; this server only clones from public hosts`);
+    throw err;
   }
   return ipaddr.isValid(bare) ? [] : addresses;
 }

@@ -259,7 +259,13 @@ export async function getSharedVisualization(deps: Pick<ServiceDeps, 'db'>, shar
   if (share.revokedAt) throw new AppError('share_revoked', 410, `Share link ${shareId} was revoked; ask its owner for a new one.`);
   if (share.expiresAt.getTime() <= Date.now()) throw new AppError('share_expired', 410, `Share link ${shareId} expired at ${share.expiresAt.toISOString()}; ask its owner for a new one.`);
   const { visualization, ...rest } = share;
-  return { share: rest, visualization };
+  const shown = sharedRepositoryName(visualization.repositoryUrl);
+  return { share: rest, visualization: { ...visualization, repositoryUrl: shown, error: visualization.error?.replaceAll(visualization.repositoryUrl, shown) ?? null } };
+}
+
+/** The repository as a share link shows it: a URL as given, a local path by its name only (the server's paths stay private). */
+function sharedRepositoryName(value: string): string {
+  return /^[a-z][a-z0-9+.-]*:\/\//i.test(value) && !/^file:/i.test(value) ? value : repositoryName(value);
 }
 
 function workDir(deps: Pick<ServiceDeps, 'config'>): string {

@@ -59,15 +59,49 @@ export async function sendAttempt(deps: Deps, delivery: LoadedDelivery, number: 
   return created[0] ?? deps.db.webhookAttempt.findUniqueOrThrow({ where: { deliveryId_number: { deliveryId, number } } });
 }
 
+/** Why a delivery was skipped when its endpoint's owner lost sight of the event (kept on the delivery). */
+const OWNER_LOST_ACCESS = {
+  code: 'endpoint_owner_lost_access',
+  message: "Not sent: the account that created this endpoint can no longer see the event's project or team (it left the team, or the resource changed hands). A member who can see it should create the endpoint again.",
+};
+
+/**
+ * Whether the endpoint's owner (the account that created it) may still see what the event is
+ * about, checked when the event is sent: membership and ownership change after events are queued,
+ * and someone removed from a team must not keep hearing the team's events through an endpoint
+ * they left behind. The endpoint's project must be theirs (personal) or their team's; an event
+ * without a project must be of a team they belong to, or their own.
+ */
+async function ownerMaySee(deps: Pick<ServiceDeps, 'db'>, delivery: LoadedDelivery): Promise<boolean> {
+  const ownerId = delivery.webhook.createdById;
+  const isMember = async (teamId: string) => !!(await deps.db.teamMember.findUnique({ where: { teamId_userId: { teamId, userId: ownerId } }, select: { userId: true } }));
+  const project = await deps.db.project.findUnique({ where: { id: delivery.webhook.projectId }, select: { ownerId: true, teamId: true } });
+  if (!project) return false;
+  if (project.teamId ? !(await isMember(project.teamId)) : project.ownerId !== ownerId) return false;
+  const { event } = delivery;
+  if (event.projectId) return event.projectId === delivery.webhook.projectId;
+  if (event.teamId) return event.teamId === project.teamId || (await isMember(event.teamId));
+  return event.ownerId === null || event.ownerId === ownerId;
+}
+
 /**
  * Attempt `number` of a delivery (from its workflow). `nextDelayMs` is when the next attempt comes
- * if this one fails (null: none). Deliveries that ended, or whose endpoint was disabled or deleted, stop.
+ * if this one fails (null: none). Deliveries that ended, or whose endpoint was disabled or deleted,
+ * stop; one whose endpoint owner may no longer see the event ends `skipped`, with the reason.
  */
 export async function attemptDelivery(deps: Deps, input: { deliveryId: string; number: number; nextDelayMs: number | null }): Promise<AttemptOutcome> {
   const delivery = await loadDelivery(deps, input.deliveryId);
   if (!delivery || delivery.status !== 'pending') return 'stopped';
   if (!delivery.webhook.enabled) {
     await deps.db.webhookDelivery.updateMany({ where: { id: delivery.id, status: 'pending' }, data: { status: 'missed', nextAttemptAt: null } });
+    return 'stopped';
+  }
+  if (!(await ownerMaySee(deps, delivery))) {
+    await deps.db.webhookDelivery.updateMany({
+      where: { id: delivery.id, status: 'pending' },
+      data: { status: 'skipped', error: OWNER_LOST_ACCESS, completedAt: new Date(), nextAttemptAt: null },
+    });
+    deps.logger.info({ webhookId: delivery.webhook.id, deliveryId: delivery.id, ownerId: delivery.webhook.createdById }, 'webhook delivery skipped: its endpoint owner may no longer see the event');
     return 'stopped';
   }
   const outcome = outcomeOf(await sendAttempt(deps, delivery, input.number));

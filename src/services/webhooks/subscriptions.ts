@@ -40,7 +40,7 @@ async function checkUrl(deps: Pick<ServiceDeps, 'config'>, field: string, url: s
   try {
     await checkHost(url, deps.config);
   } catch (err) {
-    if (err instanceof TargetRefused) throw new ValidationError([{ field, message: `is refused: ${err.message}` }]);
+    if (err instanceof TargetRefused) throw new ValidationError([{ field, message: `is refused: ${err.message.replace(/\.$/, '')}` }]);
     throw err;
   }
   return url;
@@ -231,7 +231,7 @@ export async function getDelivery(deps: Pick<ServiceDeps, 'db'>, principal: Prin
 /** A webhook's deliveries (the last WEBHOOK_HISTORY_DAYS), newest first. */
 export async function listDeliveries(deps: Pick<ServiceDeps, 'db'>, principal: Principal, webhookId: string, args: PageArgs & { status?: string | null }) {
   const w = await getWebhook(deps, principal, webhookId);
-  const statuses = ['pending', 'succeeded', 'failed', 'missed', 'redelivered'];
+  const statuses = ['pending', 'succeeded', 'failed', 'missed', 'redelivered', 'skipped'];
   if (args.status != null && !statuses.includes(args.status)) throw new ValidationError([{ field: 'status', message: `must be one of ${statuses.join(', ')}` }]);
   return paginate(args, WEBHOOK_PAGE_MAX, 'webhookDelivery', (cursor, order, take) =>
     // Attempts and the event type come with the page (no query per delivery).

@@ -6,11 +6,9 @@
  * between check and connect cannot reach another host. Redirects are never followed; the answer
  * has a time limit and only its first bytes are read.
  */
-import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
 import { Agent, request } from 'undici';
 import type { Config } from '../../config.js';
-import { inRanges, nonPublicReason } from '../../net/addresses.js';
+import { HOST_NOT_ALLOWED, HostNotAllowedError, inRanges, nonPublicReason, resolveAllowedHost } from '../../net/addresses.js';
 
 type Policy = Pick<Config, 'WEBHOOK_ALLOW_HTTP' | 'WEBHOOK_ALLOWED_PRIVATE_CIDRS'>;
 
@@ -42,22 +40,12 @@ export class TargetRefused extends Error {}
 export async function checkHost(raw: string, policy: Policy): Promise<Array<{ address: string; family: number }>> {
   const problem = urlProblem(raw, policy);
   if (problem) throw new TargetRefused(`The URL ${problem}.`);
-  const host = new URL(raw).hostname.replace(/^\[|\]$/g, '');
-  let addresses: Array<{ address: string; family: number }>;
-  if (isIP(host)) addresses = [{ address: host, family: isIP(host) }];
-  else {
-    try {
-      addresses = await lookup(host, { all: true, verbatim: true });
-    } catch {
-      throw new TargetRefused(`The host ${host} could not be resolved.`);
-    }
+  try {
+    return await resolveAllowedHost(new URL(raw).hostname, (address) => addressProblem(address, policy) === null);
+  } catch (err) {
+    if (err instanceof HostNotAllowedError) throw new TargetRefused(`The URL ${HOST_NOT_ALLOWED}.`);
+    throw err;
   }
-  for (const a of addresses) {
-    const why = addressProblem(a.address, policy);
-    if (why) throw new TargetRefused(`Refused to connect to ${host}: ${why}; webhooks only reach public addresses.`);
-  }
-  if (!addresses.length) throw new TargetRefused(`The host ${host} has no address.`);
-  return addresses;
 }
 
 export interface HttpOutcome {
@@ -131,7 +119,7 @@ export async function postToTarget(
     const why =
       e.name === 'TimeoutError' || e.name === 'AbortError' || /timeout/i.test(e.code ?? '')
         ? `No answer within ${config.WEBHOOK_TIMEOUT_MS} ms.`
-        : `Could not connect: ${e.code ?? e.message}.`;
+        : `Could not connect: ${e.code ?? 'connection error'}.`; // the code only: messages name the address it resolved to
     return { statusCode: null, body: null, latencyMs: took(), error: why, succeeded: false };
   } finally {
     void agent.close().catch(() => {});
