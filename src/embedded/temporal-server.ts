@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -15,7 +14,7 @@ import { msToTs } from '@temporalio/common/lib/time.js';
 import pg from 'pg';
 import { parseDocument } from 'yaml';
 import { childEnv, searchPath } from '../config.js';
-import { freePort } from './postgres.js';
+import { freePort, freePortBelowEphemeral } from './postgres.js';
 
 export const TEMPORAL_SERVER_VERSION = 'v1.29.1';
 const SERVER_PACKAGES = ['go.temporal.io/server/cmd/server', 'go.temporal.io/server/cmd/tools/sql'];
@@ -109,14 +108,6 @@ async function applySchema(options: { sql: string; admin: URL; database: string;
   await run(options.sql, [...base, 'update-schema', '-d', options.versionedDir]);
 }
 
-/** Whether a loopback port can be bound now. */
-function canBind(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
-  });
-}
 
 /**
  * Distinct free ports: the services must not share one. Membership ports are stored in a
@@ -127,8 +118,8 @@ async function freePorts(count: number, taken: number[], options: { below32768?:
   const ports = new Set<number>(taken);
   const result: number[] = [];
   while (result.length < count) {
-    const port = options.below32768 ? 20000 + Math.floor(Math.random() * 12768) : await freePort();
-    if (ports.has(port) || (options.below32768 && !(await canBind(port)))) continue;
+    const port = options.below32768 ? await freePortBelowEphemeral() : await freePort();
+    if (ports.has(port)) continue;
     ports.add(port);
     result.push(port);
   }

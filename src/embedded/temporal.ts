@@ -73,6 +73,13 @@ async function reapStale(pidFile: string) {
   await rm(pidFile, { force: true });
 }
 
+/** The lines of a failed start's output that say why (a Go panic's stack says nothing by its last lines). */
+function startupFailure(stderr: string): string {
+  const lines = stderr.trim().split('\n').filter((l) => l.trim());
+  const reason = lines.filter((l) => /panic|error|fatal|in use|denied/i.test(l) && !/^\s|\.go:\d+/.test(l)).slice(0, 3);
+  return (reason.length ? reason : lines.slice(-3)).join(' | ') || 'no output';
+}
+
 /** Starts `temporal server start-dev` and resolves once it answers gRPC. */
 export async function startTemporalDevServer(options: {
   cli: string;
@@ -107,7 +114,7 @@ export async function startTemporalDevServer(options: {
   };
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (exited) throw new Error(`The Temporal dev server exited during start-up: ${stderr.trim().split('\n').slice(-3).join(' | ') || 'no output'}`);
+    if (exited) throw new Error(`The Temporal dev server exited during start-up: ${startupFailure(stderr)}`);
     try {
       const connection = await Connection.connect({ address, connectTimeout: 1000 });
       await connection.close();

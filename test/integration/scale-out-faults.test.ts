@@ -2,8 +2,8 @@
  * Faults of the shared services under a running cluster: two gateways and two workers as processes,
  * with a PostgreSQL and a Temporal dev server of this file's own, so stopping them touches no other
  * test file. PostgreSQL stopped for 10 s (a fast shutdown, as `pg_ctl stop -m fast` does) and its
- * connections terminated; Temporal killed and restarted; workers killed mid-orchestration and
- * between a webhook's attempts. Meanwhile no process dies and requests get 503 service_unavailable
+ * connections terminated; Temporal killed and restarted; Redis gone (the default
+ * LIMITS_ON_REDIS_FAILURE=open); workers killed mid-orchestration and between a webhook's attempts. Meanwhile no process dies and requests get 503 service_unavailable
  * (never a 500, a hang or a reset); afterwards every accepted task completes, exactly once, with
  * contiguous events, and nothing is left queued or running.
  */
@@ -17,13 +17,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inject } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { createDb, type Db } from '../../src/db/client.js';
-import { freePort, startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/embedded/postgres.js';
+import { freePortBelowEphemeral, startEmbeddedPostgres, type EmbeddedPostgres } from '../../src/embedded/postgres.js';
 import { findTemporalCli, startTemporalDevServer } from '../../src/embedded/temporal.js';
 import { startTemporalServer } from '../../src/embedded/temporal-server.js';
 import { newId } from '../../src/ids.js';
 import { createUserWithKey } from '../../src/services/auth/api-keys.js';
 import { Cluster } from '../helpers/cluster.js';
 import { restClient, waitFor } from '../helpers/client.js';
+import { startTcpProxy, type TcpProxy } from '../helpers/tcp-proxy.js';
 import { executeBody, manyFiles } from '../helpers/fixtures.js';
 import { dropDatabase } from '../helpers/system.js';
 
@@ -40,6 +41,8 @@ let cli: string;
 let db: Db;
 let cluster: Cluster;
 let receiver: Server;
+/** Between the cluster and the run's Redis, so this file can make Redis vanish for it alone. */
+let redisProxy: TcpProxy;
 const received: Array<{ id: string; status: number }> = [];
 let answers: number[] = [];
 
@@ -51,10 +54,12 @@ const startTemporal = async () =>
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 beforeAll(async () => {
-  [pgPort, temporalPort] = await Promise.all([freePort(), freePort()]);
+  // Below the ephemeral range: both restart on the same port, which no outgoing connection may take meanwhile.
+  [pgPort, temporalPort] = await Promise.all([freePortBelowEphemeral(), freePortBelowEphemeral()]);
   const config = loadConfig();
   if (!realTemporal) cli = await findTemporalCli({ explicitPath: config.TEMPORAL_CLI_PATH, cacheDir: config.cacheDir, log: () => {} });
   await Promise.all([startPostgres(), startTemporal()]);
+  redisProxy = await startTcpProxy(Number(new URL(inject('redisUrl')).port));
   receiver = createServer((req, res) => {
     req.resume().on('end', () => {
       const status = answers.shift() ?? 200;
@@ -69,7 +74,7 @@ beforeAll(async () => {
     DATA_DIR: join(tmp, 'data'),
     DATABASE_URL: postgres.url,
     TEMPORAL_ADDRESS: temporal.address,
-    REDIS_URL: inject('redisUrl'),
+    REDIS_URL: `redis://127.0.0.1:${redisProxy.port}`,
     TASK_QUEUE_PREFIX: `faults${Date.now().toString(36)}`,
     AGENT_STEP_DELAY_MS: '100',
     ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: '2',
@@ -91,6 +96,7 @@ afterAll(async () => {
   cluster?.killAll();
   await db?.$disconnect();
   receiver?.close();
+  await redisProxy?.close();
   await temporal?.stop();
   if (realTemporal) for (const name of [temporalDatabase, `${temporalDatabase}_visibility`]) await dropDatabase(name);
   await postgres?.stop();
@@ -233,6 +239,32 @@ describe('a cluster of processes through faults of its services', () => {
       return res.status < 300 ? (res.body.task_id as string) : undefined;
     }, 30_000, 250);
     await expectSettled(userId, [...result.accepted, after]);
+  });
+
+  it('Redis gone under load (LIMITS_ON_REDIS_FAILURE=open): requests are served on in-memory limits, health says degraded, then ok again', { timeout: 300_000 }, async () => {
+    const { secret, userId } = await createUserWithKey(db, { name: 'Limits', tier: 'team' });
+    const load = runLoad(20_000, secret);
+    await sleep(4_000);
+    await redisProxy.down();
+    try {
+      const health = await waitFor(async () => {
+        const answers = await Promise.all(cluster.gateways.map((g) => fetch(`${g.url}/v1/health`).then(async (r) => ({ status: r.status, body: (await r.json()) as any }))));
+        return answers.every((a) => a.body.redis?.status === 'unreachable') ? answers : undefined;
+      }, 20_000, 250);
+      for (const answer of health) expect(answer).toMatchObject({ status: 200, body: { status: 'degraded', redis: { on_failure: 'open' } } });
+      await sleep(6_000);
+    } finally {
+      await redisProxy.restore();
+    }
+    const result = await load;
+    expect(cluster.exited()).toEqual([]);
+    expect(result.failures).toEqual([]);
+    expect(result.statuses).not.toContain(503);
+    await waitFor(async () => {
+      const answers = await Promise.all(cluster.gateways.map((g) => fetch(`${g.url}/v1/health`).then((r) => r.json() as Promise<any>)));
+      return answers.every((a) => a.redis?.status === 'ok') ? true : undefined;
+    }, 30_000, 250);
+    await expectSettled(userId, result.accepted);
   });
 
   it('workers killed mid-orchestration: every agent and the orchestration finish exactly once', { timeout: 300_000 }, async () => {

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../src/embedded/postgres.js';
+import { freePortBelowEphemeral } from '../../src/embedded/postgres.js';
 import { restClient, waitFor } from '../helpers/client.js';
 import { executeBody, vulnerableJs } from '../helpers/fixtures.js';
 
@@ -56,7 +56,8 @@ async function stop(child: ChildProcess): Promise<number | null> {
 
 describe('npm start', () => {
   it('starts on embedded defaults, serves a task, stops cleanly and restarts with its data', { timeout: 480_000 }, async () => {
-    const ports = { http: await freePort(), temporal: await freePort() };
+    // Below the ephemeral range: the restart reuses them, and no outgoing connection may take one meanwhile.
+    const ports = { http: await freePortBelowEphemeral(), temporal: await freePortBelowEphemeral() };
     const first = await start(ports);
     const key = /API key \(shown once, store it now\): (cdx_sk_\S+)/.exec(first.output())?.[1];
     expect(key).toBeDefined();
