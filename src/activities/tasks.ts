@@ -47,8 +47,11 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
     }
   }
 
-  /** The agent's findings over the files, file by file, resuming from the last heartbeat after a crash. */
-  async function analyze(taskId: string, agent: AnalyzerAgent, files: SourceFile[]): Promise<Finding[]> {
+  /**
+   * The agent's findings over the files, file by file, resuming from the last heartbeat after a
+   * crash; with the last checkpoint it heartbeated (what a later step heartbeats while it waits).
+   */
+  async function analyze(taskId: string, agent: AnalyzerAgent, files: SourceFile[]): Promise<{ findings: Finding[]; checkpoint: Checkpoint }> {
     const ctx = Context.current();
     const checkpoint = (ctx.info.heartbeatDetails as Checkpoint | undefined) ?? { next: 0, findings: [] };
     const findings = [...checkpoint.findings];
@@ -63,8 +66,9 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       findings.push(...found);
       ctx.heartbeat({ next: i + 1, findings } satisfies Checkpoint);
     }
+    const last: Checkpoint = { next: files.length, findings: [...findings] };
     if (agent.analyzeAll) findings.push(...agent.analyzeAll(files));
-    return findings;
+    return { findings, checkpoint: last };
   }
 
   return {
@@ -93,7 +97,7 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
         const summary = `Generated ${tests} tests in ${out.files.length} files${out.skipped.length ? `; skipped ${out.skipped.join(', ')}` : ''}`;
         return completeTask(deps, taskId, { result: { findings: [], summary, files: out.files }, promptTokens: 0, completionTokens: 0, costUsd: 0 });
       }
-      const findings = await analyze(taskId, agent, files);
+      const { findings, checkpoint } = await analyze(taskId, agent, files);
       const result = {
         findings,
         summary: agent.summarize(findings),
@@ -101,7 +105,7 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       };
       return throughOutage(
         () => completeTask(deps, taskId, { result, promptTokens: 0, completionTokens: 0, costUsd: 0 }),
-        { next: files.length, findings } satisfies Checkpoint,
+        checkpoint,
       );
     },
 
@@ -113,7 +117,7 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       const resumeFrom = Context.current().info.heartbeatDetails;
       const task = await throughOutage(() => startTask(deps, taskId), resumeFrom);
       if (!task) return { running: false, stored: await throughOutage(() => isCompleted(deps, taskId), resumeFrom) };
-      return { running: true, findings: await analyze(taskId, analyzerAgent(task.agentType), contextFiles(task.input)) };
+      return { running: true, findings: (await analyze(taskId, analyzerAgent(task.agentType), contextFiles(task.input))).findings };
     },
 
     /** Completes a model-assisted task with its built-in findings alone, saying why. */

@@ -42,7 +42,7 @@ export async function applyMigrations(connectionString: string, options: { throu
 
 /** Ends the server-side sessions of the connections named `applicationName`. */
 async function endBackends(connectionString: string, applicationName: string): Promise<void> {
-  const client = new pg.Client({ connectionString });
+  const client = new pg.Client({ connectionString, connectionTimeoutMillis: 5000, query_timeout: 5000 });
   client.on('error', () => {});
   try {
     await client.connect();
