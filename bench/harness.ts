@@ -93,13 +93,13 @@ export function merge(parts: Stats[]): Stats {
 }
 
 /** POSTs a GraphQL operation; throws on errors so a broken benchmark cannot report a rate. */
-export async function gql(target: string, body: unknown, auth?: string) {
+export async function gql<T = unknown>(target: string, body: unknown, auth?: string): Promise<T> {
   const res = await fetch(`${target}/graphql`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(auth ? { authorization: `Bearer ${auth}` } : {}) },
     body: JSON.stringify(body),
   });
-  const json = (await res.json()) as { data?: any; errors?: unknown[] };
+  const json = (await res.json()) as { data: T; errors?: unknown[] };
   if (json.errors) throw new Error(JSON.stringify(json.errors));
   return json.data;
 }

@@ -33,7 +33,7 @@ const log = (line: string) => console.log(line);
  * `npm start`'s command (package.json), run without npm in between: npm dies of the SIGTERM it
  * relays, which would hide the gateway's own exit code.
  */
-const START_ARGS = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start as string).split(' ').slice(1);
+const START_ARGS = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(' ').slice(1);
 
 /** `npm start`'s environment: this one without any gateway setting, so "nothing set" means nothing. */
 const plainEnv = childEnv({});
@@ -75,11 +75,11 @@ async function startSystem(name: string, extra: Record<string, string>): Promise
   const child = spawn(process.execPath, START_ARGS, { cwd: root, env: serverEnv, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<string>((resolve) => child.once('exit', (code, signal) => resolve(signal ? `signal ${signal}` : `exit code ${code}`)));
   let stdout = '';
-  child.stdout!.on('data', (chunk: Buffer) => {
+  child.stdout.on('data', (chunk: Buffer) => {
     out.write(chunk);
     if (stdout.length < 20_000) stdout += chunk.toString();
   });
-  child.stderr!.on('data', (chunk: Buffer) => out.write(chunk));
+  child.stderr.on('data', (chunk: Buffer) => out.write(chunk));
   const ready = await Promise.race([
     (async () => {
       while (!/^Ready\./m.test(stdout)) await delay(100);
@@ -130,8 +130,8 @@ async function startSystem(name: string, extra: Record<string, string>): Promise
 async function admin(system: System, args: string[]): Promise<string> {
   const child = spawn('npm', ['run', '--silent', 'admin', '--', ...args], { cwd: root, env: system.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`${system.name}: npm run admin -- ${args.slice(0, 2).join(' ')} exited ${code}:\n${output}`);
   return output;
@@ -148,7 +148,9 @@ const tail = (file: string) => (existsSync(file) ? readFileSync(file, 'utf8').sp
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   try {
     process.kill(-child.pid!, signal);
-  } catch {}
+  } catch {
+    // the group is gone already
+  }
 }
 
 const groupAlive = (child: ChildProcess) => {
@@ -200,7 +202,7 @@ async function loadPhase(system: System, concurrency: number): Promise<Phase> {
       if (o.wrong) seedWrong.push(`seed ${o.wrong}`);
     }
   }
-  const load0 = loadavg()[0]!;
+  const load0 = loadavg()[0];
   const outcomes: Outcome[] = [];
   const started = performance.now();
   const deadline = started + SECONDS * 1000;
@@ -225,7 +227,7 @@ async function loadPhase(system: System, concurrency: number): Promise<Phase> {
   // The rate counts requests over the time they took: streams still open after the deadline
   // (a stream lasts until its task ends) would otherwise stretch it.
   const requestMs = lastRequestEnd - started;
-  const load1 = loadavg()[0]!;
+  const load1 = loadavg()[0];
   const unfinished = await unfinishedTasks(system.url, actors, Date.now() + 60_000);
   const listedWrong = await checkListedOwnership(system.url, actors);
 
@@ -289,7 +291,7 @@ function serverErrors(file: string): string {
   for (const line of readFileSync(file, 'utf8').split('\n')) {
     let entry: { level?: number; msg?: string; err?: { code?: string; message?: string } };
     try {
-      entry = JSON.parse(line);
+      entry = JSON.parse(line) as typeof entry;
     } catch {
       continue; // the start-up lines are plain text
     }

@@ -28,21 +28,24 @@ const pyFile = (i: number, v = 0) => ({
 });
 const snapshot = (changedEvery = 0) => Array.from({ length: FILES }, (_, i) => (i % 2 ? pyFile : tsFile)(i, changedEvery && i % changedEvery === 0 ? 1 : 0));
 
-const call = async (method: string, path: string, body?: unknown) => {
+/** A project as GET /v1/projects/{id} answers it, the fields this benchmark reads. */
+type Project = { id: string; index: { status: string; symbols: number; chunks: number; last_run: { files_indexed: number; files_unchanged: number } } };
+
+const call = async <T = unknown>(method: string, path: string, body?: unknown) => {
   const res = await fetch(`${gateway.url}${path}`, { method, headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status >= 300) throw new Error(`${path}: ${res.status} ${await res.text()}`);
-  return (await res.json()) as any;
+  return (await res.json()) as T;
 };
 const ready = async (id: string) => {
   for (;;) {
-    const p = await call('GET', `/v1/projects/${id}`);
+    const p = await call<Project>('GET', `/v1/projects/${id}`);
     if (p.index.status !== 'indexing') return p;
     await new Promise((r) => setTimeout(r, 20));
   }
 };
 
 let t0 = performance.now();
-const created = await call('POST', '/v1/projects', { name: 'bench', files: snapshot() });
+const created = await call<Project>('POST', '/v1/projects', { name: 'bench', files: snapshot() });
 const first = await ready(created.id);
 const firstMs = performance.now() - t0;
 t0 = performance.now();
@@ -57,7 +60,7 @@ const tenthMs = performance.now() - t0;
 const queries = ['handleOrder42Step7', 'compute invoice', 'order total amount', 'billing_17'];
 let q = 0;
 const search = await closedLoop(async () => {
-  await call('GET', `/v1/projects/${created.id}/search?q=${encodeURIComponent(queries[q++ % queries.length]!)}&limit=10`);
+  await call('GET', `/v1/projects/${created.id}/search?q=${encodeURIComponent(queries[q++ % queries.length])}&limit=10`);
 }, { concurrency: 1, durationMs: SECONDS * 1000 });
 
 console.log('');

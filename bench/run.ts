@@ -36,9 +36,10 @@ await bare.register(fastifyApollo(bareApollo));
 const barePort = await freePort();
 await bare.listen({ host: '127.0.0.1', port: barePort });
 
+type Executed = { executeAgentTask: { task: { id: string } } };
 const EXECUTE = `mutation($input: ExecuteAgentTaskInput!) { executeAgentTask(input: $input) { task { id } } }`;
 const input = { task: 'bench', agentType: 'security_expert', context: { files: [{ path: 'a.js', content: 'const q = "SELECT * FROM t WHERE id = " + id;\n' }] } };
-const firstTask = (await gql(url, { query: EXECUTE, variables: { input } }, key)).executeAgentTask.task.id;
+const firstTask = (await gql<Executed>(url, { query: EXECUTE, variables: { input } }, key)).executeAgentTask.task.id;
 
 // (a) Read path.
 const TASK_QUERY = { query: `query($id: ID!) { task(id: $id) { id status progress result { summary } } }`, variables: { id: firstTask } };
@@ -57,17 +58,24 @@ const firstEventMs: number[] = [];
 const firstRunningMs: number[] = [];
 async function gatewayTask() {
   const t0 = performance.now();
-  const id = (await gql(url, { query: EXECUTE, variables: { input } }, key)).executeAgentTask.task.id;
+  const id = (await gql<Executed>(url, { query: EXECUTE, variables: { input } }, key)).executeAgentTask.task.id;
   await new Promise<void>((resolve, reject) => {
     let first = true;
     let running = true;
-    wsClient.subscribe(
+    wsClient.subscribe<{ taskEvents: { seq: number; type: string; status: string } }>(
       { query: `subscription($id: ID!) { taskEvents(taskId: $id) { seq type status } }`, variables: { id } },
       {
-        next: ({ data }: any) => {
-          if (first) firstEventMs.push(performance.now() - t0), (first = false);
-          if (running && data.taskEvents.status === 'RUNNING') firstRunningMs.push(performance.now() - t0), (running = false);
-          if (data.taskEvents.type === 'RESULT') resolve();
+        next: ({ data }) => {
+          const event = data!.taskEvents;
+          if (first) {
+            firstEventMs.push(performance.now() - t0);
+            first = false;
+          }
+          if (running && event.status === 'RUNNING') {
+            firstRunningMs.push(performance.now() - t0);
+            running = false;
+          }
+          if (event.type === 'RESULT') resolve();
         },
         error: reject,
         complete: () => resolve(),

@@ -51,7 +51,7 @@ function generate(dir: string, commits: number): Promise<void> {
   spawnSync('git', ['init', '-q', '--bare', '-b', 'main', dir]);
   const child = spawn('git', ['fast-import', '--quiet', '--done'], { cwd: dir, stdio: ['pipe', 'inherit', 'inherit'] });
   const rand = rng(42);
-  const pick = <T>(a: T[]) => a[Math.floor(rand() * a.length)]!;
+  const pick = <T>(a: T[]) => a[Math.floor(rand() * a.length)];
   const exts = ['ts', 'ts', 'ts', 'py', 'rs', 'go', 'md', 'json'];
   const paths: string[] = [];
   for (let i = 0; i < 2000; i++) paths.push(`pkg${i % 100}/sub${i % 7}/file${i}.${exts[i % exts.length]}`);
@@ -136,9 +136,11 @@ function cpuSeconds(): number {
   const own = process.cpuUsage();
   let children = 0;
   try {
-    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]!.split(' ');
+    const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
     children = (Number(fields[13]) + Number(fields[14])) / 100; // cutime + cstime, in clock ticks (100 Hz)
-  } catch {}
+  } catch {
+    // no /proc (not Linux): the children's time is not counted
+  }
   return (own.user + own.system) / 1e6 + children;
 }
 
@@ -207,7 +209,7 @@ async function main() {
     oursCpu.push(cpuSeconds() - cpu);
     last = result;
     summary = `${result.stats.total_commits} commits, ${result.stats.total_files} files, ${result.stats.total_contributors} contributors, ${result.nodes.length} nodes, ${result.edges.length} edges, ${result.timeline.length} periods`;
-    log(`  round ${round + 1}: git log ${(base.at(-1)! / 1000).toFixed(2)} s, analysis ${(ours.at(-1)! / 1000).toFixed(2)} s, ratio ${(ours.at(-1)! / base.at(-1)!).toFixed(2)}×; CPU git log ${baseCpu.at(-1)!.toFixed(2)} s, analysis ${oursCpu.at(-1)!.toFixed(2)} s (load average ${loadavg()[0]!.toFixed(1)})`);
+    log(`  round ${round + 1}: git log ${(base.at(-1)! / 1000).toFixed(2)} s, analysis ${(ours.at(-1)! / 1000).toFixed(2)} s, ratio ${(ours.at(-1)! / base.at(-1)!).toFixed(2)}×; CPU git log ${baseCpu.at(-1)!.toFixed(2)} s, analysis ${oursCpu.at(-1)!.toFixed(2)} s (load average ${loadavg()[0].toFixed(1)})`);
   }
   const clone = join(config.cacheDir, 'bench', 'viz-clone');
   rmSync(clone, { recursive: true, force: true });
@@ -218,7 +220,7 @@ async function main() {
 
   const o = median(ours);
   const b = median(base);
-  const ratio = median(ours.map((x, i) => x / base[i]!));
+  const ratio = median(ours.map((x, i) => x / base[i]));
   log('');
   log(`analysis: ${summary}`);
   log(`| analysis (median of ${ROUNDS}) | git log --numstat --no-renames -n ${COMMITS} (median) | median of the rounds' ratios | target |`);

@@ -103,7 +103,7 @@ async function webhooks(seconds: number): Promise<Stats & { lost: number; double
     await publishWebhookEvent(services, { type: 'task.completed', resourceId: newId('task'), ownerId: userId, data: { key } });
   });
   await waitUntil(() => arrivals.size >= sentAt.size, 60_000);
-  const latencies = [...sentAt].filter(([k]) => arrivals.has(k)).map(([k, t]) => arrivals.get(k)![0]! - t);
+  const latencies = [...sentAt].filter(([k]) => arrivals.has(k)).map(([k, t]) => arrivals.get(k)![0] - t);
   return {
     ...summarize(latencies, seconds * 1000),
     lost: [...sentAt.keys()].filter((k) => !arrivals.has(k)).length,

@@ -121,7 +121,7 @@ async function main(): Promise<number> {
       const password = values['password-stdin'] ? await readStdin() : null;
       const user = password
         ? await createAccount(deps, { email: values.email, password, name: values.name, tier: values.tier })
-        : await db.user.create({ data: { id: newId('user'), email: values.email.toLowerCase(), name: values.name ?? values.email, tier: values.tier! } });
+        : await db.user.create({ data: { id: newId('user'), email: values.email.toLowerCase(), name: values.name ?? values.email, tier: values.tier } });
       console.log(`created ${user.id} <${user.email}> tier ${user.tier}${password ? ' (password set)' : ' (no password: API keys only)'}`);
       if (values['with-key']) {
         const { key, secret } = await createApiKey(db, { userId: user.id, name: 'admin' });
@@ -161,7 +161,7 @@ async function main(): Promise<number> {
       } else {
         const data: Record<string, number | bigint> = {};
         for (const [flag, field] of LIMIT_FLAGS) {
-          const raw = (values as Record<string, unknown>)[flag];
+          const raw = (values as Record<string, string | boolean | undefined>)[flag];
           if (raw === undefined) continue;
           if (!/^\d+$/.test(String(raw)) || Number(raw) < 1) throw new UsageError(`--${flag} must be a positive whole number`);
           data[field] = field === 'storageBytes' ? BigInt(String(raw)) : Number(raw);

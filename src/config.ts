@@ -211,9 +211,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const parsed = configSchema.safeParse(input);
   if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
+    const issue = parsed.error.issues[0];
     const name = String(issue.path[0] ?? 'environment');
-    const got = input[name] === undefined ? '' : ` (got ${JSON.stringify(redact(name, input[name]!))})`;
+    const got = input[name] === undefined ? '' : ` (got ${JSON.stringify(redact(name, input[name]))})`;
     throw new ConfigError(`Invalid configuration: ${name} ${issue.message}${got}`);
   }
   const raw = parsed.data;

@@ -39,7 +39,7 @@ const kindByPrefix = new Map<string, IdKind>(Object.entries(idPrefixes).map(([ki
 /** The kind of an id from its prefix, or null when it is not one of ours. */
 export function idKind(id: string): IdKind | null {
   const match = /^([a-z]+)_[0-9a-f-]{36}$/.exec(id);
-  return match ? (kindByPrefix.get(match[1]!) ?? null) : null;
+  return match ? (kindByPrefix.get(match[1]) ?? null) : null;
 }
 
 /** When an id was made (the millisecond timestamp of its UUIDv7), or null when it is not one of ours. */

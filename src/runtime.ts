@@ -212,7 +212,7 @@ export function loadConfigOrExit(): Config {
 }
 
 /** One step of a process's shutdown, run in order; its name is logged when it ends or overstays. */
-export type ShutdownStep = readonly [name: string, run: () => Promise<unknown> | unknown];
+export type ShutdownStep = readonly [name: string, run: () => unknown];
 
 /**
  * The process's one shutdown path: on the first SIGINT or SIGTERM, runs `steps` in order and exits

@@ -92,7 +92,8 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
   }
 
   // On timeout the final state is written first, so callers see timed_out while the agent winds down.
-  let timedOut: Promise<void> | null = null;
+  // Typed by a cast: it is set in a callback, which TypeScript's narrowing of `null` does not see.
+  let timedOut = null as Promise<void> | null;
   const agentScope = new CancellationScope();
   const timerScope = new CancellationScope();
   // patched: a history written by a worker without the model step replays on the path it took.

@@ -15,7 +15,7 @@ interface Checkpoint {
   findings: Finding[];
 }
 
-export const contextFiles = (input: unknown): SourceFile[] => ((input as { context?: { files?: SourceFile[] } }).context?.files ?? []) as SourceFile[];
+export const contextFiles = (input: unknown): SourceFile[] => ((input as { context?: { files?: SourceFile[] } }).context?.files ?? []);
 
 const builtinAnalysis = (findings: Finding[], note: string): TaskAnalysis => ({ mode: 'builtin', builtinFindings: findings.length, modelFindings: 0, note });
 
@@ -58,10 +58,10 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
     for (let i = checkpoint.next; i < files.length; i++) {
       if (options.stepDelayMs > 0) await ctx.sleep(options.stepDelayMs); // rejects at once on cancellation
       if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
-      const found = agent.analyzeFile(files[i]!);
+      const found = agent.analyzeFile(files[i]);
       // The event first, then the checkpoint: a crash between the two repeats the file (its event is
       // deduplicated by key) instead of skipping its event for good.
-      const step = { key: `file:${i}`, progress: Math.min(99, Math.floor(((i + 1) / files.length) * 100)), message: `Analyzed ${files[i]!.path} (${i + 1}/${files.length})` };
+      const step = { key: `file:${i}`, progress: Math.min(99, Math.floor(((i + 1) / files.length) * 100)), message: `Analyzed ${files[i].path} (${i + 1}/${files.length})` };
       await throughOutage(() => reportProgress(deps, taskId, step), { next: i, findings } satisfies Checkpoint);
       findings.push(...found);
       ctx.heartbeat({ next: i + 1, findings } satisfies Checkpoint);
@@ -82,7 +82,7 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
      * Returns false when the task had already ended (cancelled) before its result could be stored.
      */
     async runAgent(taskId: string): Promise<boolean> {
-      const resumeFrom = Context.current().info.heartbeatDetails;
+      const resumeFrom: unknown = Context.current().info.heartbeatDetails;
       const task = await throughOutage(() => startTask(deps, taskId), resumeFrom);
       // Already over: a previous attempt completed it, or it was cancelled.
       if (!task) return throughOutage(() => isCompleted(deps, taskId), resumeFrom);
@@ -114,7 +114,7 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
      * (not stored) for the model step. `running: false` when the task already ended.
      */
     async analyzeForModel(taskId: string): Promise<{ running: true; findings: Finding[] } | { running: false; stored: boolean }> {
-      const resumeFrom = Context.current().info.heartbeatDetails;
+      const resumeFrom: unknown = Context.current().info.heartbeatDetails;
       const task = await throughOutage(() => startTask(deps, taskId), resumeFrom);
       if (!task) return { running: false, stored: await throughOutage(() => isCompleted(deps, taskId), resumeFrom) };
       return { running: true, findings: (await analyze(taskId, analyzerAgent(task.agentType), contextFiles(task.input))).findings };

@@ -218,7 +218,7 @@ function analyzeSyntax(file: SourceFile, kind: ts.ScriptKind, rules: RuleSet): F
           ruleId: 'unreachable-code',
           severity: 'low',
           title: 'Unreachable code',
-          description: `This statement comes after a ${ts.SyntaxKind[statements[exit]!.kind].replace('Statement', '').toLowerCase()} in the same block and can never run.`,
+          description: `This statement comes after a ${ts.SyntaxKind[statements[exit].kind].replace('Statement', '').toLowerCase()} in the same block and can never run.`,
           suggestion: 'Delete it, or move it before the statement that leaves the block if it was meant to run.',
         });
       }
@@ -279,7 +279,7 @@ function reviewRules(node: ts.Node, emit: Emit) {
     const callee = node.expression;
     const name = ts.isPropertyAccessExpression(callee) ? callee.name.text : ts.isIdentifier(callee) ? callee.text : '';
     const fn = BLOCKING_FS.test(name) ? enclosingFunction(node) : undefined;
-    if (fn && ts.getCombinedModifierFlags(fn as ts.Declaration) & ts.ModifierFlags.Async) {
+    if (fn && ts.getCombinedModifierFlags(fn) & ts.ModifierFlags.Async) {
       emit(node, {
         ruleId: 'sync-io-in-async',
         severity: 'medium',
@@ -334,11 +334,11 @@ export class DuplicateIndex {
       const key = window.map((l) => l.text).join('\n');
       const seen = this.first.get(key);
       if (!seen) {
-        this.first.set(key, { file: file.path, line: window[0]!.line });
+        this.first.set(key, { file: file.path, line: window[0].line });
         continue;
       }
       // The window overlapping its own first occurrence is not a copy of it.
-      if (seen.file === file.path && seen.line + DUPLICATE_LINES > window[0]!.line) continue;
+      if (seen.file === file.path && seen.line + DUPLICATE_LINES > window[0].line) continue;
       if (i <= skipUntil) continue; // one finding per copied block, not one per shifted window
       skipUntil = i + DUPLICATE_LINES - 1;
       findings.push({
@@ -348,7 +348,7 @@ export class DuplicateIndex {
         description: `These ${DUPLICATE_LINES}+ lines repeat ${seen.file}:${seen.line}; a fix made in one copy will be missed in the other.`,
         suggestion: 'Extract the shared lines into one function and call it from both places.',
         file: file.path,
-        line: window[0]!.line,
+        line: window[0].line,
         endLine: window.at(-1)!.line,
       });
     }

@@ -117,7 +117,7 @@ const FENCE = /```([^\n`]*)\n([\s\S]*?)```/g;
 
 function tryJson(text: string): Record<string, unknown> | null {
   try {
-    const v = JSON.parse(text);
+    const v: unknown = JSON.parse(text);
     return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : null;
   } catch {
     return null;
@@ -134,13 +134,13 @@ function confidenceOf(v: unknown): number | null {
 
 function stripFence(code: string): string {
   const m = /^\s*```[^\n]*\n([\s\S]*?)\n?```\s*$/.exec(code);
-  return m ? m[1]! : code;
+  return m ? m[1] : code;
 }
 
 /** Reads the code, language, explanation and confidence out of a model's answer; null when it holds no code. */
 export function parseModelAnswer(answer: string, requested: string | null): ParsedAnswer | null {
   const text = answer.trim();
-  const fences = [...text.matchAll(FENCE)].map((m) => ({ tag: m[1]!.trim().split(/\s+/)[0] ?? '', body: m[2]!.replace(/\n$/, '') }));
+  const fences = [...text.matchAll(FENCE)].map((m) => ({ tag: m[1].trim().split(/\s+/)[0] ?? '', body: m[2].replace(/\n$/, '') }));
   const jsonFence = fences.find((f) => f.tag.toLowerCase() === 'json');
   const object =
     tryJson(text) ??
@@ -172,10 +172,10 @@ export function parseModelAnswer(answer: string, requested: string | null): Pars
     };
   }
   const open = /```([^\n`]*)\n([\s\S]+)$/.exec(text);
-  if (open && open[2]!.trim()) {
+  if (open && open[2].trim()) {
     return {
-      code: open[2]!.replace(/\n$/, ''),
-      language: normalizeLanguage(open[1]!.trim()),
+      code: open[2].replace(/\n$/, ''),
+      language: normalizeLanguage(open[1].trim()),
       explanation: text.slice(0, open.index).replace(/\s+/g, ' ').trim(),
       modelConfidence: null,
       format: 'unterminated_fence',

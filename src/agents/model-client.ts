@@ -79,7 +79,7 @@ export async function streamChat(options: {
       if (data === '[DONE]') continue;
       let event: { choices?: Array<{ delta?: { content?: string } }>; usage?: { prompt_tokens?: number; completion_tokens?: number } };
       try {
-        event = JSON.parse(data);
+        event = JSON.parse(data) as typeof event;
       } catch {
         throw new ModelUnavailableError('The model endpoint sent a malformed stream event.');
       }

@@ -151,7 +151,7 @@ export function reviewSummary(input: { mode: string; files: number; lines: numbe
   if (findings.length === 0) return `Reviewed ${what} and found no issues. Score ${score}/100.`;
   const count = <K extends string>(keys: readonly K[], of: (f: ReviewFinding) => K) =>
     keys.map((k) => [k, findings.filter((f) => of(f) === k).length] as const).filter(([, n]) => n > 0).map(([k, n]) => `${n} ${k}`).join(', ');
-  const worst = [...findings].sort(compareFindings)[0]!;
+  const worst = [...findings].sort(compareFindings)[0];
   return (
     `Reviewed ${what} and found ${findings.length} ${findings.length === 1 ? 'issue' : 'issues'} (${count(SEVERITIES, (f) => f.severity)}; ` +
     `by category: ${count(REVIEW_CATEGORIES, (f) => f.category)}). The most severe: ${worst.title} at ${worst.path}:${worst.startLine}. Score ${score}/100.`

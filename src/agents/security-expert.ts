@@ -87,7 +87,7 @@ function lex(content: string, language: Language | null): Lexed[] {
     let bare = '';
     let i = 0;
     while (i < line.length) {
-      const ch = line[i]!;
+      const ch = line[i];
       const two = line.slice(i, i + 2);
       const three = line.slice(i, i + 3);
       if (inBlock) {
@@ -139,7 +139,7 @@ function lex(content: string, language: Language | null): Lexed[] {
         const interpolation = ch === '`' ? /\$\{[^}]*\}/g : language === 'python' && /f$/i.test(line.slice(0, i)) ? /\{[^}]*\}/g : null;
         const inner = literal.slice(1, literal.length - (j < line.length ? 1 : 0));
         const kept = interpolation ? inner.replace(/[^]/g, ' ').split('') : null;
-        if (kept && interpolation) for (const m of inner.matchAll(interpolation)) kept.splice(m.index!, m[0].length, ...m[0]);
+        if (kept && interpolation) for (const m of inner.matchAll(interpolation)) kept.splice(m.index, m[0].length, ...m[0]);
         bare += ch + (kept ? kept.join('') : ' '.repeat(inner.length)) + (j < line.length ? ch : '');
         i = j + 1;
         continue;
@@ -198,8 +198,8 @@ function checkSecrets(ctx: LineContext): Hit | null {
   // name = "literal" / name: "literal" / name := "literal" / const NAME: &str = "literal"
   const assign = /([A-Za-z_][A-Za-z0-9_.]*)["']?\s*(?::\s*(?:&'static\s+|&)?[A-Za-z_<>[\]]+\s*)?(?:=|:=|:|=>)\s*(?:[A-Za-z_]+\()?\s*["'`]([^"'`]+)["'`]/g;
   for (const m of ctx.code.matchAll(assign)) {
-    const name = m[1]!;
-    const value = m[2]!;
+    const name = m[1];
+    const value = m[2];
     if (!SECRET_NAME.test(name.split('.').pop()!) || /(_?url|_?path|_?file|_?name|_?field|_?header|_?env|_?var|_?id|_?type|_?prefix)$/i.test(name)) continue;
     if (!looksLikeSecretValue(value)) continue;
     return { description: `"${name}" is set to a literal secret (${mask(value)}) in the source.` };
@@ -241,7 +241,7 @@ function checkCommand(ctx: LineContext): Hit | null {
   const { code, bare, language } = ctx;
   if (isJs(language)) {
     const call = /\b(execSync|exec)\s*\(\s*([^,)]*)/.exec(bare);
-    if (call && !/\.exec\(/.test(bare.slice(Math.max(0, call.index - 1), call.index + 6)) && (DYNAMIC_ARG(call[2]!) || /\$\{/.test(code) || /^\s*[A-Za-z_$][\w$.]*\s*$/.test(call[2]!))) {
+    if (call && !/\.exec\(/.test(bare.slice(Math.max(0, call.index - 1), call.index + 6)) && (DYNAMIC_ARG(call[2]) || /\$\{/.test(code) || /^\s*[A-Za-z_$][\w$.]*\s*$/.test(call[2]))) {
       return { description: `${call[1]}() runs a shell command built from dynamic values; shell metacharacters in them run as commands.` };
     }
     if (/\bspawn(Sync)?\s*\(/.test(bare) && /shell\s*:\s*true/.test(bare)) return { description: 'spawn() with shell: true passes its arguments through a shell.' };
@@ -340,14 +340,14 @@ function taintOf(lines: Lexed[]): { tainted: Set<string>[]; sanitized: Set<strin
     const assign = /(?:\b(?:const|let|var|final\s+\w+|String|let\s+mut)\s+|^\s*)([A-Za-z_$][\w$]*)\s*(?::=|=(?!=))\s*(.*)$/.exec(bare);
     if (assign) {
       const [, name, value] = assign;
-      if (SANITIZERS.test(value!)) sanitized.add(name!);
-      else if (REQUEST_SOURCE.test(value!) || [...tainted].some((t) => new RegExp(`(^|[^\\w.$])${t.replace(/\$/g, '\\$')}([^\\w$]|$)`).test(value!))) tainted.add(name!);
+      if (SANITIZERS.test(value)) sanitized.add(name);
+      else if (REQUEST_SOURCE.test(value) || [...tainted].some((t) => new RegExp(`(^|[^\\w.$])${t.replace(/\$/g, '\\$')}([^\\w$]|$)`).test(value))) tainted.add(name);
     }
-    for (const m of bare.matchAll(/\b(?:Path|Query|Form|Json)\s*\(\s*(?:mut\s+)?([a-z_]\w*)\s*\)\s*:/g)) tainted.add(m[1]!);
+    for (const m of bare.matchAll(/\b(?:Path|Query|Form|Json)\s*\(\s*(?:mut\s+)?([a-z_]\w*)\s*\)\s*:/g)) tainted.add(m[1]);
     const destructure = /\b(?:const|let|var)\s*\{([^}]+)\}\s*=\s*(.*)$/.exec(bare);
-    if (destructure && REQUEST_SOURCE.test(destructure[2]!)) for (const n of destructure[1]!.split(',')) tainted.add(n.split(':').pop()!.trim());
+    if (destructure && REQUEST_SOURCE.test(destructure[2])) for (const n of destructure[1].split(',')) tainted.add(n.split(':').pop()!.trim());
     const check = /(startsWith|startswith|HasPrefix|starts_with)\(\s*([A-Za-z_$][\w$]*)/.exec(bare) ?? /([A-Za-z_$][\w$]*)\.(startsWith|startswith|starts_with)\(/.exec(bare);
-    if (check) sanitized.add(check[2] && !/^(startsWith|startswith|HasPrefix|starts_with)$/.test(check[2]) ? check[2] : check[1]!);
+    if (check) sanitized.add(check[2] && !/^(startsWith|startswith|HasPrefix|starts_with)$/.test(check[2]) ? check[2] : check[1]);
   }
   return { tainted: perLine, sanitized };
 }
@@ -430,13 +430,13 @@ export const SECURITY_RULES: ReadonlyArray<{ id: string; severity: Severity; tit
 );
 
 /** A line that opens a function or method: its parameters tell what the body handles. */
-const FUNCTION_START = /\b(function|def|func|fn)\b|^\s*(public|private|protected|static|async|export)?[\w<>\[\],\s]*\s\w+\s*\([^)]*\)\s*(throws\s+[\w.,\s]+)?\{\s*$/;
+const FUNCTION_START = /\b(function|def|func|fn)\b|^\s*(public|private|protected|static|async|export)?[\w<>[\],\s]*\s\w+\s*\([^)]*\)\s*(throws\s+[\w.,\s]+)?\{\s*$/;
 
 /** The first argument of the call whose opening parenthesis ends `before`. */
 function firstArgument(after: string): string {
   let depth = 0;
   for (let i = 0; i < after.length; i++) {
-    const c = after[i]!;
+    const c = after[i];
     if (c === '(' || c === '[' || c === '{') depth++;
     else if (c === ')' || c === ']' || c === '}') {
       if (depth === 0) return after.slice(0, i);
@@ -456,7 +456,7 @@ export function scanFile(file: SourceFile): Finding[] {
   lines.forEach((lexed, index) => {
     if (FUNCTION_START.test(lexed.bare)) signature = lexed.code;
     if (!lexed.code.trim()) return;
-    const ctx: LineContext = { ...lexed, language, tainted: tainted[index]!, sanitized, signature, next: lines[index + 1]?.code ?? '' };
+    const ctx: LineContext = { ...lexed, language, tainted: tainted[index], sanitized, signature, next: lines[index + 1]?.code ?? '' };
     for (const rule of RULES) {
       if (rule.languages !== 'all' && (!language || !rule.languages.includes(language))) continue;
       const hit = rule.check(ctx);

@@ -133,7 +133,7 @@ async function copyTable(source: Query, target: pg.Client, table: string, column
   await source('CLOSE rows_out');
   const [{ count: before }] = await source<{ count: string }>(`SELECT count(*)::text AS count FROM ${ident(table)}`);
   const { rows } = await target.query<{ count: string }>(`SELECT count(*)::text AS count FROM ${ident(table)}`);
-  const after = rows[0]!.count;
+  const after = rows[0].count;
   if (String(copied) !== before || after !== before) {
     throw new Error(`${table}: ${before} rows in PGlite, ${copied} read, ${after} in PostgreSQL`);
   }
@@ -171,7 +171,7 @@ async function copyAll(source: Query, url: string, log: (line: string) => void):
   const target = new pg.Client({ connectionString: url });
   await target.connect();
   try {
-    const to = await readTables((sql, params) => target.query(sql, params).then((r) => r.rows));
+    const to = await readTables(<T,>(sql: string, params?: unknown[]) => target.query(sql, params).then((r) => r.rows as T[]));
     const plan = [...from].map(([table, columns]) => {
       const there = to.get(table);
       if (!there) throw new Error(`Table ${table} of the PGlite database does not exist in this version's schema`);
@@ -272,7 +272,7 @@ async function main(): Promise<void> {
       await server?.stop().catch(() => {});
       await rm(server?.clusterDir ?? clusterDir, { recursive: true, force: true });
       await rm(passwordFile, { force: true });
-      throw new Error(`Import failed; the new cluster was removed again and ${pgliteDir} is as it was: ${(err as Error).message}`);
+      throw new Error(`Import failed; the new cluster was removed again and ${pgliteDir} is as it was: ${(err as Error).message}`, { cause: err });
     }
   } finally {
     await pglite.close();
@@ -281,7 +281,7 @@ async function main(): Promise<void> {
   try {
     await rename(pgliteDir, renamed);
   } catch (err) {
-    throw new Error(`Imported, but ${pgliteDir} could not be renamed (${(err as Error).message}): move it away yourself.`);
+    throw new Error(`Imported, but ${pgliteDir} could not be renamed (${(err as Error).message}): move it away yourself.`, { cause: err });
   }
   const rows = [...counts.values()].reduce((a, b) => a + b, 0);
   log(`Imported ${rows} rows in ${counts.size} tables into the embedded PostgreSQL server. The PGlite folder is now ${renamed}: delete it once you are satisfied.`);

@@ -71,5 +71,5 @@ export function applyMigrationsWaitingForLock(connectionString: string, totalSec
 
 function isMigrationLockTimeout(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown };
-  return e?.code === 'P1002' || /advisory lock/i.test(String(e?.message ?? ''));
+  return e?.code === 'P1002' || (typeof e?.message === 'string' && /advisory lock/i.test(e.message));
 }

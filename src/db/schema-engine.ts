@@ -58,8 +58,8 @@ export async function openSchemaEngine(
 ): Promise<SchemaEngine> {
   await loadWasm();
   const datamodel = await readFile(schemaPath, 'utf8');
-  const { SchemaEngine } = bg as unknown as { SchemaEngine: typeof import('@prisma/schema-engine-wasm').SchemaEngine };
-  return SchemaEngine.new(
+  const { SchemaEngine: Engine } = bg as unknown as { SchemaEngine: typeof SchemaEngine };
+  return Engine.new(
     { datamodels: [['schema.prisma', datamodel]] },
     (log: string) => onLog(log),
     bindMigrationAwareSqlAdapterFactory(wholeScripts(adapterFactory)),

@@ -43,7 +43,7 @@ export function databaseUnavailable(err: unknown): ServiceUnavailableError | nul
     const e = current as Record<string, unknown>;
     if (matches(e)) return new ServiceUnavailableError('The database is not reachable right now. Retry shortly.');
     const meta = e.meta as Record<string, unknown> | undefined;
-    queue.push(e.cause, e.originalError, meta?.driverAdapterError, ...(Array.isArray(e.errors) ? e.errors : []));
+    queue.push(e.cause, e.originalError, meta?.driverAdapterError, ...(Array.isArray(e.errors) ? (e.errors as unknown[]) : []));
   }
   return null;
 }

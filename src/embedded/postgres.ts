@@ -23,7 +23,7 @@ export interface EmbeddedPostgres {
   url: string;
   /** Where the cluster's files are (differs from the requested folder when it had to move; see below). */
   clusterDir: string;
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 export interface EmbeddedPostgresOptions {
@@ -183,7 +183,7 @@ async function waitReady(url: string, child: ChildProcess, logFile: string, time
       return;
     } catch (err) {
       await client.end().catch(() => {});
-      if (Date.now() > deadline) throw new Error(`PostgreSQL did not accept connections within ${timeoutMs / 1000} s: ${(err as Error).message}`);
+      if (Date.now() > deadline) throw new Error(`PostgreSQL did not accept connections within ${timeoutMs / 1000} s: ${(err as Error).message}`, { cause: err });
       await delay(100);
     }
   }

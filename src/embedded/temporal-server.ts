@@ -32,7 +32,7 @@ export interface TemporalServer {
   address: string;
   /** The server's process (tests kill it to play a crash). */
   pid: number;
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 function onPath(name: string): string | null {
@@ -49,8 +49,8 @@ function run(program: string, args: string[], env: NodeJS.ProcessEnv = childEnv(
     const child = spawn(program, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-8000));
-    child.stdout!.on('data', keep);
-    child.stderr!.on('data', keep);
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
     child.on('error', reject);
     child.on('exit', (code) =>
       code === 0 ? resolve(output) : reject(new Error(`${program} ${args.join(' ')} failed (exit ${code}): ${output.trim().split('\n').slice(-5).join(' | ')}`)),

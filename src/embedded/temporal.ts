@@ -58,7 +58,7 @@ export interface DevServer {
   uiUrl: string | null;
   /** The server's process (tests kill it to play a crash). */
   pid: number;
-  stop(): Promise<void>;
+  stop: () => Promise<void>;
 }
 
 /** Kills a dev server left running by a previous start that died without cleaning up. */

@@ -69,7 +69,7 @@ export async function appendEvent(db: Db, bus: EventBus, event: NewEvent): Promi
   }
   // No row: the key was stored before (a retried activity emitting again); return that event.
   if (rows.length === 0) return (await findByKey(db, event.streamId, event.key))!;
-  const stored = toEvent(rows[0]!);
+  const stored = toEvent(rows[0]);
   await bus.publish(stored.streamId, stored.seq);
   return stored;
 }

@@ -44,7 +44,7 @@ export function streamEvents(options: StreamOptions): AsyncGenerator<StoredEvent
 async function* events(options: StreamOptions & { signal: AbortSignal }): AsyncGenerator<StoredEvent> {
   const { db, bus, streamId, isTerminal, signal, pollMs = 1000 } = options;
   let last = options.since;
-  let notified = false;
+  let notified: boolean; // cleared before each read of the stream, set by a wake-up meanwhile
   let wake: (() => void) | null = null;
   const onWake = () => {
     notified = true;

@@ -74,7 +74,7 @@ export async function startWorkerChild(
     });
   // Backs off while restarts keep failing; a start that reaches polling resets the count.
   const restart = () => {
-    const delay = RESTART_DELAYS_MS[Math.min(failures++, RESTART_DELAYS_MS.length - 1)]!;
+    const delay = RESTART_DELAYS_MS[Math.min(failures++, RESTART_DELAYS_MS.length - 1)];
     log.warn({ restartInMs: delay }, 'restarting the worker process');
     setTimeout(() => {
       if (!stopping) launch().then(() => log.warn({ pid: child.pid }, 'the worker process restarted and polls'), restart);

@@ -31,7 +31,9 @@ export function startWorkerHeartbeat(
     }
   };
   let last = beat();
-  const timer = setInterval(() => (last = beat()), intervalMs);
+  const timer = setInterval(() => {
+    last = beat();
+  }, intervalMs);
   timer.unref();
   return {
     async stop() {

@@ -15,7 +15,7 @@ const workflowsDir = fileURLToPath(new URL('../../workflows/', import.meta.url))
 
 async function sourceHash(): Promise<string> {
   const hash = createHash('sha256');
-  const sdk = JSON.parse(await readFile(createRequire(import.meta.url).resolve('@temporalio/workflow/package.json'), 'utf8'));
+  const sdk = JSON.parse(await readFile(createRequire(import.meta.url).resolve('@temporalio/workflow/package.json'), 'utf8')) as { version: string };
   hash.update(sdk.version);
   for (const name of (await readdir(workflowsDir)).sort()) {
     hash.update(name).update(await readFile(join(workflowsDir, name)));

@@ -51,7 +51,7 @@
     let res;
     try {
       res = await fetchData();
-    } catch (err) {
+    } catch {
       return say('The server could not be reached.');
     }
     if (!res) return askForKey('This visualization needs an API key (or open a share link instead).');

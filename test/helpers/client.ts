@@ -24,7 +24,9 @@ export function restClient(baseUrl: string, apiKey?: string) {
     let parsed: unknown = text;
     try {
       parsed = JSON.parse(text);
-    } catch {}
+    } catch {
+      // not JSON: the body stays the text
+    }
     return { status: res.status, headers: res.headers, body: parsed as T };
   }
   return {
@@ -51,7 +53,7 @@ export function collectWs(url: string, stopAfter?: (msg: any, all: any[]) => boo
     const ws = new WebSocket(url, { headers });
     const messages: any[] = [];
     ws.on('message', (data) => {
-      const msg = JSON.parse(data.toString());
+      const msg = JSON.parse((data as Buffer).toString()); // ws hands text frames over as a Buffer
       messages.push(msg);
       if (stopAfter?.(msg, messages)) ws.close();
     });

@@ -68,11 +68,11 @@ export class Cluster {
       this.outputs.set(child, out);
     };
     return new Promise((resolve, reject) => {
-      child.stdout!.on('data', (d: Buffer) => {
+      child.stdout.on('data', (d: Buffer) => {
         keep(d);
         if (out.includes(ready)) resolve(child);
       });
-      child.stderr!.on('data', keep);
+      child.stderr.on('data', keep);
       child.on('exit', (code) => reject(new Error(`${args.join(' ')} exited (${code}) before it was ready:\n${out.slice(-3000)}`)));
     });
   }

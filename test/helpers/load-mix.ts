@@ -70,7 +70,9 @@ async function rest(baseUrl: string, key: string, method: string, path: string, 
   let json: any = null;
   try {
     json = JSON.parse(text);
-  } catch {}
+  } catch {
+    // not JSON: the body is null
+  }
   return { status: res.status, body: json, headers: res.headers };
 }
 
@@ -95,7 +97,7 @@ function streamTask(wsUrl: string, key: string, taskId: string, timeoutMs: numbe
       ws.terminate();
       resolve({ status, ended: false, why: `stream of ${taskId} still open after ${timeoutMs} ms` });
     }, timeoutMs);
-    ws.on('message', (data) => (last = JSON.parse(data.toString())));
+    ws.on('message', (data) => (last = JSON.parse((data as Buffer).toString()))); // ws hands text frames over as a Buffer
     ws.on('unexpected-response', (_req, res) => {
       status = res.statusCode ?? 0;
       let text = '';

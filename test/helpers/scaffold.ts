@@ -32,7 +32,7 @@ export async function buildScaffold(zip: JSZip, name: string): Promise<string> {
         return await run(process.execPath, [file, ...args], { cwd: root, timeout: 120_000 });
       } catch (err) {
         const e = err as { stdout?: string; stderr?: string; message: string };
-        throw new Error(`${[file, ...args].join(' ')} failed in the scaffold:\n${e.stdout ?? ''}${e.stderr ?? ''}${e.message}`);
+        throw new Error(`${[file, ...args].join(' ')} failed in the scaffold:\n${e.stdout ?? ''}${e.stderr ?? ''}${e.message}`, { cause: err });
       }
     };
     await step(tsc, ['-p', '.', '--noEmit']);

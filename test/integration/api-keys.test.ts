@@ -250,7 +250,7 @@ describe('what a publishable key reads', () => {
       expect(res.status, JSON.stringify(res.body)).toBe(403);
       expect(res.body.error.code).toBe('permission_denied');
     }
-    expect(refused[0]!.body.error.message).toContain('read_resources');
+    expect(refused[0].body.error.message).toContain('read_resources');
     for (const query of [
       `{ tasks(first: 5) { edges { node { id } } } }`,
       `{ node(id: "${taskId}") { id } }`,

@@ -333,7 +333,7 @@ describe('an external OpenID Connect provider', () => {
     const { privateKey, publicKey } = await generateKeyPair('RS256');
     keys.push({ kid, privateKey, jwk: { ...(await exportJWK(publicKey)), kid, alg: 'RS256', use: 'sig' } });
   }
-  const token = (claims: Record<string, unknown>, kid = keys[0]!.kid, options: { exp?: number; aud?: string; iss?: string } = {}) => {
+  const token = (claims: Record<string, unknown>, kid = keys[0].kid, options: { exp?: number; aud?: string; iss?: string } = {}) => {
     const key = keys.find((k) => k.kid === kid)!;
     const now = Math.floor(Date.now() / 1000);
     return new SignJWT({ email: 'lin@corp.example', email_verified: true, codex_tier: 'pro', codex_subscription_id: 'sub_1ABC', ...claims })

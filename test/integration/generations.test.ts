@@ -6,7 +6,7 @@
  * subscription, retry, project language inference, tenant isolation, every bad input, the SSE
  * chat stream and its abort, and the retention schedule.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { countTokens } from 'gpt-tokenizer';
 import JSZip from 'jszip';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -46,7 +46,7 @@ const event = (content: string) => `data: ${JSON.stringify({ choices: [{ index: 
 beforeAll(async () => {
   const port = await freePort();
   modelUrl = `http://127.0.0.1:${port}/v1`;
-  model = createServer(async (req, res) => {
+  const answer = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return void res.writeHead(404).end();
     received.push(await readBody(req));
     const step = script.shift() ?? { answer: DEFAULT };
@@ -82,7 +82,9 @@ beforeAll(async () => {
     for (let i = 0; i < step.answer.length; i += 25) res.write(event(step.answer.slice(i, i + 25)));
     res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 50, completion_tokens: 40, total_tokens: 90 } })}\n\n`);
     res.end('data: [DONE]\n\n');
-  });
+  };
+  // Each request is answered on its own; a failure in it is an unhandled rejection, which vitest reports.
+  model = createServer((req, res) => void answer(req, res));
   await new Promise<void>((r) => model.listen(port, '127.0.0.1', r));
 });
 afterAll(() => model?.close());

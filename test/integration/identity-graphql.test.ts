@@ -108,7 +108,7 @@ describe('npm run admin', () => {
     expect(res.status, res.stderr).toBe(0);
     expect(res.stdout).toMatch(/created user_\S+ <ops@example.com> tier team \(password set\)/);
     expect(res.stdout).not.toContain(password);
-    const key = /(cdx_sk_\S+)/.exec(res.stdout)![1]!;
+    const key = /(cdx_sk_\S+)/.exec(res.stdout)![1];
     const login = await restClient(sys.url).post('/v1/auth/login', { email: 'ops@example.com', password });
     expect(login.status).toBe(200);
     const me = await restClient(sys.url, login.body.access_token).get('/v1/auth/me');

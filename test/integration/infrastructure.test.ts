@@ -134,8 +134,8 @@ describe('embedded PostgreSQL server', () => {
       await db.$queryRaw`SELECT 1 AS one`;
       const busy = db.$queryRaw<Array<{ slept: string }>>`SELECT pg_sleep(3)::text AS slept`.then((rows) => rows.length);
       await new Promise((r) => setTimeout(r, 100)); // the only connection is now busy for 3 s
-      const plain = db.$queryRaw<Array<{ one: number }>>`SELECT 1 AS one`.then((rows) => rows[0]!.one);
-      const inTransaction = db.$transaction(async (tx) => (await tx.$queryRaw<Array<{ two: number }>>`SELECT 2 AS two`)[0]!.two);
+      const plain = db.$queryRaw<Array<{ one: number }>>`SELECT 1 AS one`.then((rows) => rows[0].one);
+      const inTransaction = db.$transaction(async (tx) => (await tx.$queryRaw<Array<{ two: number }>>`SELECT 2 AS two`)[0].two);
       expect(await Promise.all([busy, plain, inTransaction])).toEqual([1, 1, 2]);
     } finally {
       await db.$disconnect();

@@ -349,8 +349,8 @@ describe('zero-cost fields and wide operations', () => {
     expect(results.map((r) => r.status)).toEqual([...Array(5).fill(200), ...Array(8).fill(429)]);
     expect(results.slice(0, 5).map((r) => r.headers.get('x-ratelimit-used'))).toEqual(['1', '2', '3', '4', '5']);
     expect(results.slice(0, 5).map((r) => (r.body as any).extensions.cost)).toEqual(Array(5).fill({ requested: 0, actual: 0, depth: 1, rate: 1 }));
-    expect(results[5]!.body.errors![0].extensions.code).toBe('RATE_LIMIT_EXCEEDED');
-    expect(results[0]!.body.data.usage.creditsUsed).toBe(0); // free of monthly credits
+    expect(results[5].body.errors![0].extensions.code).toBe('RATE_LIMIT_EXCEEDED');
+    expect(results[0].body.data.usage.creditsUsed).toBe(0); // free of monthly credits
   });
 
   it('refuses nodes with 2,000 ids and project.search aliased 500 times; a search costs a credit', async () => {

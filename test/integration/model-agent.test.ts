@@ -4,7 +4,7 @@
  * streamed text becomes progress, tokens and cost come from the provider's usage, 5xx is retried
  * and billed once, 4xx is not retried, and a task waits as queued until a gpu worker polls.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../../src/embedded/postgres.js';
 import { restClient, waitFor } from '../helpers/client.js';
@@ -28,7 +28,7 @@ async function readBody(req: IncomingMessage) {
 beforeAll(async () => {
   const port = await freePort();
   modelUrl = `http://127.0.0.1:${port}/v1`;
-  model = createServer(async (req, res) => {
+  const answer = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return void res.writeHead(404).end();
     received.push({ body: await readBody(req), auth: req.headers.authorization });
     const step = script.shift() ?? 'answer';
@@ -40,7 +40,9 @@ beforeAll(async () => {
     for (const piece of pieces) res.write(`data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: piece } }] })}\n\n`);
     res.write(`data: ${JSON.stringify({ choices: [], usage: { prompt_tokens: 120, completion_tokens: 30, total_tokens: 150 } })}\n\n`);
     res.end('data: [DONE]\n\n');
-  });
+  };
+  // Each request is answered on its own; a failure in it is an unhandled rejection, which vitest reports.
+  model = createServer((req, res) => void answer(req, res));
   await new Promise<void>((r) => model.listen(port, '127.0.0.1', r));
 });
 afterAll(() => model?.close());
@@ -82,9 +84,9 @@ describe('model agent', () => {
       cost_usd: (120 * 2 + 30 * 8) / 1e6,
     });
     expect(received).toHaveLength(3);
-    expect(received[2]!.body).toMatchObject({ model: 'test-model', stream: true, stream_options: { include_usage: true }, max_tokens: 500, temperature: 0.2 });
-    expect(received[2]!.auth).toBe('Bearer sk-test-provider-key-123');
-    expect(received[2]!.body.messages[1].content).toContain('SELECT * FROM users');
+    expect(received[2].body).toMatchObject({ model: 'test-model', stream: true, stream_options: { include_usage: true }, max_tokens: 500, temperature: 0.2 });
+    expect(received[2].auth).toBe('Bearer sk-test-provider-key-123');
+    expect(received[2].body.messages[1].content).toContain('SELECT * FROM users');
     // The final event is appended just after the task row turns completed.
     const events = await waitFor(async () => {
       const all = await sys.services.db.event.findMany({ where: { streamId: res.body.task_id }, orderBy: { seq: 'asc' } });
@@ -154,7 +156,7 @@ describe('code_expert with a model', () => {
     expect(task.tokens_used).toEqual({ prompt: 120, completion: 30, total: 150 });
     // The model was told what the built-in rules found, and given the file.
     expect(received).toHaveLength(1);
-    const [system, user] = received[0]!.body.messages;
+    const [system, user] = received[0].body.messages;
     expect(system.content).toContain('Answer with a JSON array only');
     expect(user.content).toContain('src/save.ts:2 ');
     expect(user.content).toContain('export async function save');

@@ -96,9 +96,9 @@ describe('sequential', () => {
     expect(o.status).toBe('completed');
     const [first, second] = await Promise.all(o.agents.map((a: any) => sys.services.db.agentTask.findUniqueOrThrow({ where: { id: a.task_id } })));
     expect(second!.startedAt!.getTime()).toBeGreaterThanOrEqual(first!.completedAt!.getTime());
-    const received = (second!.input as any).previous_results;
+    const received = (second!.input).previous_results;
     expect(received).toEqual([{ agent_type: 'security_expert', task_id: first!.id, status: 'completed', result: first!.result }]);
-    expect((first!.input as any).previous_results).toBeUndefined();
+    expect((first!.input).previous_results).toBeUndefined();
   });
 });
 

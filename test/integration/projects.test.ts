@@ -441,7 +441,7 @@ describe('the semantic index', () => {
     const SUB = `subscription($id: ID!, $since: Int) { projectIndexEvents(id: $id, since: $since) { seq type runId status progress message stats { filesIndexed filesUnchanged } } }`;
     const run = (await api.post(`/v1/projects/${projectId}/index`, { files: [userTs, billingPy] })).body.run_id;
     const first = await sys.services.db.$queryRaw<Array<{ seq: number }>>`SELECT seq FROM events WHERE stream_id = ${projectId} AND key = ${`${run}:queued`}`;
-    const since = Number(first[0]!.seq) - 1;
+    const since = Number(first[0].seq) - 1;
     const all = await subscribeGraphql(sys.wsUrl, key, SUB, { id: projectId, since });
     expect(all.errors).toEqual([]);
     const events = all.results.map((r) => r.projectIndexEvents);

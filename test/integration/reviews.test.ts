@@ -7,6 +7,8 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type AjvDraft04 from 'ajv-draft-04';
+import type AjvFormats from 'ajv-formats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RULE_CATALOG, SCORE_WEIGHTS } from '../../src/agents/reviewer.js';
 import { appendEvents } from '../../src/events/event-store.js';
@@ -78,8 +80,8 @@ describe('POST /v1/reviews (JSON)', () => {
     // Every category is represented, each issue carries the rule's category and confidence.
     expect(new Set(review.issues.map((i: any) => i.category))).toEqual(new Set(['bug', 'security', 'performance', 'style', 'maintainability']));
     for (const issue of review.issues) {
-      expect(issue.category).toBe(RULE_CATALOG[issue.rule_id]!.category);
-      expect(issue.confidence).toBe(RULE_CATALOG[issue.rule_id]!.confidence);
+      expect(issue.category).toBe(RULE_CATALOG[issue.rule_id].category);
+      expect(issue.confidence).toBe(RULE_CATALOG[issue.rule_id].confidence);
       expect(issue.end_line).toBeGreaterThanOrEqual(issue.start_line);
       expect(issue.suggested_fix.length).toBeGreaterThan(10);
       expect(issue.status).toBe('open');
@@ -157,9 +159,9 @@ describe('POST /v1/reviews (JSON)', () => {
   it('min_confidence drops less confident findings; categories limits what is checked', async () => {
     const res = await api.post('/v1/reviews', { files: repo, min_confidence: 0.85 });
     expect(res.body.issues.length).toBeGreaterThan(0);
-    expect(got(res.body.issues)).toEqual(expected(repo).filter((e) => RULE_CATALOG[e.split(':')[2]!]!.confidence >= 0.85));
+    expect(got(res.body.issues)).toEqual(expected(repo).filter((e) => RULE_CATALOG[e.split(':')[2]].confidence >= 0.85));
     const security = await api.post('/v1/reviews', { files: repo, categories: ['security'] });
-    expect(got(security.body.issues)).toEqual(expected(repo).filter((e) => RULE_CATALOG[e.split(':')[2]!]!.category === 'security'));
+    expect(got(security.body.issues)).toEqual(expected(repo).filter((e) => RULE_CATALOG[e.split(':')[2]].category === 'security'));
     expect(security.body.categories).toEqual(['security']);
   });
 
@@ -181,8 +183,8 @@ describe('POST /v1/reviews (JSON)', () => {
     // The SARIF 2.1.0 JSON schema (OASIS, rtm.5) as shipped by Microsoft's @microsoft/jest-sarif package.
     const require = createRequire(import.meta.url);
     // CommonJS packages: their module.exports is the class / function.
-    const Ajv = require('ajv-draft-04') as typeof import('ajv-draft-04').default;
-    const addFormats = require('ajv-formats') as typeof import('ajv-formats').default;
+    const Ajv = require('ajv-draft-04') as typeof AjvDraft04.default;
+    const addFormats = require('ajv-formats') as typeof AjvFormats.default;
     const schema = JSON.parse(readFileSync(require.resolve('@microsoft/jest-sarif/lib/schemas/sarif-2.1.0-rtm.5.json'), 'utf8'));
     // The schema's patterns are ECMAScript regular expressions without the u flag (one is invalid with it).
     const ajv = new Ajv({ strict: false, allErrors: true, unicodeRegExp: false });
@@ -288,7 +290,7 @@ describe('bad input: a clear error, and nothing created', () => {
       expect(res.body.error.details.map((d: any) => d.field), path).toContain(field);
     }
     const gql = await graphql(sys.url, key, '{ reviews(first: 51) { edges { node { id } } } }');
-    expect(gql.body.errors![0]!.extensions.code).toBe('VALIDATION_ERROR');
+    expect(gql.body.errors![0].extensions.code).toBe('VALIDATION_ERROR');
   });
 
   it('a bad Last-Event-ID → 422 before anything is created', async () => {
@@ -385,7 +387,7 @@ describe('tenant isolation', () => {
     const list = await other.get('/v1/reviews');
     expect(list.body.data.map((r: any) => r.id)).not.toContain(review.id);
     const gql = await graphql(sys.url, otherKey, 'query($id: ID!) { review(id: $id) { id } }', { id: review.id });
-    expect(gql.body.errors![0]!.extensions.code).toBe('RESOURCE_NOT_FOUND');
+    expect(gql.body.errors![0].extensions.code).toBe('RESOURCE_NOT_FOUND');
     expect((await api.get(`/v1/reviews/${review.id}`)).body.title).toBeNull();
   });
 
@@ -458,7 +460,7 @@ describe('streaming (SSE)', () => {
     const reopening = (await resumed.next())!;
     expect(reopening.data.id).toBe(opening.data.id);
     const after = await resumed.all();
-    expect(Number(after[0]!.id)).toBe(Number(lastId) + 1);
+    expect(Number(after[0].id)).toBe(Number(lastId) + 1);
     const joined = [...seen, ...after];
     expect(new Set(joined.map((e) => e.id)).size).toBe(joined.length);
     expect(joined.at(-1)!.event).toBe('summary');

@@ -41,7 +41,7 @@ describe('POST /v1/generations/scaffold', () => {
     expect(res.headers.get('content-disposition')).toBe(`attachment; filename="${name}.zip"`);
     expect(res.headers.get('x-scaffold-model')).toBe('none'); // no model configured: the template alone
     const zip = await JSZip.loadAsync(Buffer.from(await res.arrayBuffer()));
-    const paths = Object.keys(zip.files).filter((p) => !zip.files[p]!.dir);
+    const paths = Object.keys(zip.files).filter((p) => !zip.files[p].dir);
     for (const p of ['package.json', 'tsconfig.json', 'README.md', ...expected]) expect(paths).toContain(`${name}/${p}`);
     expect(paths.some((p) => p.endsWith('feature.ts'))).toBe(false);
     const pkg = JSON.parse(await zip.file(`${name}/package.json`)!.async('string'));
@@ -61,7 +61,7 @@ describe('POST /v1/generations/scaffold', () => {
     const s = res.body.data!.scaffoldProject;
     expect(s).toMatchObject({ filename: 'lib.zip', modelUsed: false });
     const zip = await JSZip.loadAsync(Buffer.from(s.archiveBase64, 'base64'));
-    expect(Object.keys(zip.files).filter((p) => !zip.files[p]!.dir).sort()).toEqual([...s.files].sort());
+    expect(Object.keys(zip.files).filter((p) => !zip.files[p].dir).sort()).toEqual([...s.files].sort());
   });
 
   it('refuses bad input with the field and how to fix it', async () => {

@@ -122,7 +122,7 @@ async function runLoad(ms: number, secret: string): Promise<LoadResult> {
   const headers = { authorization: `Bearer ${secret}`, 'content-type': 'application/json' };
   const client = async (i: number) => {
     for (let n = 0; Date.now() < until; n++) {
-      const gateway = cluster.gateways[(i + n) % cluster.gateways.length]!;
+      const gateway = cluster.gateways[(i + n) % cluster.gateways.length];
       const op = (i + n) % 3;
       const known = result.accepted.at(-1);
       const [method, path, body] =
@@ -235,7 +235,7 @@ describe('a cluster of processes through faults of its services', () => {
     await healthy();
     // Submissions succeed again.
     const after = await waitFor(async () => {
-      const res = await restClient(cluster.gateways[0]!.url, secret).post('/v1/agents/execute', executeBody());
+      const res = await restClient(cluster.gateways[0].url, secret).post('/v1/agents/execute', executeBody());
       return res.status < 300 ? (res.body.task_id as string) : undefined;
     }, 30_000, 250);
     await expectSettled(userId, [...result.accepted, after]);
@@ -269,7 +269,7 @@ describe('a cluster of processes through faults of its services', () => {
 
   it('workers killed mid-orchestration: every agent and the orchestration finish exactly once', { timeout: 300_000 }, async () => {
     const { secret } = await createUserWithKey(db, { name: 'Orchestra', tier: 'team' });
-    const api = restClient(cluster.gateways[1]!.url, secret);
+    const api = restClient(cluster.gateways[1].url, secret);
     const started = await api.post('/v1/agents/orchestrate', { goal: 'Review everything', strategy: 'parallel', agents: ['security_expert', 'code_expert', 'security_expert'], context: { files: manyFiles(25) } });
     expect(started.status).toBe(202);
     const id = started.body.orchestration_id as string;
@@ -295,7 +295,7 @@ describe('a cluster of processes through faults of its services', () => {
 
   it('workers killed between a webhook delivery’s attempts: it succeeds exactly once', { timeout: 180_000 }, async () => {
     const owner = await createUserWithKey(db, { name: 'Hooks', tier: 'team' });
-    const api = restClient(cluster.gateways[0]!.url, owner.secret);
+    const api = restClient(cluster.gateways[0].url, owner.secret);
     const project = await db.project.create({ data: { id: newId('project'), ownerId: owner.userId, teamId: null, name: 'Hooked' } });
     const hook = await api.post('/v1/webhooks', { project_id: project.id, url: `http://127.0.0.2:${(receiver.address() as AddressInfo).port}/hook`, events: ['key.created'] });
     expect(hook.status, JSON.stringify(hook.body)).toBe(201);

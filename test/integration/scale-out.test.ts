@@ -96,14 +96,14 @@ describe('two gateways and two workers as processes', () => {
     const { secret } = await createUserWithKey(db, { name: 'Free', tier: 'free' }); // 5 requests a minute
     const answers = [];
     // One after another (the free plan also allows only 5 in flight), alternating between the gateways.
-    for (let i = 0; i < 8; i++) answers.push(await restClient(gateways[i % 2]!.url, secret).get('/v1/agents/tasks'));
+    for (let i = 0; i < 8; i++) answers.push(await restClient(gateways[i % 2].url, secret).get('/v1/agents/tasks'));
     expect(answers.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 429, 429, 429]);
     expect(answers.filter((r) => r.status === 429).every((r) => r.body.error.code === 'rate_limit_exceeded')).toBe(true);
   });
 
   it('spreads tasks over both workers', { timeout: 120_000 }, async () => {
     const { secret } = await createUserWithKey(db, { name: 'Spread', tier: 'enterprise' });
-    const api = restClient(gateways[0]!.url, secret);
+    const api = restClient(gateways[0].url, secret);
     const ids = await Promise.all(Array.from({ length: 12 }, async () => (await api.post('/v1/agents/execute', executeBody(manyFiles(3)))).body.task_id as string));
     const connection = await Connection.connect({ address: inject('temporalAddress') });
     try {
@@ -126,7 +126,7 @@ describe('two gateways and two workers as processes', () => {
 
   it('completes a task exactly once when the worker running it is killed', { timeout: 120_000 }, async () => {
     const { secret } = await createUserWithKey(db, { name: 'Crash', tier: 'team' });
-    const api = restClient(gateways[0]!.url, secret);
+    const api = restClient(gateways[0].url, secret);
     const taskId = (await api.post('/v1/agents/execute', executeBody(manyFiles(30)))).body.task_id as string;
     await waitFor(async () => ((await api.get(`/v1/agents/tasks/${taskId}`)).body.progress >= 10 ? true : undefined), 60_000, 100);
     await cluster.replaceWorkers(); // whichever ran it is gone
@@ -145,7 +145,7 @@ describe('two gateways and two workers as processes', () => {
     const { secret } = await createUserWithKey(db, { name: 'Drain', tier: 'team' });
     const [a, b] = gateways as [(typeof gateways)[0], (typeof gateways)[0]];
     const taskId = (await restClient(b.url, secret).post('/v1/agents/execute', executeBody(manyFiles(30)))).body.task_id as string;
-    let stopping: Promise<number | null> | null = null;
+    let stopping = null as Promise<number | null> | null; // a cast: set in a callback, which narrowing does not see
     // Keep-alive clients polling A the whole time: each request is answered (200, or 503 once A is
     // draining) or refused at connect once A stopped listening; none is cut off once A read it.
     const outcomes: string[] = [];

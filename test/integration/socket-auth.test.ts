@@ -34,7 +34,7 @@ function openSocket(url: string, protocol?: string) {
   const ws = new WebSocket(url, protocol);
   const inbox: any[] = [];
   let close: { code: number; reason: string } | null = null;
-  ws.on('message', (data) => inbox.push(JSON.parse(String(data))));
+  ws.on('message', (data) => inbox.push(JSON.parse((data as Buffer).toString()))); // ws hands text frames over as a Buffer
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve((close = { code, reason: String(reason) }))));
   const opened = new Promise<{ status: number; body?: any }>((resolve, reject) => {
     ws.on('open', () => resolve({ status: 101 }));

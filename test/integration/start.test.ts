@@ -39,8 +39,8 @@ async function start(ports: { http: number; temporal: number }) {
   });
   running.push(child);
   let output = '';
-  child.stdout!.on('data', (d) => (output += d));
-  child.stderr!.on('data', (d) => (output += d));
+  child.stdout.on('data', (d) => (output += d));
+  child.stderr.on('data', (d) => (output += d));
   // The gateway and its worker process each load the whole program: slow on a loaded machine.
   await waitFor(async () => (output.includes('Ready.') ? true : child.exitCode !== null ? Promise.reject(new Error(output)) : undefined), 150_000, 200).catch((err: Error) => {
     throw new Error(`${err.message}; output so far:\n${output}`);

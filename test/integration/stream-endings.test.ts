@@ -36,7 +36,7 @@ interface Ending {
 /** Submits a task, watches it on both transports, and ends it with `end` once it is running. */
 async function watchEnding(extra: Record<string, unknown>, end: (taskId: string) => Promise<void>): Promise<Ending> {
   const taskId = (await api.post('/v1/agents/execute', executeBody(manyFiles(40), extra))).body.task_id as string;
-  let ended: Promise<unknown> | null = null;
+  let ended = null as Promise<unknown> | null; // a cast: set in a callback, which narrowing does not see
   // The outcome is kept (not thrown here) and checked once both streams have closed.
   const endOnce = () => (ended ??= end(taskId).then(() => null, (err: unknown) => err));
   const [rest, graphql] = await Promise.all([
@@ -47,7 +47,7 @@ async function watchEnding(extra: Record<string, unknown>, end: (taskId: string)
     subscribeGraphql(sys.wsUrl, key, TASK_EVENTS, { taskId }),
   ]);
   const failure = await ended;
-  if (failure) throw failure;
+  if (failure) throw failure as Error;
   return {
     rest: { closeCode: rest.closeCode, last: rest.messages.at(-1), seqs: rest.messages.map((m) => m.seq) },
     graphql: { last: graphql.results.at(-1)?.taskEvents, errors: graphql.errors, seqs: graphql.results.map((r) => r.taskEvents.seq) },
@@ -106,7 +106,7 @@ describe(`review event streams over SSE (${RUNS} runs, ${AT_ONCE} at a time)`, (
     expect(outcomes.map((o) => [o.last?.event, o.last?.data.status])).toEqual(outcomes.map(() => ['summary', 'completed']));
     for (const o of outcomes) {
       expect(o.ids.length).toBeGreaterThan(files.length); // a finding per file, then the summary
-      expect(o.ids).toEqual(o.ids.map((_, i) => o.ids[0]! + i));
+      expect(o.ids).toEqual(o.ids.map((_, i) => o.ids[0] + i));
     }
   });
 });

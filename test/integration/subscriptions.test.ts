@@ -170,8 +170,8 @@ describe('downgrade, cancel, reactivate and the period end', () => {
     expect((await api.get('/v1/agents/tasks')).headers.get('x-ratelimit-tier')).toBe('free');
     const charges = await sys.services.db.billingCharge.findMany({ where: { subscription: { userId } }, orderBy: { createdAt: 'asc' } });
     expect(charges.map((c) => c.kind)).toEqual(['proration', 'credit']);
-    expect(charges[1]!.amountCents).toBeLessThan(0);
-    expect(-charges[1]!.amountCents).toBeLessThanOrEqual(5000);
+    expect(charges[1].amountCents).toBeLessThan(0);
+    expect(-charges[1].amountCents).toBeLessThanOrEqual(5000);
     // A new upgrade starts a new subscription period.
     expect((await api.post('/v1/subscription/upgrade', { new_tier: 'pro' })).body).toMatchObject({ status: 'active', proration_amount: 15 });
   });

@@ -40,11 +40,11 @@ describe('test_gen', () => {
       ['test_shapes.py', 4],
     ]);
     expect(out.skipped).toEqual([]);
-    const ts = out.files[0]!.content;
+    const ts = out.files[0].content;
     expect(ts).toContain("from 'vitest'");
     expect(ts).toContain('expect(mod.total.length).toBe(1);'); // taxRate has a default
     expect(ts).not.toContain('internalHelper');
-    expect(out.files[1]!.content).not.toContain('_private');
+    expect(out.files[1].content).not.toContain('_private');
   });
 
   it('generates tests that pass when run with vitest and with Python', () => {
@@ -68,6 +68,6 @@ describe('test_gen', () => {
 
   it('follows jest when the project uses it', () => {
     const jest = generateTests([{ path: 'package.json', content: '{"devDependencies":{"jest":"^29"}}' }, fixture('pricing.ts')]);
-    expect(jest.files[0]!.content).toContain("from '@jest/globals'");
+    expect(jest.files[0].content).toContain("from '@jest/globals'");
   });
 });

@@ -8,7 +8,7 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { buildRepository, type FixtureCommit } from '../helpers/git-fixtures.js';
@@ -253,7 +253,7 @@ describe('parallel ranges', () => {
     expect(await read(join(root, 'long'), 30, 4, 2)).toHaveLength(30);
     const merged = await read(repo, 6, 2, 2);
     expect(merged.map((c) => c.subject)).toEqual(['Merge feature', 'Update docs', 'Add extra', 'Move util to lib', 'Add util', 'Initial app']);
-    expect(merged[3]!.files).toEqual([{ path: 'lib/util.ts', oldPath: 'src/util.ts', insertions: 0, deletions: 0 }]);
+    expect(merged[3].files).toEqual([{ path: 'lib/util.ts', oldPath: 'src/util.ts', insertions: 0, deletions: 0 }]);
   });
 });
 
@@ -427,7 +427,7 @@ describe('comments', () => {
       author: 'reviewer@example.com',
       created_at: expect.any(String),
     });
-    const short = await api.post(`/v1/visualize/${id}/comment`, { commit_sha: shas['Add util']!.slice(0, 10), content: 'Second look' });
+    const short = await api.post(`/v1/visualize/${id}/comment`, { commit_sha: shas['Add util'].slice(0, 10), content: 'Second look' });
     expect(short.status).toBe(201);
     expect(short.body.commit_sha).toBe(shas['Add util']);
     const listed = (await api.get(`/v1/visualize/${id}/commits?author=bob@example.com`)).body.commits.find((c: any) => c.sha === shas['Add util']);
@@ -586,7 +586,7 @@ describe('the viewer in headless Chromium', () => {
     return page;
   }
 
-  const paintedPixels = (page: import('playwright-core').Page) =>
+  const paintedPixels = (page: Page) =>
     page.evaluate(() => {
       // Runs in the page (the test's tsconfig has no DOM types).
       let n = 0;

@@ -293,14 +293,14 @@ describe('subscriptions', () => {
     expect(ok.body.data.createWebhook.secret).toMatch(/^whsec_/);
     const id = ok.body.data.createWebhook.webhook.id;
     const bad = await graphql(sys.url, owner.apiKey, create, { input: { projectId: p.id, url: 'http://10.0.0.1/', eventTypes: ['task.*'] } });
-    expect(bad.body.errors![0]!.extensions.code).toBe('VALIDATION_ERROR');
+    expect(bad.body.errors![0].extensions.code).toBe('VALIDATION_ERROR');
     const hidden = await graphql(sys.url, otherUser.apiKey, create, { input: { projectId: p.id, url: receiver.url('/gql'), eventTypes: ['*'] } });
-    expect(hidden.body.errors![0]!.extensions.code).toBe('RESOURCE_NOT_FOUND');
+    expect(hidden.body.errors![0].extensions.code).toBe('RESOURCE_NOT_FOUND');
     const upd = await graphql(sys.url, owner.apiKey, 'mutation($id: ID!) { updateWebhook(id: $id, input: { enabled: false }) { webhook { enabled disabledReason } } }', { id });
     expect(upd.body.data.updateWebhook.webhook).toEqual({ enabled: false, disabledReason: 'Disabled through the API.' });
     const pub = await api.post('/v1/keys', { name: 'read only', kind: 'publishable' });
     const denied = await graphql(sys.url, pub.body.secret, 'mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id });
-    expect(denied.body.errors![0]!.extensions.code).toBe('PERMISSION_DENIED');
+    expect(denied.body.errors![0].extensions.code).toBe('PERMISSION_DENIED');
     const deleted = await graphql(sys.url, owner.apiKey, 'mutation($id: ID!) { deleteWebhook(id: $id) { id } }', { id });
     expect(deleted.body.data.deleteWebhook.id).toBe(id);
   });
@@ -328,10 +328,10 @@ describe('events and signatures', () => {
     expect(payloads.map((x) => x.type).sort()).toEqual(['key.created', 'key.revoked']);
     for (const [i, x] of payloads.entries()) {
       expect(x).toMatchObject({ id: expect.stringMatching(/^evt_/), resource_id: keyId, created_at: expect.any(String), data: expect.objectContaining({ key_id: keyId }) });
-      expect(got[i]!.headers['webhook-id']).toBe(x.id);
+      expect(got[i].headers['webhook-id']).toBe(x.id);
     }
-    expect(got[0]!.body).not.toContain('cdx_sk_');
-    expect(() => verify('whsec_' + Buffer.alloc(24, 7).toString('base64'), got[0]!)).toThrow();
+    expect(got[0].body).not.toContain('cdx_sk_');
+    expect(() => verify('whsec_' + Buffer.alloc(24, 7).toString('base64'), got[0])).toThrow();
     const history = await api.get(`/v1/webhooks/${w.id}/deliveries`);
     expect(history.body.data).toHaveLength(2);
     expect(history.body.data[0]).toMatchObject({ status: 'succeeded', attempt_count: 1, attempts: [{ number: 1, status_code: 200, response_body: 'ok', succeeded: true, latency_ms: expect.any(Number) }] });
@@ -346,7 +346,7 @@ describe('events and signatures', () => {
     const started = await api.post('/v1/agents/execute', executeBody());
     expect(started.status).toBe(202);
     const [r] = await waitFor(async () => (receiver.at('/tasks').length ? receiver.at('/tasks') : undefined), 60_000);
-    const payload = verify(tasks.secret, r!);
+    const payload = verify(tasks.secret, r);
     expect(payload).toMatchObject({ type: 'task.completed', resource_id: started.body.task_id, data: { task_id: started.body.task_id, status: 'completed', agent_type: 'security_expert' } });
     expect(receiver.at('/orchestrations-only')).toEqual([]);
     expect(receiver.at('/theirs')).toEqual([]);
@@ -359,19 +359,19 @@ describe('events and signatures', () => {
     const hook = await subscribe(projectId, '/work', ['review.*', 'project.index_updated', 'generation.failed']);
     const other = await project(owner.userId); // another project of the same owner hears none of it
     await subscribe(other.id, '/other-project', ['*']);
-    const index = verify(hook.secret, (await waitFor(async () => receiver.at('/work').find((r) => JSON.parse(r.body).type === 'project.index_updated'), 60_000))!);
+    const index = verify(hook.secret, (await waitFor(async () => receiver.at('/work').find((r) => JSON.parse(r.body).type === 'project.index_updated'), 60_000)));
     expect(index).toMatchObject({ resource_id: projectId, data: { project_id: projectId, status: 'completed', stats: { files_indexed: 1 } } });
 
     const review = await api.post('/v1/reviews', { file: { path: 'src/b.ts', content: 'try { go(); } catch (e) {}\n' }, project_id: projectId });
     expect(review.body.status).toBe('completed');
-    const reviewed = verify(hook.secret, (await waitFor(async () => receiver.at('/work').find((r) => JSON.parse(r.body).type === 'review.completed'), 60_000))!);
+    const reviewed = verify(hook.secret, (await waitFor(async () => receiver.at('/work').find((r) => JSON.parse(r.body).type === 'review.completed'), 60_000)));
     expect(reviewed).toMatchObject({ resource_id: review.body.id, data: { review_id: review.body.id, status: 'completed', score: review.body.score, issue_count: 1, files_reviewed: 1 } });
 
     // A generation's end (here a failure, as this server has no model) raises its event in the same transaction.
     const generation = await sys.services.db.generation.create({ data: { id: newId('generation'), ownerId: owner.userId, projectId, prompt: 'x', promptTokenCount: 1 } });
     await failGeneration(sys.services, generation.id, { code: 'agent_error', message: 'The model did not answer.' });
     await failGeneration(sys.services, generation.id, { code: 'agent_error', message: 'again' }); // already ended: no second event
-    const failed = verify(hook.secret, (await waitFor(async () => receiver.at('/work').find((r) => JSON.parse(r.body).type === 'generation.failed'), 60_000))!);
+    const failed = verify(hook.secret, (await waitFor(async () => receiver.at('/work').find((r) => JSON.parse(r.body).type === 'generation.failed'), 60_000)));
     expect(failed).toMatchObject({ resource_id: generation.id, data: { generation_id: generation.id, status: 'failed', error: { message: 'The model did not answer.' } } });
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.at('/work').filter((r) => JSON.parse(r.body).type === 'generation.failed')).toHaveLength(1);
@@ -384,7 +384,7 @@ describe('events and signatures', () => {
     const w = await subscribe(p.id, '/team', ['team.*']);
     await joinTeam(sys.url, owner.apiKey, team.body.id, otherUser, 'viewer');
     const [r] = await waitFor(async () => (receiver.at('/team').length ? receiver.at('/team') : undefined), 20_000);
-    expect(verify(w.secret, r!)).toMatchObject({ type: 'team.member_added', resource_id: team.body.id, data: { user_id: otherUser.userId, role: 'viewer' } });
+    expect(verify(w.secret, r)).toMatchObject({ type: 'team.member_added', resource_id: team.body.id, data: { user_id: otherUser.userId, role: 'viewer' } });
     // A viewer of the team sees the team's webhooks but cannot change them.
     expect((await other.get(`/v1/webhooks/${w.id}`)).status).toBe(200);
     expect((await other.get(`/v1/webhooks?team_id=${team.body.id}`)).body.data.map((x: any) => x.id)).toEqual([w.id]);
@@ -414,7 +414,7 @@ describe('events and signatures', () => {
     // While a member, the leaver's endpoint hears the team's events.
     await joinTeam(sys.url, owner.apiKey, team.id, newcomer, 'viewer');
     await waitFor(async () => (receiver.at('/left').length === 1 && receiver.at('/stays').length === 1 ? true : undefined), 20_000);
-    expect(verify(left.secret, receiver.at('/left')[0]!)).toMatchObject({ type: 'team.member_added', data: { user_id: newcomer.userId } });
+    expect(verify(left.secret, receiver.at('/left')[0])).toMatchObject({ type: 'team.member_added', data: { user_id: newcomer.userId } });
 
     expect((await api.delete(`/v1/teams/${team.id}/members/${leaver.userId}`)).status).toBe(200);
     await api.request('PATCH', `/v1/teams/${team.id}/members/${newcomer.userId}`, { role: 'member' });
@@ -452,9 +452,9 @@ describe('events and signatures', () => {
     expect(receiver.at('/rotate')).toHaveLength(1);
     expect(ping.body).toMatchObject({ event_type: 'webhook.ping', status: 'succeeded', attempts: [{ number: 1, status_code: 200, succeeded: true }] });
     const [r] = receiver.at('/rotate');
-    expect(String(r!.headers['webhook-signature']).split(' ')).toHaveLength(2);
-    expect(verify(w.secret, r!).type).toBe('webhook.ping');
-    expect(verify(rotated.body.secret, r!).type).toBe('webhook.ping');
+    expect(String(r.headers['webhook-signature']).split(' ')).toHaveLength(2);
+    expect(verify(w.secret, r).type).toBe('webhook.ping');
+    expect(verify(rotated.body.secret, r).type).toBe('webhook.ping');
   });
 
   it('two rotations at once: each caller gets the secret it issued, and the later one keeps the earlier as previous', async () => {
@@ -466,9 +466,9 @@ describe('events and signatures', () => {
     await api.post(`/v1/webhooks/${w.id}/test`, {});
     const [r] = receiver.at('/rotate-race');
     // The current and the previous secret are the two issued: both callers' receivers verify.
-    expect(verify(a.body.secret, r!).type).toBe('webhook.ping');
-    expect(verify(b.body.secret, r!).type).toBe('webhook.ping');
-    expect(() => verify(w.secret, r!)).toThrow();
+    expect(verify(a.body.secret, r).type).toBe('webhook.ping');
+    expect(verify(b.body.secret, r).type).toBe('webhook.ping');
+    expect(() => verify(w.secret, r)).toThrow();
   });
 });
 
@@ -487,7 +487,7 @@ describe('retries and disabling', () => {
     expect(got).toHaveLength(6);
     expect(new Set(got.map((r) => r.headers['webhook-id'])).size).toBe(1); // one event, six attempts
     for (const r of got) verify(w.secret, r);
-    for (let i = 1; i < got.length; i++) expect(got[i]!.at - got[i - 1]!.at).toBeGreaterThanOrEqual(SCHEDULE[i - 1]! * 1000 - 50);
+    for (let i = 1; i < got.length; i++) expect(got[i].at - got[i - 1].at).toBeGreaterThanOrEqual(SCHEDULE[i - 1] * 1000 - 50);
     const [delivery] = (await api.get(`/v1/webhooks/${w.id}/deliveries`)).body.data;
     expect(delivery).toMatchObject({ status: 'failed', attempt_count: 6, next_attempt_at: null });
     expect(delivery.attempts.map((a: any) => [a.number, a.status_code, a.succeeded])).toEqual([
@@ -501,7 +501,7 @@ describe('retries and disabling', () => {
     expect(delivery.attempts[0].response_body.length).toBeLessThanOrEqual(4096); // truncated
     const notes = await sys.services.db.notification.findMany({ where: { userId: owner.userId, type: 'webhook.disabled' } });
     expect(notes).toHaveLength(1);
-    expect(notes[0]!.message).toContain(w.id);
+    expect(notes[0].message).toContain(w.id);
     const listedNotes = await api.get('/v1/notifications');
     expect(listedNotes.body.data[0]).toMatchObject({ object: 'notification', type: 'webhook.disabled', data: { webhook_id: w.id, reason: 'exhausted' } });
     // Quoted-printable may fold long lines (=\r\n); unfold before looking for the id.
@@ -515,13 +515,13 @@ describe('retries and disabling', () => {
     // Two enables at once: one of them enables and redelivers, the other finds it enabled (nothing sent twice).
     const both = await Promise.all([1, 2].map(() => api.request('PATCH', `/v1/webhooks/${w.id}`, { enabled: true, redeliver_missed: true })));
     expect(both.map((r) => r.body.redelivered).sort()).toEqual([0, 2]);
-    expect(both[0]!.body).toMatchObject({ enabled: true, disabled_reason: null });
+    expect(both[0].body).toMatchObject({ enabled: true, disabled_reason: null });
     const after = await waitFor(async () => (receiver.at('/down').length >= 8 ? receiver.at('/down') : undefined), 20_000);
     await new Promise((r) => setTimeout(r, 1000));
     expect(receiver.at('/down')).toHaveLength(8);
     const names = after.slice(6).map((r) => verify(w.secret, r).data.name).sort();
     expect(names).toEqual(['trigger', 'while disabled']);
-    expect(after[6]!.headers['webhook-id'] === got[0]!.headers['webhook-id'] || after[7]!.headers['webhook-id'] === got[0]!.headers['webhook-id']).toBe(true);
+    expect(after[6].headers['webhook-id'] === got[0].headers['webhook-id'] || after[7].headers['webhook-id'] === got[0].headers['webhook-id']).toBe(true);
   });
 
   it('disables at once on 410 Gone', async () => {
@@ -556,7 +556,7 @@ describe('retries and disabling', () => {
     const got = await waitFor(async () => (receiver.at('/again').length >= 2 ? receiver.at('/again') : undefined), 20_000);
     await new Promise((r) => setTimeout(r, 500));
     expect(receiver.at('/again')).toHaveLength(2);
-    expect(got[1]!.headers['webhook-id']).toBe(first!.headers['webhook-id']);
+    expect(got[1].headers['webhook-id']).toBe(first.headers['webhook-id']);
     expect((await other.post(`/v1/webhooks/deliveries/${delivery.id}/redeliver`, {})).status).toBe(404);
   });
 
@@ -568,7 +568,7 @@ describe('retries and disabling', () => {
     await waitFor(async () => (receiver.at('/restart').length ? true : undefined), 20_000);
     await worker.close(); // between attempt 1 and its retry (or just after the retry, on a slow machine)
     await api.post('/v1/keys', { name: 'while stopped' }); // stored, announced to nobody
-    await new Promise((r) => setTimeout(r, SCHEDULE[0]! * 1000 + 1000));
+    await new Promise((r) => setTimeout(r, SCHEDULE[0] * 1000 + 1000));
     const names = () => receiver.at('/restart').map((r) => verify(w.secret, r).data.name);
     expect(names()).not.toContain('while stopped'); // no worker: nothing started it
     worker = await sys.startWorker(); // its sweep starts the stored delivery
@@ -606,8 +606,8 @@ describe('a worker process killed between attempts', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
-    child.stdout!.on('data', (c) => (out += c));
-    child.stderr!.on('data', (c) => (out += c));
+    child.stdout.on('data', (c) => (out += c));
+    child.stderr.on('data', (c) => (out += c));
     await waitFor(async () => (out.includes('worker polling') ? true : child.exitCode !== null ? Promise.reject(new Error(out)) : undefined), 90_000);
     return child;
   }

@@ -12,7 +12,7 @@ const files = readdirSync(dir).map((name) => ({ path: name, content: readFileSyn
 function expected(file: { path: string; content: string }) {
   return file.content.split('\n').flatMap((text, i) => {
     const m = /expect: ([a-z-]+)(?:@(\d+))?/.exec(text);
-    return m ? [{ file: file.path, ruleId: m[1]!, line: m[2] ? Number(m[2]) : i + 1 }] : [];
+    return m ? [{ file: file.path, ruleId: m[1], line: m[2] ? Number(m[2]) : i + 1 }] : [];
   });
 }
 

@@ -75,15 +75,15 @@ describe('prompting', () => {
       options: { style: 'type hints everywhere', verbosity: 'concise' },
       project: { name: 'ingest', description: 'data loaders', style: { indent: 4 } },
     });
-    expect(system!.content).toContain('"code"');
-    expect(system!.content).toContain('Write the code in python.');
-    expect(system!.content).toContain('type hints everywhere');
-    expect(system!.content).toContain('minimal');
-    expect(system!.content).toContain('Refuse');
-    expect(user!.content).toContain('Parse a CSV line');
-    expect(user!.content).toContain('"ingest": data loaders');
-    expect(user!.content).toContain('{"indent":4}');
-    expect(generationMessages({ prompt: 'x', language: null, options: { safety_filters: false } })[0]!.content).not.toContain('Refuse');
+    expect(system.content).toContain('"code"');
+    expect(system.content).toContain('Write the code in python.');
+    expect(system.content).toContain('type hints everywhere');
+    expect(system.content).toContain('minimal');
+    expect(system.content).toContain('Refuse');
+    expect(user.content).toContain('Parse a CSV line');
+    expect(user.content).toContain('"ingest": data loaders');
+    expect(user.content).toContain('{"indent":4}');
+    expect(generationMessages({ prompt: 'x', language: null, options: { safety_filters: false } })[0].content).not.toContain('Refuse');
   });
 
   it('normalizes language names and fence tags', () => {

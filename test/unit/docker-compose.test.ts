@@ -44,13 +44,13 @@ function interpolate(value: unknown, env: Record<string, string>): string {
 /** Every ${...} in a service's environment, with its variable and its operator. */
 function references(service: Service) {
   return Object.entries(service.environment ?? {}).flatMap(([key, value]) =>
-    [...String(value).matchAll(/\$\{(\w+)(?::([-?])([^}]*))?\}/g)].map((m) => ({ key, variable: m[1]!, op: m[2] ?? '', arg: m[3] ?? '' })),
+    [...String(value).matchAll(/\$\{(\w+)(?::([-?])([^}]*))?\}/g)].map((m) => ({ key, variable: m[1], op: m[2] ?? '', arg: m[3] ?? '' })),
   );
 }
 
 /** [major, minor, patch] of a version such as 24.19.0; missing parts are 0. */
 const parseVersion = (v: string) => v.split('.').map(Number).concat([0, 0, 0]).slice(0, 3) as [number, number, number];
-const compare = (a: number[], b: number[]) => a[0]! - b[0]! || a[1]! - b[1]! || a[2]! - b[2]!;
+const compare = (a: number[], b: number[]) => a[0] - b[0] || a[1] - b[1] || a[2] - b[2];
 
 /** Whether `version` satisfies an npm range made of `^X.Y`, `>=X.Y` and `X.Y.Z` alternatives (all engines uses). */
 function satisfies(version: string, range: string): boolean {
@@ -59,7 +59,7 @@ function satisfies(version: string, range: string): boolean {
     const alt = part.trim();
     const m = /^(\^|>=)?(\d+(?:\.\d+){0,2})$/.exec(alt);
     if (!m) throw new Error(`unsupported range in engines: ${alt}`);
-    const floor = parseVersion(m[2]!);
+    const floor = parseVersion(m[2]);
     if (m[1] === '>=') return compare(v, floor) >= 0;
     if (m[1] === '^') return v[0] === floor[0] && compare(v, floor) >= 0;
     return compare(v, floor) === 0;
@@ -71,11 +71,11 @@ describe('docker-compose.yml', () => {
     expect(Object.keys(services)).toEqual(
       expect.arrayContaining(['postgres', 'temporal', 'temporal-db', 'temporal-schema', 'temporal-namespace', 'temporal-ui', 'redis', 'gateway', 'worker-cpu', 'worker-gpu']),
     );
-    expect(services.temporal!.environment!.POSTGRES_SEEDS).toBe('temporal-db');
+    expect(services.temporal.environment!.POSTGRES_SEEDS).toBe('temporal-db');
   });
 
   it.each(appServices)('%s sets only variables the config accepts, with values it accepts', (name) => {
-    const env: Record<string, string> = Object.fromEntries(Object.entries(services[name]!.environment!).map(([k, v]) => [k, interpolate(v, operatorEnv)]));
+    const env: Record<string, string> = Object.fromEntries(Object.entries(services[name].environment!).map(([k, v]) => [k, interpolate(v, operatorEnv)]));
     expect(Object.keys(env).length).toBeGreaterThan(3);
     for (const key of Object.keys(env)) expect(configKeys, `${name} sets ${key}`).toContain(key);
     const config = loadConfig(env);
@@ -86,26 +86,26 @@ describe('docker-compose.yml', () => {
 
   it('uses maintained Temporal images: the server, with its schema set up by the admin tools of the same version', () => {
     for (const [name, s] of Object.entries(services)) expect(s.image ?? '', name).not.toMatch(/auto-setup/);
-    const server = services.temporal!.image!;
-    const adminTools = [services['temporal-schema']!.image!, services['temporal-namespace']!.image!];
+    const server = services.temporal.image!;
+    const adminTools = [services['temporal-schema'].image!, services['temporal-namespace'].image!];
     expect(server).toMatch(/^temporalio\/server:/);
     for (const image of adminTools) expect(image).toBe(server.replace('temporalio/server', 'temporalio/admin-tools'));
-    expect(services.temporal!.depends_on).toEqual({ 'temporal-schema': { condition: 'service_completed_successfully' } });
-    expect(services['temporal-namespace']!.depends_on).toEqual({ temporal: { condition: 'service_healthy' } });
-    expect(services.temporal!.environment).toMatchObject({ DB: 'postgres12', DB_PORT: 5432, POSTGRES_USER: 'temporal', BIND_ON_IP: '0.0.0.0' });
-    expect(services.temporal!.healthcheck!.test).toEqual(['CMD', 'temporal', 'operator', 'cluster', 'health', '--address', '127.0.0.1:7233']);
+    expect(services.temporal.depends_on).toEqual({ 'temporal-schema': { condition: 'service_completed_successfully' } });
+    expect(services['temporal-namespace'].depends_on).toEqual({ temporal: { condition: 'service_healthy' } });
+    expect(services.temporal.environment).toMatchObject({ DB: 'postgres12', DB_PORT: 5432, POSTGRES_USER: 'temporal', BIND_ON_IP: '0.0.0.0' });
+    expect(services.temporal.healthcheck!.test).toEqual(['CMD', 'temporal', 'operator', 'cluster', 'health', '--address', '127.0.0.1:7233']);
   });
 
   it('sets up both Temporal databases with temporal-sql-tool and registers the namespace, from scripts in the repository', () => {
     for (const name of [...oneShots, 'temporal']) {
-      for (const volume of services[name]!.volumes ?? []) {
-        const source = volume.split(':')[0]!;
+      for (const volume of services[name].volumes ?? []) {
+        const source = volume.split(':')[0];
         expect(existsSync(new URL(`../../${source}`, import.meta.url)), `${name} mounts ${source}`).toBe(true);
         expect(volume, 'mounted read-only').toMatch(/:ro$/);
       }
     }
     const setup = read('docker/temporal/setup-schema.sh');
-    expect(services['temporal-schema']!.entrypoint).toEqual(['/bin/sh', '/setup-schema.sh']);
+    expect(services['temporal-schema'].entrypoint).toEqual(['/bin/sh', '/setup-schema.sh']);
     expect(setup).toMatch(/temporal-sql-tool --plugin postgres12/);
     for (const step of ['create-database', 'setup-schema -v 0.0', 'update-schema -d "$schema"']) expect(setup).toContain(step);
     expect(setup).toContain('/etc/temporal/schema/postgresql/v12/temporal/versioned');
@@ -113,25 +113,25 @@ describe('docker-compose.yml', () => {
     expect(setup).toMatch(/for db in temporal temporal_visibility/);
     const namespace = read('docker/temporal/create-namespace.sh');
     expect(namespace).toMatch(/temporal operator namespace describe .*\|\| temporal operator namespace create/s);
-    expect(services['temporal-namespace']!.environment!.TEMPORAL_NAMESPACE).toBe(services.gateway!.environment!.TEMPORAL_NAMESPACE);
+    expect(services['temporal-namespace'].environment!.TEMPORAL_NAMESPACE).toBe(services.gateway.environment!.TEMPORAL_NAMESPACE);
   });
 
   it('pins every image to at least a minor version', () => {
     const images = Object.values(services).flatMap((s) => (s.image ? [s.image] : []));
-    images.push(/^FROM\s+(\S+)/m.exec(dockerfile)![1]!);
+    images.push(/^FROM\s+(\S+)/m.exec(dockerfile)![1]);
     for (const image of images) expect(image).toMatch(/^[\w./-]+:\d+\.\d+(\.\d+)?(-[\w.-]+)?$/);
     for (const [name, s] of Object.entries(services)) expect(s.image || s.build, `${name} has an image or a build`).toBeTruthy();
   });
 
   it.each(longRunning)('%s has a healthcheck and restarts unless stopped', (name) => {
-    const s = services[name]!;
+    const s = services[name];
     expect(s.healthcheck?.test?.[0]).toMatch(/^CMD(-SHELL)?$/);
     expect(s.healthcheck!.test!.length).toBeGreaterThan(1);
     expect(s.restart).toBe('unless-stopped');
   });
 
   it.each(oneShots)('%s runs once, retried on failure only', (name) => {
-    expect(services[name]!.restart).toMatch(/^on-failure(:\d+)?$/);
+    expect(services[name].restart).toMatch(/^on-failure(:\d+)?$/);
   });
 
   it('waits for healthy services, and for one-shots to finish, in every depends_on', () => {
@@ -142,20 +142,20 @@ describe('docker-compose.yml', () => {
         if (oneShots.includes(dependency)) expect(condition, `${name} → ${dependency}`).toBe('service_completed_successfully');
         else {
           expect(condition, `${name} → ${dependency}`).toBe('service_healthy');
-          expect(services[dependency]!.healthcheck, `${dependency} has the healthcheck ${name} waits for`).toBeDefined();
+          expect(services[dependency].healthcheck, `${dependency} has the healthcheck ${name} waits for`).toBeDefined();
         }
       }
     }
-    expect(Object.keys(services.gateway!.depends_on!)).toEqual(expect.arrayContaining(['postgres', 'temporal', 'temporal-namespace', 'redis']));
+    expect(Object.keys(services.gateway.depends_on!)).toEqual(expect.arrayContaining(['postgres', 'temporal', 'temporal-namespace', 'redis']));
   });
 
   it('checks worker health through the heartbeat file the worker process writes', () => {
-    for (const name of ['worker-cpu', 'worker-gpu']) expect(services[name]!.healthcheck!.test!.join(' ')).toContain(`/app/.data/${WORKER_HEARTBEAT_FILE}`);
-    expect(services.gateway!.healthcheck!.test!.join(' ')).toContain('/v1/health');
+    for (const name of ['worker-cpu', 'worker-gpu']) expect(services[name].healthcheck!.test!.join(' ')).toContain(`/app/.data/${WORKER_HEARTBEAT_FILE}`);
+    expect(services.gateway.healthcheck!.test!.join(' ')).toContain('/v1/health');
   });
 
   it('puts the gpu worker behind a profile, on the gpu queue only, with an NVIDIA device and MODEL_BASE_URL', () => {
-    const gpu = services['worker-gpu']!;
+    const gpu = services['worker-gpu'];
     expect(gpu.profiles).toEqual(['gpu']);
     expect(gpu.deploy!.resources.reservations.devices[0]).toMatchObject({ driver: 'nvidia', capabilities: ['gpu'] });
     expect(loadConfig({ WORKER_QUEUES: String(gpu.environment!.WORKER_QUEUES) }).WORKER_QUEUES).toEqual(['gpu']);
@@ -174,26 +174,26 @@ describe('docker-compose.yml', () => {
       for (const r of references(s).filter((r) => r.op === '?')) expect(requiredByDefault, `${name} requires ${r.variable}`).toContain(r.variable);
     }
     expect(requiredByDefault).not.toContain('MODEL_BASE_URL');
-    expect(services['worker-cpu']!.profiles).toBeUndefined();
+    expect(services['worker-cpu'].profiles).toBeUndefined();
   });
 
   it('bakes in no secret: keys come from the operator, required or empty by default', () => {
     const secretName = /KEY|SECRET|PASSWORD|PWD|TOKEN/;
     for (const m of composeText.matchAll(/\$\{(\w+):?-([^}]*)\}/g)) {
-      if (secretName.test(m[1]!)) expect(m[2], `default of ${m[1]}`).toBe('');
+      if (secretName.test(m[1])) expect(m[2], `default of ${m[1]}`).toBe('');
     }
     for (const name of appServices) {
-      for (const [key, value] of Object.entries(services[name]!.environment!)) {
+      for (const [key, value] of Object.entries(services[name].environment!)) {
         if (secretName.test(key)) expect(String(value), `${name}: ${key}`).toMatch(/^\$\{\w+:[-?][^}]*\}$/);
       }
     }
-    expect(services.gateway!.environment!.CODEX_BOOTSTRAP_API_KEY).toBe('${CODEX_BOOTSTRAP_API_KEY:-}');
-    expect(references(services.gateway!).find((r) => r.key === 'WEBHOOK_SECRET_KEY')).toMatchObject({ variable: 'WEBHOOK_SECRET_KEY', op: '?' });
-    expect(() => interpolate(services.gateway!.environment!.WEBHOOK_SECRET_KEY, {})).toThrow(/WEBHOOK_SECRET_KEY is required/);
+    expect(services.gateway.environment!.CODEX_BOOTSTRAP_API_KEY).toBe('${CODEX_BOOTSTRAP_API_KEY:-}');
+    expect(references(services.gateway).find((r) => r.key === 'WEBHOOK_SECRET_KEY')).toMatchObject({ variable: 'WEBHOOK_SECRET_KEY', op: '?' });
+    expect(() => interpolate(services.gateway.environment!.WEBHOOK_SECRET_KEY, {})).toThrow(/WEBHOOK_SECRET_KEY is required/);
     expect(JSON.stringify(services)).not.toMatch(/cdx_sk_/);
     // The fixed passwords of the two internal databases are reachable only inside the compose network.
-    for (const name of [...internalDatabases, 'redis']) expect(services[name]!.ports, `${name} publishes no port`).toBeUndefined();
-    for (const name of ['temporal', 'temporal-ui']) for (const port of services[name]!.ports ?? []) expect(port).toMatch(/^127\.0\.0\.1:/);
+    for (const name of [...internalDatabases, 'redis']) expect(services[name].ports, `${name} publishes no port`).toBeUndefined();
+    for (const name of ['temporal', 'temporal-ui']) for (const port of services[name].ports ?? []) expect(port).toMatch(/^127\.0\.0\.1:/);
   });
 });
 
@@ -205,7 +205,7 @@ describe('Dockerfile', () => {
   const indexOf = (pattern: RegExp) => instructions.findIndex((line) => pattern.test(line));
 
   it('builds on a Node.js LTS line of 22 or later, the one package.json engines admits', () => {
-    const m = /^FROM node:(\d+)\.(\d+)-/.exec(instructions[0]!);
+    const m = /^FROM node:(\d+)\.(\d+)-/.exec(instructions[0]);
     expect(m).not.toBeNull();
     const major = Number(m![1]);
     expect(major).toBeGreaterThanOrEqual(22);

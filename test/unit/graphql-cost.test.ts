@@ -41,7 +41,7 @@ describe('GraphQL operation cost', () => {
       type CommitEdge { node: Commit }
       type Commit { sha: String }
     `);
-    (toy.getType('Repo') as GraphQLObjectType).getFields().analysis!.extensions = { cost: 3 };
+    (toy.getType('Repo') as GraphQLObjectType).getFields().analysis.extensions = { cost: 3 };
     const doc = parse('{ repos(first: 10) { edges { node { name analysis commits(first: 40) { edges { node { sha } } } } } } }');
     // repos: 1 (10 items) + 10 × (analysis 3 + commits 2 (40 items) + 40 × 0)
     expect(operationCost(toy, doc.definitions[0] as OperationDefinitionNode, {}).cost).toBe(1 + 10 * (3 + 2));

@@ -54,7 +54,7 @@ const root = new URL('../../', import.meta.url);
 const dir = new URL('deploy/kubernetes/', root);
 const read = (url: URL) => readFileSync(url, 'utf8');
 
-const kustomization = parseAllDocuments(read(new URL('kustomization.yaml', dir)))[0]!.toJS() as { resources: string[] };
+const kustomization = parseAllDocuments(read(new URL('kustomization.yaml', dir)))[0].toJS() as { resources: string[] };
 const manifests: Manifest[] = kustomization.resources.flatMap((file) =>
   parseAllDocuments(read(new URL(file, dir))).map((doc) => {
     expect(doc.errors, file).toEqual([]);
@@ -72,7 +72,7 @@ const secret = find('Secret', 'codex-secrets');
 const deployments = { gateway: find('Deployment', 'codex-gateway'), 'worker-cpu': find('Deployment', 'codex-worker-cpu'), 'worker-gpu': find('Deployment', 'codex-worker-gpu') };
 const migrate = find('Job', 'codex-migrate');
 const workloads = { ...deployments, migrate };
-const containerOf = (m: Manifest) => m.spec!.template!.spec.containers[0]!;
+const containerOf = (m: Manifest) => m.spec!.template!.spec.containers[0];
 
 /** What the operator fills in for each REPLACE_ME in secret.yaml. */
 const operatorSecrets: Record<string, string> = {
@@ -97,7 +97,7 @@ function environment(container: Container, secrets: Record<string, string>): Rec
 const configOf = (m: Manifest): Config => loadConfig(environment(containerOf(m), operatorSecrets));
 
 /** The image's working directory: where relative DATA_DIR and CACHE_DIR resolve in a container. */
-const workdir = /^WORKDIR\s+(\S+)/m.exec(read(new URL('Dockerfile', root)))![1]!;
+const workdir = /^WORKDIR\s+(\S+)/m.exec(read(new URL('Dockerfile', root)))![1];
 const inContainer = (path: string) => posix.resolve(workdir, path);
 
 /** The longest a probe may keep failing before the kubelet acts on it. */
@@ -152,7 +152,7 @@ describe('deploy/kubernetes', () => {
     expect(containerOf(deployments.gateway).command!.join(' ')).toBe(scripts.start);
     expect(containerOf(deployments['worker-cpu']).command!.join(' ')).toBe(`${scripts.worker} --queues cpu`);
     expect(containerOf(deployments['worker-gpu']).command!.join(' ')).toBe(`${scripts.worker} --queues gpu`);
-    expect(containerOf(migrate).command!.at(-1)).toBe(scripts['db:migrate']!.split(' ').at(-1));
+    expect(containerOf(migrate).command!.at(-1)).toBe(scripts['db:migrate'].split(' ').at(-1));
     for (const m of Object.values(workloads)) expect(existsSync(new URL(containerOf(m).command!.at(m === migrate ? -1 : 3)!, root))).toBe(true);
   });
 
@@ -171,7 +171,7 @@ describe('deploy/kubernetes', () => {
     const labels = deployments.gateway.spec!.template!.metadata.labels;
     const service = find('Service', 'codex-gateway');
     expect(labels).toMatchObject(service.spec!.selector!);
-    expect(service.spec!.ports![0]!.targetPort).toBe('http');
+    expect(service.spec!.ports![0].targetPort).toBe('http');
     expect(labels).toMatchObject(find('PodDisruptionBudget', 'codex-gateway').spec!.selector!.matchLabels!);
   });
 
@@ -232,7 +232,7 @@ describe('deploy/kubernetes', () => {
 
   it.each(Object.keys(workloads))('%s: runs as the image user, not root, on a read-only filesystem it writes beside', (name) => {
     const pod = workloads[name as keyof typeof workloads].spec!.template!.spec;
-    const container = pod.containers[0]!;
+    const container = pod.containers[0];
     expect(pod.securityContext!.runAsNonRoot).toBe(true);
     expect(pod.securityContext!.runAsUser, 'the node user of the Dockerfile').toBe(1000);
     expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, allowPrivilegeEscalation: false });

@@ -14,9 +14,9 @@ const INT_MESSAGE = 'must be a whole number from -2147483648 to 2147483647';
 async function firstError(source: string, variableValues?: Record<string, unknown>): Promise<GraphQLError> {
   const document = parse(source);
   const invalid = validate(schema, document);
-  if (invalid.length) return invalid[0]!;
+  if (invalid.length) return invalid[0];
   const result = await execute({ schema, document, variableValues, contextValue: {} });
-  return result.errors![0]!;
+  return result.errors![0];
 }
 
 const details = (error: unknown) => numberInputError(error)?.fieldErrors;
@@ -78,7 +78,7 @@ describe("graphql-js's own refusal of a number", () => {
   it('leaves a resolver result that does not fit Int alone: that is a server error, not the caller’s', async () => {
     const small = buildSchema('type Query { big: Int }');
     const result = await execute({ schema: small, document: parse('{ big }'), rootValue: { big: 2 ** 31 } });
-    expect(result.errors![0]!.message).toMatch(/^Int cannot represent/);
+    expect(result.errors![0].message).toMatch(/^Int cannot represent/);
     expect(numberInputError(result.errors![0])).toBeNull();
   });
 

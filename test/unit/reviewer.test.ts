@@ -28,7 +28,7 @@ describe('readDiff', () => {
   it('rebuilds the new side at its line numbers and knows the added lines', () => {
     const { files, changedLines } = readDiff(diff);
     expect(files.map((f) => f.path)).toEqual(['src/a.ts', 'src/new.js']);
-    const lines = files[0]!.content.split('\n');
+    const lines = files[0].content.split('\n');
     expect(lines.slice(9)).toEqual(['const a = 1;', 'var b = 2;', 'var c = 3;', 'return a;']);
     expect([...changedLines.get('src/a.ts')!]).toEqual([11, 12]);
     expect([...changedLines.get('src/new.js')!]).toEqual([1, 2]);
@@ -53,7 +53,7 @@ describe('Reviewer', () => {
   it('in diff mode reports only findings that start on changed lines', () => {
     const { files, changedLines } = readDiff('--- a/a.js\n+++ b/a.js\n@@ -1,2 +1,3 @@\n var old = 1;\n+var added = 2;\n if (old == added) {}\n');
     const reviewer = new Reviewer('rev_1', { ...all, changedLines });
-    expect(rules(reviewer, files[0]!.path, files[0]!.content)).toEqual(['2:no-var']);
+    expect(rules(reviewer, files[0].path, files[0].content)).toEqual(['2:no-var']);
   });
 
   it('filters by category and confidence', () => {
@@ -80,7 +80,7 @@ describe('Reviewer', () => {
     const b = new Reviewer('rev_1', all).next({ path: 'a.js', content: 'var x = 1;\nvar y = 2;\n' });
     expect(a.map((f) => f.id)).toEqual(b.map((f) => f.id));
     expect(new Set(a.map((f) => f.id)).size).toBe(2);
-    expect(findingId('rev_2', a[0]!)).not.toBe(a[0]!.id);
+    expect(findingId('rev_2', a[0])).not.toBe(a[0].id);
   });
 });
 

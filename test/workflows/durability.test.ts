@@ -32,11 +32,11 @@ function spawnWorker(): Promise<ChildProcess> {
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
-    child.stdout!.on('data', (d) => {
+    child.stdout.on('data', (d) => {
       out += d;
       if (out.includes('worker polling')) resolve(child);
     });
-    child.stderr!.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
     child.on('exit', (code) => reject(new Error(`worker exited (${code}): ${out.slice(-2000)}`)));
   });
 }
