@@ -1,7 +1,69 @@
 /**
- * The error vocabulary shared by services, GraphQL and REST. Each class carries the spec's
- * snake_case code and its HTTP status; GraphQL shows the code upper-cased in extensions.code.
+ * The error vocabulary shared by services, GraphQL and REST. Each class carries a snake_case code
+ * of `errorCodes` and that code's HTTP status; GraphQL shows the code's `graphql` name in extensions.code.
  */
+
+/** How one error code answers: its HTTP status on REST, its GraphQL `extensions.code`, and what it means. */
+export interface ErrorCodeSpec {
+  status: number;
+  graphql: string;
+  description: string;
+}
+
+const spec = <S extends number, G extends string>(status: S, graphql: G, description: string) => ({ status, graphql, description });
+
+/**
+ * Every error code the API answers with. `ErrorCode` is its key set: an AppError takes only these
+ * codes, with the status given here, and the OpenAPI document declares each route's errors from it.
+ */
+export const errorCodes = {
+  invalid_request: spec(400, 'INVALID_REQUEST', 'The request is malformed (not JSON, a bad cursor, an unknown parameter).'),
+  authentication_required: spec(401, 'AUTHENTICATION_REQUIRED', 'No valid credential was sent, or it was revoked or expired.'),
+  insufficient_credits: spec(402, 'INSUFFICIENT_CREDITS', "The account's credits do not cover the operation's cost."),
+  payment_required: spec(402, 'PAYMENT_REQUIRED', 'The billing provider refused a paid plan change; nothing changed.'),
+  permission_denied: spec(403, 'PERMISSION_DENIED', "The credential's scopes or the caller's role do not allow the operation."),
+  resource_not_found: spec(404, 'RESOURCE_NOT_FOUND', 'No such resource exists for this account (or it belongs to another).'),
+  method_not_allowed: spec(405, 'METHOD_NOT_ALLOWED', 'The path does not answer this method; the Allow header lists those it does.'),
+  task_timeout: spec(408, 'TASK_TIMEOUT', 'The work did not finish within its time limit.'),
+  idempotency_conflict: spec(409, 'IDEMPOTENCY_CONFLICT', 'The Idempotency-Key was used with a different body, or its first request is still running.'),
+  task_not_cancellable: spec(409, 'TASK_NOT_CANCELLABLE', 'The task already finished; only queued or running tasks can be cancelled.'),
+  orchestration_not_cancellable: spec(409, 'ORCHESTRATION_NOT_CANCELLABLE', 'The orchestration already finished; only running ones can be cancelled.'),
+  invalid_subscription_change: spec(409, 'INVALID_SUBSCRIPTION_CHANGE', 'The plan change does not apply to the current subscription.'),
+  generation_not_retryable: spec(409, 'GENERATION_NOT_RETRYABLE', 'Only a failed generation can be retried.'),
+  index_in_progress: spec(409, 'INDEX_IN_PROGRESS', 'The project is being indexed; wait for the run to finish.'),
+  review_not_completed: spec(409, 'REVIEW_NOT_COMPLETED', 'The review has not completed yet.'),
+  review_already_approved: spec(409, 'REVIEW_ALREADY_APPROVED', 'The review was already approved.'),
+  webhook_limit_reached: spec(409, 'WEBHOOK_LIMIT_REACHED', 'The project has as many webhooks as it may have.'),
+  webhook_disabled: spec(409, 'WEBHOOK_DISABLED', 'The webhook is disabled; enable it first.'),
+  key_limit_reached: spec(409, 'KEY_LIMIT_REACHED', 'The account has as many API keys as it may have; revoke one first.'),
+  email_taken: spec(409, 'EMAIL_TAKEN', 'An account with this e-mail already exists.'),
+  member_exists: spec(409, 'MEMBER_EXISTS', 'The user is already a member of the team.'),
+  last_owner: spec(409, 'LAST_OWNER', 'The team would be left without an owner.'),
+  team_has_active_tasks: spec(409, 'TEAM_HAS_ACTIVE_TASKS', 'The team still has queued or running tasks.'),
+  invitation_exists: spec(409, 'INVITATION_EXISTS', 'A pending invitation for this e-mail already exists.'),
+  invitation_not_pending: spec(409, 'INVITATION_NOT_PENDING', 'The invitation was already accepted, declined or revoked.'),
+  share_expired: spec(410, 'SHARE_EXPIRED', 'The share link expired.'),
+  share_revoked: spec(410, 'SHARE_REVOKED', 'The share link was revoked.'),
+  invitation_expired: spec(410, 'INVITATION_EXPIRED', 'The invitation expired.'),
+  payload_too_large: spec(413, 'PAYLOAD_TOO_LARGE', 'The request body or the files in it exceed a size limit.'),
+  validation_error: spec(422, 'VALIDATION_ERROR', 'One or more fields are invalid; details lists each field and what to fix.'),
+  rate_limit_exceeded: spec(429, 'RATE_LIMIT_EXCEEDED', 'Too many requests; retry after the Retry-After header.'),
+  concurrency_limit_exceeded: spec(429, 'CONCURRENCY_LIMIT_EXCEEDED', 'Too many tasks run at once; wait for one to finish.'),
+  agent_error: spec(500, 'AGENT_ERROR', 'The agent or model provider failed.'),
+  internal_error: spec(500, 'INTERNAL_ERROR', 'An unexpected error; quote the request_id to support.'),
+  service_unavailable: spec(503, 'SERVICE_UNAVAILABLE', 'A dependency (database, task engine, Redis) is unreachable; retry after Retry-After.'),
+  model_not_configured: spec(503, 'MODEL_NOT_CONFIGURED', 'No model provider is configured on this server.'),
+} as const satisfies Record<string, ErrorCodeSpec>;
+
+/** An error code of the API. */
+export type ErrorCode = keyof typeof errorCodes;
+/** The HTTP status of a code (a literal, so a wrong status fails to compile). */
+export type StatusOf<C extends ErrorCode> = (typeof errorCodes)[C]['status'];
+/** The codes that answer 409. */
+export type ConflictCode = { [C in ErrorCode]: StatusOf<C> extends 409 ? C : never }[ErrorCode];
+
+/** Whether a string is one of the API's error codes. */
+export const isErrorCode = (code: string): code is ErrorCode => Object.hasOwn(errorCodes, code);
 
 /** One field-level problem of a validation error. */
 export interface FieldError {
@@ -10,16 +72,21 @@ export interface FieldError {
 }
 
 /** Base of every error a caller may see. Messages say how to fix the request and never leak internals. */
-export class AppError extends Error {
+export class AppError<C extends ErrorCode = ErrorCode> extends Error {
   constructor(
-    readonly code: string,
-    readonly status: number,
+    readonly code: C,
+    readonly status: StatusOf<C>,
     message: string,
     readonly details?: unknown,
     readonly headers: Record<string, string> = {},
   ) {
     super(message);
     this.name = new.target.name;
+  }
+
+  /** The code GraphQL shows in extensions.code. */
+  get graphqlCode(): string {
+    return errorCodes[this.code].graphql;
   }
 }
 
@@ -69,7 +136,7 @@ export class IdempotencyConflictError extends AppError {
 }
 
 export class ConflictError extends AppError {
-  constructor(code: string, message: string, details?: unknown) {
+  constructor(code: ConflictCode, message: string, details?: unknown) {
     super(code, 409, message, details);
   }
 }
@@ -127,43 +194,7 @@ export class InternalError extends AppError {
   }
 }
 
-/** Error codes and statuses, for OpenAPI and the code→status map used when only a code is known. */
-export const errorStatuses: Record<string, number> = {
-  authentication_required: 401,
-  permission_denied: 403,
-  resource_not_found: 404,
-  invalid_request: 400,
-  validation_error: 422,
-  insufficient_credits: 402,
-  payment_required: 402,
-  method_not_allowed: 405,
-  task_timeout: 408,
-  idempotency_conflict: 409,
-  invalid_subscription_change: 409,
-  task_not_cancellable: 409,
-  payload_too_large: 413,
-  rate_limit_exceeded: 429,
-  concurrency_limit_exceeded: 429,
-  agent_error: 500,
-  internal_error: 500,
-  service_unavailable: 503,
-  model_not_configured: 503,
-  generation_not_retryable: 409,
-  index_in_progress: 409,
-  review_not_completed: 409,
-  review_already_approved: 409,
-  webhook_limit_reached: 409,
-  webhook_disabled: 409,
-  share_expired: 410,
-  share_revoked: 410,
-  email_taken: 409,
-  member_exists: 409,
-  invitation_exists: 409,
-  invitation_not_pending: 409,
-  invitation_expired: 410,
-};
-
 /** Documentation link for an error code. */
-export function docUrl(code: string): string {
+export function docUrl(code: ErrorCode): string {
   return `https://codex.gr.com/documentation.html#errors-${code.replace(/_/g, '-')}`;
 }

@@ -47,7 +47,7 @@ export function formatGraphQLError(
     return {
       message: app.message,
       ...base,
-      extensions: { code: app.code.toUpperCase(), requestId, ...(app.details !== undefined ? { details: app.details } : {}) },
+      extensions: { code: app.graphqlCode, requestId, ...(app.details !== undefined ? { details: app.details } : {}) },
     };
   }
   const code = formatted.extensions?.code;

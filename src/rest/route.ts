@@ -5,6 +5,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { z } from 'zod';
+import type { ErrorCode } from '../errors.js';
 
 export interface RestRequest<B = unknown, Q = unknown, P = Record<string, string>> {
   body: B;
@@ -27,7 +28,7 @@ export interface RestRoute<B = any, Q = any, P = any, D = any> {
   /** Schema of the success body, for the OpenAPI document. */
   response: z.ZodType;
   /** Error codes this route can answer besides the common ones. */
-  errors?: string[];
+  errors?: ErrorCode[];
   /** Credits a call costs against the caller's limits (default 1; bulk operations more, possibly by size). */
   cost?: number | ((req: RestRequest<B, Q, P>) => number);
   /** Whether it answers without a credential (sign-in routes). */

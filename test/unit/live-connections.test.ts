@@ -12,7 +12,7 @@ describe('closing a live connection', () => {
 
   it('cuts a reason to the 123 bytes a close frame carries, multi-byte characters included', () => {
     expect(closeReasonOf(new AuthenticationError('short'))).toBe('short');
-    const long = closeReasonOf(new AppError('x', 401, 'é…'.repeat(100)));
+    const long = closeReasonOf(new AppError('authentication_required', 401, 'é…'.repeat(100)));
     expect(Buffer.byteLength(long)).toBeLessThanOrEqual(123);
     expect(long.endsWith('…')).toBe(true);
     expect(Buffer.from(long).toString()).toBe(long); // no broken character
