@@ -75,7 +75,7 @@ export interface EventStreamSpec<D = unknown, Req = RestRequest> {
   variables(data: D, req: Req, lastEventId: number): Record<string, unknown>;
   /** An event sent first, without an id (what the stream is about, e.g. the created resource). */
   opening?(data: D, req: Req): { event: string; data: unknown };
-  /** One subscription result (`data`) as an SSE event; `id` is what Last-Event-ID resumes after. */
+  /** One subscription result (its root field's value) as an SSE event; `id` is what Last-Event-ID resumes after. */
   event(data: unknown): { id: string; event: string; data: unknown };
 }
 
@@ -84,7 +84,8 @@ export function defineEventStream<D, S, SV, Req = RestRequest>(spec: {
   document: TadaDocumentNode<S, SV>;
   variables(data: D, req: Req, lastEventId: number): NoInfer<SV>;
   opening?(data: D, req: Req): { event: string; data: unknown };
-  event(data: NoInfer<S>): { id: string; event: string; data: unknown };
+  /** Its one root field's value in a result. */
+  event(data: NoInfer<S[keyof S]>): { id: string; event: string; data: unknown };
 }): EventStreamSpec<D, Req> {
   return spec as unknown as EventStreamSpec<D, Req>;
 }

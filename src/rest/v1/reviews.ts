@@ -138,7 +138,7 @@ const ReviewEvents = graphql(`
 `, [ReviewIssueFields]);
 
 /** The SSE events of a review: `issue` (id = seq), then `summary` or `error` (the review failed). */
-function reviewEvent({ reviewEvents: e }: ResultOf<typeof ReviewEvents>): { id: string; event: string; data: unknown } {
+function reviewEvent(e: ResultOf<typeof ReviewEvents>['reviewEvents']): { id: string; event: string; data: unknown } {
   const id = String(e.seq);
   if (e.type === 'issue') return { id, event: 'issue', data: issueJson(present(e.issue, 'the issue of an issue event')) };
   if (e.type === 'failed') return { id, event: 'error', data: { status: 'failed', error: e.error } };
