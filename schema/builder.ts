@@ -45,6 +45,7 @@ export const builder = new SchemaBuilder<{
   AuthScopes: AuthScopes;
   Scalars: {
     DateTime: { Input: Date; Output: Date };
+    DateOrDateTime: { Input: string; Output: string };
     JSONObject: { Input: Record<string, unknown>; Output: unknown };
   };
   DefaultFieldNullability: false;

@@ -2,7 +2,7 @@
 import { callerOf } from '../../src/context.js';
 import type { Orchestration } from '../../src/generated/prisma/client.js';
 import type { StoredEvent } from '../../src/events/event-store.js';
-import { cancelOrchestration, getOrchestration, listOrchestrations, orchestrationTasks, startOrchestration, streamOrchestrationEvents, type AggregatedResult } from '../../src/services/orchestrations.js';
+import { cancelOrchestration, estimatedCompletion, getOrchestration, listOrchestrations, orchestrationTasks, startOrchestration, streamOrchestrationEvents, type AggregatedResult } from '../../src/services/orchestrations.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
 import { FileInput, TaskRef } from './task.js';
@@ -45,6 +45,11 @@ builder.node(OrchestrationRef, {
     aggregatedResult: t.field({ type: Aggregated, nullable: true, resolve: (o) => (o.aggregatedResult as AggregatedResult | null) ?? null }),
     createdAt: t.field({ type: 'DateTime', resolve: (o) => o.createdAt }),
     completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (o) => o.completedAt }),
+    estimatedCompletion: t.field({
+      type: 'DateTime',
+      description: "When it should be done, from its agents' estimated durations: the slowest agent's for parallel, their sum for sequential.",
+      resolve: (o, _a, ctx) => estimatedCompletion(ctx.deps, o),
+    }),
     totalDurationSeconds: t.float({ nullable: true, resolve: (o) => (o.completedAt ? (o.completedAt.getTime() - o.createdAt.getTime()) / 1000 : null) }),
     totalTokensUsed: t.int({
       resolve: async (o, _a, ctx) => (await orchestrationTasks(ctx.deps, o.id)).reduce((n, task) => n + task.promptTokens + task.completionTokens, 0),

@@ -199,16 +199,18 @@ builder.node(VisualizationRef, {
         type: CommitRef,
         description: 'Commits, newest first (author date), filtered by date, author and branch; pages of up to 10,000.',
         args: {
-          from: t.arg({ type: 'DateTime', description: 'Author date on or after.' }),
-          to: t.arg({ type: 'DateTime', description: 'Author date on or before.' }),
+          from: t.arg({ type: 'DateOrDateTime', description: 'Author date on or after (a date alone: from the start of that day, UTC).' }),
+          to: t.arg({ type: 'DateOrDateTime', description: 'Author date on or before (a date alone: to the end of that day, UTC).' }),
           author: t.arg.string({ description: 'Author e-mail (case does not matter).' }),
           branch: t.arg.string(),
+          offset: t.arg.int({ description: 'Skip this many matching commits (instead of after): page by position.' }),
         },
         resolve: async (v, args, ctx) => {
           if (args.last != null || args.before != null) {
             throw new ValidationError([{ field: args.last != null ? 'last' : 'before', message: 'is not supported here: page forwards with first and after' }]);
           }
-          const offset = args.after != null ? offsetAfter(args.after, 'after') : 0;
+          if (args.offset != null && args.after != null) throw new ValidationError([{ field: 'offset', message: 'cannot be combined with after: give one of them' }]);
+          const offset = args.offset ?? (args.after != null ? offsetAfter(args.after, 'after') : 0);
           const limit = args.first ?? COMMITS_PAGE_DEFAULT;
           if (limit < 1 || limit > COMMITS_PAGE_MAX) throw new ValidationError([{ field: 'first', message: `must be between 1 and ${COMMITS_PAGE_MAX}` }]);
           const { total, rows } = await listCommits(ctx.deps, v.id, args, { offset, limit });

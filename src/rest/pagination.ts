@@ -20,7 +20,7 @@ export function listQuery(max: number, kind: IdKind) {
   });
 }
 
-export function listResponse(item: z.ZodType) {
+export function listResponse<I extends z.ZodType>(item: I) {
   return z.object({
     object: z.literal('list'),
     data: z.array(item),
@@ -38,9 +38,9 @@ export function pageVariables(q: { limit?: number; starting_after?: string; endi
 }
 
 /** A Relay connection as a REST list. */
-export function pageReply<T>(
-  connection: { edges: Array<{ node: unknown }>; pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null } },
-  toJson: (node: any) => T,
+export function pageReply<N, T>(
+  connection: { edges: Array<{ node: N }>; pageInfo: { hasNextPage: boolean; hasPreviousPage: boolean; startCursor: string | null; endCursor: string | null } },
+  toJson: (node: N) => T,
   url: string,
   q: { ending_before?: string; starting_after?: string },
 ) {

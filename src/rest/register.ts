@@ -62,15 +62,19 @@ function unstorableFields(value: unknown, location: string, path = ''): string[]
   return Object.entries(value).flatMap(([key, v]) => unstorableFields(v, location, path ? `${path}.${key}` : key));
 }
 
-/** Parses and validates a route's document; a broken document, or one over the shape limits, stops start-up. */
-export function compile(schema: GraphQLSchema, route: Pick<RestRoute, 'method' | 'path' | 'document'>, shape: ShapeLimits): DocumentNode {
-  const document = parse(route.document);
-  const errors = validate(schema, document);
-  if (errors.length) throw new Error(`REST route ${route.method} ${route.path}: invalid GraphQL document: ${errors[0]!.message}`);
+function fragmentsOf(document: DocumentNode): Record<string, FragmentDefinitionNode> {
   const fragments: Record<string, FragmentDefinitionNode> = {};
   for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
+  return fragments;
+}
+
+/** Parses and validates a route's document; a broken document, or one over the shape limits, stops start-up. */
+export function compile(schema: GraphQLSchema, route: { method: string; path: string; document: string | DocumentNode }, shape: ShapeLimits): DocumentNode {
+  const document = typeof route.document === 'string' ? parse(route.document) : route.document;
+  const errors = validate(schema, document);
+  if (errors.length) throw new Error(`REST route ${route.method} ${route.path}: invalid GraphQL document: ${errors[0]!.message}`);
   try {
-    checkShape(operationCost(schema, getOperationAST(document)!, fragments), shape);
+    checkShape(operationCost(schema, getOperationAST(document)!, fragmentsOf(document)), shape);
   } catch (err) {
     throw new Error(`REST route ${route.method} ${route.path}: ${(err as Error).message}`);
   }
@@ -98,13 +102,14 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
           headers: request.headers,
         };
         const streaming = route.eventStream && wantsEventStream(request.headers) ? { after: lastEventId(request.headers) } : null;
-        // A request refused above (bad input) costs nothing; from here on it counts.
-        const cost = typeof route.cost === 'function' ? route.cost(req) : (route.cost ?? 1);
-        const admission = context.principal ? await deps.limiter.admit(context.principal, cost, endpoint) : await deps.limiter.admitAddress(context.ip, cost);
+        // A request refused above (bad input) costs nothing; from here on it counts what its operation's fields cost.
+        const variableValues = route.variables(req);
+        const { cost, rateCost } = operationCost(schema, getOperationAST(document)!, fragmentsOf(document), variableValues);
+        const admission = context.principal ? await deps.limiter.admit(context.principal, cost, endpoint, rateCost) : await deps.limiter.admitAddress(context.ip, rateCost);
         reply.headers(admission.headers);
         let result;
         try {
-          result = await execute({ schema, document, contextValue: context, variableValues: route.variables(req) });
+          result = await execute({ schema, document, contextValue: context, variableValues });
         } finally {
           await admission.release();
         }

@@ -153,6 +153,16 @@ export function orchestrationTasks(deps: Pick<ServiceDeps, 'db'>, orchestrationI
   return deps.db.agentTask.findMany({ where: { orchestrationId }, orderBy: { step: 'asc' } });
 }
 
+/**
+ * When the orchestration should be done, from its agents' estimates: parallel agents finish with
+ * the slowest, sequential ones one after another.
+ */
+export async function estimatedCompletion(deps: Pick<ServiceDeps, 'db'>, o: Pick<Orchestration, 'id' | 'strategy' | 'createdAt'>): Promise<Date> {
+  const estimates = (await orchestrationTasks(deps, o.id)).map((t) => t.estimatedDurationSeconds);
+  const seconds = o.strategy === 'sequential' ? estimates.reduce((a, b) => a + b, 0) : Math.max(0, ...estimates);
+  return new Date(o.createdAt.getTime() + seconds * 1000);
+}
+
 /** Cancels the orchestration: Temporal cancellation reaches every running child. */
 export async function cancelOrchestration(deps: ServiceDeps, principal: Principal, id: string): Promise<Orchestration> {
   const o = await getOrchestration(deps, principal, id);

@@ -166,3 +166,22 @@ describe('bad input and isolation', () => {
     expect(mine.body.data.orchestration.agents).toEqual([{ agentType: 'code_expert' }]);
   });
 });
+
+describe('estimated completion', () => {
+  it('is the slowest agent for parallel and the sum for sequential, the same over REST and GraphQL', async () => {
+    for (const strategy of ['parallel', 'sequential'] as const) {
+      const res = await api.post('/v1/agents/orchestrate', { goal: 'Estimate', strategy, agents: ['security_expert', 'code_expert'], context: { files: [vulnerableJs, swallowed] } });
+      expect(res.status, JSON.stringify(res.body)).toBe(202);
+      const id = res.body.orchestration_id;
+      const created = await sys.services.db.orchestration.findUniqueOrThrow({ where: { id } });
+      const estimates = (await sys.services.db.agentTask.findMany({ where: { orchestrationId: id } })).map((t) => t.estimatedDurationSeconds);
+      expect(estimates).toHaveLength(2);
+      const seconds = strategy === 'parallel' ? Math.max(...estimates) : estimates[0]! + estimates[1]!;
+      const expected = new Date(created.createdAt.getTime() + seconds * 1000).toISOString();
+      expect(res.body.estimated_completion).toBe(expected);
+      const g = await graphql(sys.url, key, 'query($id: ID!) { orchestration(id: $id) { estimatedCompletion } }', { id });
+      expect(g.body.data.orchestration.estimatedCompletion).toBe(expected);
+      await finished(id);
+    }
+  });
+});

@@ -237,6 +237,26 @@ describe('analysis of a known history', () => {
     const node = await graphql(sys.url, key, 'query($id: ID!) { node(id: $id) { id ... on Visualization { status } } }', { id });
     expect(node.body.data.node).toEqual({ id, status: 'COMPLETED' });
   });
+
+  it('pages the GraphQL commits by offset and reads a date alone in to as the whole day, as REST does', async () => {
+    const commits = async (args: string) => {
+      const res = await graphql(sys.url, key, `query($id: ID!) { visualization(id: $id) { commits(${args}) { totalCount edges { node { message } } } } }`, { id });
+      return { errors: res.body.errors as Array<{ message: string; extensions: { code: string; details?: Array<{ field: string }> } }> | undefined, commits: res.body.data?.visualization?.commits };
+    };
+    const messages = async (args: string) => {
+      const { errors, commits: c } = await commits(args);
+      expect(errors, args).toBeUndefined();
+      return c.edges.map((e: any) => e.node.message);
+    };
+    expect(await messages('first: 2, offset: 2')).toEqual(['Add extra', 'Move util to lib']);
+    expect(await messages('first: 2, offset: 4')).toEqual(['Add util', 'Initial app']);
+    expect(await messages('first: 10, from: "2025-01-08", to: "2025-01-13"')).toEqual(['Add extra', 'Move util to lib']);
+    expect(await messages('first: 10, from: "2025-01-08", to: "2025-01-13T00:00:00Z"')).toEqual(['Move util to lib']);
+    const both = await commits('first: 2, offset: 1, after: "o:0"');
+    expect(both.errors?.[0]?.extensions.details?.map((d) => d.field)).toEqual(['offset']);
+    const badDate = await commits('first: 2, to: "2025-13-45"');
+    expect(badDate.errors?.[0]?.message).toMatch(/ISO 8601 date or timestamp/);
+  });
 });
 
 describe('parallel ranges', () => {

@@ -4,15 +4,45 @@ import { INT32_MAX, intForService } from '../../bounded-int.js';
 import { TaskTimeoutError } from '../../errors.js';
 import { TASK_PAGE_MAX } from '../../services/tasks/query-tasks.js';
 import { TASK_MAX_TOKENS } from '../../services/tasks/task-input.js';
-import { defineRoute } from '../route.js';
+import { defineRoute, idempotencyKey, lower, oneOf, upper } from '../route.js';
 import { listQuery, listResponse, pageVariables, pageReply } from '../pagination.js';
-import { operation } from './operations.js';
+import { graphql, type ResultOf } from '../graphql.js';
+
+const TaskFields = graphql(`
+  fragment RestTask on Task {
+    id
+    agentType
+    teamId
+    status
+    progress
+    queuePosition
+    queueReason
+    createdAt
+    startedAt
+    completedAt
+    durationSeconds
+    estimatedDurationSeconds
+    result {
+      summary
+      findings { ruleId severity title description file line suggestion }
+      files { path content tests }
+      analysis { mode builtinFindings modelFindings note }
+    }
+    error { code message }
+    tokensUsed { prompt completion total }
+    costUsd
+    resultUrl
+    websocketUrl
+  }
+`);
 
 const statuses = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
 
+const severities = ['critical', 'high', 'medium', 'low'] as const;
+
 const FindingJson = z.object({
   rule_id: z.string(),
-  severity: z.enum(['critical', 'high', 'medium', 'low']),
+  severity: z.enum(severities),
   title: z.string(),
   description: z.string(),
   file: z.string(),
@@ -39,9 +69,9 @@ export const TaskJson = z.object({
   queue_reason: z.string().nullable().describe('While queued because no worker serves its queue (which queue, and that it starts when one does) or the task engine is unreachable.'),
   agent_type: z.string(),
   team_id: z.string().nullable(),
-  created_at: z.string(),
-  started_at: z.string().nullable(),
-  completed_at: z.string().nullable(),
+  created_at: z.iso.datetime(),
+  started_at: z.iso.datetime().nullable(),
+  completed_at: z.iso.datetime().nullable(),
   duration_seconds: z.number().nullable(),
   estimated_duration_seconds: z.number().int(),
   result: TaskResultJson.nullable(),
@@ -53,10 +83,12 @@ export const TaskJson = z.object({
 });
 
 /** GraphQL findings (camelCase) in the spec's JSON. */
-export function findingsJson(findings: Array<Record<string, unknown>>) {
+export function findingsJson(
+  findings: ReadonlyArray<{ ruleId: string; severity: string; title: string; description: string; file: string; line: number; suggestion: string }>,
+): Array<z.input<typeof FindingJson>> {
   return findings.map((f) => ({
     rule_id: f.ruleId,
-    severity: f.severity,
+    severity: oneOf(severities, f.severity),
     title: f.title,
     description: f.description,
     file: f.file,
@@ -66,10 +98,10 @@ export function findingsJson(findings: Array<Record<string, unknown>>) {
 }
 
 /** A `RestTask` fragment in the spec's JSON. */
-export function taskJson(t: any): z.infer<typeof TaskJson> {
+export function taskJson(t: ResultOf<typeof TaskFields>): z.input<typeof TaskJson> {
   return {
     task_id: t.id,
-    status: t.status.toLowerCase(),
+    status: lower(t.status),
     progress: t.progress,
     queue_position: t.queuePosition,
     queue_reason: t.queueReason,
@@ -81,11 +113,11 @@ export function taskJson(t: any): z.infer<typeof TaskJson> {
     duration_seconds: t.durationSeconds,
     estimated_duration_seconds: t.estimatedDurationSeconds,
     result: t.result && {
-      findings: findingsJson(t.result.findings) as any,
+      findings: findingsJson(t.result.findings),
       summary: t.result.summary,
       ...(t.result.files?.length ? { files: t.result.files } : {}),
       ...(t.result.analysis
-        ? { analysis: { mode: t.result.analysis.mode, builtin_findings: t.result.analysis.builtinFindings, model_findings: t.result.analysis.modelFindings, note: t.result.analysis.note } }
+        ? { analysis: { mode: oneOf(['builtin', 'builtin+model'], t.result.analysis.mode), builtin_findings: t.result.analysis.builtinFindings, model_findings: t.result.analysis.modelFindings, note: t.result.analysis.note } }
         : {}),
     },
     error: t.error && { code: t.error.code.toLowerCase(), message: t.error.message },
@@ -129,11 +161,11 @@ export const agentRoutes = [
       object: z.literal('list'),
       data: z.array(z.object({ agent_type: z.string(), description: z.string(), inputs: z.array(z.string()), queue: z.enum(['cpu', 'gpu']), needs_model: z.boolean() })),
     }),
-    document: operation('agent-types'),
+    document: graphql(`query AgentTypes { agentTypes { type description inputs queue needsModel } }`),
     variables: () => ({}),
-    reply: (data: any) => ({
-      object: 'list',
-      data: data.agentTypes.map((a: any) => ({ agent_type: a.type, description: a.description, inputs: a.inputs, queue: a.queue, needs_model: a.needsModel })),
+    reply: (data) => ({
+      object: 'list' as const,
+      data: data.agentTypes.map((a) => ({ agent_type: a.type, description: a.description, inputs: a.inputs, queue: oneOf(['cpu', 'gpu'], a.queue), needs_model: a.needsModel })),
     }),
   }),
   defineRoute({
@@ -153,7 +185,14 @@ export const agentRoutes = [
       websocket_url: z.string(),
     }),
     errors: ['idempotency_conflict', 'payload_too_large', 'service_unavailable'],
-    document: operation('execute-agent-task'),
+    document: graphql(`
+  mutation ExecuteAgentTask($input: ExecuteAgentTaskInput!, $idempotencyKey: String) {
+    executeAgentTask(input: $input, idempotencyKey: $idempotencyKey) {
+      replayed
+      task { id status estimatedDurationSeconds resultUrl websocketUrl }
+    }
+  }
+`),
     variables: ({ body, headers }) => ({
       input: {
         task: body.task,
@@ -164,13 +203,13 @@ export const agentRoutes = [
         timeoutSeconds: body.timeout_seconds,
         teamId: body.team_id,
       },
-      idempotencyKey: headers['idempotency-key'] ?? null,
+      idempotencyKey: idempotencyKey(headers),
     }),
-    reply: (data: any) => {
+    reply: (data) => {
       const t = data.executeAgentTask.task;
       return {
         task_id: t.id,
-        status: t.status.toLowerCase(),
+        status: lower(t.status),
         estimated_duration_seconds: t.estimatedDurationSeconds,
         result_url: t.resultUrl,
         websocket_url: t.websocketUrl,
@@ -188,9 +227,16 @@ export const agentRoutes = [
       .extend({ status: z.enum(statuses).optional(), team_id: z.string().optional().describe("A team's tasks instead of your personal ones.") })
       .strict(),
     response: listResponse(TaskJson),
-    document: operation('list-tasks', 'task-fields'),
-    variables: ({ query }) => ({ ...pageVariables(query), status: query.status?.toUpperCase() ?? null, teamId: query.team_id ?? null }),
-    reply: (data: any, req) => pageReply(data.tasks, taskJson, '/v1/agents/tasks', req.query),
+    document: graphql(`
+  query ListTasks($status: TaskStatus, $teamId: ID, $first: Int, $after: String, $last: Int, $before: String) {
+    tasks(status: $status, teamId: $teamId, first: $first, after: $after, last: $last, before: $before) {
+      edges { node { ...RestTask } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+`, [TaskFields]),
+    variables: ({ query }) => ({ ...pageVariables(query), status: query.status ? upper(query.status) : null, teamId: query.team_id ?? null }),
+    reply: (data, req) => pageReply(data.tasks, taskJson, '/v1/agents/tasks', req.query),
   }),
   defineRoute({
     method: 'GET',
@@ -202,9 +248,13 @@ export const agentRoutes = [
     params: TaskIdParams,
     response: TaskJson,
     errors: ['task_timeout'],
-    document: operation('get-task', 'task-fields'),
+    document: graphql(`
+  query GetTask($id: ID!) {
+    task(id: $id) { ...RestTask }
+  }
+`, [TaskFields]),
     variables: ({ params }) => ({ id: params.task_id }),
-    reply: (data: any) => {
+    reply: (data) => {
       const task = taskJson(data.task);
       if (task.status === 'timed_out') {
         throw new TaskTimeoutError(`Task ${task.task_id} exceeded its time limit and was stopped.`, { task });
@@ -222,8 +272,12 @@ export const agentRoutes = [
     params: TaskIdParams,
     response: z.object({ success: z.boolean(), task_id: z.string(), status: z.literal('cancelled') }),
     errors: ['task_not_cancellable'],
-    document: operation('cancel-task'),
+    document: graphql(`
+  mutation CancelTask($id: ID!) {
+    cancelTask(id: $id) { task { id status } }
+  }
+`),
     variables: ({ params }) => ({ id: params.task_id }),
-    reply: (data: any) => ({ success: true, task_id: data.cancelTask.task.id, status: data.cancelTask.task.status.toLowerCase() }),
+    reply: (data) => ({ success: true, task_id: data.cancelTask.task.id, status: 'cancelled' as const }),
   }),
 ];

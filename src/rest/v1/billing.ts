@@ -2,8 +2,16 @@
 import { z } from 'zod';
 import { intForService } from '../../bounded-int.js';
 import { EXP_YEAR_MAX, EXP_YEAR_MIN } from '../../services/billing/subscriptions.js';
-import { defineRoute } from '../route.js';
-import { operation } from './operations.js';
+import { defineRoute, lower, oneOf, present, upper } from '../route.js';
+import { graphql, type ResultOf } from '../graphql.js';
+
+const SubscriptionFields = graphql(`
+  fragment RestSubscription on BillingSubscription {
+    subscriptionId tier status billingCycle amount currency currentPeriodStart currentPeriodEnd cancelAtPeriodEnd pendingTier
+    usage { creditsUsed creditsLimit storageUsedBytes storageLimitBytes parallelAgentsLimit }
+    paymentMethod { type brand last4 expMonth expYear }
+  }
+`);
 
 const PaymentMethodJson = z.object({ type: z.literal('card'), brand: z.string(), last4: z.string(), exp_month: z.number().int(), exp_year: z.number().int() });
 
@@ -14,8 +22,8 @@ const SubscriptionJson = z.object({
   billing_cycle: z.enum(['monthly', 'yearly']).nullable(),
   amount: z.number(),
   currency: z.string(),
-  current_period_start: z.string(),
-  current_period_end: z.string(),
+  current_period_start: z.iso.datetime(),
+  current_period_end: z.iso.datetime(),
   cancel_at_period_end: z.boolean(),
   pending_tier: z.string().nullable().describe('A downgrade that starts at the period end.'),
   usage: z.object({
@@ -28,12 +36,12 @@ const SubscriptionJson = z.object({
   payment_method: PaymentMethodJson.nullable(),
 });
 
-function subscriptionJson(s: any): z.infer<typeof SubscriptionJson> {
+function subscriptionJson(s: ResultOf<typeof SubscriptionFields>): z.input<typeof SubscriptionJson> {
   return {
     subscription_id: s.subscriptionId,
     tier: s.tier,
-    status: s.status,
-    billing_cycle: s.billingCycle?.toLowerCase() ?? null,
+    status: oneOf(['active', 'canceled'], s.status),
+    billing_cycle: s.billingCycle ? lower(s.billingCycle) : null,
     amount: s.amount,
     currency: s.currency,
     current_period_start: s.currentPeriodStart,
@@ -47,7 +55,7 @@ function subscriptionJson(s: any): z.infer<typeof SubscriptionJson> {
       storage_limit_bytes: s.usage.storageLimitBytes,
       parallel_agents_limit: s.usage.parallelAgentsLimit,
     },
-    payment_method: s.paymentMethod && { type: 'card', brand: s.paymentMethod.brand, last4: s.paymentMethod.last4, exp_month: s.paymentMethod.expMonth, exp_year: s.paymentMethod.expYear },
+    payment_method: s.paymentMethod && { type: 'card' as const, brand: s.paymentMethod.brand, last4: s.paymentMethod.last4, exp_month: s.paymentMethod.expMonth, exp_year: s.paymentMethod.expYear },
   };
 }
 
@@ -58,12 +66,11 @@ export const billingRoutes = [
     operationId: 'getSubscription',
     summary: 'Your plan, billing period, usage against its limits and payment method',
     tag: 'Subscription',
-    cost: 0,
     successStatus: 200,
     response: SubscriptionJson,
-    document: operation('get-subscription', 'subscription-fields'),
+    document: graphql(`query GetSubscription { subscription { ...RestSubscription } }`, [SubscriptionFields]),
     variables: () => ({}),
-    reply: (data: any) => subscriptionJson(data.subscription),
+    reply: (data) => subscriptionJson(data.subscription),
   }),
   defineRoute({
     method: 'POST',
@@ -71,7 +78,6 @@ export const billingRoutes = [
     operationId: 'upgradeSubscription',
     summary: 'Change plan: a higher tier applies at once with a prorated charge; a lower one at the period end',
     tag: 'Subscription',
-    cost: 0,
     successStatus: 200,
     body: z
       .object({
@@ -91,18 +97,22 @@ export const billingRoutes = [
       amount: z.number(),
       proration_amount: z.number().describe('(new price − old price) × share of the period left; a new period: new price − unused part of the old'),
       message: z.string(),
-      effective_date: z.string(),
+      effective_date: z.iso.datetime(),
     }),
     errors: ['invalid_subscription_change', 'payment_required'],
-    document: operation('upgrade-subscription', 'subscription-fields'),
+    document: graphql(`
+  mutation UpgradeSubscription($input: UpgradeSubscriptionInput!) {
+    upgradeSubscription(input: $input) { prorationAmount effectiveDate message subscription { ...RestSubscription } }
+  }
+`, [SubscriptionFields]),
     variables: ({ body }) => ({
       input: {
         newTier: body.new_tier,
-        billingCycle: body.billing_cycle?.toUpperCase(),
+        billingCycle: body.billing_cycle ? upper(body.billing_cycle) : undefined,
         paymentMethod: body.payment_method && { brand: body.payment_method.brand, last4: body.payment_method.last4, expMonth: body.payment_method.exp_month, expYear: body.payment_method.exp_year },
       },
     }),
-    reply: (data: any) => {
+    reply: (data) => {
       const r = data.upgradeSubscription;
       return {
         subscription_id: r.subscription.subscriptionId,
@@ -121,16 +131,19 @@ export const billingRoutes = [
     operationId: 'cancelSubscription',
     summary: 'Cancel at the period end (default) or at once',
     tag: 'Subscription',
-    cost: 0,
     successStatus: 200,
     body: z.object({ cancel_at_period_end: z.boolean().optional(), reason: z.string().max(500).optional(), feedback: z.string().max(2000).optional() }).strict().optional(),
-    response: z.object({ subscription_id: z.string(), status: z.string(), cancel_at_period_end: z.boolean(), cancels_at: z.string(), message: z.string() }),
+    response: z.object({ subscription_id: z.string(), status: z.string(), cancel_at_period_end: z.boolean(), cancels_at: z.iso.datetime(), message: z.string() }),
     errors: ['invalid_subscription_change'],
-    document: operation('cancel-subscription'),
+    document: graphql(`
+  mutation CancelSubscription($input: CancelSubscriptionInput) {
+    cancelSubscription(input: $input) { cancelsAt message subscription { subscriptionId status cancelAtPeriodEnd } }
+  }
+`),
     variables: ({ body }) => ({ input: { cancelAtPeriodEnd: body?.cancel_at_period_end ?? true, reason: body?.reason, feedback: body?.feedback } }),
-    reply: (data: any) => {
+    reply: (data) => {
       const r = data.cancelSubscription;
-      return { subscription_id: r.subscription.subscriptionId, status: r.subscription.status, cancel_at_period_end: r.subscription.cancelAtPeriodEnd, cancels_at: r.cancelsAt, message: r.message };
+      return { subscription_id: present(r.subscription.subscriptionId, 'subscription id'), status: r.subscription.status, cancel_at_period_end: r.subscription.cancelAtPeriodEnd, cancels_at: r.cancelsAt, message: r.message };
     },
   }),
   defineRoute({
@@ -139,15 +152,14 @@ export const billingRoutes = [
     operationId: 'reactivateSubscription',
     summary: 'Undo a cancellation scheduled for the period end',
     tag: 'Subscription',
-    cost: 0,
     successStatus: 200,
     response: z.object({ subscription_id: z.string(), status: z.string(), cancel_at_period_end: z.boolean(), message: z.string() }),
     errors: ['invalid_subscription_change'],
-    document: operation('reactivate-subscription'),
+    document: graphql(`mutation ReactivateSubscription { reactivateSubscription { message subscription { subscriptionId status cancelAtPeriodEnd } } }`),
     variables: () => ({}),
-    reply: (data: any) => {
+    reply: (data) => {
       const r = data.reactivateSubscription;
-      return { subscription_id: r.subscription.subscriptionId, status: r.subscription.status, cancel_at_period_end: r.subscription.cancelAtPeriodEnd, message: r.message };
+      return { subscription_id: present(r.subscription.subscriptionId, 'subscription id'), status: r.subscription.status, cancel_at_period_end: r.subscription.cancelAtPeriodEnd, message: r.message };
     },
   }),
   defineRoute({
@@ -156,11 +168,10 @@ export const billingRoutes = [
     operationId: 'getUsage',
     summary: 'Requests and credits by day and endpoint, tokens, storage and quota status for the current period',
     tag: 'Usage',
-    cost: 0,
     successStatus: 200,
     response: z.object({
-      period_start: z.string(),
-      period_end: z.string(),
+      period_start: z.iso.datetime(),
+      period_end: z.iso.datetime(),
       tier: z.string(),
       requests: z.object({ used: z.number().int() }),
       credits: z.object({ used: z.number().int(), limit: z.number().int(), remaining: z.number().int() }),
@@ -171,17 +182,25 @@ export const billingRoutes = [
       storage: z.object({ used_bytes: z.number(), limit_bytes: z.number() }),
       parallel_agents_limit: z.number().int(),
     }),
-    document: operation('get-usage'),
+    document: graphql(`
+  query GetUsage {
+    usage {
+      periodStart periodEnd tier requestsUsed creditsUsed creditsLimit quotaStatus
+      byDay { date requests credits } byEndpoint { endpoint requests credits }
+      promptTokens completionTokens storageUsedBytes storageLimitBytes parallelAgentsLimit
+    }
+  }
+`),
     variables: () => ({}),
-    reply: ({ usage: u }: any) => ({
+    reply: ({ usage: u }) => ({
       period_start: u.periodStart,
       period_end: u.periodEnd,
       tier: u.tier,
       requests: { used: u.requestsUsed },
       credits: { used: u.creditsUsed, limit: u.creditsLimit, remaining: Math.max(0, u.creditsLimit - u.creditsUsed) },
-      quota_status: u.quotaStatus,
-      by_day: u.byDay.map((d: any) => ({ date: d.date, requests: d.requests, credits: d.credits })),
-      by_endpoint: u.byEndpoint.map((d: any) => ({ endpoint: d.endpoint, requests: d.requests, credits: d.credits })),
+      quota_status: oneOf(['ok', 'warning', 'exceeded'], u.quotaStatus),
+      by_day: u.byDay.map((d) => ({ date: present(d.date, 'usage day'), requests: d.requests, credits: d.credits })),
+      by_endpoint: u.byEndpoint.map((d) => ({ endpoint: present(d.endpoint, 'usage endpoint'), requests: d.requests, credits: d.credits })),
       tokens: { prompt: u.promptTokens, completion: u.completionTokens, total: u.promptTokens + u.completionTokens },
       storage: { used_bytes: u.storageUsedBytes, limit_bytes: u.storageLimitBytes },
       parallel_agents_limit: u.parallelAgentsLimit,

@@ -5,13 +5,26 @@ import { intForService } from '../../bounded-int.js';
 import { GENERATION_PAGE_MAX } from '../../services/generations.js';
 import { MAX_PORT } from '../../services/scaffold.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
-import { defineRoute } from '../route.js';
+import { defineRoute, idempotencyKey, lower, oneOf } from '../route.js';
 import { FileHitJson, fileHitJson } from './projects.js';
-import { operation } from './operations.js';
+import { graphql, type ResultOf } from '../graphql.js';
+
+const GenerationFields = graphql(`
+  fragment RestGeneration on Generation {
+    id status prompt language projectId teamId code explanation confidence attempts promptTokens completionTokens createdAt completedAt expiresAt
+    options { style verbosity safetyFilters }
+    warnings { severity category ruleId message line suggestion }
+    error { code message }
+    contextFiles { path language score snippet startLine endLine }
+  }
+`);
+
+const severities = ['critical', 'high', 'medium', 'low'] as const;
+const categories = ['security', 'quality'] as const;
 
 const WarningJson = z.object({
-  severity: z.enum(['critical', 'high', 'medium', 'low']),
-  category: z.enum(['security', 'quality']),
+  severity: z.enum(severities),
+  category: z.enum(categories),
   rule_id: z.string(),
   message: z.string(),
   line: z.number().int(),
@@ -35,18 +48,18 @@ const GenerationJson = z.object({
   error: z.object({ code: z.string(), message: z.string() }).nullable().describe('Set when status is failed'),
   tokens_used: z.object({ prompt: z.number().int(), completion: z.number().int(), total: z.number().int() }),
   attempts: z.number().int(),
-  created_at: z.string(),
-  completed_at: z.string().nullable(),
-  expires_at: z.string().describe('When the generation is deleted (90 days by default)'),
+  created_at: z.iso.datetime(),
+  completed_at: z.iso.datetime().nullable(),
+  expires_at: z.iso.datetime().describe('When the generation is deleted (90 days by default)'),
   url: z.string(),
 });
 
 /** The spec's JSON for a generation. */
-export function generationJson(g: any): z.infer<typeof GenerationJson> {
+export function generationJson(g: ResultOf<typeof GenerationFields>): z.input<typeof GenerationJson> {
   return {
     id: g.id,
     object: 'generation',
-    status: g.status.toLowerCase(),
+    status: lower(g.status),
     prompt: g.prompt,
     language: g.language,
     project_id: g.projectId,
@@ -55,7 +68,7 @@ export function generationJson(g: any): z.infer<typeof GenerationJson> {
     code: g.code,
     explanation: g.explanation,
     confidence: g.confidence,
-    warnings: g.warnings.map((w: any) => ({ severity: w.severity, category: w.category, rule_id: w.ruleId, message: w.message, line: w.line, suggestion: w.suggestion })),
+    warnings: g.warnings.map((w) => ({ severity: oneOf(severities, w.severity), category: oneOf(categories, w.category), rule_id: w.ruleId, message: w.message, line: w.line, suggestion: w.suggestion })),
     context_files: g.contextFiles.map(fileHitJson),
     error: g.error,
     tokens_used: { prompt: g.promptTokens, completion: g.completionTokens, total: g.promptTokens + g.completionTokens },
@@ -99,7 +112,11 @@ export const generationRoutes = [
       .strict(),
     response: GenerationJson,
     errors: ['idempotency_conflict', 'model_not_configured', 'service_unavailable'],
-    document: operation('create-generation', 'generation-fields'),
+    document: graphql(`
+  mutation CreateGeneration($input: CreateGenerationInput!, $idempotencyKey: String) {
+    createGeneration(input: $input, idempotencyKey: $idempotencyKey) { replayed generation { ...RestGeneration } }
+  }
+`, [GenerationFields]),
     variables: ({ body, headers }) => ({
       input: {
         prompt: body.prompt,
@@ -108,10 +125,10 @@ export const generationRoutes = [
         teamId: body.team_id,
         options: body.options && { style: body.options.style, verbosity: body.options.verbosity, safetyFilters: body.options.safety_filters },
       },
-      idempotencyKey: headers['idempotency-key'] ?? null,
+      idempotencyKey: idempotencyKey(headers),
     }),
-    reply: (data: any) => generationJson(data.createGeneration.generation),
-    statusOf: (data: any) => createdOrAccepted(data.createGeneration.generation),
+    reply: (data) => generationJson(data.createGeneration.generation),
+    statusOf: (data) => createdOrAccepted(data.createGeneration.generation),
   }),
   defineRoute({
     method: 'GET',
@@ -122,9 +139,16 @@ export const generationRoutes = [
     successStatus: 200,
     query: listQuery(GENERATION_PAGE_MAX, 'generation').extend({ team_id: z.string().optional(), project_id: z.string().optional() }).strict(),
     response: listResponse(GenerationJson),
-    document: operation('list-generations', 'generation-fields'),
+    document: graphql(`
+  query ListGenerations($teamId: ID, $projectId: ID, $first: Int, $after: String, $last: Int, $before: String) {
+    generations(teamId: $teamId, projectId: $projectId, first: $first, after: $after, last: $last, before: $before) {
+      edges { node { ...RestGeneration } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+`, [GenerationFields]),
     variables: ({ query }) => ({ ...pageVariables(query), teamId: query.team_id ?? null, projectId: query.project_id ?? null }),
-    reply: (data: any, req) => pageReply(data.generations, generationJson, '/v1/generations', req.query),
+    reply: (data, req) => pageReply(data.generations, generationJson, '/v1/generations', req.query),
   }),
   defineRoute({
     method: 'GET',
@@ -135,9 +159,13 @@ export const generationRoutes = [
     successStatus: 200,
     params: IdParams,
     response: GenerationJson,
-    document: operation('get-generation', 'generation-fields'),
+    document: graphql(`
+  query GetGeneration($id: ID!) {
+    generation(id: $id) { ...RestGeneration }
+  }
+`, [GenerationFields]),
     variables: ({ params }) => ({ id: params.generation_id }),
-    reply: (data: any) => generationJson(data.generation),
+    reply: (data) => generationJson(data.generation),
   }),
   defineRoute({
     method: 'POST',
@@ -149,10 +177,14 @@ export const generationRoutes = [
     params: IdParams,
     response: GenerationJson,
     errors: ['generation_not_retryable', 'model_not_configured', 'service_unavailable'],
-    document: operation('retry-generation', 'generation-fields'),
+    document: graphql(`
+  mutation RetryGeneration($id: ID!) {
+    retryGeneration(id: $id) { generation { ...RestGeneration } }
+  }
+`, [GenerationFields]),
     variables: ({ params }) => ({ id: params.generation_id }),
-    reply: (data: any) => generationJson(data.retryGeneration.generation),
-    statusOf: (data: any) => createdOrAccepted(data.retryGeneration.generation),
+    reply: (data) => generationJson(data.retryGeneration.generation),
+    statusOf: (data) => createdOrAccepted(data.retryGeneration.generation),
   }),
   defineRoute({
     method: 'POST',
@@ -179,9 +211,13 @@ export const generationRoutes = [
           .optional(),
       })
       .strict(),
-    response: z.string().describe('application/zip'),
+    response: z.instanceof(Buffer).describe('application/zip'),
     errors: ['model_not_configured', 'service_unavailable'],
-    document: operation('scaffold-project'),
+    document: graphql(`
+  mutation ScaffoldProject($input: ScaffoldInput!) {
+    scaffoldProject(input: $input) { filename files modelUsed archiveBase64 }
+  }
+`),
     variables: ({ body }) => ({
       input: {
         name: body.name,
@@ -192,10 +228,10 @@ export const generationRoutes = [
         options: body.options,
       },
     }),
-    reply: (data: any) => Buffer.from(data.scaffoldProject.archiveBase64, 'base64'),
+    reply: (data) => Buffer.from(data.scaffoldProject.archiveBase64, 'base64'),
     binary: {
       contentType: 'application/zip',
-      headers: (data: any) => ({
+      headers: (data) => ({
         'Content-Disposition': `attachment; filename="${data.scaffoldProject.filename}"`,
         'X-Scaffold-Files': String(data.scaffoldProject.files.length),
         'X-Scaffold-Model': data.scaffoldProject.modelUsed ? 'used' : 'none',

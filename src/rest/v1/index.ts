@@ -4,7 +4,11 @@ import { agentRoutes } from './agents.js';
 import { billingRoutes } from './billing.js';
 import { orchestrationRoutes } from './orchestrations.js';
 import { generationRoutes } from './generations.js';
-import { authRoutes, keyRoutes, oauthClientRoutes, teamRoutes } from './identity.js';
+import { keyRoutes } from './api-keys.js';
+import { authRoutes } from './auth.js';
+import { oauthClientRoutes } from './oauth-clients.js';
+import { teamInvitationRoutes } from './team-invitations.js';
+import { teamRoutes } from './teams.js';
 import { projectRoutes } from './projects.js';
 import { reviewRoutes } from './reviews.js';
 import { visualizationRoutes } from './visualizations.js';
@@ -16,6 +20,7 @@ export const restRoutes: RestRoute[] = [
   ...authRoutes,
   ...keyRoutes,
   ...teamRoutes,
+  ...teamInvitationRoutes,
   ...oauthClientRoutes,
   ...billingRoutes,
   ...generationRoutes,

@@ -3,8 +3,16 @@ import { z } from 'zod';
 import { INT32_MAX, intForService } from '../../bounded-int.js';
 import { ORCHESTRATION_PAGE_MAX } from '../../services/orchestrations.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
-import { defineRoute } from '../route.js';
-import { operation } from './operations.js';
+import { defineRoute, idempotencyKey, lower, oneOf } from '../route.js';
+import { graphql, type ResultOf } from '../graphql.js';
+
+const OrchestrationFields = graphql(`
+  fragment RestOrchestration on Orchestration {
+    id goal strategy failurePolicy status teamId createdAt completedAt totalDurationSeconds totalTokensUsed
+    agents { id agentType status startedAt completedAt durationSeconds }
+    aggregatedResult { filesModified testsGenerated securityIssues codeIssues failedAgents summary }
+  }
+`);
 
 const statuses = ['in_progress', 'completed', 'partial', 'failed', 'cancelled'] as const;
 
@@ -29,21 +37,21 @@ const OrchestrationJson = z.object({
     .describe('null while in progress'),
   total_duration_seconds: z.number().nullable(),
   total_tokens_used: z.number().int(),
-  created_at: z.string(),
-  completed_at: z.string().nullable(),
+  created_at: z.iso.datetime(),
+  completed_at: z.iso.datetime().nullable(),
   result_url: z.string(),
 });
 
-function orchestrationJson(o: any): z.infer<typeof OrchestrationJson> {
+function orchestrationJson(o: ResultOf<typeof OrchestrationFields>): z.input<typeof OrchestrationJson> {
   const a = o.aggregatedResult;
   return {
     orchestration_id: o.id,
     goal: o.goal,
-    status: o.status.toLowerCase(),
-    strategy: o.strategy,
-    failure_policy: o.failurePolicy,
+    status: lower(o.status),
+    strategy: oneOf(['parallel', 'sequential'], o.strategy),
+    failure_policy: oneOf(['best_effort', 'fail_fast'], o.failurePolicy),
     team_id: o.teamId,
-    agents: o.agents.map((t: any) => ({ agent_type: t.agentType, task_id: t.id, status: t.status.toLowerCase(), duration_seconds: t.durationSeconds })),
+    agents: o.agents.map((t) => ({ agent_type: t.agentType, task_id: t.id, status: lower(t.status), duration_seconds: t.durationSeconds })),
     aggregated_result: a && {
       files_modified: a.filesModified,
       tests_generated: a.testsGenerated,
@@ -71,7 +79,6 @@ export const orchestrationRoutes = [
     tag: 'Agents',
     successStatus: 202,
     idempotent: true,
-    cost: 5,
     body: z
       .object({
         goal: z.string(),
@@ -95,11 +102,15 @@ export const orchestrationRoutes = [
       orchestration_id: z.string(),
       status: z.literal('in_progress'),
       agents_running: z.number().int(),
-      estimated_completion: z.string(),
+      estimated_completion: z.iso.datetime(),
       result_url: z.string(),
     }),
     errors: ['idempotency_conflict', 'service_unavailable'],
-    document: operation('start-orchestration', 'orchestration-fields'),
+    document: graphql(`
+  mutation StartOrchestration($input: StartOrchestrationInput!, $idempotencyKey: String) {
+    startOrchestration(input: $input, idempotencyKey: $idempotencyKey) { replayed orchestration { ...RestOrchestration estimatedCompletion } }
+  }
+`, [OrchestrationFields]),
     variables: ({ body, headers }) => ({
       input: {
         goal: body.goal,
@@ -110,18 +121,15 @@ export const orchestrationRoutes = [
         timeoutSeconds: body.timeout_seconds,
         teamId: body.team_id,
       },
-      idempotencyKey: headers['idempotency-key'] ?? null,
+      idempotencyKey: idempotencyKey(headers),
     }),
-    reply: (data: any) => {
+    reply: (data) => {
       const o = data.startOrchestration.orchestration;
-      // Parallel agents finish with the slowest; sequential ones one after another.
-      const estimates: number[] = o.agents.map((t: any) => t.estimatedDurationSeconds);
-      const estimate = o.strategy === 'sequential' ? estimates.reduce((a, b) => a + b, 0) : Math.max(...estimates);
       return {
         orchestration_id: o.id,
         status: 'in_progress' as const,
         agents_running: o.strategy === 'parallel' ? o.agents.length : 1,
-        estimated_completion: new Date(new Date(o.createdAt).getTime() + estimate * 1000).toISOString(),
+        estimated_completion: o.estimatedCompletion,
         result_url: `/v1/agents/orchestrations/${o.id}`,
       };
     },
@@ -135,9 +143,16 @@ export const orchestrationRoutes = [
     successStatus: 200,
     query: listQuery(ORCHESTRATION_PAGE_MAX, 'orchestration').extend({ team_id: z.string().optional() }).strict(),
     response: listResponse(OrchestrationJson),
-    document: operation('list-orchestrations', 'orchestration-fields'),
+    document: graphql(`
+  query ListOrchestrations($teamId: ID, $first: Int, $after: String, $last: Int, $before: String) {
+    orchestrations(teamId: $teamId, first: $first, after: $after, last: $last, before: $before) {
+      edges { node { ...RestOrchestration } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+`, [OrchestrationFields]),
     variables: ({ query }) => ({ ...pageVariables(query), teamId: query.team_id ?? null }),
-    reply: (data: any, req) => pageReply(data.orchestrations, orchestrationJson, '/v1/agents/orchestrations', req.query),
+    reply: (data, req) => pageReply(data.orchestrations, orchestrationJson, '/v1/agents/orchestrations', req.query),
   }),
   defineRoute({
     method: 'GET',
@@ -148,9 +163,9 @@ export const orchestrationRoutes = [
     successStatus: 200,
     params: IdParams,
     response: OrchestrationJson,
-    document: operation('get-orchestration', 'orchestration-fields'),
+    document: graphql(`query GetOrchestration($id: ID!) { orchestration(id: $id) { ...RestOrchestration } }`, [OrchestrationFields]),
     variables: ({ params }) => ({ id: params.orchestration_id }),
-    reply: (data: any) => orchestrationJson(data.orchestration),
+    reply: (data) => orchestrationJson(data.orchestration),
   }),
   defineRoute({
     method: 'DELETE',
@@ -162,8 +177,8 @@ export const orchestrationRoutes = [
     params: IdParams,
     response: OrchestrationJson,
     errors: ['orchestration_not_cancellable'],
-    document: operation('cancel-orchestration', 'orchestration-fields'),
+    document: graphql(`mutation CancelOrchestration($id: ID!) { cancelOrchestration(id: $id) { orchestration { ...RestOrchestration } } }`, [OrchestrationFields]),
     variables: ({ params }) => ({ id: params.orchestration_id }),
-    reply: (data: any) => orchestrationJson(data.cancelOrchestration.orchestration),
+    reply: (data) => orchestrationJson(data.cancelOrchestration.orchestration),
   }),
 ];

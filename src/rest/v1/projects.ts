@@ -5,8 +5,18 @@ import { INDEX_EVENTS_PAGE_MAX } from '../../services/projects/index-run.js';
 import { PROJECT_PAGE_MAX } from '../../services/projects/projects.js';
 import { SEARCH_LIMIT_MAX } from '../../services/projects/search.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
-import { defineRoute } from '../route.js';
-import { operation } from './operations.js';
+import { defineRoute, idempotencyKey, lower, oneOf } from '../route.js';
+import { graphql, type ResultOf } from '../graphql.js';
+
+const ProjectFields = graphql(`
+  fragment RestProject on Project {
+    id name description languages style ignoredPaths defaultAgents repositoryUrl teamId createdAt updatedAt
+    index {
+      status runId indexedAt files chunks symbols
+      lastRun { source filesSeen filesIndexed filesUnchanged filesRemoved filesSkipped symbols chunks notes error }
+    }
+  }
+`);
 
 const indexStatuses = ['idle', 'indexing', 'ready', 'failed', 'cancelled'] as const;
 
@@ -34,12 +44,12 @@ const ProjectJson = z.object({
   default_agents: z.array(z.string()),
   repository_url: z.string().nullable(),
   team_id: z.string().nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
+  created_at: z.iso.datetime(),
+  updated_at: z.iso.datetime(),
   index: z.object({
     status: z.enum(indexStatuses),
     run_id: z.string().nullable(),
-    indexed_at: z.string().nullable(),
+    indexed_at: z.iso.datetime().nullable(),
     files: z.number().int(),
     chunks: z.number().int(),
     symbols: z.number().int(),
@@ -47,7 +57,9 @@ const ProjectJson = z.object({
   }),
 });
 
-function runStatsJson(r: any): z.infer<typeof RunStatsJson> {
+type Project = ResultOf<typeof ProjectFields>;
+
+function runStatsJson(r: NonNullable<Project['index']['lastRun']>): z.input<typeof RunStatsJson> {
   return {
     source: r.source,
     files_seen: r.filesSeen,
@@ -62,12 +74,12 @@ function runStatsJson(r: any): z.infer<typeof RunStatsJson> {
   };
 }
 
-function projectJson(p: any): z.infer<typeof ProjectJson> {
+function projectJson(p: Project): z.input<typeof ProjectJson> {
   const i = p.index;
   const r = i.lastRun;
   return {
     id: p.id,
-    object: 'project',
+    object: 'project' as const,
     name: p.name,
     description: p.description,
     languages: p.languages,
@@ -79,7 +91,7 @@ function projectJson(p: any): z.infer<typeof ProjectJson> {
     created_at: p.createdAt,
     updated_at: p.updatedAt,
     index: {
-      status: i.status.toLowerCase(),
+      status: lower(i.status),
       run_id: i.runId,
       indexed_at: i.indexedAt,
       files: i.files,
@@ -95,7 +107,7 @@ const projectSettings = (body: {
   name?: string;
   description?: string;
   languages?: string[];
-  style?: unknown;
+  style?: Record<string, unknown>;
   ignored_paths?: string[];
   default_agents?: string[];
   repository_url?: string | null;
@@ -111,7 +123,7 @@ const projectSettings = (body: {
 
 /** A file of the index matching a text: search results, and the context of generations and reviews. */
 export const FileHitJson = z.object({ path: z.string(), language: z.string().nullable(), score: z.number(), snippet: z.string(), start_line: z.number().int(), end_line: z.number().int() });
-export const fileHitJson = (f: any): z.infer<typeof FileHitJson> => ({ path: f.path, language: f.language, score: f.score, snippet: f.snippet, start_line: f.startLine, end_line: f.endLine });
+export const fileHitJson = (f: { path: string; language: string | null; score: number; snippet: string; startLine: number; endLine: number }): z.input<typeof FileHitJson> => ({ path: f.path, language: f.language, score: f.score, snippet: f.snippet, start_line: f.startLine, end_line: f.endLine });
 
 const FileJson = z.object({ path: z.string(), content: z.string() }).strict();
 
@@ -145,16 +157,21 @@ export const projectRoutes = [
       .strict(),
     response: ProjectJson,
     errors: ['idempotency_conflict', 'payload_too_large', 'service_unavailable'],
-    document: operation('create-project', 'project-fields'),
+    document: graphql(`
+  mutation CreateProject($input: CreateProjectInput!, $idempotencyKey: String) {
+    createProject(input: $input, idempotencyKey: $idempotencyKey) { replayed project { ...RestProject } }
+  }
+`, [ProjectFields]),
     variables: ({ body, headers }) => ({
       input: {
         ...projectSettings(body),
+        name: body.name,
         teamId: body.team_id,
         files: body.files,
       },
-      idempotencyKey: headers['idempotency-key'] ?? null,
+      idempotencyKey: idempotencyKey(headers),
     }),
-    reply: (data: any) => projectJson(data.createProject.project),
+    reply: (data) => projectJson(data.createProject.project),
   }),
   defineRoute({
     method: 'GET',
@@ -165,9 +182,16 @@ export const projectRoutes = [
     successStatus: 200,
     query: listQuery(PROJECT_PAGE_MAX, 'project').extend({ team_id: z.string().optional() }).strict(),
     response: listResponse(ProjectJson),
-    document: operation('list-projects', 'project-fields'),
+    document: graphql(`
+  query ListProjects($teamId: ID, $first: Int, $after: String, $last: Int, $before: String) {
+    projects(teamId: $teamId, first: $first, after: $after, last: $last, before: $before) {
+      edges { node { ...RestProject } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+`, [ProjectFields]),
     variables: ({ query }) => ({ ...pageVariables(query), teamId: query.team_id ?? null }),
-    reply: (data: any, req) => pageReply(data.projects, projectJson, '/v1/projects', req.query),
+    reply: (data, req) => pageReply(data.projects, projectJson, '/v1/projects', req.query),
   }),
   defineRoute({
     method: 'GET',
@@ -178,9 +202,13 @@ export const projectRoutes = [
     successStatus: 200,
     params: IdParams,
     response: ProjectJson,
-    document: operation('get-project', 'project-fields'),
+    document: graphql(`
+  query GetProject($id: ID!) {
+    project(id: $id) { ...RestProject }
+  }
+`, [ProjectFields]),
     variables: ({ params }) => ({ id: params.project_id }),
-    reply: (data: any) => projectJson(data.project),
+    reply: (data) => projectJson(data.project),
   }),
   defineRoute({
     method: 'PATCH',
@@ -192,14 +220,18 @@ export const projectRoutes = [
     params: IdParams,
     body: z.object({ name: z.string().optional(), ...configBody, repository_url: z.string().nullable().optional() }).strict(),
     response: ProjectJson,
-    document: operation('update-project', 'project-fields'),
+    document: graphql(`
+  mutation UpdateProject($id: ID!, $input: UpdateProjectInput!) {
+    updateProject(id: $id, input: $input) { project { ...RestProject } }
+  }
+`, [ProjectFields]),
     variables: ({ params, body }) => ({
       id: params.project_id,
       input: {
         ...projectSettings(body),
       },
     }),
-    reply: (data: any) => projectJson(data.updateProject.project),
+    reply: (data) => projectJson(data.updateProject.project),
   }),
   defineRoute({
     method: 'DELETE',
@@ -210,9 +242,13 @@ export const projectRoutes = [
     successStatus: 200,
     params: IdParams,
     response: z.object({ id: z.string(), object: z.literal('project'), deleted: z.literal(true) }),
-    document: operation('delete-project'),
+    document: graphql(`
+  mutation DeleteProject($id: ID!) {
+    deleteProject(id: $id) { deletedProjectId }
+  }
+`),
     variables: ({ params }) => ({ id: params.project_id }),
-    reply: (data: any) => ({ id: data.deleteProject.deletedProjectId, object: 'project' as const, deleted: true as const }),
+    reply: (data) => ({ id: data.deleteProject.deletedProjectId, object: 'project' as const, deleted: true as const }),
   }),
   defineRoute({
     method: 'POST',
@@ -231,9 +267,13 @@ export const projectRoutes = [
       .strict(),
     response: z.object({ run_id: z.string(), status: z.literal('indexing'), project: ProjectJson, events_url: z.string() }),
     errors: ['index_in_progress', 'idempotency_conflict', 'payload_too_large', 'service_unavailable'],
-    document: operation('index-project', 'project-fields'),
-    variables: ({ params, body, headers }) => ({ id: params.project_id, files: body.files ?? null, branch: body.branch ?? null, idempotencyKey: headers['idempotency-key'] ?? null }),
-    reply: (data: any) => {
+    document: graphql(`
+  mutation IndexProject($id: ID!, $files: [FileInput!], $branch: String, $idempotencyKey: String) {
+    indexProject(id: $id, files: $files, branch: $branch, idempotencyKey: $idempotencyKey) { runId replayed project { ...RestProject } }
+  }
+`, [ProjectFields]),
+    variables: ({ params, body, headers }) => ({ id: params.project_id, files: body.files ?? null, branch: body.branch ?? null, idempotencyKey: idempotencyKey(headers) }),
+    reply: (data) => {
       const r = data.indexProject;
       return { run_id: r.runId, status: 'indexing' as const, project: projectJson(r.project), events_url: `/v1/projects/${r.project.id}/index/events` };
     },
@@ -259,14 +299,24 @@ export const projectRoutes = [
       files: z.array(FileHitJson),
       symbols: z.array(z.object({ name: z.string(), kind: z.string(), path: z.string(), line: z.number().int(), end_line: z.number().int(), exported: z.boolean(), signature: z.string(), score: z.number() })),
     }),
-    document: operation('search-project'),
+    document: graphql(`
+  query SearchProject($id: ID!, $query: String!, $limit: Int) {
+    project(id: $id) {
+      id
+      search(query: $query, limit: $limit) {
+        files { path language score snippet startLine endLine }
+        symbols { name kind path line endLine exported signature score }
+      }
+    }
+  }
+`),
     variables: ({ params, query }) => ({ id: params.project_id, query: query.q, limit: query.limit ?? 10 }),
-    reply: (data: any, req) => ({
+    reply: (data, req) => ({
       object: 'search_result' as const,
       project_id: data.project.id,
       query: req.query.q,
       files: data.project.search.files.map(fileHitJson),
-      symbols: data.project.search.symbols.map((s: any) => ({ name: s.name, kind: s.kind, path: s.path, line: s.line, end_line: s.endLine, exported: s.exported, signature: s.signature, score: s.score })),
+      symbols: data.project.search.symbols.map((s) => ({ name: s.name, kind: s.kind, path: s.path, line: s.line, end_line: s.endLine, exported: s.exported, signature: s.signature, score: s.score })),
     }),
   }),
   defineRoute({
@@ -294,18 +344,28 @@ export const projectRoutes = [
           progress: z.number().int(),
           message: z.string(),
           stats: RunStatsJson.nullable(),
-          timestamp: z.string(),
+          timestamp: z.iso.datetime(),
         }),
       ),
       last_seq: z.number().int().describe('Pass as since to read what comes next.'),
     }),
-    document: operation('project-index-events'),
+    document: graphql(`
+  query ProjectIndexEvents($id: ID!, $since: Int, $first: Int) {
+    project(id: $id) {
+      id
+      indexEvents(since: $since, first: $first) {
+        seq type runId status progress message timestamp
+        stats { source filesSeen filesIndexed filesUnchanged filesRemoved filesSkipped symbols chunks notes error }
+      }
+    }
+  }
+`),
     variables: ({ params, query }) => ({ id: params.project_id, since: query.since ?? 0, first: query.limit ?? 100 }),
-    reply: (data: any, req) => {
+    reply: (data, req) => {
       const events = data.project.indexEvents;
       return {
         object: 'list' as const,
-        data: events.map((e: any) => ({ seq: e.seq, type: e.type, run_id: e.runId, status: e.status, progress: e.progress, message: e.message, stats: e.stats && runStatsJson(e.stats), timestamp: e.timestamp })),
+        data: events.map((e) => ({ seq: e.seq, type: oneOf(['progress', 'completed', 'failed', 'cancelled'], e.type), run_id: e.runId, status: e.status, progress: e.progress, message: e.message, stats: e.stats && runStatsJson(e.stats), timestamp: e.timestamp })),
         last_seq: events.at(-1)?.seq ?? req.query.since ?? 0,
       };
     },

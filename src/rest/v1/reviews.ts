@@ -5,13 +5,26 @@
  */
 import { z } from 'zod';
 import { REVIEW_CATEGORIES, SCORE_WEIGHTS, SEVERITIES } from '../../agents/reviewer.js';
-import { ISSUE_STATUSES, REVIEW_STATUSES, reviewCost } from '../../services/reviews/review-input.js';
+import { ISSUE_STATUSES, REVIEW_STATUSES } from '../../services/reviews/review-input.js';
 import { REVIEW_PAGE_MAX } from '../../services/reviews/reviews.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
 import { FileHitJson, fileHitJson } from './projects.js';
-import { defineRoute, type EventStreamSpec } from '../route.js';
+import { defineEventStream, defineRoute, idempotencyKey, lower, oneOf, present } from '../route.js';
 import { wantsEventStream } from '../sse.js';
-import { operation } from './operations.js';
+import { graphql, type ResultOf } from '../graphql.js';
+
+const ReviewIssueFields = graphql(`
+  fragment RestReviewIssue on ReviewIssue {
+    id path startLine endLine severity category ruleId title message suggestedFix confidence status note
+  }
+`);
+const ReviewFields = graphql(`
+  fragment RestReview on Review {
+    id status mode title metadata { key value } summary score categories minConfidence filesReviewed issueCount ignoredFiles
+    contextFiles { path language score snippet startLine endLine }
+    error { code message } projectId teamId approvedById approvedAt createdAt updatedAt completedAt
+  }
+`);
 
 export const SCORE_FORMULA =
   `score = max(0, round(100 − Σ weight(severity) × confidence)) over the reported issues, with weights ` +
@@ -53,40 +66,46 @@ const ReviewJson = z.object({
   team_id: z.string().nullable(),
   error: z.object({ code: z.string(), message: z.string() }).nullable(),
   approved_by: z.string().nullable(),
-  approved_at: z.string().nullable(),
-  created_at: z.string(),
-  updated_at: z.string(),
-  completed_at: z.string().nullable(),
+  approved_at: z.iso.datetime().nullable(),
+  created_at: z.iso.datetime(),
+  updated_at: z.iso.datetime(),
+  completed_at: z.iso.datetime().nullable(),
   url: z.string(),
   sarif_url: z.string(),
 });
 
-export function issueJson(i: any): z.infer<typeof IssueJson> {
+type Issue = ResultOf<typeof ReviewIssueFields>;
+/** A `RestReview`, with its issues where the operation selected them. */
+type Review = ResultOf<typeof ReviewFields> & { issues?: readonly Issue[] | null };
+
+const modes = ['diff', 'file', 'snapshot'] as const;
+
+export function issueJson(i: Issue): z.input<typeof IssueJson> {
   return {
     id: i.id,
     path: i.path,
     start_line: i.startLine,
     end_line: i.endLine,
-    severity: i.severity,
-    category: i.category,
+    severity: oneOf(SEVERITIES, i.severity),
+    category: oneOf(REVIEW_CATEGORIES, i.category),
     rule_id: i.ruleId,
     title: i.title,
     message: i.message,
     suggested_fix: i.suggestedFix,
     confidence: i.confidence,
-    status: i.status,
+    status: oneOf(ISSUE_STATUSES, i.status),
     note: i.note ?? null,
   };
 }
 
-export function reviewJson(r: any): z.infer<typeof ReviewJson> {
+export function reviewJson(r: Review): z.input<typeof ReviewJson> {
   return {
     id: r.id,
-    object: 'review',
-    status: r.status.toLowerCase(),
-    mode: r.mode,
+    object: 'review' as const,
+    status: lower(r.status),
+    mode: oneOf(modes, r.mode),
     title: r.title,
-    metadata: Object.fromEntries(r.metadata.map((e: { key: string; value: string }) => [e.key, e.value])),
+    metadata: Object.fromEntries(r.metadata.map((e) => [e.key, e.value])),
     summary: r.summary,
     score: r.score,
     ...(r.issues ? { issues: r.issues.map(issueJson) } : {}),
@@ -94,7 +113,7 @@ export function reviewJson(r: any): z.infer<typeof ReviewJson> {
     files_reviewed: r.filesReviewed,
     context_files: r.contextFiles.map(fileHitJson),
     ignored_files: r.ignoredFiles,
-    categories: r.categories,
+    categories: r.categories.map((c) => oneOf(REVIEW_CATEGORIES, c)),
     min_confidence: r.minConfidence,
     project_id: r.projectId,
     team_id: r.teamId,
@@ -109,21 +128,46 @@ export function reviewJson(r: any): z.infer<typeof ReviewJson> {
   };
 }
 
+const ReviewEvents = graphql(`
+  subscription ReviewEvents($id: ID!, $since: Int) {
+    reviewEvents(id: $id, since: $since) {
+      seq type status summary score issueCount filesReviewed error { code message } timestamp
+      issue { ...RestReviewIssue }
+    }
+  }
+`, [ReviewIssueFields]);
+
 /** The SSE events of a review: `issue` (id = seq), then `summary` or `error` (the review failed). */
-function reviewEvent(e: any): { id: string; event: string; data: unknown } {
+function reviewEvent(e: ResultOf<typeof ReviewEvents>['reviewEvents']): { id: string; event: string; data: unknown } {
   const id = String(e.seq);
-  if (e.type === 'issue') return { id, event: 'issue', data: issueJson(e.issue) };
+  if (e.type === 'issue') return { id, event: 'issue', data: issueJson(present(e.issue, 'the issue of an issue event')) };
   if (e.type === 'failed') return { id, event: 'error', data: { status: 'failed', error: e.error } };
   return { id, event: 'summary', data: { status: e.status, summary: e.summary, score: e.score, issue_count: e.issueCount, files_reviewed: e.filesReviewed } };
 }
 
 /** `resumes` says whether Last-Event-ID applies: not to a review this very request created. */
-const reviewStream = (pick: (data: any) => any, resumes: (data: any) => boolean = () => true): EventStreamSpec => ({
-  document: operation('review-events', 'review-issue-fields'),
-  variables: (data, _req, lastEventId) => ({ id: pick(data).id, since: resumes(data) ? lastEventId : 0 }),
-  opening: (data) => ({ event: 'review', data: (({ issues: _issues, ...rest }) => rest)(reviewJson(pick(data))) }),
-  event: reviewEvent,
-});
+const reviewStream = <D>(pick: (data: D) => Review, resumes: (data: D) => boolean = () => true) =>
+  defineEventStream({
+    document: ReviewEvents,
+    variables: (data: D, _req, lastEventId) => ({ id: pick(data).id, since: resumes(data) ? lastEventId : 0 }),
+    opening: (data) => ({ event: 'review', data: (({ issues: _issues, ...rest }) => rest)(reviewJson(pick(data))) }),
+    event: reviewEvent,
+  });
+
+const CreateReview = graphql(`
+  mutation CreateReview($input: CreateReviewInput!, $idempotencyKey: String, $wait: Boolean) {
+    createReview(input: $input, idempotencyKey: $idempotencyKey, wait: $wait) { replayed review { ...RestReview issues { ...RestReviewIssue } } }
+  }
+`, [ReviewFields, ReviewIssueFields]);
+const GetReview = graphql(`
+  query GetReview($id: ID!, $withIssues: Boolean!, $sarif: Boolean!, $minConfidence: Float, $categories: [String!], $severities: [String!], $statuses: [String!]) {
+    review(id: $id) {
+      ...RestReview
+      issues(minConfidence: $minConfidence, categories: $categories, severities: $severities, statuses: $statuses) @include(if: $withIssues) { ...RestReviewIssue }
+      sarif(minConfidence: $minConfidence, categories: $categories, severities: $severities, statuses: $statuses) @include(if: $sarif)
+    }
+  }
+`, [ReviewFields, ReviewIssueFields]);
 
 const csv = <T extends string>(values: readonly T[], what: string) =>
   z
@@ -151,7 +195,6 @@ export const reviewRoutes = [
     tag: 'Reviews',
     successStatus: 201,
     idempotent: true,
-    cost: ({ body }) => reviewCost(body),
     body: z
       .object({
         diff: z.string().optional().describe('A unified diff (git diff, diff -u).'),
@@ -167,7 +210,7 @@ export const reviewRoutes = [
       .strict(),
     response: ReviewJson,
     errors: ['idempotency_conflict', 'payload_too_large', 'service_unavailable', 'permission_denied'],
-    document: operation('create-review', 'review-fields', 'review-issue-fields'),
+    document: CreateReview,
     variables: ({ body, headers }) => ({
       input: {
         diff: body.diff,
@@ -180,12 +223,12 @@ export const reviewRoutes = [
         projectId: body.project_id,
         teamId: body.team_id,
       },
-      idempotencyKey: headers['idempotency-key'] ?? null,
+      idempotencyKey: idempotencyKey(headers),
       wait: !wantsEventStream(headers),
     }),
-    reply: (data: any) => reviewJson(data.createReview.review),
+    reply: (data) => reviewJson(data.createReview.review),
     // A reconnect resends the POST with the same Idempotency-Key: the replayed review resumes after Last-Event-ID.
-    eventStream: reviewStream((data) => data.createReview.review, (data) => data.createReview.replayed),
+    eventStream: reviewStream((data: ResultOf<typeof CreateReview>) => data.createReview.review, (data) => data.createReview.replayed),
   }),
   defineRoute({
     method: 'GET',
@@ -202,9 +245,16 @@ export const reviewRoutes = [
       })
       .strict(),
     response: listResponse(ReviewJson),
-    document: operation('list-reviews', 'review-fields'),
+    document: graphql(`
+  query ListReviews($teamId: ID, $projectId: ID, $status: String, $first: Int, $after: String, $last: Int, $before: String) {
+    reviews(teamId: $teamId, projectId: $projectId, status: $status, first: $first, after: $after, last: $last, before: $before) {
+      edges { node { ...RestReview } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+`, [ReviewFields]),
     variables: ({ query }) => ({ ...pageVariables(query), teamId: query.team_id ?? null, projectId: query.project_id ?? null, status: query.status ?? null }),
-    reply: (data: any, req) => pageReply(data.reviews, reviewJson, '/v1/reviews', req.query),
+    reply: (data, req) => pageReply(data.reviews, reviewJson, '/v1/reviews', req.query),
   }),
   defineRoute({
     method: 'GET',
@@ -225,7 +275,7 @@ export const reviewRoutes = [
       })
       .strict(),
     response: ReviewJson,
-    document: operation('get-review', 'review-fields', 'review-issue-fields'),
+    document: GetReview,
     variables: ({ params, query, headers }) => ({
       id: params.review_id,
       withIssues: query.format !== 'sarif' && !wantsEventStream(headers),
@@ -235,8 +285,8 @@ export const reviewRoutes = [
       severities: query.severity ?? null,
       statuses: query.status ?? null,
     }),
-    reply: (data: any, req) => (req.query.format === 'sarif' ? JSON.parse(data.review.sarif) : reviewJson(data.review)),
-    eventStream: reviewStream((data) => data.review),
+    reply: (data, req) => (req.query.format === 'sarif' ? JSON.parse(present(data.review.sarif, 'the SARIF log')) : reviewJson(data.review)),
+    eventStream: reviewStream((data: ResultOf<typeof GetReview>) => data.review),
   }),
   defineRoute({
     method: 'PATCH',
@@ -255,7 +305,11 @@ export const reviewRoutes = [
       .strict(),
     response: ReviewJson,
     errors: ['permission_denied'],
-    document: operation('update-review', 'review-fields', 'review-issue-fields'),
+    document: graphql(`
+  mutation UpdateReview($id: ID!, $input: UpdateReviewInput!) {
+    updateReview(id: $id, input: $input) { review { ...RestReview issues { ...RestReviewIssue } } }
+  }
+`, [ReviewFields, ReviewIssueFields]),
     variables: ({ params, body }) => ({
       id: params.review_id,
       input: {
@@ -264,7 +318,7 @@ export const reviewRoutes = [
         ...(body.issues !== undefined ? { issues: body.issues } : {}),
       },
     }),
-    reply: (data: any) => reviewJson(data.updateReview.review),
+    reply: (data) => reviewJson(data.updateReview.review),
   }),
   defineRoute({
     method: 'POST',
@@ -276,8 +330,8 @@ export const reviewRoutes = [
     params: IdParams,
     response: ReviewJson,
     errors: ['review_not_completed', 'review_already_approved', 'permission_denied'],
-    document: operation('approve-review', 'review-fields'),
+    document: graphql(`mutation ApproveReview($id: ID!) { approveReview(id: $id) { review { ...RestReview } } }`, [ReviewFields]),
     variables: ({ params }) => ({ id: params.review_id }),
-    reply: (data: any) => reviewJson(data.approveReview.review),
+    reply: (data) => reviewJson(data.approveReview.review),
   }),
 ];

@@ -2,17 +2,30 @@
 import { z } from 'zod';
 import { boundedIntParam, INT32_MAX, intForService } from '../../bounded-int.js';
 import { COMMITS_PAGE_DEFAULT, COMMITS_PAGE_MAX, MAX_COMMITS_LIMIT, SHARE_MAX_DAYS } from '../../services/visualizations/visualizations.js';
-import { offsetCursor } from '../../services/pagination.js';
-import { defineRoute } from '../route.js';
-import { operation } from './operations.js';
+import { isDateOrDateTime } from '../../services/dates.js';
+import { defineRoute, idempotencyKey, lower, oneOf, present } from '../route.js';
+import { graphql, type ResultOf } from '../graphql.js';
+
+const VisualizationFields = graphql(`
+  fragment RestVisualization on Visualization {
+    id status repository branch analysisDepth error createdAt completedAt estimatedDurationSeconds previewUrl shareUrl embedCode
+    options { includeCommits includeBranches includeContributors maxCommits }
+    stats { totalCommits totalFiles totalContributors linesOfCode languages { name percent } languagesMethod branches headSha authoredEdgesTotal coChangedEdgesTotal }
+    nodes { id type name path parent language size lines files email insertions deletions churn commits firstCommitAt lastCommitAt }
+    edges { source target type commits churn firstCommitAt }
+    timeline { periodStart granularity commits insertions deletions filesChanged contributors }
+  }
+`);
 
 const isoDate = z
   .string()
-  .refine((v) => /^\d{4}-\d{2}-\d{2}([T ][\d:.]+(Z|[+-]\d{2}:?\d{2})?)?$/.test(v) && !Number.isNaN(new Date(v).getTime()), 'must be an ISO 8601 date or timestamp, e.g. 2025-11-01 or 2025-11-01T15:30:00Z');
+  .refine(isDateOrDateTime, 'must be an ISO 8601 date or timestamp, e.g. 2025-11-01 or 2025-11-01T15:30:00Z');
+
+const nodeTypes = ['file', 'directory', 'contributor'] as const;
 
 const NodeJson = z.object({
   id: z.string(),
-  type: z.enum(['file', 'directory', 'contributor']),
+  type: z.enum(nodeTypes),
   name: z.string(),
   path: z.string().optional(),
   parent: z.string().nullable().optional(),
@@ -25,8 +38,8 @@ const NodeJson = z.object({
   deletions: z.number().int().optional(),
   churn: z.number().int(),
   commits: z.number().int(),
-  first_commit_at: z.string().nullable(),
-  last_commit_at: z.string().nullable(),
+  first_commit_at: z.iso.datetime().nullable(),
+  last_commit_at: z.iso.datetime().nullable(),
 });
 
 const VisualizationJson = z.object({
@@ -37,8 +50,8 @@ const VisualizationJson = z.object({
   analysis_depth: z.string(),
   options: z.object({ include_commits: z.boolean(), include_branches: z.boolean(), include_contributors: z.boolean(), max_commits: z.number().int() }),
   error: z.string().nullable(),
-  created_at: z.string(),
-  completed_at: z.string().nullable(),
+  created_at: z.iso.datetime(),
+  completed_at: z.iso.datetime().nullable(),
   stats: z
     .object({
       total_commits: z.number().int(),
@@ -55,10 +68,10 @@ const VisualizationJson = z.object({
     .describe('null until completed'),
   data: z.object({
     nodes: z.array(NodeJson),
-    edges: z.array(z.object({ source: z.string(), target: z.string(), type: z.enum(['authored', 'co_changed']), commits: z.number().int(), churn: z.number().int().optional(), first_commit_at: z.string().nullable() })),
+    edges: z.array(z.object({ source: z.string(), target: z.string(), type: z.enum(['authored', 'co_changed']), commits: z.number().int(), churn: z.number().int().optional(), first_commit_at: z.iso.datetime().nullable() })),
     timeline: z.array(
       z.object({
-        period_start: z.string(),
+        period_start: z.iso.datetime(),
         granularity: z.enum(['day', 'week', 'month']),
         commits: z.number().int(),
         insertions: z.number().int(),
@@ -73,16 +86,19 @@ const VisualizationJson = z.object({
   embed_code: z.string(),
 });
 
+/** `T` with its nullable fields optional and never null. */
+type Compact<T> = { [K in keyof T as null extends T[K] ? never : K]: T[K] } & { [K in keyof T as null extends T[K] ? K : never]?: Exclude<T[K], null> };
+
 /** Drops null fields (a node carries only the fields of its type). */
-function compact<T extends Record<string, unknown>>(o: T): T {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null)) as T;
+function compact<T extends Record<string, unknown>>(o: T): Compact<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== null)) as Compact<T>;
 }
 
-function visualizationJson(v: any): z.infer<typeof VisualizationJson> {
+function visualizationJson(v: ResultOf<typeof VisualizationFields>): z.input<typeof VisualizationJson> {
   const s = v.stats;
   return {
     visualization_id: v.id,
-    status: v.status.toLowerCase(),
+    status: lower(v.status),
     repository: v.repository,
     branch: v.branch,
     analysis_depth: v.analysisDepth,
@@ -95,25 +111,25 @@ function visualizationJson(v: any): z.infer<typeof VisualizationJson> {
       total_files: s.totalFiles,
       total_contributors: s.totalContributors,
       lines_of_code: s.linesOfCode,
-      languages: Object.fromEntries(s.languages.map((l: any) => [l.name, l.percent])),
+      languages: Object.fromEntries(s.languages.map((l) => [l.name, l.percent])),
       languages_method: s.languagesMethod,
       branches: s.branches,
       head_sha: s.headSha,
       edges_total: { authored: s.authoredEdgesTotal, co_changed: s.coChangedEdgesTotal },
     },
     data: {
-      nodes: v.nodes.map((n: any) => ({
-        ...compact({ id: n.id, type: n.type, name: n.name, path: n.path, parent: n.parent, language: n.language, size: n.size, lines: n.lines, files: n.files, email: n.email, insertions: n.insertions, deletions: n.deletions }),
+      nodes: v.nodes.map((n) => ({
+        ...compact({ id: n.id, type: oneOf(nodeTypes, n.type), name: n.name, path: n.path, parent: n.parent, language: n.language, size: n.size, lines: n.lines, files: n.files, email: n.email, insertions: n.insertions, deletions: n.deletions }),
         ...(n.type !== 'contributor' ? { parent: n.parent } : {}),
         churn: n.churn,
         commits: n.commits,
         first_commit_at: n.firstCommitAt,
         last_commit_at: n.lastCommitAt,
       })),
-      edges: v.edges.map((e: any) => ({ ...compact({ source: e.source, target: e.target, type: e.type, commits: e.commits, churn: e.churn }), first_commit_at: e.firstCommitAt })),
-      timeline: v.timeline.map((p: any) => ({
+      edges: v.edges.map((e) => ({ ...compact({ source: e.source, target: e.target, type: oneOf(['authored', 'co_changed'], e.type), commits: e.commits, churn: e.churn }), first_commit_at: e.firstCommitAt })),
+      timeline: v.timeline.map((p) => ({
         period_start: p.periodStart,
-        granularity: p.granularity,
+        granularity: oneOf(['day', 'week', 'month'], p.granularity),
         commits: p.commits,
         insertions: p.insertions,
         deletions: p.deletions,
@@ -138,7 +154,6 @@ export const visualizationRoutes = [
     tag: 'Visualization',
     successStatus: 202,
     idempotent: true,
-    cost: 5,
     body: z
       .object({
         repository_url: z.string(),
@@ -164,7 +179,11 @@ export const visualizationRoutes = [
       preview_url: z.string(),
     }),
     errors: ['idempotency_conflict', 'service_unavailable'],
-    document: operation('start-visualization'),
+    document: graphql(`
+  mutation StartVisualization($input: StartVisualizationInput!, $idempotencyKey: String) {
+    startVisualization(input: $input, idempotencyKey: $idempotencyKey) { replayed visualization { id status createdAt estimatedDurationSeconds previewUrl } }
+  }
+`),
     variables: ({ body, headers }) => ({
       input: {
         repositoryUrl: body.repository_url,
@@ -178,9 +197,9 @@ export const visualizationRoutes = [
         },
         teamId: body.team_id,
       },
-      idempotencyKey: headers['idempotency-key'] ?? null,
+      idempotencyKey: idempotencyKey(headers),
     }),
-    reply: (data: any) => {
+    reply: (data) => {
       const v = data.startVisualization.visualization;
       return {
         visualization_id: v.id,
@@ -200,9 +219,9 @@ export const visualizationRoutes = [
     successStatus: 200,
     params: IdParams,
     response: VisualizationJson,
-    document: operation('get-visualization', 'visualization-fields'),
+    document: graphql(`query GetVisualization($id: ID!) { visualization(id: $id) { ...RestVisualization } }`, [VisualizationFields]),
     variables: ({ params }) => ({ id: params.visualization_id }),
-    reply: (data: any) => visualizationJson(data.visualization),
+    reply: (data) => visualizationJson(data.visualization),
   }),
   defineRoute({
     method: 'GET',
@@ -229,12 +248,12 @@ export const visualizationRoutes = [
           sha: z.string(),
           author: z.string(),
           message: z.string(),
-          timestamp: z.string(),
+          timestamp: z.iso.datetime(),
           files_changed: z.number().int(),
           insertions: z.number().int(),
           deletions: z.number().int(),
           branch: z.string(),
-          comments: z.array(z.object({ comment_id: z.string(), author: z.string(), content: z.string(), created_at: z.string() })),
+          comments: z.array(z.object({ comment_id: z.string(), author: z.string(), content: z.string(), created_at: z.iso.datetime() })),
         }),
       ),
       total: z.number().int(),
@@ -242,22 +261,32 @@ export const visualizationRoutes = [
       offset: z.number().int(),
       has_more: z.boolean(),
     }),
-    document: operation('list-visualization-commits'),
+    document: graphql(`
+  query ListVisualizationCommits($id: ID!, $first: Int!, $offset: Int, $from: DateOrDateTime, $to: DateOrDateTime, $author: String, $branch: String) {
+    visualization(id: $id) {
+      id
+      commits(first: $first, offset: $offset, from: $from, to: $to, author: $author, branch: $branch) {
+        totalCount
+        pageInfo { hasNextPage }
+        edges { node { sha author message timestamp filesChanged insertions deletions branch comments { id author content createdAt } } }
+      }
+    }
+  }
+`),
     variables: ({ params, query }) => ({
       id: params.visualization_id,
       first: query.limit,
-      after: query.offset > 0 ? offsetCursor(query.offset - 1) : null,
-      from: query.from ? new Date(query.from).toISOString() : null,
-      // A date without a time means the whole of that day.
-      to: query.to ? new Date(new Date(query.to).getTime() + (/^\d{4}-\d{2}-\d{2}$/.test(query.to) ? 86400_000 - 1 : 0)).toISOString() : null,
+      offset: query.offset,
+      from: query.from ?? null,
+      to: query.to ?? null,
       author: query.author ?? null,
       branch: query.branch ?? null,
     }),
-    reply: (data: any, req) => {
+    reply: (data, req) => {
       const c = data.visualization.commits;
       return {
         visualization_id: data.visualization.id,
-        commits: c.edges.map(({ node: n }: any) => ({
+        commits: c.edges.map(({ node: n }) => ({
           sha: n.sha,
           author: n.author,
           message: n.message,
@@ -266,7 +295,7 @@ export const visualizationRoutes = [
           insertions: n.insertions,
           deletions: n.deletions,
           branch: n.branch,
-          comments: n.comments.map((m: any) => ({ comment_id: m.id, author: m.author, content: m.content, created_at: m.createdAt })),
+          comments: n.comments.map((m) => ({ comment_id: m.id, author: m.author, content: m.content, created_at: m.createdAt })),
         })),
         total: c.totalCount,
         limit: req.query.limit,
@@ -285,15 +314,21 @@ export const visualizationRoutes = [
     idempotent: true,
     params: IdParams,
     body: z.object({ commit_sha: z.string(), content: z.string(), author: z.string().optional() }).strict(),
-    response: z.object({ comment_id: z.string(), visualization_id: z.string(), commit_sha: z.string(), content: z.string(), author: z.string(), created_at: z.string() }),
+    response: z.object({ comment_id: z.string(), visualization_id: z.string(), commit_sha: z.string(), content: z.string(), author: z.string(), created_at: z.iso.datetime() }),
     errors: ['idempotency_conflict'],
-    document: operation('add-visualization-comment'),
+    document: graphql(`
+  mutation AddVisualizationComment($visualizationId: ID!, $input: AddVisualizationCommentInput!, $idempotencyKey: String) {
+    addVisualizationComment(visualizationId: $visualizationId, input: $input, idempotencyKey: $idempotencyKey) {
+      replayed comment { id visualizationId commitSha content author createdAt }
+    }
+  }
+`),
     variables: ({ params, body, headers }) => ({
       visualizationId: params.visualization_id,
       input: { commitSha: body.commit_sha, content: body.content, author: body.author },
-      idempotencyKey: headers['idempotency-key'] ?? null,
+      idempotencyKey: idempotencyKey(headers),
     }),
-    reply: (data: any) => {
+    reply: (data) => {
       const c = data.addVisualizationComment.comment;
       return { comment_id: c.id, visualization_id: c.visualizationId, commit_sha: c.commitSha, content: c.content, author: c.author, created_at: c.createdAt };
     },
@@ -308,17 +343,23 @@ export const visualizationRoutes = [
     idempotent: true,
     params: IdParams,
     body: z.object({ permissions: z.string().optional().describe('read (the only one).'), expires_in_days: intForService(1, SHARE_MAX_DAYS).optional().describe(`1 to ${SHARE_MAX_DAYS} (default 7).`) }).strict(),
-    response: z.object({ share_id: z.string(), url: z.string(), expires_at: z.string(), permissions: z.literal('read'), embed_code: z.string() }),
+    response: z.object({ share_id: z.string(), url: z.string(), expires_at: z.iso.datetime(), permissions: z.literal('read'), embed_code: z.string() }),
     errors: ['idempotency_conflict'],
-    document: operation('create-visualization-share'),
+    document: graphql(`
+  mutation CreateVisualizationShare($visualizationId: ID!, $input: CreateVisualizationShareInput, $idempotencyKey: String) {
+    createVisualizationShare(visualizationId: $visualizationId, input: $input, idempotencyKey: $idempotencyKey) {
+      replayed share { id url permissions expiresAt embedCode }
+    }
+  }
+`),
     variables: ({ params, body, headers }) => ({
       visualizationId: params.visualization_id,
       input: { permissions: body.permissions, expiresInDays: body.expires_in_days },
-      idempotencyKey: headers['idempotency-key'] ?? null,
+      idempotencyKey: idempotencyKey(headers),
     }),
-    reply: (data: any) => {
+    reply: (data) => {
       const s = data.createVisualizationShare.share;
-      return { share_id: s.id, url: s.url, expires_at: s.expiresAt, permissions: s.permissions, embed_code: s.embedCode };
+      return { share_id: s.id, url: s.url, expires_at: s.expiresAt, permissions: oneOf(['read'], s.permissions), embed_code: s.embedCode };
     },
   }),
   defineRoute({
@@ -329,12 +370,16 @@ export const visualizationRoutes = [
     tag: 'Visualization',
     successStatus: 200,
     params: z.object({ visualization_id: z.string(), share_id: z.string() }),
-    response: z.object({ share_id: z.string(), url: z.string(), expires_at: z.string(), permissions: z.string(), revoked_at: z.string() }),
-    document: operation('revoke-visualization-share'),
+    response: z.object({ share_id: z.string(), url: z.string(), expires_at: z.iso.datetime(), permissions: z.string(), revoked_at: z.iso.datetime() }),
+    document: graphql(`
+  mutation RevokeVisualizationShare($id: ID!, $visualizationId: ID!) {
+    revokeShare(id: $id, visualizationId: $visualizationId) { id url permissions expiresAt revokedAt }
+  }
+`),
     variables: ({ params }) => ({ id: params.share_id, visualizationId: params.visualization_id }),
-    reply: (data: any) => {
+    reply: (data) => {
       const s = data.revokeShare;
-      return { share_id: s.id, url: s.url, expires_at: s.expiresAt, permissions: s.permissions, revoked_at: s.revokedAt };
+      return { share_id: s.id, url: s.url, expires_at: s.expiresAt, permissions: s.permissions, revoked_at: present(s.revokedAt, 'the revocation time') };
     },
   }),
   defineRoute({
@@ -346,11 +391,18 @@ export const visualizationRoutes = [
     successStatus: 200,
     public: true,
     params: z.object({ share_id: z.string() }),
-    response: VisualizationJson.extend({ share: z.object({ share_id: z.string(), url: z.string(), expires_at: z.string(), permissions: z.string() }) }),
+    response: VisualizationJson.extend({ share: z.object({ share_id: z.string(), url: z.string(), expires_at: z.iso.datetime(), permissions: z.string() }) }),
     errors: ['share_expired', 'share_revoked'],
-    document: operation('get-shared-visualization', 'visualization-fields'),
+    document: graphql(`
+  query GetSharedVisualization($shareId: ID!) {
+    sharedVisualization(shareId: $shareId) {
+      share { id url permissions expiresAt }
+      visualization { ...RestVisualization }
+    }
+  }
+`, [VisualizationFields]),
     variables: ({ params }) => ({ shareId: params.share_id }),
-    reply: (data: any) => {
+    reply: (data) => {
       const { share, visualization } = data.sharedVisualization;
       return { ...visualizationJson(visualization), share: { share_id: share.id, url: share.url, expires_at: share.expiresAt, permissions: share.permissions } };
     },

@@ -3,8 +3,11 @@ import { z } from 'zod';
 import { NOTIFICATION_PAGE_MAX } from '../../services/webhooks/notify.js';
 import { WEBHOOK_PAGE_MAX } from '../../services/webhooks/subscriptions.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
-import { defineRoute } from '../route.js';
-import { operation } from './operations.js';
+import { defineRoute, idempotencyKey, oneOf } from '../route.js';
+import { graphql, type ResultOf } from '../graphql.js';
+
+const WebhookFields = graphql(`fragment RestWebhook on Webhook { id projectId url description eventTypes enabled disabledAt disabledReason missedDeliveries previousSecretExpiresAt createdAt updatedAt }`);
+const WebhookDeliveryFields = graphql(`fragment RestWebhookDelivery on WebhookDelivery { id webhookId eventId eventType status attemptCount error { code message } nextAttemptAt redeliveryOf createdAt completedAt attempts { number startedAt statusCode latencyMs responseBody error succeeded } }`);
 
 const WebhookJson = z.object({
   id: z.string(),
@@ -14,18 +17,18 @@ const WebhookJson = z.object({
   description: z.string(),
   events: z.array(z.string()),
   enabled: z.boolean(),
-  disabled_at: z.string().nullable(),
+  disabled_at: z.iso.datetime().nullable(),
   disabled_reason: z.string().nullable(),
   missed_deliveries: z.number().int().describe('Events missed while disabled; PATCH {"enabled": true, "redeliver_missed": true} sends them.'),
-  previous_secret_expires_at: z.string().nullable().describe('Until then deliveries also carry a signature with the previous secret.'),
-  created_at: z.string(),
-  updated_at: z.string(),
+  previous_secret_expires_at: z.iso.datetime().nullable().describe('Until then deliveries also carry a signature with the previous secret.'),
+  created_at: z.iso.datetime(),
+  updated_at: z.iso.datetime(),
 });
 
-function webhookJson(w: any): z.infer<typeof WebhookJson> {
+function webhookJson(w: ResultOf<typeof WebhookFields>): z.input<typeof WebhookJson> {
   return {
     id: w.id,
-    object: 'webhook',
+    object: 'webhook' as const,
     project_id: w.projectId,
     url: w.url,
     description: w.description,
@@ -42,26 +45,28 @@ function webhookJson(w: any): z.infer<typeof WebhookJson> {
 
 const WithSecretJson = WebhookJson.extend({ secret: z.string().describe('The signing secret (whsec_…): shown only in this response.') });
 
+const deliveryStatuses = ['pending', 'succeeded', 'failed', 'missed', 'redelivered', 'skipped'] as const;
+
 const DeliveryJson = z.object({
   id: z.string(),
   object: z.literal('webhook_delivery'),
   webhook_id: z.string(),
   event_id: z.string(),
   event_type: z.string(),
-  status: z.enum(['pending', 'succeeded', 'failed', 'missed', 'redelivered', 'skipped']),
+  status: z.enum(deliveryStatuses),
   attempt_count: z.number().int(),
   error: z
     .object({ code: z.string(), message: z.string() })
     .nullable()
     .describe('Why it ended without success: failed because its workflow ended in the task engine without it (workflow_terminated, task_timeout, workflow_cancelled, workflow_failed, workflow_lost), or skipped because the endpoint owner can no longer see the event (endpoint_owner_lost_access).'),
-  next_attempt_at: z.string().nullable(),
+  next_attempt_at: z.iso.datetime().nullable(),
   redelivery_of: z.string().nullable(),
-  created_at: z.string(),
-  completed_at: z.string().nullable(),
+  created_at: z.iso.datetime(),
+  completed_at: z.iso.datetime().nullable(),
   attempts: z.array(
     z.object({
       number: z.number().int(),
-      started_at: z.string(),
+      started_at: z.iso.datetime(),
       status_code: z.number().int().nullable(),
       latency_ms: z.number().int(),
       response_body: z.string().nullable(),
@@ -71,21 +76,21 @@ const DeliveryJson = z.object({
   ),
 });
 
-function deliveryJson(d: any): z.infer<typeof DeliveryJson> {
+function deliveryJson(d: ResultOf<typeof WebhookDeliveryFields>): z.input<typeof DeliveryJson> {
   return {
     id: d.id,
-    object: 'webhook_delivery',
+    object: 'webhook_delivery' as const,
     webhook_id: d.webhookId,
     event_id: d.eventId,
     event_type: d.eventType,
-    status: d.status,
+    status: oneOf(deliveryStatuses, d.status),
     attempt_count: d.attemptCount,
     error: d.error,
     next_attempt_at: d.nextAttemptAt,
     redelivery_of: d.redeliveryOf,
     created_at: d.createdAt,
     completed_at: d.completedAt,
-    attempts: d.attempts.map((a: any) => ({
+    attempts: d.attempts.map((a) => ({
       number: a.number,
       started_at: a.startedAt,
       status_code: a.statusCode,
@@ -119,12 +124,12 @@ export const webhookRoutes = [
       .strict(),
     response: WithSecretJson,
     errors: ['idempotency_conflict', 'webhook_limit_reached'],
-    document: operation('create-webhook', 'webhook-fields'),
+    document: graphql(`mutation CreateWebhook($input: CreateWebhookInput!, $idempotencyKey: String) { createWebhook(input: $input, idempotencyKey: $idempotencyKey) { secret replayed webhook { ...RestWebhook } } }`, [WebhookFields]),
     variables: ({ body, headers }) => ({
       input: { projectId: body.project_id, url: body.url, eventTypes: body.events, secret: body.secret, description: body.description },
-      idempotencyKey: headers['idempotency-key'] ?? null,
+      idempotencyKey: idempotencyKey(headers),
     }),
-    reply: (data: any) => ({ ...webhookJson(data.createWebhook.webhook), secret: data.createWebhook.secret }),
+    reply: (data) => ({ ...webhookJson(data.createWebhook.webhook), secret: data.createWebhook.secret }),
   }),
   defineRoute({
     method: 'GET',
@@ -135,9 +140,16 @@ export const webhookRoutes = [
     successStatus: 200,
     query: listQuery(WEBHOOK_PAGE_MAX, 'webhook').extend({ project_id: z.string().optional(), team_id: z.string().optional() }).strict(),
     response: listResponse(WebhookJson),
-    document: operation('list-webhooks', 'webhook-fields'),
+    document: graphql(`
+  query ListWebhooks($first: Int, $after: String, $last: Int, $before: String, $projectId: ID, $teamId: ID) {
+    webhooks(first: $first, after: $after, last: $last, before: $before, projectId: $projectId, teamId: $teamId) {
+      edges { node { ...RestWebhook } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+`, [WebhookFields]),
     variables: ({ query }) => ({ ...pageVariables(query), projectId: query.project_id ?? null, teamId: query.team_id ?? null }),
-    reply: (data: any, req) => pageReply(data.webhooks, webhookJson, '/v1/webhooks', req.query),
+    reply: (data, req) => pageReply(data.webhooks, webhookJson, '/v1/webhooks', req.query),
   }),
   defineRoute({
     method: 'GET',
@@ -148,9 +160,9 @@ export const webhookRoutes = [
     successStatus: 200,
     params: IdParams,
     response: WebhookJson,
-    document: operation('get-webhook', 'webhook-fields'),
+    document: graphql(`query GetWebhook($id: ID!) { webhook(id: $id) { ...RestWebhook } }`, [WebhookFields]),
     variables: ({ params }) => ({ id: params.webhook_id }),
-    reply: (data: any) => webhookJson(data.webhook),
+    reply: (data) => webhookJson(data.webhook),
   }),
   defineRoute({
     method: 'PATCH',
@@ -170,12 +182,12 @@ export const webhookRoutes = [
       })
       .strict(),
     response: WebhookJson.extend({ redelivered: z.number().int().describe('Deliveries started again by redeliver_missed.') }),
-    document: operation('update-webhook', 'webhook-fields'),
+    document: graphql(`mutation UpdateWebhook($id: ID!, $input: UpdateWebhookInput!) { updateWebhook(id: $id, input: $input) { redelivered webhook { ...RestWebhook } } }`, [WebhookFields]),
     variables: ({ params, body }) => ({
       id: params.webhook_id,
       input: { url: body.url, eventTypes: body.events, description: body.description, enabled: body.enabled, redeliverMissed: body.redeliver_missed },
     }),
-    reply: (data: any) => ({ ...webhookJson(data.updateWebhook.webhook), redelivered: data.updateWebhook.redelivered }),
+    reply: (data) => ({ ...webhookJson(data.updateWebhook.webhook), redelivered: data.updateWebhook.redelivered }),
   }),
   defineRoute({
     method: 'DELETE',
@@ -186,9 +198,9 @@ export const webhookRoutes = [
     successStatus: 200,
     params: IdParams,
     response: z.object({ id: z.string(), object: z.literal('webhook'), deleted: z.literal(true) }),
-    document: operation('delete-webhook'),
+    document: graphql(`mutation DeleteWebhook($id: ID!) { deleteWebhook(id: $id) { id } }`),
     variables: ({ params }) => ({ id: params.webhook_id }),
-    reply: (data: any) => ({ id: data.deleteWebhook.id, object: 'webhook' as const, deleted: true as const }),
+    reply: (data) => ({ id: data.deleteWebhook.id, object: 'webhook' as const, deleted: true as const }),
   }),
   defineRoute({
     method: 'POST',
@@ -200,9 +212,9 @@ export const webhookRoutes = [
     idempotent: true,
     params: IdParams,
     response: DeliveryJson,
-    document: operation('test-webhook', 'webhook-delivery-fields'),
-    variables: ({ params, headers }) => ({ id: params.webhook_id, idempotencyKey: headers['idempotency-key'] ?? null }),
-    reply: (data: any) => deliveryJson(data.testWebhook.delivery),
+    document: graphql(`mutation TestWebhook($id: ID!, $idempotencyKey: String) { testWebhook(id: $id, idempotencyKey: $idempotencyKey) { delivery { ...RestWebhookDelivery } } }`, [WebhookDeliveryFields]),
+    variables: ({ params, headers }) => ({ id: params.webhook_id, idempotencyKey: idempotencyKey(headers) }),
+    reply: (data) => deliveryJson(data.testWebhook.delivery),
   }),
   defineRoute({
     method: 'POST',
@@ -214,9 +226,9 @@ export const webhookRoutes = [
     idempotent: true,
     params: IdParams,
     response: WithSecretJson,
-    document: operation('rotate-webhook-secret', 'webhook-fields'),
-    variables: ({ params, headers }) => ({ id: params.webhook_id, idempotencyKey: headers['idempotency-key'] ?? null }),
-    reply: (data: any) => ({ ...webhookJson(data.rotateWebhookSecret.webhook), secret: data.rotateWebhookSecret.secret }),
+    document: graphql(`mutation RotateWebhookSecret($id: ID!, $idempotencyKey: String) { rotateWebhookSecret(id: $id, idempotencyKey: $idempotencyKey) { secret webhook { ...RestWebhook } } }`, [WebhookFields]),
+    variables: ({ params, headers }) => ({ id: params.webhook_id, idempotencyKey: idempotencyKey(headers) }),
+    reply: (data) => ({ ...webhookJson(data.rotateWebhookSecret.webhook), secret: data.rotateWebhookSecret.secret }),
   }),
   defineRoute({
     method: 'GET',
@@ -228,9 +240,18 @@ export const webhookRoutes = [
     params: IdParams,
     query: listQuery(WEBHOOK_PAGE_MAX, 'webhookDelivery').extend({ status: z.string().optional() }).strict(),
     response: listResponse(DeliveryJson),
-    document: operation('list-webhook-deliveries', 'webhook-delivery-fields'),
+    document: graphql(`
+  query ListWebhookDeliveries($id: ID!, $first: Int, $after: String, $last: Int, $before: String, $status: String) {
+    webhook(id: $id) {
+      deliveries(first: $first, after: $after, last: $last, before: $before, status: $status) {
+        edges { node { ...RestWebhookDelivery } }
+        pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      }
+    }
+  }
+`, [WebhookDeliveryFields]),
     variables: ({ params, query }) => ({ id: params.webhook_id, ...pageVariables(query), status: query.status ?? null }),
-    reply: (data: any, req) => pageReply(data.webhook.deliveries, deliveryJson, `/v1/webhooks/${req.params.webhook_id}/deliveries`, req.query),
+    reply: (data, req) => pageReply(data.webhook.deliveries, deliveryJson, `/v1/webhooks/${req.params.webhook_id}/deliveries`, req.query),
   }),
   defineRoute({
     method: 'POST',
@@ -243,9 +264,9 @@ export const webhookRoutes = [
     params: z.object({ delivery_id: z.string() }),
     response: DeliveryJson,
     errors: ['webhook_disabled', 'idempotency_conflict'],
-    document: operation('redeliver-webhook-delivery', 'webhook-delivery-fields'),
-    variables: ({ params, headers }) => ({ id: params.delivery_id, idempotencyKey: headers['idempotency-key'] ?? null }),
-    reply: (data: any) => deliveryJson(data.redeliverWebhookDelivery.delivery),
+    document: graphql(`mutation RedeliverWebhookDelivery($id: ID!, $idempotencyKey: String) { redeliverWebhookDelivery(id: $id, idempotencyKey: $idempotencyKey) { replayed delivery { ...RestWebhookDelivery } } }`, [WebhookDeliveryFields]),
+    variables: ({ params, headers }) => ({ id: params.delivery_id, idempotencyKey: idempotencyKey(headers) }),
+    reply: (data) => deliveryJson(data.redeliverWebhookDelivery.delivery),
   }),
   defineRoute({
     method: 'GET',
@@ -256,14 +277,21 @@ export const webhookRoutes = [
     successStatus: 200,
     query: listQuery(NOTIFICATION_PAGE_MAX, 'notification').strict(),
     response: listResponse(
-      z.object({ id: z.string(), object: z.literal('notification'), type: z.string(), message: z.string(), data: z.record(z.string(), z.unknown()), emailed_at: z.string().nullable(), created_at: z.string() }),
+      z.object({ id: z.string(), object: z.literal('notification'), type: z.string(), message: z.string(), data: z.record(z.string(), z.unknown()), emailed_at: z.iso.datetime().nullable(), created_at: z.iso.datetime() }),
     ),
-    document: operation('list-notifications'),
+    document: graphql(`
+  query ListNotifications($first: Int, $after: String, $last: Int, $before: String) {
+    notifications(first: $first, after: $after, last: $last, before: $before) {
+      edges { node { id type message data emailedAt createdAt } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+`),
     variables: ({ query }) => pageVariables(query),
-    reply: (data: any, req) =>
+    reply: (data, req) =>
       pageReply(
         data.notifications,
-        (n: any) => ({ id: n.id, object: 'notification' as const, type: n.type, message: n.message, data: JSON.parse(n.data), emailed_at: n.emailedAt, created_at: n.createdAt }),
+        (n) => ({ id: n.id, object: 'notification' as const, type: n.type, message: n.message, data: JSON.parse(n.data), emailed_at: n.emailedAt, created_at: n.createdAt }),
         '/v1/notifications',
         req.query,
       ),

@@ -21,6 +21,7 @@ import { withIdempotency } from '../idempotency.js';
 import { canSee, requireTeamRole } from '../teams.js';
 import { analyzeClone, cloneRepository, RepositoryError, type AnalysisResult } from './analyze-repository.js';
 import { checkBranchName, resolveRepositorySource } from './repository-source.js';
+import { rangeEnd, rangeStart } from '../dates.js';
 
 export const MAX_COMMITS_LIMIT = 50_000;
 export const COMMITS_PAGE_DEFAULT = 1000;
@@ -142,17 +143,18 @@ async function getForChange(deps: Pick<ServiceDeps, 'db'>, principal: Principal,
   return v;
 }
 
+/** A filter of a visualization's commits; `from` and `to` are ISO 8601 dates or timestamps (a date alone: the whole day). */
 export interface CommitFilter {
-  from?: Date | null;
-  to?: Date | null;
+  from?: string | null;
+  to?: string | null;
   author?: string | null;
   branch?: string | null;
 }
 
-function commitWhere(visualizationId: string, f: CommitFilter): Prisma.VisualizationCommitWhereInput {
+function commitWhere(visualizationId: string, f: CommitFilter, from: Date | null, to: Date | null): Prisma.VisualizationCommitWhereInput {
   return {
     visualizationId,
-    ...(f.from || f.to ? { timestamp: { ...(f.from ? { gte: f.from } : {}), ...(f.to ? { lte: f.to } : {}) } } : {}),
+    ...(from || to ? { timestamp: { ...(from ? { gte: from } : {}), ...(to ? { lte: to } : {}) } } : {}),
     ...(f.author ? { author: f.author.trim().toLowerCase() } : {}),
     ...(f.branch ? { branches: { has: f.branch } } : {}),
   };
@@ -163,9 +165,11 @@ export async function listCommits(deps: Pick<ServiceDeps, 'db'>, visualizationId
   const errors: FieldError[] = [];
   if (!Number.isInteger(page.limit) || page.limit < 1 || page.limit > COMMITS_PAGE_MAX) errors.push({ field: 'limit', message: `must be between 1 and ${COMMITS_PAGE_MAX}` });
   if (!Number.isInteger(page.offset) || page.offset < 0 || page.offset > INT32_MAX) errors.push({ field: 'offset', message: wholeNumberMessage(0, INT32_MAX) });
-  if (filter.from && filter.to && filter.from > filter.to) errors.push({ field: 'from', message: 'must not be after to' });
+  const from = filter.from ? rangeStart(filter.from) : null;
+  const to = filter.to ? rangeEnd(filter.to) : null;
+  if (from && to && from > to) errors.push({ field: 'from', message: 'must not be after to' });
   if (errors.length) throw new ValidationError(errors);
-  const where = commitWhere(visualizationId, filter);
+  const where = commitWhere(visualizationId, filter, from, to);
   const [total, rows] = await Promise.all([
     deps.db.visualizationCommit.count({ where }),
     deps.db.visualizationCommit.findMany({ where, orderBy: [{ timestamp: 'desc' }, { sha: 'asc' }], skip: page.offset, take: page.limit }),
