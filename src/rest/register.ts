@@ -12,7 +12,6 @@ import { ValidationError, type FieldError } from '../errors.js';
 import type { ShapeLimits } from '../graphql/cost.js';
 import { compileDocument, operationOf, type OperationRunner } from '../edge/run-operation.js';
 import type { LiveConnections } from '../services/auth/live-connections.js';
-import { asAppError } from './envelope.js';
 import type { RestRoute, RestRequest } from './route.js';
 import { lastEventId, sendEventStream, wantsEventStream } from './sse.js';
 
@@ -92,4 +91,3 @@ export function registerRestRoute(app: FastifyInstance, route: RestRoute, runner
   });
 }
 
-export { asAppError };
