@@ -3,7 +3,7 @@
  * over WebSocket), the REST /v1 route table and its task stream, OpenAPI, health and metrics.
  */
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
@@ -11,7 +11,6 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { IncomingHttpHeaders } from 'node:http';
 import { extractCredential, type GraphQLContext } from './context.js';
 import { graphqlErrorOf } from './edge/errors.js';
 import { mountRoutes } from './edge/mount.js';
