@@ -3,15 +3,19 @@
  * over WebSocket), the REST /v1 route table and its task stream, OpenAPI, health and metrics.
  */
 import { readFileSync } from 'node:fs';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
-import { GraphQLError, type GraphQLSchema } from 'graphql';
+import type { GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { buildContext, contextFor, extractCredential, type GraphQLContext } from './context.js';
+import { extractCredential, type GraphQLContext } from './context.js';
+import { graphqlErrorOf } from './edge/errors.js';
+import { mountRoutes } from './edge/mount.js';
+import type { EdgeRoute } from './edge/routes.js';
+import { OperationRunner } from './edge/run-operation.js';
 import { AppError, AuthenticationError, InvalidRequestError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError } from './errors.js';
 import { formatGraphQLError } from './graphql/format-error.js';
 import { newId } from './ids.js';
@@ -19,11 +23,11 @@ import { bearerMatches, createMetrics, listenForMetrics } from './metrics.js';
 import { asAppError, errorBody } from './rest/envelope.js';
 import { registerHealth } from './rest/health.js';
 import { buildOpenApi } from './rest/openapi.js';
-import { registerRestRoutes } from './rest/register.js';
 import { recordRouteMethods } from './rest/route-methods.js';
 import { restRoutes } from './rest/v1/index.js';
-import { createTaskStreamServer, rejectUpgrade } from './rest/v1/task-stream.js';
-import { registerChatEndpoint } from './rest/v1/chat.js';
+import { taskStreamRoute } from './rest/v1/task-stream.js';
+import { chatRoute } from './rest/v1/chat.js';
+import { rejectUpgrade } from './edge/websocket-routes.js';
 import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
 import { registerViewer } from './rest/viewer.js';
@@ -31,8 +35,14 @@ import { admitOverWebSocket, limitsPlugin } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
 import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
 
-/** An error for graphql-ws to answer one operation with (formatted by onError like any other). */
-const graphqlErrorOf = (err: AppError) => new GraphQLError(err.message, { originalError: err });
+/** The route table: REST over HTTP (and SSE where a route streams), chat as SSE, the task stream over a WebSocket. */
+const routeTable: EdgeRoute[] = [...restRoutes, chatRoute, taskStreamRoute];
+
+/** What a graphql-ws socket keeps: the headers its credential came in, and each operation's context by operation id. */
+interface SocketExtra {
+  headers?: IncomingHttpHeaders;
+  contexts: Map<string, GraphQLContext>;
+}
 
 export const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
 
@@ -68,6 +78,7 @@ export interface GatewayServer {
 export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Promise<GatewayServer> {
   const { config, logger } = deps;
   const metrics = createMetrics();
+  const runner = new OperationRunner(schema, deps);
   const app = Fastify({
     loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
@@ -154,7 +165,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     formatError: (formatted, error) => formatGraphQLError(formatted, error, undefined, logger),
     plugins: [
       fastifyApolloDrainPlugin(app),
-      limitsPlugin(schema, deps),
+      limitsPlugin(runner),
       {
         async requestDidStart() {
           return {
@@ -179,10 +190,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     path: '/graphql',
     context: async (request: FastifyRequest) => {
       try {
-        return await buildContext(deps, { requestId: request.id, headers: request.headers, ip: request.ip });
+        return await runner.context({ requestId: request.id, headers: request.headers, ip: request.ip });
       } catch (err) {
-        const e = asAppError(err);
-        throw new GraphQLError(e.message, { originalError: e, extensions: { requestId: request.id, http: { status: e.status } } });
+        throw graphqlErrorOf(asAppError(err), { requestId: request.id });
       }
     },
   });
@@ -190,10 +200,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   // Sockets and event streams: re-checked on revocation, ended at token expiry, capped per credential and address.
   const live = new LiveConnections(deps.auth, { perCredential: config.WS_MAX_SOCKETS_PER_CREDENTIAL, perAddress: config.WS_MAX_SOCKETS_PER_ADDRESS }, logger);
 
-  // REST.
-  registerRestRoutes(app, restRoutes, schema, deps, live);
+  // REST, chat and the task stream.
+  const socketRoutes = mountRoutes(app, routeTable, runner, live);
   await registerOAuthEndpoints(app, deps);
-  registerChatEndpoint(app, schema, deps, live);
   const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);
@@ -214,10 +223,10 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const graphqlWss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
   /** Each graphql-ws socket's live connection, by its upgrade request. */
   const liveOf = new WeakMap<IncomingMessage, LiveConnection>();
-  const graphqlWs = useServer<Record<string, unknown>, { context?: GraphQLContext }>(
+  const graphqlWs = useServer<Record<string, unknown>, Partial<SocketExtra>>(
     {
       schema,
-      context: (ctx) => ctx.extra.context!,
+      context: (ctx, id) => ctx.extra.contexts!.get(id)!,
       onConnect: async (ctx) => {
         const connection = liveOf.get(ctx.extra.request)!;
         const params = ctx.connectionParams ?? {};
@@ -228,8 +237,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         try {
           const credential = extractCredential(headers);
           if (!credential) throw new AuthenticationError();
-          const principal = await connection.authenticate(credential);
-          ctx.extra.context = contextFor(deps, { headers, ip: connection.ip }, principal);
+          await connection.authenticate(credential);
+          ctx.extra.headers = headers;
+          ctx.extra.contexts = new Map();
           metrics.streamsOpened.labels('graphql-ws').inc();
           return true;
         } catch (err) {
@@ -240,30 +250,33 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
           return false;
         }
       },
-      onSubscribe: async (ctx, _id, payload) => {
+      onSubscribe: async (ctx, id, payload) => {
         const connection = liveOf.get(ctx.extra.request)!;
         // graphql-ws has entered this operation already.
         const max = config.WS_MAX_SUBSCRIPTIONS_PER_SOCKET;
         if (Object.keys(ctx.subscriptions).length > max) return [graphqlErrorOf(new TooManyOperationsError(max))];
         // Each operation is authenticated as an HTTP request is: a revoked key or ended session is refused (and its socket closed).
+        const requestId = newId('request');
+        let context: GraphQLContext;
         try {
-          ctx.extra.context!.principal = await connection.reauthenticate();
+          context = await runner.liveContext(connection, { requestId, headers: ctx.extra.headers!, ip: connection.ip });
         } catch (err) {
-          return [graphqlErrorOf(asAppError(err))];
+          return [graphqlErrorOf(asAppError(err), { requestId })];
         }
+        ctx.extra.contexts!.set(id, context);
         // The plan's limits apply over the socket as over HTTP.
-        return admitOverWebSocket(schema, deps, ctx.extra.context!, payload);
+        return admitOverWebSocket(runner, context, payload);
       },
-      onError: (ctx, _id, _payload, errors) =>
-        errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.context?.requestId, logger)),
-      onNext: (ctx, _id, _payload, _args, result) =>
+      onComplete: (ctx, id) => void ctx.extra.contexts?.delete(id),
+      onError: (ctx, id, _payload, errors) =>
+        errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger)),
+      onNext: (ctx, id, _payload, _args, result) =>
         result.errors?.length
-          ? { ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.context?.requestId, logger)) }
+          ? { ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger)) }
           : undefined,
     },
     graphqlWss,
   );
-  const taskStream = createTaskStreamServer(schema, deps, live);
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path === '/graphql') {
@@ -283,7 +296,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       });
       return;
     }
-    void taskStream.handleUpgrade(request, socket, head).then((handled) => {
+    void socketRoutes.handleUpgrade(request, socket, head).then((handled) => {
       if (!handled) {
         const body = JSON.stringify(errorBody(new NotFoundError('stream', path ?? ''), newId('request')));
         socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
@@ -297,7 +310,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     metricsAddress: metricsAddress && typeof metricsAddress === 'object' ? { host: metricsAddress.address, port: metricsAddress.port } : null,
     async close() {
       draining = true;
-      taskStream.close();
+      socketRoutes.close();
       live.close();
       await graphqlWs.dispose(); // closes graphql-ws sockets with 1001
       graphqlWss.close();

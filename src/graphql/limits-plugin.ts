@@ -1,77 +1,31 @@
 /**
- * Limits for GraphQL over HTTP: once the operation is parsed and validated (and before any
- * resolver runs) its cost and shape are computed from the query, checked against the caller's
- * depth and cost ceilings and the caps every operation keeps, and admitted by the same Limiter as
- * REST: per credential, or per client address for a caller without one. The response carries
- * X-RateLimit-*, `extensions.cost` { requested, actual, depth, rate } and `extensions.rateLimit`
- * (the headers' values); a refusal carries its status and headers.
+ * Limits for GraphQL over HTTP and over graphql-ws, through the operation runner's one admission
+ * (src/edge/run-operation.ts): once the operation is parsed and validated (and before any
+ * resolver runs) its cost is computed from the query and admitted, per credential or per client
+ * address. Over HTTP the response carries X-RateLimit-*, `extensions.cost` { requested, actual,
+ * depth, rate } and `extensions.rateLimit` (the headers' values); a refusal carries its status
+ * and headers.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import {
-  GraphQLError,
-  getOperationAST,
-  getVariableValues,
-  Kind,
-  parse,
-  validate,
-  type DocumentNode,
-  type FragmentDefinitionNode,
-  type GraphQLSchema,
-  type OperationDefinitionNode,
-} from 'graphql';
+import { getOperationAST, parse, validate, type GraphQLError } from 'graphql';
 import type { GraphQLContext } from '../context.js';
+import { graphqlErrorOf } from '../edge/errors.js';
+import type { Admitted, OperationRunner } from '../edge/run-operation.js';
 import { asAppError } from '../rest/envelope.js';
-import type { Admission } from '../services/limits/limiter.js';
-import type { ServiceDeps } from '../services/deps.js';
-import { operationCost, type OperationCost } from './cost.js';
 
-/**
- * Whether the variables fit their declared types. A bad one (a number past what Int holds) is
- * refused by execution before any resolver runs, so it costs nothing; its size must not be
- * priced either (`first: 99999999999` is a validation error, not a query too expensive to run).
- */
-function variablesFit(schema: GraphQLSchema, operation: OperationDefinitionNode, variables: Record<string, unknown> | null | undefined): boolean {
-  return !('errors' in getVariableValues(schema, operation.variableDefinitions ?? [], variables ?? {}, { maxErrors: 1 }));
-}
-
-/**
- * Costs an operation and admits it for its caller, or throws the refusal as a GraphQLError with
- * its HTTP status and headers. Null when execution refuses it anyway (variables that do not fit
- * their types): nothing runs, so nothing is charged.
- */
-async function admitOperation(
-  schema: GraphQLSchema,
-  deps: ServiceDeps,
-  caller: Pick<GraphQLContext, 'principal' | 'ip'>,
-  document: DocumentNode,
-  operation: OperationDefinitionNode,
-  variables: Record<string, unknown> | null | undefined,
-  endpoint: string,
-): Promise<{ admission: Admission; cost: OperationCost } | null> {
-  if (!variablesFit(schema, operation, variables)) return null;
-  const fragments: Record<string, FragmentDefinitionNode> = {};
-  for (const d of document.definitions) if (d.kind === Kind.FRAGMENT_DEFINITION) fragments[d.name.value] = d;
-  const cost = operationCost(schema, operation, fragments, variables ?? {});
-  try {
-    await deps.limiter.checkQuery(caller.principal, cost);
-    const admission = caller.principal
-      ? await deps.limiter.admit(caller.principal, cost.cost, `${endpoint} ${operation.name?.value ?? operation.operation}`, cost.rateCost)
-      : await deps.limiter.admitAddress(caller.ip, cost.rateCost);
-    return { admission, cost };
-  } catch (err) {
-    const e = asAppError(err);
-    throw new GraphQLError(e.message, { originalError: e, extensions: { http: { status: e.status, headers: new Map(Object.entries(e.headers)) } } });
-  }
-}
-
-export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloServerPlugin<GraphQLContext> {
+export function limitsPlugin(runner: OperationRunner): ApolloServerPlugin<GraphQLContext> {
   return {
     async requestDidStart() {
-      let admitted: { admission: Admission; cost: OperationCost } | null = null;
+      let admitted: Admitted | null = null;
       return {
         async didResolveOperation({ contextValue, operation, document, request }) {
           if (!operation) return;
-          admitted = await admitOperation(schema, deps, contextValue, document, operation, request.variables, 'graphql');
+          const endpoint = `graphql ${operation.name?.value ?? operation.operation}`;
+          try {
+            admitted = await runner.admit(contextValue, { document, operation, variables: request.variables ?? {} }, endpoint);
+          } catch (err) {
+            throw graphqlErrorOf(asAppError(err));
+          }
           if (admitted) contextValue.admitted = { rate: admitted.admission.rate, cost: admitted.cost.cost };
         },
         async willSendResponse({ response }) {
@@ -99,8 +53,7 @@ export function limitsPlugin(schema: GraphQLSchema, deps: ServiceDeps): ApolloSe
  * (a dashboard keeps several open); queries and mutations over the socket cost what they cost over HTTP.
  */
 export async function admitOverWebSocket(
-  schema: GraphQLSchema,
-  deps: ServiceDeps,
+  runner: OperationRunner,
   caller: Pick<GraphQLContext, 'principal' | 'ip'>,
   payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
 ): Promise<GraphQLError[] | undefined> {
@@ -110,15 +63,14 @@ export async function admitOverWebSocket(
   } catch {
     return undefined; // graphql-ws answers the syntax error itself
   }
-  if (validate(schema, document).length) return undefined; // and the validation errors
+  if (validate(runner.schema, document).length) return undefined; // and the validation errors
   const operation = getOperationAST(document, payload.operationName ?? undefined);
   if (!operation) return undefined; // and a missing operation
   try {
-    const admitted = await admitOperation(schema, deps, caller, document, operation, payload.variables, 'graphql-ws');
+    const admitted = await runner.admit(caller, { document, operation, variables: payload.variables ?? {} }, `graphql-ws ${operation.name?.value ?? operation.operation}`);
     await admitted?.admission.release();
     return undefined;
   } catch (err) {
-    const e = err as GraphQLError;
-    return [new GraphQLError(e.message, { originalError: e.originalError ?? e })];
+    return [graphqlErrorOf(asAppError(err))];
   }
 }

@@ -6,14 +6,14 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { subscribe, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import type { ExecutionResult } from 'graphql';
 import { extractCredential, type GraphQLContext } from '../context.js';
 import { INT32_MAX, parseBoundedInt, wholeNumberMessage } from '../bounded-int.js';
+import { streamError } from '../edge/errors.js';
 import { AuthenticationError, ValidationError } from '../errors.js';
-import { appErrorOf } from '../graphql/format-error.js';
+import type { Logger } from '../logger.js';
 import type { LiveConnection, LiveConnections } from '../services/auth/live-connections.js';
-import type { ServiceDeps } from '../services/deps.js';
-import { asAppError, errorBody } from './envelope.js';
+import { errorBody } from './envelope.js';
 
 const KEEPALIVE_MS = 15_000;
 
@@ -39,12 +39,15 @@ function frame(e: { id?: string; event: string; data: unknown }): string {
 }
 
 export interface EventStreamRun {
-  schema: GraphQLSchema;
-  document: DocumentNode;
   contextValue: GraphQLContext;
-  variableValues: Record<string, unknown>;
+  /** Starts the subscription; a refusal (e.g. not visible) is thrown before anything is sent, an ordinary error response. */
+  start(): Promise<AsyncGenerator<ExecutionResult>>;
+  /** Called once the stream has ended (gives back what `start` held). */
+  finish?(): Promise<void>;
+  /** An event sent first, without an id (what the stream is about). */
   opening?: { event: string; data: unknown };
-  event(data: any): { id: string; event: string; data: unknown };
+  /** One result's data as an event; `id` (when the stream resumes) is what Last-Event-ID resumes after. */
+  event(data: any): { id?: string; event: string; data: unknown };
 }
 
 /** Open streams per server, ended before it closes (clients reconnect elsewhere with Last-Event-ID). */
@@ -83,20 +86,14 @@ export function holdLiveStream(live: LiveConnections, request: FastifyRequest, c
 export async function sendEventStream(
   request: FastifyRequest,
   reply: FastifyReply,
-  deps: Pick<ServiceDeps, 'logger'>,
+  logger: Logger,
   live: LiveConnections,
   run: EventStreamRun,
 ): Promise<void> {
   const connection = holdLiveStream(live, request, run.contextValue);
   let results: AsyncGenerator<ExecutionResult>;
   try {
-    const stream = await subscribe({ schema: run.schema, document: run.document, contextValue: run.contextValue, variableValues: run.variableValues });
-    if (!(Symbol.asyncIterator in stream)) {
-      // Refused before anything was sent (e.g. not visible): an ordinary error response.
-      const err = (stream as ExecutionResult).errors?.[0];
-      throw appErrorOf(err) ?? err?.originalError ?? asAppError(err);
-    }
-    results = stream as AsyncGenerator<ExecutionResult>;
+    results = await run.start();
   } catch (err) {
     connection.release();
     throw err;
@@ -133,8 +130,7 @@ export async function sendEventStream(
       res.write(frame(run.event(data)));
     }
   } catch (err) {
-    const appError = appErrorOf(err as never) ?? asAppError((err as { originalError?: unknown }).originalError ?? err);
-    if (appError.code === 'internal_error') deps.logger.error({ err, requestId: request.id }, 'event stream failed');
+    const appError = streamError(err, logger, request.id, 'event stream');
     if (open) res.write(frame({ event: 'error', data: errorBody(appError, request.id) }));
   } finally {
     clearInterval(keepalive);
@@ -142,5 +138,6 @@ export async function sendEventStream(
     res.off('close', stop);
     connection.release();
     if (open) res.end();
+    await run.finish?.();
   }
 }
