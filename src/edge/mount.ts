@@ -40,7 +40,7 @@ function registerSseRoute<B>(app: FastifyInstance, route: SseRoute<B>, runner: O
       return sendEventStream(request, reply, runner.deps.logger, live, {
         contextValue: context,
         start: async () => {
-          const subscribed = await runner.subscribe(context, operation, endpoint, { holdSlot: route.holdsSlot });
+          const subscribed = await runner.subscribe(context, operation, endpoint, { holdSlot: route.holdsSlot , pricing: 'request' });
           release = subscribed.release;
           reply.headers(subscribed.headers);
           return subscribed.events;

@@ -28,7 +28,7 @@ import {
   type OperationDefinitionNode,
 } from 'graphql';
 import { buildContext, contextFor, type GraphQLContext } from '../context.js';
-import { checkShape, operationCost, type OperationCost, type ShapeLimits } from '../graphql/cost.js';
+import { checkShape, operationCost, type OperationCost, type Pricing, type ShapeLimits } from '../graphql/cost.js';
 import type { LiveConnection } from '../services/auth/live-connections.js';
 import type { ServiceDeps } from '../services/deps.js';
 import type { Admission } from '../services/limits/limiter.js';
@@ -59,6 +59,8 @@ export interface Admitted {
 export interface ExecuteOptions extends OperationErrorOptions {
   /** Receives the X-RateLimit-* headers once admitted, for the answer whatever it turns out to be. */
   onAdmitted?(headers: Record<string, string>): void;
+  /** `request` for the route table's transports (REST, chat, the task WebSocket): see Pricing. */
+  pricing?: Pricing;
 }
 
 /** An executed operation: its data, the X-RateLimit-* headers and whether a mutation replayed an earlier request. */
@@ -82,8 +84,8 @@ export function fragmentsOf(document: DocumentNode): Record<string, FragmentDefi
 }
 
 /** Parses and validates a route's document at start-up; a broken one, or one over the shape limits, stops it. */
-export function compileDocument(schema: GraphQLSchema, source: string, label: string, shape: ShapeLimits): DocumentNode {
-  const document = parse(source);
+export function compileDocument(schema: GraphQLSchema, source: string | DocumentNode, label: string, shape: ShapeLimits): DocumentNode {
+  const document = typeof source === 'string' ? parse(source) : source;
   const errors = validate(schema, document);
   if (errors.length) throw new Error(`${label}: invalid GraphQL document: ${errors[0]!.message}`);
   try {
@@ -152,9 +154,9 @@ export class OperationRunner {
    * execution refuses it anyway (variables that do not fit their types): nothing is charged.
    * `endpoint` is what the usage ledger records it under.
    */
-  async admit(caller: Pick<GraphQLContext, 'principal' | 'ip'>, op: Operation, endpoint: string): Promise<Admitted | null> {
+  async admit(caller: Pick<GraphQLContext, 'principal' | 'ip'>, op: Operation, endpoint: string, pricing: Pricing = 'selection'): Promise<Admitted | null> {
     if (!variablesFit(this.schema, op.operation, op.variables)) return null;
-    const cost = operationCost(this.schema, op.operation, fragmentsOf(op.document), op.variables);
+    const cost = operationCost(this.schema, op.operation, fragmentsOf(op.document), op.variables, pricing);
     const { limiter } = this.deps;
     await limiter.checkQuery(caller.principal, cost);
     const admission = caller.principal
@@ -165,7 +167,7 @@ export class OperationRunner {
 
   /** Admits and executes a query or mutation; its first error is thrown as an AppError. */
   async execute(context: GraphQLContext, op: Operation, endpoint: string, options: ExecuteOptions = {}): Promise<Executed> {
-    const admitted = await this.admit(context, op, endpoint);
+    const admitted = await this.admit(context, op, endpoint, options.pricing);
     if (admitted) options.onAdmitted?.(admitted.admission.headers);
     let result: ExecutionResult;
     try {
@@ -193,8 +195,8 @@ export class OperationRunner {
    * its concurrency slot until `release` (a model call streaming its answer), otherwise the slot
    * is given back at once (a stream of events is open for long and mostly idle).
    */
-  async subscribe(context: GraphQLContext, op: Operation, endpoint: string, options: OperationErrorOptions & { holdSlot?: boolean } = {}): Promise<Subscribed> {
-    const admitted = await this.admit(context, op, endpoint);
+  async subscribe(context: GraphQLContext, op: Operation, endpoint: string, options: OperationErrorOptions & { holdSlot?: boolean; pricing?: Pricing } = {}): Promise<Subscribed> {
+    const admitted = await this.admit(context, op, endpoint, options.pricing);
     let released = false;
     const release = async () => {
       if (released) return;

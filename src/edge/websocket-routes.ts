@@ -74,7 +74,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
       });
       const context = await runner.liveContext(connection, { requestId, headers: request.headers, ip: connection.ip }, credential);
       const invalid = route.invalid && (() => route.invalid!({ params: found.raw, query: url.searchParams }));
-      const events = (stream = (await runner.subscribe(context, operation, `${route.method} ${route.path}`, { invalid })).events);
+      const events = (stream = (await runner.subscribe(context, operation, `${route.method} ${route.path}`, { invalid , pricing: 'request' })).events);
       if (connection.ended) throw connection.ended;
       if (socket.destroyed) {
         void events.return(undefined); // the client left while it was being authenticated

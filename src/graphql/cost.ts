@@ -58,11 +58,21 @@ export interface ShapeLimits {
   maxIds: number;
 }
 
+/**
+ * How an operation is priced. `selection` (GraphQL): the caller chose the selection, so nested
+ * fields and page sizes count as above. `request` (the REST routes, the chat stream and the task
+ * WebSocket, whose documents the gateway wrote): one request costs what its root fields declare
+ * (`extensions.cost`, default 1; `extensions.work` against the windows), whatever the page size,
+ * as the REST API promises ("most endpoints cost 1 credit; multi-file operations 5–10").
+ */
+export type Pricing = 'selection' | 'request';
+
 export function operationCost(
   schema: GraphQLSchema,
   operation: OperationDefinitionNode,
   fragments: Record<string, FragmentDefinitionNode>,
   variables: Record<string, unknown> = {},
+  pricing: Pricing = 'selection',
 ): OperationCost {
   const result: OperationCost = { cost: 0, rateCost: 0, depth: 0, aliases: 0, schemaIntrospections: 0, maxIds: 0 };
   const root = schema.getRootType(operation.operation);
@@ -116,10 +126,12 @@ export function operationCost(
             : 1;
         const rule = fieldDef.extensions?.cost;
         const declared = typeof rule === 'number' ? rule : typeof rule === 'function' ? Number(rule(argumentsOf(selection))) : null;
-        const credits = declared ?? (connection || byIds ? Math.max(1, Math.ceil(page / PER_CREDIT)) : isRoot ? 1 : 0);
+        const perRequest = pricing === 'request' && isRoot;
+        const credits = declared ?? (perRequest ? 1 : connection || byIds ? Math.max(1, Math.ceil(page / PER_CREDIT)) : isRoot ? 1 : 0);
         const work = fieldDef.extensions?.work;
         // An alias runs the field's resolver once more: at least 1 against the windows.
         add({ credits, rate: Math.max(credits, typeof work === 'number' ? work : 0, selection.alias ? 1 : 0) });
+        if (perRequest) continue;
         if (selection.selectionSet && (isObjectType(named) || isInterfaceType(named) || 'getTypes' in named)) {
           add(walk(named as GraphQLCompositeType, selection.selectionSet, level + 1, false, seen), page);
         }

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { AppError, ConflictError, errorCodes } from '../../src/errors.js';
 import { buildOpenApi, errorCodesOf } from '../../src/rest/openapi.js';
+import { graphql } from '../../src/rest/graphql.js';
 import { defineRoute } from '../../src/rest/route.js';
 import { restRoutes } from '../../src/rest/v1/index.js';
 import { WEBHOOK_EVENT_TYPES } from '../../src/services/webhooks/events.js';
@@ -101,9 +102,9 @@ describe('the OpenAPI document', () => {
       tag: 'Probe',
       successStatus: 200,
       response: z.object({ created_at: z.iso.datetime(), ended_at: z.iso.datetime().nullable() }),
-      document: 'query { __typename }',
+      document: graphql('query Probe { __typename }'),
       variables: () => ({}),
-      reply: () => ({}),
+      reply: () => ({ created_at: '2026-11-30T00:00:00Z', ended_at: null }),
     });
     const probe = buildOpenApi([route], 'http://localhost', 'test') as any;
     const props = probe.components.schemas.GetProbeResponse.properties;
