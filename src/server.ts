@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import { GraphQLError, type GraphQLSchema } from 'graphql';
@@ -27,6 +28,7 @@ import { registerChatEndpoint } from './rest/v1/chat.js';
 import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
 import { registerViewer } from './rest/viewer.js';
+import { registerDashboard } from './web/dashboard.js';
 import { admitOverWebSocket, limitsPlugin } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
 import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
@@ -154,6 +156,8 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     formatError: (formatted, error) => formatGraphQLError(formatted, error, undefined, logger),
     plugins: [
       fastifyApolloDrainPlugin(app),
+      // A browser's GET /graphql gets our own explorer (registerDashboard), not Apollo's CDN-loaded Sandbox.
+      ApolloServerPluginLandingPageDisabled(),
       limitsPlugin(schema, deps),
       {
         async requestDidStart() {
@@ -198,6 +202,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);
   registerViewer(app);
+  registerDashboard(app);
   // Metrics on the main port only for the holder of METRICS_TOKEN; without one they are not served here (404).
   const metricsToken = config.METRICS_TOKEN;
   if (metricsToken) {
