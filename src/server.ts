@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
+import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
@@ -31,6 +32,7 @@ import { rejectUpgrade } from './edge/websocket-routes.js';
 import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
 import { registerViewer } from './rest/viewer.js';
+import { registerDashboard } from './web/dashboard.js';
 import { admitOverWebSocket, limitsPlugin } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
 import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
@@ -165,6 +167,8 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     formatError: (formatted, error) => formatGraphQLError(formatted, error, undefined, logger),
     plugins: [
       fastifyApolloDrainPlugin(app),
+      // A browser's GET /graphql gets our own explorer (registerDashboard), not Apollo's CDN-loaded Sandbox.
+      ApolloServerPluginLandingPageDisabled(),
       limitsPlugin(runner),
       {
         async requestDidStart() {
@@ -207,6 +211,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);
   registerViewer(app);
+  registerDashboard(app);
   // Metrics on the main port only for the holder of METRICS_TOKEN; without one they are not served here (404).
   const metricsToken = config.METRICS_TOKEN;
   if (metricsToken) {

@@ -1,0 +1,80 @@
+/**
+ * The dashboard's only way to the gateway: the public GraphQL API over HTTP (POST /graphql) and
+ * graphql-ws (subscriptions), with the signed-in credential (an access token or an API key) kept
+ * in sessionStorage for this tab.
+ */
+import { createClient, type Client } from 'graphql-ws';
+
+const KEY = 'dashboard.credential';
+
+export const storedCredential = (): string | null => sessionStorage.getItem(KEY);
+/** Whether the stored credential is a session's access token (signing out ends the session) or an API key. */
+export const isSession = () => sessionStorage.getItem(`${KEY}.kind`) === 'session';
+export function storeCredential(value: string | null, kind: 'session' | 'key' = 'key') {
+  if (value) {
+    sessionStorage.setItem(KEY, value);
+    sessionStorage.setItem(`${KEY}.kind`, kind);
+  } else {
+    sessionStorage.removeItem(KEY);
+    sessionStorage.removeItem(`${KEY}.kind`);
+  }
+}
+
+export class ApiError extends Error {
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+const endpoint = () => new URL('/graphql', window.location.href).toString();
+
+/** Runs one query or mutation; throws ApiError with the first error's message and code. */
+export async function gql<T = any>(query: string, variables?: Record<string, unknown>, credential = storedCredential()): Promise<T> {
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' };
+  if (credential) headers.authorization = `Bearer ${credential}`;
+  const response = await fetch(endpoint(), { method: 'POST', headers, body: JSON.stringify({ query, variables }) });
+  const body = (await response.json().catch(() => null)) as { data?: T; errors?: Array<{ message: string; extensions?: { code?: string } }> } | null;
+  if (body?.errors?.length) throw new ApiError(body.errors[0].message, body.errors[0].extensions?.code);
+  if (!body?.data) throw new ApiError(`The gateway answered ${response.status}`, undefined);
+  return body.data;
+}
+
+let ws: { client: Client; credential: string | null } | null = null;
+
+/** The graphql-ws client for the current credential (one socket, reopened when the credential changes). */
+function wsClient(): Client {
+  const credential = storedCredential();
+  if (ws && ws.credential === credential) return ws.client;
+  ws?.client.dispose();
+  const client = createClient({
+    url: endpoint().replace(/^http/, 'ws'),
+    connectionParams: credential ? { authorization: `Bearer ${credential}` } : {},
+    lazy: true,
+    retryAttempts: 5,
+  });
+  ws = { client, credential };
+  return client;
+}
+
+/** Subscribes; `onNext` gets each event's data. Returns a function that unsubscribes. */
+export function subscribe<T = any>(query: string, variables: Record<string, unknown>, handlers: { next(data: T): void; error?(message: string): void; complete?(): void }): () => void {
+  return wsClient().subscribe<T>(
+    { query, variables },
+    {
+      next: (result) => {
+        if (result.errors?.length) handlers.error?.(result.errors[0].message);
+        else if (result.data) handlers.next(result.data as T);
+      },
+      error: (err) => handlers.error?.(err instanceof Error ? err.message : Array.isArray(err) ? String(err[0]?.message) : 'The live connection closed'),
+      complete: () => handlers.complete?.(),
+    },
+  );
+}
+
+export function closeLive() {
+  ws?.client.dispose();
+  ws = null;
+}
