@@ -27,6 +27,7 @@ import { registerChatEndpoint } from './rest/v1/chat.js';
 import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
 import { registerViewer } from './rest/viewer.js';
+import { scimRoutes } from './scim/routes.js';
 import { admitOverWebSocket, limitsPlugin } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
 import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
@@ -194,6 +195,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   registerRestRoutes(app, restRoutes, schema, deps, live);
   await registerOAuthEndpoints(app, deps);
   registerChatEndpoint(app, schema, deps, live);
+  await app.register(scimRoutes(deps), { prefix: '/scim/v2' });
   const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);

@@ -7,6 +7,7 @@ import { generationRoutes } from './generations.js';
 import { authRoutes, keyRoutes, oauthClientRoutes, teamRoutes } from './identity.js';
 import { projectRoutes } from './projects.js';
 import { reviewRoutes } from './reviews.js';
+import { scimTokenRoutes } from './scim-tokens.js';
 import { visualizationRoutes } from './visualizations.js';
 import { webhookRoutes } from './webhooks.js';
 
@@ -16,6 +17,7 @@ export const restRoutes: RestRoute[] = [
   ...authRoutes,
   ...keyRoutes,
   ...teamRoutes,
+  ...scimTokenRoutes,
   ...oauthClientRoutes,
   ...billingRoutes,
   ...generationRoutes,
