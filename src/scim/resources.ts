@@ -58,16 +58,15 @@ const GROUP_FILTERS: FilterAttributes = {
 const present = <T>(v: T | null | undefined): T | undefined => v ?? undefined;
 
 function userOut(u: ScimUserRow) {
-  const name = u.givenName || u.familyName ? { givenName: present(u.givenName), familyName: present(u.familyName) } : undefined;
   return {
+    ...(u.attributes as Record<string, unknown>),
     id: u.id,
     userName: u.userName,
     externalId: present(u.externalId),
     displayName: present(u.displayName),
-    name,
     emails: u.emails as unknown as ScimEmail[],
     active: u.active,
-    groups: u.groups.map((g) => ({ value: g.group.id, display: g.group.displayName, type: 'direct' })),
+    groups: u.groups.map((g) => ({ value: g.group.id, display: g.group.displayName, $ref: `${SCIMMY.Resources.Group.basepath()}/${g.group.id}`, type: 'direct' })),
     meta: { created: u.createdAt, lastModified: u.updatedAt },
   };
 }
@@ -77,7 +76,7 @@ function groupOut(g: ScimGroupRow) {
     id: g.id,
     displayName: g.displayName,
     externalId: present(g.externalId),
-    members: g.members.map((m) => ({ value: m.scimUser.id, display: m.scimUser.userName, type: 'User' })),
+    members: g.members.map((m) => ({ value: m.scimUser.id, display: m.scimUser.userName, $ref: `${SCIMMY.Resources.User.basepath()}/${m.scimUser.id}`, type: 'User' })),
     meta: { created: g.createdAt, lastModified: g.updatedAt },
   };
 }
@@ -92,15 +91,21 @@ interface UserIn {
   password?: string;
 }
 
+/** Attributes with columns of their own, or that the gateway sets; the rest of a resource is kept as sent. */
+const USER_COLUMNS = new Set(['schemas', 'meta', 'id', 'userName', 'externalId', 'displayName', 'emails', 'active', 'password', 'groups']);
+
 function userIn(instance: UserIn) {
+  // JSON drops what SCIMMY never returns (the password) and undefined values.
+  const sent = JSON.parse(JSON.stringify(instance)) as Record<string, unknown>;
   return {
     userName: instance.userName,
     externalId: instance.externalId,
     displayName: instance.displayName,
     givenName: instance.name?.givenName,
     familyName: instance.name?.familyName,
-    emails: (instance.emails ?? []).map((e) => ({ value: e.value, ...(e.type ? { type: e.type } : {}), ...(e.primary ? { primary: true } : {}) })),
+    emails: (sent.emails as ScimEmail[] | undefined) ?? [],
     active: instance.active ?? true,
+    attributes: Object.fromEntries(Object.entries(sent).filter(([key]) => !USER_COLUMNS.has(key))),
     password: instance.password,
   };
 }
@@ -113,6 +118,23 @@ function listed<T extends object>(resource: InstanceType<typeof SCIMMY.Types.Res
   return resource.filter ? matchFilter(resource.filter, all, attributes) : all;
 }
 
+interface AttributeDefinition {
+  config: { canonicalValues?: unknown };
+  subAttributes?: AttributeDefinition[];
+}
+
+/**
+ * RFC 7643 lists no canonical values for roles.type and x509Certificates.type (an empty list);
+ * SCIMMY reads that as "no value is allowed", so any role or certificate with a type is refused.
+ * Canonical values are suggestions (RFC 7643 §2.3.1): an empty list constrains nothing here.
+ */
+function allowAnyValueWhereNoneListed(attributes: AttributeDefinition[]): void {
+  for (const a of attributes) {
+    if (Array.isArray(a.config.canonicalValues) && a.config.canonicalValues.length === 0) a.config.canonicalValues = false;
+    if (a.subAttributes) allowAnyValueWhereNoneListed(a.subAttributes);
+  }
+}
+
 let declared = false;
 
 /** Declares the resource types and the configuration once per process; `baseUrl` is where /scim/v2 is served. */
@@ -122,6 +144,7 @@ export function declareScimResources(baseUrl: string): void {
   }
   if (declared) return;
   declared = true;
+  allowAnyValueWhereNoneListed(SCIMMY.Schemas.User.definition.attributes as unknown as AttributeDefinition[]);
   SCIMMY.Config.set({
     documentationUri: undefined,
     patch: true,

@@ -26,6 +26,16 @@ function send(reply: FastifyReply, status: number, body: unknown): FastifyReply 
   return reply.status(status).type(`${SCIM_JSON}; charset=utf-8`).send(body === undefined ? undefined : JSON.stringify(body));
 }
 
+/** SCIM's error message (RFC 7644 §3.12): `status` is a string; `scimType` only where there is one. */
+function errorBody(err: ScimError) {
+  return {
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+    status: String(err.status),
+    ...(err.scimType ? { scimType: err.scimType } : {}),
+    detail: err.message,
+  };
+}
+
 /** Any failure as SCIM's error message. */
 function scimErrorOf(err: unknown, request: FastifyRequest): ScimError {
   if (err instanceof ScimError) return err;
@@ -53,13 +63,34 @@ function intParam(query: Record<string, unknown>, name: string, min: number, max
 function listParams(query: Record<string, unknown>): Record<string, unknown> {
   const params: Record<string, unknown> = {};
   for (const name of ['filter', 'attributes', 'excludedAttributes', 'sortBy', 'sortOrder']) {
-    if (query[name] !== undefined) params[name] = query[name];
+    if (query[name] !== undefined && query[name] !== null) params[name] = query[name];
   }
   const startIndex = intParam(query, 'startIndex', 1, Number.MAX_SAFE_INTEGER);
   const count = intParam(query, 'count', 0, SCIM_MAX_RESULTS);
   params.startIndex = startIndex ?? 1;
   params.count = count ?? SCIM_MAX_RESULTS;
   return params;
+}
+
+const SEARCH_REQUEST = 'urn:ietf:params:scim:api:messages:2.0:SearchRequest';
+
+/** The list parameters of a POST …/.search body (RFC 7644 §3.4.3). */
+function searchParams(body: unknown): Record<string, unknown> {
+  const request = (body ?? {}) as Record<string, unknown>;
+  if (!Array.isArray(request.schemas) || !request.schemas.includes(SEARCH_REQUEST)) {
+    throw scimError(400, 'invalidSyntax', `A search body must list the schema ${SEARCH_REQUEST}.`);
+  }
+  const list = (v: unknown) => (Array.isArray(v) ? v.join(',') : v);
+  const text = (v: unknown) => (v === undefined ? undefined : String(v));
+  return listParams({
+    filter: request.filter,
+    attributes: list(request.attributes),
+    excludedAttributes: list(request.excludedAttributes),
+    sortBy: request.sortBy,
+    sortOrder: request.sortOrder,
+    startIndex: text(request.startIndex),
+    count: text(request.count),
+  });
 }
 
 /** A list response whose itemsPerPage is what it holds (RFC 7644 §3.4.2). */
@@ -70,10 +101,25 @@ function listBody(list: { Resources: unknown[]; itemsPerPage: number }) {
 
 type ResourceClass = typeof SCIMMY.Resources.User | typeof SCIMMY.Resources.Group;
 
+/** `schemas` is always returned (RFC 7643 §3), also when `attributes` narrows the answer (SCIMMY leaves it out then). */
+function withSchemas(resource: object, Resource: ResourceClass): object {
+  const plain = JSON.parse(JSON.stringify(resource)) as { schemas?: string[] };
+  return plain.schemas ? plain : { schemas: [Resource.schema.definition.id], ...plain };
+}
+
+function listWithSchemas(list: { Resources: object[]; itemsPerPage: number }, Resource: ResourceClass) {
+  list.Resources = list.Resources.map((r) => withSchemas(r, Resource));
+  return listBody(list);
+}
+
 function resourceRoutes(app: FastifyInstance, path: string, Resource: ResourceClass): void {
   app.get(path, async (request, reply) => {
     const list = await new Resource(listParams(request.query as Record<string, unknown>) as never).read(request.scim);
-    return send(reply, 200, listBody(list as never));
+    return send(reply, 200, listWithSchemas(list as never, Resource));
+  });
+  app.post(`${path}/.search`, async (request, reply) => {
+    const list = await new Resource(searchParams(request.body) as never).read(request.scim);
+    return send(reply, 200, listWithSchemas(list as never, Resource));
   });
   app.post(path, async (request, reply) => {
     const created = (await new Resource().write(request.body as never, request.scim)) as { meta?: { location?: string } };
@@ -84,7 +130,7 @@ function resourceRoutes(app: FastifyInstance, path: string, Resource: ResourceCl
     const { id } = request.params as { id: string };
     const query = request.query as Record<string, unknown>;
     const params = Object.fromEntries(['attributes', 'excludedAttributes'].filter((n) => query[n] !== undefined).map((n) => [n, query[n]]));
-    return send(reply, 200, await new Resource(id, params as never).read(request.scim));
+    return send(reply, 200, withSchemas(await new Resource(id, params as never).read(request.scim), Resource));
   });
   app.put(`${path}/:id`, async (request, reply) => {
     const { id } = request.params as { id: string };
@@ -117,10 +163,10 @@ export function scimRoutes(deps: Deps) {
     app.setErrorHandler((err, request, reply) => {
       const scimError = scimErrorOf(err, request);
       if (scimError.status === 401) reply.header('WWW-Authenticate', 'Bearer realm="scim"');
-      return send(reply, scimError.status, new SCIMMY.Messages.Error(scimError));
+      return send(reply, scimError.status, errorBody(scimError));
     });
     app.setNotFoundHandler((request, reply) =>
-      send(reply, 404, new SCIMMY.Messages.Error(scimError(404, null, `No SCIM endpoint ${request.method} ${request.url.split('?')[0]}.`))),
+      send(reply, 404, errorBody(scimError(404, null, `No SCIM endpoint ${request.method} ${request.url.split('?')[0]}.`))),
     );
     app.addHook('onRequest', async (request) => {
       const header = request.headers.authorization ?? '';
@@ -132,6 +178,20 @@ export function scimRoutes(deps: Deps) {
 
     resourceRoutes(app, '/Users', SCIMMY.Resources.User);
     resourceRoutes(app, '/Groups', SCIMMY.Resources.Group);
+    // The discovery endpoints are read-only: any other method answers 405 (RFC 7644 §4).
+    for (const path of ['/ServiceProviderConfig', '/ResourceTypes', '/Schemas']) {
+      app.route({
+        method: ['POST', 'PUT', 'PATCH', 'DELETE'],
+        url: path,
+        handler: async (request, reply) => {
+          reply.header('Allow', 'GET');
+          return send(reply, 405, errorBody(scimError(405, null, `${path} is read-only: use GET.`)));
+        },
+      });
+    }
+    app.post('/.search', async (_request, reply) =>
+      send(reply, 501, errorBody(scimError(501, null, 'Search one resource type at a time: POST /Users/.search or /Groups/.search.'))),
+    );
     app.get('/ServiceProviderConfig', async (_request, reply) => send(reply, 200, await new SCIMMY.Resources.ServiceProviderConfig().read()));
     app.get('/ResourceTypes', async (_request, reply) => send(reply, 200, listBody((await new SCIMMY.Resources.ResourceType().read()) as never)));
     app.get('/ResourceTypes/:id', async (request, reply) =>

@@ -158,6 +158,21 @@ describe('Users', () => {
     expect(got.body).toMatchObject({ id: res.body.id, name: { givenName: 'Alice', familyName: 'A' }, emails: [{ value: 'alice@example.com', primary: true }] });
   });
 
+  it('keeps the attributes it has no column for (nickName, title, phoneNumbers, roles) and answers them back; attributes= narrows the answer', async () => {
+    const extra = { nickName: 'Fred', title: 'Engineer', phoneNumbers: [{ value: '+1 555 0100', type: 'work' }], roles: [{ value: 'dev', type: 'team-role' }] };
+    const u = await provision('fred@example.com', extra);
+    expect(u).toMatchObject(extra);
+    const patched = await scim(tokenA)('PATCH', `/Users/${u.id}`, { schemas: [PATCH_OP], Operations: [{ op: 'replace', path: 'title', value: 'Lead' }] });
+    expect(patched.body).toMatchObject({ ...extra, title: 'Lead' });
+    const narrowed = await scim(tokenA)('GET', `/Users/${u.id}?attributes=title`);
+    expect(narrowed.body).toEqual({ schemas: [USER], id: u.id, title: 'Lead' });
+    const searched = await scim(tokenA)('POST', '/Users/.search', { schemas: ['urn:ietf:params:scim:api:messages:2.0:SearchRequest'], filter: 'nickName eq "Fred"', attributes: ['userName'] });
+    expectScimError(searched, 400, 'invalidFilter');
+    const found = await scim(tokenA)('POST', '/Users/.search', { schemas: ['urn:ietf:params:scim:api:messages:2.0:SearchRequest'], filter: 'userName eq "FRED@example.com"', count: 5 });
+    expect(found.status).toBe(200);
+    expect(found.body.Resources.map((r: any) => r.id)).toEqual([u.id]);
+  });
+
   it('refuses a userName already provisioned in the team, in any case, with 409 uniqueness, and changes nothing', async () => {
     await provision('dup@example.com');
     const before = await sys.services.db.user.count();
@@ -332,5 +347,7 @@ describe('Discovery', () => {
     const schemas = await scim(tokenA)('GET', '/Schemas');
     expect(schemas.body.Resources.map((s: any) => s.id)).toEqual(expect.arrayContaining([USER, GROUP]));
     expect((await scim(tokenA)('GET', `/Schemas/${USER}`)).body.id).toBe(USER);
+    for (const path of ['/ServiceProviderConfig', '/ResourceTypes', '/Schemas']) expectScimError(await scim(tokenA)('POST', path, {}), 405);
+    expectScimError(await scim(tokenA)('GET', '/Nothing'), 404);
   });
 });

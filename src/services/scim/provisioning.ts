@@ -35,6 +35,7 @@ export interface ScimEmail {
   value: string;
   type?: string;
   primary?: boolean;
+  display?: string;
 }
 
 export interface ScimUserInput {
@@ -45,6 +46,8 @@ export interface ScimUserInput {
   familyName?: string | null;
   emails: ScimEmail[];
   active: boolean;
+  /** The rest of the resource (nickName, title, addresses, …), kept as sent and answered back. */
+  attributes: Record<string, unknown>;
   /** Sets the account's password (it then signs in with its e-mail); absent: unchanged. */
   password?: string;
 }
@@ -127,6 +130,7 @@ function userColumns(input: ScimUserInput) {
     givenName: input.givenName ?? null,
     familyName: input.familyName ?? null,
     emails: input.emails as unknown as Prisma.InputJsonValue,
+    attributes: input.attributes as Prisma.InputJsonValue,
     active: input.active,
   };
 }

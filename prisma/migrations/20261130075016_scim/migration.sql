@@ -28,6 +28,7 @@ CREATE TABLE "scim_users" (
     "given_name" TEXT,
     "family_name" TEXT,
     "emails" JSONB NOT NULL DEFAULT '[]',
+    "attributes" JSONB NOT NULL DEFAULT '{}',
     "active" BOOLEAN NOT NULL DEFAULT true,
     "created_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
     "updated_at" TIMESTAMPTZ(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
