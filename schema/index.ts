@@ -5,6 +5,7 @@ import './types/viewer.js';
 import './types/task.js';
 import './types/identity.js';
 import './types/teams.js';
+import './types/scim-tokens.js';
 import './types/billing.js';
 import './types/orchestration.js';
 import './types/generation.js';

@@ -36,6 +36,7 @@ export const errorCodes = {
   webhook_limit_reached: spec(409, 'WEBHOOK_LIMIT_REACHED', 'The project has as many webhooks as it may have.'),
   webhook_disabled: spec(409, 'WEBHOOK_DISABLED', 'The webhook is disabled; enable it first.'),
   key_limit_reached: spec(409, 'KEY_LIMIT_REACHED', 'The account has as many API keys as it may have; revoke one first.'),
+  scim_token_limit_reached: spec(409, 'SCIM_TOKEN_LIMIT_REACHED', 'The team has as many active SCIM tokens as it may have; revoke one first.'),
   email_taken: spec(409, 'EMAIL_TAKEN', 'An account with this e-mail already exists.'),
   member_exists: spec(409, 'MEMBER_EXISTS', 'The user is already a member of the team.'),
   last_owner: spec(409, 'LAST_OWNER', 'The team would be left without an owner.'),

@@ -25,6 +25,9 @@ export const idPrefixes = {
   webhookDelivery: 'whd',
   notification: 'ntf',
   invitation: 'inv',
+  scimToken: 'sct',
+  scimUser: 'scu',
+  scimGroup: 'scg',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -33,6 +33,7 @@ import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
 import { registerViewer } from './rest/viewer.js';
 import { registerDashboard } from './web/dashboard.js';
+import { scimRoutes } from './scim/routes.js';
 import { admitOverWebSocket, limitsPlugin } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
 import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
@@ -207,6 +208,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   // REST, chat and the task stream.
   const socketRoutes = mountRoutes(app, routeTable, runner, live);
   await registerOAuthEndpoints(app, deps);
+  await app.register(scimRoutes(deps), { prefix: '/scim/v2' });
   const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);

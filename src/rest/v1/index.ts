@@ -11,6 +11,7 @@ import { teamInvitationRoutes } from './team-invitations.js';
 import { teamRoutes } from './teams.js';
 import { projectRoutes } from './projects.js';
 import { reviewRoutes } from './reviews.js';
+import { scimTokenRoutes } from './scim-tokens.js';
 import { visualizationRoutes } from './visualizations.js';
 import { webhookRoutes } from './webhooks.js';
 
@@ -21,6 +22,7 @@ export const restRoutes: RestRoute[] = [
   ...keyRoutes,
   ...teamRoutes,
   ...teamInvitationRoutes,
+  ...scimTokenRoutes,
   ...oauthClientRoutes,
   ...billingRoutes,
   ...generationRoutes,
