@@ -16,8 +16,6 @@ export interface GraphQLContext {
   ip: string | null;
   principal: Principal | null;
   deps: ServiceDeps;
-  /** Set by a mutation that replayed an idempotent request, so REST can say so in a header. */
-  response: { replayed: boolean };
   /** What the limiter admitted this GraphQL operation with (the hourly budget after it, and its cost). */
   admitted?: { rate: RateState | null; cost: number };
 }
@@ -56,7 +54,6 @@ export function contextFor(
     ip: request.ip ?? null,
     principal,
     deps,
-    response: { replayed: false },
   };
 }
 

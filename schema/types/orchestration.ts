@@ -105,7 +105,6 @@ builder.mutationFields((t) => ({
     resolve: async (_r, { input, idempotencyKey }, ctx) => {
       const caller = callerOf(ctx);
       const { id, replayed } = await startOrchestration(ctx.deps, caller, { ...input, strategy: input.strategy ?? undefined, failurePolicy: input.failurePolicy ?? undefined, timeoutSeconds: input.timeoutSeconds ?? undefined, teamId: input.teamId == null ? undefined : String(input.teamId) }, idempotencyKey);
-      ctx.response.replayed ||= replayed;
       return { orchestration: await getOrchestration(ctx.deps, caller, id), replayed };
     },
   }),

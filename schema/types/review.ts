@@ -204,7 +204,6 @@ builder.mutationFields((t) => ({
         teamId: input.teamId == null ? undefined : String(input.teamId),
       });
       const { id, replayed } = await createReview(ctx.deps, caller, raw, idempotencyKey);
-      ctx.response.replayed ||= replayed;
       const review = wait ? await waitForReview(ctx.deps, id, ctx.deps.config.REVIEW_WAIT_SECONDS * 1000) : await getReview(ctx.deps, caller, id);
       return { review, replayed };
     },

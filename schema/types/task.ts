@@ -214,7 +214,6 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       const { taskId, replayed } = await executeAgentTask(ctx.deps, callerOf(ctx), args.input, args.idempotencyKey);
-      ctx.response.replayed ||= replayed;
       return { task: await getTask(ctx.deps, callerOf(ctx), taskId), replayed };
     },
   }),

@@ -1,7 +1,6 @@
 // Teams, their members and invitations.
 import type { Team, TeamInvitation, TeamMember, User } from '../../src/generated/prisma/client.js';
 import { callerOf } from '../../src/context.js';
-import { withIdempotency } from '../../src/services/idempotency.js';
 import { acceptInvitation, declineInvitation, inviteMember, listMyInvitations, listTeamInvitations, revokeInvitation } from '../../src/services/team-invitations.js';
 import { changeMemberRole, createTeam, deleteTeam, getTeam, listMembers, listTeams, removeMember, updateTeam } from '../../src/services/teams.js';
 import { builder } from '../builder.js';
@@ -127,16 +126,7 @@ builder.mutationFields((t) => ({
     type: TeamPayload,
     description: 'Creates a team with you as its owner.',
     args: { input: t.arg({ type: builder.inputType('CreateTeamInput', { fields: (f) => ({ name: f.string({ required: true }) }) }), required: true }), idempotencyKey: t.arg.string() },
-    resolve: async (_root, { input, idempotencyKey }, ctx) => {
-      const caller = callerOf(ctx);
-      const { resourceId, replayed } = await withIdempotency(
-        ctx.deps.db,
-        { principalId: caller.userId, key: idempotencyKey, operation: 'createTeam', request: input },
-        async () => (await createTeam(ctx.deps, caller, input)).id,
-      );
-      ctx.response.replayed ||= replayed;
-      return { team: await getTeam(ctx.deps, caller, resourceId), replayed };
-    },
+    resolve: (_root, { input, idempotencyKey }, ctx) => createTeam(ctx.deps, callerOf(ctx), input, idempotencyKey),
   }),
   updateTeam: t.field({
     type: TeamPayload,

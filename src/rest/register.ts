@@ -115,7 +115,8 @@ export function registerRestRoutes(app: FastifyInstance, routes: RestRoute[], sc
           if (!err.originalError) throw new ValidationError([{ field: '(request)', message: err.message }]);
           throw unstorableInput(req) ?? err.originalError;
         }
-        if (context.response.replayed) reply.header('Idempotent-Replayed', 'true');
+        // A mutation's payload says whether it replayed an earlier request with the same Idempotency-Key.
+        if (Object.values(result.data ?? {}).some((payload) => (payload as { replayed?: unknown } | null)?.replayed === true)) reply.header('Idempotent-Replayed', 'true');
         if (streaming && route.eventStream && streamDocument) {
           const spec = route.eventStream;
           return sendEventStream(request, reply, deps, live, {

@@ -12,6 +12,7 @@ import { ConflictError, NotFoundError, PermissionDeniedError, ValidationError } 
 import { appendEvent } from '../events/event-store.js';
 import { idKind, newId } from '../ids.js';
 import type { Principal, ServiceDeps } from './deps.js';
+import { withIdempotency } from './idempotency.js';
 import { paginate, type PageArgs } from './pagination.js';
 import { publishWebhookEvent, type WebhookEventType } from './webhooks/events.js';
 
@@ -88,7 +89,13 @@ export async function emitTeamEvent(deps: Deps, teamId: string, type: string, da
   await publishWebhookEvent(deps, { type: type as WebhookEventType, resourceId: teamId, ownerId: null, teamId, data: { team_id: teamId, ...data } });
 }
 
-export async function createTeam(deps: Deps, principal: Principal, input: { name: string }): Promise<Team> {
+/** Creates a team with the caller as its owner, once per idempotency key. */
+export async function createTeam(deps: Deps, principal: Principal, input: { name: string }, idempotencyKey?: string | null): Promise<{ team: Team; replayed: boolean }> {
+  const { resourceId, replayed } = await withIdempotency(deps.db, { principalId: principal.userId, key: idempotencyKey, operation: 'createTeam', request: input }, async () => (await createNewTeam(deps, principal, input)).id);
+  return { team: await getTeam(deps, principal, resourceId), replayed };
+}
+
+async function createNewTeam(deps: Deps, principal: Principal, input: { name: string }): Promise<Team> {
   const name = checkName(input.name);
   const id = newId('team');
   const team = await deps.db.team.create({
