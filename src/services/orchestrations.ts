@@ -144,6 +144,12 @@ export function orchestrationTasks(deps: Pick<ServiceDeps, 'db'>, orchestrationI
   return deps.db.agentTask.findMany({ where: { orchestrationId }, orderBy: { step: 'asc' } });
 }
 
+/** The tasks of each orchestration, in step order, in one statement. */
+export async function tasksOfOrchestrations(deps: Pick<ServiceDeps, 'db'>, orchestrationIds: readonly string[]) {
+  const rows = await deps.db.agentTask.findMany({ where: { orchestrationId: { in: [...orchestrationIds] } }, orderBy: { step: 'asc' } });
+  return orchestrationIds.map((id) => rows.filter((t) => t.orchestrationId === id));
+}
+
 /** Cancels the orchestration: Temporal cancellation reaches every running child. */
 export async function cancelOrchestration(deps: ServiceDeps, principal: Principal, id: string): Promise<Orchestration> {
   const o = await getOrchestration(deps, principal, id);

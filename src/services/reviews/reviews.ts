@@ -138,17 +138,23 @@ export async function listReviews(
 
 /** A review's issues, most severe first, optionally filtered (confidence, categories, severities, statuses). */
 export async function reviewIssues(deps: Pick<ServiceDeps, 'db'>, reviewId: string, rawFilter: unknown = {}): Promise<ReviewIssue[]> {
+  return (await issuesOfReviews(deps, [reviewId], rawFilter))[0]!;
+}
+
+/** The issues of each review that pass one filter, most severe first, in one statement. */
+export async function issuesOfReviews(deps: Pick<ServiceDeps, 'db'>, reviewIds: readonly string[], rawFilter: unknown = {}): Promise<ReviewIssue[][]> {
   const filter: IssueFilter = parseIssueFilter(rawFilter);
   const rows = await deps.db.reviewIssue.findMany({
     where: {
-      reviewId,
+      reviewId: { in: [...reviewIds] },
       ...(filter.minConfidence != null ? { confidence: { gte: filter.minConfidence } } : {}),
       ...(filter.categories ? { category: { in: filter.categories } } : {}),
       ...(filter.severities ? { severity: { in: filter.severities } } : {}),
       ...(filter.statuses ? { status: { in: filter.statuses } } : {}),
     },
   });
-  return rows.sort(compareFindings);
+  rows.sort(compareFindings);
+  return reviewIds.map((id) => rows.filter((r) => r.reviewId === id));
 }
 
 /** How many issues a review has (all statuses); a review read by listReviews already knows. */
