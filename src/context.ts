@@ -7,6 +7,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AuthenticationError } from './errors.js';
 import { newId } from './ids.js';
+import { createLoaders, type Loaders } from './loaders/index.js';
 import type { Principal, ServiceDeps } from './services/deps.js';
 import type { RateState } from './services/limits/limiter.js';
 
@@ -16,8 +17,8 @@ export interface GraphQLContext {
   ip: string | null;
   principal: Principal | null;
   deps: ServiceDeps;
-  /** Set by a mutation that replayed an idempotent request, so REST can say so in a header. */
-  response: { replayed: boolean };
+  /** Batched reads of what list items resolve (one statement per page, not per item). */
+  loaders: Loaders;
   /** What the limiter admitted this GraphQL operation with (the hourly budget after it, and its cost). */
   admitted?: { rate: RateState | null; cost: number };
 }
@@ -51,13 +52,14 @@ export function contextFor(
   request: { requestId?: string; headers: IncomingHttpHeaders; ip?: string | null },
   principal: Principal | null,
 ): GraphQLContext {
-  return {
+  const context: GraphQLContext = {
     requestId: request.requestId ?? newId('request'),
     ip: request.ip ?? null,
     principal,
     deps,
-    response: { replayed: false },
+    loaders: createLoaders(deps, () => context.principal),
   };
+  return context;
 }
 
 /** The principal of an authenticated context; resolvers behind an auth scope call this. */

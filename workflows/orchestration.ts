@@ -9,7 +9,7 @@
  */
 import { CancellationScope, executeChild, isCancellation, proxyActivities } from '@temporalio/workflow';
 import type { OrchestrationActivities } from '../src/activities/orchestrations.js';
-import type { AgentTaskOutcome, AgentTaskWorkflowInput, agentTaskWorkflow } from './agent-task.js';
+import { agentTaskWorkflow, type AgentTaskOutcome, type AgentTaskWorkflowInput } from './agent-task.js';
 
 export interface OrchestrationWorkflowInput {
   orchestrationId: string;
@@ -24,7 +24,7 @@ export async function orchestrationWorkflow(input: OrchestrationWorkflowInput): 
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
   const child = (agent: AgentTaskWorkflowInput) =>
-    executeChild<typeof agentTaskWorkflow>('agentTaskWorkflow', { workflowId: agent.taskId, args: [agent] }).catch((err): AgentTaskOutcome => {
+    executeChild(agentTaskWorkflow, { workflowId: agent.taskId, args: [agent] }).catch((err): AgentTaskOutcome => {
       if (isCancellation(err)) return 'cancelled';
       return 'failed';
     });

@@ -181,7 +181,6 @@ builder.mutationFields((t) => ({
         },
         idempotencyKey,
       );
-      ctx.response.replayed ||= result.replayed;
       return result;
     },
   }),

@@ -4,7 +4,6 @@ import { callerOf } from '../../src/context.js';
 import { getApiKey, issueApiKey, listApiKeys, revokeApiKey } from '../../src/services/auth/api-keys.js';
 import { createOAuthClient, getOAuthClient, listOAuthClients, revokeOAuthClient } from '../../src/services/auth/oauth-clients.js';
 import { login, logout, refresh, signup, type TokenSet } from '../../src/services/auth/sessions.js';
-import { withIdempotency } from '../../src/services/idempotency.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
 import { READ_RESOURCES, type ReadResource } from '../../src/services/auth/read-resources.js';
@@ -198,19 +197,8 @@ builder.mutationFields((t) => ({
     skipTypeScopes: true,
     args: { input: t.arg({ type: CreateApiKeyInput, required: true }), idempotencyKey: t.arg.string() },
     resolve: async (_root, { input, idempotencyKey }, ctx) => {
-      const caller = callerOf(ctx);
-      let secret: string | null = null;
-      const { resourceId, replayed } = await withIdempotency(
-        ctx.deps.db,
-        { principalId: caller.userId, key: idempotencyKey, operation: 'createApiKey', request: input },
-        async () => {
-          const created = await issueApiKey(ctx.deps, caller, input);
-          secret = created.secret;
-          return created.key.id;
-        },
-      );
-      ctx.response.replayed ||= replayed;
-      return { apiKey: await getApiKey(ctx.deps, caller, resourceId), secret, replayed };
+      const { key, secret, replayed } = await issueApiKey(ctx.deps, callerOf(ctx), input, idempotencyKey);
+      return { apiKey: key, secret, replayed };
     },
   }),
   revokeApiKey: t.field({
@@ -228,19 +216,9 @@ builder.mutationFields((t) => ({
     skipTypeScopes: true,
     args: { input: t.arg({ type: CreateOAuthClientInput, required: true }), idempotencyKey: t.arg.string() },
     resolve: async (_root, { input, idempotencyKey }, ctx) => {
-      const caller = callerOf(ctx);
-      let clientSecret: string | null = null;
-      const { resourceId, replayed } = await withIdempotency(
-        ctx.deps.db,
-        { principalId: caller.userId, key: idempotencyKey, operation: 'createOAuthClient', request: input },
-        async () => {
-          const created = await createOAuthClient(ctx.deps, caller, { name: input.name, teamId: input.teamId == null ? null : String(input.teamId), scopes: input.scopes });
-          clientSecret = created.secret;
-          return created.client.id;
-        },
-      );
-      ctx.response.replayed ||= replayed;
-      return { client: await getOAuthClient(ctx.deps, caller, resourceId), clientSecret, replayed };
+      const request = { name: input.name, teamId: input.teamId == null ? null : String(input.teamId), scopes: input.scopes };
+      const { client, secret, replayed } = await createOAuthClient(ctx.deps, callerOf(ctx), request, idempotencyKey);
+      return { client, clientSecret: secret, replayed };
     },
   }),
   revokeOAuthClient: t.field({

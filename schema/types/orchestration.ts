@@ -2,7 +2,7 @@
 import { callerOf } from '../../src/context.js';
 import type { Orchestration } from '../../src/generated/prisma/client.js';
 import type { StoredEvent } from '../../src/events/event-store.js';
-import { cancelOrchestration, estimatedCompletion, getOrchestration, listOrchestrations, orchestrationTasks, startOrchestration, streamOrchestrationEvents, type AggregatedResult } from '../../src/services/orchestrations.js';
+import { cancelOrchestration, estimatedCompletion, getOrchestration, listOrchestrations, startOrchestration, streamOrchestrationEvents, type AggregatedResult } from '../../src/services/orchestrations.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
 import { FileInput, TaskRef } from './task.js';
@@ -41,7 +41,7 @@ builder.node(OrchestrationRef, {
     failurePolicy: t.exposeString('failurePolicy', { description: 'best_effort or fail_fast.' }),
     status: t.field({ type: OrchestrationStatus, resolve: (o) => o.status }),
     teamId: t.exposeID('teamId', { nullable: true }),
-    agents: t.field({ type: [TaskRef], description: 'The agents\' tasks, in order.', resolve: (o, _a, ctx) => orchestrationTasks(ctx.deps, o.id) }),
+    agents: t.field({ type: [TaskRef], description: 'The agents\' tasks, in order.', resolve: (o, _a, ctx) => ctx.loaders.orchestrationTasks.load(o.id) }),
     aggregatedResult: t.field({ type: Aggregated, nullable: true, resolve: (o) => (o.aggregatedResult as AggregatedResult | null) ?? null }),
     createdAt: t.field({ type: 'DateTime', resolve: (o) => o.createdAt }),
     completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (o) => o.completedAt }),
@@ -52,7 +52,7 @@ builder.node(OrchestrationRef, {
     }),
     totalDurationSeconds: t.float({ nullable: true, resolve: (o) => (o.completedAt ? (o.completedAt.getTime() - o.createdAt.getTime()) / 1000 : null) }),
     totalTokensUsed: t.int({
-      resolve: async (o, _a, ctx) => (await orchestrationTasks(ctx.deps, o.id)).reduce((n, task) => n + task.promptTokens + task.completionTokens, 0),
+      resolve: async (o, _a, ctx) => (await ctx.loaders.orchestrationTasks.load(o.id)).reduce((n, task) => n + task.promptTokens + task.completionTokens, 0),
     }),
   }),
 });
@@ -110,7 +110,6 @@ builder.mutationFields((t) => ({
     resolve: async (_r, { input, idempotencyKey }, ctx) => {
       const caller = callerOf(ctx);
       const { id, replayed } = await startOrchestration(ctx.deps, caller, { ...input, strategy: input.strategy ?? undefined, failurePolicy: input.failurePolicy ?? undefined, timeoutSeconds: input.timeoutSeconds ?? undefined, teamId: input.teamId == null ? undefined : String(input.teamId) }, idempotencyKey);
-      ctx.response.replayed ||= replayed;
       return { orchestration: await getOrchestration(ctx.deps, caller, id), replayed };
     },
   }),

@@ -240,7 +240,6 @@ builder.mutationFields((t) => ({
         },
         idempotencyKey,
       );
-      ctx.response.replayed ||= replayed;
       return { project: await getProject(ctx.deps, caller, id), replayed };
     },
   }),
@@ -268,7 +267,6 @@ builder.mutationFields((t) => ({
     resolve: async (_r, args, ctx) => {
       const caller = callerOf(ctx);
       const { runId, replayed } = await reindexProject(ctx.deps, caller, String(args.id), { files: args.files ?? undefined, branch: args.branch ?? null }, args.idempotencyKey);
-      ctx.response.replayed ||= replayed;
       return { project: await getProjectForChange(ctx.deps, caller, String(args.id)), runId, replayed };
     },
   }),

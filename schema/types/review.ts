@@ -8,7 +8,6 @@ import {
   createReview,
   getReview,
   listReviews,
-  reviewIssues,
   streamReviewEvents,
   updateReview,
   waitForReview,
@@ -104,13 +103,13 @@ builder.node(ReviewRef, {
       type: [ReviewIssueRef],
       description: 'Findings, most severe first.',
       args: issueFilterArgs(t),
-      resolve: (r, args, ctx) => reviewIssues(ctx.deps, r.id, filterOf(args)),
+      resolve: (r, args, ctx) => ctx.loaders.reviewIssues.load({ id: r.id, filter: filterOf(args) }),
     }),
     issueCount: t.int({ resolve: (r, _a, ctx) => countReviewIssues(ctx.deps, r) }),
     sarif: t.string({
       description: 'The findings as a SARIF 2.1.0 log (JSON text), for code-scanning tools.',
       args: issueFilterArgs(t),
-      resolve: async (r, args, ctx) => JSON.stringify(reviewSarif(r, await reviewIssues(ctx.deps, r.id, filterOf(args)))),
+      resolve: async (r, args, ctx) => JSON.stringify(reviewSarif(r, await ctx.loaders.reviewIssues.load({ id: r.id, filter: filterOf(args) }))),
     }),
     error: t.field({ type: ReviewErrorRef, nullable: true, resolve: (r) => (r.error as { code: string; message: string } | null) ?? null }),
     projectId: t.exposeID('projectId', { nullable: true }),
@@ -204,7 +203,6 @@ builder.mutationFields((t) => ({
         teamId: input.teamId == null ? undefined : String(input.teamId),
       });
       const { id, replayed } = await createReview(ctx.deps, caller, raw, idempotencyKey);
-      ctx.response.replayed ||= replayed;
       const review = wait ? await waitForReview(ctx.deps, id, ctx.deps.config.REVIEW_WAIT_SECONDS * 1000) : await getReview(ctx.deps, caller, id);
       return { review, replayed };
     },

@@ -5,7 +5,6 @@ import type { TaskStatus as DbTaskStatus } from '../../src/generated/prisma/enum
 import { cancelTask } from '../../src/services/tasks/cancel-task.js';
 import { executeAgentTask } from '../../src/services/tasks/execute-task.js';
 import { waitingReason, queueStatus } from '../../src/services/engine-status.js';
-import { queuePosition } from '../../src/services/tasks/agent-slots.js';
 import { getTask, listTasks } from '../../src/services/tasks/query-tasks.js';
 import type { TaskEvent } from '../../src/services/tasks/task-events.js';
 import { streamTaskEvents } from '../../src/services/tasks/task-events.js';
@@ -118,7 +117,7 @@ builder.node(TaskRef, {
     queuePosition: t.int({
       nullable: true,
       description: "While queued: the task's place among your queued tasks (1 = starts next, when one of your plan's parallel agents is free).",
-      resolve: (task, _args, ctx) => queuePosition(ctx.deps, task),
+      resolve: (task, _args, ctx) => ctx.loaders.queuePosition.load(task),
     }),
     createdAt: t.field({ type: 'DateTime', resolve: (task) => task.createdAt }),
     startedAt: t.field({ type: 'DateTime', nullable: true, resolve: (task) => task.startedAt }),
@@ -214,7 +213,6 @@ builder.mutationFields((t) => ({
     },
     resolve: async (_root, args, ctx) => {
       const { taskId, replayed } = await executeAgentTask(ctx.deps, callerOf(ctx), args.input, args.idempotencyKey);
-      ctx.response.replayed ||= replayed;
       return { task: await getTask(ctx.deps, callerOf(ctx), taskId), replayed };
     },
   }),

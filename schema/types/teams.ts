@@ -1,9 +1,8 @@
 // Teams, their members and invitations.
 import type { Team, TeamInvitation, TeamMember, User } from '../../src/generated/prisma/client.js';
 import { callerOf } from '../../src/context.js';
-import { withIdempotency } from '../../src/services/idempotency.js';
 import { acceptInvitation, declineInvitation, inviteMember, listMyInvitations, listTeamInvitations, revokeInvitation } from '../../src/services/team-invitations.js';
-import { changeMemberRole, createTeam, deleteTeam, getTeam, listMembers, listTeams, removeMember, updateTeam } from '../../src/services/teams.js';
+import { changeMemberRole, checkTeamRole, createTeam, deleteTeam, getTeam, listTeams, removeMember, updateTeam } from '../../src/services/teams.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
 import { UserRef } from './viewer.js';
@@ -41,12 +40,18 @@ builder.node(TeamRef, {
     name: t.exposeString('name'),
     createdAt: t.field({ type: 'DateTime', resolve: (team) => team.createdAt }),
     updatedAt: t.field({ type: 'DateTime', resolve: (team) => team.updatedAt }),
-    members: t.field({ type: [TeamMemberRef], authScopes: { sees: 'team_members' }, resolve: (team, _args, ctx) => listMembers(ctx.deps, callerOf(ctx), team.id) }),
+    members: t.field({
+      type: [TeamMemberRef],
+      authScopes: { sees: 'team_members' },
+      resolve: async (team, _args, ctx) => {
+        checkTeamRole(team.id, await ctx.loaders.teamRole.load(team.id), 'viewer');
+        return ctx.loaders.teamMembers.load(team.id);
+      },
+    }),
     viewerRole: t.field({
       type: TeamRoleEnum,
       description: 'Your role in this team.',
-      resolve: async (team, _args, ctx) =>
-        (await ctx.deps.db.teamMember.findUniqueOrThrow({ where: { teamId_userId: { teamId: team.id, userId: callerOf(ctx).userId } } })).role,
+      resolve: async (team, _args, ctx) => checkTeamRole(team.id, await ctx.loaders.teamRole.load(team.id), 'viewer'),
     }),
   }),
 });
@@ -127,16 +132,7 @@ builder.mutationFields((t) => ({
     type: TeamPayload,
     description: 'Creates a team with you as its owner.',
     args: { input: t.arg({ type: builder.inputType('CreateTeamInput', { fields: (f) => ({ name: f.string({ required: true }) }) }), required: true }), idempotencyKey: t.arg.string() },
-    resolve: async (_root, { input, idempotencyKey }, ctx) => {
-      const caller = callerOf(ctx);
-      const { resourceId, replayed } = await withIdempotency(
-        ctx.deps.db,
-        { principalId: caller.userId, key: idempotencyKey, operation: 'createTeam', request: input },
-        async () => (await createTeam(ctx.deps, caller, input)).id,
-      );
-      ctx.response.replayed ||= replayed;
-      return { team: await getTeam(ctx.deps, caller, resourceId), replayed };
-    },
+    resolve: (_root, { input, idempotencyKey }, ctx) => createTeam(ctx.deps, callerOf(ctx), input, idempotencyKey),
   }),
   updateTeam: t.field({
     type: TeamPayload,

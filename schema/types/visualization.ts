@@ -24,7 +24,6 @@ import {
   type VisualizationOptions,
   type VisualizationShare,
 } from '../../src/services/visualizations/visualizations.js';
-import { withIdempotency } from '../../src/services/idempotency.js';
 import { offsetAfter, offsetCursor } from '../../src/services/pagination.js';
 import { builder } from '../builder.js';
 
@@ -322,7 +321,6 @@ builder.mutationFields((t) => ({
         },
         idempotencyKey,
       );
-      ctx.response.replayed ||= replayed;
       return { visualization: await getVisualization(ctx.deps, caller, id), replayed };
     },
   }),
@@ -331,11 +329,7 @@ builder.mutationFields((t) => ({
     description: 'Comments on a commit of the visualization (an unknown commit is RESOURCE_NOT_FOUND).',
     args: { visualizationId: t.arg.id({ required: true }), input: t.arg({ type: CommentInput, required: true }), idempotencyKey: t.arg.string() },
     resolve: async (_r, { visualizationId, input, idempotencyKey }, ctx) => {
-      const caller = callerOf(ctx);
-      const request = { visualizationId: String(visualizationId), ...input };
-      const { resourceId, replayed } = await withIdempotency(ctx.deps.db, { principalId: caller.userId, key: idempotencyKey, operation: 'addVisualizationComment', request }, async () => (await addComment(ctx.deps, caller, String(visualizationId), input)).id);
-      ctx.response.replayed ||= replayed;
-      return { comment: await ctx.deps.db.visualizationComment.findUniqueOrThrow({ where: { id: resourceId } }), replayed };
+      return addComment(ctx.deps, callerOf(ctx), String(visualizationId), input, idempotencyKey);
     },
   }),
   createVisualizationShare: t.field({
@@ -343,11 +337,8 @@ builder.mutationFields((t) => ({
     description: 'A read-only link to the visualization that works without a credential until it expires or is revoked.',
     args: { visualizationId: t.arg.id({ required: true }), input: t.arg({ type: ShareInput }), idempotencyKey: t.arg.string() },
     resolve: async (_r, { visualizationId, input, idempotencyKey }, ctx) => {
-      const caller = callerOf(ctx);
       const raw = { permissions: input?.permissions ?? undefined, expiresInDays: input?.expiresInDays ?? undefined };
-      const { resourceId, replayed } = await withIdempotency(ctx.deps.db, { principalId: caller.userId, key: idempotencyKey, operation: 'createVisualizationShare', request: { visualizationId: String(visualizationId), ...raw } }, async () => (await createShare(ctx.deps, caller, String(visualizationId), raw)).id);
-      ctx.response.replayed ||= replayed;
-      return { share: await ctx.deps.db.visualizationShare.findUniqueOrThrow({ where: { id: resourceId } }), replayed };
+      return createShare(ctx.deps, callerOf(ctx), String(visualizationId), raw, idempotencyKey);
     },
   }),
   revokeShare: t.field({

@@ -190,7 +190,6 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: CreateWebhookInput, required: true }), idempotencyKey: t.arg.string() },
     resolve: async (_r, { input, idempotencyKey }, ctx) => {
       const created = await createWebhook(ctx.deps, callerOf(ctx), { ...input, projectId: String(input.projectId) }, idempotencyKey);
-      ctx.response.replayed ||= created.replayed;
       return created;
     },
   }),
@@ -210,7 +209,6 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
     resolve: async (_r, args, ctx) => {
       const r = await rotateWebhookSecret(ctx.deps, callerOf(ctx), String(args.id), args.idempotencyKey);
-      ctx.response.replayed ||= r.replayed;
       return r;
     },
   }),
@@ -220,7 +218,6 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
     resolve: async (_r, args, ctx) => {
       const r = await pingWebhook(ctx.deps, callerOf(ctx), String(args.id), args.idempotencyKey);
-      ctx.response.replayed ||= r.replayed;
       return r;
     },
   }),
@@ -230,7 +227,6 @@ builder.mutationFields((t) => ({
     args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
     resolve: async (_r, args, ctx) => {
       const r = await redeliver(ctx.deps, callerOf(ctx), String(args.id), args.idempotencyKey);
-      ctx.response.replayed ||= r.replayed;
       return r;
     },
   }),

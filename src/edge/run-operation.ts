@@ -114,9 +114,8 @@ function withIdempotencyKey(operation: OperationDefinitionNode, variables: Recor
 }
 
 /** Whether a mutation answered from an earlier request with the same Idempotency-Key: its payload's `replayed`. */
-function replayedOf(data: Record<string, unknown> | null | undefined, context: GraphQLContext): boolean {
-  const payloadSays = Object.values(data ?? {}).some((v) => typeof v === 'object' && v !== null && (v as { replayed?: unknown }).replayed === true);
-  return payloadSays || context.response.replayed;
+function replayedOf(data: Record<string, unknown> | null | undefined): boolean {
+  return Object.values(data ?? {}).some((v) => typeof v === 'object' && v !== null && (v as { replayed?: unknown }).replayed === true);
 }
 
 /**
@@ -176,7 +175,7 @@ export class OperationRunner {
       await admitted?.admission.release();
     }
     if (result.errors?.length) throw operationError(result.errors[0]!, options);
-    return { data: result.data ?? {}, headers: admitted?.admission.headers ?? {}, replayed: replayedOf(result.data, context) };
+    return { data: result.data ?? {}, headers: admitted?.admission.headers ?? {}, replayed: replayedOf(result.data) };
   }
 
   /**

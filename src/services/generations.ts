@@ -6,17 +6,17 @@
  * one answers `processing` at once. Without a model provider the API refuses with
  * model_not_configured (503) rather than inventing code.
  */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { countTokens } from 'gpt-tokenizer';
 import { z } from 'zod';
 import { GENERATION_LANGUAGES, normalizeLanguage, VERBOSITY, type GenerationOptions, type ParsedAnswer } from '../agents/code-generation.js';
 import type { Generation } from '../generated/prisma/client.js';
 import { Prisma } from '../generated/prisma/client.js';
-import { ConflictError, ModelNotConfiguredError, NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
+import { ConflictError, ModelNotConfiguredError, NotFoundError, ValidationError } from '../errors.js';
 import { appendEvent, type StoredEvent } from '../events/event-store.js';
 import { mapStream, streamEvents } from '../events/event-stream.js';
 import { idKind, newId } from '../ids.js';
-import type { GenerationWorkflowInput } from '../../workflows/generation.js';
+import { generationWorkflow, type GenerationWorkflowInput } from '../../workflows/generation.js';
+import { start, startForRow } from '../temporal/start-for-row.js';
 import type { Principal, ServiceDeps } from './deps.js';
 import { withIdempotency } from './idempotency.js';
 import { paginate, type PageArgs } from './pagination.js';
@@ -98,22 +98,7 @@ export async function startGenerationWorkflow(
     timeoutSeconds: deps.config.MODEL_TIMEOUT_SECONDS,
     heartbeatTimeoutSeconds: deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
   };
-  await deps.temporal.workflow.start('generationWorkflow', {
-    workflowId: generationWorkflowId(id, attempt),
-    taskQueue: deps.config.taskQueues.cpu,
-    args: [input],
-    ...(options.rejectDuplicate ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
-  });
-}
-
-async function startWorkflow(deps: ServiceDeps, id: string, attempt: number): Promise<void> {
-  try {
-    await startGenerationWorkflow(deps, id, attempt);
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) return; // an idempotent replay of this very start
-    deps.logger.error({ err, generationId: id }, 'could not start the generation workflow');
-    throw new ServiceUnavailableError('The task engine is not reachable right now; the generation was not started. Retry shortly.');
-  }
+  await start(deps, generationWorkflow, { workflowId: generationWorkflowId(id, attempt), args: [input], rejectDuplicate: options.rejectDuplicate });
 }
 
 /** Waits (up to GENERATION_SYNC_WAIT_SECONDS) for the attempt's workflow to end; the long-poll stops when the wait does. */
@@ -175,12 +160,8 @@ export async function createGeneration(
           contextFiles: contextFiles as object[],
         },
       });
-      try {
-        await startWorkflow(deps, id, 1);
-      } catch (err) {
-        await deps.db.generation.delete({ where: { id } });
-        throw err;
-      }
+      const undo = () => deps.db.generation.delete({ where: { id } });
+      await startForRow(deps, { id, what: 'the generation was not created', undo }, () => startGenerationWorkflow(deps, id, 1));
       return id;
     },
   );
@@ -228,13 +209,9 @@ export async function retryGeneration(deps: ServiceDeps, principal: Principal, i
   });
   if (reset.count === 0) throw notRetryable(); // another retry got there first
   const attempt = g.attempts + 1;
-  try {
-    await startWorkflow(deps, id, attempt);
-  } catch (err) {
-    // Nothing runs this attempt: it ends failed (so it can be retried again) instead of staying processing.
-    await failGeneration(deps, id, { code: 'service_unavailable', message: 'The task engine was not reachable when the retry was started. Retry again.' });
-    throw err;
-  }
+  // Nothing runs an attempt whose start failed: it ends failed (so it can be retried again) instead of staying processing.
+  const undo = () => failGeneration(deps, id, { code: 'service_unavailable', message: 'The task engine was not reachable when the retry was started. Retry again.' });
+  await startForRow(deps, { id, what: 'the generation was not started', undo }, () => startGenerationWorkflow(deps, id, attempt));
   if (promptTokens(g.prompt).sync) await awaitWorkflow(deps, id, attempt);
   return deps.db.generation.findUniqueOrThrow({ where: { id } });
 }

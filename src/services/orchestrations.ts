@@ -3,16 +3,17 @@
  * service creates one task per agent (ordinary tasks: listed, streamable, cancellable) and starts
  * the orchestration workflow, which runs them as child workflows.
  */
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { agentCatalog, agentTypes } from '../agents/catalog.js';
 import type { Orchestration } from '../generated/prisma/client.js';
-import { ConflictError, NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { appendEvent, type StoredEvent } from '../events/event-store.js';
 import { streamEvents } from '../events/event-stream.js';
 import { idKind, newId } from '../ids.js';
 import type { AgentTaskWorkflowInput } from '../../workflows/agent-task.js';
-import type { OrchestrationWorkflowInput } from '../../workflows/orchestration.js';
+import { orchestrationWorkflow, type OrchestrationWorkflowInput } from '../../workflows/orchestration.js';
+import { start, startForRow } from '../temporal/start-for-row.js';
 import type { Principal, ServiceDeps } from './deps.js';
 import { withIdempotency } from './idempotency.js';
 import { paginate, type PageArgs } from './pagination.js';
@@ -94,15 +95,10 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
       for (const step of input.agents.keys()) {
         await emitTaskEvent(deps, agents[step]!.taskId, 'progress', 'queued', { status: 'queued', progress: 0, message: `Task queued (agent ${step + 1} of ${input.agents.length} in ${id})` });
       }
-      try {
-        await startOrchestrationWorkflow(deps, { id, strategy: input.strategy, failurePolicy: input.failurePolicy }, agents);
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-          deps.logger.error({ err, orchestrationId: id }, 'could not start the orchestration workflow');
-          await deps.db.orchestration.delete({ where: { id } }); // its tasks go with it
-          throw new ServiceUnavailableError('The task engine is not reachable right now; the orchestration was not created. Retry shortly.');
-        }
-      }
+      const undo = () => deps.db.orchestration.delete({ where: { id } }); // its tasks go with it
+      await startForRow(deps, { id, what: 'the orchestration was not created', undo }, () =>
+        startOrchestrationWorkflow(deps, { id, strategy: input.strategy, failurePolicy: input.failurePolicy }, agents),
+      );
       return id;
     },
   );
@@ -126,12 +122,7 @@ export async function startOrchestrationWorkflow(
     failurePolicy: o.failurePolicy as OrchestrationWorkflowInput['failurePolicy'],
     agents,
   };
-  await deps.temporal.workflow.start('orchestrationWorkflow', {
-    workflowId: o.id,
-    taskQueue: deps.config.taskQueues.cpu,
-    args: [workflowInput],
-    ...(options.rejectDuplicate ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
-  });
+  await start(deps, orchestrationWorkflow, { workflowId: o.id, args: [workflowInput], rejectDuplicate: options.rejectDuplicate });
 }
 
 /** The orchestration if the caller may see it (its owner, or a member of its team); else 404. */
@@ -161,6 +152,12 @@ export async function estimatedCompletion(deps: Pick<ServiceDeps, 'db'>, o: Pick
   const estimates = (await orchestrationTasks(deps, o.id)).map((t) => t.estimatedDurationSeconds);
   const seconds = o.strategy === 'sequential' ? estimates.reduce((a, b) => a + b, 0) : Math.max(0, ...estimates);
   return new Date(o.createdAt.getTime() + seconds * 1000);
+}
+
+/** The tasks of each orchestration, in step order, in one statement. */
+export async function tasksOfOrchestrations(deps: Pick<ServiceDeps, 'db'>, orchestrationIds: readonly string[]) {
+  const rows = await deps.db.agentTask.findMany({ where: { orchestrationId: { in: [...orchestrationIds] } }, orderBy: { step: 'asc' } });
+  return orchestrationIds.map((id) => rows.filter((t) => t.orchestrationId === id));
 }
 
 /** Cancels the orchestration: Temporal cancellation reaches every running child. */

@@ -14,6 +14,8 @@ import { NotFoundError, ServiceUnavailableError, ValidationError } from '../erro
 import { idKind, newId } from '../ids.js';
 import type { Principal, ServiceDeps } from './deps.js';
 import { fieldErrors } from './tasks/task-input.js';
+import { scaffoldFeatureWorkflow } from '../../workflows/generation.js';
+import { start } from '../temporal/start-for-row.js';
 import { canSee } from './teams.js';
 
 /** The highest TCP port an http_service template may listen on by default. */
@@ -83,15 +85,12 @@ export interface Scaffold {
 /** Asks the model (gpu queue, via the generation workflow's activity) for the described module. */
 async function modelFeature(deps: ServiceDeps, name: string, template: string, description: string): Promise<string> {
   const id = `${newId('generation')}-scaffold`;
-  const handle = await deps.temporal.workflow
-    .start('scaffoldFeatureWorkflow', {
-      workflowId: id,
-      taskQueue: deps.config.taskQueues.cpu,
-      // The request waits for it: bounded, even when no gpu worker polls.
-      workflowExecutionTimeout: `${deps.config.MODEL_TIMEOUT_SECONDS + 60} seconds`,
-      args: [{ gpuQueue: deps.config.taskQueues.gpu, timeoutSeconds: deps.config.MODEL_TIMEOUT_SECONDS, heartbeatTimeoutSeconds: deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS, name, template, description }],
-    })
-    .catch((err) => {
+  const handle = await start(deps, scaffoldFeatureWorkflow, {
+    workflowId: id,
+    // The request waits for it: bounded, even when no gpu worker polls.
+    workflowExecutionTimeout: `${deps.config.MODEL_TIMEOUT_SECONDS + 60} seconds`,
+    args: [{ gpuQueue: deps.config.taskQueues.gpu, timeoutSeconds: deps.config.MODEL_TIMEOUT_SECONDS, heartbeatTimeoutSeconds: deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS, name, template, description }],
+  }).catch((err) => {
       deps.logger.error({ err }, 'could not start the scaffold feature workflow');
       throw new ServiceUnavailableError('The task engine is not reachable right now; retry shortly.');
     });

@@ -12,6 +12,7 @@ import { ConflictError, NotFoundError, PermissionDeniedError, ValidationError } 
 import { appendEvent } from '../events/event-store.js';
 import { idKind, newId } from '../ids.js';
 import type { Principal, ServiceDeps } from './deps.js';
+import { withIdempotency } from './idempotency.js';
 import { paginate, type PageArgs } from './pagination.js';
 import { publishWebhookEvent, type WebhookEventType } from './webhooks/events.js';
 
@@ -27,11 +28,7 @@ export async function requireTeamRole(deps: Pick<ServiceDeps, 'db'>, principal: 
     idKind(teamId) === 'team' && (!principal.teamId || principal.teamId === teamId)
       ? await deps.db.teamMember.findUnique({ where: { teamId_userId: { teamId, userId: principal.userId } } })
       : null;
-  if (!membership) throw new NotFoundError('team', teamId);
-  if (RANK[membership.role] < RANK[min]) {
-    throw new PermissionDeniedError(`This needs the ${min} role in team ${teamId} or higher; you are ${membership.role}.`);
-  }
-  return membership.role;
+  return checkTeamRole(teamId, membership?.role ?? null, min);
 }
 
 /**
@@ -88,7 +85,13 @@ export async function emitTeamEvent(deps: Deps, teamId: string, type: string, da
   await publishWebhookEvent(deps, { type: type as WebhookEventType, resourceId: teamId, ownerId: null, teamId, data: { team_id: teamId, ...data } });
 }
 
-export async function createTeam(deps: Deps, principal: Principal, input: { name: string }): Promise<Team> {
+/** Creates a team with the caller as its owner, once per idempotency key. */
+export async function createTeam(deps: Deps, principal: Principal, input: { name: string }, idempotencyKey?: string | null): Promise<{ team: Team; replayed: boolean }> {
+  const { resourceId, replayed } = await withIdempotency(deps.db, { principalId: principal.userId, key: idempotencyKey, operation: 'createTeam', request: input }, async () => (await createNewTeam(deps, principal, input)).id);
+  return { team: await getTeam(deps, principal, resourceId), replayed };
+}
+
+async function createNewTeam(deps: Deps, principal: Principal, input: { name: string }): Promise<Team> {
   const name = checkName(input.name);
   const id = newId('team');
   const team = await deps.db.team.create({
@@ -131,9 +134,28 @@ export async function deleteTeam(deps: Pick<ServiceDeps, 'db'>, principal: Princ
 }
 
 export function listMembers(deps: Pick<ServiceDeps, 'db'>, principal: Principal, teamId: string) {
-  return requireTeamRole(deps, principal, teamId, 'viewer').then(() =>
-    deps.db.teamMember.findMany({ where: { teamId }, orderBy: { createdAt: 'asc' }, include: { user: true } }),
-  );
+  return requireTeamRole(deps, principal, teamId, 'viewer').then(async () => (await membersOfTeams(deps, [teamId]))[0]!);
+}
+
+/** The members (with their users) of each team, oldest first, in one statement; the caller has checked access. */
+export async function membersOfTeams(deps: Pick<ServiceDeps, 'db'>, teamIds: readonly string[]) {
+  const rows = await deps.db.teamMember.findMany({ where: { teamId: { in: [...teamIds] } }, orderBy: { createdAt: 'asc' }, include: { user: true } });
+  return teamIds.map((id) => rows.filter((m) => m.teamId === id));
+}
+
+/** The caller's role in each team (null where it is not a member, or its credential is bound to another team), in one statement. */
+export async function teamRolesOf(deps: Pick<ServiceDeps, 'db'>, principal: Principal, teamIds: readonly string[]): Promise<Array<TeamRole | null>> {
+  const reachable = teamIds.filter((id) => !principal.teamId || principal.teamId === id);
+  const rows = reachable.length ? await deps.db.teamMember.findMany({ where: { userId: principal.userId, teamId: { in: reachable } }, select: { teamId: true, role: true } }) : [];
+  const roles = new Map(rows.map((m) => [m.teamId, m.role]));
+  return teamIds.map((id) => roles.get(id) ?? null);
+}
+
+/** Refuses a role below `min` as requireTeamRole does (404 for no role at all). */
+export function checkTeamRole(teamId: string, role: TeamRole | null, min: TeamRole): TeamRole {
+  if (!role) throw new NotFoundError('team', teamId);
+  if (RANK[role] < RANK[min]) throw new PermissionDeniedError(`This needs the ${min} role in team ${teamId} or higher; you are ${role}.`);
+  return role;
 }
 
 type Tx = Parameters<Parameters<ServiceDeps['db']['$transaction']>[0]>[0];

@@ -5,6 +5,7 @@
  * the others (and restarts) update it to the current settings, so there is exactly one.
  */
 import { ScheduleAlreadyRunning, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
+import { generationRetentionWorkflow } from '../../workflows/generation.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 
@@ -19,10 +20,9 @@ export async function ensureRetentionSchedule(client: Client, config: Config, lo
   const spec = { intervals: [{ every: '1 hour' as const }] };
   const action = {
     type: 'startWorkflow' as const,
-    workflowType: 'generationRetentionWorkflow',
+    workflowType: generationRetentionWorkflow,
     workflowId: `${scheduleId}-run`,
     taskQueue: config.taskQueues.cpu,
-    args: [],
   };
   try {
     await client.schedule.create({ scheduleId, spec, action, policies: { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: '1 day' } });

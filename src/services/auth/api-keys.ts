@@ -13,6 +13,7 @@ import { appendEvent } from '../../events/event-store.js';
 import { publishWebhookEvent } from '../webhooks/events.js';
 import { idKind, newId } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
+import { withIdempotency } from '../idempotency.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { parseCidrs } from './cidr.js';
 import { checkReadResources, DEFAULT_READ_RESOURCES } from './read-resources.js';
@@ -71,12 +72,28 @@ export async function createUserWithKey(
   return { userId, apiKeyId: key.id, secret };
 }
 
-/** A new key for the caller (at most 25 active); the only time its secret is returned. */
+type IssueKeyInput = { name: string; kind?: 'secret' | 'publishable' | null; allowedCidrs?: string[] | null; readResources?: readonly string[] | null };
+
+/**
+ * A new key for the caller (at most 25 active), once per idempotency key; the first response is
+ * the only time its secret is returned (a replay returns the key without it).
+ */
 export async function issueApiKey(
   deps: Pick<ServiceDeps, 'db' | 'bus'>,
   principal: Principal,
-  input: { name: string; kind?: 'secret' | 'publishable' | null; allowedCidrs?: string[] | null; readResources?: readonly string[] | null },
-): Promise<{ key: ApiKey; secret: string }> {
+  input: IssueKeyInput,
+  idempotencyKey?: string | null,
+): Promise<{ key: ApiKey; secret: string | null; replayed: boolean }> {
+  let secret: string | null = null;
+  const { resourceId, replayed } = await withIdempotency(deps.db, { principalId: principal.userId, key: idempotencyKey, operation: 'createApiKey', request: input }, async () => {
+    const created = await issueNewApiKey(deps, principal, input);
+    secret = created.secret;
+    return created.key.id;
+  });
+  return { key: await getApiKey(deps, principal, resourceId), secret, replayed };
+}
+
+async function issueNewApiKey(deps: Pick<ServiceDeps, 'db' | 'bus'>, principal: Principal, input: IssueKeyInput): Promise<{ key: ApiKey; secret: string }> {
   requirePersonalCredential(principal, 'API keys');
   const readResources = checkReadResources(input.kind ?? 'secret', input.readResources);
   const errors = [];

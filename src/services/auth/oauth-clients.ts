@@ -12,6 +12,7 @@ import type { OAuthClient } from '../../generated/prisma/client.js';
 import { NotFoundError, ValidationError } from '../../errors.js';
 import { idKind, newId } from '../../ids.js';
 import { FULL_SCOPES, type Principal, type Scope, type ServiceDeps } from '../deps.js';
+import { withIdempotency } from '../idempotency.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { requireTeamRole } from '../teams.js';
 import { isStorableText } from '../text.js';
@@ -36,11 +37,25 @@ function checkClientScopes(principal: Principal, teamId: string | null, scopes: 
   return wanted as Scope[];
 }
 
+type ClientInput = { name: string; teamId?: string | null; scopes?: readonly string[] | null };
+
+/** Creates a client once per idempotency key; its secret is in the first response only (null on a replay). */
 export async function createOAuthClient(
   deps: Pick<ServiceDeps, 'db'>,
   principal: Principal,
-  input: { name: string; teamId?: string | null; scopes?: readonly string[] | null },
-): Promise<{ client: OAuthClient; secret: string }> {
+  input: ClientInput,
+  idempotencyKey?: string | null,
+): Promise<{ client: OAuthClient; secret: string | null; replayed: boolean }> {
+  let secret: string | null = null;
+  const { resourceId, replayed } = await withIdempotency(deps.db, { principalId: principal.userId, key: idempotencyKey, operation: 'createOAuthClient', request: input }, async () => {
+    const created = await createNewOAuthClient(deps, principal, input);
+    secret = created.secret;
+    return created.client.id;
+  });
+  return { client: await getOAuthClient(deps, principal, resourceId), secret, replayed };
+}
+
+async function createNewOAuthClient(deps: Pick<ServiceDeps, 'db'>, principal: Principal, input: ClientInput): Promise<{ client: OAuthClient; secret: string }> {
   const name = input.name.trim();
   if (!name || name.length > 100) throw new ValidationError([{ field: 'name', message: 'must be 1 to 100 characters' }]);
   if (!isStorableText(name)) throw new ValidationError([{ field: 'name', message: 'must be text (no NUL characters or lone UTF-16 surrogates)' }]);

@@ -10,18 +10,19 @@ import { createHash, randomUUID } from 'node:crypto';
 import { lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import { compileGlobs, isValidGlob } from '../glob.js';
 import { storableText } from '../text.js';
 import { changeWithWebhookEvent } from '../webhooks/events.js';
 import { z } from 'zod';
 import { INT32_MAX, wholeNumberMessage } from '../../bounded-int.js';
 import type { Prisma } from '../../generated/prisma/client.js';
-import { ConflictError, ServiceUnavailableError, ValidationError } from '../../errors.js';
+import { ConflictError, ValidationError } from '../../errors.js';
 import { appendEvent, readEvents, type StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
 import { newId } from '../../ids.js';
-import type { ProjectIndexWorkflowInput } from '../../../workflows/project-index.js';
+import { projectIndexWorkflow, type ProjectIndexWorkflowInput } from '../../../workflows/project-index.js';
+import { start, startForRow } from '../../temporal/start-for-row.js';
 import type { ServiceDeps } from '../deps.js';
 import { cloneRepository, RepositoryUrlError } from './repository.js';
 import { chunkFile, languageOf, pythonSymbols, tsSymbols, type ExtractedSymbol } from './symbols.js';
@@ -101,16 +102,11 @@ export async function startIndexRun(deps: ServiceDeps, projectId: string, input:
   });
   await emitIndexEvent(deps, projectId, 'progress', `${runId}:queued`, { run_id: runId, status: 'queued', progress: 0, message: 'Index run queued' });
   const workflowInput: ProjectIndexWorkflowInput = { projectId, runId, branch: input.branch, heartbeatTimeoutSeconds: deps.config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS };
-  try {
-    await deps.temporal.workflow.start('projectIndexWorkflow', { workflowId: runId, taskQueue: deps.config.taskQueues.cpu, args: [workflowInput] });
-  } catch (err) {
-    if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-      deps.logger.error({ err, projectId, runId }, 'could not start the project index workflow');
-      await deps.db.projectSnapshot.deleteMany({ where: { id: runId } });
-      await deps.db.project.updateMany({ where: { id: projectId, indexRunId: runId }, data: { indexStatus: 'failed', indexStats: { error: 'the task engine was not reachable' } } });
-      throw new ServiceUnavailableError('The task engine is not reachable right now; the index run was not started. Retry shortly.');
-    }
-  }
+  const undo = async () => {
+    await deps.db.projectSnapshot.deleteMany({ where: { id: runId } });
+    await deps.db.project.updateMany({ where: { id: projectId, indexRunId: runId }, data: { indexStatus: 'failed', indexStats: { error: 'the task engine was not reachable' } } });
+  };
+  await startForRow(deps, { id: runId, what: 'the index run was not started', undo }, () => start(deps, projectIndexWorkflow, { workflowId: runId, args: [workflowInput] }));
   return runId;
 }
 

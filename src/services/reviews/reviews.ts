@@ -4,14 +4,14 @@
  * one file at a time (run-review.ts). Findings and the final summary are events on the review's
  * stream, so SSE and the GraphQL subscription share one resumable sequence.
  */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { compareFindings } from '../../agents/reviewer.js';
 import type { Review, ReviewIssue } from '../../generated/prisma/client.js';
-import { ConflictError, NotFoundError, ServiceUnavailableError, ValidationError } from '../../errors.js';
+import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import type { StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
 import { idKind, newId } from '../../ids.js';
-import type { ReviewWorkflowInput } from '../../../workflows/review.js';
+import { reviewWorkflow, type ReviewWorkflowInput } from '../../../workflows/review.js';
+import { start, startForRow } from '../../temporal/start-for-row.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { withIdempotency } from '../idempotency.js';
 import { paginate, type PageArgs } from '../pagination.js';
@@ -71,15 +71,8 @@ export async function createReview(deps: ServiceDeps, principal: Principal, raw:
           contextFiles: contextFiles as object[],
         },
       });
-      try {
-        await startReviewWorkflow(deps, id);
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-          deps.logger.error({ err, reviewId: id }, 'could not start the review workflow');
-          await deps.db.review.delete({ where: { id } });
-          throw new ServiceUnavailableError('The task engine is not reachable right now; the review was not created. Retry shortly.');
-        }
-      }
+      const undo = () => deps.db.review.delete({ where: { id } });
+      await startForRow(deps, { id, what: 'the review was not created', undo }, () => startReviewWorkflow(deps, id));
       return id;
     },
   );
@@ -92,12 +85,7 @@ export async function createReview(deps: ServiceDeps, principal: Principal, raw:
  */
 export async function startReviewWorkflow(deps: Pick<ServiceDeps, 'temporal' | 'config'>, reviewId: string, options: { rejectDuplicate?: boolean } = {}): Promise<void> {
   const workflowInput: ReviewWorkflowInput = { reviewId };
-  await deps.temporal.workflow.start('reviewWorkflow', {
-    workflowId: reviewId,
-    taskQueue: deps.config.taskQueues.cpu,
-    args: [workflowInput],
-    ...(options.rejectDuplicate ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
-  });
+  await start(deps, reviewWorkflow, { workflowId: reviewId, args: [workflowInput], rejectDuplicate: options.rejectDuplicate });
 }
 
 /** The review if the caller may see it (its owner, or a member of its team); else 404. */
@@ -150,17 +138,23 @@ export async function listReviews(
 
 /** A review's issues, most severe first, optionally filtered (confidence, categories, severities, statuses). */
 export async function reviewIssues(deps: Pick<ServiceDeps, 'db'>, reviewId: string, rawFilter: unknown = {}): Promise<ReviewIssue[]> {
+  return (await issuesOfReviews(deps, [reviewId], rawFilter))[0]!;
+}
+
+/** The issues of each review that pass one filter, most severe first, in one statement. */
+export async function issuesOfReviews(deps: Pick<ServiceDeps, 'db'>, reviewIds: readonly string[], rawFilter: unknown = {}): Promise<ReviewIssue[][]> {
   const filter: IssueFilter = parseIssueFilter(rawFilter);
   const rows = await deps.db.reviewIssue.findMany({
     where: {
-      reviewId,
+      reviewId: { in: [...reviewIds] },
       ...(filter.minConfidence != null ? { confidence: { gte: filter.minConfidence } } : {}),
       ...(filter.categories ? { category: { in: filter.categories } } : {}),
       ...(filter.severities ? { severity: { in: filter.severities } } : {}),
       ...(filter.statuses ? { status: { in: filter.statuses } } : {}),
     },
   });
-  return rows.sort(compareFindings);
+  rows.sort(compareFindings);
+  return reviewIds.map((id) => rows.filter((r) => r.reviewId === id));
 }
 
 /** How many issues a review has (all statuses); a review read by listReviews already knows. */

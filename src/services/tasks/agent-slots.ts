@@ -8,7 +8,7 @@
  * of gateways and workers. A task's time limit starts when it gets its slot.
  */
 import type { ServiceDeps } from '../deps.js';
-import { limitsOf, PLANS } from '../limits/plans.js';
+import { limitsOf, planOf, PLANS } from '../limits/plans.js';
 import { emitTaskEvent } from './task-events.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
@@ -44,18 +44,32 @@ async function parallelAgentsOf(deps: Pick<ServiceDeps, 'db'>, taskId: string): 
   return (await limitsOf(deps.db, task.ownerId, task.owner.tier)).parallelAgents;
 }
 
+type QueuedTask = { id: string; ownerId: string; status: string; slotTaken: boolean };
+
 /** The place of a queued task in its account's line (1 = starts when the next slot frees), or null when not waiting. */
-export async function queuePosition(
-  deps: Pick<ServiceDeps, 'db'>,
-  task: { id: string; ownerId: string; status: string; slotTaken: boolean },
-): Promise<number | null> {
-  if (task.status !== 'queued' || task.slotTaken) return null;
-  const owner = await deps.db.user.findUniqueOrThrow({ where: { id: task.ownerId }, select: { tier: true } });
-  const [held, ahead, { parallelAgents }] = await Promise.all([
-    deps.db.agentTask.count({ where: { ownerId: task.ownerId, status: { in: ['queued', 'running'] }, slotTaken: true } }),
-    deps.db.agentTask.count({ where: { ownerId: task.ownerId, status: 'queued', slotTaken: false, id: { lt: task.id } } }),
-    limitsOf(deps.db, task.ownerId, owner.tier),
-  ]);
-  // Same rule as acquire_agent_slot: earlier tasks take the free slots first.
-  return Math.max(1, held + ahead - parallelAgents + 1);
+export async function queuePosition(deps: Pick<ServiceDeps, 'db'>, task: QueuedTask): Promise<number | null> {
+  return (await queuePositions(deps, [task]))[0]!;
+}
+
+/**
+ * `queuePosition` of each task, in one statement for the whole page: the slots its account holds,
+ * its account's waiting tasks submitted before it, and its account's parallel-agent limit.
+ */
+export async function queuePositions(deps: Pick<ServiceDeps, 'db'>, tasks: readonly QueuedTask[]): Promise<Array<number | null>> {
+  const waiting = tasks.filter((t) => t.status === 'queued' && !t.slotTaken).map((t) => t.id);
+  if (!waiting.length) return tasks.map(() => null);
+  const rows = await deps.db.$queryRaw<{ id: string; held: bigint; ahead: bigint; tier: string; parallel_agents: number | null }[]>`
+    SELECT t.id, u.tier, l.parallel_agents,
+      (SELECT count(*) FROM agent_tasks h WHERE h.owner_id = t.owner_id AND h.status IN ('queued', 'running') AND h.slot_taken) AS held,
+      (SELECT count(*) FROM agent_tasks a WHERE a.owner_id = t.owner_id AND a.status = 'queued' AND NOT a.slot_taken AND a.id < t.id) AS ahead
+    FROM agent_tasks t JOIN users u ON u.id = t.owner_id LEFT JOIN account_limits l ON l.user_id = t.owner_id
+    WHERE t.id = ANY(${waiting})`;
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  return tasks.map((t) => {
+    const row = t.status === 'queued' && !t.slotTaken ? byId.get(t.id) : undefined;
+    if (!row) return null;
+    const parallelAgents = row.parallel_agents ?? planOf(row.tier).parallelAgents;
+    // Same rule as acquire_agent_slot: earlier tasks take the free slots first.
+    return Math.max(1, Number(row.held) + Number(row.ahead) - parallelAgents + 1);
+  });
 }

@@ -1,10 +1,10 @@
 /** Submits an agent task: validate, store, start its workflow (workflow id = task id). */
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { agentCatalog } from '../../agents/catalog.js';
 import type { AgentTask } from '../../generated/prisma/client.js';
-import { ServiceUnavailableError, ValidationError } from '../../errors.js';
+import { ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
-import type { AgentTaskWorkflowInput } from '../../../workflows/agent-task.js';
+import { agentTaskWorkflow, type AgentTaskWorkflowInput } from '../../../workflows/agent-task.js';
+import { start, startForRow } from '../../temporal/start-for-row.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { withIdempotency } from '../idempotency.js';
 import { requireTeamRole } from '../teams.js';
@@ -72,11 +72,10 @@ export async function startTaskWorkflow(
   task: Pick<AgentTask, 'id' | 'agentType' | 'timeoutSeconds'>,
   options: { rejectDuplicate?: boolean } = {},
 ): Promise<void> {
-  await deps.temporal.workflow.start('agentTaskWorkflow', {
+  await start(deps, agentTaskWorkflow, {
     workflowId: task.id,
-    taskQueue: deps.config.taskQueues.cpu,
     args: [agentWorkflowInput(deps.config, task.agentType, task.id, task.timeoutSeconds)],
-    ...(options.rejectDuplicate ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
+    rejectDuplicate: options.rejectDuplicate,
   });
 }
 
@@ -104,17 +103,12 @@ export async function executeAgentTask(
     { principalId: principal.userId, key: idempotencyKey, operation: 'executeAgentTask', request: input },
     async () => {
       const task = await createTaskRow(deps, principal, input, teamId);
-      try {
-        await startTaskWorkflow(deps, task);
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-          deps.logger.error({ err, taskId: task.id }, 'could not start the task workflow');
-          await deps.db.event.deleteMany({ where: { streamId: task.id } });
-          await deps.db.eventStream.deleteMany({ where: { id: task.id } });
-          await deps.db.agentTask.delete({ where: { id: task.id } });
-          throw new ServiceUnavailableError('The task engine is not reachable right now; the task was not created. Retry shortly.');
-        }
-      }
+      const undo = async () => {
+        await deps.db.event.deleteMany({ where: { streamId: task.id } });
+        await deps.db.eventStream.deleteMany({ where: { id: task.id } });
+        await deps.db.agentTask.delete({ where: { id: task.id } });
+      };
+      await startForRow(deps, { id: task.id, what: 'the task was not created', undo }, () => startTaskWorkflow(deps, task));
       return task.id;
     },
   );

@@ -7,15 +7,15 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import { z } from 'zod';
 import { boundedInt, INT32_MAX, wholeNumberMessage } from '../../bounded-int.js';
 import type { Prisma, Visualization, VisualizationComment, VisualizationCommit, VisualizationShare } from '../../generated/prisma/client.js';
-import { AppError, NotFoundError, ServiceUnavailableError, ValidationError, type FieldError } from '../../errors.js';
+import { AppError, NotFoundError, ValidationError, type FieldError } from '../../errors.js';
 import { appendEvent, type StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
 import { idKind, newId } from '../../ids.js';
-import type { VisualizationWorkflowInput } from '../../../workflows/visualization.js';
+import { visualizationWorkflow, type VisualizationWorkflowInput } from '../../../workflows/visualization.js';
+import { start, startForRow } from '../../temporal/start-for-row.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { withIdempotency } from '../idempotency.js';
 import { canSee, requireTeamRole } from '../teams.js';
@@ -100,15 +100,8 @@ export async function startVisualization(deps: ServiceDeps, principal: Principal
         },
       });
       await emit(deps, id, 'progress', 'queued', { status: 'processing', progress: 0, message: 'Visualization queued' });
-      try {
-        await startVisualizationWorkflow(deps, id);
-      } catch (err) {
-        if (!(err instanceof WorkflowExecutionAlreadyStartedError)) {
-          deps.logger.error({ err, visualizationId: id }, 'could not start the visualization workflow');
-          await deps.db.visualization.delete({ where: { id } });
-          throw new ServiceUnavailableError('The task engine is not reachable right now; the visualization was not created. Retry shortly.');
-        }
-      }
+      const undo = () => deps.db.visualization.delete({ where: { id } });
+      await startForRow(deps, { id, what: 'the visualization was not created', undo }, () => startVisualizationWorkflow(deps, id));
       return id;
     },
   );
@@ -121,12 +114,7 @@ export async function startVisualization(deps: ServiceDeps, principal: Principal
  */
 export async function startVisualizationWorkflow(deps: Pick<ServiceDeps, 'temporal' | 'config'>, id: string, options: { rejectDuplicate?: boolean } = {}): Promise<void> {
   const workflowInput: VisualizationWorkflowInput = { visualizationId: id, timeoutSeconds: deps.config.VISUALIZATION_CLONE_TIMEOUT_SECONDS + 600 };
-  await deps.temporal.workflow.start('visualizationWorkflow', {
-    workflowId: id,
-    taskQueue: deps.config.taskQueues.cpu,
-    args: [workflowInput],
-    ...(options.rejectDuplicate ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
-  });
+  await start(deps, visualizationWorkflow, { workflowId: id, args: [workflowInput], rejectDuplicate: options.rejectDuplicate });
 }
 
 /** The visualization if the caller may see it (its owner, or a member of its team); else 404. */
@@ -196,8 +184,20 @@ const commentSchema = z.object({
   author: z.string().trim().min(1, 'must not be empty').max(200, 'must be at most 200 characters').nullish(),
 });
 
-/** Adds a comment to a commit of the visualization; an unknown sha (or an abbreviation matching several) is 404. */
-export async function addComment(deps: Pick<ServiceDeps, 'db'>, principal: Principal, visualizationId: string, raw: unknown): Promise<VisualizationComment> {
+/** Adds a comment to a commit of the visualization (once per idempotency key); an unknown sha (or an abbreviation matching several) is 404. */
+export async function addComment(
+  deps: Pick<ServiceDeps, 'db'>,
+  principal: Principal,
+  visualizationId: string,
+  raw: Record<string, unknown>,
+  idempotencyKey?: string | null,
+): Promise<{ comment: VisualizationComment; replayed: boolean }> {
+  const request = { visualizationId, ...raw };
+  const { resourceId, replayed } = await withIdempotency(deps.db, { principalId: principal.userId, key: idempotencyKey, operation: 'addVisualizationComment', request }, async () => (await addNewComment(deps, principal, visualizationId, raw)).id);
+  return { comment: await deps.db.visualizationComment.findUniqueOrThrow({ where: { id: resourceId } }), replayed };
+}
+
+async function addNewComment(deps: Pick<ServiceDeps, 'db'>, principal: Principal, visualizationId: string, raw: unknown): Promise<VisualizationComment> {
   const v = await getForChange(deps, principal, visualizationId);
   const parsed = commentSchema.safeParse(raw);
   if (!parsed.success) throw new ValidationError(fieldErrorsOf(parsed.error));
@@ -224,8 +224,20 @@ const shareSchema = z.object({
   expiresInDays: boundedInt(1, SHARE_MAX_DAYS).default(7),
 });
 
-/** Creates a read-only link to the visualization. */
-export async function createShare(deps: Pick<ServiceDeps, 'db'>, principal: Principal, visualizationId: string, raw: unknown): Promise<VisualizationShare> {
+/** Creates a read-only link to the visualization (once per idempotency key). */
+export async function createShare(
+  deps: Pick<ServiceDeps, 'db'>,
+  principal: Principal,
+  visualizationId: string,
+  raw: Record<string, unknown>,
+  idempotencyKey?: string | null,
+): Promise<{ share: VisualizationShare; replayed: boolean }> {
+  const request = { visualizationId, ...raw };
+  const { resourceId, replayed } = await withIdempotency(deps.db, { principalId: principal.userId, key: idempotencyKey, operation: 'createVisualizationShare', request }, async () => (await createNewShare(deps, principal, visualizationId, raw)).id);
+  return { share: await deps.db.visualizationShare.findUniqueOrThrow({ where: { id: resourceId } }), replayed };
+}
+
+async function createNewShare(deps: Pick<ServiceDeps, 'db'>, principal: Principal, visualizationId: string, raw: unknown): Promise<VisualizationShare> {
   const v = await getForChange(deps, principal, visualizationId);
   const parsed = shareSchema.safeParse(raw);
   if (!parsed.success) throw new ValidationError(fieldErrorsOf(parsed.error));

@@ -6,7 +6,8 @@
  * Also keeps the Temporal schedule that prunes delivery history.
  */
 import { ScheduleAlreadyRunning, WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
-import type { WebhookDeliveryInput } from '../../../workflows/webhook-delivery.js';
+import { pruneWebhookHistoryWorkflow, webhookDeliveryWorkflow, type WebhookDeliveryInput } from '../../../workflows/webhook-delivery.js';
+import { start } from '../../temporal/start-for-row.js';
 import type { ServiceDeps } from '../deps.js';
 import { DELIVERY_TOPIC } from './events.js';
 
@@ -45,7 +46,7 @@ export function startWebhookDispatcher(deps: Deps): WebhookDispatcher {
       ids.map(async (deliveryId) => {
         const input: WebhookDeliveryInput = { deliveryId, scheduleMs };
         try {
-          await deps.temporal.workflow.start('webhookDeliveryWorkflow', { workflowId: deliveryId, taskQueue, args: [input], workflowIdReusePolicy: 'REJECT_DUPLICATE' });
+          await start(deps, webhookDeliveryWorkflow, { workflowId: deliveryId, taskQueue, args: [input], rejectDuplicate: true });
           started.push(deliveryId);
         } catch (err) {
           if (err instanceof WorkflowExecutionAlreadyStartedError) started.push(deliveryId);
@@ -82,7 +83,7 @@ export function startWebhookDispatcher(deps: Deps): WebhookDispatcher {
     .create({
       scheduleId: pruneScheduleId,
       spec: { intervals: [{ every: '1 hour' }] },
-      action: { type: 'startWorkflow', workflowType: 'pruneWebhookHistoryWorkflow', taskQueue, args: [] },
+      action: { type: 'startWorkflow', workflowType: pruneWebhookHistoryWorkflow, taskQueue, args: [] },
     })
     .catch((err) => {
       if (!(err instanceof ScheduleAlreadyRunning)) deps.logger.warn({ err }, 'could not create the webhook history prune schedule');
