@@ -136,6 +136,7 @@ export const errorStatuses: Record<string, number> = {
   validation_error: 422,
   insufficient_credits: 402,
   payment_required: 402,
+  storage_limit_exceeded: 402,
   method_not_allowed: 405,
   task_timeout: 408,
   idempotency_conflict: 409,

@@ -7,6 +7,7 @@ import type { Subscription } from '../../generated/prisma/client.js';
 import { settleSubscription } from '../billing/subscriptions.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { requirePersonalCredential } from '../teams.js';
+import { storageUse, type StorageUse } from './storage.js';
 import { utcDay } from './usage.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'usage' | 'limiter' | 'billing'>;
@@ -23,6 +24,8 @@ export interface UsageReport {
   byEndpoint: Array<{ endpoint: string; requests: number; credits: number }>;
   tokens: { prompt: number; completion: number; total: number };
   storageUsedBytes: number;
+  /** The bytes stored, by kind (what storageUsedBytes adds up). */
+  storage: StorageUse;
   storageLimitBytes: number;
   parallelAgentsLimit: number;
 }
@@ -43,9 +46,7 @@ export async function usageReport(deps: Deps, principal: Principal): Promise<Usa
     deps.db.$queryRaw<{ prompt: bigint | null; completion: bigint | null }[]>`
       SELECT sum(prompt_tokens) AS prompt, sum(completion_tokens) AS completion FROM agent_tasks
       WHERE owner_id = ${userId} AND created_at >= ${period.start}`,
-    deps.db.$queryRaw<{ bytes: bigint | null }[]>`
-      SELECT sum(octet_length(input::text) + coalesce(octet_length(result::text), 0) + octet_length(prompt)) AS bytes
-      FROM agent_tasks WHERE owner_id = ${userId}`,
+    storageUse(deps.db, userId),
   ]);
   const n = (v: bigint | null | undefined) => Number(v ?? 0);
   const creditsUsed = byDay.reduce((s, r) => s + n(r.credits), 0);
@@ -62,7 +63,8 @@ export async function usageReport(deps: Deps, principal: Principal): Promise<Usa
     byDay: byDay.map((r) => ({ date: utcDay(r.day), requests: n(r.requests), credits: n(r.credits) })),
     byEndpoint: byEndpoint.map((r) => ({ endpoint: r.endpoint, requests: n(r.requests), credits: n(r.credits) })),
     tokens: { prompt, completion, total: prompt + completion },
-    storageUsedBytes: n(storage[0]?.bytes),
+    storageUsedBytes: storage.total,
+    storage,
     storageLimitBytes: limits.storageBytes,
     parallelAgentsLimit: limits.parallelAgents,
   };
