@@ -7,6 +7,7 @@ import type { Subscription } from '../../generated/prisma/client.js';
 import { settleSubscription } from '../billing/subscriptions.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { requirePersonalCredential } from '../teams.js';
+import { limitsOf } from './plans.js';
 import { storageUse, type StorageUse } from './storage.js';
 import { utcDay } from './usage.js';
 
@@ -36,7 +37,8 @@ export async function usageReport(deps: Deps, principal: Principal): Promise<Usa
   const { limits, period, tier } = await deps.limiter.account(principal);
   const since = utcDay(period.start);
   const userId = principal.userId;
-  const [byDay, byEndpoint, tokens, storage] = await Promise.all([
+  // Storage is read as requireStorage reads it (not from the limiter's 10-second cache), so the report and the refusals agree.
+  const [byDay, byEndpoint, tokens, storage, current] = await Promise.all([
     deps.db.$queryRaw<{ day: Date; requests: bigint; credits: bigint }[]>`
       SELECT day, sum(requests) AS requests, sum(credits) AS credits FROM usage_daily
       WHERE user_id = ${userId} AND day >= ${since}::date GROUP BY day ORDER BY day`,
@@ -47,6 +49,7 @@ export async function usageReport(deps: Deps, principal: Principal): Promise<Usa
       SELECT sum(prompt_tokens) AS prompt, sum(completion_tokens) AS completion FROM agent_tasks
       WHERE owner_id = ${userId} AND created_at >= ${period.start}`,
     storageUse(deps.db, userId),
+    limitsOf(deps.db, userId, tier),
   ]);
   const n = (v: bigint | null | undefined) => Number(v ?? 0);
   const creditsUsed = byDay.reduce((s, r) => s + n(r.credits), 0);
@@ -65,7 +68,7 @@ export async function usageReport(deps: Deps, principal: Principal): Promise<Usa
     tokens: { prompt, completion, total: prompt + completion },
     storageUsedBytes: storage.total,
     storage,
-    storageLimitBytes: limits.storageBytes,
+    storageLimitBytes: current.storageBytes,
     parallelAgentsLimit: limits.parallelAgents,
   };
 }
