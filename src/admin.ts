@@ -175,8 +175,8 @@ async function main(): Promise<number> {
       }
       // Gateways reload an account's limits within 10 s (LIMITS_CACHE_MS).
     } else if (group === 'signing-key' && command === 'rotate') {
-      const id = await createSigningKey(db);
-      console.log(`new signing key ${id}; earlier keys keep verifying until retired (run "signing-key retire" after ${config.ACCESS_TOKEN_TTL_SECONDS} s)`);
+      const id = await createSigningKey(db, config.JWT_ALGORITHM);
+      console.log(`new ${config.JWT_ALGORITHM} signing key ${id}; earlier keys keep verifying until retired (run "signing-key retire" after ${config.ACCESS_TOKEN_TTL_SECONDS} s)`);
     } else if (group === 'signing-key' && command === 'retire') {
       const count = await retireSupersededKeys(db, Math.max(config.ACCESS_TOKEN_TTL_SECONDS, config.OAUTH_TOKEN_TTL_SECONDS));
       console.log(`retired ${count} signing key(s)`);

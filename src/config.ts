@@ -85,6 +85,10 @@ export const configSchema = z.object({
   AUTH_CACHE_SECONDS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(300).default(5),
   ALLOW_SIGNUP: bool.default(false),
   JWT_ISSUER: url(['http:', 'https:']).optional(),
+  /** The algorithm new signing keys use; a key of the other one keeps verifying until it is retired. */
+  JWT_ALGORITHM: z.enum(['ES256', 'RS256'], { message: 'must be ES256 or RS256' }).default('ES256'),
+  /** The `azp` (authorized party) of tokens from e-mail and password sign-in; client-credentials tokens name their client. */
+  JWT_AUTHORIZED_PARTY: z.string().trim().min(1).max(200).default('codex'),
   ACCESS_TOKEN_TTL_SECONDS: positiveInt.max(7 * 86400).default(86400),
   SESSION_TTL_DAYS: positiveInt.max(365).default(30),
   /** How long a team invitation can be accepted. */
@@ -141,6 +145,8 @@ export const configSchema = z.object({
   REPOSITORY_ROOT: z.string().min(1).optional(),
   REPOSITORY_ALLOW_PRIVATE_HOSTS: bool.default(false),
   REPOSITORY_CLONE_TIMEOUT_SECONDS: positiveInt.max(3600).default(120),
+  /** The most bytes of text an agent task reads from a cloned repository (files past it are skipped). */
+  AGENT_REPOSITORY_MAX_BYTES: positiveInt.default(64 * 1024 * 1024),
   REVIEW_MAX_FILES: positiveInt.max(100_000).default(5000),
   REVIEW_MAX_INPUT_BYTES: positiveInt.default(8 * 1024 * 1024),
   REVIEW_WAIT_SECONDS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(300).default(30),

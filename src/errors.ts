@@ -21,6 +21,7 @@ export const errorCodes = {
   authentication_required: spec(401, 'AUTHENTICATION_REQUIRED', 'No valid credential was sent, or it was revoked or expired.'),
   insufficient_credits: spec(402, 'INSUFFICIENT_CREDITS', "The account's credits do not cover the operation's cost."),
   payment_required: spec(402, 'PAYMENT_REQUIRED', 'The billing provider refused a paid plan change; nothing changed.'),
+  storage_limit_exceeded: spec(402, 'STORAGE_LIMIT_EXCEEDED', "The plan's storage is full; delete old items or move to a larger plan."),
   permission_denied: spec(403, 'PERMISSION_DENIED', "The credential's scopes or the caller's role do not allow the operation."),
   resource_not_found: spec(404, 'RESOURCE_NOT_FOUND', 'No such resource exists for this account (or it belongs to another).'),
   method_not_allowed: spec(405, 'METHOD_NOT_ALLOWED', 'The path does not answer this method; the Allow header lists those it does.'),

@@ -122,7 +122,7 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
   const bus: EventBus = config.eventBus === 'postgres' ? await PostgresEventBus.connect(infra.databaseUrl, logger, dbTimeouts(config)) : new MemoryEventBus();
   const temporalAvailability = new TemporalAvailability(logger, { rpcTimeoutMs: config.TEMPORAL_RPC_TIMEOUT_MS, probeIntervalMs: 1000 });
   const temporal = await retryStartup(() => connectClient(config, infra.temporalAddress, temporalAvailability), temporalRetry(config, logger, infra.temporalAddress));
-  const signingKeys = new SigningKeys(db);
+  const signingKeys = new SigningKeys(db, config.JWT_ALGORITHM);
   await signingKeys.init();
   const auth = new Authenticator(db, bus, signingKeys, config, logger);
   const limitStore: LimitStore = config.REDIS_URL

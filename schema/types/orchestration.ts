@@ -74,9 +74,10 @@ builder.queryFields((t) => ({
 
 const OrchestrationContextInput = builder.inputType('OrchestrationContextInput', {
   fields: (t) => ({
-    files: t.field({ type: [FileInput] }),
-    repository: t.string({ description: 'https URL of the repository the files come from.' }),
-    branch: t.string(),
+    files: t.field({ type: [FileInput], description: 'Files to analyse; with a repository they stand in for its files at the same paths.' }),
+    repository: t.string({ description: "Repository every agent analyses: an https URL on a public host, or a path under the server's REPOSITORY_ROOT." }),
+    branch: t.string({ description: "The repository's branch (its default branch when left out)." }),
+    paths: t.stringList({ description: 'Narrows the files to these paths or globs, relative to the repository root.' }),
     language: t.string(),
     framework: t.string(),
   }),

@@ -173,9 +173,10 @@ export const FileInput = builder.inputType('FileInput', {
 
 const TaskContextInput = builder.inputType('TaskContextInput', {
   fields: (t) => ({
-    files: t.field({ type: [FileInput] }),
-    repository: t.string({ description: 'https URL of the repository the files come from.' }),
-    branch: t.string(),
+    files: t.field({ type: [FileInput], description: 'Files to analyse; with a repository they stand in for its files at the same paths.' }),
+    repository: t.string({ description: "Repository to clone and analyse: an https URL on a public host, or a path under the server's REPOSITORY_ROOT." }),
+    branch: t.string({ description: "The repository's branch (its default branch when left out)." }),
+    paths: t.stringList({ description: 'Narrows the files to these paths or globs, relative to the repository root (e.g. src, src/**/*.ts).' }),
   }),
 });
 
@@ -188,6 +189,7 @@ const ExecuteAgentTaskInput = builder.inputType('ExecuteAgentTaskInput', {
     temperature: t.float(),
     timeoutSeconds: t.int({ description: 'Time limit; the task ends TIMED_OUT past it. Defaults to the server setting.' }),
     teamId: t.id({ description: 'Run it for a team you are a member (or admin, owner) of; its members then see it.' }),
+    projectId: t.id({ description: "Analyse this project's indexed files instead of files or a repository." }),
   }),
 });
 
@@ -212,7 +214,7 @@ builder.mutationFields((t) => ({
       idempotencyKey: t.arg.string({ description: 'Same key and same input: the first result. Kept 24 hours.' }),
     },
     resolve: async (_root, args, ctx) => {
-      const { taskId, replayed } = await executeAgentTask(ctx.deps, callerOf(ctx), args.input, args.idempotencyKey);
+      const { taskId, replayed } = await executeAgentTask(ctx.deps, callerOf(ctx), { ...args.input, projectId: args.input.projectId == null ? args.input.projectId : String(args.input.projectId) }, args.idempotencyKey);
       return { task: await getTask(ctx.deps, callerOf(ctx), taskId), replayed };
     },
   }),

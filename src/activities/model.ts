@@ -15,7 +15,7 @@ import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
 import type { TaskAnalysis } from '../services/tasks/task-result.js';
 import { completeTask, isCompleted, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
-import { contextFiles } from './tasks.js';
+import { taskFiles } from './tasks.js';
 
 const PROGRESS_EVERY_CHARS = 200;
 const MAX_CONTEXT_CHARS = 200_000;
@@ -50,13 +50,15 @@ export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'lo
     async runAgent(taskId: string): Promise<boolean> {
       const task = await startTask(deps, taskId);
       if (!task) return isCompleted(deps, taskId); // a previous attempt completed it, or it was cancelled
-      const input = task.input as { context?: { files?: SourceFile[] }; maxTokens?: number | null; temperature?: number | null; previous_results?: unknown };
+      const input = task.input as { context?: { files?: SourceFile[]; repository?: string | null }; projectId?: string | null; maxTokens?: number | null; temperature?: number | null; previous_results?: unknown };
+      // A repository or a project is read here; a model agent may also run on the task alone, without files.
+      const files = input.context?.repository || input.projectId ? await taskFiles({ ...deps, config }, taskId, input) : (input.context?.files ?? []);
       const previous = input.previous_results ? `\n\nResults of the agents before you:\n${JSON.stringify(input.previous_results).slice(0, 20_000)}` : '';
       const answer = await ask(
         taskId,
         [
           { role: 'system', content: 'You are a senior software engineer. Answer the task about the files precisely and concisely.' },
-          { role: 'user', content: `${task.prompt}\n\nFiles:\n${filesBlock(input.context?.files ?? [])}${previous}` },
+          { role: 'user', content: `${task.prompt}\n\nFiles:\n${filesBlock(files)}${previous}` },
         ],
         input,
       );
@@ -78,7 +80,7 @@ export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'lo
       const task = await deps.db.agentTask.findUniqueOrThrow({ where: { id: taskId }, select: { agentType: true, prompt: true, input: true, status: true } });
       if (task.status !== 'running') return isCompleted(deps, taskId);
       const agent = analyzerAgent(task.agentType);
-      const files = contextFiles(task.input);
+      const files = await taskFiles({ ...deps, config }, taskId, task.input);
       const known = builtin.map((f) => `${f.file}:${f.line} ${f.title}`).join('\n') || '(none)';
       const answer = await ask(taskId, [
         { role: 'system', content: agent.modelAssist!.instructions },

@@ -7,6 +7,7 @@ import { databaseUnavailable } from '../db/unavailable.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { tryAcquireSlot } from '../services/tasks/agent-slots.js';
 import type { TaskAnalysis } from '../services/tasks/task-result.js';
+import { loadTaskFiles, TaskSourceError } from '../services/tasks/task-sources.js';
 import { completeTask, finishTask, isCompleted, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
 import { AGENT_INPUT_ERROR } from '../../workflows/definitions.js';
 
@@ -15,12 +16,27 @@ interface Checkpoint {
   findings: Finding[];
 }
 
-export const contextFiles = (input: unknown): SourceFile[] => ((input as { context?: { files?: SourceFile[] } }).context?.files ?? []);
+/**
+ * The files a task's agent analyses (given inline, cloned from its repository, or its project's
+ * index), heartbeating `checkpoint` while git runs. A source that cannot be read fails the task
+ * at once with the reason (retrying would not help).
+ */
+export async function taskFiles(deps: Pick<ServiceDeps, 'db' | 'bus' | 'config'>, taskId: string, input: unknown, checkpoint?: unknown): Promise<SourceFile[]> {
+  const ctx = Context.current();
+  try {
+    const { files, description } = await loadTaskFiles(deps, input, { signal: ctx.cancellationSignal, beat: () => ctx.heartbeat(checkpoint) });
+    if (description) await reportProgress(deps, taskId, { key: 'source', progress: 1, message: description }).catch(() => {});
+    return files;
+  } catch (err) {
+    if (err instanceof TaskSourceError) throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: err.message, nonRetryable: true });
+    throw err;
+  }
+}
 
 const builtinAnalysis = (findings: Finding[], note: string): TaskAnalysis => ({ mode: 'builtin', builtinFindings: findings.length, modelFindings: 0, note });
 
 /** Creates the activities with their dependencies; `stepDelayMs` slows each file (demos, tests). */
-export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>, options: { stepDelayMs: number }) {
+export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger' | 'config'>, options: { stepDelayMs: number }) {
   /**
    * A database step of the running agent. A database outage must not spend the activity's attempts
    * (they are for the agent's own failures, and a task would end failed because its progress could
@@ -90,7 +106,7 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       if (!agent || agent.kind === 'model') {
         throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: `Agent ${task.agentType} is not available on this worker.`, nonRetryable: true });
       }
-      const files = contextFiles(task.input);
+      const files = await taskFiles(deps, taskId, task.input, resumeFrom);
       if (agent.kind === 'generator') {
         const out = agent.generate(files);
         const tests = out.files.reduce((n, f) => n + f.tests, 0);
@@ -117,7 +133,8 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       const resumeFrom: unknown = Context.current().info.heartbeatDetails;
       const task = await throughOutage(() => startTask(deps, taskId), resumeFrom);
       if (!task) return { running: false, stored: await throughOutage(() => isCompleted(deps, taskId), resumeFrom) };
-      return { running: true, findings: (await analyze(taskId, analyzerAgent(task.agentType), contextFiles(task.input))).findings };
+      const files = await taskFiles(deps, taskId, task.input, resumeFrom);
+      return { running: true, findings: (await analyze(taskId, analyzerAgent(task.agentType), files)).findings };
     },
 
     /** Completes a model-assisted task with its built-in findings alone, saying why. */

@@ -19,6 +19,7 @@ import { generationWorkflow, type GenerationWorkflowInput } from '../../workflow
 import { start, startForRow } from '../temporal/start-for-row.js';
 import type { Principal, ServiceDeps } from './deps.js';
 import { withIdempotency } from './idempotency.js';
+import { jsonBytes, requireStorage, storageAccount } from './limits/storage.js';
 import { paginate, type PageArgs } from './pagination.js';
 import { relevantFiles } from './projects/search.js';
 import { storableText } from './text.js';
@@ -145,6 +146,7 @@ export async function createGeneration(
     deps.db,
     { principalId: principal.userId, key: idempotencyKey, operation: 'createGeneration', request: input },
     async () => {
+      await requireStorage(deps, storageAccount(principal), jsonBytes(input.prompt) + jsonBytes(contextFiles), 'this generation');
       const id = newId('generation');
       await deps.db.generation.create({
         data: {

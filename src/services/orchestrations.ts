@@ -21,6 +21,7 @@ import { canSee, listScope, requireTeamRole } from './teams.js';
 import { agentWorkflowInput, estimateDurationSeconds } from './tasks/execute-task.js';
 import { fieldErrors, taskInputSchema } from './tasks/task-input.js';
 import { emitTaskEvent } from './tasks/task-events.js';
+import { checkTaskSource } from './tasks/task-sources.js';
 import { finishTask } from './tasks/task-lifecycle.js';
 import { changeWithWebhookEvent } from './webhooks/events.js';
 import { orchestrationWebhookEvent } from './webhooks/sources.js';
@@ -51,9 +52,7 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
   const parsed = orchestrationSchema(deps.config.TASK_MAX_TIMEOUT_SECONDS).safeParse(raw);
   if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
   const input = parsed.data;
-  if (input.context.files.length === 0) {
-    throw new ValidationError([{ field: 'context.files', message: 'must contain at least one file: the agents analyse the files they are given' }]);
-  }
+  await checkTaskSource(deps, principal, input);
   const needModel = input.agents.findIndex((a) => agentCatalog[a]!.needsModel);
   if (needModel >= 0 && !deps.config.MODEL_BASE_URL) {
     throw new ValidationError([{ field: `agents.${needModel}`, message: `${input.agents[needModel]} needs a model and this server has none configured (MODEL_BASE_URL)` }]);
@@ -76,7 +75,7 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
           goal: input.goal,
           strategy: input.strategy,
           failurePolicy: input.failurePolicy,
-          context: { language: language ?? null, framework: framework ?? null, files: taskContext.files.map((f) => f.path) },
+          context: { language: language ?? null, framework: framework ?? null, files: taskContext.files.map((f) => f.path), repository: taskContext.repository ?? null, branch: taskContext.branch ?? null, paths: taskContext.paths ?? null },
           tasks: {
             create: input.agents.map((agentType, step) => ({
               id: agents[step]!.taskId,

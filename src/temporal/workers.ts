@@ -49,7 +49,7 @@ export async function startWorkers(
   queues: Array<'cpu' | 'gpu'> = config.WORKER_QUEUES,
 ): Promise<RunningWorkers> {
   const workers: Worker[] = [];
-  const taskActivities = createTaskActivities(deps, { stepDelayMs: config.AGENT_STEP_DELAY_MS });
+  const taskActivities = createTaskActivities({ ...deps, config }, { stepDelayMs: config.AGENT_STEP_DELAY_MS });
   if (queues.includes('cpu')) {
     workers.push(
       await Worker.create({

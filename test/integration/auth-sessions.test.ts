@@ -258,7 +258,7 @@ describe('signing keys', () => {
   it('rotates without logging anyone out', async () => {
     const before = (await login('ada@example.com')).body.access_token;
     const oldKid = decodeProtectedHeader(before).kid;
-    const newKid = await createSigningKey(sys.services.db);
+    const newKid = await createSigningKey(sys.services.db, 'ES256');
     // Processes pick up a new signer within a minute; this one is told at once.
     await (sys.services.signingKeys as any).reload();
     const after = (await login('ada@example.com')).body.access_token;

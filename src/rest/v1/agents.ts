@@ -136,9 +136,10 @@ const ExecuteBody = z
     agent_type: z.string().describe('An agent from the catalog, e.g. security_expert.'),
     context: z
       .object({
-        files: z.array(z.object({ path: z.string(), content: z.string() }).strict()).optional(),
-        repository: z.string().nullish(),
-        branch: z.string().nullish(),
+        files: z.array(z.object({ path: z.string(), content: z.string() }).strict()).optional().describe('Files to analyse; with a repository they stand in for its files at the same paths.'),
+        repository: z.string().nullish().describe("Repository to clone and analyse: an https URL on a public host, or a path under the server's REPOSITORY_ROOT."),
+        branch: z.string().nullish().describe("The repository's branch (its default branch when left out)."),
+        paths: z.array(z.string()).nullish().describe('Narrows the files to these paths or globs, relative to the repository root (e.g. src, src/**/*.ts).'),
       })
       .strict()
       .optional(),
@@ -146,6 +147,7 @@ const ExecuteBody = z
     temperature: z.number().nullish(),
     timeout_seconds: intForService(1, INT32_MAX).nullish().describe("Time limit in seconds, at most the server's TASK_MAX_TIMEOUT_SECONDS (3600 unless the operator changed it); the task ends timed_out past it."),
     team_id: z.string().nullish().describe('Run the task for a team you are a member of; its members then see it.'),
+    project_id: z.string().nullish().describe("Analyse this project's indexed files instead of context.files or context.repository."),
   })
   .strict();
 
@@ -202,6 +204,7 @@ export const agentRoutes = [
         temperature: body.temperature,
         timeoutSeconds: body.timeout_seconds,
         teamId: body.team_id,
+        projectId: body.project_id,
       },
       idempotencyKey: idempotencyKey(headers),
     }),

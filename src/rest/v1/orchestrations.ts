@@ -88,8 +88,9 @@ export const orchestrationRoutes = [
         context: z
           .object({
             files: z.array(z.object({ path: z.string(), content: z.string() }).strict()).optional(),
-            repository: z.string().optional(),
+            repository: z.string().optional().describe("Repository every agent analyses: an https URL on a public host, or a path under the server's REPOSITORY_ROOT."),
             branch: z.string().optional(),
+            paths: z.array(z.string()).optional().describe('Narrows the files to these paths or globs, relative to the repository root.'),
             language: z.string().optional(),
             framework: z.string().optional(),
           })

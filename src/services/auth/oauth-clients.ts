@@ -16,6 +16,7 @@ import { withIdempotency } from '../idempotency.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { requireTeamRole } from '../teams.js';
 import { isStorableText } from '../text.js';
+import { accountClaims } from './token-claims.js';
 import { sha256Hex } from './api-keys.js';
 import { ACCESS_TOKEN_TYPE } from './authenticate.js';
 
@@ -130,8 +131,9 @@ export async function issueClientToken(
   const scopes = requested ?? held.filter((s) => s !== 'account');
   await deps.db.oAuthClient.update({ where: { id: client.id }, data: { lastUsedAt: new Date() } });
   const ttl = deps.config.OAUTH_TOKEN_TTL_SECONDS;
+  const owner = await deps.db.user.findUniqueOrThrow({ where: { id: client.ownerId } });
   const accessToken = await deps.signingKeys.sign(
-    { client_id: client.id, scope: scopes.join(' ') },
+    { client_id: client.id, azp: client.id, ...(await accountClaims(deps.db, owner)), scope: scopes.join(' ') },
     { issuer: deps.config.jwtIssuer, audience: deps.config.jwtIssuer, subject: client.id, ttlSeconds: ttl, type: ACCESS_TOKEN_TYPE },
   );
   return { access_token: accessToken, token_type: 'Bearer', expires_in: ttl, scope: scopes.join(' ') };

@@ -1,6 +1,6 @@
 /**
  * Accounts and sessions: sign-in with e-mail and password (argon2id), access tokens we sign
- * (ES256 JWTs, `expires_in` ACCESS_TOKEN_TTL_SECONDS), and rotating refresh tokens. Each refresh
+ * (ES256 or RS256 JWTs, `expires_in` ACCESS_TOKEN_TTL_SECONDS), and rotating refresh tokens. Each refresh
  * token works once; presenting one that was already used means it was stolen or replayed, so the
  * whole session (its token family) is revoked. Logging out revokes the session and its access
  * tokens stop working at once.
@@ -11,6 +11,7 @@ import { AuthenticationError, ConflictError, InvalidRequestError, PermissionDeni
 import { newId } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { sha256Hex } from './api-keys.js';
+import { accountClaims } from './token-claims.js';
 import { ACCESS_TOKEN_TYPE } from './authenticate.js';
 import { checkPasswordPolicy, hashPassword, verifyPassword } from './passwords.js';
 import { checkThrottle, clearFailures, recordFailure, throttleKeys } from './throttle.js';
@@ -34,10 +35,10 @@ function checkEmail(email: string): string {
   return normalised;
 }
 
-/** An access token for a session. */
-function signAccessToken(deps: Deps, user: Pick<User, 'id' | 'tier' | 'email'>, sessionId: string): Promise<string> {
+/** An access token for a session: the account's claims, `azp` the first-party client (JWT_AUTHORIZED_PARTY). */
+async function signAccessToken(deps: Deps, user: User, sessionId: string): Promise<string> {
   return deps.signingKeys.sign(
-    { sid: sessionId, email: user.email ?? undefined, codex_tier: user.tier, scope: 'read write generate account' },
+    { sid: sessionId, ...(await accountClaims(deps.db, user)), azp: deps.config.JWT_AUTHORIZED_PARTY, scope: 'read write generate account' },
     { issuer: deps.config.jwtIssuer, audience: deps.config.jwtIssuer, subject: user.id, ttlSeconds: deps.config.ACCESS_TOKEN_TTL_SECONDS, type: ACCESS_TOKEN_TYPE },
   );
 }

@@ -1,21 +1,26 @@
 /**
- * The key pairs that sign our access tokens (ES256). The newest key that is not superseded signs;
+ * The key pairs that sign our access tokens (ES256 or RS256, JWT_ALGORITHM). The newest key that is not superseded signs;
  * every key that is not retired verifies and is published as a JWKS, so rotating the signing key
  * logs nobody out: tokens signed by the previous key stay valid until they expire, then
  * `retireSupersededKeys` drops it. Keys live in the database so every replica signs and verifies
  * with the same set; each process reloads them when it meets an unknown `kid` and every minute.
+ * Each key keeps the algorithm it was made with, so after a change of JWT_ALGORITHM the new
+ * algorithm's key signs and the old one verifies until it is retired.
  */
 import { randomUUID } from 'node:crypto';
 import { exportJWK, exportPKCS8, generateKeyPair, importJWK, importPKCS8, SignJWT, jwtVerify, type JWK, type JWTPayload } from 'jose';
 import type { Db } from '../../db/client.js';
 
-export const SIGNING_ALGORITHM = 'ES256';
+/** The algorithms a signing key may use. */
+export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const;
+export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number];
 const RELOAD_MS = 60_000;
 
 type CryptoKey = Awaited<ReturnType<typeof importPKCS8>>;
 
 interface LoadedKey {
   kid: string;
+  alg: SigningAlgorithm;
   publicJwk: JWK;
   publicKey: CryptoKey;
   privateKey: CryptoKey | null;
@@ -29,11 +34,19 @@ export class SigningKeys {
   private loadedAt = 0;
   private loading: Promise<void> | null = null;
 
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    /** The algorithm new keys use (JWT_ALGORITHM). */
+    readonly algorithm: SigningAlgorithm = 'ES256',
+  ) {}
 
-  /** Makes sure a signing key exists (first start) and loads the set. */
+  /**
+   * Makes sure a signing key of the configured algorithm signs (first start, or JWT_ALGORITHM
+   * changed: a new key takes over and the old one keeps verifying) and loads the set.
+   */
   async init(): Promise<void> {
-    if ((await this.db.signingKey.count({ where: { supersededAt: null, retiredAt: null } })) === 0) await createSigningKey(this.db);
+    const signer = await this.db.signingKey.findFirst({ where: { supersededAt: null, retiredAt: null }, orderBy: { createdAt: 'desc' }, select: { algorithm: true } });
+    if (signer?.algorithm !== this.algorithm) await createSigningKey(this.db, this.algorithm);
     await this.reload();
   }
 
@@ -45,11 +58,14 @@ export class SigningKeys {
         const signer = rows.find((r) => !r.supersededAt);
         for (const row of rows) {
           const jwk = row.publicJwk as JWK;
+          const alg = row.algorithm as SigningAlgorithm;
+          if (!SIGNING_ALGORITHMS.includes(alg)) continue; // not one we sign with: it verifies nothing
           next.set(row.id, {
             kid: row.id,
+            alg,
             publicJwk: jwk,
-            publicKey: (await importJWK(jwk, SIGNING_ALGORITHM)) as CryptoKey,
-            privateKey: row === signer ? await importPKCS8(row.privateKeyPem, SIGNING_ALGORITHM) : null,
+            publicKey: (await importJWK(jwk, alg)) as CryptoKey,
+            privateKey: row === signer ? await importPKCS8(row.privateKeyPem, alg) : null,
             signing: row === signer,
           });
         }
@@ -76,7 +92,7 @@ export class SigningKeys {
       if (!signer) throw new Error('No signing key: run `npm run admin -- signing-key rotate`.');
     }
     return new SignJWT(claims)
-      .setProtectedHeader({ alg: SIGNING_ALGORITHM, kid: signer.kid, typ: options.type })
+      .setProtectedHeader({ alg: signer.alg, kid: signer.kid, typ: options.type })
       .setIssuer(options.issuer)
       .setAudience(options.audience)
       .setSubject(options.subject)
@@ -89,8 +105,8 @@ export class SigningKeys {
   /** Verifies signature, issuer, audience, expiry and not-before; throws on any failure. */
   async verify(token: string, options: { issuer: string; audience: string; type: string }): Promise<JWTPayload> {
     await this.fresh();
-    const { payload } = await jwtVerify(token, (header) => this.keyFor(header.kid), {
-      algorithms: [SIGNING_ALGORITHM],
+    const { payload } = await jwtVerify(token, (header) => this.keyFor(header.kid, header.alg), {
+      algorithms: [...SIGNING_ALGORITHMS],
       issuer: options.issuer,
       audience: options.audience,
       typ: options.type,
@@ -99,7 +115,7 @@ export class SigningKeys {
     return payload;
   }
 
-  private async keyFor(kid: string | undefined): Promise<VerifyKey> {
+  private async keyFor(kid: string | undefined, alg: string | undefined): Promise<VerifyKey> {
     if (!kid) throw new Error('token has no kid');
     let key = this.keys.get(kid);
     if (!key && Date.now() - this.loadedAt > 1000) {
@@ -107,26 +123,28 @@ export class SigningKeys {
       key = this.keys.get(kid);
     }
     if (!key) throw new Error('unknown kid');
+    // A key verifies only tokens of its own algorithm (no RS256/ES256 confusion).
+    if (key.alg !== alg) throw new Error('algorithm does not match the key');
     return key.publicKey;
   }
 
   /** The public keys as a JWKS document. */
   async jwks(): Promise<{ keys: JWK[] }> {
     await this.fresh();
-    return { keys: [...this.keys.values()].map((k) => ({ ...k.publicJwk, kid: k.kid, alg: SIGNING_ALGORITHM, use: 'sig' })) };
+    return { keys: [...this.keys.values()].map((k) => ({ ...k.publicJwk, kid: k.kid, alg: k.alg, use: 'sig' })) };
   }
 }
 
-/** Adds a new key pair and makes it the signer; the previous signer keeps verifying. */
-export async function createSigningKey(db: Db): Promise<string> {
-  const { publicKey, privateKey } = await generateKeyPair(SIGNING_ALGORITHM, { extractable: true });
+/** Adds a new key pair of `algorithm` and makes it the signer; the previous signer keeps verifying. */
+export async function createSigningKey(db: Db, algorithm: SigningAlgorithm): Promise<string> {
+  const { publicKey, privateKey } = await generateKeyPair(algorithm, { extractable: true, ...(algorithm === 'RS256' ? { modulusLength: 2048 } : {}) });
   const id = `sig_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
   await db.$transaction([
     db.signingKey.updateMany({ where: { supersededAt: null }, data: { supersededAt: new Date() } }),
     db.signingKey.create({
       data: {
         id,
-        algorithm: SIGNING_ALGORITHM,
+        algorithm,
         publicJwk: (await exportJWK(publicKey)) as object,
         privateKeyPem: await exportPKCS8(privateKey),
       },

@@ -7,6 +7,8 @@ import type { Subscription } from '../../generated/prisma/client.js';
 import { settleSubscription } from '../billing/subscriptions.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { requirePersonalCredential } from '../teams.js';
+import { limitsOf } from './plans.js';
+import { storageUse, type StorageUse } from './storage.js';
 import { utcDay } from './usage.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'usage' | 'limiter' | 'billing'>;
@@ -23,6 +25,8 @@ export interface UsageReport {
   byEndpoint: Array<{ endpoint: string; requests: number; credits: number }>;
   tokens: { prompt: number; completion: number; total: number };
   storageUsedBytes: number;
+  /** The bytes stored, by kind (what storageUsedBytes adds up). */
+  storage: StorageUse;
   storageLimitBytes: number;
   parallelAgentsLimit: number;
 }
@@ -33,7 +37,8 @@ export async function usageReport(deps: Deps, principal: Principal): Promise<Usa
   const { limits, period, tier } = await deps.limiter.account(principal);
   const since = utcDay(period.start);
   const userId = principal.userId;
-  const [byDay, byEndpoint, tokens, storage] = await Promise.all([
+  // Storage is read as requireStorage reads it (not from the limiter's 10-second cache), so the report and the refusals agree.
+  const [byDay, byEndpoint, tokens, storage, current] = await Promise.all([
     deps.db.$queryRaw<{ day: Date; requests: bigint; credits: bigint }[]>`
       SELECT day, sum(requests) AS requests, sum(credits) AS credits FROM usage_daily
       WHERE user_id = ${userId} AND day >= ${since}::date GROUP BY day ORDER BY day`,
@@ -43,9 +48,8 @@ export async function usageReport(deps: Deps, principal: Principal): Promise<Usa
     deps.db.$queryRaw<{ prompt: bigint | null; completion: bigint | null }[]>`
       SELECT sum(prompt_tokens) AS prompt, sum(completion_tokens) AS completion FROM agent_tasks
       WHERE owner_id = ${userId} AND created_at >= ${period.start}`,
-    deps.db.$queryRaw<{ bytes: bigint | null }[]>`
-      SELECT sum(octet_length(input::text) + coalesce(octet_length(result::text), 0) + octet_length(prompt)) AS bytes
-      FROM agent_tasks WHERE owner_id = ${userId}`,
+    storageUse(deps.db, userId),
+    limitsOf(deps.db, userId, tier),
   ]);
   const n = (v: bigint | null | undefined) => Number(v ?? 0);
   const creditsUsed = byDay.reduce((s, r) => s + n(r.credits), 0);
@@ -62,8 +66,9 @@ export async function usageReport(deps: Deps, principal: Principal): Promise<Usa
     byDay: byDay.map((r) => ({ date: utcDay(r.day), requests: n(r.requests), credits: n(r.credits) })),
     byEndpoint: byEndpoint.map((r) => ({ endpoint: r.endpoint, requests: n(r.requests), credits: n(r.credits) })),
     tokens: { prompt, completion, total: prompt + completion },
-    storageUsedBytes: n(storage[0]?.bytes),
-    storageLimitBytes: limits.storageBytes,
+    storageUsedBytes: storage.total,
+    storage,
+    storageLimitBytes: current.storageBytes,
     parallelAgentsLimit: limits.parallelAgents,
   };
 }

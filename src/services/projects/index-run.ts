@@ -7,9 +7,9 @@
  * `progress` events, then one of `completed`, `failed`, `cancelled`.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { lstat, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, posix } from 'node:path';
+import { join } from 'node:path';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { compileGlobs, isValidGlob } from '../glob.js';
 import { storableText } from '../text.js';
@@ -24,7 +24,8 @@ import { newId } from '../../ids.js';
 import { projectIndexWorkflow, type ProjectIndexWorkflowInput } from '../../../workflows/project-index.js';
 import { start, startForRow } from '../../temporal/start-for-row.js';
 import type { ServiceDeps } from '../deps.js';
-import { cloneRepository, RepositoryUrlError } from './repository.js';
+import { requireStorage, StorageLimitError } from '../limits/storage.js';
+import { cloneRepository, readRepositoryFiles, RepositoryUrlError } from './repository.js';
 import { chunkFile, languageOf, pythonSymbols, tsSymbols, type ExtractedSymbol } from './symbols.js';
 import { indexTerms } from './terms.js';
 
@@ -141,33 +142,19 @@ export function checkIndexRequest(project: { repositoryUrl: string | null }, inp
   return { files: parsed.data, branch: null };
 }
 
-async function readRepositoryFiles(dir: string, maxFiles: number, maxFileBytes: number, ignored: (p: string) => boolean, skipped: string[]): Promise<SnapshotFile[]> {
-  const files: SnapshotFile[] = [];
-  const walk = async (rel: string): Promise<void> => {
-    const entries = await readdir(join(dir, rel), { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const e of entries) {
-      const path = rel ? posix.join(rel, e.name) : e.name;
-      if (e.name === '.git' || ignored(path) || ignored(`${path}/`)) continue;
-      if (e.isDirectory()) await walk(path);
-      else if (e.isFile()) {
-        if (files.length >= maxFiles) {
-          skipped.push(`${path} (over PROJECT_MAX_FILES)`);
-          continue;
-        }
-        const st = await lstat(join(dir, path));
-        if (st.size > maxFileBytes) {
-          skipped.push(`${path} (larger than PROJECT_FILE_MAX_BYTES)`);
-          continue;
-        }
-        const buf = await readFile(join(dir, path));
-        if (buf.includes(0)) continue; // binary
-        files.push({ path, content: buf.toString('utf8') });
-      }
-    }
-  };
-  await walk('');
-  return files;
+/**
+ * Refuses an index of a repository whose files would take the owner's storage past its limit
+ * (a snapshot was counted when it was uploaded). Thrown as a failure of the run, before anything is written.
+ */
+async function requireIndexStorage(deps: Pick<ServiceDeps, 'db' | 'config'>, project: { id: string; ownerId: string }, files: SnapshotFile[]): Promise<void> {
+  const owner = await deps.db.user.findUnique({ where: { id: project.ownerId }, select: { tier: true } });
+  const indexed = (await deps.db.projectFile.aggregate({ where: { projectId: project.id }, _sum: { sizeBytes: true } }))._sum.sizeBytes ?? 0;
+  const bytes = files.reduce((sum, f) => sum + Buffer.byteLength(f.content, 'utf8'), 0) - indexed;
+  try {
+    await requireStorage(deps, { userId: project.ownerId, tier: owner?.tier ?? 'free' }, Math.max(0, bytes), `indexing ${files.length} files of the repository`);
+  } catch (err) {
+    throw err instanceof StorageLimitError ? new RepositoryUrlError(err.message) : err;
+  }
 }
 
 /**
@@ -239,7 +226,7 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
     try {
       files = await whileBeating(activity, async () => {
         await cloneRepository(project.repositoryUrl!, input.branch, join(dir, 'repo'), deps.config, activity.signal);
-        return readRepositoryFiles(join(dir, 'repo'), deps.config.PROJECT_MAX_FILES, deps.config.PROJECT_FILE_MAX_BYTES, ignored, stats.files_skipped);
+        return readRepositoryFiles(join(dir, 'repo'), { maxFiles: deps.config.PROJECT_MAX_FILES, maxFileBytes: deps.config.PROJECT_FILE_MAX_BYTES }, ignored, stats.files_skipped);
       });
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -247,6 +234,7 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
   }
   if (stats.files_skipped.length > 50) stats.files_skipped = [...stats.files_skipped.slice(0, 50), `… and ${stats.files_skipped.length - 50} more`];
   stats.files_seen = files.length;
+  if (!snapshot) await requireIndexStorage(deps, project, files);
   const existing = new Map((await deps.db.projectFile.findMany({ where: { projectId }, select: { id: true, path: true, contentHash: true } })).map((f) => [f.path, f]));
   const seen = new Set(files.map((f) => f.path));
   const removed = [...existing.values()].filter((f) => !seen.has(f.path));

@@ -11,6 +11,7 @@ import { AppError, NotFoundError, ValidationError } from '../../errors.js';
 import { idKind, newId } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { withIdempotency } from '../idempotency.js';
+import { jsonBytes, requireStorage, storageAccount } from '../limits/storage.js';
 import { paginate, type PageArgs } from '../pagination.js';
 import { canSee, listScope, requireTeamRole } from '../teams.js';
 import { fieldErrors } from '../tasks/task-input.js';
@@ -115,6 +116,7 @@ export async function createProject(deps: ServiceDeps, principal: Principal, raw
     deps.db,
     { principalId: principal.userId, key: idempotencyKey, operation: 'createProject', request: { ...request, files: snapshot?.hash ?? null } },
     async () => {
+      if (snapshot) await requireStorage(deps, storageAccount(principal), jsonBytes(snapshot.files), `this snapshot of ${snapshot.files.length} files`);
       const id = newId('project');
       await deps.db.project.create({
         data: {
@@ -238,7 +240,10 @@ export async function reindexProject(
   const { resourceId, replayed } = await withIdempotency(
     deps.db,
     { principalId: principal.userId, key: idempotencyKey, operation: `indexProject:${id}`, request: { files: request.files ? snapshotDigest(request.files) : null, branch: request.branch } },
-    () => startIndexRun(deps, id, request),
+    async () => {
+      if (request.files) await requireStorage(deps, storageAccount(principal), jsonBytes(request.files), `this snapshot of ${request.files.length} files`);
+      return startIndexRun(deps, id, request);
+    },
   );
   return { runId: resourceId, replayed };
 }

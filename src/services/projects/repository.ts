@@ -8,8 +8,8 @@
  * rebinding).
  */
 import { execFile } from 'node:child_process';
-import { realpath } from 'node:fs/promises';
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { lstat, readdir, readFile, realpath } from 'node:fs/promises';
+import { isAbsolute, join, posix, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ipaddr from 'ipaddr.js';
 import { HOST_NOT_ALLOWED, HostNotAllowedError, resolveAllowedHost } from '../../net/addresses.js';
@@ -131,4 +131,56 @@ export async function cloneRepository(
   if (branch) args.push('--branch', branch);
   args.push('--', source.kind === 'https' ? source.url : `file://${source.path}`, dir);
   await run(args, config.REPOSITORY_CLONE_TIMEOUT_SECONDS * 1000, signal);
+}
+
+/** Caps on what is read from a clone: files, bytes per file, and (optionally) bytes in all. */
+export interface ReadCaps {
+  maxFiles: number;
+  maxFileBytes: number;
+  maxTotalBytes?: number;
+}
+
+/**
+ * The text files of a checked-out clone, in path order, as paths relative to its root ("/"
+ * separators). Skips `.git`, what `ignored` matches, binary files and symbolic links (a clone
+ * is made with core.symlinks=false); files past a cap are listed in `skipped` with the setting that capped them.
+ */
+export async function readRepositoryFiles(
+  dir: string,
+  caps: ReadCaps,
+  ignored: (p: string) => boolean,
+  skipped: string[],
+): Promise<Array<{ path: string; content: string }>> {
+  const files: Array<{ path: string; content: string }> = [];
+  let total = 0;
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await readdir(join(dir, rel), { withFileTypes: true });
+    entries.sort((a, b) => (a.name < b.name ? -1 : 1));
+    for (const e of entries) {
+      const path = rel ? posix.join(rel, e.name) : e.name;
+      if (e.name === '.git' || ignored(path) || ignored(`${path}/`)) continue;
+      if (e.isDirectory()) await walk(path);
+      else if (e.isFile()) {
+        if (files.length >= caps.maxFiles) {
+          skipped.push(`${path} (over PROJECT_MAX_FILES)`);
+          continue;
+        }
+        const st = await lstat(join(dir, path));
+        if (st.size > caps.maxFileBytes) {
+          skipped.push(`${path} (larger than PROJECT_FILE_MAX_BYTES)`);
+          continue;
+        }
+        if (caps.maxTotalBytes !== undefined && total + st.size > caps.maxTotalBytes) {
+          skipped.push(`${path} (over AGENT_REPOSITORY_MAX_BYTES in all)`);
+          continue;
+        }
+        const buf = await readFile(join(dir, path));
+        if (buf.includes(0)) continue; // binary
+        total += buf.length;
+        files.push({ path, content: buf.toString('utf8') });
+      }
+    }
+  };
+  await walk('');
+  return files;
 }

@@ -7,8 +7,11 @@ import { agentTaskWorkflow, type AgentTaskWorkflowInput } from '../../../workflo
 import { start, startForRow } from '../../temporal/start-for-row.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { withIdempotency } from '../idempotency.js';
+import { jsonBytes, requireStorage, storageAccount } from '../limits/storage.js';
 import { requireTeamRole } from '../teams.js';
+import { getProject } from '../projects/projects.js';
 import { emitTaskEvent } from './task-events.js';
+import { checkTaskSource } from './task-sources.js';
 import { parseTaskInput, type TaskInput } from './task-input.js';
 
 /** Rough duration: the analysers read about 2 MB/s on one core, plus any configured step delay. */
@@ -53,7 +56,7 @@ export async function createTaskRow(
       teamId,
       agentType: input.agentType,
       prompt: input.task,
-      input: { context: input.context, maxTokens: input.maxTokens ?? null, temperature: input.temperature ?? null },
+      input: { context: input.context, projectId: input.projectId ?? null, maxTokens: input.maxTokens ?? null, temperature: input.temperature ?? null },
       timeoutSeconds,
       estimatedDurationSeconds: estimateDurationSeconds(input, config.AGENT_STEP_DELAY_MS),
     },
@@ -88,11 +91,8 @@ export async function executeAgentTask(
 ): Promise<{ taskId: string; replayed: boolean }> {
   const { config } = deps;
   const input = parseTaskInput(rawInput, config.TASK_MAX_TIMEOUT_SECONDS);
-  if (input.context.files.length === 0 && !agentCatalog[input.agentType]!.needsModel) {
-    throw new ValidationError([
-      { field: 'context.files', message: `must contain at least one file: ${input.agentType} analyses the files it is given` },
-    ]);
-  }
+  if (!agentCatalog[input.agentType]!.needsModel) await checkTaskSource(deps, principal, input);
+  else if (input.projectId != null) await getProject(deps, principal, input.projectId);
   if (agentCatalog[input.agentType]!.needsModel && !config.MODEL_BASE_URL) {
     throw new ValidationError([{ field: 'agentType', message: `${input.agentType} needs a model and this server has none configured (MODEL_BASE_URL)` }]);
   }
@@ -102,6 +102,7 @@ export async function executeAgentTask(
     deps.db,
     { principalId: principal.userId, key: idempotencyKey, operation: 'executeAgentTask', request: input },
     async () => {
+      await requireStorage(deps, storageAccount(principal), jsonBytes(input.context) + jsonBytes(input.task), 'this task');
       const task = await createTaskRow(deps, principal, input, teamId);
       const undo = async () => {
         await deps.db.event.deleteMany({ where: { streamId: task.id } });

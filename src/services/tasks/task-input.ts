@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { agentCatalog, agentTypes } from '../../agents/catalog.js';
 import { boundedInt } from '../../bounded-int.js';
 import { ValidationError, type FieldError } from '../../errors.js';
+import { MAX_TASK_PATHS, taskPathSchema } from './task-sources.js';
 
 const MAX_FILES = 2000;
 /** The most tokens a task may ask the model for. */
@@ -25,20 +26,13 @@ export function taskInputSchema(maxTimeoutSeconds: number) {
           )
           .max(MAX_FILES, `must have at most ${MAX_FILES} files`)
           .default([]),
-        repository: z
-          .string()
-          .refine((v) => {
-            try {
-              return new URL(v).protocol === 'https:';
-            } catch {
-              return false;
-            }
-          }, 'must be an https:// URL')
-          .nullish(),
+        repository: z.string().max(2048, 'must be at most 2,048 characters').nullish(), // checked by checkTaskSource
         branch: z
           .string()
           .regex(/^(?!-)[A-Za-z0-9._/-]{1,255}$/, 'must be a branch name (letters, digits, . _ / -, not starting with -)')
+          .refine((b) => !b.includes('..'), 'must not contain ".."')
           .nullish(),
+        paths: z.array(taskPathSchema).max(MAX_TASK_PATHS, `must have at most ${MAX_TASK_PATHS} entries`).nullish(),
       })
       .default({ files: [] }),
     maxTokens: boundedInt(1, TASK_MAX_TOKENS).nullish(),
@@ -47,6 +41,7 @@ export function taskInputSchema(maxTimeoutSeconds: number) {
       .string()
       .regex(/^team_[0-9a-f-]{36}$/, 'must be a team id (team_…)')
       .nullish(),
+    projectId: z.string().min(1).max(100).nullish(),
     timeoutSeconds: boundedInt(1, maxTimeoutSeconds).nullish(),
   });
 }

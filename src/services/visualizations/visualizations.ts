@@ -18,6 +18,7 @@ import { visualizationWorkflow, type VisualizationWorkflowInput } from '../../..
 import { start, startForRow } from '../../temporal/start-for-row.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { withIdempotency } from '../idempotency.js';
+import { requireStorage, storageAccount } from '../limits/storage.js';
 import { canSee, requireTeamRole } from '../teams.js';
 import { analyzeClone, cloneRepository, RepositoryError, type AnalysisResult } from './analyze-repository.js';
 import { checkBranchName, resolveRepositorySource } from './repository-source.js';
@@ -87,6 +88,8 @@ export async function startVisualization(deps: ServiceDeps, principal: Principal
     deps.db,
     { principalId: principal.userId, key: idempotencyKey, operation: 'startVisualization', request: input },
     async () => {
+      // Its size is known only once the history is read: a new one needs room left.
+      await requireStorage(deps, storageAccount(principal), 1, 'a new visualization');
       const id = newId('visualization');
       await deps.db.visualization.create({
         data: {
