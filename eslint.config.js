@@ -9,10 +9,6 @@ export default defineConfig(
     // Generated or built output, and test fixtures (sample code for the agents, some deliberately bad).
     ignores: ['src/generated/**', 'dist/**', 'coverage/**', '.data/**', '.test-results/**', '.scratch/**', 'test/fixtures/**'],
   },
-  // TEMPORARY: linted after the edge refactor merges
-  {
-    ignores: ['src/rest/**', 'src/server.ts', 'src/graphql/**', 'src/context.ts', 'src/errors.ts', 'schema/**', 'src/services/**'],
-  },
   {
     files: ['**/*.ts'],
     extends: [js.configs.recommended, tseslint.configs.recommendedTypeChecked],

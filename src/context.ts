@@ -29,7 +29,7 @@ export function extractCredential(headers: IncomingHttpHeaders, queryToken?: str
   if (authorization) {
     const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
     if (!match) throw new AuthenticationError('The Authorization header must be "Bearer <api key or access token>".');
-    return match[1]!;
+    return match[1];
   }
   const apiKey = headers['x-api-key'];
   if (typeof apiKey === 'string' && apiKey) return apiKey.trim();

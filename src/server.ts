@@ -47,7 +47,7 @@ interface SocketExtra {
   contexts: Map<string, GraphQLContext>;
 }
 
-export const version: string = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')).version;
+export const version: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /**
  * ws closes a socket that sent a message over WS_MAX_PAYLOAD_BYTES with 1009 and emits the error;
@@ -82,8 +82,10 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const { config, logger } = deps;
   const metrics = createMetrics();
   const runner = new OperationRunner(schema, deps);
+  // Typed as Fastify's logger so that the instance is a plain FastifyInstance (what the route modules take).
+  const httpLogger: FastifyBaseLogger = logger.child({ component: 'http' });
   const app = Fastify({
-    loggerInstance: logger.child({ component: 'http' }) as FastifyBaseLogger,
+    loggerInstance: httpLogger,
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Requests that arrive while the gateway drains get our own 503 (below), in the error envelope.
     return503OnClosing: false,
@@ -130,7 +132,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   app.setErrorHandler((error: unknown, request, reply) => {
     const err = error as { code?: string; statusCode?: number; message?: string };
     let appError: AppError;
-    if (error instanceof AppError) appError = error;
+    if (error instanceof AppError) appError = error as AppError;
     else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') appError = new PayloadTooLargeError(config.BODY_LIMIT_BYTES);
     else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') appError = new InvalidRequestError('Send the body as JSON with "Content-Type: application/json".');
     else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') appError = new InvalidRequestError('The body is empty; send a JSON object.');
@@ -145,7 +147,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     return reply.status(appError.status).send(errorBody(appError, request.id));
   });
   app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0]!;
+    const path = request.url.split('?')[0];
     const allowed = methodsOf(path);
     // A handler that found nothing (an unknown asset) also lands here: that stays a 404.
     if (allowed.length && !allowed.includes(request.method)) {

@@ -28,7 +28,15 @@ function lint(): boolean {
   return eslint.status === 0;
 }
 
+/** The dashboard's browser tests need its bundle: built at install, built here when a checkout has none yet. */
+function ensureDashboardBundle(): void {
+  if (existsSync(join(root, 'dist/web/index.html'))) return;
+  log('dashboard: no bundle in dist/web; npm run web:build');
+  spawnSync('npm', ['run', '--silent', 'web:build'], { cwd: root, stdio: 'inherit' });
+}
+
 const lintClean = process.argv.length > 2 || lint();
+ensureDashboardBundle();
 const config = loadConfig();
 const postgres = await ensurePostgres(env.TEST_DATABASE_URL, log);
 const redis = await ensureRedis(env.TEST_REDIS_URL, log);

@@ -131,7 +131,7 @@ const OrchestrationEventRef = builder.objectRef<StoredEvent>('OrchestrationEvent
     agentType: t.string({ nullable: true, resolve: (e) => (e.data.agentType as string | undefined) ?? null }),
     status: t.string({ resolve: (e) => String(e.data.status) }),
     progress: t.int({ resolve: (e) => Number(e.data.progress ?? 0) }),
-    message: t.string({ resolve: (e) => String(e.data.message ?? '') }),
+    message: t.string({ resolve: (e) => String((e.data.message as string | null | undefined) ?? '') }),
     timestamp: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
   }),
 });

@@ -121,7 +121,7 @@ const IndexEventRef = builder.objectRef<StoredEvent>('ProjectIndexEvent').implem
     runId: t.id({ resolve: (e) => String(e.data.run_id) }),
     status: t.string({ description: 'queued, indexing, completed, failed or cancelled.', resolve: (e) => String(e.data.status) }),
     progress: t.int({ resolve: (e) => Number(e.data.progress ?? 0) }),
-    message: t.string({ resolve: (e) => String(e.data.message ?? '') }),
+    message: t.string({ resolve: (e) => String((e.data.message as string | null | undefined) ?? '') }),
     stats: t.field({ type: IndexRunStats, nullable: true, resolve: (e) => (e.data.stats as IndexStats | undefined) ?? null }),
     timestamp: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
   }),

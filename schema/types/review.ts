@@ -1,4 +1,5 @@
 // Code reviews: a diff, a file or a repository snapshot in; ranked findings, a summary and a score out.
+import type { ArgBuilder } from '@pothos/core';
 import { callerOf } from '../../src/context.js';
 import type { Review, ReviewIssue } from '../../src/generated/prisma/client.js';
 import type { StoredEvent } from '../../src/events/event-store.js';
@@ -67,7 +68,10 @@ const ReviewErrorRef = builder.objectRef<{ code: string; message: string }>('Rev
   fields: (t) => ({ code: t.exposeString('code'), message: t.exposeString('message') }),
 });
 
-const issueFilterArgs = (t: any) => ({
+/** The builder's schema types, for typing a field builder taken as an argument. */
+type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never;
+
+const issueFilterArgs = (t: { arg: ArgBuilder<BuilderTypes> }) => ({
   minConfidence: t.arg.float({ description: 'Only issues at least this confident (CI gates: 0.85).' }),
   categories: t.arg.stringList({ description: 'Only these categories.' }),
   severities: t.arg.stringList({ description: 'Only these severities.' }),
@@ -233,7 +237,7 @@ const ReviewEventRef = builder.objectRef<StoredEvent>('ReviewEvent').implement({
     seq: t.exposeInt('seq', { description: 'Per-review sequence number; resume with since (SSE: the event id, Last-Event-ID).' }),
     type: t.string({ description: 'issue, completed or failed.', resolve: (e) => e.type }),
     issue: t.field({ type: ReviewIssueRef, nullable: true, resolve: (e) => (e.type === 'issue' ? (e.data as unknown as IssueShape) : null) }),
-    status: t.string({ resolve: (e) => String(e.data.status ?? 'running') }),
+    status: t.string({ resolve: (e) => String((e.data.status as string | null | undefined) ?? 'running') }),
     summary: t.string({ nullable: true, resolve: (e) => (e.data.summary as string | undefined) ?? null }),
     score: t.int({ nullable: true, resolve: (e) => (e.data.score as number | undefined) ?? null }),
     issueCount: t.int({ nullable: true, resolve: (e) => (e.data.issueCount as number | undefined) ?? null }),

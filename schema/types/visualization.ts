@@ -356,7 +356,7 @@ const EventRef = builder.objectRef<StoredEvent>('VisualizationEvent').implement(
     type: t.string({ description: 'progress, or visualization (the end).', resolve: (e) => e.type }),
     status: t.string({ resolve: (e) => String(e.data.status) }),
     progress: t.int({ resolve: (e) => Number(e.data.progress ?? 0) }),
-    message: t.string({ resolve: (e) => String(e.data.message ?? '') }),
+    message: t.string({ resolve: (e) => String((e.data.message as string | null | undefined) ?? '') }),
     timestamp: t.field({ type: 'DateTime', resolve: (e) => e.createdAt }),
   }),
 });

@@ -15,7 +15,7 @@ export function createReviewActivities(deps: Pick<ServiceDeps, 'db' | 'bus'>, op
       } catch (err) {
         // A review its input cannot make (an AppError) fails at once, with a message safe to show;
         // anything else (the database, the worker) is retried.
-        if (err instanceof AppError) throw ApplicationFailure.create({ type: err.code, message: err.message, nonRetryable: true });
+        if (err instanceof AppError) throw ApplicationFailure.create({ type: (err as AppError).code, message: err.message, nonRetryable: true });
         throw err;
       }
     },

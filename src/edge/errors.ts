@@ -3,7 +3,8 @@
  * transport: REST and its streams answer them in the error envelope, GraphQL formats them.
  */
 import { GraphQLError } from 'graphql';
-import { AppError, ValidationError } from '../errors.js';
+import type { AppError} from '../errors.js';
+import { ValidationError } from '../errors.js';
 import { appErrorOf } from '../graphql/format-error.js';
 import type { Logger } from '../logger.js';
 import { asAppError } from '../rest/envelope.js';

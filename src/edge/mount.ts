@@ -25,7 +25,7 @@ export function mountRoutes(app: FastifyInstance, table: EdgeRoute[], runner: Op
  * An SSE route: authenticated (401 before the body is looked at), its body checked, its
  * subscription admitted and started; refusals until then are JSON error responses.
  */
-function registerSseRoute<B>(app: FastifyInstance, route: SseRoute<B>, runner: OperationRunner, live: LiveConnections): void {
+function registerSseRoute<B, E>(app: FastifyInstance, route: SseRoute<B, E>, runner: OperationRunner, live: LiveConnections): void {
   const shape = { maxAliases: runner.deps.config.GRAPHQL_MAX_ALIASES, maxIds: runner.deps.config.GRAPHQL_MAX_NODE_IDS };
   const document = compileDocument(runner.schema, route.document, `${route.method} ${route.path}`, shape);
   const endpoint = `${route.method} ${route.path}`;
@@ -41,12 +41,12 @@ function registerSseRoute<B>(app: FastifyInstance, route: SseRoute<B>, runner: O
         contextValue: context,
         start: async () => {
           const subscribed = await runner.subscribe(context, operation, endpoint, { holdSlot: route.holdsSlot , pricing: 'request' });
-          release = subscribed.release;
+          release = () => subscribed.release();
           reply.headers(subscribed.headers);
           return subscribed.events;
         },
         finish: () => release(),
-        event: route.event,
+        event: (data) => route.event(data as E), // the subscription's root field, shaped as the route's document selects it
       });
     },
   });

@@ -11,7 +11,7 @@ import type { RestRoute } from '../rest/route.js';
 export type Transport = 'http' | 'sse' | 'websocket';
 
 /** A POST answered with its subscription's events as server-sent events (errors before the first event: the JSON envelope). */
-export interface SseRoute<B = unknown> {
+export interface SseRoute<B = unknown, E = unknown> {
   transport: 'sse';
   method: 'POST';
   /** OpenAPI-style path. */
@@ -21,7 +21,7 @@ export interface SseRoute<B = unknown> {
   document: string;
   variables(body: B): Record<string, unknown>;
   /** One subscription result (the root field's value) as an event. */
-  event(data: any): { event: string; data: unknown };
+  event(data: E): { event: string; data: unknown };
   /** Whether the stream keeps a concurrency slot while it is open (a model call does work all along). */
   holdsSlot?: boolean;
 }
@@ -33,7 +33,7 @@ export interface SocketRequest {
 }
 
 /** A GET upgraded to a WebSocket that sends its subscription's events as JSON messages and closes with 1000 when it completes. */
-export interface WebSocketRoute {
+export interface WebSocketRoute<E = unknown> {
   transport: 'websocket';
   method: 'GET';
   /** OpenAPI-style path; the credential may come as a `token` query parameter. */
@@ -42,7 +42,7 @@ export interface WebSocketRoute {
   /** Its variables; may throw a ValidationError (answered before the upgrade). */
   variables(req: SocketRequest): Record<string, unknown>;
   /** One subscription result (the root field's value) as the message sent. */
-  message(data: any): unknown;
+  message(data: E): unknown;
   /** The error for an operation GraphQL refused before running it. */
   invalid?(req: SocketRequest): AppError;
   /** The close reason when the subscription completes. */
@@ -52,9 +52,9 @@ export interface WebSocketRoute {
 }
 
 /** One entry of the route table: a REST route (HTTP is the default transport), an SSE route or a WebSocket route. */
-export type EdgeRoute = (RestRoute & { transport?: 'http' }) | SseRoute<any> | WebSocketRoute;
+export type EdgeRoute = (RestRoute & { transport?: 'http' }) | SseRoute | WebSocketRoute;
 
-export const isSseRoute = (route: EdgeRoute): route is SseRoute<any> => route.transport === 'sse';
+export const isSseRoute = (route: EdgeRoute): route is SseRoute => route.transport === 'sse';
 export const isWebSocketRoute = (route: EdgeRoute): route is WebSocketRoute => route.transport === 'websocket';
 export const isHttpRoute = (route: EdgeRoute): route is RestRoute => !route.transport || route.transport === 'http';
 
@@ -64,6 +64,6 @@ export function pathMatcher(path: string): (url: string) => Record<string, strin
   const pattern = new RegExp(`^${path.replace(/\{(\w+)\}/g, (_, name: string) => (names.push(name), '([^/]+)'))}$`);
   return (url) => {
     const match = pattern.exec(url);
-    return match ? Object.fromEntries(names.map((name, i) => [name, match[i + 1]!])) : null;
+    return match ? Object.fromEntries(names.map((name, i) => [name, match[i + 1]])) : null;
   };
 }

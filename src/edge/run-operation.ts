@@ -87,11 +87,11 @@ export function fragmentsOf(document: DocumentNode): Record<string, FragmentDefi
 export function compileDocument(schema: GraphQLSchema, source: string | DocumentNode, label: string, shape: ShapeLimits): DocumentNode {
   const document = typeof source === 'string' ? parse(source) : source;
   const errors = validate(schema, document);
-  if (errors.length) throw new Error(`${label}: invalid GraphQL document: ${errors[0]!.message}`);
+  if (errors.length) throw new Error(`${label}: invalid GraphQL document: ${errors[0].message}`);
   try {
     checkShape(operationCost(schema, getOperationAST(document)!, fragmentsOf(document)), shape);
   } catch (err) {
-    throw new Error(`${label}: ${(err as Error).message}`);
+    throw new Error(`${label}: ${(err as Error).message}`, { cause: err });
   }
   return document;
 }
@@ -174,7 +174,7 @@ export class OperationRunner {
     } finally {
       await admitted?.admission.release();
     }
-    if (result.errors?.length) throw operationError(result.errors[0]!, options);
+    if (result.errors?.length) throw operationError(result.errors[0], options);
     return { data: result.data ?? {}, headers: admitted?.admission.headers ?? {}, replayed: replayedOf(result.data) };
   }
 

@@ -125,7 +125,7 @@ export function operationCost(
             ? Math.max(0, numberArgument(selection, 'first') ?? numberArgument(selection, 'last') ?? DEFAULT_PAGE)
             : 1;
         const rule = fieldDef.extensions?.cost;
-        const declared = typeof rule === 'number' ? rule : typeof rule === 'function' ? Number(rule(argumentsOf(selection))) : null;
+        const declared = typeof rule === 'number' ? rule : typeof rule === 'function' ? Number((rule as (args: Record<string, unknown>) => unknown)(argumentsOf(selection))) : null;
         const perRequest = pricing === 'request' && isRoot;
         const credits = declared ?? (perRequest ? 1 : connection || byIds ? Math.max(1, Math.ceil(page / PER_CREDIT)) : isRoot ? 1 : 0);
         const work = fieldDef.extensions?.work;

@@ -32,7 +32,7 @@ export function numberInputError(error: unknown): ValidationError | null {
   if (!refusal || chain.some((e) => e.path?.length)) return null;
   const variableError = chain.find((e) => e.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION && e.message.startsWith('Variable "$'));
   const literal = refusal.nodes?.[0];
-  let segments: string[] | null = null;
+  let segments: string[] | null;
   if (variableError) segments = variableSegments(variableError, refusal.message);
   else if (literal && VALUE_KINDS.has(literal.kind)) segments = literalSegments(literal);
   else return null;
@@ -50,7 +50,7 @@ function variableSegments(error: GraphQLErrorLike, refusal: string): string[] {
   const name = definition.variable.name.value;
   const head = error.message.endsWith(`; ${refusal}`) ? error.message.slice(0, -(refusal.length + 2)) : error.message;
   const at = / at "([^"]*)"$/.exec(head)?.[1];
-  const inside = at?.startsWith(name) ? [...at.slice(name.length).matchAll(/\.([^.[]+)|\[(\d+)\]/g)].map((m) => m[1] ?? m[2]!) : [];
+  const inside = at?.startsWith(name) ? [...at.slice(name.length).matchAll(/\.([^.[]+)|\[(\d+)\]/g)].map((m) => m[1] ?? m[2]) : [];
   const source = definition.loc?.source;
   const usages = new Set<string>();
   if (source) {
@@ -64,7 +64,7 @@ function variableSegments(error: GraphQLErrorLike, refusal: string): string[] {
     });
   }
   // Used in one place: name it as the argument; used in several, the variable is the only name that fits.
-  const usedAt = usages.size === 1 ? (JSON.parse([...usages][0]!) as string[]) : [];
+  const usedAt = usages.size === 1 ? (JSON.parse([...usages][0]) as string[]) : [];
   return usedAt.length ? [...usedAt, ...inside] : [name, ...inside];
 }
 

@@ -31,11 +31,11 @@ function byFilter<V>(load: (ids: string[], filter: unknown) => Promise<V[]>): Da
       const g = JSON.stringify(k.filter ?? {});
       groups.set(g, [...(groups.get(g) ?? []), i]);
     });
-    const out: Array<V | Error> = new Array(keys.length);
+    const out = new Array<V | Error>(keys.length);
     await Promise.all(
       [...groups.values()].map(async (indexes) => {
         try {
-          const values = await load(indexes.map((i) => keys[i]!.id), keys[indexes[0]!]!.filter);
+          const values = await load(indexes.map((i) => keys[i].id), keys[indexes[0]].filter);
           indexes.forEach((i, n) => (out[i] = values[n]!));
         } catch (err) {
           for (const i of indexes) out[i] = err as Error;

@@ -27,5 +27,5 @@ export function errorBody(err: AppError, requestId: string): ErrorBody {
 
 /** Any thrown value as an AppError; anything unexpected becomes internal_error. */
 export function asAppError(err: unknown): AppError {
-  return err instanceof AppError ? err : (databaseUnavailable(err) ?? new InternalError());
+  return err instanceof AppError ? (err as AppError) : (databaseUnavailable(err) ?? new InternalError());
 }

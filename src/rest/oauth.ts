@@ -14,7 +14,7 @@ function basicCredentials(header: string | undefined): { id: string; secret: str
   if (!header) return null;
   const match = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
   if (!match) return 'malformed';
-  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const decoded = Buffer.from(match[1], 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon < 0) return 'malformed';
   // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.

@@ -234,7 +234,7 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
   names.name(ErrorEnvelope.shape.error, 'ErrorDetail');
   names.name(ErrorEnvelope, 'Error');
   const responseNames = new Map<RestRoute, string>();
-  for (const route of routes) if (!route.binary && RESOURCE_NAMES[route.operationId]) responseNames.set(route, names.name(route.response, RESOURCE_NAMES[route.operationId]!));
+  for (const route of routes) if (!route.binary && RESOURCE_NAMES[route.operationId]) responseNames.set(route, names.name(route.response, RESOURCE_NAMES[route.operationId]));
   for (const route of routes) {
     if (route.binary || responseNames.has(route)) continue;
     const item = ComponentNames.listItem(route.response);
@@ -296,7 +296,7 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
       });
     }
     paths[route.path] ??= {};
-    paths[route.path]![route.method.toLowerCase()] = {
+    paths[route.path][route.method.toLowerCase()] = {
       operationId: route.operationId,
       summary: route.summary,
       ...(route.description ? { description: route.description } : {}),

@@ -71,7 +71,9 @@ export function registerRestRoute(app: FastifyInstance, route: RestRoute, runner
       const operation = operationOf(document, route.variables(req), request.headers);
       const executed = await runner.execute(context, operation, endpoint, {
         input: { path: req.params, query: req.query, body: req.body },
-        onAdmitted: (headers) => reply.headers(headers), // on errors of the operation too
+        onAdmitted: (headers) => {
+          reply.headers(headers); // on errors of the operation too
+        },
         pricing: 'request',
       });
       if (executed.replayed) reply.header('Idempotent-Replayed', 'true');
@@ -82,7 +84,7 @@ export function registerRestRoute(app: FastifyInstance, route: RestRoute, runner
           contextValue: context,
           start: () => runner.subscribeAdmitted(context, stream), // charged with the request that opened it
           opening: spec.opening?.(executed.data, req),
-          event: spec.event,
+          event: (data) => spec.event(data),
         });
       }
       const body = route.reply(executed.data, req);

@@ -26,7 +26,7 @@ export function wantsEventStream(headers: IncomingHttpHeaders): boolean {
 export function lastEventId(headers: IncomingHttpHeaders): number {
   const raw = headers['last-event-id'];
   if (raw === undefined || raw === '') return 0;
-  const value = parseBoundedInt((Array.isArray(raw) ? raw[0]! : raw).trim(), 0, INT32_MAX); // sequence numbers are 32-bit
+  const value = parseBoundedInt((Array.isArray(raw) ? raw[0] : raw).trim(), 0, INT32_MAX); // sequence numbers are 32-bit
   if (value === null) {
     throw new ValidationError([{ field: 'last-event-id', message: `(header) ${wholeNumberMessage(0, INT32_MAX)}: the id of an event this stream sent` }]);
   }
@@ -47,7 +47,7 @@ export interface EventStreamRun {
   /** An event sent first, without an id (what the stream is about). */
   opening?: { event: string; data: unknown };
   /** One result's data as an event; `id` (when the stream resumes) is what Last-Event-ID resumes after. */
-  event(data: any): { id?: string; event: string; data: unknown };
+  event(data: unknown): { id?: string; event: string; data: unknown };
 }
 
 /** Open streams per server, ended before it closes (clients reconnect elsewhere with Last-Event-ID). */
@@ -101,7 +101,7 @@ export async function sendEventStream(
   reply.hijack();
   const res = reply.raw;
   const headers: Record<string, string | number | string[]> = {};
-  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) headers[name] = value as string;
+  for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) headers[name] = value;
   res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   res.flushHeaders();
   let open = true;

@@ -48,6 +48,6 @@ export function matchFilter<T extends object>(filter: InstanceType<typeof SCIMMY
   const expression = (filter as unknown as object[]).map((branch) => normalise(branch, '', attributes));
   const copies = new Map<object, T>();
   for (const r of resources) copies.set(lowerCopy(r, '', attributes) as object, r);
-  const matcher = new SCIMMY.Types.Filter(expression as never);
+  const matcher = new SCIMMY.Types.Filter(expression);
   return matcher.match([...copies.keys()] as never[]).map((c) => copies.get(c as object)!);
 }

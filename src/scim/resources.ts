@@ -66,7 +66,7 @@ function userOut(u: ScimUserRow) {
     displayName: present(u.displayName),
     emails: u.emails as unknown as ScimEmail[],
     active: u.active,
-    groups: u.groups.map((g) => ({ value: g.group.id, display: g.group.displayName, $ref: `${SCIMMY.Resources.Group.basepath()}/${g.group.id}`, type: 'direct' })),
+    groups: u.groups.map((g) => ({ value: g.group.id, display: g.group.displayName, $ref: `${String(SCIMMY.Resources.Group.basepath())}/${g.group.id}`, type: 'direct' })),
     meta: { created: u.createdAt, lastModified: u.updatedAt },
   };
 }
@@ -76,7 +76,7 @@ function groupOut(g: ScimGroupRow) {
     id: g.id,
     displayName: g.displayName,
     externalId: present(g.externalId),
-    members: g.members.map((m) => ({ value: m.scimUser.id, display: m.scimUser.userName, $ref: `${SCIMMY.Resources.User.basepath()}/${m.scimUser.id}`, type: 'User' })),
+    members: g.members.map((m) => ({ value: m.scimUser.id, display: m.scimUser.userName, $ref: `${String(SCIMMY.Resources.User.basepath())}/${m.scimUser.id}`, type: 'User' })),
     meta: { created: g.createdAt, lastModified: g.updatedAt },
   };
 }
@@ -144,7 +144,7 @@ export function declareScimResources(baseUrl: string): void {
   }
   if (declared) return;
   declared = true;
-  allowAnyValueWhereNoneListed(SCIMMY.Schemas.User.definition.attributes as unknown as AttributeDefinition[]);
+  allowAnyValueWhereNoneListed(SCIMMY.Schemas.User.definition.attributes);
   SCIMMY.Config.set({
     documentationUri: undefined,
     patch: true,
@@ -168,7 +168,7 @@ export function declareScimResources(baseUrl: string): void {
       return listed(resource, (await listScimUsers(ctx.deps, ctx.teamId)).map(userOut), USER_FILTERS);
     })
     .ingress(async (resource, instance, ctx: ScimContext) => {
-      const input = userIn(instance as unknown as UserIn);
+      const input = userIn(instance);
       const row = resource.id ? await replaceScimUser(ctx.deps, ctx.teamId, resource.id, input) : await createScimUser(ctx.deps, ctx.teamId, input);
       return userOut(row);
     })
@@ -179,7 +179,7 @@ export function declareScimResources(baseUrl: string): void {
       return listed(resource, (await listScimGroups(ctx.deps, ctx.teamId)).map(groupOut), GROUP_FILTERS);
     })
     .ingress(async (resource, instance, ctx: ScimContext) => {
-      const input = groupIn(instance as unknown as Parameters<typeof groupIn>[0]);
+      const input = groupIn(instance);
       const row = resource.id ? await replaceScimGroup(ctx.deps, ctx.teamId, resource.id, input) : await createScimGroup(ctx.deps, ctx.teamId, input);
       return groupOut(row);
     })

@@ -1,5 +1,5 @@
 /**
- * Generations (spec 000, POST /v1/generations): a prompt becomes code, an explanation, a
+ * Generations (POST /v1/generations): a prompt becomes code, an explanation, a
  * confidence and the built-in analyzers' warnings. Every generation runs as a Temporal workflow
  * (the model call on the gpu queue, the analysis on cpu); a prompt under SYNC_PROMPT_TOKENS
  * tokens (counted with gpt-tokenizer, o200k_base) is awaited so the answer is complete, a longer
@@ -32,7 +32,7 @@ import { mayReadObject, readableFilter, requireRead } from './auth/read-resource
 export const GENERATION_PAGE_MAX = 50;
 /** Files of the project's index given to the model as context. */
 const CONTEXT_FILES = 5;
-/** Prompts with fewer tokens than this are answered synchronously (spec 000). */
+/** Prompts with fewer tokens than this are answered synchronously (in the creating request). */
 export const SYNC_PROMPT_TOKENS = 200;
 const MAX_PROMPT_CHARS = 50_000;
 
@@ -148,6 +148,8 @@ export async function createGeneration(
     async () => {
       await requireStorage(deps, storageAccount(principal), jsonBytes(input.prompt) + jsonBytes(contextFiles), 'this generation');
       const id = newId('generation');
+      const options: object = storedOptions(input.options); // Json columns take plain objects
+      const contextFileRows: object[] = contextFiles;
       await deps.db.generation.create({
         data: {
           id,
@@ -157,9 +159,9 @@ export async function createGeneration(
           projectId: project?.id ?? null,
           prompt: input.prompt,
           language,
-          options: storedOptions(input.options) as object,
+          options,
           promptTokenCount: tokens,
-          contextFiles: contextFiles as object[],
+          contextFiles: contextFileRows,
         },
       });
       const undo = () => deps.db.generation.delete({ where: { id } });

@@ -28,15 +28,18 @@ function toRegexSource(glob: string): string {
   // A segment ends at "/" and, inside braces, at the alternative's edges.
   const boundary = (c: string | undefined) => c === undefined || c === '/' || (braces > 0 && (c === ',' || c === '}' || c === '{'));
   for (let i = 0; i < glob.length; i++) {
-    const c = glob[i]!;
+    const c = glob[i];
     if (c === '\\') {
       if (i + 1 >= glob.length) throw new GlobError('ends with an unfinished escape "\\"');
-      out += escapeRegex(glob[++i]!);
+      out += escapeRegex(glob[++i]);
     } else if ('@!+*?'.includes(c) && glob[i + 1] === '(') {
       throw new GlobError(`uses extglob syntax "${c}(…)", which is not supported; use braces such as {a,b} (or escape a literal parenthesis as \\()`);
     } else if (c === '*') {
       let stars = 1;
-      while (glob[i + 1] === '*') (stars++, i++);
+      while (glob[i + 1] === '*') {
+        stars++;
+        i++;
+      }
       const start = i - stars + 1;
       const wholeSegment = boundary(glob[start - 1]) && boundary(glob[i + 1]);
       if (stars >= 2 && wholeSegment) {
@@ -60,9 +63,9 @@ function toRegexSource(glob: string): string {
     } else if (c === '{') {
       const range = /^\{(-?\d+|[^\\{},.])\.\.(-?\d+|[^\\{},.])\}/.exec(glob.slice(i));
       if (range) {
-        rangeValues += rangeSize(range[1]!, range[2]!);
+        rangeValues += rangeSize(range[1], range[2]);
         if (rangeValues > RANGE_MAX) throw new GlobError(`has ranges of more than ${RANGE_MAX} values in all`);
-        out += rangeSource(range[1]!, range[2]!);
+        out += rangeSource(range[1], range[2]);
         i += range[0].length - 1;
       } else if (hasClosingBrace(glob, i)) {
         braces++;
@@ -95,7 +98,7 @@ function charClass(body: string): string {
   const first = negated ? 1 : 0;
   let members = '';
   for (let k = first; k < body.length; k++) {
-    let ch = body[k]!;
+    let ch = body[k];
     if (ch === '\\' && k + 1 < body.length) ch = body[++k]!;
     else if (ch === '-' && k > first && k < body.length - 1) {
       members += '-';

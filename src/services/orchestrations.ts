@@ -1,5 +1,5 @@
 /**
- * Orchestrations (spec 004, POST /v1/agents/orchestrate): several agents toward one goal. The
+ * Orchestrations (POST /v1/agents/orchestrate): several agents toward one goal. The
  * service creates one task per agent (ordinary tasks: listed, streamable, cancellable) and starts
  * the orchestration workflow, which runs them as child workflows.
  */
@@ -53,7 +53,7 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
   if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
   const input = parsed.data;
   await checkTaskSource(deps, principal, input);
-  const needModel = input.agents.findIndex((a) => agentCatalog[a]!.needsModel);
+  const needModel = input.agents.findIndex((a) => agentCatalog[a].needsModel);
   if (needModel >= 0 && !deps.config.MODEL_BASE_URL) {
     throw new ValidationError([{ field: `agents.${needModel}`, message: `${input.agents[needModel]} needs a model and this server has none configured (MODEL_BASE_URL)` }]);
   }
@@ -78,7 +78,7 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
           context: { language: language ?? null, framework: framework ?? null, files: taskContext.files.map((f) => f.path), repository: taskContext.repository ?? null, branch: taskContext.branch ?? null, paths: taskContext.paths ?? null },
           tasks: {
             create: input.agents.map((agentType, step) => ({
-              id: agents[step]!.taskId,
+              id: agents[step].taskId,
               ownerId: principal.userId,
               teamId,
               step,
@@ -92,7 +92,7 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
         },
       });
       for (const step of input.agents.keys()) {
-        await emitTaskEvent(deps, agents[step]!.taskId, 'progress', 'queued', { status: 'queued', progress: 0, message: `Task queued (agent ${step + 1} of ${input.agents.length} in ${id})` });
+        await emitTaskEvent(deps, agents[step].taskId, 'progress', 'queued', { status: 'queued', progress: 0, message: `Task queued (agent ${step + 1} of ${input.agents.length} in ${id})` });
       }
       const undo = () => deps.db.orchestration.delete({ where: { id } }); // its tasks go with it
       await startForRow(deps, { id, what: 'the orchestration was not created', undo }, () =>
@@ -229,10 +229,11 @@ export async function finishOrchestration(
       ...summaries,
     ].join(' '),
   };
+  const aggregatedResult: object = aggregated; // a Json column takes it as a plain object
   await changeWithWebhookEvent(deps, async (tx) => {
     const ended = await tx.orchestration.updateMany({
       where: { id: input.orchestrationId, status: 'in_progress' },
-      data: { status, aggregatedResult: aggregated as object, completedAt: new Date() },
+      data: { status, aggregatedResult, completedAt: new Date() },
     });
     if (ended.count === 0) return { result: undefined, event: null };
     return { result: undefined, event: orchestrationWebhookEvent(await tx.orchestration.findUniqueOrThrow({ where: { id: input.orchestrationId } })) };

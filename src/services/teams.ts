@@ -134,7 +134,7 @@ export async function deleteTeam(deps: Pick<ServiceDeps, 'db'>, principal: Princ
 }
 
 export function listMembers(deps: Pick<ServiceDeps, 'db'>, principal: Principal, teamId: string) {
-  return requireTeamRole(deps, principal, teamId, 'viewer').then(async () => (await membersOfTeams(deps, [teamId]))[0]!);
+  return requireTeamRole(deps, principal, teamId, 'viewer').then(async () => (await membersOfTeams(deps, [teamId]))[0]);
 }
 
 /** The members (with their users) of each team, oldest first, in one statement; the caller has checked access. */

@@ -115,7 +115,7 @@ describe('serving', () => {
       expect(csp).toContain(`ws://${new URL(sys.url).host}/graphql`);
       const html = await res.text();
       expect(html).toContain('<div id="root">');
-      const asset = /src="(\/dashboard-assets\/assets\/[^"]+\.js)"/.exec(html)![1]!;
+      const asset = /src="(\/dashboard-assets\/assets\/[^"]+\.js)"/.exec(html)![1];
       const script = await fetch(`${sys.url}${asset}`);
       expect(script.status).toBe(200);
       expect(script.headers.get('cache-control')).toBe('public, max-age=31536000, immutable');
@@ -146,7 +146,9 @@ describe('serving', () => {
 
 describe('in the browser', () => {
   it('signs in with e-mail and password', async () => {
-    const { page, finish } = await openPage();
+    const opened = await openPage();
+    const { page } = opened;
+    const finish = (name: string) => opened.finish(name);
     await page.goto(`${sys.url}/dashboard/runs`);
     await page.getByLabel('E-mail').fill(user.email);
     await page.getByLabel('Password').fill(PASSWORD);
@@ -159,7 +161,9 @@ describe('in the browser', () => {
   });
 
   it('shows a task submitted from the API appear and complete live in the list and in its detail page', async () => {
-    const { page, finish } = await openPage();
+    const opened = await openPage();
+    const { page } = opened;
+    const finish = (name: string) => opened.finish(name);
     await signInWithKey(page);
     await page.evaluate(() => ((globalThis as any).notReloaded = true));
     const first = await submit(manyFiles(3));
@@ -182,7 +186,9 @@ describe('in the browser', () => {
   });
 
   it('cancels a queued task from the list', async () => {
-    const { page, finish } = await openPage();
+    const opened = await openPage();
+    const { page } = opened;
+    const finish = (name: string) => opened.finish(name);
     await signInWithKey(page);
     const running = await submit(manyFiles(60));
     const queued = await submit(manyFiles(1));
@@ -196,7 +202,9 @@ describe('in the browser', () => {
   });
 
   it('creates an API key and shows its secret once', async () => {
-    const { page, finish } = await openPage();
+    const opened = await openPage();
+    const { page } = opened;
+    const finish = (name: string) => opened.finish(name);
     await signInWithKey(page);
     await page.getByRole('link', { name: 'Keys and access' }).click();
     await page.getByRole('heading', { name: 'Keys and access' }).waitFor();
@@ -218,7 +226,9 @@ describe('in the browser', () => {
     const api = restClient(sys.url, user.apiKey);
     const hook = await api.post('/v1/webhooks', { project_id: project.id, url: `http://127.0.0.2:${receiverPort}/hook`, events: ['task.completed'] });
     expect(hook.status, JSON.stringify(hook.body)).toBe(201);
-    const { page, finish } = await openPage();
+    const opened = await openPage();
+    const { page } = opened;
+    const finish = (name: string) => opened.finish(name);
     await signInWithKey(page);
     await page.getByRole('link', { name: 'Webhooks' }).click();
     const card = page.locator(`[data-webhook="${hook.body.id}"]`);
@@ -240,7 +250,9 @@ describe('in the browser', () => {
   it('runs a subscription in the GraphQL explorer, with the header prefilled', async () => {
     const taskId = await submit(manyFiles(1));
     await waitFor(async () => ((await taskStatus(taskId)) === 'completed' ? true : undefined), 60_000);
-    const { page, finish } = await openPage(1280, 800, { 'dashboard.credential': user.apiKey });
+    const opened = await openPage(1280, 800, { 'dashboard.credential': user.apiKey });
+    const { page } = opened;
+    const finish = (name: string) => opened.finish(name);
     await page.goto(`${sys.url}/graphql`);
     const editor = page.locator('.graphiql-query-editor .monaco-editor').first();
     await editor.waitFor({ timeout: 30_000 });
@@ -254,7 +266,9 @@ describe('in the browser', () => {
   });
 
   it('fits a 390 px phone', async () => {
-    const { page, finish } = await openPage(390, 844);
+    const opened = await openPage(390, 844);
+    const { page } = opened;
+    const finish = (name: string) => opened.finish(name);
     await signInWithKey(page);
     await submit(manyFiles(1));
     await page.locator('tr[data-task]').first().waitFor({ timeout: 15_000 });

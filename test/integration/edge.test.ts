@@ -96,3 +96,24 @@ describe('one admission path for every transport', () => {
     );
   });
 });
+
+describe('pricing per transport', () => {
+  it('prices a REST request by what its root fields declare, whatever the page size, and GraphQL by the selection', async () => {
+    const { apiKey } = await userWith(100);
+    const api = restClient(sys.url, apiKey);
+    const page = await api.get('/v1/agents/tasks?limit=100');
+    expect(page.status).toBe(200);
+    expect(page.headers.get('x-ratelimit-used')).toBe('1'); // a REST request is one request
+    const orchestrations = await api.get('/v1/agents/orchestrations?limit=100');
+    expect(orchestrations.status).toBe(200);
+    expect(orchestrations.headers.get('x-ratelimit-used')).toBe('2');
+    // The same 100-item page chosen over GraphQL costs one credit per started 20 items.
+    const gql = await graphql(sys.url, apiKey, '{ tasks(first: 100) { edges { node { id } } } }');
+    expect(gql.status).toBe(200);
+    expect(gql.headers.get('x-ratelimit-used')).toBe('7');
+    // A declared cost holds on both: an orchestration costs 5.
+    const orch = await api.post('/v1/agents/orchestrate', { goal: 'price', agents: ['security_expert'], context: { files: manyFiles(1) } });
+    expect(orch.status, JSON.stringify(orch.body)).toBe(202);
+    expect(orch.headers.get('x-ratelimit-used')).toBe('12');
+  });
+});

@@ -33,7 +33,7 @@ afterAll(async () => {
 /** Runs `query` as `apiKey`'s caller on the counting client; returns the data and the statements it took. */
 async function measure(apiKey: string, query: string, variables: Record<string, unknown>) {
   const principal = await sys.services.auth.authenticate(apiKey, null);
-  const context = contextFor({ ...sys.services, db: counted as never }, { headers: {} }, principal);
+  const context = contextFor({ ...sys.services, db: counted }, { headers: {} }, principal);
   statements = 0;
   const result = await execute({ schema, document: parse(query), contextValue: context, variableValues: variables });
   expect(result.errors).toBeUndefined();
@@ -82,7 +82,7 @@ describe('SQL statements per list page', () => {
     const { data } = await measure(apiKey, `query { tasks(first: 10) { edges { node { id queuePosition } } } }`, {});
     const positions = Object.fromEntries(data.tasks.edges.map((e: any) => [e.node.id, e.node.queuePosition]));
     // The first holds the only slot; the second waits first in line, the third second.
-    expect(positions).toEqual({ [ids[0]!]: null, [ids[1]!]: 1, [ids[2]!]: 2 });
+    expect(positions).toEqual({ [ids[0]]: null, [ids[1]]: 1, [ids[2]]: 2 });
   });
 
   it('teams: members, their users and your role cost the same for 1 and 100 teams', async () => {

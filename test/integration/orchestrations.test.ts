@@ -176,7 +176,7 @@ describe('estimated completion', () => {
       const created = await sys.services.db.orchestration.findUniqueOrThrow({ where: { id } });
       const estimates = (await sys.services.db.agentTask.findMany({ where: { orchestrationId: id } })).map((t) => t.estimatedDurationSeconds);
       expect(estimates).toHaveLength(2);
-      const seconds = strategy === 'parallel' ? Math.max(...estimates) : estimates[0]! + estimates[1]!;
+      const seconds = strategy === 'parallel' ? Math.max(...estimates) : estimates[0] + estimates[1];
       const expected = new Date(created.createdAt.getTime() + seconds * 1000).toISOString();
       expect(res.body.estimated_completion).toBe(expected);
       const g = await graphql(sys.url, key, 'query($id: ID!) { orchestration(id: $id) { estimatedCompletion } }', { id });

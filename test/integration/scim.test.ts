@@ -286,7 +286,7 @@ describe('Deprovisioning', () => {
   async function openSocket(token: string) {
     const ws = new WebSocket(`${sys.wsUrl}/graphql`, 'graphql-transport-ws');
     const closed = new Promise<number>((resolve) => ws.on('close', (code) => resolve(code)));
-    const acked = new Promise<void>((resolve) => ws.on('message', (m) => JSON.parse(String(m)).type === 'connection_ack' && resolve()));
+    const acked = new Promise<void>((resolve) => ws.on('message', (m) => (JSON.parse((m as Buffer).toString()) as { type?: string }).type === 'connection_ack' && resolve()));
     await new Promise((resolve) => ws.on('open', resolve));
     ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${token}` } }));
     await acked;

@@ -46,7 +46,7 @@ function relativeLinks(markdown: string): string[] {
   for (const line of proseLines(markdown)) {
     const text = line.replace(/`[^`]*`/g, '``');
     for (const match of text.matchAll(/\]\(\s*<?([^)\s>]+)>?(?:\s+"[^"]*")?\s*\)/g)) {
-      const target = match[1]!;
+      const target = match[1];
       if (!/^[a-z][a-z0-9+.-]*:/i.test(target)) targets.push(target);
     }
   }

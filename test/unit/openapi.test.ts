@@ -150,12 +150,15 @@ describe('the OpenAPI document', () => {
     const refs = new Set<string>();
     const walk = (v: unknown): void => {
       if (Array.isArray(v)) v.forEach(walk);
-      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) k === '$ref' ? refs.add(x as string) : walk(x);
+      else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) {
+        if (k === '$ref') refs.add(x as string);
+        else walk(x);
+      }
     };
     walk(doc);
     for (const ref of refs) {
       const [, kind, name] = /^#\/components\/(\w+)\/(.+)$/.exec(ref) ?? [];
-      expect(doc.components[kind!]?.[name!], ref).toBeDefined();
+      expect(doc.components[kind]?.[name], ref).toBeDefined();
     }
   });
 });

@@ -1,4 +1,4 @@
-/** /v1/agents: execute, get, list and cancel agent tasks (spec 004, "エージェント実行"). */
+/** /v1/agents: execute, get, list and cancel agent tasks. */
 import { z } from 'zod';
 import { INT32_MAX, intForService } from '../../bounded-int.js';
 import { TaskTimeoutError } from '../../errors.js';

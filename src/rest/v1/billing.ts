@@ -1,4 +1,4 @@
-/** /v1/subscription (spec 004, "サブスクリプション管理") and /v1/usage (spec 000). */
+/** /v1/subscription (the plan and its billing period) and /v1/usage (requests, credits, tokens and storage). */
 import { z } from 'zod';
 import { intForService } from '../../bounded-int.js';
 import { EXP_YEAR_MAX, EXP_YEAR_MIN } from '../../services/billing/subscriptions.js';

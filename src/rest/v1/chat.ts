@@ -40,8 +40,11 @@ export const chatOpenApi = {
   },
 };
 
+/** One `chat` subscription event, as the `chat` document selects it (the DONE event carries the token counts). */
+type ChatEvent = { type: 'DELTA'; text: string } | { type: 'DONE'; text: string; promptTokens: number; completionTokens: number };
+
 /** The route: the `chat` subscription's DELTA events as `delta`, its last as `done`. */
-export const chatRoute: SseRoute<z.output<typeof ChatBody>> = {
+export const chatRoute: SseRoute<z.output<typeof ChatBody>, ChatEvent> = {
   transport: 'sse',
   method: 'POST',
   path: '/v1/chat',

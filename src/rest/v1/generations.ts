@@ -1,4 +1,4 @@
-/** /v1/generations (spec 000): create, get, list (50 a page), retry, and scaffold (a ZIP). */
+/** /v1/generations: create, get, list (50 a page), retry, and scaffold (a ZIP). */
 import { z } from 'zod';
 import { SCAFFOLD_TEMPLATES } from '../../agents/scaffold-templates.js';
 import { intForService } from '../../bounded-int.js';

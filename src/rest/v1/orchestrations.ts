@@ -1,4 +1,4 @@
-/** /v1/agents/orchestrate and /v1/agents/orchestrations (spec 004, "エージェント実行"). */
+/** /v1/agents/orchestrate and /v1/agents/orchestrations: start, get, list and cancel multi-agent runs. */
 import { z } from 'zod';
 import { INT32_MAX, intForService } from '../../bounded-int.js';
 import { ORCHESTRATION_PAGE_MAX } from '../../services/orchestrations.js';

@@ -1,5 +1,5 @@
 /**
- * /v1/reviews (spec 000, "Reviews"): submit a diff, a file or a snapshot; get, list, update and
+ * /v1/reviews: submit a diff, a file or a snapshot; get, list, update and
  * approve reviews. POST and GET stream with `Accept: text/event-stream` (findings as found, then
  * the summary; resumable with Last-Event-ID). GET ?format=sarif answers a SARIF 2.1.0 log.
  */
@@ -150,7 +150,11 @@ const reviewStream = <D>(pick: (data: D) => Review, resumes: (data: D) => boolea
   defineEventStream({
     document: ReviewEvents,
     variables: (data: D, _req, lastEventId) => ({ id: pick(data).id, since: resumes(data) ? lastEventId : 0 }),
-    opening: (data) => ({ event: 'review', data: (({ issues: _issues, ...rest }) => rest)(reviewJson(pick(data))) }),
+    opening: (data) => {
+      const review = reviewJson(pick(data));
+      delete review.issues; // the opening event is the review without its issues
+      return { event: 'review', data: review };
+    },
     event: reviewEvent,
   });
 
@@ -285,7 +289,11 @@ export const reviewRoutes = [
       severities: query.severity ?? null,
       statuses: query.status ?? null,
     }),
-    reply: (data, req) => (req.query.format === 'sarif' ? JSON.parse(present(data.review.sarif, 'the SARIF log')) : reviewJson(data.review)),
+    reply: (data, req) =>
+      req.query.format === 'sarif'
+        ? // ?format=sarif answers the SARIF log itself, not the review JSON the response schema describes
+          (JSON.parse(present(data.review.sarif, 'the SARIF log')) as z.input<typeof ReviewJson>)
+        : reviewJson(data.review),
     eventStream: reviewStream((data: ResultOf<typeof GetReview>) => data.review),
   }),
   defineRoute({

@@ -10,15 +10,30 @@ import { NotFoundError, ValidationError } from '../../errors.js';
 import { findingsJson } from './agents.js';
 import { operation } from './operations.js';
 
+/** One taskEvents item, as the `task-events` document selects it (a RESULT carries its result, an ERROR its error). */
+export type TaskStreamEvent = {
+  seq: number;
+  taskId: string;
+  status: string;
+  progress: number;
+  message: string;
+  queuePosition: number | null;
+  timestamp: string;
+} & (
+  | { type: 'PROGRESS' }
+  | { type: 'RESULT'; result: { summary: string; findings: Parameters<typeof findingsJson>[0] } }
+  | { type: 'ERROR'; error: { code: string; message: string } }
+);
+
 /** The spec's message for one taskEvents item. */
-export function taskStreamMessage(e: any) {
+export function taskStreamMessage(e: TaskStreamEvent) {
   const base = { type: e.type.toLowerCase(), task_id: e.taskId, seq: e.seq, status: e.status.toLowerCase(), progress: e.progress };
   if (e.type === 'RESULT') return { ...base, result: { findings: findingsJson(e.result.findings), summary: e.result.summary }, timestamp: e.timestamp };
   if (e.type === 'ERROR') return { ...base, error: { code: e.error.code.toLowerCase(), message: e.error.message }, timestamp: e.timestamp };
   return { ...base, message: e.message, ...(e.queuePosition != null ? { queue_position: e.queuePosition } : {}), timestamp: e.timestamp };
 }
 
-export const taskStreamRoute: WebSocketRoute = {
+export const taskStreamRoute: WebSocketRoute<TaskStreamEvent> = {
   transport: 'websocket',
   method: 'GET',
   path: '/v1/agents/tasks/{task_id}/stream',
@@ -30,7 +45,7 @@ export const taskStreamRoute: WebSocketRoute = {
     return { taskId: params.task_id, since };
   },
   message: taskStreamMessage,
-  invalid: ({ params }) => new NotFoundError('task', params.task_id!),
+  invalid: ({ params }) => new NotFoundError('task', params.task_id),
   completed: 'task finished',
   resume: 'reconnect with ?since=<last seq>',
 };

@@ -1,4 +1,4 @@
-/** /v1/visualize/* (spec 004, "可視化エンドポイント") and /v1/shared/{share_id} (a share link's data, no credential). */
+/** /v1/visualize/* (repository visualizations) and /v1/shared/{share_id} (a share link's data, no credential). */
 import { z } from 'zod';
 import { boundedIntParam, INT32_MAX, intForService } from '../../bounded-int.js';
 import { COMMITS_PAGE_DEFAULT, COMMITS_PAGE_MAX, MAX_COMMITS_LIMIT, SHARE_MAX_DAYS } from '../../services/visualizations/visualizations.js';

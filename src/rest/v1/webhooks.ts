@@ -291,7 +291,7 @@ export const webhookRoutes = [
     reply: (data, req) =>
       pageReply(
         data.notifications,
-        (n) => ({ id: n.id, object: 'notification' as const, type: n.type, message: n.message, data: JSON.parse(n.data), emailed_at: n.emailedAt, created_at: n.createdAt }),
+        (n) => ({ id: n.id, object: 'notification' as const, type: n.type, message: n.message, data: JSON.parse(n.data) as Record<string, unknown>, emailed_at: n.emailedAt, created_at: n.createdAt }),
         '/v1/notifications',
         req.query,
       ),

@@ -206,7 +206,7 @@ export class Authenticator {
         // What the token was issued with, never more than the client holds now; a client bound to a
         // team never manages the account (keys, clients, billing are personal).
         scopes: FULL_SCOPES.filter(
-          (s) => String(claims.scope ?? '').split(' ').includes(s) && client.scopes.includes(s) && !(client.teamId && s === 'account'),
+          (s) => String((claims.scope as string | undefined) ?? '').split(' ').includes(s) && client.scopes.includes(s) && !(client.teamId && s === 'account'),
         ),
         tier: client.owner.tier,
         teamId: client.teamId,
@@ -236,7 +236,7 @@ export class Authenticator {
       ON CONFLICT (api_key_id, day) DO UPDATE SET count = key_daily_usage.count + 1
       RETURNING count`;
     const limit = this.config.PUBLISHABLE_KEY_DAILY_QUOTA;
-    if (Number(rows[0]!.count) > limit) {
+    if (Number(rows[0].count) > limit) {
       const reset = new Date();
       reset.setUTCHours(24, 0, 0, 0);
       throw new QuotaExceededError(limit, reset);

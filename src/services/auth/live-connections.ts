@@ -157,7 +157,7 @@ export class LiveConnection {
     try {
       return this.update(await this.registry.auth.authenticate(this.credential!, this.ip));
     } catch (err) {
-      if (err instanceof AppError && (err.status === 401 || err.status === 403)) this.end(err);
+      if (err instanceof AppError && (err.status === 401 || err.status === 403)) this.end(err as AppError);
       throw err;
     }
   }
@@ -180,7 +180,7 @@ export class LiveConnection {
         } catch (err) {
           // Whatever the cause (a database outage too), a connection whose credential may be revoked does not stay open.
           if (!(err instanceof AppError)) this.registry.logger.warn({ err }, 'live connection: re-checking its credential failed; closing it');
-          this.end(err instanceof AppError ? err : new AuthenticationError('The credential could not be verified again: reconnect.'));
+          this.end(err instanceof AppError ? (err as AppError) : new AuthenticationError('The credential could not be verified again: reconnect.'));
         }
       } while (this.checkAgain && !this.ended);
       this.checking = false;

@@ -107,7 +107,7 @@ export async function login(deps: Deps, input: { email: string; password: string
     await recordFailure(deps.db, keys);
     throw new AuthenticationError(INVALID_LOGIN);
   }
-  await clearFailures(deps.db, keys[0]!);
+  await clearFailures(deps.db, keys[0]);
   if (user.disabledAt) throw new AuthenticationError("This account was deactivated by its team's identity provider; ask your administrator.");
   return openSession(deps, user);
 }

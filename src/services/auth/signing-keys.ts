@@ -145,7 +145,7 @@ export async function createSigningKey(db: Db, algorithm: SigningAlgorithm): Pro
       data: {
         id,
         algorithm,
-        publicJwk: (await exportJWK(publicKey)) as object,
+        publicJwk: (await exportJWK(publicKey)),
         privateKeyPem: await exportPKCS8(privateKey),
       },
     }),

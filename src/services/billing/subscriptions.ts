@@ -1,5 +1,5 @@
 /**
- * The subscription lifecycle (spec 004, "サブスクリプション管理"). An account without a
+ * The subscription lifecycle (upgrade, cancel at period end, reactivate). An account without a
  * subscription is on the free plan. States: active; active with cancel_at_period_end; canceled.
  *
  *  - upgrade to a higher tier: takes effect at once (the next request has the new limits); the
@@ -70,7 +70,7 @@ export async function settleSubscription(
   now = new Date(),
   onChange?: (userId: string) => Promise<void>,
 ): Promise<Subscription | null> {
-  let sub = await db.subscription.findUnique({ where: { userId } });
+  const sub = await db.subscription.findUnique({ where: { userId } });
   const before = sub?.tier;
   const settled = await settlePeriods(db, billing, userId, sub, now);
   if (settled && (settled.tier !== before || settled.status !== sub?.status)) await onChange?.(userId);
@@ -147,11 +147,12 @@ export async function changePlan(
     throw new ConflictError('invalid_subscription_change', `You are already on the ${newTier} plan (${cycle}).`);
   }
 
+  const paymentMethodJson: object | undefined = paymentMethod ?? undefined; // a Json column takes it as a plain object
   if (active && RANK[newTier] < RANK[currentTier]) {
     if (active.pendingTier === newTier) throw new ConflictError('invalid_subscription_change', `A change to ${newTier} is already scheduled for ${active.currentPeriodEnd.toISOString()}.`);
     const updated = await deps.db.subscription.update({
       where: { id: active.id },
-      data: { pendingTier: newTier, ...(paymentMethod ? { paymentMethod: paymentMethod as object } : {}) },
+      data: { pendingTier: newTier, ...(paymentMethod ? { paymentMethod: paymentMethodJson } : {}) },
     });
     return { subscription: updated, prorationCents: 0, effectiveDate: active.currentPeriodEnd, message: `Subscription will change to ${newTier} at the end of the current billing period` };
   }
@@ -182,7 +183,7 @@ export async function changePlan(
     proration = Math.round((price(newTier, cycle) - price(currentTier, cycle)) * remainingShare(active, now));
     subscription = await deps.db.subscription.update({
       where: { id: active.id },
-      data: { tier: newTier, amountCents: price(newTier, cycle), cancelAtPeriodEnd: false, pendingTier: null, ...(paymentMethod ? { paymentMethod: paymentMethod as object } : {}) },
+      data: { tier: newTier, amountCents: price(newTier, cycle), cancelAtPeriodEnd: false, pendingTier: null, ...(paymentMethod ? { paymentMethod: paymentMethodJson } : {}) },
     });
   }
   await deps.db.user.update({ where: { id: principal.userId }, data: { tier: newTier } });

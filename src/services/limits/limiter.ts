@@ -205,7 +205,7 @@ export class Limiter {
     const now = Date.now();
     const limit = this.options.anonymous.perMinute;
     const result = await this.store.hit(`addr:${ip ?? 'unknown'}`, [{ name: 'minute', limit, windowMs: MINUTE }], Math.max(1, rateCost), now);
-    const minute = result.windows[0]!;
+    const minute = result.windows[0];
     const rate: RateState = { limit, remaining: Math.max(0, limit - minute.used), used: minute.used, reset: Math.ceil(minute.resetAt / 1000), tier: ANONYMOUS_TIER };
     const headers = rateHeaders(rate);
     if (result.blocked) throw rateLimitError(result.blocked, 'per address without a credential (send an API key for your plan\'s limits)', ANONYMOUS_TIER, rateCost, headers, now);

@@ -78,7 +78,7 @@ interface Log {
 }
 
 function prune(log: Log, now: number, windowMs: number) {
-  while (log.entries.length && log.entries[0]!.at <= now - windowMs) log.total -= log.entries.shift()!.cost;
+  while (log.entries.length && log.entries[0].at <= now - windowMs) log.total -= log.entries.shift()!.cost;
 }
 
 /** When `cost` fits in the window again: the time the oldest entries that must leave have left. */
@@ -120,7 +120,7 @@ export class MemoryLimitStore implements LimitStore {
       prune(log, now, w.windowMs);
       return log;
     });
-    const blockedAt = windows.findIndex((w, i) => logs[i]!.total + cost > w.limit);
+    const blockedAt = windows.findIndex((w, i) => logs[i].total + cost > w.limit);
     if (blockedAt < 0 && cost > 0) {
       for (const log of logs) {
         log.entries.push({ at: now, cost });
@@ -128,11 +128,11 @@ export class MemoryLimitStore implements LimitStore {
       }
     }
     const states = windows.map((w, i) => {
-      const log = logs[i]!;
+      const log = logs[i];
       const resetAt = i === blockedAt ? fitsAgainAt(log.entries, log.total, w.limit, cost, w.windowMs, now) : (log.entries[0]?.at ?? now) + w.windowMs;
       return { name: w.name, limit: w.limit, used: log.total, resetAt };
     });
-    return { allowed: blockedAt < 0, windows: states, blocked: blockedAt < 0 ? null : states[blockedAt]! };
+    return { allowed: blockedAt < 0, windows: states, blocked: blockedAt < 0 ? null : states[blockedAt] };
   }
 
   async admit(r: AdmitRequest): Promise<AdmitResult> {
@@ -275,7 +275,7 @@ export class RedisLimitStore implements LimitStore {
   }
 
   private call(name: string, ...args: Array<string | number>): Promise<unknown[]> {
-    return (this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown[]>>)[name]!(...args);
+    return (this.redis as unknown as Record<string, (...a: Array<string | number>) => Promise<unknown[]>>)[name](...args);
   }
 
   // A script touches a credential's keys and its account's counter together: one Redis server
@@ -285,15 +285,15 @@ export class RedisLimitStore implements LimitStore {
   }
 
   private hitResult(windows: WindowSpec[], out: number[], blockedIndex: number, offset: number): HitResult {
-    const states = windows.map((w, i) => ({ name: w.name, limit: w.limit, used: out[offset + 2 * i]!, resetAt: out[offset + 1 + 2 * i]! }));
-    const blocked = blockedIndex > 0 ? states[blockedIndex - 1]! : null;
+    const states = windows.map((w, i) => ({ name: w.name, limit: w.limit, used: out[offset + 2 * i], resetAt: out[offset + 1 + 2 * i] }));
+    const blocked = blockedIndex > 0 ? states[blockedIndex - 1] : null;
     return { allowed: !blocked, windows: states, blocked };
   }
 
   async hit(key: string, windows: WindowSpec[], cost: number, now: number): Promise<HitResult> {
     const keys = this.windowKeys(key, windows);
     const out = (await this.call('codexHit', keys.length, ...keys, now, cost, randomUUID(), ...windows.flatMap((w) => [w.limit, w.windowMs]))).map(Number);
-    return this.hitResult(windows, out, out[0]!, 1);
+    return this.hitResult(windows, out, out[0], 1);
   }
 
   async admit(r: AdmitRequest): Promise<AdmitResult> {
@@ -306,13 +306,13 @@ export class RedisLimitStore implements LimitStore {
     if (out[0] === -1) out = await run(String(await r.monthInitial()));
     switch (out[0]) {
       case 1:
-        return { outcome: 'admitted', monthUsed: out[1]!, rate: this.hitResult(r.windows, out, 0, 3) };
+        return { outcome: 'admitted', monthUsed: out[1], rate: this.hitResult(r.windows, out, 0, 3) };
       case 2:
         return { outcome: 'concurrency' };
       case 3:
-        return { outcome: 'quota', monthUsed: out[1]! };
+        return { outcome: 'quota', monthUsed: out[1] };
       default:
-        return { outcome: 'rate', rate: this.hitResult(r.windows, out, out[2]!, 3) };
+        return { outcome: 'rate', rate: this.hitResult(r.windows, out, out[2], 3) };
     }
   }
 

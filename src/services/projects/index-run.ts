@@ -260,7 +260,7 @@ export async function runIndex(deps: Deps & Pick<ServiceDeps, 'config'>, input: 
   let pythonMissing = false;
   for (let i = 0; i < pyFiles.length && !pythonMissing; ) {
     let end = i;
-    for (let bytes = 0; end < pyFiles.length && end - i < PY_BATCH && (end === i || bytes + pyFiles[end]!.content.length <= PY_BATCH_CHARS); end++) bytes += pyFiles[end]!.content.length;
+    for (let bytes = 0; end < pyFiles.length && end - i < PY_BATCH && (end === i || bytes + pyFiles[end].content.length <= PY_BATCH_CHARS); end++) bytes += pyFiles[end].content.length;
     const batch = pyFiles.slice(i, end);
     const found = await whileBeating(activity, () => pythonSymbols(batch));
     i = end;

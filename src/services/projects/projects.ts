@@ -111,7 +111,8 @@ export async function createProject(deps: ServiceDeps, principal: Principal, raw
   const repositoryUrl = await checkedRepositoryUrl(deps, input.repositoryUrl);
   const teamId = input.teamId ?? principal.teamId;
   if (teamId) await requireTeamRole(deps, principal, teamId, 'member');
-  const { files: _files, ...request } = input;
+  const request = { ...input };
+  delete request.files; // it stands in the request as its snapshot's hash
   const { resourceId, replayed } = await withIdempotency(
     deps.db,
     { principalId: principal.userId, key: idempotencyKey, operation: 'createProject', request: { ...request, files: snapshot?.hash ?? null } },

@@ -44,6 +44,7 @@ export async function checkRepositoryUrl(value: string, config: RepoConfig, reso
   if (!v || v.length > 2000) throw new RepositoryUrlError('must be 1 to 2,000 characters');
   if (v.startsWith('-')) throw new RepositoryUrlError('must not start with "-" (it would be read as a git option)');
   if (/^[a-z][a-z0-9+.-]*::/i.test(v)) throw new RepositoryUrlError('must be an https:// URL; git transport helpers (such as ext::) are refused');
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (/[\s\0-\x1f\x7f]/.test(v)) throw new RepositoryUrlError('must not contain spaces or control characters');
   const local = v.startsWith('/') || v.toLowerCase().startsWith('file:') || v.startsWith('.');
   if (local) {
@@ -98,7 +99,7 @@ function run(args: string[], timeoutMs: number, signal?: AbortSignal): Promise<v
       },
       (err, _stdout, stderr) => {
         if (!err) return resolvePromise();
-        if (signal?.aborted) return reject(signal.reason ?? err); // the run was cancelled: not the repository's fault
+        if (signal?.aborted) return reject((signal.reason as Error | undefined) ?? err); // the run was cancelled: not the repository's fault
         const reason = (err as { killed?: boolean }).killed ? 'it took too long (REPOSITORY_CLONE_TIMEOUT_SECONDS)' : String(stderr).split('\n').find((l) => l.startsWith('fatal:'))?.slice(7).trim() || 'git failed';
         reject(new RepositoryUrlError(`The repository could not be cloned: ${reason}.`));
       },

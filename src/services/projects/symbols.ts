@@ -86,7 +86,7 @@ export function tsSymbols(path: string, content: string): ExtractedSymbol[] {
   const lineOf = (pos: number) => source.getLineAndCharacterOfPosition(pos).line + 1;
   const signatureOf = (n: ts.Node) => {
     const text = n.getText(source);
-    const head = text.split('{')[0]!.split('\n').map((l) => l.trim()).join(' ');
+    const head = text.split('{')[0].split('\n').map((l) => l.trim()).join(' ');
     return head.replace(/\s+/g, ' ').trim().slice(0, 200);
   };
   const add = (name: string, k: ExtractedSymbol['kind'], node: ts.Node, exported: boolean) =>

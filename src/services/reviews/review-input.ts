@@ -45,7 +45,7 @@ export function reviewInputSchema(maxFiles: number) {
       if (given.length !== 1) {
         ctx.addIssue({
           code: 'custom',
-          path: given.length ? [given[1]!] : ['diff'],
+          path: given.length ? [given[1]] : ['diff'],
           message: given.length
             ? `cannot be combined with ${given[0]}: send exactly one of diff, file or files`
             : 'is required: send exactly one of diff (a unified diff), file ({path, content}) or files (a repository snapshot)',

@@ -55,6 +55,8 @@ export async function createReview(deps: ServiceDeps, principal: Principal, raw:
     { principalId: principal.userId, key: idempotencyKey, operation: 'createReview', request: input },
     async () => {
       const id = newId('review');
+      const storedInput: object = stored; // Json columns take plain objects
+      const contextFileRows: object[] = contextFiles;
       await deps.db.review.create({
         data: {
           id,
@@ -63,12 +65,12 @@ export async function createReview(deps: ServiceDeps, principal: Principal, raw:
           createdByKeyId: principal.method === 'api_key' ? principal.credentialId : null,
           projectId: project?.id ?? null,
           mode,
-          input: stored as object,
+          input: storedInput,
           categories: input.categories,
           minConfidence: input.minConfidence,
           title: input.title ?? null,
           metadata: input.metadata,
-          contextFiles: contextFiles as object[],
+          contextFiles: contextFileRows,
         },
       });
       const undo = () => deps.db.review.delete({ where: { id } });
@@ -138,7 +140,7 @@ export async function listReviews(
 
 /** A review's issues, most severe first, optionally filtered (confidence, categories, severities, statuses). */
 export async function reviewIssues(deps: Pick<ServiceDeps, 'db'>, reviewId: string, rawFilter: unknown = {}): Promise<ReviewIssue[]> {
-  return (await issuesOfReviews(deps, [reviewId], rawFilter))[0]!;
+  return (await issuesOfReviews(deps, [reviewId], rawFilter))[0];
 }
 
 /** The issues of each review that pass one filter, most severe first, in one statement. */

@@ -70,7 +70,7 @@ export async function runReview(deps: Deps, reviewId: string, options: RunOption
   // the first finding goes out at once). A failed write fails the attempt; the retry rewrites
   // everything, and deterministic ids keep each finding once.
   let writing: Promise<void> = Promise.resolve();
-  let writeError: unknown = null;
+  let writeError = null as Error | null; // set by the write chain's catch, below
   const write = async (batch: ReviewFinding[]) => {
     if (writeError) return;
     await deps.db.reviewIssue.createMany({ data: batch.map((f) => ({ ...f, reviewId })), skipDuplicates: true });
@@ -80,7 +80,7 @@ export async function runReview(deps: Deps, reviewId: string, options: RunOption
     const batch = pending;
     pending = [];
     lastFlush = Date.now();
-    if (batch.length) writing = writing.then(() => write(batch)).catch((err) => void (writeError ??= err));
+    if (batch.length) writing = writing.then(() => write(batch)).catch((err: Error) => void (writeError ??= err));
     return writing;
   };
   let flushed = false;

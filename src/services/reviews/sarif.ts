@@ -9,7 +9,7 @@ import type { Log, ReportingDescriptor, Result } from 'sarif';
 import { RULE_CATALOG } from '../../agents/reviewer.js';
 import type { Review, ReviewIssue } from '../../generated/prisma/client.js';
 
-const VERSION: string = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version;
+const VERSION: string = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const LEVEL: Record<string, Result.level> = { critical: 'error', high: 'error', medium: 'warning', low: 'note' };
 /** GitHub code scanning reads this property (0.0 to 10.0) to rank security results. */
 const SECURITY_SEVERITY: Record<string, string> = { critical: '9.5', high: '8.0', medium: '5.5', low: '2.0' };

@@ -69,7 +69,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 /** The role a set of groups gives (by their displayNames). */
 export function roleOfGroups(names: readonly string[]): TeamRole {
   const ranks = names.map((n) => GROUP_ROLES.indexOf(n.trim().toLowerCase() as TeamRole)).filter((r) => r >= 0);
-  return ranks.length ? GROUP_ROLES[Math.max(...ranks)]! : DEFAULT_SCIM_ROLE;
+  return ranks.length ? GROUP_ROLES[Math.max(...ranks)] : DEFAULT_SCIM_ROLE;
 }
 
 export function listScimUsers(deps: Pick<ServiceDeps, 'db'>, teamId: string): Promise<ScimUserRow[]> {
@@ -111,7 +111,7 @@ function checkUserInput(input: ScimUserInput): void {
       checkPasswordPolicy(input.password);
     } catch (err) {
       if (!(err instanceof ValidationError)) throw err;
-      throw scimError(400, 'invalidValue', `password ${err.fieldErrors[0]!.message}.`);
+      throw scimError(400, 'invalidValue', `password ${err.fieldErrors[0].message}.`);
     }
   }
 }

@@ -25,7 +25,7 @@ const PLAN_AGENTS = JSON.stringify(Object.fromEntries(Object.values(PLANS).map((
  */
 export async function tryAcquireSlot(deps: Deps, taskId: string): Promise<SlotAttempt> {
   const [row] = await deps.db.$queryRaw<{ result: number }[]>`SELECT acquire_agent_slot(${taskId}, ${PLAN_AGENTS}::jsonb) AS result`;
-  const result = Number(row!.result);
+  const result = Number(row.result);
   if (result < 0) return { state: 'gone' };
   if (result === 0) return { state: 'acquired' };
   const limit = await parallelAgentsOf(deps, taskId);

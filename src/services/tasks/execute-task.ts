@@ -25,7 +25,7 @@ export function estimateDurationSeconds(input: TaskInput, stepDelayMs: number): 
  * the agent also asks the model (code_expert with MODEL_BASE_URL configured).
  */
 export function agentWorkflowInput(config: ServiceDeps['config'], agentType: string, taskId: string, timeoutSeconds: number): AgentTaskWorkflowInput {
-  const agent = agentCatalog[agentType]!;
+  const agent = agentCatalog[agentType];
   return {
     taskId,
     timeoutSeconds,
@@ -91,9 +91,9 @@ export async function executeAgentTask(
 ): Promise<{ taskId: string; replayed: boolean }> {
   const { config } = deps;
   const input = parseTaskInput(rawInput, config.TASK_MAX_TIMEOUT_SECONDS);
-  if (!agentCatalog[input.agentType]!.needsModel) await checkTaskSource(deps, principal, input);
+  if (!agentCatalog[input.agentType].needsModel) await checkTaskSource(deps, principal, input);
   else if (input.projectId != null) await getProject(deps, principal, input.projectId);
-  if (agentCatalog[input.agentType]!.needsModel && !config.MODEL_BASE_URL) {
+  if (agentCatalog[input.agentType].needsModel && !config.MODEL_BASE_URL) {
     throw new ValidationError([{ field: 'agentType', message: `${input.agentType} needs a model and this server has none configured (MODEL_BASE_URL)` }]);
   }
   const teamId = input.teamId ?? principal.teamId;

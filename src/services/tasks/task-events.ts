@@ -47,7 +47,7 @@ export async function emitTaskEvent(deps: Pick<ServiceDeps, 'db' | 'bus'>, taskI
       streamId: parent.orchestrationId,
       type,
       key: `${taskId}:${key}`,
-      data: { ...data, taskId, agentType: parent.agentType } as unknown as Record<string, unknown>,
+      data: { ...data, taskId, agentType: parent.agentType },
     });
   }
   return stored;

@@ -117,7 +117,7 @@ async function projectFiles(db: Db, projectId: string): Promise<SourceFile[]> {
 export async function loadTaskFiles(deps: { db: Db; config: SourceConfig }, stored: unknown, options: { signal?: AbortSignal; beat?: () => void } = {}): Promise<LoadedSource> {
   const input = stored as Partial<TaskSource>;
   const context = input.context ?? { files: [] };
-  const given = (context.files ?? []) as SourceFile[];
+  const given = (context.files ?? []);
   const keep = pathFilter(context.paths);
   let files: SourceFile[];
   let description: string | null = null;

@@ -281,14 +281,14 @@ function branchMembership(rows: Array<{ sha: string; parents: string[] }>, branc
       const i = stack.pop()!;
       if (seen[i]) continue;
       seen[i] = 1;
-      for (const p of rows[i]!.parents) {
+      for (const p of rows[i].parents) {
         const j = indexOf.get(p);
         if (j !== undefined && !seen[j]) stack.push(j);
       }
     }
     return seen;
   });
-  return (index) => branches.filter((_, b) => reach[b]![index] === 1);
+  return (index) => branches.filter((_, b) => reach[b][index] === 1);
 }
 
 const iso = (seconds: number | null) => (seconds === null ? null : new Date(seconds * 1000).toISOString());
@@ -385,7 +385,7 @@ class HistoryAccumulator {
       if (f.oldPath !== undefined && f.oldPath !== f.path) this.alias.set(f.oldPath, now);
       const id = this.idOf(now);
       const churn = (f.insertions ?? 0) + (f.deletions ?? 0);
-      const s = this.fileStats[id]!;
+      const s = this.fileStats[id];
       s.churn += churn;
       s.commits++;
       if (c.time < s.first) s.first = c.time;
@@ -409,7 +409,7 @@ class HistoryAccumulator {
       touched.sort((x, y) => x - y);
       for (let i = 0; i < touched.length; i++) {
         for (let j = i + 1; j < touched.length; j++) {
-          const key = touched[i]! * 2 ** 26 + touched[j]!;
+          const key = touched[i] * 2 ** 26 + touched[j];
           const e = this.pairs.get(key);
           if (e) {
             e.commits++;
@@ -444,7 +444,7 @@ class HistoryAccumulator {
       const id = this.pathIds.get(path);
       return id === undefined ? undefined : this.fileStats[id];
     };
-    const onTip = (id: number) => tip.has(paths[id]!);
+    const onTip = (id: number) => tip.has(paths[id]);
     const people = this.people;
     const authored = new Map([...this.authored].filter(([key]) => onTip(key % 2 ** 26)));
     const emails = [...people.keys()];
@@ -538,15 +538,15 @@ class HistoryAccumulator {
       authoredTotal = authored.size;
       const strongest = [...authored].sort(([ka, a], [kb, b]) => b.churn - a.churn || b.commits - a.commits || ka - kb).slice(0, MAX_AUTHORED_EDGES);
       for (const [key, a] of strongest) {
-        const email = emails[Math.floor(key / 2 ** 26)]!;
-        const path = paths[key % 2 ** 26]!;
+        const email = emails[Math.floor(key / 2 ** 26)];
+        const path = paths[key % 2 ** 26];
         edges.push({ source: `c:${email}`, target: `f:${path}`, type: 'authored', commits: a.commits, churn: a.churn, first_commit_at: iso(a.first) });
       }
     }
     const coupled = [...pairs].filter(([, e]) => e.commits >= 2);
     for (const [key, e] of coupled.sort(([ka, a], [kb, b]) => b.commits - a.commits || ka - kb).slice(0, MAX_CO_CHANGE_EDGES)) {
-      const a = paths[Math.floor(key / 2 ** 26)]!;
-      const b = paths[key % 2 ** 26]!;
+      const a = paths[Math.floor(key / 2 ** 26)];
+      const b = paths[key % 2 ** 26];
       edges.push({ source: `f:${a}`, target: `f:${b}`, type: 'co_changed', commits: e.commits, first_commit_at: iso(e.first) });
     }
 

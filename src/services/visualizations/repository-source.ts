@@ -52,9 +52,9 @@ async function checkLocal(path: string, config: SourceConfig): Promise<Repositor
   // The answer is the same for a path that does not exist and one outside the root, so paths cannot be probed.
   const inside = real !== null && (real === root || real.startsWith(root.endsWith(sep) ? root : root + sep));
   if (!inside) return refuse('is not a repository under the server\'s repository root');
-  const info = await stat(real!);
+  const info = await stat(real);
   if (!info.isDirectory()) refuse('is not a repository under the server\'s repository root');
-  return { kind: 'local', path: real! };
+  return { kind: 'local', path: real };
 }
 
 /** Validates a repository URL or path and says how to clone it; throws a ValidationError saying why not. */
@@ -62,6 +62,7 @@ export async function resolveRepositorySource(raw: string, config: SourceConfig)
   const value = raw.trim();
   if (!value) refuse('must not be empty');
   if (value.length > 2048) refuse('must be at most 2,048 characters');
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (/[\s\x00-\x1f\x7f]/.test(value)) refuse('must not contain spaces or control characters');
   if (value.startsWith('-')) refuse('must not start with "-" (it would be read as a git option)');
   if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(value)) refuse('uses a git transport helper ("<transport>::<address>", e.g. ext::), which is not allowed');
@@ -79,7 +80,7 @@ export async function resolveRepositorySource(raw: string, config: SourceConfig)
   }
 
   const scp = /^([A-Za-z0-9._-]+@)?([A-Za-z0-9.-]+):(?!\/\/)(.+)$/.exec(value);
-  let url: URL | null = null;
+  let url: URL | null;
   try {
     url = new URL(value);
   } catch {
@@ -94,8 +95,8 @@ export async function resolveRepositorySource(raw: string, config: SourceConfig)
   }
   if ((url && url.protocol === 'ssh:') || (!url?.protocol.match(/^(https?|git|ftps?):$/) && scp && !value.includes('://'))) {
     if (!config.REPOSITORY_SSH_KEY_PATH) refuse('is an ssh URL, and this server has no ssh key configured (the operator sets REPOSITORY_SSH_KEY_PATH); use an https URL');
-    const host = url && url.protocol === 'ssh:' ? url.hostname : scp![2]!;
-    const path = url && url.protocol === 'ssh:' ? url.pathname : scp![3]!;
+    const host = url && url.protocol === 'ssh:' ? url.hostname : scp![2];
+    const path = url && url.protocol === 'ssh:' ? url.pathname : scp![3];
     if (host.startsWith('-') || path.startsWith('-')) refuse('must not start a host or path with "-"');
     if (url?.password) refuse('must not contain credentials');
     if (path.split('/').includes('..')) refuse('must not contain ".." path segments');
@@ -110,6 +111,7 @@ export async function resolveRepositorySource(raw: string, config: SourceConfig)
 export function checkBranchName(branch: string): string | null {
   if (!branch || branch.length > 255) return 'must be 1 to 255 characters';
   if (branch.startsWith('-')) return 'must not start with "-"';
+  // eslint-disable-next-line no-control-regex -- git refuses control characters in ref names (git check-ref-format)
   if (/[\x00-\x20\x7f~^:?*[\\]/.test(branch) || branch.includes('..') || branch.includes('@{') || branch === '@') {
     return 'is not a valid branch name (no spaces, "..", "~", "^", ":", "?", "*", "[", "\\" or "@{")';
   }

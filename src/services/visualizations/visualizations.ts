@@ -1,5 +1,5 @@
 /**
- * Repository visualizations (spec 004, "可視化エンドポイント"): a workflow clones the repository and
+ * Repository visualizations: a workflow clones the repository and
  * analyses its history with git; the summary (stats, nodes, edges, timeline) is stored on the row,
  * the commits in their own table (filtered by date, author and branch). Comments on commits,
  * read-only share links that work without a credential until they expire or are revoked.
@@ -218,7 +218,7 @@ async function addNewComment(deps: Pick<ServiceDeps, 'db'>, principal: Principal
   }
   const user = input.author ? null : await deps.db.user.findUnique({ where: { id: principal.userId }, select: { name: true } });
   return deps.db.visualizationComment.create({
-    data: { id: newId('comment'), visualizationId: v.id, commitSha: matches[0]!.sha, content: input.content, author: input.author ?? user?.name ?? 'anonymous', userId: principal.userId },
+    data: { id: newId('comment'), visualizationId: v.id, commitSha: matches[0].sha, content: input.content, author: input.author ?? user?.name ?? 'anonymous', userId: principal.userId },
   });
 }
 
@@ -411,16 +411,21 @@ async function storeRows(
         FROM jsonb_to_recordset(${rows}::jsonb) AS r(sha text, author text, author_name text, message text, "timestamp" timestamptz, parents text[], files_changed int, insertions int, deletions int, branches text[])`;
     }
   }
+  // Json columns take plain objects.
+  const stats: object = result.stats;
+  const nodes: object[] = result.nodes;
+  const edges: object[] = result.edges;
+  const timeline: object[] = result.timeline;
   await db.visualization.update({
     where: { id },
     data: {
       status: 'completed',
       resolvedBranch: result.branch,
       headSha: result.headSha,
-      stats: result.stats as object,
-      nodes: result.nodes as object[],
-      edges: result.edges as object[],
-      timeline: result.timeline as object[],
+      stats,
+      nodes,
+      edges,
+      timeline,
       completedAt: new Date(),
     },
   });

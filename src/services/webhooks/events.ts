@@ -79,6 +79,7 @@ export async function recordWebhookEvent(db: Tx, event: WebhookEventInput): Prom
     : [];
   if (!subs.length) return { eventId: '', deliveryIds: [] };
   const eventId = newId('webhookEvent');
+  const data: object = event.data; // a Json column takes it as a plain object
   await db.webhookEvent.create({
     data: {
       id: eventId,
@@ -87,7 +88,7 @@ export async function recordWebhookEvent(db: Tx, event: WebhookEventInput): Prom
       ownerId: event.ownerId,
       teamId: event.teamId ?? null,
       projectId: event.projectId ?? null,
-      data: event.data as object,
+      data,
     },
   });
   const rows = subs.map((s) => ({ id: newId('webhookDelivery'), webhookId: s.id, eventId, status: s.enabled ? 'pending' : 'missed' }));

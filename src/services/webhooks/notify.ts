@@ -15,7 +15,8 @@ export async function notifyUser(
   note: { type: string; subject: string; message: string; data?: Record<string, unknown> },
 ): Promise<void> {
   const id = newId('notification');
-  await deps.db.notification.create({ data: { id, userId, type: note.type, message: note.message, data: (note.data ?? {}) as object } });
+  const data: object = note.data ?? {}; // a Json column takes it as a plain object
+  await deps.db.notification.create({ data: { id, userId, type: note.type, message: note.message, data } });
   if (!deps.config.SMTP_URL) return;
   const user = await deps.db.user.findUnique({ where: { id: userId }, select: { email: true } });
   if (!user?.email) return;

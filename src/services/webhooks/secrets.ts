@@ -63,9 +63,9 @@ export function encryptSecret(config: Pick<Config, 'WEBHOOK_SECRET_KEY' | 'dataD
 
 export function decryptSecret(config: Pick<Config, 'WEBHOOK_SECRET_KEY' | 'dataDir'>, stored: string): string {
   const [, iv, tag, data] = stored.split('.');
-  const decipher = createDecipheriv('aes-256-gcm', encryptionKey(config), Buffer.from(iv!, 'base64'));
-  decipher.setAuthTag(Buffer.from(tag!, 'base64'));
-  return Buffer.concat([decipher.update(Buffer.from(data!, 'base64')), decipher.final()]).toString('utf8');
+  const decipher = createDecipheriv('aes-256-gcm', encryptionKey(config), Buffer.from(iv, 'base64'));
+  decipher.setAuthTag(Buffer.from(tag, 'base64'));
+  return Buffer.concat([decipher.update(Buffer.from(data, 'base64')), decipher.final()]).toString('utf8');
 }
 
 /** `v1,<base64 HMAC-SHA256 of "id.timestamp.body">` for one secret. */

@@ -24,7 +24,7 @@ export const MAX_WEBHOOKS_PER_PROJECT = 25;
 type Deps = Pick<ServiceDeps, 'db' | 'bus' | 'config' | 'logger'>;
 type WithProject = Webhook & { project: { ownerId: string; teamId: string | null } };
 
-const namespaces = [...new Set(WEBHOOK_EVENT_TYPES.map((t) => t.split('.')[0]!))];
+const namespaces = [...new Set(WEBHOOK_EVENT_TYPES.map((t) => t.split('.')[0]))];
 const eventPattern = z
   .string()
   .refine((v) => v === '*' || (WEBHOOK_EVENT_TYPES as readonly string[]).includes(v) || namespaces.some((n) => v === `${n}.*`), {
