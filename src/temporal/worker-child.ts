@@ -9,6 +9,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { childEnv } from '../config.js';
 import type { Logger } from '../logger.js';
 
 const WORKER_ENTRY = fileURLToPath(new URL('../worker.ts', import.meta.url));
@@ -49,7 +50,7 @@ export async function startWorkerChild(
   const launch = () =>
     new Promise<WorkerReadyMessage>((resolve, reject) => {
       child = spawn(process.execPath, [...process.execArgv, WORKER_ENTRY], {
-        env: { ...process.env, ...env, DATABASE_URL: target.databaseUrl, TEMPORAL_ADDRESS: target.temporalAddress },
+        env: childEnv({ ...env, DATABASE_URL: target.databaseUrl, TEMPORAL_ADDRESS: target.temporalAddress }),
         stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       });
       try {
