@@ -3,7 +3,9 @@
  * Accept-Language on REST and GraphQL, `code` never changes, Content-Language names the language.
  */
 import { randomUUID } from 'node:crypto';
+import { createClient } from 'graphql-ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { restClient } from '../helpers/client.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -138,5 +140,31 @@ describe('GraphQL errors follow Accept-Language', () => {
     const res = await graphqlIn('es', '{ viewer { id } }', 'cdx_sk_not_a_real_key');
     expect(res.body.errors![0].extensions.code).toBe('AUTHENTICATION_REQUIRED');
     expect(res.body.errors![0].message).toMatch(/^Se requiere autenticación/);
+  });
+
+  it('over graphql-ws, in the language of the upgrade request', async () => {
+    const { apiKey } = await sys.createUser('Suzuki');
+    /** ws with the Accept-Language a browser sends on the upgrade. */
+    class JapaneseSocket extends WebSocket {
+      constructor(url: string, protocols?: string | string[]) {
+        super(url, protocols, { headers: { 'accept-language': 'ja-JP,ja;q=0.9,en;q=0.8' } });
+      }
+    }
+    const client = createClient({ url: `${sys.wsUrl}/graphql`, webSocketImpl: JapaneseSocket, connectionParams: { authorization: `Bearer ${apiKey}` }, retryAttempts: 0 });
+    const id = `task_${randomUUID()}`;
+    try {
+      const errors = await new Promise<Array<{ message: string; extensions?: Record<string, unknown> }>>((resolve, reject) => {
+        client.subscribe(
+          { query: `{ task(id: "${id}") { id } }` },
+          { next: (value) => resolve([...(value.errors ?? [])]), error: reject, complete: () => resolve([]) },
+        );
+      });
+      expect(errors).toHaveLength(1);
+      expect(errors[0].message).toBe(`ID "${id}" のタスクはこのアカウントに存在しません。`);
+      expect(errors[0].extensions).toMatchObject({ code: 'RESOURCE_NOT_FOUND' });
+      expect(errors[0].extensions).not.toHaveProperty('locale');
+    } finally {
+      await client.dispose();
+    }
   });
 });
