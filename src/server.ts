@@ -119,7 +119,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
     // The API's messages follow Accept-Language: its answers say which language they are in.
-    if (/^\/(v1|graphql)(\/|$)/.test(request.url)) reply.header('Content-Language', requestLocale(request.headers)).header('Vary', 'Accept-Language');
+    if (/^\/(v1|graphql)([/?]|$)/.test(request.url)) reply.header('Content-Language', requestLocale(request.headers)).header('Vary', 'Accept-Language');
     if (draining) {
       const err = new ServiceUnavailableError('This gateway is shutting down; send the request again (another gateway, or this one once restarted, will answer).');
       for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
