@@ -2,6 +2,7 @@
  * The error vocabulary shared by services, GraphQL and REST. Each class carries a snake_case code
  * of `errorCodes` and that code's HTTP status; GraphQL shows the code's `graphql` name in extensions.code.
  */
+import { withMessage } from './i18n/descriptor.js';
 
 /** How one error code answers: its HTTP status on REST, its GraphQL `extensions.code`, and what it means. */
 export interface ErrorCodeSpec {
@@ -107,6 +108,7 @@ export class PermissionDeniedError extends AppError {
 export class NotFoundError extends AppError {
   constructor(what: string, id: string) {
     super('resource_not_found', 404, `No ${what} with id "${id}" exists for this account.`);
+    withMessage(this, 'resource_not_found.id', { resource: what, id });
   }
 }
 
@@ -150,6 +152,7 @@ export class PayloadTooLargeError extends AppError {
       413,
       `The request body is larger than ${Math.round(limitBytes / 1024 / 1024)} MB. Send fewer or smaller files per request.`,
     );
+    withMessage(this, 'payload_too_large.limit', { megabytes: Math.round(limitBytes / 1024 / 1024) });
   }
 }
 

@@ -19,6 +19,8 @@ import type { EdgeRoute } from './edge/routes.js';
 import { OperationRunner } from './edge/run-operation.js';
 import { AppError, AuthenticationError, InvalidRequestError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError } from './errors.js';
 import { formatGraphQLError } from './graphql/format-error.js';
+import { withMessage } from './i18n/descriptor.js';
+import { defaultLocale, requestLocale, type Locale } from './i18n/locale.js';
 import { newId } from './ids.js';
 import { bearerMatches, createMetrics, listenForMetrics } from './metrics.js';
 import { asAppError, errorBody } from './rest/envelope.js';
@@ -62,6 +64,11 @@ function quietOversizedMessages(ws: WebSocket, logger: ServiceDeps['logger']): v
     }
     return emit(event, ...args);
   };
+}
+
+/** The language of a graphql-ws operation's messages: its context's, else the socket's headers'. */
+function socketLocale(extra: Partial<SocketExtra>, id: string): Locale {
+  return extra.contexts?.get(id)?.locale ?? (extra.headers ? requestLocale(extra.headers) : defaultLocale);
 }
 
 /** How long a draining gateway keeps answering keep-alive clients (503, Connection: close) before it stops listening. */
@@ -111,10 +118,12 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   let draining = false;
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
+    // The API's messages follow Accept-Language: its answers say which language they are in.
+    if (/^\/(v1|graphql)([/?]|$)/.test(request.url)) reply.header('Content-Language', requestLocale(request.headers)).header('Vary', 'Accept-Language');
     if (draining) {
       const err = new ServiceUnavailableError('This gateway is shutting down; send the request again (another gateway, or this one once restarted, will answer).');
       for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
-      return reply.status(503).send(errorBody(err, request.id));
+      return reply.status(503).send(errorBody(err, request.id, requestLocale(request.headers)));
     }
   });
   app.addHook('onSend', async (_request, reply) => {
@@ -134,7 +143,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     let appError: AppError;
     if (error instanceof AppError) appError = error as AppError;
     else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') appError = new PayloadTooLargeError(config.BODY_LIMIT_BYTES);
-    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') appError = new InvalidRequestError('Send the body as JSON with "Content-Type: application/json".');
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') appError = withMessage(new InvalidRequestError('Send the body as JSON with "Content-Type: application/json".'), 'invalid_request.media_type');
     else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') appError = new InvalidRequestError('The body is empty; send a JSON object.');
     else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (err.statusCode === 400 && error instanceof SyntaxError)) {
       appError = new InvalidRequestError(`The body is not valid JSON: ${err.message?.replace(/^.*?: /, '') ?? 'parse error'}.`);
@@ -144,7 +153,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       appError = asAppError(error);
     }
     for (const [name, value] of Object.entries(appError.headers)) reply.header(name, value);
-    return reply.status(appError.status).send(errorBody(appError, request.id));
+    return reply.status(appError.status).send(errorBody(appError, request.id, requestLocale(request.headers)));
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
@@ -152,10 +161,13 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     // A handler that found nothing (an unknown asset) also lands here: that stays a 404.
     if (allowed.length && !allowed.includes(request.method)) {
       const err = new MethodNotAllowedError(request.method, path, allowed);
-      return reply.status(err.status).headers(err.headers).send(errorBody(err, request.id));
+      return reply.status(err.status).headers(err.headers).send(errorBody(err, request.id, requestLocale(request.headers)));
     }
-    const err = new AppError('resource_not_found', 404, `No endpoint ${request.method} ${path}. See /v1/openapi.json for the API.`);
-    return reply.status(404).send(errorBody(err, request.id));
+    const err = withMessage(new AppError('resource_not_found', 404, `No endpoint ${request.method} ${path}. See /v1/openapi.json for the API.`), 'resource_not_found.endpoint', {
+      method: request.method,
+      path,
+    });
+    return reply.status(404).send(errorBody(err, request.id, requestLocale(request.headers)));
   });
 
   // GraphQL over HTTP.
@@ -176,6 +188,10 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       {
         async requestDidStart() {
           return {
+            // formatError sees no context: the request's language travels on its errors (formatGraphQLError reads it and drops it).
+            async didEncounterErrors({ errors, contextValue }) {
+              for (const e of errors) (e.extensions as Record<string, unknown>).locale = contextValue.locale;
+            },
             async willSendResponse({ response, contextValue }) {
               if (response.body.kind !== 'single') return;
               const { errors, data } = response.body.singleResult;
@@ -199,7 +215,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       try {
         return await runner.context({ requestId: request.id, headers: request.headers, ip: request.ip });
       } catch (err) {
-        throw graphqlErrorOf(asAppError(err), { requestId: request.id });
+        throw graphqlErrorOf(asAppError(err), { requestId: request.id, locale: requestLocale(request.headers) });
       }
     },
   });
@@ -270,7 +286,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         try {
           context = await runner.liveContext(connection, { requestId, headers: ctx.extra.headers!, ip: connection.ip });
         } catch (err) {
-          return [graphqlErrorOf(asAppError(err), { requestId })];
+          return [graphqlErrorOf(asAppError(err), { requestId, locale: requestLocale(ctx.extra.headers!) })];
         }
         ctx.extra.contexts!.set(id, context);
         // The plan's limits apply over the socket as over HTTP.
@@ -278,10 +294,10 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       },
       onComplete: (ctx, id) => void ctx.extra.contexts?.delete(id),
       onError: (ctx, id, _payload, errors) =>
-        errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger)),
+        errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger, socketLocale(ctx.extra, id))),
       onNext: (ctx, id, _payload, _args, result) =>
         result.errors?.length
-          ? { ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger)) }
+          ? { ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger, socketLocale(ctx.extra, id))) }
           : undefined,
     },
     graphqlWss,
@@ -293,7 +309,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       try {
         connection = live.connect(clientIp(request, config.TRUST_PROXY));
       } catch (err) {
-        rejectUpgrade(socket, asAppError(err), newId('request'));
+        rejectUpgrade(socket, asAppError(err), newId('request'), requestLocale(request.headers));
         return;
       }
       socket.once('close', () => connection.release());
@@ -307,8 +323,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     }
     void socketRoutes.handleUpgrade(request, socket, head).then((handled) => {
       if (!handled) {
-        const body = JSON.stringify(errorBody(new NotFoundError('stream', path ?? ''), newId('request')));
-        socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        const locale = requestLocale(request.headers);
+        const body = JSON.stringify(errorBody(new NotFoundError('stream', path ?? ''), newId('request'), locale));
+        socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Language: ${locale}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       }
     });
   });

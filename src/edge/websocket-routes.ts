@@ -12,6 +12,7 @@ import type { DocumentNode, ExecutionResult } from 'graphql';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { extractCredential } from '../context.js';
 import { AppError, AuthenticationError } from '../errors.js';
+import { defaultLocale, requestLocale, type Locale } from '../i18n/locale.js';
 import { newId } from '../ids.js';
 import { clientIp } from '../rest/client-ip.js';
 import { asAppError, errorBody } from '../rest/envelope.js';
@@ -20,11 +21,11 @@ import { pathMatcher, type SocketRequest, type WebSocketRoute } from './routes.j
 import { compileDocument, operationOf, type OperationRunner } from './run-operation.js';
 
 /** Refuses a WebSocket upgrade with the error envelope and the error's HTTP status. */
-export function rejectUpgrade(socket: Duplex, err: AppError, requestId: string) {
-  const body = JSON.stringify(errorBody(err, requestId));
+export function rejectUpgrade(socket: Duplex, err: AppError, requestId: string, locale: Locale = defaultLocale) {
+  const body = JSON.stringify(errorBody(err, requestId, locale));
   const headers = Object.entries(err.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nX-Request-Id: ${requestId}\r\n${headers}` +
+    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nContent-Language: ${locale}\r\nX-Request-Id: ${requestId}\r\n${headers}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
@@ -93,7 +94,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
       connection?.release();
       void stream?.return(undefined);
       if (!(err instanceof AppError)) deps.logger.error({ err, requestId }, `${route.path}: opening the stream failed`);
-      rejectUpgrade(socket, asAppError(err), requestId);
+      rejectUpgrade(socket, asAppError(err), requestId, requestLocale(request.headers));
     }
     return true;
   }
