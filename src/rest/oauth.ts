@@ -72,7 +72,7 @@ export async function registerOAuthEndpoints(app: FastifyInstance, deps: Service
       } catch (err) {
         if (err instanceof OAuthError) return oauthError(reply, err, basic !== null);
         if (err instanceof AppError && (err.code === 'idempotency_conflict' || err.code === 'invalid_request')) {
-          return reply.status(err.status).send({ error: err.code, error_description: err.message });
+          return reply.status(Number(err.status)).send({ error: String(err.code), error_description: String(err.message) });
         }
         throw err;
       }

@@ -71,7 +71,7 @@ async function once(
   scope: IdempotencyScope,
   create: () => Promise<{ resourceId: string; result?: Prisma.InputJsonValue }>,
 ): Promise<{ resourceId: string; result: unknown; replayed: boolean }> {
-  if (!scope.key) return { ...(await create()), result: undefined, replayed: false };
+  if (!scope.key) return { result: undefined, ...(await create()), replayed: false };
   if (scope.key.length > 255 || !/^[\x21-\x7e]+$/.test(scope.key)) {
     throw new InvalidRequestError('Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).');
   }
