@@ -35,6 +35,7 @@ import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
 import { registerViewer } from './rest/viewer.js';
 import { registerDashboard } from './web/dashboard.js';
+import { refuseGraphqlGet } from './graphql/get-requests.js';
 import { scimRoutes } from './scim/routes.js';
 import { admitOverWebSocket, limitsPlugin } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
@@ -110,6 +111,18 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
 
   // JSON only: a text/plain body must be refused, not parsed as a string.
   app.removeContentTypeParser('text/plain');
+  // Many SDKs send `Content-Type: application/json` on every request, a DELETE or a POST without
+  // a body included: an empty body is no body. Anything else must be valid JSON (Fastify's parser,
+  // which also refuses __proto__ and constructor.prototype keys).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if ((body as string).trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    void parseJson(request, body as string, done); // it answers through done
+  });
 
   // Draining (close() was called): requests still arriving get a 503 that a client can retry on
   // another gateway, and every answer closes its connection. Fastify closes idle keep-alive
@@ -178,6 +191,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     // The process has one shutdown path (src/runtime.ts onShutdownSignal); Apollo's own signal
     // handler would stop it a second time and re-send the signal.
     stopOnTerminationSignals: false,
+    // Replaced by our own check on GET (above), which accepts the Accept header urql sends and names
+    // the header to send; POST bodies are JSON only (no form or text parser), which no form can send.
+    csrfPrevention: false,
     // requestId is added by the plugin below, which sees the context (or the reply header when there is none).
     formatError: (formatted, error) => formatGraphQLError(formatted, error, undefined, logger),
     plugins: [
@@ -207,6 +223,12 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         },
       },
     ],
+  });
+  // GraphQL over GET: queries only, with a header a cross-site form cannot send (./graphql/get-requests.ts).
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'GET' || !request.url.startsWith('/graphql?')) return;
+    const refused = refuseGraphqlGet(new URLSearchParams(request.url.slice('/graphql?'.length)), request.headers);
+    if (refused) return reply.status(refused.status).headers(refused.headers).send(errorBody(refused, request.id));
   });
   await apollo.start();
   await app.register(fastifyApollo(apollo), {
