@@ -21,7 +21,8 @@ import { AppError, AuthenticationError, InvalidRequestError, MethodNotAllowedErr
 import { formatGraphQLError } from './graphql/format-error.js';
 import { newId } from './ids.js';
 import { bearerMatches, createMetrics, listenForMetrics } from './metrics.js';
-import { asAppError, errorBody } from './rest/envelope.js';
+import { asAppError, decorateErrorEnvelope, envelopeOf, errorBody, vocabularyError } from './rest/envelope.js';
+import { registerErrorReference } from './rest/error-reference.js';
 import { registerHealth } from './rest/health.js';
 import { buildOpenApi } from './rest/openapi.js';
 import { recordRouteMethods } from './rest/route-methods.js';
@@ -100,6 +101,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   });
 
   const methodsOf = recordRouteMethods(app);
+  decorateErrorEnvelope(app, config);
 
   // JSON only: a text/plain body must be refused, not parsed as a string.
   app.removeContentTypeParser('text/plain');
@@ -114,8 +116,10 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     if (draining) {
       const err = new ServiceUnavailableError('This gateway is shutting down; send the request again (another gateway, or this one once restarted, will answer).');
       for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
-      return reply.status(503).send(errorBody(err, request.id));
+      return reply.status(503).send(errorBody(err, request.errorEnvelope));
     }
+    const badVocabulary = vocabularyError(request.headers);
+    if (badVocabulary) return reply.status(badVocabulary.status).send(errorBody(badVocabulary, request.errorEnvelope));
   });
   app.addHook('onSend', async (_request, reply) => {
     if (draining) reply.header('Connection', 'close');
@@ -144,7 +148,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       appError = asAppError(error);
     }
     for (const [name, value] of Object.entries(appError.headers)) reply.header(name, value);
-    return reply.status(appError.status).send(errorBody(appError, request.id));
+    return reply.status(appError.status).send(errorBody(appError, request.errorEnvelope));
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
@@ -152,10 +156,10 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     // A handler that found nothing (an unknown asset) also lands here: that stays a 404.
     if (allowed.length && !allowed.includes(request.method)) {
       const err = new MethodNotAllowedError(request.method, path, allowed);
-      return reply.status(err.status).headers(err.headers).send(errorBody(err, request.id));
+      return reply.status(err.status).headers(err.headers).send(errorBody(err, request.errorEnvelope));
     }
     const err = new AppError('resource_not_found', 404, `No endpoint ${request.method} ${path}. See /v1/openapi.json for the API.`);
-    return reply.status(404).send(errorBody(err, request.id));
+    return reply.status(404).send(errorBody(err, request.errorEnvelope));
   });
 
   // GraphQL over HTTP.
@@ -214,6 +218,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);
+  registerErrorReference(app);
   registerViewer(app);
   registerDashboard(app);
   // Metrics on the main port only for the holder of METRICS_TOKEN; without one they are not served here (404).
@@ -291,9 +296,11 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     if (path === '/graphql') {
       let connection: LiveConnection;
       try {
+        const badVocabulary = vocabularyError(request.headers);
+        if (badVocabulary) throw badVocabulary;
         connection = live.connect(clientIp(request, config.TRUST_PROXY));
       } catch (err) {
-        rejectUpgrade(socket, asAppError(err), newId('request'));
+        rejectUpgrade(socket, asAppError(err), envelopeOf(newId('request'), request.headers, config));
         return;
       }
       socket.once('close', () => connection.release());
@@ -307,7 +314,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     }
     void socketRoutes.handleUpgrade(request, socket, head).then((handled) => {
       if (!handled) {
-        const body = JSON.stringify(errorBody(new NotFoundError('stream', path ?? ''), newId('request')));
+        const body = JSON.stringify(errorBody(new NotFoundError('stream', path ?? ''), envelopeOf(newId('request'), request.headers, config)));
         socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       }
     });
