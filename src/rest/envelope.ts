@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Config } from '../config.js';
 import { databaseUnavailable } from '../db/unavailable.js';
-import { AppError, errorCodes, InternalError, InvalidRequestError, ValidationError, type ErrorCode, type LiftedField } from '../errors.js';
+import { AppError, errorCodes, InternalError, InvalidRequestError, isErrorCode, ValidationError, type ErrorCode, type LiftedField } from '../errors.js';
 
 /** Where this gateway serves the error code reference; each code has the anchor `#<code>`. */
 export const ERROR_REFERENCE_PATH = '/docs/errors';
@@ -53,6 +53,12 @@ export function docLink(docsUrl: string, code: ErrorCode): string {
   return docsUrl.includes('{code}') ? docsUrl.replaceAll('{code}', code) : `${docsUrl}#${code}`;
 }
 
+/** A code (ours, or a task's error code) in the vocabulary asked for: the table's upper-case code, else the code upper-cased. */
+export function codeIn(vocabulary: CodeVocabulary, code: string): string {
+  if (vocabulary === 'snake') return code;
+  return isErrorCode(code) ? errorCodes[code].upper : code.toUpperCase();
+}
+
 /** Renders an error for a REST response. Validation details get REST's snake_case field names. */
 export function errorBody(err: AppError, options: EnvelopeOptions): ErrorBody {
   const entry = errorCodes[err.code];
@@ -69,7 +75,7 @@ export function errorBody(err: AppError, options: EnvelopeOptions): ErrorBody {
   const link = docLink(options.docsUrl, err.code);
   return {
     error: {
-      code: options.vocabulary === 'upper' ? entry.upper : err.code,
+      code: codeIn(options.vocabulary, err.code),
       message,
       ...lifted,
       ...(details !== undefined ? { details } : {}),
