@@ -23,7 +23,8 @@ import { withMessage } from './i18n/descriptor.js';
 import { defaultLocale, requestLocale, type Locale } from './i18n/locale.js';
 import { newId } from './ids.js';
 import { bearerMatches, createMetrics, listenForMetrics } from './metrics.js';
-import { asAppError, errorBody } from './rest/envelope.js';
+import { asAppError, decorateErrorEnvelope, envelopeOf, errorBody, vocabularyError } from './rest/envelope.js';
+import { registerErrorReference } from './rest/error-reference.js';
 import { registerHealth } from './rest/health.js';
 import { buildOpenApi } from './rest/openapi.js';
 import { recordRouteMethods } from './rest/route-methods.js';
@@ -108,6 +109,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   });
 
   const methodsOf = recordRouteMethods(app);
+  decorateErrorEnvelope(app, config);
 
   // JSON only: a text/plain body must be refused, not parsed as a string.
   app.removeContentTypeParser('text/plain');
@@ -136,8 +138,10 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     if (draining) {
       const err = new ServiceUnavailableError('This gateway is shutting down; send the request again (another gateway, or this one once restarted, will answer).');
       for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
-      return reply.status(503).send(errorBody(err, request.id, requestLocale(request.headers)));
+      return reply.status(503).send(errorBody(err, request.errorEnvelope));
     }
+    const badVocabulary = vocabularyError(request.headers);
+    if (badVocabulary) return reply.status(badVocabulary.status).send(errorBody(badVocabulary, request.errorEnvelope));
   });
   app.addHook('onSend', async (_request, reply) => {
     if (draining) reply.header('Connection', 'close');
@@ -166,7 +170,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       appError = asAppError(error);
     }
     for (const [name, value] of Object.entries(appError.headers)) reply.header(name, value);
-    return reply.status(appError.status).send(errorBody(appError, request.id, requestLocale(request.headers)));
+    return reply.status(appError.status).send(errorBody(appError, request.errorEnvelope));
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
@@ -174,13 +178,13 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     // A handler that found nothing (an unknown asset) also lands here: that stays a 404.
     if (allowed.length && !allowed.includes(request.method)) {
       const err = new MethodNotAllowedError(request.method, path, allowed);
-      return reply.status(err.status).headers(err.headers).send(errorBody(err, request.id, requestLocale(request.headers)));
+      return reply.status(err.status).headers(err.headers).send(errorBody(err, request.errorEnvelope));
     }
     const err = withMessage(new AppError('resource_not_found', 404, `No endpoint ${request.method} ${path}. See /v1/openapi.json for the API.`), 'resource_not_found.endpoint', {
       method: request.method,
       path,
     });
-    return reply.status(404).send(errorBody(err, request.id, requestLocale(request.headers)));
+    return reply.status(404).send(errorBody(err, request.errorEnvelope));
   });
 
   // GraphQL over HTTP.
@@ -228,7 +232,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   app.addHook('onRequest', async (request, reply) => {
     if (request.method !== 'GET' || !request.url.startsWith('/graphql?')) return;
     const refused = refuseGraphqlGet(new URLSearchParams(request.url.slice('/graphql?'.length)), request.headers);
-    if (refused) return reply.status(refused.status).headers(refused.headers).send(errorBody(refused, request.id));
+    if (refused) return reply.status(refused.status).headers(refused.headers).send(errorBody(refused, request.errorEnvelope));
   });
   await apollo.start();
   await app.register(fastifyApollo(apollo), {
@@ -252,6 +256,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);
+  registerErrorReference(app);
   registerViewer(app);
   registerDashboard(app);
   // Metrics on the main port only for the holder of METRICS_TOKEN; without one they are not served here (404).
@@ -329,9 +334,11 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     if (path === '/graphql') {
       let connection: LiveConnection;
       try {
+        const badVocabulary = vocabularyError(request.headers);
+        if (badVocabulary) throw badVocabulary;
         connection = live.connect(clientIp(request, config.TRUST_PROXY));
       } catch (err) {
-        rejectUpgrade(socket, asAppError(err), newId('request'), requestLocale(request.headers));
+        rejectUpgrade(socket, asAppError(err), envelopeOf(newId('request'), request.headers, config));
         return;
       }
       socket.once('close', () => connection.release());
@@ -345,9 +352,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     }
     void socketRoutes.handleUpgrade(request, socket, head).then((handled) => {
       if (!handled) {
-        const locale = requestLocale(request.headers);
-        const body = JSON.stringify(errorBody(new NotFoundError('stream', path ?? ''), newId('request'), locale));
-        socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Language: ${locale}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        const envelope = envelopeOf(newId('request'), request.headers, config);
+        const body = JSON.stringify(errorBody(new NotFoundError('stream', path ?? ''), envelope));
+        socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Language: ${envelope.locale}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       }
     });
   });

@@ -12,20 +12,21 @@ import type { DocumentNode, ExecutionResult } from 'graphql';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { extractCredential } from '../context.js';
 import { AppError, AuthenticationError } from '../errors.js';
-import { defaultLocale, requestLocale, type Locale } from '../i18n/locale.js';
+import { defaultLocale } from '../i18n/locale.js';
 import { newId } from '../ids.js';
 import { clientIp } from '../rest/client-ip.js';
-import { asAppError, errorBody } from '../rest/envelope.js';
+import { asAppError, envelopeOf, errorBody, vocabularyError, type EnvelopeOptions } from '../rest/envelope.js';
 import { closeCodeOf, closeReasonOf, type LiveConnection, type LiveConnections } from '../services/auth/live-connections.js';
 import { pathMatcher, type SocketRequest, type WebSocketRoute } from './routes.js';
 import { compileDocument, operationOf, type OperationRunner } from './run-operation.js';
 
 /** Refuses a WebSocket upgrade with the error envelope and the error's HTTP status. */
-export function rejectUpgrade(socket: Duplex, err: AppError, requestId: string, locale: Locale = defaultLocale) {
-  const body = JSON.stringify(errorBody(err, requestId, locale));
+export function rejectUpgrade(socket: Duplex, err: AppError, envelope: EnvelopeOptions) {
+  const { requestId } = envelope;
+  const body = JSON.stringify(errorBody(err, envelope));
   const headers = Object.entries(err.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nContent-Language: ${locale}\r\nX-Request-Id: ${requestId}\r\n${headers}` +
+    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nContent-Language: ${envelope.locale ?? defaultLocale}\r\nX-Request-Id: ${requestId}\r\n${headers}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
@@ -62,6 +63,8 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
     let upgraded = false;
     let connection: LiveConnection | null = null;
     try {
+      const badVocabulary = vocabularyError(request.headers);
+      if (badVocabulary) throw badVocabulary;
       const params = Object.fromEntries(Object.entries(found.raw).map(([name, value]) => [name, decodeURIComponent(value)]));
       const req: SocketRequest = { params, query: url.searchParams };
       const operation = operationOf(document, route.variables(req));
@@ -94,7 +97,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
       connection?.release();
       void stream?.return(undefined);
       if (!(err instanceof AppError)) deps.logger.error({ err, requestId }, `${route.path}: opening the stream failed`);
-      rejectUpgrade(socket, asAppError(err), requestId, requestLocale(request.headers));
+      rejectUpgrade(socket, asAppError(err), envelopeOf(requestId, request.headers, deps.config));
     }
     return true;
   }
