@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { agentCatalog, agentTypes } from '../../agents/catalog.js';
 import { boundedInt } from '../../bounded-int.js';
 import { ValidationError, type FieldError } from '../../errors.js';
+import { runLabelFields } from './run-labels.js';
 import { MAX_TASK_PATHS, taskPathSchema } from './task-sources.js';
 
 const MAX_FILES = 2000;
@@ -43,6 +44,7 @@ export function taskInputSchema(maxTimeoutSeconds: number) {
       .nullish(),
     projectId: z.string().min(1).max(100).nullish(),
     timeoutSeconds: boundedInt(1, maxTimeoutSeconds).nullish(),
+    ...runLabelFields,
   });
 }
 
