@@ -115,11 +115,11 @@ describe('GET /v1/agents/tasks filters', () => {
   });
 
   it.each([
-    ['status=done', 'status'],
+    ['status=done', 'status.0'],
     ['created_after=yesterday', 'created_after'],
     ['tag=has%20space', 'filter.tags'],
     [`q=${'x'.repeat(201)}`, 'filter.search'],
-    ['created_after=2026-02-01&created_before=2026-01-01', 'filter.createdAfter'],
+    ['created_after=2026-02-01&created_before=2026-01-01', 'filter.created_after'],
     ['sort=asc', 'sort'],
   ])('refuses %s with a 422 naming %s', async (query, field) => {
     const res = await alice.api.get(`/v1/agents/tasks?${query}`);
