@@ -3,6 +3,7 @@ import { builder } from './builder.js';
 import './types/scalars.js';
 import './types/viewer.js';
 import './types/task.js';
+import './types/task-filter.js';
 import './types/identity.js';
 import './types/teams.js';
 import './types/scim-tokens.js';

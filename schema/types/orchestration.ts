@@ -6,6 +6,7 @@ import { cancelOrchestration, estimatedCompletion, getOrchestration, listOrchest
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
 import { FileInput, TaskRef } from './task.js';
+import { filterDates } from './task-filter.js';
 
 const OrchestrationStatus = builder.enumType('OrchestrationStatus', {
   values: {
@@ -30,6 +31,20 @@ const Aggregated = builder.objectRef<AggregatedResult>('AggregatedResult').imple
 
 export const OrchestrationRef = builder.objectRef<Orchestration>('Orchestration');
 
+const OrchestrationFilter = builder.inputType('OrchestrationFilter', {
+  description: 'Narrows the orchestration list; the fields combine with AND, a list field matches any of its values (tags: all of them).',
+  fields: (t) => ({
+    status: t.field({ type: [OrchestrationStatus], description: 'Any of these statuses.' }),
+    tags: t.stringList({ description: 'Orchestrations carrying every one of these tags.' }),
+    teamId: t.id({ description: "A team's orchestrations (you must belong to it) instead of your personal ones." }),
+    createdAfter: t.field({ type: 'DateOrDateTime', description: 'Created on or after (a date alone: from the start of that day, UTC).' }),
+    createdBefore: t.field({ type: 'DateOrDateTime', description: 'Created on or before (a date alone: to the end of that day, UTC).' }),
+    finishedAfter: t.field({ type: 'DateOrDateTime', description: 'Finished on or after.' }),
+    finishedBefore: t.field({ type: 'DateOrDateTime', description: 'Finished on or before.' }),
+    search: t.string({ description: 'Text the goal contains (case-insensitive), or a tag equal to it; 1 to 200 characters.' }),
+  }),
+});
+
 builder.node(OrchestrationRef, {
   authScopes: { sees: 'orchestrations' },
   description: 'Several agents working toward one goal; each agent is an ordinary task.',
@@ -45,6 +60,8 @@ builder.node(OrchestrationRef, {
     aggregatedResult: t.field({ type: Aggregated, nullable: true, resolve: (o) => (o.aggregatedResult as AggregatedResult | null) ?? null }),
     createdAt: t.field({ type: 'DateTime', resolve: (o) => o.createdAt }),
     completedAt: t.field({ type: 'DateTime', nullable: true, resolve: (o) => o.completedAt }),
+    tags: t.exposeStringList('tags', { description: 'Labels given at submission (its agents\' tasks carry them too).' }),
+    metadata: t.field({ type: 'JSONObject', description: 'The JSON object given at submission ({} when none was).', resolve: (o) => o.metadata }),
     estimatedCompletion: t.field({
       type: 'DateTime',
       description: "When it should be done, from its agents' estimated durations: the slowest agent's for parallel, their sum for sequential.",
@@ -64,12 +81,36 @@ builder.queryFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: (_r, args, ctx) => getOrchestration(ctx.deps, callerOf(ctx), String(args.id)),
   }),
-  orchestrations: t.connection({
-    type: OrchestrationRef,
-    authScopes: { $all: { read: true, sees: 'orchestrations' } },
-    args: { teamId: t.arg.id() },
-    resolve: async (_r, args, ctx) => connectionOf(await listOrchestrations(ctx.deps, callerOf(ctx), { ...args, teamId: args.teamId == null ? null : String(args.teamId) })),
-  }),
+  orchestrations: t.connection(
+    {
+      type: OrchestrationRef,
+      description: "Your orchestrations, or a team's with teamId; narrowed by filter; newest first (at most 100 per page).",
+      authScopes: { $all: { read: true, sees: 'orchestrations' } },
+      args: { filter: t.arg({ type: OrchestrationFilter }), teamId: t.arg.id({ description: 'A team you belong to (the same as filter.teamId).' }) },
+      resolve: async (_r, args, ctx) => {
+        const f = args.filter;
+        const filter = {
+          ...(f?.status ? { status: f.status } : {}),
+          ...(f?.tags ? { tags: f.tags } : {}),
+          ...((f?.teamId ?? args.teamId) != null ? { teamId: String(f?.teamId ?? args.teamId) } : {}),
+          ...(f ? filterDates(f) : {}),
+          ...(f?.search != null ? { search: f.search } : {}),
+        };
+        const page = await listOrchestrations(ctx.deps, callerOf(ctx), { filter, first: args.first, after: args.after, last: args.last, before: args.before });
+        return { ...connectionOf(page), count: page.count };
+      },
+    },
+    {
+      name: 'OrchestrationConnection',
+      fields: (c) => ({
+        totalCount: c.int({
+          description: 'Orchestrations matching the scope and filter, all pages together (one count query: 1 credit).',
+          extensions: { cost: 1 },
+          resolve: (connection) => (connection as unknown as { count: () => Promise<number> }).count(),
+        }),
+      }),
+    },
+  ),
 }));
 
 const OrchestrationContextInput = builder.inputType('OrchestrationContextInput', {
@@ -92,6 +133,8 @@ const StartOrchestrationInput = builder.inputType('StartOrchestrationInput', {
     context: t.field({ type: OrchestrationContextInput, required: true }),
     timeoutSeconds: t.int(),
     teamId: t.id(),
+    tags: t.stringList({ description: 'Up to 10 labels (each 1 to 40 characters of letters, digits, _ . : -); its agents\' tasks carry them too.' }),
+    metadata: t.field({ type: 'JSONObject', description: 'A flat JSON object returned as given: at most 32 keys, values strings (up to 500 characters), numbers, booleans or null, 4 KB in all.' }),
   }),
 });
 

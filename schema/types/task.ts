@@ -13,6 +13,7 @@ import type { GeneratedFile } from '../../src/agents/test-gen.js';
 import { callerOf } from '../../src/context.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
+import { TaskFilter, toTaskFilter } from './task-filter.js';
 
 const statuses: DbTaskStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'];
 
@@ -133,6 +134,8 @@ builder.node(TaskRef, {
     error: t.field({ type: TaskErrorRef, nullable: true, resolve: (task) => (task.error as { code: string; message: string } | null) ?? null }),
     tokensUsed: t.field({ type: TokensUsedRef, resolve: (task) => ({ prompt: task.promptTokens, completion: task.completionTokens }) }),
     costUsd: t.exposeFloat('costUsd'),
+    tags: t.exposeStringList('tags', { description: 'Labels given at submission.' }),
+    metadata: t.field({ type: 'JSONObject', description: 'The JSON object given at submission ({} when none was).', resolve: (task) => task.metadata }),
     resultUrl: t.string({ resolve: (task, _args, ctx) => `${ctx.deps.config.publicUrl}/v1/agents/tasks/${task.id}` }),
     websocketUrl: t.string({
       resolve: (task, _args, ctx) => `${ctx.deps.config.publicUrl.replace(/^http/, 'ws')}/v1/agents/tasks/${task.id}/stream`,
@@ -148,23 +151,35 @@ builder.queryFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: (_root, args, ctx) => getTask(ctx.deps, callerOf(ctx), String(args.id)),
   }),
-  tasks: t.connection({
-    type: TaskRef,
-    description: "Your personal tasks, or a team's tasks with teamId; newest first (at most 100 per page).",
-    authScopes: { $all: { read: true, sees: 'tasks' } },
-    args: { status: t.arg({ type: TaskStatus }), teamId: t.arg.id({ description: 'A team you belong to.' }) },
-    resolve: async (_root, args, ctx) => {
-      const page = await listTasks(ctx.deps, callerOf(ctx), {
-        status: args.status,
-        teamId: args.teamId == null ? null : String(args.teamId),
-        first: args.first,
-        after: args.after,
-        last: args.last,
-        before: args.before,
-      });
-      return connectionOf(page);
+  tasks: t.connection(
+    {
+      type: TaskRef,
+      description: "Your personal tasks, or a team's tasks with teamId; narrowed by filter; newest first (at most 100 per page).",
+      authScopes: { $all: { read: true, sees: 'tasks' } },
+      args: {
+        filter: t.arg({ type: TaskFilter }),
+        status: t.arg({ type: TaskStatus, description: 'One status (filter.status takes several).' }),
+        teamId: t.arg.id({ description: 'A team you belong to (the same as filter.teamId).' }),
+      },
+      resolve: async (_root, args, ctx) => {
+        const filter = toTaskFilter(args.filter);
+        if (args.status && !filter.status) filter.status = [args.status];
+        if (args.teamId != null && filter.teamId == null) filter.teamId = String(args.teamId);
+        const page = await listTasks(ctx.deps, callerOf(ctx), { filter, first: args.first, after: args.after, last: args.last, before: args.before });
+        return { ...connectionOf(page), count: page.count };
+      },
     },
-  }),
+    {
+      name: 'TaskConnection',
+      fields: (c) => ({
+        totalCount: c.int({
+          description: 'Tasks matching the scope and filter, all pages together (one count query: 1 credit).',
+          extensions: { cost: 1 },
+          resolve: (connection) => (connection as unknown as { count: () => Promise<number> }).count(),
+        }),
+      }),
+    },
+  ),
 }));
 
 export const FileInput = builder.inputType('FileInput', {
@@ -190,6 +205,8 @@ const ExecuteAgentTaskInput = builder.inputType('ExecuteAgentTaskInput', {
     timeoutSeconds: t.int({ description: 'Time limit; the task ends TIMED_OUT past it. Defaults to the server setting.' }),
     teamId: t.id({ description: 'Run it for a team you are a member (or admin, owner) of; its members then see it.' }),
     projectId: t.id({ description: "Analyse this project's indexed files instead of files or a repository." }),
+    tags: t.stringList({ description: 'Up to 10 labels to filter by, each 1 to 40 characters of letters, digits, _ . : -.' }),
+    metadata: t.field({ type: 'JSONObject', description: 'A flat JSON object returned as given: at most 32 keys, values strings (up to 500 characters), numbers, booleans or null, 4 KB in all.' }),
   }),
 });
 

@@ -91,7 +91,9 @@ export function operationCost(
     Object.fromEntries((field.arguments ?? []).map((a) => [a.name.value, valueFromASTUntyped(a.value, variables)]));
 
   type Total = { credits: number; rate: number };
-  const walk = (type: GraphQLCompositeType, set: SelectionSetNode, level: number, isRoot: boolean, seen: Set<string>): Total => {
+  // `items`: the page size when `set` is a connection's selection; its edges and nodes are
+  // counted once per item, its own fields (pageInfo, totalCount) once.
+  const walk = (type: GraphQLCompositeType, set: SelectionSetNode, level: number, isRoot: boolean, seen: Set<string>, items = 1): Total => {
     result.depth = Math.max(result.depth, level);
     const total: Total = { credits: 0, rate: 0 };
     const add = (t: Total, times = 1) => {
@@ -129,20 +131,22 @@ export function operationCost(
         const perRequest = pricing === 'request' && isRoot;
         const credits = declared ?? (perRequest ? 1 : connection || byIds ? Math.max(1, Math.ceil(page / PER_CREDIT)) : isRoot ? 1 : 0);
         const work = fieldDef.extensions?.work;
+        const times = name === 'edges' || name === 'nodes' ? items : 1;
         // An alias runs the field's resolver once more: at least 1 against the windows.
-        add({ credits, rate: Math.max(credits, typeof work === 'number' ? work : 0, selection.alias ? 1 : 0) });
+        add({ credits, rate: Math.max(credits, typeof work === 'number' ? work : 0, selection.alias ? 1 : 0) }, times);
         if (perRequest) continue;
         if (selection.selectionSet && (isObjectType(named) || isInterfaceType(named) || 'getTypes' in named)) {
-          add(walk(named as GraphQLCompositeType, selection.selectionSet, level + 1, false, seen), page);
+          const below = walk(named as GraphQLCompositeType, selection.selectionSet, level + 1, false, seen, connection ? page : 1);
+          add(below, connection ? times : page * times);
         }
       } else if (selection.kind === Kind.INLINE_FRAGMENT) {
         const cond = selection.typeCondition ? (schema.getType(selection.typeCondition.name.value) as GraphQLCompositeType) : type;
-        add(walk(cond ?? type, selection.selectionSet, level, isRoot, seen));
+        add(walk(cond ?? type, selection.selectionSet, level, isRoot, seen, items));
       } else {
         const fragment = fragments[selection.name.value];
         if (!fragment || seen.has(fragment.name.value)) continue; // a cycle is a validation error anyway
         const cond = schema.getType(fragment.typeCondition.name.value) as GraphQLCompositeType;
-        add(walk(cond ?? type, fragment.selectionSet, level, isRoot, new Set([...seen, fragment.name.value])));
+        add(walk(cond ?? type, fragment.selectionSet, level, isRoot, new Set([...seen, fragment.name.value]), items));
       }
     }
     return total;

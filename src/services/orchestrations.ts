@@ -17,7 +17,8 @@ import { start, startForRow } from '../temporal/start-for-row.js';
 import type { Principal, ServiceDeps } from './deps.js';
 import { withIdempotency } from './idempotency.js';
 import { paginate, type PageArgs } from './pagination.js';
-import { canSee, listScope, requireTeamRole } from './teams.js';
+import { orchestrationFilterWhere, type OrchestrationFilter } from './orchestration-filter.js';
+import { canSee, requireTeamRole } from './teams.js';
 import { agentWorkflowInput, estimateDurationSeconds } from './tasks/execute-task.js';
 import { fieldErrors, taskInputSchema } from './tasks/task-input.js';
 import { emitTaskEvent } from './tasks/task-events.js';
@@ -42,6 +43,8 @@ function orchestrationSchema(maxTimeout: number) {
     context: task.shape.context.unwrap().extend({ language: z.string().max(50).nullish(), framework: z.string().max(50).nullish() }).default({ files: [] }),
     timeoutSeconds: task.shape.timeoutSeconds,
     teamId: task.shape.teamId,
+    tags: task.shape.tags,
+    metadata: task.shape.metadata,
   });
 }
 
@@ -75,6 +78,8 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
           goal: input.goal,
           strategy: input.strategy,
           failurePolicy: input.failurePolicy,
+          tags: input.tags,
+          metadata: input.metadata,
           context: { language: language ?? null, framework: framework ?? null, files: taskContext.files.map((f) => f.path), repository: taskContext.repository ?? null, branch: taskContext.branch ?? null, paths: taskContext.paths ?? null },
           tasks: {
             create: input.agents.map((agentType, step) => ({
@@ -87,6 +92,8 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
               input: { context: taskContext, maxTokens: null, temperature: null },
               timeoutSeconds,
               estimatedDurationSeconds: estimateDurationSeconds({ context: taskContext } as never, deps.config.AGENT_STEP_DELAY_MS),
+              tags: input.tags, // the orchestration's agents carry its tags, so a tag filter on tasks finds them
+              metadata: input.metadata,
             })),
           },
         },
@@ -131,11 +138,16 @@ export async function getOrchestration(deps: Pick<ServiceDeps, 'db'>, principal:
   return o;
 }
 
-export async function listOrchestrations(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs & { teamId?: string | null }) {
-  const base = await listScope(deps, principal, args.teamId);
-  return paginate(args, ORCHESTRATION_PAGE_MAX, 'orchestration', (cursor, order, take) =>
-    deps.db.orchestration.findMany({ where: { ...base, ...cursor }, orderBy: { id: order }, take }),
+/**
+ * The caller's orchestrations, or a team's with `filter.teamId`, narrowed by the filter; newest
+ * first. `count` counts every orchestration the same scope and filter match (run only when asked for).
+ */
+export async function listOrchestrations(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs & { filter?: OrchestrationFilter }) {
+  const where = await orchestrationFilterWhere(deps, principal, args.filter ?? {});
+  const page = await paginate(args, ORCHESTRATION_PAGE_MAX, 'orchestration', (cursor, order, take) =>
+    deps.db.orchestration.findMany({ where: { AND: [where, cursor] }, orderBy: { id: order }, take }),
   );
+  return { ...page, count: () => deps.db.orchestration.count({ where }) };
 }
 
 /** The orchestration's tasks in their order. */

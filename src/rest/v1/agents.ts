@@ -5,7 +5,8 @@ import { TaskTimeoutError } from '../../errors.js';
 import { codeIn, vocabularyOf } from '../envelope.js';
 import { TASK_PAGE_MAX } from '../../services/tasks/query-tasks.js';
 import { TASK_MAX_TOKENS } from '../../services/tasks/task-input.js';
-import { defineRoute, idempotencyKey, lower, oneOf, upper } from '../route.js';
+import { defineRoute, idempotencyKey, lower, oneOf } from '../route.js';
+import { filterVariables, taskFilterQuery } from '../list-filters.js';
 import { listQuery, listResponse, pageVariables, pageReply } from '../pagination.js';
 import { graphql, type ResultOf } from '../graphql.js';
 
@@ -32,6 +33,8 @@ const TaskFields = graphql(`
     error { code message }
     tokensUsed { prompt completion total }
     costUsd
+    tags
+    metadata
     resultUrl
     websocketUrl
   }
@@ -79,6 +82,8 @@ export const TaskJson = z.object({
   error: TaskErrorJson.nullable(),
   tokens_used: z.object({ prompt: z.number().int(), completion: z.number().int(), total: z.number().int() }),
   cost_usd: z.number(),
+  tags: z.array(z.string()).describe('Labels given at submission.'),
+  metadata: z.record(z.string(), z.unknown()).describe('The JSON object given at submission ({} when none was).'),
   result_url: z.string(),
   websocket_url: z.string(),
 });
@@ -124,6 +129,8 @@ export function taskJson(t: ResultOf<typeof TaskFields>): z.input<typeof TaskJso
     error: t.error && { code: t.error.code.toLowerCase(), message: t.error.message },
     tokens_used: t.tokensUsed,
     cost_usd: t.costUsd,
+    tags: t.tags,
+    metadata: t.metadata,
     result_url: t.resultUrl,
     websocket_url: t.websocketUrl,
   };
@@ -149,6 +156,8 @@ const ExecuteBody = z
     timeout_seconds: intForService(1, INT32_MAX).nullish().describe("Time limit in seconds, at most the server's TASK_MAX_TIMEOUT_SECONDS (3600 unless the operator changed it); the task ends timed_out past it."),
     team_id: z.string().nullish().describe('Run the task for a team you are a member of; its members then see it.'),
     project_id: z.string().nullish().describe("Analyse this project's indexed files instead of context.files or context.repository."),
+    tags: z.array(z.string()).nullish().describe('Up to 10 labels to filter by, each 1 to 40 characters of letters, digits, _ . : -.'),
+    metadata: z.record(z.string(), z.unknown()).nullish().describe('A flat JSON object returned as given: at most 32 keys, values strings (up to 500 characters), numbers, booleans or null, 4 KB in all.'),
   })
   .strict();
 
@@ -206,6 +215,8 @@ export const agentRoutes = [
         timeoutSeconds: body.timeout_seconds,
         teamId: body.team_id,
         projectId: body.project_id,
+        tags: body.tags,
+        metadata: body.metadata,
       },
       idempotencyKey: idempotencyKey(headers),
     }),
@@ -224,23 +235,22 @@ export const agentRoutes = [
     method: 'GET',
     path: '/v1/agents/tasks',
     operationId: 'listAgentTasks',
-    summary: "List the caller's tasks, newest first",
+    summary: "List the caller's tasks (or a team's), filtered, newest first, with the total that match",
     tag: 'Agents',
     successStatus: 200,
-    query: listQuery(TASK_PAGE_MAX, 'task')
-      .extend({ status: z.enum(statuses).optional(), team_id: z.string().optional().describe("A team's tasks instead of your personal ones.") })
-      .strict(),
-    response: listResponse(TaskJson),
+    query: listQuery(TASK_PAGE_MAX, 'task').extend(taskFilterQuery).strict(),
+    response: listResponse(TaskJson).extend({ total_count: z.number().int().describe('Tasks matching the filter, all pages together.') }),
     document: graphql(`
-  query ListTasks($status: TaskStatus, $teamId: ID, $first: Int, $after: String, $last: Int, $before: String) {
-    tasks(status: $status, teamId: $teamId, first: $first, after: $after, last: $last, before: $before) {
+  query ListTasks($filter: TaskFilter, $first: Int, $after: String, $last: Int, $before: String) {
+    tasks(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
+      totalCount
       edges { node { ...RestTask } }
       pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
     }
   }
 `, [TaskFields]),
-    variables: ({ query }) => ({ ...pageVariables(query), status: query.status ? upper(query.status) : null, teamId: query.team_id ?? null }),
-    reply: (data, req) => pageReply(data.tasks, taskJson, '/v1/agents/tasks', req.query),
+    variables: ({ query }) => ({ ...pageVariables(query), filter: { ...filterVariables(query), agentType: query.agent_type?.length ? query.agent_type : null } }),
+    reply: (data, req) => ({ ...pageReply(data.tasks, taskJson, '/v1/agents/tasks', req.query), total_count: data.tasks.totalCount }),
   }),
   defineRoute({
     method: 'GET',

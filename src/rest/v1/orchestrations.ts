@@ -2,13 +2,14 @@
 import { z } from 'zod';
 import { INT32_MAX, intForService } from '../../bounded-int.js';
 import { ORCHESTRATION_PAGE_MAX } from '../../services/orchestrations.js';
+import { filterVariables, listFilterQuery } from '../list-filters.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
 import { defineRoute, idempotencyKey, lower, oneOf } from '../route.js';
 import { graphql, type ResultOf } from '../graphql.js';
 
 const OrchestrationFields = graphql(`
   fragment RestOrchestration on Orchestration {
-    id goal strategy failurePolicy status teamId createdAt completedAt totalDurationSeconds totalTokensUsed
+    id goal strategy failurePolicy status teamId tags metadata createdAt completedAt totalDurationSeconds totalTokensUsed
     agents { id agentType status startedAt completedAt durationSeconds }
     aggregatedResult { filesModified testsGenerated securityIssues codeIssues failedAgents summary }
   }
@@ -23,6 +24,8 @@ const OrchestrationJson = z.object({
   strategy: z.enum(['parallel', 'sequential']),
   failure_policy: z.enum(['best_effort', 'fail_fast']),
   team_id: z.string().nullable(),
+  tags: z.array(z.string()).describe('Labels given at submission.'),
+  metadata: z.record(z.string(), z.unknown()).describe('The JSON object given at submission ({} when none was).'),
   agents: z.array(z.object({ agent_type: z.string(), task_id: z.string(), status: z.string(), duration_seconds: z.number().nullable() })),
   aggregated_result: z
     .object({
@@ -51,6 +54,8 @@ function orchestrationJson(o: ResultOf<typeof OrchestrationFields>): z.input<typ
     strategy: oneOf(['parallel', 'sequential'], o.strategy),
     failure_policy: oneOf(['best_effort', 'fail_fast'], o.failurePolicy),
     team_id: o.teamId,
+    tags: o.tags,
+    metadata: o.metadata,
     agents: o.agents.map((t) => ({ agent_type: t.agentType, task_id: t.id, status: lower(t.status), duration_seconds: t.durationSeconds })),
     aggregated_result: a && {
       files_modified: a.filesModified,
@@ -97,6 +102,8 @@ export const orchestrationRoutes = [
           .strict(),
         timeout_seconds: intForService(1, INT32_MAX).optional().describe("Each agent's time limit in seconds, at most the server's TASK_MAX_TIMEOUT_SECONDS (3600 unless the operator changed it)."),
         team_id: z.string().optional(),
+        tags: z.array(z.string()).optional().describe("Up to 10 labels (each 1 to 40 characters of letters, digits, _ . : -); its agents' tasks carry them too."),
+        metadata: z.record(z.string(), z.unknown()).optional().describe('A flat JSON object returned as given: at most 32 keys, values strings (up to 500 characters), numbers, booleans or null, 4 KB in all.'),
       })
       .strict(),
     response: z.object({
@@ -121,6 +128,8 @@ export const orchestrationRoutes = [
         context: body.context,
         timeoutSeconds: body.timeout_seconds,
         teamId: body.team_id,
+        tags: body.tags,
+        metadata: body.metadata,
       },
       idempotencyKey: idempotencyKey(headers),
     }),
@@ -139,21 +148,22 @@ export const orchestrationRoutes = [
     method: 'GET',
     path: '/v1/agents/orchestrations',
     operationId: 'listOrchestrations',
-    summary: 'Your orchestrations, newest first',
+    summary: "Your orchestrations (or a team's), filtered, newest first, with the total that match",
     tag: 'Agents',
     successStatus: 200,
-    query: listQuery(ORCHESTRATION_PAGE_MAX, 'orchestration').extend({ team_id: z.string().optional() }).strict(),
-    response: listResponse(OrchestrationJson),
+    query: listQuery(ORCHESTRATION_PAGE_MAX, 'orchestration').extend(listFilterQuery(statuses)).strict(),
+    response: listResponse(OrchestrationJson).extend({ total_count: z.number().int().describe('Orchestrations matching the filter, all pages together.') }),
     document: graphql(`
-  query ListOrchestrations($teamId: ID, $first: Int, $after: String, $last: Int, $before: String) {
-    orchestrations(teamId: $teamId, first: $first, after: $after, last: $last, before: $before) {
+  query ListOrchestrations($filter: OrchestrationFilter, $first: Int, $after: String, $last: Int, $before: String) {
+    orchestrations(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
+      totalCount
       edges { node { ...RestOrchestration } }
       pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
     }
   }
 `, [OrchestrationFields]),
-    variables: ({ query }) => ({ ...pageVariables(query), teamId: query.team_id ?? null }),
-    reply: (data, req) => pageReply(data.orchestrations, orchestrationJson, '/v1/agents/orchestrations', req.query),
+    variables: ({ query }) => ({ ...pageVariables(query), filter: filterVariables(query) }),
+    reply: (data, req) => ({ ...pageReply(data.orchestrations, orchestrationJson, '/v1/agents/orchestrations', req.query), total_count: data.orchestrations.totalCount }),
   }),
   defineRoute({
     method: 'GET',

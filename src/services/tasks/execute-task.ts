@@ -59,6 +59,8 @@ export async function createTaskRow(
       input: { context: input.context, projectId: input.projectId ?? null, maxTokens: input.maxTokens ?? null, temperature: input.temperature ?? null },
       timeoutSeconds,
       estimatedDurationSeconds: estimateDurationSeconds(input, config.AGENT_STEP_DELAY_MS),
+      tags: input.tags,
+      metadata: input.metadata,
     },
     select: { id: true, agentType: true, timeoutSeconds: true },
   });

@@ -1,11 +1,11 @@
 /** Reading tasks: one by id (the owner's, or a team's for its members) and cursor-paginated lists. */
 import type { AgentTask } from '../../generated/prisma/client.js';
-import type { TaskStatus } from '../../generated/prisma/enums.js';
 import { NotFoundError } from '../../errors.js';
 import { idKind } from '../../ids.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { paginate, type PageArgs } from '../pagination.js';
-import { canSee, listScope } from '../teams.js';
+import { canSee } from '../teams.js';
+import { taskFilterWhere, type TaskFilter } from './task-filter.js';
 
 export const TASK_PAGE_MAX = 100;
 
@@ -19,14 +19,14 @@ export async function getTask(deps: Pick<ServiceDeps, 'db'>, principal: Principa
   return task;
 }
 
-/** The caller's personal tasks, or a team's tasks with `teamId`; newest first. */
-export async function listTasks(
-  deps: Pick<ServiceDeps, 'db'>,
-  principal: Principal,
-  args: PageArgs & { status?: TaskStatus | null; teamId?: string | null },
-) {
-  const base = { ...(await listScope(deps, principal, args.teamId)), ...(args.status ? { status: args.status } : {}) };
-  return paginate(args, TASK_PAGE_MAX, 'task', (cursor, order, take) =>
-    deps.db.agentTask.findMany({ where: { ...base, ...cursor }, orderBy: { id: order }, take }),
+/**
+ * The caller's personal tasks, or a team's with `filter.teamId`, narrowed by the filter; newest
+ * first. `count` counts every task the same scope and filter match (run only when asked for).
+ */
+export async function listTasks(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs & { filter?: TaskFilter }) {
+  const where = await taskFilterWhere(deps, principal, args.filter ?? {});
+  const page = await paginate(args, TASK_PAGE_MAX, 'task', (cursor, order, take) =>
+    deps.db.agentTask.findMany({ where: { AND: [where, cursor] }, orderBy: { id: order }, take }),
   );
+  return { ...page, count: () => deps.db.agentTask.count({ where }) };
 }

@@ -4,6 +4,7 @@ import { agentCatalog, agentTypes } from '../../agents/catalog.js';
 import { boundedInt } from '../../bounded-int.js';
 import { ValidationError, type FieldError } from '../../errors.js';
 import { issueFieldError } from '../../i18n/descriptor.js';
+import { runLabelFields } from './run-labels.js';
 import { MAX_TASK_PATHS, taskPathSchema } from './task-sources.js';
 
 const MAX_FILES = 2000;
@@ -44,6 +45,7 @@ export function taskInputSchema(maxTimeoutSeconds: number) {
       .nullish(),
     projectId: z.string().min(1).max(100).nullish(),
     timeoutSeconds: boundedInt(1, maxTimeoutSeconds).nullish(),
+    ...runLabelFields,
   });
 }
 
