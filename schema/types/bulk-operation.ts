@@ -1,5 +1,5 @@
 import type { BulkOperation } from '../../src/generated/prisma/client.js';
-import { BULK_MAX_ITEMS, BULK_UNIT_COST, getBulkOperation, startBulkOperation, streamBulkEvents, type BulkEvent } from '../../src/services/bulk/bulk-operations.js';
+import { BULK_UNIT_COST, getBulkOperation, startBulkOperation, streamBulkEvents, type BulkEvent } from '../../src/services/bulk/bulk-operations.js';
 import { callerOf } from '../../src/context.js';
 import { builder } from '../builder.js';
 import { TaskFilterInput, taskFilterFromInput } from './task-filter.js';
@@ -19,7 +19,7 @@ export const BulkOperationRef = builder.objectRef<BulkOperation>('BulkOperation'
 
 builder.node(BulkOperationRef, {
   authScopes: { sees: 'tasks' },
-  description: `Cancel or rerun every task that matched a filter when it started (at most ${BULK_MAX_ITEMS}), in batches; its id is also its Temporal workflow's.`,
+  description: `Cancel or rerun every task that matched a filter when it started (at most BULK_MAX_TASKS, 10,000 by default), in batches; its id is also its Temporal workflow's.`,
   id: { resolve: (op) => op.id },
   loadOne: (id, ctx) => getBulkOperation(ctx.deps, callerOf(ctx), id),
   fields: (t) => ({
@@ -63,7 +63,7 @@ const StartBulkPayload = builder.objectRef<{ operation: BulkOperation; replayed:
 builder.mutationField('startBulkOperation', (t) =>
   t.field({
     type: StartBulkPayload,
-    description: `Cancels or reruns every task matching the filter (which must name at least one criterion besides teamId), at most ${BULK_MAX_ITEMS}. Costs 1 credit, plus ${BULK_UNIT_COST.cancel} per matched task (the unit cost of the action), charged before it starts: INSUFFICIENT_CREDITS when the month's remaining credits do not cover it.`,
+    description: `Cancels or reruns every task matching the filter (which must name at least one criterion besides teamId), at most BULK_MAX_TASKS (10,000 by default). Costs 1 credit, plus ${BULK_UNIT_COST.cancel} per matched task (the unit cost of the action), charged before it starts: INSUFFICIENT_CREDITS when the month's remaining credits do not cover it.`,
     authScopes: { write: true },
     args: {
       action: t.arg({ type: BulkAction, required: true }),

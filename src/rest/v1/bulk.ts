@@ -3,7 +3,6 @@
  * cancel or rerun every task matching a filter (POST /v1/agents/bulk, GET /v1/agents/bulk/{id}).
  */
 import { z } from 'zod';
-import { BULK_MAX_ITEMS } from '../../services/bulk/bulk-operations.js';
 import { defineRoute, idempotencyKey, lower, upper } from '../route.js';
 import { graphql, type ResultOf } from '../graphql.js';
 
@@ -134,7 +133,7 @@ export const bulkRoutes = [
     method: 'POST',
     path: '/v1/agents/bulk',
     operationId: 'startBulkOperation',
-    summary: `Cancel or rerun every task matching a filter (at most ${BULK_MAX_ITEMS}; 1 credit plus 1 per matched task)`,
+    summary: 'Cancel or rerun every task matching a filter (at most 10,000 by default; 1 credit plus 1 per matched task)',
     tag: 'Agents',
     successStatus: 202,
     idempotent: true,

@@ -1,11 +1,11 @@
 /**
  * Bulk operations: cancel or rerun every task matching a filter. The matching ids are counted and
  * snapshot when the operation starts (tasks created later are not swept in), at most
- * BULK_MAX_ITEMS of them; the operation is charged per matched item at the unit cost of its
+ * BULK_MAX_TASKS of them (a setting); the operation is charged per matched item at the unit cost of its
  * action before anything runs; then bulkOperationWorkflow works through the ids in batches,
  * recording progress and a final summary, each as an event of the operation's stream.
  */
-import type { BulkOperation } from '../../generated/prisma/client.js';
+import type { BulkOperation, Prisma } from '../../generated/prisma/client.js';
 import { AppError, NotFoundError, ValidationError } from '../../errors.js';
 import { appendEvent, type StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
@@ -24,8 +24,6 @@ import { taskFilterWhere, type TaskFilter } from '../tasks/task-filter.js';
 export const BULK_ACTIONS = ['cancel', 'rerun'] as const;
 export type BulkAction = (typeof BULK_ACTIONS)[number];
 
-/** The most tasks one bulk operation may cover; a filter matching more is refused. */
-export const BULK_MAX_ITEMS = 10_000;
 /** Tasks handled per activity call (one progress event each). */
 export const BULK_BATCH_SIZE = 25;
 /** Credits per matched task: what cancelling or submitting one task costs on its own. */
@@ -45,11 +43,11 @@ export type BulkEvent = StoredEvent<BulkProgress> & { type: 'progress' | 'comple
 const CRITERIA = ['status', 'agentType', 'tags', 'createdAfter', 'createdBefore', 'finishedAfter', 'finishedBefore', 'search'] as const;
 
 /** The filter as stored and compared for idempotency: dates as ISO strings, empty criteria left out. */
-function storedFilter(filter: TaskFilter): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+function storedFilter(filter: TaskFilter): Prisma.InputJsonObject {
+  const out: Record<string, Prisma.InputJsonValue> = {};
   for (const [k, v] of Object.entries(filter)) {
     if (v === undefined || v === null || (Array.isArray(v) && v.length === 0) || v === '') continue;
-    out[k] = v instanceof Date ? v.toISOString() : v;
+    out[k] = v instanceof Date ? v.toISOString() : (v as Prisma.InputJsonValue);
   }
   return out;
 }
@@ -79,18 +77,19 @@ export async function startBulkOperation(
     deps.db,
     { principalId: principal.userId, key: idempotencyKey, operation: 'startBulkOperation', request: { action, filter } },
     async () => {
-      const rows = await deps.db.agentTask.findMany({ where, select: { id: true }, orderBy: { id: 'asc' }, take: BULK_MAX_ITEMS + 1 });
-      if (rows.length > BULK_MAX_ITEMS) {
+      const max = deps.config.BULK_MAX_TASKS;
+      const rows = await deps.db.agentTask.findMany({ where, select: { id: true }, orderBy: { id: 'asc' }, take: max + 1 });
+      if (rows.length > max) {
         const count = await deps.db.agentTask.count({ where });
         throw new ValidationError([
-          { field: 'filter', message: `matches ${count} tasks; a bulk operation covers at most ${BULK_MAX_ITEMS}: narrow it (status, agentType, a date range) and run several` },
+          { field: 'filter', message: `matches ${count} tasks; a bulk operation covers at most ${max} (BULK_MAX_TASKS): narrow it (status, agentType, a date range) and run several` },
         ]);
       }
       const credits = rows.length * BULK_UNIT_COST[action as BulkAction];
       await chargeBulk(deps, principal, credits, rows.length, action);
       const id = newId('bulkOperation');
       await deps.db.bulkOperation.create({
-        data: { id, ownerId: principal.userId, teamId, action, filter: filter as object, principal: { ...principal } as object, taskIds: rows.map((r) => r.id), creditsCharged: credits },
+        data: { id, ownerId: principal.userId, teamId, action, filter: filter, principal: { ...principal }, taskIds: rows.map((r) => r.id), creditsCharged: credits },
       });
       await emitBulkEvent(deps, id, 'progress', 'started', { status: 'running', matched: rows.length, processed: 0, succeeded: 0, skipped: 0, failed: 0 });
       const undo = async () => {
@@ -162,11 +161,11 @@ export async function processBulkBatch(deps: TaskStartDeps, input: { operationId
       if (op.action === 'cancel') await cancelTask(deps, principal, taskId);
       else await rerunTask(deps, principal, taskId, `bulk:${op.id}:${taskId}`);
       counts.succeeded++;
-    } catch (err) {
+    } catch (err: unknown) {
       if (err instanceof AppError && (err.code === 'task_not_cancellable' || err.code === 'resource_not_found')) counts.skipped++;
       else {
         counts.failed++;
-        deps.logger.warn({ err: err instanceof AppError ? { code: err.code, message: err.message } : err, operationId: op.id, taskId }, 'bulk operation: a task failed');
+        deps.logger.warn({ reason: err instanceof Error ? err.message : String(err), operationId: op.id, taskId }, 'bulk operation: a task failed');
       }
     }
   }
