@@ -75,6 +75,8 @@ export const configSchema = z.object({
 
   TASK_TIMEOUT_SECONDS: positiveInt.default(600),
   TASK_MAX_TIMEOUT_SECONDS: positiveInt.default(3600),
+  /** The most tasks one bulk operation (cancel or rerun by filter) may cover. */
+  BULK_MAX_TASKS: positiveInt.default(10_000),
   ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS: positiveInt.max(600).default(10),
   AGENT_STEP_DELAY_MS: z.coerce.number({ message: 'must be a number' }).int().min(0).max(60_000).default(0),
 

@@ -28,6 +28,7 @@ export const idPrefixes = {
   scimToken: 'sct',
   scimUser: 'scu',
   scimGroup: 'scg',
+  bulkOperation: 'bop',
 } as const;
 
 export type IdKind = keyof typeof idPrefixes;

@@ -6,3 +6,4 @@ export { projectIndexWorkflow } from './project-index.js';
 export { reviewWorkflow } from './review.js';
 export { pruneWebhookHistoryWorkflow, webhookDeliveryWorkflow } from './webhook-delivery.js';
 export { visualizationWorkflow } from './visualization.js';
+export { bulkOperationWorkflow } from './bulk-operation.js';

@@ -50,8 +50,17 @@ function orchestrationSchema(maxTimeout: number) {
 
 export type OrchestrationInput = z.infer<ReturnType<typeof orchestrationSchema>>;
 
-/** Creates the orchestration and its tasks, and starts its workflow (once per idempotency key). */
-export async function startOrchestration(deps: ServiceDeps, principal: Principal, raw: unknown, idempotencyKey?: string | null): Promise<{ id: string; replayed: boolean }> {
+/**
+ * Creates the orchestration and its tasks, and starts its workflow (once per idempotency key).
+ * `rerunOf`: the orchestration this one reruns (its idempotency keys are then apart from starts').
+ */
+export async function startOrchestration(
+  deps: ServiceDeps,
+  principal: Principal,
+  raw: unknown,
+  idempotencyKey?: string | null,
+  rerunOf: string | null = null,
+): Promise<{ id: string; replayed: boolean }> {
   const parsed = orchestrationSchema(deps.config.TASK_MAX_TIMEOUT_SECONDS).safeParse(raw);
   if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
   const input = parsed.data;
@@ -64,7 +73,7 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
   if (teamId) await requireTeamRole(deps, principal, teamId, 'member');
   const { resourceId, replayed } = await withIdempotency(
     deps.db,
-    { principalId: principal.userId, key: idempotencyKey, operation: 'startOrchestration', request: input },
+    { principalId: principal.userId, key: idempotencyKey, operation: rerunOf ? 'rerunOrchestration' : 'startOrchestration', request: rerunOf ? { rerunOf } : input },
     async () => {
       const id = newId('orchestration');
       const timeoutSeconds = input.timeoutSeconds ?? deps.config.TASK_TIMEOUT_SECONDS;
@@ -80,6 +89,7 @@ export async function startOrchestration(deps: ServiceDeps, principal: Principal
           failurePolicy: input.failurePolicy,
           tags: input.tags,
           metadata: input.metadata,
+          rerunOfId: rerunOf,
           context: { language: language ?? null, framework: framework ?? null, files: taskContext.files.map((f) => f.path), repository: taskContext.repository ?? null, branch: taskContext.branch ?? null, paths: taskContext.paths ?? null },
           tasks: {
             create: input.agents.map((agentType, step) => ({
@@ -129,6 +139,30 @@ export async function startOrchestrationWorkflow(
     agents,
   };
   await start(deps, orchestrationWorkflow, { workflowId: o.id, args: [workflowInput], rejectDuplicate: options.rejectDuplicate });
+}
+
+/**
+ * Starts the orchestration again with the same goal, agents, strategy, policy, files and team,
+ * linked to the original (`rerunOfId`); the original is unchanged. Admission, limits and cost are a
+ * new start's.
+ */
+export async function rerunOrchestration(deps: ServiceDeps, principal: Principal, id: string, idempotencyKey?: string | null): Promise<{ id: string; replayed: boolean }> {
+  const original = await getOrchestration(deps, principal, id);
+  const tasks = await orchestrationTasks(deps, id);
+  const stored = original.context as { language?: string | null; framework?: string | null };
+  const taskContext = (tasks[0]?.input as { context?: Record<string, unknown> } | undefined)?.context ?? {};
+  const input = {
+    goal: original.goal,
+    strategy: original.strategy,
+    failurePolicy: original.failurePolicy,
+    agents: tasks.map((t) => t.agentType),
+    context: { ...taskContext, language: stored.language ?? null, framework: stored.framework ?? null },
+    timeoutSeconds: Math.min(tasks[0]?.timeoutSeconds ?? deps.config.TASK_TIMEOUT_SECONDS, deps.config.TASK_MAX_TIMEOUT_SECONDS),
+    teamId: original.teamId,
+    tags: original.tags,
+    metadata: original.metadata,
+  };
+  return startOrchestration(deps, principal, input, idempotencyKey, original.id);
 }
 
 /** The orchestration if the caller may see it (its owner, or a member of its team); else 404. */

@@ -3,6 +3,7 @@
  * inference. `npm start` runs them in-process; src/worker.ts runs them alone for scale-out.
  */
 import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporalio/worker';
+import { createBulkActivities } from '../activities/bulk.js';
 import { createGenerationActivities, createGenerationModelActivities } from '../activities/generations.js';
 import { createModelActivities } from '../activities/model.js';
 import { createOrchestrationActivities } from '../activities/orchestrations.js';
@@ -60,6 +61,7 @@ export async function startWorkers(
         activities: {
           ...taskActivities,
           ...createOrchestrationActivities(deps),
+          ...createBulkActivities({ ...deps, config }),
           ...createGenerationActivities(deps, config),
           ...createProjectActivities({ ...deps, config }),
           ...createReviewActivities(deps, { fileDelayMs: config.REVIEW_FILE_DELAY_MS }),

@@ -2,6 +2,7 @@
 import type { RestRoute } from '../route.js';
 import { agentRoutes } from './agents.js';
 import { billingRoutes } from './billing.js';
+import { bulkRoutes } from './bulk.js';
 import { orchestrationRoutes } from './orchestrations.js';
 import { generationRoutes } from './generations.js';
 import { keyRoutes } from './api-keys.js';
@@ -18,6 +19,7 @@ import { webhookRoutes } from './webhooks.js';
 export const restRoutes: RestRoute[] = [
   ...agentRoutes,
   ...orchestrationRoutes,
+  ...bulkRoutes,
   ...authRoutes,
   ...keyRoutes,
   ...teamRoutes,

@@ -197,6 +197,35 @@ export class Limiter {
   }
 
   /**
+   * Charges `credits` of the monthly quota for work a request starts beyond its own cost (a bulk
+   * operation's items, priced once they are counted), or throws insufficient_credits and charges
+   * nothing. The rate windows are not counted: the request that started it already was.
+   */
+  async chargeCredits(principal: Principal, credits: number, endpoint: string): Promise<void> {
+    if (!this.options.enabled || credits <= 0) return;
+    const { limits, period, tier } = await this.account(principal);
+    const rateKey = `charge:${principal.userId}`;
+    const now = Date.now();
+    const result = await this.store.admit({
+      rateKey,
+      concurrent: Number.MAX_SAFE_INTEGER,
+      monthKey: `month:${principal.userId}:${period.start.toISOString()}`,
+      monthLimit: limits.requestsPerMonth,
+      monthTtlMs: period.end.getTime() - now + HOUR,
+      monthInitial: () => this.usedSince(principal.userId, period.start),
+      windows: [],
+      cost: credits,
+      windowCost: 0,
+      now,
+    });
+    if (result.outcome === 'quota') {
+      throw new InsufficientCreditsError(tier, result.monthUsed, limits.requestsPerMonth, this.options.upgradeUrl, { 'X-RateLimit-Tier': tier });
+    }
+    if (result.outcome === 'admitted') await this.store.release(rateKey);
+    this.usage.record(principal.userId, endpoint, credits);
+  }
+
+  /**
    * Admits a request without a credential costing `rateCost`, against the per-minute budget of
    * its client address (shared by every gateway when the store is Redis), or throws 429.
    */

@@ -7,7 +7,7 @@ import { requireTeamRole } from '../teams.js';
 import { getTask } from './query-tasks.js';
 import { finishTask } from './task-lifecycle.js';
 
-export async function cancelTask(deps: ServiceDeps, principal: Principal, taskId: string): Promise<AgentTask> {
+export async function cancelTask(deps: Pick<ServiceDeps, 'db' | 'bus' | 'temporal' | 'logger'>, principal: Principal, taskId: string): Promise<AgentTask> {
   const task = await getTask(deps, principal, taskId);
   if (task.teamId) await requireTeamRole(deps, principal, task.teamId, 'member');
   const cancelled = await finishTask(deps, taskId, 'cancelled');

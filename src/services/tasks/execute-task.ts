@@ -14,6 +14,9 @@ import { emitTaskEvent } from './task-events.js';
 import { checkTaskSource } from './task-sources.js';
 import { parseTaskInput, type TaskInput } from './task-input.js';
 
+/** What starting a task needs (a request's services, or a worker's: bulk reruns start tasks from an activity). */
+export type TaskStartDeps = Pick<ServiceDeps, 'db' | 'bus' | 'config' | 'temporal' | 'logger'>;
+
 /** Rough duration: the analysers read about 2 MB/s on one core, plus any configured step delay. */
 export function estimateDurationSeconds(input: TaskInput, stepDelayMs: number): number {
   const bytes = input.context.files.reduce((sum, f) => sum + f.content.length, 0);
@@ -45,6 +48,7 @@ export async function createTaskRow(
   principal: Pick<Principal, 'userId'>,
   input: TaskInput,
   teamId: string | null,
+  rerunOfId: string | null = null,
 ): Promise<Pick<AgentTask, 'id' | 'agentType' | 'timeoutSeconds'>> {
   const { config } = deps;
   const id = newId('task');
@@ -61,6 +65,7 @@ export async function createTaskRow(
       estimatedDurationSeconds: estimateDurationSeconds(input, config.AGENT_STEP_DELAY_MS),
       tags: input.tags,
       metadata: input.metadata,
+      rerunOfId,
     },
     select: { id: true, agentType: true, timeoutSeconds: true },
   });
@@ -84,12 +89,16 @@ export async function startTaskWorkflow(
   });
 }
 
-/** Creates the task (once per idempotency key) and starts its workflow; returns the task id. */
+/**
+ * Creates the task (once per idempotency key) and starts its workflow; returns the task id.
+ * `rerunOf`: the task this one reruns (its idempotency keys are then apart from submissions').
+ */
 export async function executeAgentTask(
-  deps: ServiceDeps,
+  deps: TaskStartDeps,
   principal: Principal,
   rawInput: unknown,
   idempotencyKey?: string | null,
+  rerunOf: string | null = null,
 ): Promise<{ taskId: string; replayed: boolean }> {
   const { config } = deps;
   const input = parseTaskInput(rawInput, config.TASK_MAX_TIMEOUT_SECONDS);
@@ -102,10 +111,10 @@ export async function executeAgentTask(
   if (teamId) await requireTeamRole(deps, principal, teamId, 'member');
   const { resourceId, replayed } = await withIdempotency(
     deps.db,
-    { principalId: principal.userId, key: idempotencyKey, operation: 'executeAgentTask', request: input },
+    { principalId: principal.userId, key: idempotencyKey, operation: rerunOf ? 'rerunTask' : 'executeAgentTask', request: rerunOf ? { rerunOf } : input },
     async () => {
       await requireStorage(deps, storageAccount(principal), jsonBytes(input.context) + jsonBytes(input.task), 'this task');
-      const task = await createTaskRow(deps, principal, input, teamId);
+      const task = await createTaskRow(deps, principal, input, teamId, rerunOf);
       const undo = async () => {
         await deps.db.event.deleteMany({ where: { streamId: task.id } });
         await deps.db.eventStream.deleteMany({ where: { id: task.id } });

@@ -4,6 +4,7 @@ import { appendEvent, type StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
 import type { ServiceDeps } from '../deps.js';
 import type { TaskResult } from './task-result.js';
+import { appendFeedEvent } from './task-feed.js';
 
 export type TaskEventType = 'progress' | 'result' | 'error';
 
@@ -22,34 +23,48 @@ export type TaskEvent = StoredEvent<TaskEventData> & { type: TaskEventType };
 /** Every task stream ends with exactly one of these. */
 export const isTerminalTaskEvent = (event: StoredEvent) => event.type === 'result' || event.type === 'error';
 
-/** Which orchestration a task belongs to (null: none), remembered per process: it never changes. */
-const orchestrationOfTask = new Map<string, { orchestrationId: string; agentType: string } | null>();
+/** What never changes about a task and its events need: its owner, team, agent and orchestration. */
+interface TaskInfo {
+  ownerId: string;
+  teamId: string | null;
+  agentType: string;
+  tags: string[];
+  createdAt: Date;
+  orchestrationId: string | null;
+}
 
-async function orchestrationOf(deps: Pick<ServiceDeps, 'db'>, taskId: string) {
-  if (orchestrationOfTask.has(taskId)) return orchestrationOfTask.get(taskId)!;
-  const task = await deps.db.agentTask.findUnique({ where: { id: taskId }, select: { orchestrationId: true, agentType: true } });
-  const value = task?.orchestrationId ? { orchestrationId: task.orchestrationId, agentType: task.agentType } : null;
-  if (orchestrationOfTask.size > 50_000) orchestrationOfTask.clear();
-  orchestrationOfTask.set(taskId, value);
+/** Remembered per process: none of it changes. */
+const taskInfos = new Map<string, TaskInfo | null>();
+
+async function taskInfo(deps: Pick<ServiceDeps, 'db'>, taskId: string): Promise<TaskInfo | null> {
+  if (taskInfos.has(taskId)) return taskInfos.get(taskId)!;
+  const value = await deps.db.agentTask.findUnique({
+    where: { id: taskId },
+    select: { ownerId: true, teamId: true, agentType: true, createdAt: true, orchestrationId: true, tags: true },
+  });
+  if (taskInfos.size > 50_000) taskInfos.clear();
+  taskInfos.set(taskId, value);
   return value;
 }
 
 /**
  * Stores and publishes one task event; `key` makes a retried emission store once. An agent of an
  * orchestration also has the event copied onto the orchestration's stream, so one subscription
- * sees every agent's progress interleaved, in one resumable sequence.
+ * sees every agent's progress interleaved, in one resumable sequence; and every event is copied
+ * onto its owner's (or team's) task feed, which keeps task lists live (taskUpdates).
  */
 export async function emitTaskEvent(deps: Pick<ServiceDeps, 'db' | 'bus'>, taskId: string, type: TaskEventType, key: string, data: TaskEventData) {
   const stored = await appendEvent(deps.db, deps.bus, { streamId: taskId, type, key, data: data as unknown as Record<string, unknown> });
-  const parent = await orchestrationOf(deps, taskId);
-  if (parent) {
+  const info = await taskInfo(deps, taskId);
+  if (info?.orchestrationId) {
     await appendEvent(deps.db, deps.bus, {
-      streamId: parent.orchestrationId,
+      streamId: info.orchestrationId,
       type,
       key: `${taskId}:${key}`,
-      data: { ...data, taskId, agentType: parent.agentType },
+      data: { ...data, taskId, agentType: info.agentType },
     });
   }
+  if (info) await appendFeedEvent(deps, info, taskId, type, key, data);
   return stored;
 }
 

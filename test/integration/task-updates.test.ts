@@ -1,0 +1,113 @@
+/**
+ * The list-level subscription taskUpdates over graphql-ws: a subscriber sees each of its tasks go
+ * created → running → completed, never another tenant's; a team's updates reach members only;
+ * and a subscriber that reconnects with its last cursor loses nothing and repeats nothing.
+ */
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
+import { executeBody } from '../helpers/fixtures.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+
+let sys: TestSystem;
+
+beforeAll(async () => {
+  sys = await startTestSystem({ env: { AGENT_STEP_DELAY_MS: '50' } });
+});
+afterAll(() => sys?.close());
+
+const SUB = `subscription($filter: TaskFilter, $after: String) { taskUpdates(filter: $filter, after: $after) { cursor kind taskId status progress agentType } }`;
+
+/** A live subscription collecting what it receives until `stop()`. */
+function listen(apiKey: string, variables: Record<string, unknown>) {
+  const client = createClient({ url: `${sys.wsUrl}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${apiKey}` }, retryAttempts: 0 });
+  const updates: any[] = [];
+  const errors: any[] = [];
+  const ready = new Promise<void>((resolve) => setTimeout(resolve, 300));
+  const unsubscribe = client.subscribe(
+    { query: SUB, variables },
+    { next: (v) => (v.errors ? errors.push(...v.errors) : updates.push((v.data as any).taskUpdates)), error: (e) => errors.push(e), complete: () => {} },
+  );
+  return {
+    updates,
+    errors,
+    ready,
+    stop: async () => {
+      unsubscribe();
+      await client.dispose();
+    },
+  };
+}
+
+describe('taskUpdates', () => {
+  it("sends created → running → completed for the caller's tasks, and nothing of another tenant's", async () => {
+    const a = await sys.createUser('Lister A');
+    const b = await sys.createUser('Lister B');
+    const sub = listen(a.apiKey, {});
+    await sub.ready;
+    const mine = (await restClient(sys.url, a.apiKey).post('/v1/agents/execute', executeBody())).body.task_id;
+    const theirs = (await restClient(sys.url, b.apiKey).post('/v1/agents/execute', executeBody())).body.task_id;
+    await waitFor(async () => (sub.updates.some((u) => u.taskId === mine && u.status === 'COMPLETED') ? true : undefined));
+    await sub.stop();
+    expect(sub.errors).toEqual([]);
+    const kinds = sub.updates.filter((u) => u.taskId === mine).map((u) => `${u.kind}:${u.status}`);
+    expect(kinds[0]).toBe('CREATED:QUEUED');
+    expect(kinds).toContain('STATUS:RUNNING');
+    expect(kinds.at(-1)).toBe('STATUS:COMPLETED');
+    expect(sub.updates.some((u) => u.taskId === theirs)).toBe(false);
+  });
+
+  it('filters in memory by status and agent type', async () => {
+    const a = await sys.createUser('Filterer');
+    const sub = listen(a.apiKey, { filter: { status: ['COMPLETED'], agentType: ['code_expert'] } });
+    await sub.ready;
+    const api = restClient(sys.url, a.apiKey);
+    const sec = (await api.post('/v1/agents/execute', executeBody())).body.task_id;
+    const code = (await api.post('/v1/agents/execute', { ...executeBody(), agent_type: 'code_expert' })).body.task_id;
+    await waitFor(async () => (sub.updates.some((u) => u.taskId === code) ? true : undefined));
+    await waitFor(async () => ((await api.get(`/v1/agents/tasks/${sec}`)).body.status === 'completed' ? true : undefined));
+    await sub.stop();
+    expect(sub.updates.map((u) => [u.taskId, u.kind, u.status])).toEqual([[code, 'STATUS', 'COMPLETED']]);
+  });
+
+  it("sends a team's updates to its members only; an outsider asking for the team gets RESOURCE_NOT_FOUND", async () => {
+    const owner = await sys.createUser('Team lister');
+    const outsider = await sys.createUser('Outsider');
+    const team = (await restClient(sys.url, owner.apiKey).post('/v1/teams', { name: 'Listers' })).body.id;
+    const refused = await subscribeGraphql(sys.wsUrl, outsider.apiKey, SUB, { filter: { teamId: team } });
+    expect(refused.errors[0].extensions?.code ?? refused.errors[0].message).toMatch(/RESOURCE_NOT_FOUND|PERMISSION_DENIED/);
+    const sub = listen(owner.apiKey, { filter: { teamId: team } });
+    const personal = listen(owner.apiKey, {});
+    await sub.ready;
+    const task = (await restClient(sys.url, owner.apiKey).post('/v1/agents/execute', executeBody([], { team_id: team, context: { files: [{ path: 'a.js', content: 'eval(x)' }] } }))).body.task_id;
+    await waitFor(async () => (sub.updates.some((u) => u.taskId === task && u.status === 'COMPLETED') ? true : undefined));
+    await Promise.all([sub.stop(), personal.stop()]);
+    expect(personal.updates.some((u) => u.taskId === task)).toBe(false);
+  });
+
+  it('resumes after a disconnect from the last cursor: nothing lost, nothing repeated', async () => {
+    const a = await sys.createUser('Resumer');
+    const api = restClient(sys.url, a.apiKey);
+    const first = listen(a.apiKey, {});
+    await first.ready;
+    const t1 = (await api.post('/v1/agents/execute', executeBody())).body.task_id;
+    await waitFor(async () => (first.updates.some((u) => u.taskId === t1) ? true : undefined));
+    await first.stop();
+    const cursor = first.updates.at(-1).cursor;
+    // While nobody listens: t1 goes on, and t2 is submitted and finishes.
+    const t2 = (await api.post('/v1/agents/execute', executeBody())).body.task_id;
+    for (const id of [t1, t2]) await waitFor(async () => ((await api.get(`/v1/agents/tasks/${id}`)).body.status === 'completed' ? true : undefined));
+    const resumed = listen(a.apiKey, { after: cursor });
+    await waitFor(async () => (resumed.updates.some((u) => u.taskId === t2 && u.status === 'COMPLETED') ? true : undefined));
+    await resumed.stop();
+    const all = [...first.updates, ...resumed.updates];
+    const cursors = all.map((u) => Number(u.cursor));
+    expect(cursors).toEqual(cursors.map((_, i) => i + 1)); // every feed event once, in order
+    for (const id of [t1, t2]) expect(all.filter((u) => u.taskId === id).map((u) => u.status).at(-1)).toBe('COMPLETED');
+    const bad = await graphql(sys.url, a.apiKey, 'query { __typename }');
+    expect(bad.status).toBe(200);
+    const badCursor = await subscribeGraphql(sys.wsUrl, a.apiKey, SUB, { after: 'abc' });
+    expect(JSON.stringify(badCursor.errors)).toMatch(/after/);
+  });
+});
