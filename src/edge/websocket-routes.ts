@@ -83,7 +83,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
       }
       wss.handleUpgrade(request, socket, head, (ws) => {
         upgraded = true;
-        watchSocket(ws, 'task-ws', deps.logger, { requestId, path: route.path, accountId: context.principal?.userId ?? null }, url.searchParams.has('since'));
+        watchSocket(ws, 'task-ws', deps.logger, { requestId, path: url.pathname, accountId: context.principal?.userId ?? null }, url.searchParams.has('since'));
         // A credential that stops holding ends the stream: 4401 (revoked, expired), 4403 (outside its CIDR allow-list).
         held.onEnd((err) => {
           if (ws.readyState === ws.OPEN) ws.close(closeCodeOf(err), closeReasonOf(err));
