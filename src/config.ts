@@ -12,6 +12,12 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
 const port = z.coerce.number({ message: 'must be a port number' }).int().min(0).max(65535);
 const positiveInt = z.coerce.number({ message: 'must be a whole number' }).int().positive();
+/** An optional host:port setting (port 0: any free port). */
+const hostPortSetting = (example: string) =>
+  z
+    .string()
+    .regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):\d{1,5}$/, `must be host:port, e.g. ${example}`)
+    .optional();
 const url = (protocols: string[]) =>
   z.string().refine((v) => {
     try {
@@ -28,6 +34,8 @@ export const configSchema = z.object({
   PORT: port.default(8080),
   PUBLIC_URL: url(['http:', 'https:']).optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** json: one JSON object per line (for collectors); pretty: coloured lines for people (pino-pretty). */
+  LOG_FORMAT: z.enum(['json', 'pretty'], { message: 'must be json or pretty' }).default('json'),
   DATA_DIR: z.string().min(1).default('.data'),
   CACHE_DIR: z.string().min(1).optional(),
 
@@ -105,10 +113,11 @@ export const configSchema = z.object({
   /** With it, GET /metrics on the main port answers callers that send it as a bearer token; without it, 404 there. */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters (openssl rand -hex 32)').optional(),
   /** host:port of a separate listener that serves /metrics only, without a token (e.g. 127.0.0.1:9464). */
-  METRICS_LISTEN: z
-    .string()
-    .regex(/^(\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):\d{1,5}$/, 'must be host:port, e.g. 127.0.0.1:9464')
-    .optional(),
+  METRICS_LISTEN: hostPortSetting('127.0.0.1:9464'),
+  /** The same listener in a worker process (`npm run worker`, or the one `npm start` runs). */
+  WORKER_METRICS_LISTEN: hostPortSetting('127.0.0.1:9465'),
+  /** host:port where the Temporal SDK's own Prometheus metrics are served (worker slots, polls, activity latencies). */
+  TEMPORAL_METRICS_LISTEN: hostPortSetting('127.0.0.1:9466'),
   MODEL_BASE_URL: url(['http:', 'https:']).optional(),
   MODEL_API_KEY: z.string().min(1).optional(),
   MODEL_NAME: z.string().min(1).default('gpt-4o-mini'),
@@ -202,6 +211,8 @@ export interface Config extends Raw {
   taskQueues: { cpu: string; gpu: string };
   /** Where the separate metrics listener listens (METRICS_LISTEN), or null for none. */
   metricsListen: { host: string; port: number } | null;
+  /** The same for a worker process (WORKER_METRICS_LISTEN). */
+  workerMetricsListen: { host: string; port: number } | null;
 }
 
 /** Thrown for a bad environment variable; its message is one line naming the variable. */
@@ -248,14 +259,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     embeddedTemporal: !raw.TEMPORAL_ADDRESS,
     eventBus: raw.EVENT_BUS === 'auto' ? 'postgres' : raw.EVENT_BUS,
     taskQueues: { cpu: `${raw.TASK_QUEUE_PREFIX}-cpu`, gpu: `${raw.TASK_QUEUE_PREFIX}-gpu` },
-    metricsListen: raw.METRICS_LISTEN ? hostPort(raw.METRICS_LISTEN) : null,
+    metricsListen: raw.METRICS_LISTEN ? hostPort('METRICS_LISTEN', raw.METRICS_LISTEN) : null,
+    workerMetricsListen: raw.WORKER_METRICS_LISTEN ? hostPort('WORKER_METRICS_LISTEN', raw.WORKER_METRICS_LISTEN) : null,
   };
 }
 
-function hostPort(value: string): { host: string; port: number } {
+function hostPort(name: string, value: string): { host: string; port: number } {
   const at = value.lastIndexOf(':');
   const port = Number(value.slice(at + 1));
-  if (port > 65535) throw new ConfigError(`Invalid configuration: METRICS_LISTEN has port ${port}; ports go up to 65535`);
+  if (port > 65535) throw new ConfigError(`Invalid configuration: ${name} has port ${port}; ports go up to 65535`);
   return { host: value.slice(0, at).replace(/^\[|\]$/g, ''), port };
 }
 

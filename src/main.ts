@@ -10,7 +10,7 @@ import { bootstrapLocalUser } from './services/auth/bootstrap.js';
 import { startWorkerChild } from './temporal/worker-child.js';
 
 const config = loadConfigOrExit();
-const logger = createLogger(config.LOG_LEVEL);
+const logger = createLogger(config.LOG_LEVEL, undefined, config.LOG_FORMAT);
 const say = (line: string) => process.stdout.write(`${line}\n`);
 if (config.RUN_WORKER && config.eventBus === 'memory') {
   console.error('EVENT_BUS=memory reaches one process only, and `npm start` runs its worker in a process of its own: use EVENT_BUS=auto (the default) or postgres.');

@@ -14,6 +14,7 @@ import { startEmbeddedPostgres, type EmbeddedPostgres } from './embedded/postgre
 import { findTemporalCli, startTemporalDevServer } from './embedded/temporal.js';
 import { MemoryEventBus, PostgresEventBus, type EventBus } from './events/event-bus.js';
 import { createLogger, type Logger } from './logger.js';
+import { listenForMetrics, metrics, watchDatabase } from './metrics.js';
 import type { ServiceDeps } from './services/deps.js';
 import { retryStartup, StartupError, type StartupRetryOptions } from './startup-retry.js';
 import { TemporalAvailability } from './temporal/availability.js';
@@ -164,7 +165,7 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
 }
 
 /** Connects a worker to Temporal (retrying an external one for STARTUP_RETRY_SECONDS). */
-export function connectWorkerTo(config: Config, address: string, logger: Logger = createLogger(config.LOG_LEVEL)): Promise<NativeConnection> {
+export function connectWorkerTo(config: Config, address: string, logger: Logger = createLogger(config.LOG_LEVEL, undefined, config.LOG_FORMAT)): Promise<NativeConnection> {
   installTemporalRuntime();
   return retryStartup(() => connectWorker(config, address), temporalRetry(config, logger, address));
 }
@@ -262,7 +263,7 @@ export function onShutdownSignal(logger: Logger, steps: readonly ShutdownStep[],
 /** `npm run worker`: a worker process alone, for scaling out (needs DATABASE_URL and TEMPORAL_ADDRESS). */
 export async function runWorkerProcess(queuesArg?: string): Promise<void> {
   const config = loadConfigOrExit();
-  const logger = createLogger(config.LOG_LEVEL).child({ component: 'worker' });
+  const logger = createLogger(config.LOG_LEVEL, undefined, config.LOG_FORMAT).child({ component: 'worker' });
   if (!config.DATABASE_URL || !config.TEMPORAL_ADDRESS) {
     console.error('A separate worker needs DATABASE_URL and TEMPORAL_ADDRESS (the embedded defaults live inside `npm start`).');
     process.exit(1);
@@ -281,6 +282,10 @@ export async function runWorkerProcess(queuesArg?: string): Promise<void> {
     console.error('A gpu worker needs MODEL_BASE_URL: the OpenAI-compatible API its model agents call (e.g. http://vllm:8000/v1).');
     process.exit(1);
   }
+  // The SDK's Prometheus endpoint, and ours: activities (tasks, model calls, webhook deliveries) are counted here.
+  installTemporalRuntime(config.TEMPORAL_METRICS_LISTEN);
+  const metricsServer = config.workerMetricsListen ? await listenForMetrics(metrics.registry, config.workerMetricsListen).catch(exitOnStartupError) : null;
+  if (metricsServer) logger.info({ listen: config.WORKER_METRICS_LISTEN }, 'worker metrics served at /metrics');
   await waitForPostgres(config, logger, config.DATABASE_URL).catch(exitOnStartupError);
   // A worker started with the gateways on a new database must not query tables that are not there yet.
   const applied = await applyMigrationsWaitingForLock(config.DATABASE_URL, config.STARTUP_RETRY_SECONDS, (line) => logger.warn(line)).catch(exitOnStartupError);
@@ -288,6 +293,7 @@ export async function runWorkerProcess(queuesArg?: string): Promise<void> {
   const services = await createServices(config, logger, { databaseUrl: config.DATABASE_URL, temporalAddress: config.TEMPORAL_ADDRESS }).catch(exitOnStartupError);
   const connection = await connectWorkerTo(config, config.TEMPORAL_ADDRESS, logger).catch(exitOnStartupError);
   const workers = await startWorkers(services, connection, config, queues);
+  watchDatabase(services.db);
   await mkdir(config.dataDir, { recursive: true });
   const heartbeat = startWorkerHeartbeat(join(config.dataDir, WORKER_HEARTBEAT_FILE), () => workers.healthy(), logger);
   logger.info({ queues: workers.queues }, 'worker polling');
@@ -303,6 +309,7 @@ export async function runWorkerProcess(queuesArg?: string): Promise<void> {
       ['worker', () => workers.shutdown()],
       ['Temporal connection', () => connection.close()],
       ['services', () => services.close()],
+      ['metrics listener', () => metricsServer && new Promise((resolve) => metricsServer.close(resolve))],
     ],
     config.SHUTDOWN_TIMEOUT_SECONDS * 1000,
   );

@@ -22,7 +22,8 @@ import { formatGraphQLError } from './graphql/format-error.js';
 import { withMessage } from './i18n/descriptor.js';
 import { defaultLocale, requestLocale, type Locale } from './i18n/locale.js';
 import { newId } from './ids.js';
-import { bearerMatches, createMetrics, listenForMetrics } from './metrics.js';
+import { bearerMatches, listenForMetrics, metrics, operationLabel, outcomeOf, watchDatabase, watchSocket } from './metrics.js';
+import { accessFacts } from './logger.js';
 import { asAppError, decorateErrorEnvelope, envelopeOf, errorBody, vocabularyError } from './rest/envelope.js';
 import { registerErrorReference } from './rest/error-reference.js';
 import { registerHealth } from './rest/health.js';
@@ -49,6 +50,8 @@ const routeTable: EdgeRoute[] = [...restRoutes, chatRoute, taskStreamRoute];
 interface SocketExtra {
   headers?: IncomingHttpHeaders;
   contexts: Map<string, GraphQLContext>;
+  /** The ids of the socket's open subscriptions (for the open-subscriptions gauge). */
+  subscriptionIds: Set<string>;
 }
 
 export const version: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -89,7 +92,7 @@ export interface GatewayServer {
 /** Builds the gateway on the given services; call `app.listen` to serve. */
 export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Promise<GatewayServer> {
   const { config, logger } = deps;
-  const metrics = createMetrics();
+  watchDatabase(deps.db);
   const runner = new OperationRunner(schema, deps);
   // Typed as Fastify's logger so that the instance is a plain FastifyInstance (what the route modules take).
   const httpLogger: FastifyBaseLogger = logger.child({ component: 'http' });
@@ -132,6 +135,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   // otherwise stay open after its answer and hold the close until the keep-alive timeout.
   let draining = false;
   app.addHook('onRequest', async (request, reply) => {
+    accessFacts.open(request.id);
     reply.header('X-Request-Id', request.id);
     // The API's messages follow Accept-Language: its answers say which language they are in.
     if (/^\/(v1|graphql)([/?]|$)/.test(request.url)) reply.header('Content-Language', requestLocale(request.headers)).header('Vary', 'Accept-Language');
@@ -148,11 +152,23 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
+    const { accountId = null, operation = null, operationType = null, cost = null } = accessFacts.take(request.id);
     request.log.info(
-      { req: { method: request.method, url: redactUrl(request.url), ip: request.ip }, res: { statusCode: reply.statusCode }, responseTime: reply.elapsedTime },
+      {
+        requestId: request.id,
+        accountId,
+        operation,
+        operationType,
+        cost,
+        req: { method: request.method, url: redactUrl(request.url), ip: request.ip },
+        res: { statusCode: reply.statusCode },
+        responseTime: reply.elapsedTime,
+      },
       'request completed',
     );
-    metrics.httpDuration.labels(request.method, route, String(reply.statusCode)).observe(reply.elapsedTime / 1000);
+    const labels = { method: request.method, route, status: String(reply.statusCode) };
+    metrics.httpRequests.inc(labels);
+    metrics.httpDuration.observe(labels, reply.elapsedTime / 1000);
   });
 
   app.setErrorHandler((error: unknown, request, reply) => {
@@ -207,12 +223,19 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       limitsPlugin(runner),
       {
         async requestDidStart() {
+          const started = performance.now();
           return {
             // formatError sees no context: the request's language travels on its errors (formatGraphQLError reads it and drops it).
             async didEncounterErrors({ errors, contextValue }) {
               for (const e of errors) (e.extensions as Record<string, unknown>).locale = contextValue.locale;
             },
-            async willSendResponse({ response, contextValue }) {
+            async willSendResponse({ response, contextValue, operation }) {
+              if (operation) {
+                const labels = { transport: 'graphql', operation: operationLabel(schema, operation), type: operation.operation };
+                const code = response.body.kind === 'single' ? response.body.singleResult.errors?.[0]?.extensions?.code : undefined;
+                metrics.operations.inc({ ...labels, outcome: code === undefined ? 'ok' : outcomeOf(typeof code === 'string' ? code.toLowerCase() : undefined) });
+                metrics.operationDuration.observe(labels, (performance.now() - started) / 1000);
+              }
               if (response.body.kind !== 'single') return;
               const { errors, data } = response.body.singleResult;
               for (const e of errors ?? []) {
@@ -269,7 +292,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
   }
-  const metricsServer = config.metricsListen ? await listenForMetrics(metrics, config.metricsListen) : null;
+  const metricsServer = config.metricsListen ? await listenForMetrics(metrics.registry, config.metricsListen) : null;
 
   // WebSockets on the same port: graphql-ws at /graphql, the REST task stream at /v1/agents/tasks/{id}/stream.
   const graphqlWss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
@@ -292,7 +315,11 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
           await connection.authenticate(credential);
           ctx.extra.headers = headers;
           ctx.extra.contexts = new Map();
-          metrics.streamsOpened.labels('graphql-ws').inc();
+          const subscriptionIds = (ctx.extra.subscriptionIds = new Set());
+          ctx.extra.socket.once('close', () => {
+            metrics.subscriptionsOpen.dec({ transport: 'graphql-ws' }, subscriptionIds.size);
+            subscriptionIds.clear();
+          });
           return true;
         } catch (err) {
           // 4401 without a valid credential, 4403 outside its CIDR allow-list, 4429 past the sockets per credential.
@@ -319,13 +346,24 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         // The plan's limits apply over the socket as over HTTP.
         return admitOverWebSocket(runner, context, payload);
       },
-      onComplete: (ctx, id) => void ctx.extra.contexts?.delete(id),
+      onOperation: (ctx, id, _payload, _args, result) => {
+        // A subscription (its result is a stream): counted open until it completes or its socket closes.
+        if (!(Symbol.asyncIterator in result) || !ctx.extra.subscriptionIds) return;
+        ctx.extra.subscriptionIds.add(id);
+        metrics.subscriptionsOpen.inc({ transport: 'graphql-ws' });
+      },
+      onComplete: (ctx, id) => {
+        ctx.extra.contexts?.delete(id);
+        if (ctx.extra.subscriptionIds?.delete(id)) metrics.subscriptionsOpen.dec({ transport: 'graphql-ws' });
+      },
       onError: (ctx, id, _payload, errors) =>
         errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger, socketLocale(ctx.extra, id))),
-      onNext: (ctx, id, _payload, _args, result) =>
-        result.errors?.length
+      onNext: (ctx, id, _payload, _args, result) => {
+        metrics.messagesSent.inc({ transport: 'graphql-ws' });
+        return result.errors?.length
           ? { ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger, socketLocale(ctx.extra, id))) }
-          : undefined,
+          : undefined;
+      },
     },
     graphqlWss,
   );
@@ -344,6 +382,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       socket.once('close', () => connection.release());
       liveOf.set(request, connection);
       graphqlWss.handleUpgrade(request, socket, head, (upgraded) => {
+        watchSocket(upgraded, 'graphql-ws', logger, { requestId: newId('request'), path, ip: connection.ip }, false);
         connection.onEnd((err) => upgraded.close(closeCodeOf(err), closeReasonOf(err)));
         quietOversizedMessages(upgraded, logger);
         graphqlWss.emit('connection', upgraded, request);

@@ -8,6 +8,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import { ModelRequestError, streamChat, type ChatMessage, type ChatResult } from '../agents/model-client.js';
 import type { Config } from '../config.js';
+import { metrics } from '../metrics.js';
 import { AGENT_INPUT_ERROR } from '../../workflows/definitions.js';
 
 export async function callModel(
@@ -21,8 +22,10 @@ export async function callModel(
   }
   const heartbeat = () => ctx.heartbeat(options.heartbeat?.());
   const beat = setInterval(heartbeat, 1000);
+  const started = performance.now();
+  let outcome: 'ok' | 'error' | 'cancelled' = 'error';
   try {
-    return await streamChat({
+    const result = await streamChat({
       baseUrl: config.MODEL_BASE_URL,
       apiKey: config.MODEL_API_KEY,
       model: config.MODEL_NAME,
@@ -35,11 +38,20 @@ export async function callModel(
         await options.onDelta?.(text);
       },
     });
+    outcome = 'ok';
+    metrics.modelTokens.inc({ kind: 'prompt' }, result.promptTokens);
+    metrics.modelTokens.inc({ kind: 'completion' }, result.completionTokens);
+    return result;
   } catch (err) {
-    if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
+    if (ctx.cancellationSignal.aborted) {
+      outcome = 'cancelled';
+      throw ctx.cancellationSignal.reason;
+    }
     if (err instanceof ModelRequestError) throw ApplicationFailure.create({ type: AGENT_INPUT_ERROR, message: err.message, nonRetryable: true });
     throw err; // unavailable or timed out: Temporal retries with backoff
   } finally {
     clearInterval(beat);
+    metrics.modelCalls.inc({ outcome });
+    metrics.modelDuration.observe({ outcome }, (performance.now() - started) / 1000);
   }
 }

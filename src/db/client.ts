@@ -1,7 +1,8 @@
 /** The Prisma client over the pg driver adapter (no engine binary at run time). */
 import { PrismaPg } from '@prisma/adapter-pg';
-import type pg from 'pg';
+import pg from 'pg';
 import { PrismaClient } from '../generated/prisma/client.js';
+import { watchPool } from '../metrics.js';
 
 export type Db = PrismaClient;
 export { Prisma } from '../generated/prisma/client.js';
@@ -44,8 +45,11 @@ export function poolOptions(connectionString: string, max: number, t: DbTimeouts
  * transactions alone fail when the pool was busy under load).
  */
 export function createDb(connectionString: string, poolSize: number, timeouts: DbTimeouts = DEFAULT_DB_TIMEOUTS): Db {
+  // The pool is ours so that its connections are reported on /metrics; $disconnect ends it.
+  const pool = new pg.Pool(poolOptions(connectionString, poolSize, timeouts));
+  watchPool(pool, 'main');
   return new PrismaClient({
-    adapter: new PrismaPg(poolOptions(connectionString, poolSize, timeouts)),
+    adapter: new PrismaPg(pool, { disposeExternalPool: true }),
     transactionOptions: { maxWait: timeouts.connectMs + 1000 },
   });
 }

@@ -29,6 +29,8 @@ import {
 } from 'graphql';
 import { buildContext, contextFor, type GraphQLContext } from '../context.js';
 import { checkShape, operationCost, type OperationCost, type Pricing, type ShapeLimits } from '../graphql/cost.js';
+import { accessFacts } from '../logger.js';
+import { limitOf, metrics, operationLabel, outcomeOf, transportOf } from '../metrics.js';
 import type { LiveConnection } from '../services/auth/live-connections.js';
 import type { ServiceDeps } from '../services/deps.js';
 import type { Admission } from '../services/limits/limiter.js';
@@ -134,8 +136,10 @@ export class OperationRunner {
   ) {}
 
   /** Authenticates the request when it carries a credential (401 when that credential is bad) and returns its context. */
-  context(request: EdgeRequest): Promise<GraphQLContext> {
-    return buildContext(this.deps, request);
+  async context(request: EdgeRequest): Promise<GraphQLContext> {
+    const context = await buildContext(this.deps, request);
+    accessFacts.note(context.requestId, { accountId: context.principal?.userId });
+    return context;
   }
 
   /**
@@ -153,19 +157,49 @@ export class OperationRunner {
    * execution refuses it anyway (variables that do not fit their types): nothing is charged.
    * `endpoint` is what the usage ledger records it under.
    */
-  async admit(caller: Pick<GraphQLContext, 'principal' | 'ip'>, op: Operation, endpoint: string, pricing: Pricing = 'selection'): Promise<Admitted | null> {
+  async admit(caller: Pick<GraphQLContext, 'principal' | 'ip'> & { requestId?: string }, op: Operation, endpoint: string, pricing: Pricing = 'selection'): Promise<Admitted | null> {
+    const transport = transportOf(endpoint);
+    accessFacts.note(caller.requestId, { accountId: caller.principal?.userId, operation: op.operation.name?.value ?? op.operation.operation, operationType: op.operation.operation });
     if (!variablesFit(this.schema, op.operation, op.variables)) return null;
     const cost = operationCost(this.schema, op.operation, fragmentsOf(op.document), op.variables, pricing);
     const { limiter } = this.deps;
-    await limiter.checkQuery(caller.principal, cost);
-    const admission = caller.principal
-      ? await limiter.admit(caller.principal, cost.cost, endpoint, cost.rateCost)
-      : await limiter.admitAddress(caller.ip, cost.rateCost);
+    let admission: Admission;
+    try {
+      await limiter.checkQuery(caller.principal, cost);
+      admission = caller.principal
+        ? await limiter.admit(caller.principal, cost.cost, endpoint, cost.rateCost)
+        : await limiter.admitAddress(caller.ip, cost.rateCost);
+    } catch (err) {
+      const limit = limitOf(err);
+      if (limit) metrics.limitRejections.inc({ limit, transport });
+      throw err;
+    }
+    accessFacts.note(caller.requestId, { cost: cost.cost });
+    metrics.costCharged.inc({ transport, operation: operationLabel(this.schema, op.operation), type: op.operation.operation }, cost.cost);
     return { admission, cost };
+  }
+
+  /** Counts a route-table operation (REST, chat, the task WebSocket) with its outcome and duration; GraphQL over HTTP counts its own. */
+  private observe(endpoint: string, op: Operation, started: number, error?: unknown): void {
+    const labels = { transport: transportOf(endpoint), operation: operationLabel(this.schema, op.operation), type: op.operation.operation };
+    metrics.operations.inc({ ...labels, outcome: error === undefined ? 'ok' : outcomeOf((error as { code?: unknown }).code) });
+    metrics.operationDuration.observe(labels, (performance.now() - started) / 1000);
   }
 
   /** Admits and executes a query or mutation; its first error is thrown as an AppError. */
   async execute(context: GraphQLContext, op: Operation, endpoint: string, options: ExecuteOptions = {}): Promise<Executed> {
+    const started = performance.now();
+    try {
+      const executed = await this.executeAdmitted(context, op, endpoint, options);
+      this.observe(endpoint, op, started);
+      return executed;
+    } catch (err) {
+      this.observe(endpoint, op, started, err);
+      throw err;
+    }
+  }
+
+  private async executeAdmitted(context: GraphQLContext, op: Operation, endpoint: string, options: ExecuteOptions): Promise<Executed> {
     const admitted = await this.admit(context, op, endpoint, options.pricing);
     if (admitted) options.onAdmitted?.(admitted.admission.headers);
     let result: ExecutionResult;
@@ -202,12 +236,15 @@ export class OperationRunner {
       released = true;
       await admitted?.admission.release();
     };
+    const started = performance.now();
     try {
       const events = await this.subscribeAdmitted(context, op, options);
       if (!options.holdSlot) await release();
+      this.observe(endpoint, op, started);
       return { events, headers: admitted?.admission.headers ?? {}, release };
     } catch (err) {
       await release();
+      this.observe(endpoint, op, started, err);
       throw err;
     }
   }

@@ -14,6 +14,7 @@ import { extractCredential } from '../context.js';
 import { AppError, AuthenticationError } from '../errors.js';
 import { defaultLocale } from '../i18n/locale.js';
 import { newId } from '../ids.js';
+import { metrics, watchSocket } from '../metrics.js';
 import { clientIp } from '../rest/client-ip.js';
 import { asAppError, envelopeOf, errorBody, vocabularyError, type EnvelopeOptions } from '../rest/envelope.js';
 import { closeCodeOf, closeReasonOf, type LiveConnection, type LiveConnections } from '../services/auth/live-connections.js';
@@ -86,6 +87,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
       }
       wss.handleUpgrade(request, socket, head, (ws) => {
         upgraded = true;
+        watchSocket(ws, 'task-ws', deps.logger, { requestId, path: url.pathname, accountId: context.principal?.userId ?? null }, url.searchParams.has('since'));
         // A credential that stops holding ends the stream: 4401 (revoked, expired), 4403 (outside its CIDR allow-list).
         held.onEnd((err) => {
           if (ws.readyState === ws.OPEN) ws.close(closeCodeOf(err), closeReasonOf(err));
@@ -117,6 +119,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
       for await (const result of stream) {
         if (result.errors?.length) throw result.errors[0];
         ws.send(JSON.stringify(route.message(Object.values(result.data ?? {})[0])));
+        metrics.messagesSent.inc({ transport: 'task-ws' });
       }
       if (ws.readyState === ws.OPEN) ws.close(1000, route.completed);
     } catch (err) {

@@ -8,6 +8,7 @@ import { EventEmitter } from 'node:events';
 import pg from 'pg';
 import { DEFAULT_DB_TIMEOUTS, poolOptions, type DbTimeouts } from '../db/client.js';
 import type { Logger } from '../logger.js';
+import { metrics, watchPool } from '../metrics.js';
 
 export interface EventBus {
   publish(streamId: string, seq: number): Promise<void>;
@@ -20,6 +21,8 @@ export interface EventBus {
 }
 
 const CHANNEL = 'codex_events';
+/** Notifications timed at once at most (a lost one is forgotten when this many wait). */
+const MAX_TIMED_NOTIFICATIONS = 10_000;
 const CONTROL_CHANNEL = 'codex_control';
 
 /** Delivers within this process only. */
@@ -62,6 +65,8 @@ export class PostgresEventBus implements EventBus {
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private failures = 0;
+  /** When this process published each notification it has not received back yet. */
+  private readonly published = new Map<string, number>();
 
   private constructor(
     private readonly url: string,
@@ -69,6 +74,7 @@ export class PostgresEventBus implements EventBus {
     private readonly logger: Logger,
     private readonly timeouts: DbTimeouts,
   ) {
+    watchPool(pool, 'event_bus');
     pool.on('error', (err) => logger.warn({ err: { message: err.message, code: (err as { code?: string }).code } }, 'event bus: an idle database connection failed'));
   }
 
@@ -85,7 +91,14 @@ export class PostgresEventBus implements EventBus {
       const space = payload.indexOf(' ');
       if (space < 0) return;
       if (msg.channel === CONTROL_CHANNEL) void this.local.broadcast(payload.slice(0, space), payload.slice(space + 1));
-      else void this.local.publish(payload.slice(0, space), Number(payload.slice(space + 1)));
+      else {
+        const sentAt = this.published.get(payload);
+        if (sentAt !== undefined) {
+          this.published.delete(payload);
+          metrics.notifyLag.observe((performance.now() - sentAt) / 1000);
+        }
+        void this.local.publish(payload.slice(0, space), Number(payload.slice(space + 1)));
+      }
     });
     const lost = (err?: Error) => {
       if (this.closed || this.listener !== client) return;
@@ -132,7 +145,11 @@ export class PostgresEventBus implements EventBus {
   }
 
   async publish(streamId: string, seq: number) {
-    await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, `${streamId} ${seq}`]);
+    const payload = `${streamId} ${seq}`;
+    // NOTIFY lag: this process receives its own notifications too; the time until then is measured.
+    if (this.published.size >= MAX_TIMED_NOTIFICATIONS) this.published.clear();
+    this.published.set(payload, performance.now());
+    await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]);
   }
 
   subscribe(streamId: string, listener: (seq: number) => void) {

@@ -12,6 +12,7 @@ import { INT32_MAX, parseBoundedInt, wholeNumberMessage } from '../bounded-int.j
 import { streamError } from '../edge/errors.js';
 import { AuthenticationError, ValidationError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { metrics, streamClosed, streamOpened } from '../metrics.js';
 import type { LiveConnection, LiveConnections } from '../services/auth/live-connections.js';
 import { errorBody } from './envelope.js';
 
@@ -104,6 +105,8 @@ export async function sendEventStream(
   for (const [name, value] of Object.entries(reply.getHeaders())) if (value !== undefined) headers[name] = value;
   res.writeHead(200, { ...headers, 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', connection: 'keep-alive', 'x-accel-buffering': 'no' });
   res.flushHeaders();
+  const resumed = request.headers['last-event-id'] !== undefined || new URL(request.url, 'http://localhost').searchParams.has('since');
+  streamOpened('sse', resumed);
   let open = true;
   const stop = () => {
     open = false;
@@ -128,6 +131,7 @@ export async function sendEventStream(
       if (result.errors?.length) throw result.errors[0];
       const data = Object.values(result.data ?? {})[0];
       res.write(frame(run.event(data)));
+      metrics.messagesSent.inc({ transport: 'sse' });
     }
   } catch (err) {
     const appError = streamError(err, logger, request.id, 'event stream');
@@ -138,6 +142,7 @@ export async function sendEventStream(
     res.off('close', stop);
     connection.release();
     if (open) res.end();
+    streamClosed('sse', 'end');
     await run.finish?.();
   }
 }

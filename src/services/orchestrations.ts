@@ -6,6 +6,7 @@
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';
 import { agentCatalog, agentTypes } from '../agents/catalog.js';
+import { metrics } from '../metrics.js';
 import type { Orchestration } from '../generated/prisma/client.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
 import { appendEvent, type StoredEvent } from '../events/event-store.js';
@@ -118,6 +119,11 @@ export async function startOrchestration(
       return id;
     },
   );
+  if (!replayed) {
+    metrics.orchestrationsSubmitted.inc();
+    for (const agentType of input.agents) metrics.tasksSubmitted.inc({ agent_type: agentType });
+    deps.logger.info({ orchestrationId: resourceId, accountId: principal.userId, strategy: input.strategy, agents: input.agents }, 'orchestration submitted');
+  }
   return { id: resourceId, replayed };
 }
 
@@ -244,7 +250,7 @@ export interface AggregatedResult {
  * the summary starts with the error's message.
  */
 export async function finishOrchestration(
-  deps: Pick<ServiceDeps, 'db' | 'bus'>,
+  deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>,
   input: { orchestrationId: string; cancelled: boolean; failedFast: boolean; interrupted?: { code: string; message: string } },
 ) {
   const unfinished = await deps.db.agentTask.findMany({
@@ -276,14 +282,21 @@ export async function finishOrchestration(
     ].join(' '),
   };
   const aggregatedResult: object = aggregated; // a Json column takes it as a plain object
-  await changeWithWebhookEvent(deps, async (tx) => {
-    const ended = await tx.orchestration.updateMany({
+  const ended = await changeWithWebhookEvent(deps, async (tx) => {
+    const changed = await tx.orchestration.updateMany({
       where: { id: input.orchestrationId, status: 'in_progress' },
       data: { status, aggregatedResult, completedAt: new Date() },
     });
-    if (ended.count === 0) return { result: undefined, event: null };
-    return { result: undefined, event: orchestrationWebhookEvent(await tx.orchestration.findUniqueOrThrow({ where: { id: input.orchestrationId } })) };
+    if (changed.count === 0) return { result: null, event: null };
+    const row = await tx.orchestration.findUniqueOrThrow({ where: { id: input.orchestrationId } });
+    return { result: row, event: orchestrationWebhookEvent(row) };
   });
+  if (ended) {
+    const seconds = (Date.now() - ended.createdAt.getTime()) / 1000;
+    metrics.orchestrationsFinished.inc({ state: status });
+    metrics.orchestrationRunTime.observe({ state: status }, seconds);
+    deps.logger.info({ orchestrationId: ended.id, status, tasks: tasks.length, completed: completed.length, seconds }, 'orchestration finished');
+  }
   await appendEvent(deps.db, deps.bus, {
     streamId: input.orchestrationId,
     type: 'orchestration',

@@ -21,17 +21,26 @@ import { loadWorkflowBundle } from './workflow-bundle.js';
 
 let runtimeInstalled = false;
 
-/** Routes the SDK's own logs to warnings only; must run before the first Temporal connection. */
 /**
  * How long running activities get to finish at shutdown: the process's deadline less 5 s for closing
  * connections, so the whole shutdown fits SHUTDOWN_TIMEOUT_SECONDS (activities cut short are retried elsewhere).
  */
 const activityGrace = (config: Config) => `${Math.max(1, config.SHUTDOWN_TIMEOUT_SECONDS - 5)} seconds`;
 
-export function installTemporalRuntime(): void {
+/**
+ * Routes the SDK's own logs to warnings only; must run before the first Temporal connection. With
+ * `metricsAddress` (TEMPORAL_METRICS_LISTEN, worker processes only) the SDK serves its own
+ * Prometheus metrics there: task slots available and used per queue, polls, activity and workflow
+ * task latencies (`temporal_*`).
+ */
+export function installTemporalRuntime(metricsAddress?: string): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+  Runtime.install({
+    logger: new DefaultLogger('WARN'),
+    shutdownSignals: [],
+    ...(metricsAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: metricsAddress, countersTotalSuffix: true } } } } : {}),
+  });
 }
 
 export interface RunningWorkers {

@@ -3,6 +3,7 @@ import { agentCatalog } from '../../agents/catalog.js';
 import type { AgentTask } from '../../generated/prisma/client.js';
 import { ValidationError } from '../../errors.js';
 import { newId } from '../../ids.js';
+import { metrics } from '../../metrics.js';
 import { agentTaskWorkflow, type AgentTaskWorkflowInput } from '../../../workflows/agent-task.js';
 import { start, startForRow } from '../../temporal/start-for-row.js';
 import type { Principal, ServiceDeps } from '../deps.js';
@@ -124,5 +125,9 @@ export async function executeAgentTask(
       return task.id;
     },
   );
+  if (!replayed) {
+    metrics.tasksSubmitted.inc({ agent_type: input.agentType });
+    deps.logger.info({ taskId: resourceId, accountId: principal.userId, teamId, agentType: input.agentType }, 'task submitted');
+  }
   return { taskId: resourceId, replayed };
 }

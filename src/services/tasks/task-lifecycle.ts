@@ -5,6 +5,7 @@
  */
 import type { AgentTask } from '../../generated/prisma/client.js';
 import type { TaskStatus } from '../../generated/prisma/enums.js';
+import { metrics } from '../../metrics.js';
 import type { ServiceDeps } from '../deps.js';
 import { emitTaskEvent } from './task-events.js';
 import { changeWithWebhookEvent } from '../webhooks/events.js';
@@ -12,16 +13,24 @@ import { taskWebhookEvent } from '../webhooks/sources.js';
 import type { TaskResult } from './task-result.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
+/** State changes are logged, once each, by whoever makes them. */
+type LoggingDeps = Deps & Pick<ServiceDeps, 'logger'>;
 const ACTIVE: TaskStatus[] = ['queued', 'running'];
 
 /** Marks the task running (first attempt) and returns it; null when it already finished. */
-export async function startTask(deps: Deps, taskId: string): Promise<AgentTask | null> {
+export async function startTask(deps: LoggingDeps, taskId: string): Promise<AgentTask | null> {
   const started = await deps.db.agentTask.updateMany({
     where: { id: taskId, status: 'queued' },
     data: { status: 'running', startedAt: new Date() },
   });
   const task = await deps.db.agentTask.findUnique({ where: { id: taskId } });
   if (!task || !ACTIVE.includes(task.status)) return null;
+  if (started.count === 1) {
+    const waited = (task.startedAt!.getTime() - task.createdAt.getTime()) / 1000;
+    metrics.tasksStarted.inc({ agent_type: task.agentType });
+    metrics.taskQueueWait.observe({ agent_type: task.agentType }, waited);
+    deps.logger.info({ taskId, agentType: task.agentType, status: 'running', queuedSeconds: waited }, 'task started');
+  }
   if (started.count === 1 || task.status === 'running') {
     await emitTaskEvent(deps, taskId, 'progress', 'started', {
       status: 'running',
@@ -71,7 +80,7 @@ export async function reportProgress(deps: Deps, taskId: string, step: { key: st
 
 /** Stores the result and the terminal `result` event; false when the task had already finished. */
 export async function completeTask(
-  deps: Deps,
+  deps: LoggingDeps,
   taskId: string,
   outcome: { result: TaskResult; promptTokens: number; completionTokens: number; costUsd: number },
 ): Promise<boolean> {
@@ -95,12 +104,25 @@ export async function completeTask(
 }
 
 /** Moves an unfinished task to its final state and stores its webhook event in the same transaction, then announces the deliveries. */
-async function endTaskWithWebhook(deps: Deps, taskId: string, data: Parameters<Deps['db']['agentTask']['updateMany']>[0]['data']): Promise<{ count: number }> {
-  return changeWithWebhookEvent(deps, async (tx) => {
+async function endTaskWithWebhook(deps: LoggingDeps, taskId: string, data: Parameters<Deps['db']['agentTask']['updateMany']>[0]['data']): Promise<{ count: number }> {
+  const ended = await changeWithWebhookEvent(deps, async (tx) => {
     const u = await tx.agentTask.updateMany({ where: { id: taskId, status: { in: ACTIVE } }, data });
-    if (u.count === 0) return { result: { count: 0 }, event: null };
-    return { result: { count: u.count }, event: taskWebhookEvent(await tx.agentTask.findUniqueOrThrow({ where: { id: taskId } })) };
+    if (u.count === 0) return { result: null, event: null };
+    const task = await tx.agentTask.findUniqueOrThrow({ where: { id: taskId } });
+    return { result: task, event: taskWebhookEvent(task) };
   });
+  if (ended) taskEnded(deps, ended);
+  return { count: ended ? 1 : 0 };
+}
+
+/** The one log line and the metrics of a task reaching its final state. */
+function taskEnded(deps: LoggingDeps, task: AgentTask): void {
+  const ranSeconds = task.startedAt ? ((task.completedAt ?? new Date()).getTime() - task.startedAt.getTime()) / 1000 : null;
+  const labels = { agent_type: task.agentType, state: task.status };
+  metrics.tasksFinished.inc(labels);
+  if (ranSeconds !== null) metrics.taskRunTime.observe(labels, ranSeconds);
+  const error = task.error as { code?: string } | null;
+  deps.logger.info({ taskId: task.id, agentType: task.agentType, status: task.status, orchestrationId: task.orchestrationId, ranSeconds, errorCode: error?.code }, 'task finished');
 }
 
 export const finalErrors = {
@@ -110,7 +132,7 @@ export const finalErrors = {
 
 /** Ends an unfinished task as failed, cancelled or timed out, with its terminal `error` event. */
 export async function finishTask(
-  deps: Deps,
+  deps: LoggingDeps,
   taskId: string,
   status: 'failed' | 'cancelled' | 'timed_out',
   error: { code: string; message: string } = status === 'failed' ? { code: 'agent_error', message: 'The agent failed.' } : finalErrors[status],

@@ -108,6 +108,7 @@ export async function startVisualization(deps: ServiceDeps, principal: Principal
       return id;
     },
   );
+  if (!replayed) deps.logger.info({ visualizationId: resourceId, accountId: principal.userId, status: 'processing' }, 'visualization submitted');
   return { id: resourceId, replayed };
 }
 
@@ -356,6 +357,7 @@ export async function runVisualization(
       progress: 100,
       message: `Analysed ${result.stats.total_commits} commits by ${result.stats.total_contributors} contributors; ${result.stats.total_files} files`,
     });
+    deps.logger.info({ visualizationId: id, status: 'completed', commits: result.stats.total_commits }, 'visualization completed');
     return 'completed';
   } catch (err) {
     if (err instanceof RepositoryError || err instanceof ValidationError) {
@@ -442,9 +444,11 @@ async function storeRows(
 }
 
 /** Ends the visualization as failed with a reason safe to show (after retries ran out, or a repository problem). */
-export async function failVisualization(deps: Pick<ServiceDeps, 'db' | 'bus'>, id: string, message: string): Promise<void> {
+export async function failVisualization(deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>, id: string, message: string): Promise<void> {
   const { count } = await deps.db.visualization.updateMany({ where: { id, status: 'processing' }, data: { status: 'failed', error: message, completedAt: new Date() } });
-  if (count) await emit(deps, id, 'visualization', 'terminal', { status: 'failed', progress: 100, message });
+  if (!count) return;
+  deps.logger.info({ visualizationId: id, status: 'failed', reason: message }, 'visualization failed');
+  await emit(deps, id, 'visualization', 'terminal', { status: 'failed', progress: 100, message });
 }
 
 /** Progress events after `since`, then live until the visualization ends. */

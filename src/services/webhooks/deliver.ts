@@ -5,6 +5,7 @@
  * webhook-id header, the same on every attempt and redelivery), resource_id, created_at, data.
  */
 import type { Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent } from '../../generated/prisma/client.js';
+import { attemptLabel, metrics } from '../../metrics.js';
 import type { ServiceDeps } from '../deps.js';
 import { notifyUser } from './notify.js';
 import { decryptSecret, signedHeaders } from './secrets.js';
@@ -104,14 +105,22 @@ export async function attemptDelivery(deps: Deps, input: { deliveryId: string; n
     deps.logger.info({ webhookId: delivery.webhook.id, deliveryId: delivery.id, ownerId: delivery.webhook.createdById }, 'webhook delivery skipped: its endpoint owner may no longer see the event');
     return 'stopped';
   }
-  const outcome = outcomeOf(await sendAttempt(deps, delivery, input.number));
-  await deps.db.webhookDelivery.updateMany({
+  const attempt = await sendAttempt(deps, delivery, input.number);
+  const outcome = outcomeOf(attempt);
+  metrics.webhookDeliveries.inc({ outcome, attempt: attemptLabel(input.number) });
+  if (outcome === 'succeeded') metrics.webhookLatency.observe((Date.now() - delivery.event.createdAt.getTime()) / 1000);
+  const ended = await deps.db.webhookDelivery.updateMany({
     where: { id: input.deliveryId, status: 'pending' },
     data:
       outcome === 'succeeded'
         ? { status: 'succeeded', attemptCount: input.number, completedAt: new Date(), nextAttemptAt: null }
         : { attemptCount: input.number, nextAttemptAt: outcome === 'failed' && input.nextDelayMs != null ? new Date(Date.now() + input.nextDelayMs) : null },
   });
+  if (ended.count === 1) {
+    const fields = { webhookId: delivery.webhook.id, deliveryId: delivery.id, eventId: delivery.event.id, eventType: delivery.event.type, attempt: input.number, statusCode: attempt.statusCode };
+    if (outcome === 'succeeded') deps.logger.info({ ...fields, status: 'succeeded' }, 'webhook delivery succeeded');
+    else deps.logger.info({ ...fields, status: 'pending', outcome, retryInMs: outcome === 'failed' ? input.nextDelayMs : null }, 'webhook delivery attempt failed');
+  }
   return outcome;
 }
 
@@ -122,7 +131,8 @@ export async function attemptDelivery(deps: Deps, input: { deliveryId: string; n
 export async function failDelivery(deps: Deps, input: { deliveryId: string; reason: 'exhausted' | 'gone' }): Promise<void> {
   const delivery = await deps.db.webhookDelivery.findUnique({ where: { id: input.deliveryId }, include: { webhook: true } });
   if (!delivery) return;
-  await deps.db.webhookDelivery.updateMany({ where: { id: delivery.id, status: 'pending' }, data: { status: 'failed', completedAt: new Date(), nextAttemptAt: null } });
+  const failed = await deps.db.webhookDelivery.updateMany({ where: { id: delivery.id, status: 'pending' }, data: { status: 'failed', completedAt: new Date(), nextAttemptAt: null } });
+  if (failed.count === 1) deps.logger.info({ webhookId: delivery.webhookId, deliveryId: delivery.id, status: 'failed', reason: input.reason, attempts: delivery.attemptCount }, 'webhook delivery failed');
   const w = delivery.webhook;
   const reason =
     input.reason === 'gone'
@@ -130,6 +140,7 @@ export async function failDelivery(deps: Deps, input: { deliveryId: string; reas
       : `Delivery ${delivery.id} failed ${delivery.attemptCount} times in a row (the last retry of the schedule).`;
   const disabled = await deps.db.webhook.updateMany({ where: { id: w.id, enabled: true }, data: { enabled: false, disabledAt: new Date(), disabledReason: reason } });
   if (disabled.count === 0) return;
+  metrics.webhooksDisabled.inc();
   deps.logger.info({ webhookId: w.id, deliveryId: delivery.id, reason: input.reason }, 'webhook endpoint disabled');
   await notifyUser(deps, w.createdById, {
     type: 'webhook.disabled',
