@@ -2,7 +2,8 @@
  * Workers: one per queue. The cpu queue runs workflows and built-in agents, the gpu queue model
  * inference. `npm start` runs them in-process; src/worker.ts runs them alone for scale-out.
  */
-import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
+import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { createGenerationActivities, createGenerationModelActivities } from '../activities/generations.js';
 import { createModelActivities } from '../activities/model.js';
 import { createOrchestrationActivities } from '../activities/orchestrations.js';
@@ -17,6 +18,7 @@ import { ensureRetentionSchedule } from './schedules.js';
 import { startReconciler, type Reconciler } from '../services/reconcile/reconciler.js';
 import { startWebhookDispatcher, type WebhookDispatcher } from '../services/webhooks/dispatcher.js';
 import { loadWorkflowBundle } from './workflow-bundle.js';
+import { activeTracing, workflowSpanProcessor } from '../tracing.js';
 
 let runtimeInstalled = false;
 
@@ -31,6 +33,21 @@ export function installTemporalRuntime(): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
   Runtime.install({ logger: new DefaultLogger('WARN'), shutdownSignals: [] });
+}
+
+/**
+ * With tracing on: each activity runs in a span continuing its workflow's, and the workflow's own
+ * spans (made in the sandbox, see the traced bundle) leave it through the `exporter` sink.
+ */
+function tracingOptions(): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
+  const tracing = activeTracing();
+  if (!tracing) return {};
+  return {
+    interceptors: {
+      activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) })],
+    },
+    sinks: { exporter: makeWorkflowExporter(workflowSpanProcessor(tracing.spanProcessor) as never, tracing.resource) },
+  };
 }
 
 export interface RunningWorkers {
@@ -56,7 +73,8 @@ export async function startWorkers(
         connection,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.taskQueues.cpu,
-        workflowBundle: await loadWorkflowBundle(config.cacheDir, deps.logger),
+        workflowBundle: await loadWorkflowBundle(config.cacheDir, deps.logger, !!activeTracing()),
+        ...tracingOptions(),
         activities: {
           ...taskActivities,
           ...createOrchestrationActivities(deps),
@@ -83,6 +101,7 @@ export async function startWorkers(
           taskQueue: config.taskQueues.gpu,
           activities: { ...createModelActivities(deps, config), ...createGenerationModelActivities(deps, config) },
           maxConcurrentActivityTaskExecutions: config.WORKER_GPU_MAX_CONCURRENT_ACTIVITIES,
+          ...tracingOptions(),
           shutdownGraceTime: activityGrace(config),
         }),
       );
