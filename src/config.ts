@@ -194,6 +194,22 @@ export const configSchema = z.object({
   VISUALIZATION_WORK_DIR: z.string().min(1).optional(),
   VISUALIZATION_GIT_PARALLELISM: positiveInt.max(64).optional(),
   VISUALIZATION_CLONE_TIMEOUT_SECONDS: positiveInt.max(86400).default(900),
+
+  /** Traces (OpenTelemetry's standard variables). Off unless an exporter or an OTLP endpoint is set. */
+  OTEL_SDK_DISABLED: bool.default(false),
+  OTEL_TRACES_EXPORTER: z.enum(['otlp', 'none'], { message: 'must be otlp or none' }).optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: url(['http:', 'https:']).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: url(['http:', 'https:']).optional(),
+  OTEL_EXPORTER_OTLP_HEADERS: z.string().optional(),
+  OTEL_EXPORTER_OTLP_TRACES_HEADERS: z.string().optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).default('codex-gateway'),
+  OTEL_RESOURCE_ATTRIBUTES: z.string().optional(),
+  OTEL_TRACES_SAMPLER: z
+    .enum(['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'], {
+      message: 'must be always_on, always_off, traceidratio or one of them prefixed with parentbased_',
+    })
+    .default('parentbased_always_on'),
+  OTEL_TRACES_SAMPLER_ARG: z.coerce.number({ message: 'must be a ratio between 0 and 1' }).min(0).max(1).default(1),
 });
 
 type Raw = z.infer<typeof configSchema>;
@@ -213,6 +229,8 @@ export interface Config extends Raw {
   metricsListen: { host: string; port: number } | null;
   /** The same for a worker process (WORKER_METRICS_LISTEN). */
   workerMetricsListen: { host: string; port: number } | null;
+  /** Where traces go over OTLP (HTTP, protobuf), or null when tracing is off. */
+  traces: { url: string; headers: Record<string, string>; resourceAttributes: Record<string, string> } | null;
 }
 
 /** Thrown for a bad environment variable; its message is one line naming the variable. */
@@ -261,7 +279,37 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     taskQueues: { cpu: `${raw.TASK_QUEUE_PREFIX}-cpu`, gpu: `${raw.TASK_QUEUE_PREFIX}-gpu` },
     metricsListen: raw.METRICS_LISTEN ? hostPort('METRICS_LISTEN', raw.METRICS_LISTEN) : null,
     workerMetricsListen: raw.WORKER_METRICS_LISTEN ? hostPort('WORKER_METRICS_LISTEN', raw.WORKER_METRICS_LISTEN) : null,
+    traces: tracesTarget(raw),
   };
+}
+
+/**
+ * Tracing is on with OTEL_TRACES_EXPORTER=otlp, or when an OTLP endpoint is set and the exporter is
+ * not `none`; OTEL_SDK_DISABLED=true turns it off whatever else is set. The endpoint is the
+ * collector's base URL (`/v1/traces` is added) unless the traces-only one is given as is.
+ */
+function tracesTarget(raw: Raw): Config['traces'] {
+  const wanted = raw.OTEL_TRACES_EXPORTER === 'otlp' || (!raw.OTEL_TRACES_EXPORTER && !!(raw.OTEL_EXPORTER_OTLP_ENDPOINT || raw.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT));
+  if (raw.OTEL_SDK_DISABLED || !wanted) return null;
+  const url = raw.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? `${(raw.OTEL_EXPORTER_OTLP_ENDPOINT ?? 'http://localhost:4318').replace(/\/$/, '')}/v1/traces`;
+  return {
+    url,
+    headers: keyValues('OTEL_EXPORTER_OTLP_HEADERS', raw.OTEL_EXPORTER_OTLP_HEADERS, raw.OTEL_EXPORTER_OTLP_TRACES_HEADERS),
+    resourceAttributes: keyValues('OTEL_RESOURCE_ATTRIBUTES', raw.OTEL_RESOURCE_ATTRIBUTES),
+  };
+}
+
+/** `key1=value1,key2=value2` (values URL-encoded), as the OTEL_* lists are written. */
+function keyValues(name: string, ...lists: Array<string | undefined>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const list of lists) {
+    for (const pair of (list ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+      const at = pair.indexOf('=');
+      if (at <= 0) throw new ConfigError(`Invalid configuration: ${name} must be key=value pairs separated by commas (got an entry without "=")`);
+      out[decodeURIComponent(pair.slice(0, at).trim())] = decodeURIComponent(pair.slice(at + 1).trim());
+    }
+  }
+  return out;
 }
 
 function hostPort(name: string, value: string): { host: string; port: number } {
@@ -272,7 +320,7 @@ function hostPort(name: string, value: string): { host: string; port: number } {
 }
 
 function redact(name: string, value: string): string {
-  return /KEY|SECRET|PASSWORD|TOKEN|DATABASE_URL|SMTP_URL/.test(name) ? '[redacted]' : value;
+  return /KEY|SECRET|PASSWORD|TOKEN|DATABASE_URL|SMTP_URL|HEADERS/.test(name) ? '[redacted]' : value;
 }
 
 /** The PATH to search for helper programs (the Temporal CLI, go). */

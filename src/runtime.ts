@@ -29,6 +29,7 @@ import { planChanged, settleSubscription } from './services/billing/subscription
 import { Limiter } from './services/limits/limiter.js';
 import { MemoryLimitStore, RedisLimitStore, ResilientLimitStore, type LimitStore } from './services/limits/store.js';
 import { UsageRecorder } from './services/limits/usage.js';
+import { startTracing } from './tracing.js';
 
 export { StartupError };
 
@@ -119,6 +120,8 @@ export interface Services extends ServiceDeps {
 /** Opens the database, the event bus and the Temporal client. */
 export async function createServices(config: Config, logger: Logger, infra: Pick<Infrastructure, 'databaseUrl' | 'temporalAddress'>): Promise<Services> {
   installTemporalRuntime();
+  // Before the Temporal client: it gets the tracing interceptor only when tracing is installed.
+  const tracing = startTracing(config);
   const db = createDb(infra.databaseUrl, config.DATABASE_POOL_SIZE, dbTimeouts(config));
   const bus: EventBus = config.eventBus === 'postgres' ? await PostgresEventBus.connect(infra.databaseUrl, logger, dbTimeouts(config)) : new MemoryEventBus();
   const temporalAvailability = new TemporalAvailability(logger, { rpcTimeoutMs: config.TEMPORAL_RPC_TIMEOUT_MS, probeIntervalMs: 1000 });
@@ -160,6 +163,7 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
       temporalAvailability.close();
       await temporal.connection.close();
       await db.$disconnect();
+      await tracing?.shutdown();
     },
   };
 }

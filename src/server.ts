@@ -6,6 +6,8 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
+import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
+import { activeTracing, contextFromHeaders } from './tracing.js';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
@@ -89,6 +91,42 @@ export interface GatewayServer {
   close(): Promise<void>;
 }
 
+/**
+ * A server span per request, continuing the caller's `traceparent`. It is made active again just
+ * before the handler (after the body is read, whose events run outside the request's context), so
+ * the GraphQL operation, the Temporal client and the services below are its children.
+ */
+function traceRequests(app: FastifyInstance): void {
+  const spans = new WeakMap<object, { span: Span; ctx: Context }>();
+  const tracer = trace.getTracer('codex-gateway');
+  app.addHook('onRequest', (request, _reply, done) => {
+    const parent = contextFromHeaders(request.headers);
+    const route = request.routeOptions.url;
+    const span = tracer.startSpan(`${request.method} ${route ?? 'unmatched'}`, { kind: SpanKind.SERVER, attributes: { 'http.request.method': request.method, 'http.route': route, 'url.path': request.url.split('?')[0] } }, parent);
+    const ctx = trace.setSpan(parent, span);
+    spans.set(request, { span, ctx });
+    context.with(ctx, done);
+  });
+  app.addHook('preHandler', (request, _reply, done) => {
+    const entry = spans.get(request);
+    if (entry) context.with(entry.ctx, done);
+    else done();
+  });
+  app.addHook('onResponse', (request, reply, done) => {
+    const entry = spans.get(request);
+    if (entry) {
+      entry.span.setAttribute('http.response.status_code', reply.statusCode);
+      if (reply.statusCode >= 500) entry.span.setStatus({ code: SpanStatusCode.ERROR });
+      entry.span.end();
+    }
+    done();
+  });
+  app.addHook('onRequestAbort', (request, done) => {
+    spans.get(request)?.span.setAttribute('http.request.aborted', true).end();
+    done();
+  });
+}
+
 /** Builds the gateway on the given services; call `app.listen` to serve. */
 export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Promise<GatewayServer> {
   const { config, logger } = deps;
@@ -113,6 +151,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
 
   const methodsOf = recordRouteMethods(app);
   decorateErrorEnvelope(app, config);
+  if (activeTracing()) traceRequests(app);
 
   // JSON only: a text/plain body must be refused, not parsed as a string.
   app.removeContentTypeParser('text/plain');

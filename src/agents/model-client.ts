@@ -6,6 +6,7 @@
  * aborts the HTTP call.
  */
 import { toStorableText } from '../services/text.js';
+import { httpClientSpan } from '../tracing.js';
 
 export class ModelUnavailableError extends Error {
   override name = 'ModelUnavailableError';
@@ -37,9 +38,10 @@ export async function streamChat(options: {
 }): Promise<ChatResult> {
   let res: Response;
   try {
-    res = await fetch(`${options.baseUrl.replace(/\/$/, '')}/chat/completions`, {
+    const url = `${options.baseUrl.replace(/\/$/, '')}/chat/completions`;
+    res = await httpClientSpan('model chat.completions', url, (traceHeaders) => fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) },
+      headers: { 'content-type': 'application/json', ...traceHeaders, ...(options.apiKey ? { authorization: `Bearer ${options.apiKey}` } : {}) },
       body: JSON.stringify({
         model: options.model,
         messages: options.messages,
@@ -49,7 +51,7 @@ export async function streamChat(options: {
         ...(options.temperature != null ? { temperature: options.temperature } : {}),
       }),
       signal: options.signal,
-    });
+    }), (r) => r.status);
   } catch (err) {
     if (options.signal.aborted) throw err;
     throw new ModelUnavailableError(`The model endpoint could not be reached: ${(err as Error).message}`);

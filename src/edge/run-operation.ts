@@ -34,6 +34,7 @@ import { limitOf, metrics, operationLabel, outcomeOf, transportOf } from '../met
 import type { LiveConnection } from '../services/auth/live-connections.js';
 import type { ServiceDeps } from '../services/deps.js';
 import type { Admission } from '../services/limits/limiter.js';
+import { inSpan, SpanKind } from '../tracing.js';
 import { operationError, type OperationErrorOptions } from './errors.js';
 
 /** One operation of a document, with its variables. */
@@ -129,6 +130,15 @@ function variablesFit(schema: GraphQLSchema, operation: OperationDefinitionNode,
   return !('errors' in getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 1 }));
 }
 
+/** A GraphQL operation's span: `graphql mutation submitTask` (its start, for a subscription). */
+function spanName(op: Operation): string {
+  return `graphql ${op.operation.operation}${op.operation.name ? ` ${op.operation.name.value}` : ''}`;
+}
+
+function spanAttributes(op: Operation) {
+  return { 'graphql.operation.type': op.operation.operation, 'graphql.operation.name': op.operation.name?.value ?? '' };
+}
+
 export class OperationRunner {
   constructor(
     readonly schema: GraphQLSchema,
@@ -186,8 +196,12 @@ export class OperationRunner {
     metrics.operationDuration.observe(labels, (performance.now() - started) / 1000);
   }
 
-  /** Admits and executes a query or mutation; its first error is thrown as an AppError. */
-  async execute(context: GraphQLContext, op: Operation, endpoint: string, options: ExecuteOptions = {}): Promise<Executed> {
+  /** Admits and executes a query or mutation (a span when tracing is on); its first error is thrown as an AppError. */
+  execute(context: GraphQLContext, op: Operation, endpoint: string, options: ExecuteOptions = {}): Promise<Executed> {
+    return inSpan(spanName(op), SpanKind.INTERNAL, spanAttributes(op), () => this.executeObserved(context, op, endpoint, options));
+  }
+
+  private async executeObserved(context: GraphQLContext, op: Operation, endpoint: string, options: ExecuteOptions): Promise<Executed> {
     const started = performance.now();
     try {
       const executed = await this.executeAdmitted(context, op, endpoint, options);
@@ -228,7 +242,11 @@ export class OperationRunner {
    * its concurrency slot until `release` (a model call streaming its answer), otherwise the slot
    * is given back at once (a stream of events is open for long and mostly idle).
    */
-  async subscribe(context: GraphQLContext, op: Operation, endpoint: string, options: OperationErrorOptions & { holdSlot?: boolean; pricing?: Pricing } = {}): Promise<Subscribed> {
+  subscribe(context: GraphQLContext, op: Operation, endpoint: string, options: OperationErrorOptions & { holdSlot?: boolean; pricing?: Pricing } = {}): Promise<Subscribed> {
+    return inSpan(spanName(op), SpanKind.INTERNAL, spanAttributes(op), () => this.subscribeNow(context, op, endpoint, options));
+  }
+
+  private async subscribeNow(context: GraphQLContext, op: Operation, endpoint: string, options: OperationErrorOptions & { holdSlot?: boolean; pricing?: Pricing }): Promise<Subscribed> {
     const admitted = await this.admit(context, op, endpoint, options.pricing);
     let released = false;
     const release = async () => {

@@ -2,7 +2,9 @@
 import { readFile } from 'node:fs/promises';
 import { Client, Connection, type ConnectionOptions } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry';
 import type { Config } from '../config.js';
+import { activeTracing } from '../tracing.js';
 import type { TemporalAvailability } from './availability.js';
 
 async function tlsOptions(config: Config): Promise<ConnectionOptions['tls']> {
@@ -30,7 +32,9 @@ export async function connectClient(config: Config, address: string, availabilit
     channelArgs: { 'grpc.initial_reconnect_backoff_ms': 250, 'grpc.max_reconnect_backoff_ms': 1000 },
   });
   availability?.watch(connection);
-  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: availability ? { workflow: [availability.interceptor()] } : {} });
+  // With tracing on, a workflow's start is a span that the workflow's own spans continue.
+  const workflow = [...(availability ? [availability.interceptor()] : []), ...(activeTracing() ? [new OpenTelemetryWorkflowClientInterceptor()] : [])];
+  return new Client({ connection, namespace: config.TEMPORAL_NAMESPACE, interceptors: { workflow } });
 }
 
 /** The native connection a worker polls with. */

@@ -2,8 +2,9 @@
  * Workers: one per queue. The cpu queue runs workflows and built-in agents, the gpu queue model
  * inference. `npm start` runs them in-process; src/worker.ts runs them alone for scale-out.
  */
-import { DefaultLogger, Runtime, Worker, type NativeConnection } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, type NativeConnection, type WorkerOptions } from '@temporalio/worker';
 import { createBulkActivities } from '../activities/bulk.js';
+import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor, OpenTelemetryActivityOutboundInterceptor } from '@temporalio/interceptors-opentelemetry';
 import { createGenerationActivities, createGenerationModelActivities } from '../activities/generations.js';
 import { createModelActivities } from '../activities/model.js';
 import { createOrchestrationActivities } from '../activities/orchestrations.js';
@@ -18,6 +19,7 @@ import { ensureRetentionSchedule } from './schedules.js';
 import { startReconciler, type Reconciler } from '../services/reconcile/reconciler.js';
 import { startWebhookDispatcher, type WebhookDispatcher } from '../services/webhooks/dispatcher.js';
 import { loadWorkflowBundle } from './workflow-bundle.js';
+import { activeTracing, workflowSpanProcessor } from '../tracing.js';
 
 let runtimeInstalled = false;
 
@@ -43,6 +45,21 @@ export function installTemporalRuntime(metricsAddress?: string): void {
   });
 }
 
+/**
+ * With tracing on: each activity runs in a span continuing its workflow's, and the workflow's own
+ * spans (made in the sandbox, see the traced bundle) leave it through the `exporter` sink.
+ */
+function tracingOptions(): Pick<WorkerOptions, 'interceptors' | 'sinks'> {
+  const tracing = activeTracing();
+  if (!tracing) return {};
+  return {
+    interceptors: {
+      activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx), outbound: new OpenTelemetryActivityOutboundInterceptor(ctx) })],
+    },
+    sinks: { exporter: makeWorkflowExporter(workflowSpanProcessor(tracing.spanProcessor) as never, tracing.resource) },
+  };
+}
+
 export interface RunningWorkers {
   queues: string[];
   /** Every worker is polling: none was created (no queue to poll), stopped or failed. */
@@ -66,7 +83,8 @@ export async function startWorkers(
         connection,
         namespace: config.TEMPORAL_NAMESPACE,
         taskQueue: config.taskQueues.cpu,
-        workflowBundle: await loadWorkflowBundle(config.cacheDir, deps.logger),
+        workflowBundle: await loadWorkflowBundle(config.cacheDir, deps.logger, !!activeTracing()),
+        ...tracingOptions(),
         activities: {
           ...taskActivities,
           ...createOrchestrationActivities(deps),
@@ -94,6 +112,7 @@ export async function startWorkers(
           taskQueue: config.taskQueues.gpu,
           activities: { ...createModelActivities(deps, config), ...createGenerationModelActivities(deps, config) },
           maxConcurrentActivityTaskExecutions: config.WORKER_GPU_MAX_CONCURRENT_ACTIVITIES,
+          ...tracingOptions(),
           shutdownGraceTime: activityGrace(config),
         }),
       );

@@ -13,8 +13,12 @@ import type { Logger } from '../logger.js';
 export const workflowsPath = fileURLToPath(new URL('../../workflows/index.ts', import.meta.url));
 const workflowsDir = fileURLToPath(new URL('../../workflows/', import.meta.url));
 
-async function sourceHash(): Promise<string> {
+/** Temporal's OpenTelemetry workflow interceptors, bundled in only when tracing is on. */
+const tracingInterceptors = createRequire(import.meta.url).resolve('@temporalio/interceptors-opentelemetry/lib/workflow-interceptors');
+
+async function sourceHash(traced: boolean): Promise<string> {
   const hash = createHash('sha256');
+  if (traced) hash.update('traced');
   const sdk = JSON.parse(await readFile(createRequire(import.meta.url).resolve('@temporalio/workflow/package.json'), 'utf8')) as { version: string };
   hash.update(sdk.version);
   for (const name of (await readdir(workflowsDir)).sort()) {
@@ -23,15 +27,22 @@ async function sourceHash(): Promise<string> {
   return hash.digest('hex').slice(0, 16);
 }
 
-/** Returns the bundle's code, building it only when the workflows changed since the last build. */
-export async function loadWorkflowBundle(cacheDir: string, logger: Logger): Promise<{ code: string }> {
+/**
+ * Returns the bundle's code, building it only when the workflows changed since the last build.
+ * `traced`: with the tracing interceptors (a bundle of its own; the untraced one has none).
+ */
+export async function loadWorkflowBundle(cacheDir: string, logger: Logger, traced = false): Promise<{ code: string }> {
   const dir = join(cacheDir, 'workflow-bundles');
-  const file = join(dir, `${await sourceHash()}.js`);
+  const file = join(dir, `${await sourceHash(traced)}.js`);
   try {
     return { code: await readFile(file, 'utf8') };
   } catch {
     logger.info('building the workflow bundle (once per change of workflows/)');
-    const { code } = await bundleWorkflowCode({ workflowsPath, logger: quietBundlerLogger(logger) });
+    const { code } = await bundleWorkflowCode({
+      workflowsPath,
+      workflowInterceptorModules: traced ? [tracingInterceptors] : [],
+      logger: quietBundlerLogger(logger),
+    });
     await mkdir(dir, { recursive: true });
     const tmp = `${file}.${process.pid}.tmp`;
     await writeFile(tmp, code);

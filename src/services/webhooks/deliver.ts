@@ -10,6 +10,7 @@ import type { ServiceDeps } from '../deps.js';
 import { notifyUser } from './notify.js';
 import { decryptSecret, signedHeaders } from './secrets.js';
 import { postToTarget } from './target.js';
+import { httpClientSpan } from '../../tracing.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'config' | 'logger'>;
 
@@ -47,7 +48,8 @@ export async function sendAttempt(deps: Deps, delivery: LoadedDelivery, number: 
   const timestamp = Math.floor(Date.now() / 1000);
   const headers = signedHeaders(activeSecrets(deps, delivery.webhook), delivery.event.id, timestamp, body);
   const startedAt = new Date();
-  const http = await postToTarget(delivery.webhook.url, headers, body, deps.config);
+  const url = delivery.webhook.url;
+  const http = await httpClientSpan('webhook POST', url, (traceHeaders) => postToTarget(url, { ...traceHeaders, ...headers }, body, deps.config), (h) => h.statusCode);
   const row = { deliveryId, number, startedAt, statusCode: http.statusCode, latencyMs: http.latencyMs, responseBody: http.body, error: http.error, succeeded: http.succeeded };
   let created: WebhookAttempt[];
   try {
