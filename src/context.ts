@@ -9,7 +9,7 @@ import { AuthenticationError } from './errors.js';
 import { newId } from './ids.js';
 import { createLoaders, type Loaders } from './loaders/index.js';
 import type { Principal, ServiceDeps } from './services/deps.js';
-import type { RateState } from './services/limits/limiter.js';
+import type { LimitState, RateState } from './services/limits/limiter.js';
 
 export interface GraphQLContext {
   requestId: string;
@@ -19,8 +19,14 @@ export interface GraphQLContext {
   deps: ServiceDeps;
   /** Batched reads of what list items resolve (one statement per page, not per item). */
   loaders: Loaders;
-  /** What the limiter admitted this GraphQL operation with (the hourly budget after it, and its cost). */
+  /** What the limiter admitted this GraphQL operation with (the window closest to running out after it, and its cost). */
   admitted?: { rate: RateState | null; cost: number };
+  /**
+   * Where the caller's limits stand for this request's answer: after its admission, its refusal
+   * by the limits, or its refund (refused before doing any work). Its headers and GraphQL's
+   * `extensions.rateLimit` say this; unset until the request reaches the limiter.
+   */
+  limits?: LimitState | null;
 }
 
 /** The credential of a request: `Authorization: Bearer …`, `X-API-Key`, or a `token` query parameter (WebSocket). */

@@ -14,6 +14,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { extractCredential, type GraphQLContext } from './context.js';
 import { graphqlErrorOf } from './edge/errors.js';
+import { bindContext, registerLimitHeaders } from './edge/limit-headers.js';
 import { mountRoutes } from './edge/mount.js';
 import type { EdgeRoute } from './edge/routes.js';
 import { OperationRunner } from './edge/run-operation.js';
@@ -34,7 +35,7 @@ import { registerOAuthEndpoints } from './rest/oauth.js';
 import { registerViewer } from './rest/viewer.js';
 import { registerDashboard } from './web/dashboard.js';
 import { scimRoutes } from './scim/routes.js';
-import { admitOverWebSocket, limitsPlugin } from './graphql/limits-plugin.js';
+import { admitOverWebSocket, limitsPlugin, socketRateLimit } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
 import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
 
@@ -120,6 +121,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   app.addHook('onSend', async (_request, reply) => {
     if (draining) reply.header('Connection', 'close');
   });
+  registerLimitHeaders(app, deps);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     request.log.info(
@@ -197,7 +199,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     path: '/graphql',
     context: async (request: FastifyRequest) => {
       try {
-        return await runner.context({ requestId: request.id, headers: request.headers, ip: request.ip });
+        const context = await runner.context({ requestId: request.id, headers: request.headers, ip: request.ip });
+        bindContext(request, context);
+        return context;
       } catch (err) {
         throw graphqlErrorOf(asAppError(err), { requestId: request.id });
       }
@@ -277,12 +281,21 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         return admitOverWebSocket(runner, context, payload);
       },
       onComplete: (ctx, id) => void ctx.extra.contexts?.delete(id),
-      onError: (ctx, id, _payload, errors) =>
-        errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger)),
-      onNext: (ctx, id, _payload, _args, result) =>
-        result.errors?.length
-          ? { ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger)) }
-          : undefined,
+      // Every result and error says where the caller's limits stand (extensions.rateLimit).
+      onError: async (ctx, id, _payload, errors) => {
+        const context = ctx.extra.contexts?.get(id);
+        const rateLimit = await socketRateLimit(runner, context, { errors });
+        return errors.map((e) => {
+          const formatted = formatGraphQLError(e.toJSON(), e, context?.requestId, logger);
+          return rateLimit ? { ...formatted, extensions: { ...formatted.extensions, rateLimit } } : formatted;
+        });
+      },
+      onNext: async (ctx, id, _payload, _args, result) => {
+        const context = ctx.extra.contexts?.get(id);
+        const rateLimit = await socketRateLimit(runner, context, result);
+        const errors = result.errors?.map((e) => formatGraphQLError(e.toJSON(), e, context?.requestId, logger));
+        return { ...result, ...(errors ? { errors } : {}), ...(rateLimit ? { extensions: { ...result.extensions, rateLimit } } : {}) };
+      },
     },
     graphqlWss,
   );

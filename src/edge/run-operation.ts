@@ -10,7 +10,10 @@
  *     Variables that do not fit their types are refused by execution before any resolver runs:
  *     such an operation is not charged;
  *  3. execute or subscribe, with `Idempotency-Key` as the operation's `$idempotencyKey`;
- *  4. errors as AppErrors (the error envelope's codes), in one place (./errors.ts).
+ *  4. errors as AppErrors (the error envelope's codes), in one place (./errors.ts); an admitted
+ *     operation refused before it did any work (invalid input, a missing resource: see
+ *     `isCharged`) is refunded. The context's `limits` keep where the caller's limits stand for
+ *     the answer (its headers: ./limit-headers.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import {
@@ -31,7 +34,8 @@ import { buildContext, contextFor, type GraphQLContext } from '../context.js';
 import { checkShape, operationCost, type OperationCost, type Pricing, type ShapeLimits } from '../graphql/cost.js';
 import type { LiveConnection } from '../services/auth/live-connections.js';
 import type { ServiceDeps } from '../services/deps.js';
-import type { Admission } from '../services/limits/limiter.js';
+import { AppError } from '../errors.js';
+import { isCharged, limitsOfError, type Admission } from '../services/limits/limiter.js';
 import { operationError, type OperationErrorOptions } from './errors.js';
 
 /** One operation of a document, with its variables. */
@@ -153,15 +157,32 @@ export class OperationRunner {
    * execution refuses it anyway (variables that do not fit their types): nothing is charged.
    * `endpoint` is what the usage ledger records it under.
    */
-  async admit(caller: Pick<GraphQLContext, 'principal' | 'ip'>, op: Operation, endpoint: string, pricing: Pricing = 'selection'): Promise<Admitted | null> {
+  async admit(caller: Pick<GraphQLContext, 'principal' | 'ip' | 'limits'>, op: Operation, endpoint: string, pricing: Pricing = 'selection'): Promise<Admitted | null> {
     if (!variablesFit(this.schema, op.operation, op.variables)) return null;
     const cost = operationCost(this.schema, op.operation, fragmentsOf(op.document), op.variables, pricing);
     const { limiter } = this.deps;
     await limiter.checkQuery(caller.principal, cost);
-    const admission = caller.principal
-      ? await limiter.admit(caller.principal, cost.cost, endpoint, cost.rateCost)
-      : await limiter.admitAddress(caller.ip, cost.rateCost);
+    let admission: Admission;
+    try {
+      admission = caller.principal
+        ? await limiter.admit(caller.principal, cost.cost, endpoint, cost.rateCost)
+        : await limiter.admitAddress(caller.ip, cost.rateCost);
+    } catch (err) {
+      caller.limits = limitsOfError(err) ?? caller.limits;
+      throw err;
+    }
+    caller.limits = admission.state;
     return { admission, cost };
+  }
+
+  /**
+   * After an admitted operation was refused with `err`: refunds it when the refusal came before
+   * any work (see isCharged), so that it costs nothing and its answer reports the limits after.
+   * Callers without a credential stay charged.
+   */
+  async settle(caller: Pick<GraphQLContext, 'principal' | 'limits'>, admitted: Admitted | null, err: unknown): Promise<void> {
+    if (!admitted || !caller.principal || !(err instanceof AppError) || isCharged(err.code)) return;
+    caller.limits = (await admitted.admission.refund()) ?? caller.limits;
   }
 
   /** Admits and executes a query or mutation; its first error is thrown as an AppError. */
@@ -174,7 +195,11 @@ export class OperationRunner {
     } finally {
       await admitted?.admission.release();
     }
-    if (result.errors?.length) throw operationError(result.errors[0], options);
+    if (result.errors?.length) {
+      const err = operationError(result.errors[0], options);
+      await this.settle(context, admitted, err);
+      throw err;
+    }
     return { data: result.data ?? {}, headers: admitted?.admission.headers ?? {}, replayed: replayedOf(result.data) };
   }
 
@@ -208,6 +233,7 @@ export class OperationRunner {
       return { events, headers: admitted?.admission.headers ?? {}, release };
     } catch (err) {
       await release();
+      await this.settle(context, admitted, err);
       throw err;
     }
   }

@@ -10,19 +10,20 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { DocumentNode, ExecutionResult } from 'graphql';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { extractCredential } from '../context.js';
+import { extractCredential, type GraphQLContext } from '../context.js';
 import { AppError, AuthenticationError } from '../errors.js';
 import { newId } from '../ids.js';
 import { clientIp } from '../rest/client-ip.js';
 import { asAppError, errorBody } from '../rest/envelope.js';
 import { closeCodeOf, closeReasonOf, type LiveConnection, type LiveConnections } from '../services/auth/live-connections.js';
+import { limitHeaders, type LimitState } from '../services/limits/headers.js';
 import { pathMatcher, type SocketRequest, type WebSocketRoute } from './routes.js';
 import { compileDocument, operationOf, type OperationRunner } from './run-operation.js';
 
-/** Refuses a WebSocket upgrade with the error envelope and the error's HTTP status. */
-export function rejectUpgrade(socket: Duplex, err: AppError, requestId: string) {
+/** Refuses a WebSocket upgrade with the error envelope and the error's HTTP status (and the caller's limit headers, when known). */
+export function rejectUpgrade(socket: Duplex, err: AppError, requestId: string, limits?: LimitState | null) {
   const body = JSON.stringify(errorBody(err, requestId));
-  const headers = Object.entries(err.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const headers = Object.entries({ ...(limits ? limitHeaders(limits) : {}), ...err.headers }).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.end(
     `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nX-Request-Id: ${requestId}\r\n${headers}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -60,6 +61,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
     let stream: AsyncGenerator<ExecutionResult> | undefined;
     let upgraded = false;
     let connection: LiveConnection | null = null;
+    let context: GraphQLContext | null = null;
     try {
       const params = Object.fromEntries(Object.entries(found.raw).map(([name, value]) => [name, decodeURIComponent(value)]));
       const req: SocketRequest = { params, query: url.searchParams };
@@ -72,7 +74,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
         held.release();
         if (!upgraded) void stream?.return(undefined);
       });
-      const context = await runner.liveContext(connection, { requestId, headers: request.headers, ip: connection.ip }, credential);
+      context = await runner.liveContext(connection, { requestId, headers: request.headers, ip: connection.ip }, credential);
       const invalid = route.invalid && (() => route.invalid!({ params: found.raw, query: url.searchParams }));
       const events = (stream = (await runner.subscribe(context, operation, `${route.method} ${route.path}`, { invalid , pricing: 'request' })).events);
       if (connection.ended) throw connection.ended;
@@ -93,7 +95,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
       connection?.release();
       void stream?.return(undefined);
       if (!(err instanceof AppError)) deps.logger.error({ err, requestId }, `${route.path}: opening the stream failed`);
-      rejectUpgrade(socket, asAppError(err), requestId);
+      rejectUpgrade(socket, asAppError(err), requestId, context?.limits);
     }
     return true;
   }

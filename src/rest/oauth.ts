@@ -7,6 +7,7 @@
  */
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { identify } from '../edge/limit-headers.js';
 import { issueClientToken, OAuthError } from '../services/auth/oauth-clients.js';
 import { FULL_SCOPES, type ServiceDeps } from '../services/deps.js';
 
@@ -60,7 +61,9 @@ export async function registerOAuthEndpoints(app: FastifyInstance, deps: Service
         if (scopes && (scopes.length === 0 || scopes.some((s) => !(FULL_SCOPES as readonly string[]).includes(s)))) {
           throw new OAuthError('invalid_scope', `Known scopes are ${FULL_SCOPES.join(', ')}; omit scope for all the client holds but account.`);
         }
-        return reply.status(200).send(await issueClientToken(deps, id, secret, scopes));
+        // An authenticated client's answers carry the limit headers of its credential (issuing a token is not charged).
+        const token = await issueClientToken(deps, id, secret, scopes, (client) => identify(request, { userId: client.ownerId, credentialId: client.id }));
+        return reply.status(200).send(token);
       } catch (err) {
         if (err instanceof OAuthError) return oauthError(reply, err, basic !== null);
         throw err;
