@@ -128,6 +128,8 @@ export const configSchema = z.object({
   /** Ids in one `nodes(ids:)` list. */
   GRAPHQL_MAX_NODE_IDS: positiveInt.max(10_000).default(100),
   UPGRADE_URL: url(['http:', 'https:']).default('https://codex.ai/pricing'),
+  /** Base of the error documentation links (`{code}` in it is replaced by the code, else `#<code>` is appended); default this gateway's /docs/errors. */
+  DOCS_URL: url(['http:', 'https:']).optional(),
   /** Accounts may start and raise paid plans themselves; the built-in billing collects no payment, so off by default. */
   SELF_SERVICE_PLANS: bool.default(false),
   BODY_LIMIT_BYTES: positiveInt.default(10 * 1024 * 1024),

@@ -6,6 +6,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { AuthenticationError } from './errors.js';
+import { requestLocale, type Locale } from './i18n/locale.js';
 import { newId } from './ids.js';
 import { createLoaders, type Loaders } from './loaders/index.js';
 import type { Principal, ServiceDeps } from './services/deps.js';
@@ -19,6 +20,8 @@ export interface GraphQLContext {
   deps: ServiceDeps;
   /** Batched reads of what list items resolve (one statement per page, not per item). */
   loaders: Loaders;
+  /** The language of the request's messages, from its Accept-Language (English by default). */
+  locale: Locale;
   /** What the limiter admitted this GraphQL operation with (the window closest to running out after it, and its cost). */
   admitted?: { rate: RateState | null; cost: number };
   /**
@@ -61,6 +64,7 @@ export function contextFor(
   const context: GraphQLContext = {
     requestId: request.requestId ?? newId('request'),
     ip: request.ip ?? null,
+    locale: requestLocale(request.headers),
     principal,
     deps,
     loaders: createLoaders(deps, () => context.principal),

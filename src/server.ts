@@ -20,9 +20,12 @@ import type { EdgeRoute } from './edge/routes.js';
 import { OperationRunner } from './edge/run-operation.js';
 import { AppError, AuthenticationError, InvalidRequestError, MethodNotAllowedError, NotFoundError, PayloadTooLargeError, ServiceUnavailableError } from './errors.js';
 import { formatGraphQLError } from './graphql/format-error.js';
+import { withMessage } from './i18n/descriptor.js';
+import { defaultLocale, requestLocale, type Locale } from './i18n/locale.js';
 import { newId } from './ids.js';
 import { bearerMatches, createMetrics, listenForMetrics } from './metrics.js';
-import { asAppError, errorBody } from './rest/envelope.js';
+import { asAppError, decorateErrorEnvelope, envelopeOf, errorBody, vocabularyError } from './rest/envelope.js';
+import { registerErrorReference } from './rest/error-reference.js';
 import { registerHealth } from './rest/health.js';
 import { buildOpenApi } from './rest/openapi.js';
 import { recordRouteMethods } from './rest/route-methods.js';
@@ -34,6 +37,7 @@ import { clientIp, redactUrl, trustProxySetting } from './rest/client-ip.js';
 import { registerOAuthEndpoints } from './rest/oauth.js';
 import { registerViewer } from './rest/viewer.js';
 import { registerDashboard } from './web/dashboard.js';
+import { refuseGraphqlGet } from './graphql/get-requests.js';
 import { scimRoutes } from './scim/routes.js';
 import { admitOverWebSocket, limitsPlugin, socketRateLimit } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
@@ -63,6 +67,11 @@ function quietOversizedMessages(ws: WebSocket, logger: ServiceDeps['logger']): v
     }
     return emit(event, ...args);
   };
+}
+
+/** The language of a graphql-ws operation's messages: its context's, else the socket's headers'. */
+function socketLocale(extra: Partial<SocketExtra>, id: string): Locale {
+  return extra.contexts?.get(id)?.locale ?? (extra.headers ? requestLocale(extra.headers) : defaultLocale);
 }
 
 /** How long a draining gateway keeps answering keep-alive clients (503, Connection: close) before it stops listening. */
@@ -101,9 +110,22 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   });
 
   const methodsOf = recordRouteMethods(app);
+  decorateErrorEnvelope(app, config);
 
   // JSON only: a text/plain body must be refused, not parsed as a string.
   app.removeContentTypeParser('text/plain');
+  // Many SDKs send `Content-Type: application/json` on every request, a DELETE or a POST without
+  // a body included: an empty body is no body. Anything else must be valid JSON (Fastify's parser,
+  // which also refuses __proto__ and constructor.prototype keys).
+  const parseJson = app.getDefaultJsonParser('error', 'error');
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => {
+    if ((body as string).trim() === '') {
+      done(null, undefined);
+      return;
+    }
+    void parseJson(request, body as string, done); // it answers through done
+  });
 
   // Draining (close() was called): requests still arriving get a 503 that a client can retry on
   // another gateway, and every answer closes its connection. Fastify closes idle keep-alive
@@ -112,11 +134,15 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   let draining = false;
   app.addHook('onRequest', async (request, reply) => {
     reply.header('X-Request-Id', request.id);
+    // The API's messages follow Accept-Language: its answers say which language they are in.
+    if (/^\/(v1|graphql)([/?]|$)/.test(request.url)) reply.header('Content-Language', requestLocale(request.headers)).header('Vary', 'Accept-Language');
     if (draining) {
       const err = new ServiceUnavailableError('This gateway is shutting down; send the request again (another gateway, or this one once restarted, will answer).');
       for (const [name, value] of Object.entries(err.headers)) reply.header(name, value);
-      return reply.status(503).send(errorBody(err, request.id));
+      return reply.status(503).send(errorBody(err, request.errorEnvelope));
     }
+    const badVocabulary = vocabularyError(request.headers);
+    if (badVocabulary) return reply.status(badVocabulary.status).send(errorBody(badVocabulary, request.errorEnvelope));
   });
   app.addHook('onSend', async (_request, reply) => {
     if (draining) reply.header('Connection', 'close');
@@ -136,7 +162,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     let appError: AppError;
     if (error instanceof AppError) appError = error as AppError;
     else if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') appError = new PayloadTooLargeError(config.BODY_LIMIT_BYTES);
-    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') appError = new InvalidRequestError('Send the body as JSON with "Content-Type: application/json".');
+    else if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE') appError = withMessage(new InvalidRequestError('Send the body as JSON with "Content-Type: application/json".'), 'invalid_request.media_type');
     else if (err.code === 'FST_ERR_CTP_EMPTY_JSON_BODY') appError = new InvalidRequestError('The body is empty; send a JSON object.');
     else if (err.code === 'FST_ERR_CTP_INVALID_JSON_BODY' || (err.statusCode === 400 && error instanceof SyntaxError)) {
       appError = new InvalidRequestError(`The body is not valid JSON: ${err.message?.replace(/^.*?: /, '') ?? 'parse error'}.`);
@@ -146,7 +172,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       appError = asAppError(error);
     }
     for (const [name, value] of Object.entries(appError.headers)) reply.header(name, value);
-    return reply.status(appError.status).send(errorBody(appError, request.id));
+    return reply.status(appError.status).send(errorBody(appError, request.errorEnvelope));
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0];
@@ -154,10 +180,13 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     // A handler that found nothing (an unknown asset) also lands here: that stays a 404.
     if (allowed.length && !allowed.includes(request.method)) {
       const err = new MethodNotAllowedError(request.method, path, allowed);
-      return reply.status(err.status).headers(err.headers).send(errorBody(err, request.id));
+      return reply.status(err.status).headers(err.headers).send(errorBody(err, request.errorEnvelope));
     }
-    const err = new AppError('resource_not_found', 404, `No endpoint ${request.method} ${path}. See /v1/openapi.json for the API.`);
-    return reply.status(404).send(errorBody(err, request.id));
+    const err = withMessage(new AppError('resource_not_found', 404, `No endpoint ${request.method} ${path}. See /v1/openapi.json for the API.`), 'resource_not_found.endpoint', {
+      method: request.method,
+      path,
+    });
+    return reply.status(404).send(errorBody(err, request.errorEnvelope));
   });
 
   // GraphQL over HTTP.
@@ -168,6 +197,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     // The process has one shutdown path (src/runtime.ts onShutdownSignal); Apollo's own signal
     // handler would stop it a second time and re-send the signal.
     stopOnTerminationSignals: false,
+    // Replaced by our own check on GET (above), which accepts the Accept header urql sends and names
+    // the header to send; POST bodies are JSON only (no form or text parser), which no form can send.
+    csrfPrevention: false,
     // requestId is added by the plugin below, which sees the context (or the reply header when there is none).
     formatError: (formatted, error) => formatGraphQLError(formatted, error, undefined, logger),
     plugins: [
@@ -178,6 +210,10 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       {
         async requestDidStart() {
           return {
+            // formatError sees no context: the request's language travels on its errors (formatGraphQLError reads it and drops it).
+            async didEncounterErrors({ errors, contextValue }) {
+              for (const e of errors) (e.extensions as Record<string, unknown>).locale = contextValue.locale;
+            },
             async willSendResponse({ response, contextValue }) {
               if (response.body.kind !== 'single') return;
               const { errors, data } = response.body.singleResult;
@@ -194,6 +230,12 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       },
     ],
   });
+  // GraphQL over GET: queries only, with a header a cross-site form cannot send (./graphql/get-requests.ts).
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.method !== 'GET' || !request.url.startsWith('/graphql?')) return;
+    const refused = refuseGraphqlGet(new URLSearchParams(request.url.slice('/graphql?'.length)), request.headers);
+    if (refused) return reply.status(refused.status).headers(refused.headers).send(errorBody(refused, request.errorEnvelope));
+  });
   await apollo.start();
   await app.register(fastifyApollo(apollo), {
     path: '/graphql',
@@ -203,7 +245,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         bindContext(request, context);
         return context;
       } catch (err) {
-        throw graphqlErrorOf(asAppError(err), { requestId: request.id });
+        throw graphqlErrorOf(asAppError(err), { requestId: request.id, locale: requestLocale(request.headers) });
       }
     },
   });
@@ -218,6 +260,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const openapi = buildOpenApi(restRoutes, config.publicUrl, version);
   app.get('/v1/openapi.json', async () => openapi);
   registerHealth(app, deps, version);
+  registerErrorReference(app);
   registerViewer(app);
   registerDashboard(app);
   // Metrics on the main port only for the holder of METRICS_TOKEN; without one they are not served here (404).
@@ -274,7 +317,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         try {
           context = await runner.liveContext(connection, { requestId, headers: ctx.extra.headers!, ip: connection.ip });
         } catch (err) {
-          return [graphqlErrorOf(asAppError(err), { requestId })];
+          return [graphqlErrorOf(asAppError(err), { requestId, locale: requestLocale(ctx.extra.headers!) })];
         }
         ctx.extra.contexts!.set(id, context);
         // The plan's limits apply over the socket as over HTTP.
@@ -286,14 +329,14 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         const context = ctx.extra.contexts?.get(id);
         const rateLimit = await socketRateLimit(runner, context, { errors });
         return errors.map((e) => {
-          const formatted = formatGraphQLError(e.toJSON(), e, context?.requestId, logger);
+          const formatted = formatGraphQLError(e.toJSON(), e, context?.requestId, logger, socketLocale(ctx.extra, id));
           return rateLimit ? { ...formatted, extensions: { ...formatted.extensions, rateLimit } } : formatted;
         });
       },
       onNext: async (ctx, id, _payload, _args, result) => {
         const context = ctx.extra.contexts?.get(id);
         const rateLimit = await socketRateLimit(runner, context, result);
-        const errors = result.errors?.map((e) => formatGraphQLError(e.toJSON(), e, context?.requestId, logger));
+        const errors = result.errors?.map((e) => formatGraphQLError(e.toJSON(), e, context?.requestId, logger, socketLocale(ctx.extra, id)));
         return { ...result, ...(errors ? { errors } : {}), ...(rateLimit ? { extensions: { ...result.extensions, rateLimit } } : {}) };
       },
     },
@@ -304,9 +347,11 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     if (path === '/graphql') {
       let connection: LiveConnection;
       try {
+        const badVocabulary = vocabularyError(request.headers);
+        if (badVocabulary) throw badVocabulary;
         connection = live.connect(clientIp(request, config.TRUST_PROXY));
       } catch (err) {
-        rejectUpgrade(socket, asAppError(err), newId('request'));
+        rejectUpgrade(socket, asAppError(err), envelopeOf(newId('request'), request.headers, config));
         return;
       }
       socket.once('close', () => connection.release());
@@ -320,8 +365,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     }
     void socketRoutes.handleUpgrade(request, socket, head).then((handled) => {
       if (!handled) {
-        const body = JSON.stringify(errorBody(new NotFoundError('stream', path ?? ''), newId('request')));
-        socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+        const envelope = envelopeOf(newId('request'), request.headers, config);
+        const body = JSON.stringify(errorBody(new NotFoundError('stream', path ?? ''), envelope));
+        socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Language: ${envelope.locale}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
       }
     });
   });

@@ -1,5 +1,6 @@
 // Subscription, usage and the rate-limit status of the current request.
 import { callerOf } from '../../src/context.js';
+import { withIdempotentResult } from '../../src/services/idempotency.js';
 import type { Subscription } from '../../src/generated/prisma/client.js';
 import { cancelSubscription, changePlan, reactivateSubscription } from '../../src/services/billing/subscriptions.js';
 import type { RateState } from '../../src/services/limits/limiter.js';
@@ -108,26 +109,32 @@ const PaymentMethodInput = builder.inputType('PaymentMethodInput', {
 });
 
 const UpgradePayload = builder
-  .objectRef<{ view: SubscriptionView; prorationCents: number; effectiveDate: Date; message: string }>('UpgradeSubscriptionPayload')
+  .objectRef<{ view: SubscriptionView; prorationCents: number; effectiveDate: Date; message: string; replayed: boolean }>('UpgradeSubscriptionPayload')
   .implement({
     fields: (t) => ({
       subscription: t.field({ type: SubscriptionRef, resolve: (p) => p.view }),
       prorationAmount: t.float({ description: 'Charged now for the rest of the period (negative: credited).', resolve: (p) => p.prorationCents / 100 }),
       effectiveDate: t.field({ type: 'DateTime', resolve: (p) => p.effectiveDate }),
       message: t.exposeString('message'),
+      replayed: t.exposeBoolean('replayed', { description: 'Whether this answered an earlier request with the same idempotencyKey (nothing changed again).' }),
     }),
   });
 
-const CancelPayload = builder.objectRef<{ view: SubscriptionView; cancelsAt: Date; message: string }>('CancelSubscriptionPayload').implement({
+const CancelPayload = builder.objectRef<{ view: SubscriptionView; cancelsAt: Date; message: string; replayed: boolean }>('CancelSubscriptionPayload').implement({
   fields: (t) => ({
     subscription: t.field({ type: SubscriptionRef, resolve: (p) => p.view }),
     cancelsAt: t.field({ type: 'DateTime', resolve: (p) => p.cancelsAt }),
     message: t.exposeString('message'),
+      replayed: t.exposeBoolean('replayed', { description: 'Whether this answered an earlier request with the same idempotencyKey (nothing changed again).' }),
   }),
 });
 
-const ReactivatePayload = builder.objectRef<{ view: SubscriptionView; message: string }>('ReactivateSubscriptionPayload').implement({
-  fields: (t) => ({ subscription: t.field({ type: SubscriptionRef, resolve: (p) => p.view }), message: t.exposeString('message') }),
+const ReactivatePayload = builder.objectRef<{ view: SubscriptionView; message: string; replayed: boolean }>('ReactivateSubscriptionPayload').implement({
+  fields: (t) => ({
+    subscription: t.field({ type: SubscriptionRef, resolve: (p) => p.view }),
+    message: t.exposeString('message'),
+      replayed: t.exposeBoolean('replayed', { description: 'Whether this answered an earlier request with the same idempotencyKey (nothing changed again).' }),
+  }),
 });
 
 builder.mutationFields((t) => ({
@@ -144,17 +151,22 @@ builder.mutationFields((t) => ({
         }),
         required: true,
       }),
+      idempotencyKey: t.arg.string(),
     },
-    resolve: async (_r, { input }, ctx) => {
+    resolve: async (_r, { input, idempotencyKey }, ctx) => {
       const caller = callerOf(ctx);
       const pm = input.paymentMethod;
-      const result = await changePlan(ctx.deps, caller, {
-        newTier: input.newTier,
-        billingCycle: input.billingCycle,
-        paymentMethod: pm ? { type: 'card', brand: pm.brand, last4: pm.last4, exp_month: pm.expMonth, exp_year: pm.expYear } : null,
+      const { result, replayed } = await withIdempotentResult(ctx.deps.db, { principalId: caller.userId, key: idempotencyKey, operation: 'upgradeSubscription', request: input }, async () => {
+        const changed = await changePlan(ctx.deps, caller, {
+          newTier: input.newTier,
+          billingCycle: input.billingCycle,
+          paymentMethod: pm ? { type: 'card', brand: pm.brand, last4: pm.last4, exp_month: pm.expMonth, exp_year: pm.expYear } : null,
+        });
+        return { prorationCents: changed.prorationCents, effectiveDate: changed.effectiveDate.toISOString(), message: changed.message, tier: changed.subscription.tier };
       });
       // The response shows the plan as it is now (an upgrade already applies; a downgrade waits).
-      return { ...result, view: await subscriptionView(ctx.deps, { ...caller, tier: result.subscription.tier }) };
+      const view = await subscriptionView(ctx.deps, { ...caller, tier: result.tier });
+      return { ...result, effectiveDate: new Date(result.effectiveDate), view, replayed };
     },
   }),
   cancelSubscription: t.field({
@@ -169,13 +181,17 @@ builder.mutationFields((t) => ({
           fields: (f) => ({ cancelAtPeriodEnd: f.boolean({ defaultValue: true }), reason: f.string(), feedback: f.string() }),
         }),
       }),
+      idempotencyKey: t.arg.string(),
     },
-    resolve: async (_r, { input }, ctx) => {
+    resolve: async (_r, { input, idempotencyKey }, ctx) => {
       const caller = callerOf(ctx);
-      const result = await cancelSubscription(ctx.deps, caller, input ?? {});
-      const tier = result.subscription.status === 'canceled' ? 'free' : result.subscription.tier;
-      const view = await subscriptionView(ctx.deps, { ...caller, tier });
-      return { cancelsAt: result.cancelsAt, message: result.message, view: { ...view, subscription: result.subscription } };
+      const { result, replayed } = await withIdempotentResult(ctx.deps.db, { principalId: caller.userId, key: idempotencyKey, operation: 'cancelSubscription', request: input ?? {} }, async () => {
+        const cancelled = await cancelSubscription(ctx.deps, caller, input ?? {});
+        return { cancelsAt: cancelled.cancelsAt.toISOString(), message: cancelled.message, subscriptionId: cancelled.subscription.id };
+      });
+      const subscription = await ctx.deps.db.subscription.findUniqueOrThrow({ where: { id: result.subscriptionId } });
+      const view = await subscriptionView(ctx.deps, { ...caller, tier: subscription.status === 'canceled' ? 'free' : subscription.tier });
+      return { cancelsAt: new Date(result.cancelsAt), message: result.message, view: { ...view, subscription }, replayed };
     },
   }),
   reactivateSubscription: t.field({
@@ -184,9 +200,14 @@ builder.mutationFields((t) => ({
     description: 'Undoes a cancellation scheduled for the period end.',
     authScopes: { account: true },
     skipTypeScopes: true,
-    resolve: async (_r, _a, ctx) => {
-      await reactivateSubscription(ctx.deps, callerOf(ctx));
-      return { view: await subscriptionView(ctx.deps, callerOf(ctx)), message: 'Subscription reactivated successfully' };
+    args: { idempotencyKey: t.arg.string() },
+    resolve: async (_r, { idempotencyKey }, ctx) => {
+      const caller = callerOf(ctx);
+      const { replayed } = await withIdempotentResult(ctx.deps.db, { principalId: caller.userId, key: idempotencyKey, operation: 'reactivateSubscription', request: {} }, async () => {
+        await reactivateSubscription(ctx.deps, caller);
+        return true;
+      });
+      return { view: await subscriptionView(ctx.deps, caller), message: 'Subscription reactivated successfully', replayed };
     },
   }),
 }));

@@ -5,7 +5,7 @@ import type { Generation } from '../../src/generated/prisma/client.js';
 import type { ChatEvent } from '../../src/services/chat.js';
 import { openChat } from '../../src/services/chat.js';
 import { createGeneration, getGeneration, listGenerations, retryGeneration, watchGeneration } from '../../src/services/generations.js';
-import { createScaffold, type Scaffold } from '../../src/services/scaffold.js';
+import { scaffoldOnce, type Scaffold } from '../../src/services/scaffold.js';
 import type { FileHit } from '../../src/services/projects/search.js';
 import { builder } from '../builder.js';
 import { FileHitRef } from './project.js';
@@ -125,8 +125,11 @@ const CreateGenerationInput = builder.inputType('CreateGenerationInput', {
 const CreatePayload = builder.objectRef<{ generation: Generation; replayed: boolean }>('CreateGenerationPayload').implement({
   fields: (t) => ({ generation: t.field({ type: GenerationRef, resolve: (p) => p.generation }), replayed: t.exposeBoolean('replayed') }),
 });
-const RetryPayload = builder.objectRef<{ generation: Generation }>('RetryGenerationPayload').implement({
-  fields: (t) => ({ generation: t.field({ type: GenerationRef, resolve: (p) => p.generation }) }),
+const RetryPayload = builder.objectRef<{ generation: Generation; replayed: boolean }>('RetryGenerationPayload').implement({
+  fields: (t) => ({
+    generation: t.field({ type: GenerationRef, resolve: (p) => p.generation }),
+    replayed: t.exposeBoolean('replayed', { description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).' }),
+  }),
 });
 
 const ScaffoldOptionsInput = builder.inputType('ScaffoldOptionsInput', {
@@ -149,8 +152,9 @@ const ScaffoldInput = builder.inputType('ScaffoldInput', {
   }),
 });
 
-const ScaffoldRef = builder.objectRef<Scaffold>('Scaffold').implement({
+const ScaffoldRef = builder.objectRef<Scaffold & { replayed?: boolean }>('Scaffold').implement({
   fields: (t) => ({
+    replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (the same archive, nothing generated again).', resolve: (s) => s.replayed ?? false }),
     filename: t.exposeString('filename'),
     files: t.exposeStringList('files', { description: 'Paths in the archive.' }),
     modelUsed: t.exposeBoolean('modelUsed', { description: 'Whether a model wrote src/feature.ts.' }),
@@ -189,17 +193,17 @@ builder.mutationFields((t) => ({
     description: 'Runs a completed or failed generation again with the same prompt and options.',
     authScopes: { generate: true },
     skipTypeScopes: true,
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_r, args, ctx) => ({ generation: await retryGeneration(ctx.deps, callerOf(ctx), String(args.id)) }),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_r, args, ctx) => retryGeneration(ctx.deps, callerOf(ctx), String(args.id), args.idempotencyKey),
   }),
   scaffoldProject: t.field({
     type: ScaffoldRef,
     description: 'A ZIP of a small project from a built-in template (http_service, cli, library) that builds and tests itself.',
     authScopes: { generate: true },
     skipTypeScopes: true,
-    args: { input: t.arg({ type: ScaffoldInput, required: true }) },
-    resolve: (_r, { input }, ctx) =>
-      createScaffold(ctx.deps, callerOf(ctx), {
+    args: { input: t.arg({ type: ScaffoldInput, required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_r, { input, idempotencyKey }, ctx) =>
+      scaffoldOnce(ctx.deps, callerOf(ctx), idempotencyKey, {
         name: input.name,
         template: input.template,
         language: input.language ?? undefined,

@@ -4,6 +4,7 @@ import { callerOf } from '../../src/context.js';
 import { getApiKey, issueApiKey, listApiKeys, revokeApiKey } from '../../src/services/auth/api-keys.js';
 import { createOAuthClient, getOAuthClient, listOAuthClients, revokeOAuthClient } from '../../src/services/auth/oauth-clients.js';
 import { login, logout, refresh, signup, type TokenSet } from '../../src/services/auth/sessions.js';
+import { issueOnce, withIdempotency } from '../../src/services/idempotency.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
 import { READ_RESOURCES, type ReadResource } from '../../src/services/auth/read-resources.js';
@@ -35,32 +36,39 @@ builder.mutationFields((t) => ({
     description: 'Signs in with e-mail and password. Repeated failures are throttled with growing delays.',
     authScopes: { public: true },
     skipTypeScopes: true,
-    args: { input: t.arg({ type: LoginInput, required: true }) },
-    resolve: (_root, { input }, ctx) => login(ctx.deps, input, ctx.ip),
+    args: { input: t.arg({ type: LoginInput, required: true }), idempotencyKey: t.arg.string({ description: 'Tokens are issued once per key: a repeat with the same key answers 409 idempotency_conflict and issues nothing.' }) },
+    resolve: (_root, { input, idempotencyKey }, ctx) =>
+      issueOnce(ctx.deps.db, { subject: String(input.email).trim().toLowerCase(), key: idempotencyKey, operation: 'login', request: {} }, () => login(ctx.deps, input, ctx.ip)),
   }),
   signup: t.field({
     type: AuthTokens,
     description: 'Creates an account and signs in; only when the server allows sign-up (ALLOW_SIGNUP). Sign-ups naming a taken e-mail are throttled like failed sign-ins.',
     authScopes: { public: true },
     skipTypeScopes: true,
-    args: { input: t.arg({ type: SignupInput, required: true }) },
-    resolve: (_root, { input }, ctx) => signup(ctx.deps, input, ctx.ip),
+    args: { input: t.arg({ type: SignupInput, required: true }), idempotencyKey: t.arg.string({ description: 'Tokens are issued once per key: a repeat with the same key answers 409 idempotency_conflict and issues nothing.' }) },
+    resolve: (_root, { input, idempotencyKey }, ctx) =>
+      issueOnce(ctx.deps.db, { subject: String(input.email).trim().toLowerCase(), key: idempotencyKey, operation: 'signup', request: {} }, () => signup(ctx.deps, input, ctx.ip)),
   }),
   refreshSession: t.field({
     type: AuthTokens,
     description: 'New tokens for a refresh token. Each refresh token works once; reusing one ends the whole session.',
     authScopes: { public: true },
     skipTypeScopes: true,
-    args: { refreshToken: t.arg.string({ required: true }) },
-    resolve: (_root, args, ctx) => refresh(ctx.deps, args.refreshToken),
+    args: { refreshToken: t.arg.string({ required: true }), idempotencyKey: t.arg.string({ description: 'Tokens are issued once per key: a repeat with the same key answers 409 idempotency_conflict and issues nothing.' }) },
+    resolve: (_root, args, ctx) => issueOnce(ctx.deps.db, { subject: args.refreshToken, key: args.idempotencyKey, operation: 'refreshSession', request: {} }, () => refresh(ctx.deps, args.refreshToken)),
   }),
   logout: t.field({
     type: LogoutPayload,
     description: 'Ends the current session; its access and refresh tokens stop working at once.',
     authScopes: { authenticated: true },
     skipTypeScopes: true,
-    resolve: async (_root, _args, ctx) => {
-      await logout(ctx.deps, callerOf(ctx));
+    args: { idempotencyKey: t.arg.string({ description: 'Accepted like every mutation; a repeat cannot authenticate (the session has ended) and answers 401.' }) },
+    resolve: async (_root, args, ctx) => {
+      const caller = callerOf(ctx);
+      await withIdempotency(ctx.deps.db, { principalId: caller.userId, key: args.idempotencyKey, operation: 'logout', request: {} }, async () => {
+        await logout(ctx.deps, caller);
+        return caller.credentialId;
+      });
       return { success: true, message: 'Logged out successfully' };
     },
   }),

@@ -13,6 +13,7 @@ import {
   updateReview,
   waitForReview,
 } from '../../src/services/reviews/reviews.js';
+import { withIdempotency } from '../../src/services/idempotency.js';
 import { reviewCost } from '../../src/services/reviews/review-input.js';
 import { reviewSarif } from '../../src/services/reviews/sarif.js';
 import type { FileHit } from '../../src/services/projects/search.js';
@@ -183,8 +184,11 @@ const UpdateReviewInput = builder.inputType('UpdateReviewInput', {
 const CreatePayload = builder.objectRef<{ review: Review; replayed: boolean }>('CreateReviewPayload').implement({
   fields: (t) => ({ review: t.field({ type: ReviewRef, resolve: (p) => p.review }), replayed: t.exposeBoolean('replayed') }),
 });
-const ReviewPayload = builder.objectRef<{ review: Review }>('ReviewPayload').implement({
-  fields: (t) => ({ review: t.field({ type: ReviewRef, resolve: (p) => p.review }) }),
+const ReviewPayload = builder.objectRef<{ review: Review; replayed?: boolean }>('ReviewPayload').implement({
+  fields: (t) => ({
+    review: t.field({ type: ReviewRef, resolve: (p) => p.review }),
+    replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing changed again).', resolve: (p) => p.replayed ?? false }),
+  }),
 });
 
 const defined = <T extends Record<string, unknown>>(o: T) => Object.fromEntries(Object.entries(o).filter(([, v]) => v != null));
@@ -226,8 +230,14 @@ builder.mutationFields((t) => ({
   approveReview: t.field({
     type: ReviewPayload,
     description: 'Records that you approved the (completed) review, and when.',
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_r, { id }, ctx) => ({ review: await approveReview(ctx.deps, callerOf(ctx), String(id)) }),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: async (_r, { id, idempotencyKey }, ctx) => {
+      const caller = callerOf(ctx);
+      const { replayed } = await withIdempotency(ctx.deps.db, { principalId: caller.userId, key: idempotencyKey, operation: 'approveReview', request: { id: String(id) } }, async () => {
+        return (await approveReview(ctx.deps, caller, String(id))).id;
+      });
+      return { review: await getReview(ctx.deps, caller, String(id)), replayed };
+    },
   }),
 }));
 

@@ -3,6 +3,7 @@ import type { Team, TeamInvitation, TeamMember, User } from '../../src/generated
 import { callerOf } from '../../src/context.js';
 import { acceptInvitation, declineInvitation, inviteMember, listMyInvitations, listTeamInvitations, revokeInvitation } from '../../src/services/team-invitations.js';
 import { changeMemberRole, checkTeamRole, createTeam, deleteTeam, getTeam, listTeams, removeMember, updateTeam } from '../../src/services/teams.js';
+import { withIdempotency } from '../../src/services/idempotency.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
 import { UserRef } from './viewer.js';
@@ -104,10 +105,11 @@ const TeamInvitationRef = builder.objectRef<TeamInvitation & { team?: { name: st
   }),
 });
 
-const InvitationPayload = builder.objectRef<{ invitation: TeamInvitation; member?: TeamMember }>('TeamInvitationPayload').implement({
+const InvitationPayload = builder.objectRef<{ invitation: TeamInvitation; member?: TeamMember | null; replayed?: boolean }>('TeamInvitationPayload').implement({
   fields: (t) => ({
     invitation: t.field({ type: TeamInvitationRef, resolve: (p) => p.invitation }),
     member: t.field({ type: TeamMemberRef, nullable: true, description: 'Your membership, once accepted.', resolve: (p) => p.member ?? null }),
+    replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing changed again).', resolve: (p) => p.replayed ?? false }),
   }),
 });
 
@@ -150,10 +152,15 @@ builder.mutationFields((t) => ({
     type: InvitationPayload,
     description:
       'Invites an account id or an e-mail to a team (admin or owner; only owners invite owners). The answer is the same whether an account exists; the person joins when they accept.',
-    args: { teamId: t.arg.id({ required: true }), input: t.arg({ type: AddTeamMemberInput, required: true }) },
-    resolve: async (_root, { teamId, input }, ctx) => ({
-      invitation: await inviteMember(ctx.deps, callerOf(ctx), String(teamId), { userId: input.userId == null ? null : String(input.userId), email: input.email, role: input.role }),
-    }),
+    args: { teamId: t.arg.id({ required: true }), input: t.arg({ type: AddTeamMemberInput, required: true }), idempotencyKey: t.arg.string() },
+    resolve: async (_root, { teamId, input, idempotencyKey }, ctx) => {
+      const caller = callerOf(ctx);
+      const request = { teamId: String(teamId), userId: input.userId == null ? null : String(input.userId), email: input.email, role: input.role };
+      const { resourceId, replayed } = await withIdempotency(ctx.deps.db, { principalId: caller.userId, key: idempotencyKey, operation: 'addTeamMember', request }, async () => {
+        return (await inviteMember(ctx.deps, caller, request.teamId, request)).id;
+      });
+      return { invitation: await ctx.deps.db.teamInvitation.findUniqueOrThrow({ where: { id: resourceId } }), replayed };
+    },
   }),
   revokeTeamInvitation: t.field({
     type: InvitationPayload,
@@ -166,16 +173,34 @@ builder.mutationFields((t) => ({
     description: 'Accepts an invitation addressed to you: you join the team with its role.',
     authScopes: { account: true },
     skipTypeScopes: true,
-    args: { id: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => acceptInvitation(ctx.deps, callerOf(ctx), String(args.id)),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: async (_root, args, ctx) => {
+      const caller = callerOf(ctx);
+      const id = String(args.id);
+      const { replayed } = await withIdempotency(ctx.deps.db, { principalId: caller.userId, key: args.idempotencyKey, operation: 'acceptTeamInvitation', request: { id } }, async () => {
+        await acceptInvitation(ctx.deps, caller, id);
+        return id;
+      });
+      const invitation = await ctx.deps.db.teamInvitation.findUniqueOrThrow({ where: { id } });
+      const member = await ctx.deps.db.teamMember.findUnique({ where: { teamId_userId: { teamId: invitation.teamId, userId: caller.userId } } });
+      return { invitation, member, replayed };
+    },
   }),
   declineTeamInvitation: t.field({
     type: InvitationPayload,
     description: 'Declines an invitation addressed to you.',
     authScopes: { account: true },
     skipTypeScopes: true,
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ invitation: await declineInvitation(ctx.deps, callerOf(ctx), String(args.id)) }),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: async (_root, args, ctx) => {
+      const caller = callerOf(ctx);
+      const id = String(args.id);
+      const { replayed } = await withIdempotency(ctx.deps.db, { principalId: caller.userId, key: args.idempotencyKey, operation: 'declineTeamInvitation', request: { id } }, async () => {
+        await declineInvitation(ctx.deps, caller, id);
+        return id;
+      });
+      return { invitation: await ctx.deps.db.teamInvitation.findUniqueOrThrow({ where: { id } }), replayed };
+    },
   }),
   changeTeamMemberRole: t.field({
     type: TeamMemberPayload,

@@ -9,6 +9,7 @@ import {
   COMMITS_PAGE_MAX,
   commentsByCommit,
   createShare,
+  embeddableShare,
   estimateSeconds,
   getSharedVisualization,
   getVisualization,
@@ -166,7 +167,19 @@ function embedCode(base: string, id: string): string {
   return `<iframe src="${base}/embed/${id}" width="100%" height="600" style="border:0" title="Repository visualization"></iframe>`;
 }
 
-export const VisualizationRef = builder.objectRef<Visualization>('Visualization');
+/** A visualization as its reader reached it: through a share link (`viaShareId`) or with a credential. */
+type ShownVisualization = Visualization & { viaShareId?: string };
+
+/**
+ * The id an embed points at. Other sites may frame only a share link's embed (the keyed viewer
+ * asks for a key, and is framed by this origin only), so: the share link the reader came by, else
+ * the visualization's longest-lived live share link, else (none yet) the visualization itself.
+ */
+async function embeddedId(ctx: GraphQLContext, v: ShownVisualization): Promise<string> {
+  return v.viaShareId ?? (await embeddableShare(ctx.deps, ctx.principal, v.id))?.id ?? v.id;
+}
+
+export const VisualizationRef = builder.objectRef<ShownVisualization>('Visualization');
 
 builder.node(VisualizationRef, {
   authScopes: { sees: 'visualizations' },
@@ -190,7 +203,11 @@ builder.node(VisualizationRef, {
     timeline: t.field({ type: [Timeline], resolve: (v) => (v.timeline as TimelineEntry[] | null) ?? [] }),
     previewUrl: t.string({ description: 'The interactive viewer (needs a credential: the page asks for a key).', resolve: (v, _a, ctx) => `${publicBase(ctx)}/viz/${v.id}` }),
     shareUrl: t.string({ description: 'The viewer page; create a share link (createVisualizationShare) for people without a key.', resolve: (v, _a, ctx) => `${publicBase(ctx)}/viz/${v.id}` }),
-    embedCode: t.string({ description: 'An iframe with the viewer; give it a share id instead of the visualization id to embed it publicly.', resolve: (v, _a, ctx) => embedCode(publicBase(ctx), v.id) }),
+    embedCode: t.string({
+      description:
+        "An iframe with the viewer for other sites: it shows the visualization's live share link that lasts longest (the one the reader came by, for a share link's visitor). Without a share link it names the visualization itself, which only this server's own pages may frame: create one (createVisualizationShare) to embed it elsewhere.",
+      resolve: async (v, _a, ctx) => embedCode(publicBase(ctx), await embeddedId(ctx, v)),
+    }),
     comments: t.field({ type: [CommentRef], description: 'Every comment, oldest first.', resolve: (v, _a, ctx) => listComments(ctx.deps, v.id) }),
     shares: t.field({ type: [ShareRef], description: 'Its share links, revoked and expired ones included (empty for visitors of a share link).', resolve: (v, _a, ctx) => listShares(ctx.deps, ctx.principal, v.id) }),
     commits: t.connection(
@@ -234,7 +251,7 @@ builder.node(VisualizationRef, {
 const SharedVisualization = builder.objectRef<{ share: VisualizationShare; visualization: Visualization }>('SharedVisualization').implement({
   fields: (t) => ({
     share: t.field({ type: ShareRef, resolve: (s) => s.share }),
-    visualization: t.field({ type: VisualizationRef, resolve: (s) => s.visualization }),
+    visualization: t.field({ type: VisualizationRef, resolve: (s) => ({ ...s.visualization, viaShareId: s.share.id }) }),
   }),
 });
 

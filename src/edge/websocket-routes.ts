@@ -12,20 +12,22 @@ import type { DocumentNode, ExecutionResult } from 'graphql';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { extractCredential, type GraphQLContext } from '../context.js';
 import { AppError, AuthenticationError } from '../errors.js';
+import { defaultLocale } from '../i18n/locale.js';
 import { newId } from '../ids.js';
 import { clientIp } from '../rest/client-ip.js';
-import { asAppError, errorBody } from '../rest/envelope.js';
+import { asAppError, envelopeOf, errorBody, vocabularyError, type EnvelopeOptions } from '../rest/envelope.js';
 import { closeCodeOf, closeReasonOf, type LiveConnection, type LiveConnections } from '../services/auth/live-connections.js';
 import { limitHeaders, type LimitState } from '../services/limits/headers.js';
 import { pathMatcher, type SocketRequest, type WebSocketRoute } from './routes.js';
 import { compileDocument, operationOf, type OperationRunner } from './run-operation.js';
 
 /** Refuses a WebSocket upgrade with the error envelope and the error's HTTP status (and the caller's limit headers, when known). */
-export function rejectUpgrade(socket: Duplex, err: AppError, requestId: string, limits?: LimitState | null) {
-  const body = JSON.stringify(errorBody(err, requestId));
+export function rejectUpgrade(socket: Duplex, err: AppError, envelope: EnvelopeOptions, limits?: LimitState | null) {
+  const { requestId } = envelope;
+  const body = JSON.stringify(errorBody(err, envelope));
   const headers = Object.entries({ ...(limits ? limitHeaders(limits) : {}), ...err.headers }).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.end(
-    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nX-Request-Id: ${requestId}\r\n${headers}` +
+    `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nContent-Language: ${envelope.locale ?? defaultLocale}\r\nX-Request-Id: ${requestId}\r\n${headers}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
 }
@@ -63,6 +65,8 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
     let connection: LiveConnection | null = null;
     let context: GraphQLContext | null = null;
     try {
+      const badVocabulary = vocabularyError(request.headers);
+      if (badVocabulary) throw badVocabulary;
       const params = Object.fromEntries(Object.entries(found.raw).map(([name, value]) => [name, decodeURIComponent(value)]));
       const req: SocketRequest = { params, query: url.searchParams };
       const operation = operationOf(document, route.variables(req));
@@ -95,7 +99,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
       connection?.release();
       void stream?.return(undefined);
       if (!(err instanceof AppError)) deps.logger.error({ err, requestId }, `${route.path}: opening the stream failed`);
-      rejectUpgrade(socket, asAppError(err), requestId, context?.limits);
+      rejectUpgrade(socket, asAppError(err), envelopeOf(requestId, request.headers, deps.config), context?.limits);
     }
     return true;
   }

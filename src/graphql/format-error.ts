@@ -1,6 +1,8 @@
 /** One error format for GraphQL over HTTP and WebSocket: our codes upper-cased, internals hidden. */
 import { GraphQLError, type GraphQLFormattedError } from 'graphql';
 import { AppError, InternalError } from '../errors.js';
+import { defaultLocale, type Locale } from '../i18n/locale.js';
+import { localize } from '../i18n/localize.js';
 import type { Logger } from '../logger.js';
 import { databaseUnavailable } from '../db/unavailable.js';
 import { numberInputError } from './number-errors.js';
@@ -30,24 +32,30 @@ export function appErrorOf(error: unknown): AppError | null {
   return databaseUnavailable(error) ?? numberInputError(error);
 }
 
-/** Formats an error for a GraphQL response; unknown errors are logged in full and shown as INTERNAL_ERROR. */
+/**
+ * Formats an error for a GraphQL response, its message in the request's language (given, or the
+ * `locale` extension the server put on the error); unknown errors are logged in full and shown as INTERNAL_ERROR.
+ */
 export function formatGraphQLError(
   formatted: GraphQLFormattedError,
   error: unknown,
   requestId: string | undefined,
   logger: Logger,
+  locale?: Locale,
 ): GraphQLFormattedError {
   const app = appErrorOf(error);
   requestId ??= formatted.extensions?.requestId as string | undefined;
+  locale ??= (formatted.extensions?.locale as Locale | undefined) ?? defaultLocale;
   const base = { locations: formatted.locations, path: formatted.path };
   if (app) {
     if (app.status === 503 && !(app === error || (error as GraphQLError | undefined)?.originalError instanceof AppError)) {
       logger.warn({ err: (error as GraphQLError | undefined)?.originalError ?? error, requestId }, 'database unavailable: answered 503');
     }
+    const shown = localize(app, locale);
     return {
-      message: app.message,
+      message: shown.message,
       ...base,
-      extensions: { code: app.graphqlCode, requestId, ...(app.details !== undefined ? { details: app.details } : {}) },
+      extensions: { code: app.graphqlCode, requestId, ...(app.details !== undefined ? { details: shown.details } : {}) },
     };
   }
   const code = formatted.extensions?.code;
@@ -56,5 +64,5 @@ export function formatGraphQLError(
     return { message: formatted.message, ...base, extensions: { code: typeof code === 'string' ? code : 'GRAPHQL_VALIDATION_FAILED', requestId } };
   }
   logger.error({ err: original ?? error, requestId }, 'unexpected error in a GraphQL operation');
-  return { message: new InternalError().message, ...base, extensions: { code: 'INTERNAL_ERROR', requestId } };
+  return { message: localize(new InternalError(), locale).message, ...base, extensions: { code: 'INTERNAL_ERROR', requestId } };
 }

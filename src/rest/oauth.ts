@@ -2,7 +2,8 @@
  * Protocol endpoints that follow their own RFCs rather than the API's conventions, so they are
  * plain handlers instead of GraphQL-backed routes:
  *  - POST /v1/oauth/token: the client credentials grant (RFC 6749 §4.4): form-encoded body,
- *    client_secret_basic or client_secret_post, RFC 6749 §5.2 error bodies, no-store caching.
+ *    client_secret_basic or client_secret_post, RFC 6749 §5.2 error bodies, no-store caching;
+ *    with an Idempotency-Key, a token is issued once (a repeat is 409 idempotency_conflict).
  *  - GET /.well-known/jwks.json: the public keys our access tokens are signed with (RFC 7517).
  */
 import formbody from '@fastify/formbody';
@@ -10,6 +11,8 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { identify } from '../edge/limit-headers.js';
 import { issueClientToken, OAuthError } from '../services/auth/oauth-clients.js';
 import { FULL_SCOPES, type ServiceDeps } from '../services/deps.js';
+import { issueOnce } from '../services/idempotency.js';
+import { AppError } from '../errors.js';
 
 function basicCredentials(header: string | undefined): { id: string; secret: string } | null | 'malformed' {
   if (!header) return null;
@@ -61,11 +64,18 @@ export async function registerOAuthEndpoints(app: FastifyInstance, deps: Service
         if (scopes && (scopes.length === 0 || scopes.some((s) => !(FULL_SCOPES as readonly string[]).includes(s)))) {
           throw new OAuthError('invalid_scope', `Known scopes are ${FULL_SCOPES.join(', ')}; omit scope for all the client holds but account.`);
         }
-        // An authenticated client's answers carry the limit headers of its credential (issuing a token is not charged).
-        const token = await issueClientToken(deps, id, secret, scopes, (client) => identify(request, { userId: client.ownerId, credentialId: client.id }));
+        // Tokens are issued once per Idempotency-Key: a repeat answers 409 and issues nothing. An
+        // authenticated client's answers carry the limit headers of its credential (issuing a token is not charged).
+        const key = request.headers['idempotency-key'];
+        const token = await issueOnce(deps.db, { subject: id, key: typeof key === 'string' ? key : null, operation: 'oauthToken', request: { scope: scopes ?? null } }, () =>
+          issueClientToken(deps, id, secret, scopes, (client) => identify(request, { userId: client.ownerId, credentialId: client.id })),
+        );
         return reply.status(200).send(token);
       } catch (err) {
         if (err instanceof OAuthError) return oauthError(reply, err, basic !== null);
+        if (err instanceof AppError && (err.code === 'idempotency_conflict' || err.code === 'invalid_request')) {
+          return reply.status(Number(err.status)).send({ error: String(err.code), error_description: String(err.message) });
+        }
         throw err;
       }
     });

@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { INT32_MAX } from '../bounded-int.js';
-import { errorCodes, isErrorCode, type ErrorCode } from '../errors.js';
+import { errorCodes, isErrorCode, liftedFields, type ErrorCode } from '../errors.js';
+import { ERROR_CODES_HEADER } from './envelope.js';
 import type { RestRoute } from './route.js';
 import { chatOpenApi } from './v1/chat.js';
 import { webhookEventSchemas } from './webhook-events.js';
@@ -14,13 +15,22 @@ import { webhookEventSchemas } from './webhook-events.js';
 type Json = Record<string, unknown>;
 
 const ERROR_CODES = Object.keys(errorCodes) as [ErrorCode, ...ErrorCode[]];
+/** The codes of both vocabularies: the default snake_case ones and the upper-case ones (Codex-Error-Codes: upper). */
+const ALL_CODES = [...new Set([...ERROR_CODES, ...Object.values(errorCodes).map((e) => e.upper)])] as [string, ...string[]];
+const liftedType = { integer: () => z.number().int(), string: () => z.string(), 'date-time': () => z.iso.datetime() } as const;
+/** The limit fields of 429 and 402, also at the top of `error` (each optional: an error carries those of its code). */
+const LiftedFields = Object.fromEntries(
+  Object.entries(liftedFields).map(([field, { type, description }]) => [field, liftedType[type]().optional().describe(`${description} (429/402; also in details)`)]),
+);
 const ErrorEnvelope = z.object({
   error: z.object({
-    code: z.enum(ERROR_CODES).describe('What went wrong; each code answers with one HTTP status.'),
+    code: z.enum(ALL_CODES).describe(`What went wrong; each code answers with one HTTP status. snake_case by default; with "${ERROR_CODES_HEADER}: upper", the upper-case vocabulary.`),
     message: z.string().describe('What to change to make the request succeed.'),
+    ...LiftedFields,
     details: z.unknown().optional().describe('For validation_error: [{field, message}]; for limits: the limit and when it resets.'),
     request_id: z.string(),
-    doc_url: z.string(),
+    documentation_url: z.string().describe("The code's entry in the error reference (DOCS_URL, by default the gateway's /docs/errors#<code>)."),
+    doc_url: z.string().describe('The same link as documentation_url.'),
   }),
 });
 

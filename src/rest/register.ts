@@ -9,6 +9,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DocumentNode, GraphQLSchema } from 'graphql';
 import type { z } from 'zod';
 import { ValidationError, type FieldError } from '../errors.js';
+import { issueFieldError, withMessage } from '../i18n/descriptor.js';
 import type { ShapeLimits } from '../graphql/cost.js';
 import { bindContext } from '../edge/limit-headers.js';
 import { compileDocument, operationOf, type OperationRunner } from '../edge/run-operation.js';
@@ -21,17 +22,15 @@ export function restFieldErrors(error: z.ZodError, location: 'body' | 'query' | 
   return error.issues.flatMap((issue) => {
     const field = issue.path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ field: field ? `${field}.${key}` : key, message: `is not a known ${location} field` }));
+      return issue.keys.map((key) => withMessage({ field: field ? `${field}.${key}` : key, message: `is not a known ${location} field` }, 'field.unknown', { location }));
     }
-    const missing = issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined;
+    const at = field || `(${location})`;
+    if (issue.code === 'invalid_type' && (issue as { input?: unknown }).input === undefined) return [withMessage({ field: at, message: 'is required' }, 'field.required')];
     // zod's own wording for a wrong type ("Invalid input: expected …") becomes "must be …"; a schema's message stays.
-    const ownWording = issue.code === 'invalid_type' && issue.message.startsWith('Invalid input');
-    return [
-      {
-        field: field || `(${location})`,
-        message: missing ? 'is required' : ownWording ? `must be ${issue.expected}` : issue.message,
-      },
-    ];
+    if (issue.code === 'invalid_type' && issue.message.startsWith('Invalid input')) {
+      return [withMessage({ field: at, message: `must be ${issue.expected}` }, 'field.type', { expected: issue.expected })];
+    }
+    return [issueFieldError(issue, at)];
   });
 }
 

@@ -117,7 +117,7 @@ export async function sendEventStream(
   streams?.add(shutdown);
   res.on('close', stop);
   connection.onEnd((err) => {
-    if (open) res.write(frame({ event: 'error', data: errorBody(err, request.id) }));
+    if (open) res.write(frame({ event: 'error', data: errorBody(err, request.errorEnvelope) }));
     shutdown();
   });
   const keepalive = setInterval(() => res.write(': keep-alive\n\n'), KEEPALIVE_MS);
@@ -131,7 +131,7 @@ export async function sendEventStream(
     }
   } catch (err) {
     const appError = streamError(err, logger, request.id, 'event stream');
-    if (open) res.write(frame({ event: 'error', data: errorBody(appError, request.id) }));
+    if (open) res.write(frame({ event: 'error', data: errorBody(appError, request.errorEnvelope) }));
   } finally {
     clearInterval(keepalive);
     streams?.delete(shutdown);

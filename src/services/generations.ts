@@ -191,7 +191,15 @@ export async function listGenerations(deps: Pick<ServiceDeps, 'db'>, principal: 
 }
 
 /** Runs a finished (completed or failed) generation again with the same prompt and options. */
-export async function retryGeneration(deps: ServiceDeps, principal: Principal, id: string): Promise<Generation> {
+export async function retryGeneration(deps: ServiceDeps, principal: Principal, id: string, idempotencyKey?: string | null): Promise<{ generation: Generation; replayed: boolean }> {
+  const { replayed } = await withIdempotency(deps.db, { principalId: principal.userId, key: idempotencyKey, operation: 'retryGeneration', request: { id } }, async () => {
+    await retryOnce(deps, principal, id);
+    return id;
+  });
+  return { generation: await deps.db.generation.findUniqueOrThrow({ where: { id } }), replayed };
+}
+
+async function retryOnce(deps: ServiceDeps, principal: Principal, id: string): Promise<void> {
   const g = await getGeneration(deps, principal, id);
   if (g.teamId) await requireTeamRole(deps, principal, g.teamId, 'member');
   requireModel(deps);
@@ -217,7 +225,6 @@ export async function retryGeneration(deps: ServiceDeps, principal: Principal, i
   const undo = () => failGeneration(deps, id, { code: 'service_unavailable', message: 'The task engine was not reachable when the retry was started. Retry again.' });
   await startForRow(deps, { id, what: 'the generation was not started', undo }, () => startGenerationWorkflow(deps, id, attempt));
   if (promptTokens(g.prompt).sync) await awaitWorkflow(deps, id, attempt);
-  return deps.db.generation.findUniqueOrThrow({ where: { id } });
 }
 
 /** What the model activity produced, handed to the cpu side for analysis and storage. */

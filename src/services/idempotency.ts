@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Db } from '../db/client.js';
+import type { Prisma } from '../generated/prisma/client.js';
 import { AppError, IdempotencyConflictError, InvalidRequestError } from '../errors.js';
 
 const TTL_MS = 24 * 60 * 60 * 1000;
@@ -39,13 +40,38 @@ export interface IdempotentResult {
   replayed: boolean;
 }
 
+export interface IdempotencyScope {
+  principalId: string;
+  key: string | null | undefined;
+  operation: string;
+  request: unknown;
+}
+
 /** Runs `create` at most once per (principal, key); `create` returns the id of what it made. */
-export async function withIdempotency(
+export async function withIdempotency(db: Db, scope: IdempotencyScope, create: () => Promise<string>): Promise<IdempotentResult> {
+  const { resourceId, replayed } = await once(db, scope, async () => ({ resourceId: await create() }));
+  return { resourceId, replayed };
+}
+
+/**
+ * Runs `change` at most once per (principal, key) for a change whose answer cannot be read back
+ * from a row (a plan change's proration, a model-written file): the answer is kept with the key
+ * and a replay returns it. It must be JSON and hold no secret (tokens, keys).
+ */
+export async function withIdempotentResult<T extends Prisma.InputJsonValue>(db: Db, scope: IdempotencyScope, change: () => Promise<T>): Promise<{ result: T; replayed: boolean }> {
+  const { result, replayed } = await once(db, scope, async () => {
+    const value = await change();
+    return { resourceId: '', result: value };
+  });
+  return { result: result as T, replayed };
+}
+
+async function once(
   db: Db,
-  scope: { principalId: string; key: string | null | undefined; operation: string; request: unknown },
-  create: () => Promise<string>,
-): Promise<IdempotentResult> {
-  if (!scope.key) return { resourceId: await create(), replayed: false };
+  scope: IdempotencyScope,
+  create: () => Promise<{ resourceId: string; result?: Prisma.InputJsonValue }>,
+): Promise<{ resourceId: string; result: unknown; replayed: boolean }> {
+  if (!scope.key) return { result: undefined, ...(await create()), replayed: false };
   if (scope.key.length > 255 || !/^[\x21-\x7e]+$/.test(scope.key)) {
     throw new InvalidRequestError('Idempotency-Key must be 1 to 255 visible ASCII characters (a UUID is a good choice).');
   }
@@ -61,13 +87,13 @@ export async function withIdempotency(
     const deadline = Date.now() + WAIT_FOR_FIRST_MS;
     for (;;) {
       const record = await db.idempotencyRecord.findUnique({ where });
-      if (!record) return withIdempotency(db, scope, create); // the first attempt failed and released the key
+      if (!record) return once(db, scope, create); // the first attempt failed and released the key
       if (record.requestHash !== hash) throw new IdempotencyConflictError();
-      if (record.state === 'completed' && record.resourceId) return { resourceId: record.resourceId, replayed: true };
+      if (record.state === 'completed' && record.resourceId !== null) return { resourceId: record.resourceId, result: record.result, replayed: true };
       if (record.expiresAt.getTime() < Date.now()) {
         // The claim's owner stopped renewing it (it died): take the key over.
         await db.idempotencyRecord.deleteMany({ where: { principalId: scope.principalId, key: scope.key, state: { not: 'completed' }, expiresAt: { lt: new Date() } } });
-        return withIdempotency(db, scope, create);
+        return once(db, scope, create);
       }
       if (Date.now() > deadline) {
         throw new AppError('idempotency_conflict', 409, 'A request with this Idempotency-Key is still being processed. Retry in a few seconds.');
@@ -81,9 +107,9 @@ export async function withIdempotency(
       .catch(() => {}); // a missed renewal shortens the lease; the next one restores it
   }, CLAIM_RENEW_MS);
   try {
-    const resourceId = await create();
-    await db.idempotencyRecord.update({ where, data: { state: 'completed', resourceId, expiresAt: new Date(Date.now() + TTL_MS) } });
-    return { resourceId, replayed: false };
+    const { resourceId, result } = await create();
+    await db.idempotencyRecord.update({ where, data: { state: 'completed', resourceId, result, expiresAt: new Date(Date.now() + TTL_MS) } });
+    return { resourceId, result, replayed: false };
   } catch (err) {
     // A failed request is not remembered: the caller may fix it and retry with the same key.
     await db.idempotencyRecord.delete({ where }).catch(() => {});
@@ -91,4 +117,30 @@ export async function withIdempotency(
   } finally {
     clearInterval(renew);
   }
+}
+
+/**
+ * Requests that hand out tokens (sign-in, sign-up, refresh, the OAuth token endpoint): the key is
+ * scoped to a hash of the account or credential the request names (there is no caller yet), the
+ * record keeps no token and no password (not even hashed: `request` must leave them out), and
+ * tokens are handed out once. A repeat with the same key, whatever its body, runs nothing (no
+ * second account, no second session, no reuse of a refresh token) and answers 409: only the first
+ * request gets the tokens, so a replay can never give them to someone else.
+ */
+export async function issueOnce<T>(db: Db, scope: { subject: string; key: string | null | undefined; operation: string; request: unknown }, issue: () => Promise<T>): Promise<T> {
+  if (!scope.key) return issue();
+  let issued: { value: T } | null = null;
+  const principalId = `${scope.operation}:${createHash('sha256').update(scope.subject).digest('hex')}`;
+  await withIdempotency(db, { principalId, key: scope.key, operation: scope.operation, request: scope.request }, async () => {
+    issued = { value: await issue() };
+    return 'issued';
+  });
+  if (!issued) {
+    throw new AppError(
+      'idempotency_conflict',
+      409,
+      'This Idempotency-Key already issued tokens, which are handed out once and never replayed: use the tokens of the first answer, or send the request again with a new key.',
+    );
+  }
+  return (issued as { value: T }).value;
 }

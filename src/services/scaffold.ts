@@ -13,6 +13,7 @@ import { boundedInt } from '../bounded-int.js';
 import { NotFoundError, ServiceUnavailableError, ValidationError } from '../errors.js';
 import { idKind, newId } from '../ids.js';
 import type { Principal, ServiceDeps } from './deps.js';
+import { withIdempotentResult } from './idempotency.js';
 import { fieldErrors } from './tasks/task-input.js';
 import { scaffoldFeatureWorkflow } from '../../workflows/generation.js';
 import { start } from '../temporal/start-for-row.js';
@@ -128,6 +129,18 @@ export async function createScaffold(deps: ServiceDeps, principal: Principal, ra
   for (const f of files) zip.file(f.path, f.content, { date: new Date('2020-01-01T00:00:00Z') });
   const archive = await zip.generateAsync({ type: 'nodebuffer', compression: 'DEFLATE', platform: 'UNIX' });
   return { filename: `${input.name}.zip`, files: files.map((f) => f.path), archive, modelUsed: feature !== null };
+}
+
+/**
+ * A scaffold made once per Idempotency-Key: the archive (small, and with a model different each
+ * time) is kept with the key, so a replay answers the same bytes without calling the model again.
+ */
+export async function scaffoldOnce(deps: ServiceDeps, principal: Principal, idempotencyKey: string | null | undefined, raw: unknown): Promise<Scaffold & { replayed: boolean }> {
+  const { result, replayed } = await withIdempotentResult(deps.db, { principalId: principal.userId, key: idempotencyKey, operation: 'scaffoldProject', request: raw }, async () => {
+    const s = await createScaffold(deps, principal, raw);
+    return { filename: s.filename, files: s.files, modelUsed: s.modelUsed, archive: s.archive.toString('base64') };
+  });
+  return { ...result, archive: Buffer.from(result.archive, 'base64'), replayed };
 }
 
 /** The messages that ask the model for a scaffold's described module. */

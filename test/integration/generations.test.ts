@@ -193,6 +193,32 @@ describe('POST /v1/generations', () => {
     expect(retried.body).toMatchObject({ id: failed.body.id, status: 'completed', code: 'package main\n\nfunc main() {}', error: null, attempts: 2 });
   });
 
+  it('retries once per Idempotency-Key: concurrent and later repeats answer the first retry; another generation with the key is 409', async () => {
+    const first = await api.post('/v1/generations', { prompt: 'Add two numbers', language: 'typescript' });
+    expect(first.status).toBe(201);
+    const calls = received.length;
+    const headers = { 'idempotency-key': `retry-${first.body.id}` };
+    const [a, b] = await Promise.all([api.post(`/v1/generations/${first.body.id}/retry`, {}, headers), api.post(`/v1/generations/${first.body.id}/retry`, {}, headers)]);
+    expect([a.status, b.status]).toEqual([201, 201]);
+    expect(a.body).toEqual(b.body);
+    expect(a.body).toMatchObject({ id: first.body.id, status: 'completed', attempts: 2 });
+    expect([a.headers.get('idempotent-replayed'), b.headers.get('idempotent-replayed')].sort()).toEqual(['true', null].sort());
+    const later = await api.post(`/v1/generations/${first.body.id}/retry`, {}, headers);
+    expect(later.status).toBe(201);
+    expect(later.headers.get('idempotent-replayed')).toBe('true');
+    expect(later.body).toEqual(a.body);
+    expect(received.length - calls).toBe(1); // the model ran once
+    const stored = await sys.services.db.generation.findUniqueOrThrow({ where: { id: first.body.id } });
+    expect(stored.attempts).toBe(2);
+    const other = await api.post('/v1/generations', { prompt: 'Subtract two numbers', language: 'typescript' });
+    const conflict = await api.post(`/v1/generations/${other.body.id}/retry`, {}, headers);
+    expect(conflict.status).toBe(409);
+    expect(conflict.body.error.code).toBe('idempotency_conflict');
+    // Without a key each retry runs again.
+    const again = await api.post(`/v1/generations/${first.body.id}/retry`, {});
+    expect(again.body.attempts).toBe(3);
+  });
+
   it('does not retry a 4xx from the provider, and refuses to retry a generation still processing (409)', async () => {
     script.push({ status: 400 });
     const failed = (await api.post('/v1/generations', { prompt: 'Anything', language: 'rust' })).body;

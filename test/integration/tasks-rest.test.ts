@@ -30,7 +30,8 @@ function expectEnvelope(res: { status: number; headers: Headers; body: any }, st
   expect(res.body.error.code).toBe(code);
   expect(res.body.error.message).toEqual(expect.any(String));
   expect(res.body.error.request_id).toBe(res.headers.get('x-request-id'));
-  expect(res.body.error.doc_url).toMatch(/^https:\/\//);
+  expect(res.body.error.doc_url).toBe(`${sys.url}/docs/errors#${code}`);
+  expect(res.body.error.documentation_url).toBe(res.body.error.doc_url);
 }
 
 describe('health', () => {

@@ -6,9 +6,11 @@
  * headless Chromium.
  */
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Frame, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { buildRepository, type FixtureCommit } from '../helpers/git-fixtures.js';
@@ -553,6 +555,29 @@ describe('share links', () => {
     await finished(other.body.visualization_id);
   });
 
+  it('gives an embed_code that names the longest-lived live share link, or the visualization while it has none', async () => {
+    const fresh = await visualize({ repository_url: repo, options: { max_commits: 2 } });
+    await finished(fresh);
+    const embedOf = async () => (await api.get(`/v1/visualize/${fresh}`)).body.embed_code as string;
+    expect(await embedOf()).toContain(`src="${sys.config.publicUrl}/embed/${fresh}"`);
+    const short = (await api.post(`/v1/visualize/${fresh}/share`, { expires_in_days: 2 })).body;
+    expect(await embedOf()).toContain(`src="${sys.config.publicUrl}/embed/${short.share_id}"`);
+    const long = (await api.post(`/v1/visualize/${fresh}/share`, { expires_in_days: 30 })).body;
+    await api.post(`/v1/visualize/${fresh}/share`, { expires_in_days: 3 });
+    expect(await embedOf()).toContain(`/embed/${long.share_id}"`);
+    const gql = await graphql(sys.url, key, 'query($id: ID!) { visualization(id: $id) { embedCode } }', { id: fresh });
+    expect(gql.body.data.visualization.embedCode).toContain(`/embed/${long.share_id}"`);
+    // A revoked or expired link is never embedded.
+    await api.delete(`/v1/visualize/${fresh}/share/${long.share_id}`);
+    await sys.services.db.visualizationShare.updateMany({ where: { visualizationId: fresh, id: { not: short.share_id } }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    expect(await embedOf()).toContain(`/embed/${short.share_id}"`);
+    // A share link's visitor gets the link they came by, and learns no other.
+    const visitor = (await restClient(sys.url).get(`/v1/shared/${short.share_id}`)).body;
+    expect(visitor.embed_code).toContain(`/embed/${short.share_id}"`);
+    await api.delete(`/v1/visualize/${fresh}/share/${short.share_id}`);
+    expect(await embedOf()).toContain(`/embed/${fresh}"`);
+  });
+
   it('refuses bad share requests', async () => {
     for (const body of [{ permissions: 'write' }, { expires_in_days: 0 }, { expires_in_days: 366 }, { expires_in_days: 1.5 }, { ttl: 3 }]) {
       const res = await api.post(`/v1/visualize/${id}/share`, body);
@@ -590,23 +615,57 @@ describe('another tenant', () => {
 });
 
 describe('the viewer in headless Chromium', () => {
+  const SHOTS = new URL('../../.test-results/screenshots/', import.meta.url).pathname;
   let browser: Browser;
+  let partner: Server;
+  let partnerOrigin = '';
+  const partnerPages = new Map<string, string>();
   beforeAll(async () => {
+    mkdirSync(SHOTS, { recursive: true });
     browser = await chromium.launch({
       executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
       args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     });
+    // Another site (another host and port, so another origin) that embeds the viewer.
+    partner = createHttpServer((req, res) => {
+      const page = partnerPages.get(req.url ?? '');
+      if (!page) return res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(`<!doctype html><html lang="en"><head><title>Partner</title><link rel="icon" href="data:,"></head><body><h1>A partner's page</h1>${page}</body></html>`);
+    });
+    await new Promise<void>((r) => partner.listen(0, '127.0.0.2', r));
+    partnerOrigin = `http://127.0.0.2:${(partner.address() as AddressInfo).port}`;
   }, 60_000);
-  afterAll(() => browser?.close());
+  afterAll(async () => {
+    await browser?.close();
+    await new Promise((r) => partner?.close(r));
+  });
 
-  async function open(url: string) {
+  /** A page that records console errors, uncaught errors and failed requests (`allowed`: console lines that are expected). */
+  async function watchedPage(allowed: RegExp[] = []) {
     const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
-    await page.goto(url);
-    await page.waitForFunction(() => (globalThis as any).vizViewer?.ready === true, null, { timeout: 30_000 });
-    return page;
+    const problems: string[] = [];
+    page.on('console', (m) => m.type() === 'error' && !allowed.some((a) => a.test(m.text())) && problems.push(`console: ${m.text()}`));
+    page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+    page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
+    return {
+      page,
+      /** Saves a screenshot (a CI artifact), closes the page and checks that nothing went wrong. */
+      finish: async (name: string) => {
+        await page.screenshot({ path: join(SHOTS, `viewer-${name}.png`) });
+        await page.close();
+        expect(problems).toEqual([]);
+      },
+    };
   }
 
-  const paintedPixels = (page: Page) =>
+  async function open(url: string) {
+    const watched = await watchedPage();
+    await watched.page.goto(url);
+    await watched.page.waitForFunction(() => (globalThis as any).vizViewer?.ready === true, null, { timeout: 30_000 });
+    return watched;
+  }
+
+  const paintedPixels = (page: Page | Frame) =>
     page.evaluate(() => {
       // Runs in the page (the test's tsconfig has no DOM types).
       let n = 0;
@@ -621,7 +680,7 @@ describe('the viewer in headless Chromium', () => {
     const id = await visualize({ repository_url: repo });
     const v = await finished(id);
     const share = (await api.post(`/v1/visualize/${id}/share`, {})).body;
-    const page = await open(share.url);
+    const { page, finish } = await open(share.url);
     expect(await page.evaluate(() => (globalThis as any).vizViewer.nodeCount)).toBe(v.data.nodes.length);
     expect(await paintedPixels(page)).toBeGreaterThan(500);
     const now = await page.locator('#cy').screenshot();
@@ -643,40 +702,162 @@ describe('the viewer in headless Chromium', () => {
     const cyBox = (await page.locator('#cy').boundingBox())!;
     await page.mouse.click(cyBox.x + box.x, cyBox.y + box.y);
     expect(await page.locator('#info').textContent()).toContain('churn 9 in 4 commits');
-    await page.close();
+    await finish('share');
+  }, 120_000);
+
+  it('labels the largest nodes at the default zoom, draws each folder as a box around its contents, and has a legend entry for every colour', async () => {
+    const id = await visualize({ repository_url: repo, options: { include_contributors: true } });
+    const v = await finished(id);
+    const share = (await api.post(`/v1/visualize/${id}/share`, {})).body;
+    const { page, finish } = await open(share.url);
+    // The largest files (by churn) and the contributor with the most commits, from the API's data.
+    const nodes: any[] = v.data.nodes;
+    const largest = [
+      ...nodes.filter((n) => n.type === 'file').sort((a, b) => b.churn - a.churn).slice(0, 3),
+      ...nodes.filter((n) => n.type === 'contributor').sort((a, b) => b.commits - a.commits).slice(0, 1),
+    ];
+    expect(largest.map((n) => n.id)).toContain('f:src/app.ts');
+    const labels = await page.evaluate((ids: string[]) => {
+      const cy = (globalThis as any).vizViewer.cy;
+      const { w, h } = { w: cy.width(), h: cy.height() };
+      return ids.map((nodeId) => {
+        const n = cy.getElementById(nodeId);
+        const box = n.renderedBoundingBox({ includeNodes: false, includeEdges: false, includeLabels: true });
+        return {
+          id: nodeId,
+          label: n.pstyle('label').strValue,
+          visible: n.visible(),
+          // Cytoscape draws no label smaller on screen than min-zoomed-font-size.
+          screenPx: n.pstyle('font-size').pfValue * cy.zoom(),
+          minPx: n.pstyle('min-zoomed-font-size').pfValue,
+          inside: box.w > 0 && box.x1 >= 0 && box.y1 >= 0 && box.x2 <= w && box.y2 <= h,
+        };
+      });
+    }, largest.map((n) => n.id));
+    for (const [i, l] of labels.entries()) {
+      expect(l, l.id).toMatchObject({ label: largest[i].name, visible: true, inside: true });
+      expect(l.screenPx, l.id).toBeGreaterThanOrEqual(Math.max(11, l.minPx));
+    }
+    // Each folder is a box around its files and subdirectories; contributors stand outside the tree.
+    const boxes = await page.evaluate(() => {
+      const cy = (globalThis as any).vizViewer.cy;
+      return Object.fromEntries(cy.nodes().map((n: any) => [n.id(), n.boundingBox({ includeLabels: false, includeOverlays: false })]));
+    });
+    const within = (c: any, p: any) => c.x1 >= p.x1 && c.x2 <= p.x2 && c.y1 >= p.y1 && c.y2 <= p.y2;
+    const root = nodes.find((n) => n.type === 'directory' && !n.parent);
+    for (const n of nodes) {
+      if (n.type === 'contributor') expect(within(boxes[n.id], boxes[root.id]), n.id).toBe(false);
+      else if (n.parent) expect(within(boxes[n.id], boxes[n.parent]), `${n.id} in ${n.parent}`).toBe(true);
+    }
+    expect(within(boxes['f:src/app.ts'], boxes['d:lib'])).toBe(false);
+
+    // Every colour drawn (nodes and links) has its legend entry, and the legend has no others.
+    const colours = await page.evaluate(() => {
+      const g = globalThis as any;
+      const norm = (c: string) => c.replace(/\s+/g, '');
+      const cy = g.vizViewer.cy;
+      const swatches = (list: string) => [...g.document.querySelectorAll(`${list} .swatch`)].map((s: any) => norm(g.getComputedStyle(s).backgroundColor));
+      return {
+        nodes: [...new Set<string>(cy.nodes().map((n: any) => norm(n.style('background-color'))))],
+        edges: [...new Set<string>(cy.edges().map((e: any) => norm(e.style('line-color'))))],
+        edgeTypes: [...new Set<string>(cy.edges().map((e: any) => e.classes().find((c: string) => c === 'authored' || c === 'co_changed')))],
+        nodeLegend: swatches('#legend-nodes'),
+        edgeLegend: swatches('#legend-edges'),
+        legendVisible: g.document.querySelector('#legend').checkVisibility(),
+      };
+    });
+    expect(colours.legendVisible).toBe(true);
+    expect(colours.nodes.length).toBeGreaterThanOrEqual(4); // directory, contributor, two languages at least
+    expect([...colours.nodeLegend].sort()).toEqual([...colours.nodes].sort());
+    expect(colours.edgeTypes.sort()).toEqual(['authored', 'co_changed']);
+    expect(colours.edgeLegend).toHaveLength(2);
+    for (const c of colours.edges) expect(colours.edgeLegend).toContain(c);
+    expect(await page.locator('#legend-nodes').textContent()).toContain('TypeScript');
+    // The legend's switch shows a kind of link: contributors' links are off until asked for.
+    const authoredShown = () => page.evaluate(() => (globalThis as any).vizViewer.cy.edges('.authored').filter((e: any) => e.visible()).length);
+    expect(await authoredShown()).toBe(0);
+    await page.getByLabel('authored (contributor → file)').check();
+    expect(await authoredShown()).toBe(v.data.edges.filter((e: any) => e.type === 'authored').length);
+    await finish('labels-and-legend');
+  }, 120_000);
+
+  it('shows an error state, without the graph, legend or history slider, for an unknown, expired, revoked or failed visualization', async () => {
+    const id = await visualize({ repository_url: repo });
+    await finished(id);
+    const expired = (await api.post(`/v1/visualize/${id}/share`, { expires_in_days: 1 })).body;
+    await sys.services.db.visualizationShare.update({ where: { id: expired.share_id }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const revoked = (await api.post(`/v1/visualize/${id}/share`, {})).body;
+    await graphql(sys.url, key, 'mutation($id: ID!) { revokeShare(id: $id) { id } }', { id: revoked.share_id });
+    const failedId = await visualize({ repository_url: repo, branch: 'no-such-branch' });
+    expect((await finished(failedId)).status).toBe('failed');
+    const cases = [
+      { name: 'unknown', url: `${sys.url}/share/shr_01935f2e-0000-7000-8000-000000000000`, title: 'Visualization not found', status: 404 },
+      { name: 'expired', url: expired.url, title: 'This share link no longer works', text: 'expired', status: 410 },
+      { name: 'revoked', url: revoked.url, title: 'This share link no longer works', text: 'revoked', status: 410 },
+      { name: 'failed', url: `${sys.url}/viz/${failedId}#key=${key}`, title: 'The analysis failed', text: 'no-such-branch', status: 200 },
+    ];
+    for (const c of cases) {
+      // The data request's 404 or 410 is the answer the page shows; nothing else may go wrong.
+      const { page, finish } = await watchedPage([new RegExp(`Failed to load resource: the server responded with a status of ${c.status}`)]);
+      await page.goto(c.url);
+      await page.waitForFunction(() => (globalThis as any).vizViewer?.error, null, { timeout: 30_000 });
+      expect(await page.getByRole('alert').locator('h2').textContent(), c.name).toBe(c.title);
+      if (c.text) expect(await page.locator('#error-text').textContent(), c.name).toContain(c.text);
+      for (const hidden of ['#time', '#play', '#controls', '#legend', '#cy', '#key-form']) expect(await page.locator(hidden).isVisible(), `${c.name} ${hidden}`).toBe(false);
+      await finish(`error-${c.name}`);
+    }
   }, 120_000);
 
   it('serves /viz/{id} with a key from the address fragment and /embed/{share_id}; the page itself holds no data', async () => {
     const id = await visualize({ repository_url: repo });
     const v = await finished(id);
-    const page = await open(`${sys.url}/viz/${id}#key=${key}`);
-    expect(await page.evaluate(() => (globalThis as any).vizViewer.nodeCount)).toBe(v.data.nodes.length);
-    expect(page.url()).not.toContain(key); // taken out of the address bar
-    await page.close();
+    const viz = await open(`${sys.url}/viz/${id}#key=${key}`);
+    expect(await viz.page.evaluate(() => (globalThis as any).vizViewer.nodeCount)).toBe(v.data.nodes.length);
+    expect(viz.page.url()).not.toContain(key); // taken out of the address bar
+    await viz.finish('keyed');
     const share = (await api.post(`/v1/visualize/${id}/share`, {})).body;
     const embed = await open(`${sys.url}/embed/${share.share_id}`);
-    expect(await paintedPixels(embed)).toBeGreaterThan(500);
-    await embed.close();
+    expect(await paintedPixels(embed.page)).toBeGreaterThan(500);
+    await embed.finish('embed');
     const html = await fetch(`${sys.url}/viz/${id}`);
     expect(html.headers.get('content-security-policy')).toContain("script-src 'self'");
     // Only a share link's embed may be framed by other sites; the keyed viewer never is.
     expect(html.headers.get('content-security-policy')).toContain("frame-ancestors 'self'");
     expect((await fetch(`${sys.url}/embed/${share.share_id}`)).headers.get('content-security-policy')).toContain('frame-ancestors *');
     expect((await fetch(`${sys.url}/embed/${id}`)).headers.get('content-security-policy')).toContain("frame-ancestors 'self'");
+    expect((await fetch(`${sys.url}/share/${share.share_id}`)).headers.get('content-security-policy')).toContain("frame-ancestors 'self'");
     const asset = await fetch(`${sys.url}/viz-assets/cytoscape.min.js`);
     expect(asset.status).toBe(200);
     expect((await fetch(`${sys.url}/viz-assets/nope.js`)).status).toBe(404);
   }, 120_000);
 
-  it('tells a visitor when a share link was revoked', async () => {
+  it('embeds on another site with the embed_code of GET /v1/visualize/{id}; the keyed viewer is refused there', async () => {
     const id = await visualize({ repository_url: repo });
-    await finished(id);
-    const share = (await api.post(`/v1/visualize/${id}/share`, {})).body;
-    await graphql(sys.url, key, 'mutation($id: ID!) { revokeShare(id: $id) { id } }', { id: share.share_id });
-    const page = await browser.newPage();
-    await page.goto(share.url);
-    await page.waitForFunction(() => (globalThis as any).vizViewer?.error, null, { timeout: 30_000 });
-    expect(await page.locator('#message').textContent()).toContain('revoked');
-    await page.close();
-  }, 60_000);
+    const v = await finished(id);
+    await api.post(`/v1/visualize/${id}/share`, { expires_in_days: 7 });
+    const embedCode: string = (await api.get(`/v1/visualize/${id}`)).body.embed_code;
+    expect(embedCode).toMatch(/\/embed\/shr_/);
+    partnerPages.set('/embedded', embedCode);
+    const embedded = await watchedPage();
+    await embedded.page.goto(`${partnerOrigin}/embedded`);
+    const frame = await waitFor(async () => embedded.page.frames().find((f) => f.url().startsWith(`${sys.url}/embed/shr_`)), 10_000, 100);
+    await frame.waitForFunction(() => (globalThis as any).vizViewer?.ready === true, null, { timeout: 30_000 });
+    expect(await frame.evaluate(() => (globalThis as any).vizViewer.nodeCount)).toBe(v.data.nodes.length);
+    expect(await paintedPixels(frame)).toBeGreaterThan(500);
+    expect(new URL(embedded.page.url()).origin).not.toBe(new URL(sys.url).origin);
+    await embedded.finish('embed-third-party');
+
+    // The viewer without a share link (it asks for a key) is framed by the gateway's own pages only.
+    for (const path of [`/viz/${id}`, `/embed/${id}`]) {
+      partnerPages.set('/keyed', `<iframe src="${sys.url}${path}" width="600" height="400"></iframe>`);
+      const refused = await browser.newPage();
+      const blocked = refused.waitForEvent('console', { predicate: (m) => m.type() === 'error' && m.text().includes('frame-ancestors'), timeout: 15_000 });
+      await refused.goto(`${partnerOrigin}/keyed`);
+      expect((await blocked).text(), path).toMatch(new RegExp(`Framing '${sys.url}/?' violates .*frame-ancestors 'self'`));
+      for (const f of refused.frames().filter((f) => f !== refused.mainFrame())) {
+        expect(await f.evaluate(() => typeof (globalThis as any).vizViewer).catch(() => 'not reachable'), path).not.toBe('object');
+      }
+      await refused.close();
+    }
+  }, 120_000);
 });

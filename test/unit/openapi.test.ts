@@ -73,7 +73,20 @@ describe('the OpenAPI document', () => {
     expect(op('/v1/teams/{team_id}', 'delete').responses['409'].description).toContain('team_has_active_tasks');
     expect(op('/v1/auth/signup', 'post').responses['409'].description).toContain('email_taken');
     expect(doc.components.schemas.Error.properties.error).toEqual({ $ref: '#/components/schemas/ErrorDetail' });
-    expect(doc.components.schemas.ErrorDetail.properties.code.enum).toEqual(Object.keys(errorCodes));
+    const detail = doc.components.schemas.ErrorDetail;
+    // Both vocabularies: the snake_case codes and the upper-case ones a client asks for.
+    expect(detail.properties.code.enum).toEqual(expect.arrayContaining([...Object.keys(errorCodes), 'UNAUTHORIZED', 'NOT_FOUND', 'SERVER_ERROR']));
+    // The limit fields of 429 and 402 at the top of error, typed, and both documentation links.
+    expect(detail.properties).toMatchObject({
+      retry_after: { type: 'integer' },
+      tier: { type: 'string' },
+      limit: { type: 'integer' },
+      reset_at: { type: 'string', format: 'date-time' },
+      requests_used: { type: 'integer' },
+      documentation_url: { type: 'string' },
+      doc_url: { type: 'string' },
+    });
+    expect(detail.required).toEqual(expect.arrayContaining(['code', 'message', 'request_id', 'documentation_url', 'doc_url']));
   });
 
   it('names the resources as components, and every operation refers to them', () => {

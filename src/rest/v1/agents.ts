@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { INT32_MAX, intForService } from '../../bounded-int.js';
 import { TaskTimeoutError } from '../../errors.js';
+import { codeIn, vocabularyOf } from '../envelope.js';
 import { TASK_PAGE_MAX } from '../../services/tasks/query-tasks.js';
 import { TASK_MAX_TOKENS } from '../../services/tasks/task-input.js';
 import { defineRoute, idempotencyKey, lower, oneOf, upper } from '../route.js';
@@ -245,7 +246,7 @@ export const agentRoutes = [
     method: 'GET',
     path: '/v1/agents/tasks/{task_id}',
     operationId: 'getAgentTask',
-    summary: 'Get task status and result (a timed-out task answers 408 task_timeout with the task in details)',
+    summary: 'Get task status and result (a failed task answers 200 with its error; a timed-out task answers 408 task_timeout with the task in details)',
     tag: 'Agents',
     successStatus: 200,
     params: TaskIdParams,
@@ -257,8 +258,10 @@ export const agentRoutes = [
   }
 `, [TaskFields]),
     variables: ({ params }) => ({ id: params.task_id }),
-    reply: (data) => {
+    reply: (data, req) => {
       const task = taskJson(data.task);
+      // A failed task is still a 200 (polling clients read its error); its code follows Codex-Error-Codes.
+      if (task.error) task.error.code = codeIn(vocabularyOf(req.headers) ?? 'snake', task.error.code);
       if (task.status === 'timed_out') {
         throw new TaskTimeoutError(`Task ${task.task_id} exceeded its time limit and was stopped.`, { task });
       }

@@ -1,7 +1,7 @@
 /** /v1/auth: sign in, sign up, refresh and end sessions, and the signed-in account. */
 import { z } from 'zod';
 import { graphql, type ResultOf } from '../graphql.js';
-import { defineRoute, oneOf } from '../route.js';
+import { defineRoute, idempotencyKey, oneOf } from '../route.js';
 
 const AuthTokens = graphql(`fragment RestTokens on AuthTokens { accessToken tokenType expiresIn refreshToken }`);
 
@@ -15,6 +15,9 @@ const TokensJson = z.object({
 const NO_STORE = { 'Cache-Control': 'no-store', Pragma: 'no-cache' };
 const tokensJson = (t: ResultOf<typeof AuthTokens>): z.input<typeof TokensJson> => ({ access_token: t.accessToken, token_type: oneOf(['Bearer'], t.tokenType), expires_in: t.expiresIn, refresh_token: t.refreshToken });
 
+/** Tokens are handed out once per Idempotency-Key (see issueOnce): a repeat is 409, never the tokens again. */
+const ISSUED_ONCE = 'With an Idempotency-Key, tokens are issued once: a repeat with the same key (whatever its body) runs nothing and answers 409 idempotency_conflict; it never answers the tokens again.';
+
 const Credentials = z.object({ email: z.string().describe('The e-mail of the account.'), password: z.string() }).strict();
 
 export const authRoutes = [
@@ -25,13 +28,15 @@ export const authRoutes = [
     operationId: 'login',
     public: true,
     summary: 'Sign in with e-mail and password (no credential needed)',
+    description: ISSUED_ONCE,
+    idempotent: true,
     tag: 'Auth',
     successStatus: 200,
     body: Credentials,
     response: TokensJson,
     errors: ['rate_limit_exceeded'],
-    document: graphql(`mutation Login($input: LoginInput!) { login(input: $input) { ...RestTokens } }`, [AuthTokens]),
-    variables: ({ body }) => ({ input: body }),
+    document: graphql(`mutation Login($input: LoginInput!, $idempotencyKey: String) { login(input: $input, idempotencyKey: $idempotencyKey) { ...RestTokens } }`, [AuthTokens]),
+    variables: ({ body, headers }) => ({ input: body, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => tokensJson(data.login),
   }),
   defineRoute({
@@ -41,13 +46,15 @@ export const authRoutes = [
     operationId: 'signup',
     public: true,
     summary: 'Create an account and sign in (only when the server sets ALLOW_SIGNUP=true)',
+    description: ISSUED_ONCE,
+    idempotent: true,
     tag: 'Auth',
     successStatus: 201,
     body: Credentials.extend({ name: z.string().optional() }).strict(),
     response: TokensJson,
     errors: ['email_taken', 'rate_limit_exceeded'],
-    document: graphql(`mutation Signup($input: SignupInput!) { signup(input: $input) { ...RestTokens } }`, [AuthTokens]),
-    variables: ({ body }) => ({ input: body }),
+    document: graphql(`mutation Signup($input: SignupInput!, $idempotencyKey: String) { signup(input: $input, idempotencyKey: $idempotencyKey) { ...RestTokens } }`, [AuthTokens]),
+    variables: ({ body, headers }) => ({ input: body, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => tokensJson(data.signup),
   }),
   defineRoute({
@@ -57,12 +64,14 @@ export const authRoutes = [
     operationId: 'refreshSession',
     public: true,
     summary: 'Exchange a refresh token (single use; a reused one ends the session) for new tokens',
+    description: ISSUED_ONCE,
+    idempotent: true,
     tag: 'Auth',
     successStatus: 200,
     body: z.object({ refresh_token: z.string() }).strict(),
     response: TokensJson,
-    document: graphql(`mutation RefreshSession($refreshToken: String!) { refreshSession(refreshToken: $refreshToken) { ...RestTokens } }`, [AuthTokens]),
-    variables: ({ body }) => ({ refreshToken: body.refresh_token }),
+    document: graphql(`mutation RefreshSession($refreshToken: String!, $idempotencyKey: String) { refreshSession(refreshToken: $refreshToken, idempotencyKey: $idempotencyKey) { ...RestTokens } }`, [AuthTokens]),
+    variables: ({ body, headers }) => ({ refreshToken: body.refresh_token, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => tokensJson(data.refreshSession),
   }),
   defineRoute({
@@ -70,11 +79,13 @@ export const authRoutes = [
     path: '/v1/auth/logout',
     operationId: 'logout',
     summary: 'End the current session; its access token stops working at once',
+    description: 'With an Idempotency-Key like every POST; a repeat cannot authenticate (the session has ended) and answers 401.',
+    idempotent: true,
     tag: 'Auth',
     successStatus: 200,
     response: z.object({ success: z.boolean(), message: z.string() }),
-    document: graphql(`mutation Logout { logout { success message } }`),
-    variables: () => ({}),
+    document: graphql(`mutation Logout($idempotencyKey: String) { logout(idempotencyKey: $idempotencyKey) { success message } }`),
+    variables: ({ headers }) => ({ idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => data.logout,
   }),
   defineRoute({

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { intForService } from '../../bounded-int.js';
 import { EXP_YEAR_MAX, EXP_YEAR_MIN } from '../../services/billing/subscriptions.js';
-import { defineRoute, lower, oneOf, present, upper } from '../route.js';
+import { defineRoute, idempotencyKey, lower, oneOf, present, upper } from '../route.js';
 import { graphql, type ResultOf } from '../graphql.js';
 
 const SubscriptionFields = graphql(`
@@ -79,6 +79,7 @@ export const billingRoutes = [
     summary: 'Change plan: a higher tier applies at once with a prorated charge; a lower one at the period end',
     tag: 'Subscription',
     successStatus: 200,
+    idempotent: true,
     body: z
       .object({
         new_tier: z.string().describe('pro or team (professional is pro)'),
@@ -101,11 +102,12 @@ export const billingRoutes = [
     }),
     errors: ['invalid_subscription_change', 'payment_required'],
     document: graphql(`
-  mutation UpgradeSubscription($input: UpgradeSubscriptionInput!) {
-    upgradeSubscription(input: $input) { prorationAmount effectiveDate message subscription { ...RestSubscription } }
+  mutation UpgradeSubscription($input: UpgradeSubscriptionInput!, $idempotencyKey: String) {
+    upgradeSubscription(input: $input, idempotencyKey: $idempotencyKey) { replayed prorationAmount effectiveDate message subscription { ...RestSubscription } }
   }
 `, [SubscriptionFields]),
-    variables: ({ body }) => ({
+    variables: ({ body, headers }) => ({
+      idempotencyKey: idempotencyKey(headers),
       input: {
         newTier: body.new_tier,
         billingCycle: body.billing_cycle ? upper(body.billing_cycle) : undefined,
@@ -132,15 +134,16 @@ export const billingRoutes = [
     summary: 'Cancel at the period end (default) or at once',
     tag: 'Subscription',
     successStatus: 200,
+    idempotent: true,
     body: z.object({ cancel_at_period_end: z.boolean().optional(), reason: z.string().max(500).optional(), feedback: z.string().max(2000).optional() }).strict().optional(),
     response: z.object({ subscription_id: z.string(), status: z.string(), cancel_at_period_end: z.boolean(), cancels_at: z.iso.datetime(), message: z.string() }),
     errors: ['invalid_subscription_change'],
     document: graphql(`
-  mutation CancelSubscription($input: CancelSubscriptionInput) {
-    cancelSubscription(input: $input) { cancelsAt message subscription { subscriptionId status cancelAtPeriodEnd } }
+  mutation CancelSubscription($input: CancelSubscriptionInput, $idempotencyKey: String) {
+    cancelSubscription(input: $input, idempotencyKey: $idempotencyKey) { replayed cancelsAt message subscription { subscriptionId status cancelAtPeriodEnd } }
   }
 `),
-    variables: ({ body }) => ({ input: { cancelAtPeriodEnd: body?.cancel_at_period_end ?? true, reason: body?.reason, feedback: body?.feedback } }),
+    variables: ({ body, headers }) => ({ idempotencyKey: idempotencyKey(headers), input: { cancelAtPeriodEnd: body?.cancel_at_period_end ?? true, reason: body?.reason, feedback: body?.feedback } }),
     reply: (data) => {
       const r = data.cancelSubscription;
       return { subscription_id: present(r.subscription.subscriptionId, 'subscription id'), status: r.subscription.status, cancel_at_period_end: r.subscription.cancelAtPeriodEnd, cancels_at: r.cancelsAt, message: r.message };
@@ -153,10 +156,11 @@ export const billingRoutes = [
     summary: 'Undo a cancellation scheduled for the period end',
     tag: 'Subscription',
     successStatus: 200,
+    idempotent: true,
     response: z.object({ subscription_id: z.string(), status: z.string(), cancel_at_period_end: z.boolean(), message: z.string() }),
     errors: ['invalid_subscription_change'],
-    document: graphql(`mutation ReactivateSubscription { reactivateSubscription { message subscription { subscriptionId status cancelAtPeriodEnd } } }`),
-    variables: () => ({}),
+    document: graphql(`mutation ReactivateSubscription($idempotencyKey: String) { reactivateSubscription(idempotencyKey: $idempotencyKey) { replayed message subscription { subscriptionId status cancelAtPeriodEnd } } }`),
+    variables: ({ headers }) => ({ idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => {
       const r = data.reactivateSubscription;
       return { subscription_id: present(r.subscription.subscriptionId, 'subscription id'), status: r.subscription.status, cancel_at_period_end: r.subscription.cancelAtPeriodEnd, message: r.message };

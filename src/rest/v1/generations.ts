@@ -174,15 +174,16 @@ export const generationRoutes = [
     summary: 'Run a completed or failed generation again (same prompt and options)',
     tag: 'Generations',
     successStatus: 201,
+    idempotent: true,
     params: IdParams,
     response: GenerationJson,
     errors: ['generation_not_retryable', 'model_not_configured', 'service_unavailable'],
     document: graphql(`
-  mutation RetryGeneration($id: ID!) {
-    retryGeneration(id: $id) { generation { ...RestGeneration } }
+  mutation RetryGeneration($id: ID!, $idempotencyKey: String) {
+    retryGeneration(id: $id, idempotencyKey: $idempotencyKey) { replayed generation { ...RestGeneration } }
   }
 `, [GenerationFields]),
-    variables: ({ params }) => ({ id: params.generation_id }),
+    variables: ({ params, headers }) => ({ id: params.generation_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => generationJson(data.retryGeneration.generation),
     statusOf: (data) => createdOrAccepted(data.retryGeneration.generation),
   }),
@@ -191,6 +192,7 @@ export const generationRoutes = [
     path: '/v1/generations/scaffold',
     operationId: 'scaffoldProject',
     summary: 'A ZIP archive of a project from a built-in template (http_service, cli, library) that builds with tsc and tests itself with node:test',
+    idempotent: true,
     tag: 'Generations',
     successStatus: 200,
     body: z
@@ -214,11 +216,12 @@ export const generationRoutes = [
     response: z.instanceof(Buffer).describe('application/zip'),
     errors: ['model_not_configured', 'service_unavailable'],
     document: graphql(`
-  mutation ScaffoldProject($input: ScaffoldInput!) {
-    scaffoldProject(input: $input) { filename files modelUsed archiveBase64 }
+  mutation ScaffoldProject($input: ScaffoldInput!, $idempotencyKey: String) {
+    scaffoldProject(input: $input, idempotencyKey: $idempotencyKey) { replayed filename files modelUsed archiveBase64 }
   }
 `),
-    variables: ({ body }) => ({
+    variables: ({ body, headers }) => ({
+      idempotencyKey: idempotencyKey(headers),
       input: {
         name: body.name,
         template: body.template,

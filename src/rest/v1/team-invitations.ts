@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { TEAM_ROLES } from '../../services/teams.js';
 import { graphql, type ResultOf } from '../graphql.js';
-import { defineRoute, lower, present, upper } from '../route.js';
+import { defineRoute, idempotencyKey, lower, present, upper } from '../route.js';
 import { MemberJson, memberJson, role, TeamIdParams, TeamMemberFields } from './teams.js';
 
 const TeamInvitationFields = graphql(`fragment RestTeamInvitation on TeamInvitation { id teamId teamName email userId role status expiresAt createdAt }`);
@@ -42,14 +42,15 @@ export const teamInvitationRoutes = [
     summary: 'Invite someone to a team by user_id or email (admin or owner); they join when they accept',
     description:
       'Answers 202 with the invitation, the same whether an account exists behind the address or not; nothing about the invitee is shown until they accept.',
+    idempotent: true,
     tag: 'Teams',
     successStatus: 202,
     params: TeamIdParams,
     body: z.object({ user_id: z.string().optional(), email: z.string().optional(), role }).strict(),
     response: InvitationJson,
     errors: ['member_exists', 'invitation_exists'],
-    document: graphql(`mutation AddTeamMember($teamId: ID!, $input: AddTeamMemberInput!) { addTeamMember(teamId: $teamId, input: $input) { invitation { ...RestTeamInvitation } } }`, [TeamInvitationFields]),
-    variables: ({ params, body }) => ({ teamId: params.team_id, input: { userId: body.user_id, email: body.email, role: upper(body.role) } }),
+    document: graphql(`mutation AddTeamMember($teamId: ID!, $input: AddTeamMemberInput!, $idempotencyKey: String) { addTeamMember(teamId: $teamId, input: $input, idempotencyKey: $idempotencyKey) { replayed invitation { ...RestTeamInvitation } } }`, [TeamInvitationFields]),
+    variables: ({ params, body, headers }) => ({ idempotencyKey: idempotencyKey(headers), teamId: params.team_id, input: { userId: body.user_id, email: body.email, role: upper(body.role) } }),
     reply: (data) => invitationJson(data.addTeamMember.invitation),
   }),
   defineRoute({
@@ -96,13 +97,14 @@ export const teamInvitationRoutes = [
     path: '/v1/invitations/{invitation_id}/accept',
     operationId: 'acceptTeamInvitation',
     summary: 'Accept an invitation addressed to you and join the team',
+    idempotent: true,
     tag: 'Teams',
     successStatus: 200,
     params: z.object({ invitation_id: z.string() }),
     response: InvitationJson.extend({ member: MemberJson }),
     errors: ['invitation_expired', 'invitation_not_pending', 'member_exists'],
-    document: graphql(`mutation AcceptTeamInvitation($id: ID!) { acceptTeamInvitation(id: $id) { invitation { ...RestTeamInvitation } member { ...RestTeamMember } } }`, [TeamInvitationFields, TeamMemberFields]),
-    variables: ({ params }) => ({ id: params.invitation_id }),
+    document: graphql(`mutation AcceptTeamInvitation($id: ID!, $idempotencyKey: String) { acceptTeamInvitation(id: $id, idempotencyKey: $idempotencyKey) { replayed invitation { ...RestTeamInvitation } member { ...RestTeamMember } } }`, [TeamInvitationFields, TeamMemberFields]),
+    variables: ({ params, headers }) => ({ id: params.invitation_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => ({ ...invitationJson(data.acceptTeamInvitation.invitation), member: memberJson(present(data.acceptTeamInvitation.member, 'the new member')) }),
   }),
   defineRoute({
@@ -110,13 +112,14 @@ export const teamInvitationRoutes = [
     path: '/v1/invitations/{invitation_id}/decline',
     operationId: 'declineTeamInvitation',
     summary: 'Decline an invitation addressed to you',
+    idempotent: true,
     tag: 'Teams',
     successStatus: 200,
     params: z.object({ invitation_id: z.string() }),
     response: InvitationJson,
     errors: ['invitation_expired', 'invitation_not_pending'],
-    document: graphql(`mutation DeclineTeamInvitation($id: ID!) { declineTeamInvitation(id: $id) { invitation { ...RestTeamInvitation } } }`, [TeamInvitationFields]),
-    variables: ({ params }) => ({ id: params.invitation_id }),
+    document: graphql(`mutation DeclineTeamInvitation($id: ID!, $idempotencyKey: String) { declineTeamInvitation(id: $id, idempotencyKey: $idempotencyKey) { replayed invitation { ...RestTeamInvitation } } }`, [TeamInvitationFields]),
+    variables: ({ params, headers }) => ({ id: params.invitation_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => invitationJson(data.declineTeamInvitation.invitation),
   }),
 ];

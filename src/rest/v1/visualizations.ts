@@ -83,7 +83,7 @@ const VisualizationJson = z.object({
   }),
   preview_url: z.string(),
   share_url: z.string(),
-  embed_code: z.string(),
+  embed_code: z.string().describe("An iframe for other sites: the visualization's longest-lived live share link; without one, the visualization itself, which only this server's pages may frame (create a share link to embed it elsewhere)."),
 });
 
 /** `T` with its nullable fields optional and never null. */

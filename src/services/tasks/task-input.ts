@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { agentCatalog, agentTypes } from '../../agents/catalog.js';
 import { boundedInt } from '../../bounded-int.js';
 import { ValidationError, type FieldError } from '../../errors.js';
+import { issueFieldError } from '../../i18n/descriptor.js';
 import { MAX_TASK_PATHS, taskPathSchema } from './task-sources.js';
 
 const MAX_FILES = 2000;
@@ -50,10 +51,7 @@ export type TaskInput = z.infer<ReturnType<typeof taskInputSchema>>;
 
 /** Converts zod issues into the envelope's field list (dotted camelCase paths). */
 export function fieldErrors(error: z.ZodError): FieldError[] {
-  return error.issues.map((issue) => ({
-    field: issue.path.map(String).join('.') || '(body)',
-    message: issue.message,
-  }));
+  return error.issues.map((issue) => issueFieldError(issue, issue.path.map(String).join('.') || '(body)'));
 }
 
 /** Validates a request, throwing a 422 that names every invalid field. */

@@ -271,6 +271,16 @@ export async function listShares(deps: Pick<ServiceDeps, 'db'>, principal: Princ
   return visible ? deps.db.visualizationShare.findMany({ where: { visualizationId }, orderBy: { id: 'asc' } }) : [];
 }
 
+/**
+ * The share link an embed of this visualization uses: the live one (neither revoked nor expired)
+ * that lasts longest, for a caller who may see the visualization; null when there is none.
+ */
+export async function embeddableShare(deps: Pick<ServiceDeps, 'db'>, principal: Principal | null, visualizationId: string): Promise<VisualizationShare | null> {
+  const now = Date.now();
+  const live = (await listShares(deps, principal, visualizationId)).filter((s) => !s.revokedAt && s.expiresAt.getTime() > now);
+  return live.reduce<VisualizationShare | null>((best, s) => (!best || s.expiresAt > best.expiresAt ? s : best), null);
+}
+
 /** The visualization behind a share link, without a credential; 410 once it expired or was revoked. */
 export async function getSharedVisualization(deps: Pick<ServiceDeps, 'db'>, shareId: string): Promise<{ share: VisualizationShare; visualization: Visualization }> {
   const share = idKind(shareId) === 'share' ? await deps.db.visualizationShare.findUnique({ where: { id: shareId }, include: { visualization: true } }) : null;
