@@ -2,9 +2,10 @@
  * The limit headers (X-RateLimit-*, RateLimit-Policy, RateLimit: see
  * src/services/limits/headers.ts) on every HTTP answer to an identified caller, whichever path
  * answered it: one `onSend` hook reads where the request's limits stand.
- *  - A request that reached the limiter (REST, GraphQL over HTTP, SSE before its stream) has its
- *    context bound here (`bindContext`); the runner keeps its `limits` current (admitted, refused
- *    by a limit, refunded). No extra store round trip.
+ *  - A request that reached the limiter (REST, SSE before its stream) has its context bound here
+ *    (`bindContext`); the runner keeps its `limits` current (admitted, refused by a limit,
+ *    refunded). No extra store round trip. GraphQL over HTTP runs on a copy of its context: its
+ *    plugin writes the headers itself, and this hook leaves an answer that has them alone.
  *  - A request answered before admission (invalid input, a GraphQL document that does not
  *    validate) whose caller is known, an error answered before any handler knew the caller (an
  *    unknown path, a body too large, a credential outside its addresses), and the OAuth token
@@ -52,7 +53,10 @@ export async function limitsOfRequest(deps: Pick<ServiceDeps, 'auth' | 'limiter'
 export function registerLimitHeaders(app: FastifyInstance, deps: Pick<ServiceDeps, 'auth' | 'limiter' | 'logger'>): void {
   app.addHook('onSend', async (request, reply, payload) => {
     try {
-      const limits = await limitsOfRequest(deps, request, reply);
+      const known = bound.get(request.raw)?.limits;
+      // GraphQL over HTTP wrote them already (src/graphql/limits-plugin.ts).
+      if (!known && reply.hasHeader('ratelimit-policy')) return payload;
+      const limits = known ?? (await limitsOfRequest(deps, request, reply));
       if (limits) reply.headers(limitHeaders(limits));
     } catch (err) {
       // The answer goes out without them (the limits' store is unreachable and LIMITS_ON_REDIS_FAILURE=closed).

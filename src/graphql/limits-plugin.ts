@@ -13,7 +13,7 @@ import { graphqlErrorOf } from '../edge/errors.js';
 import type { Admitted, OperationRunner } from '../edge/run-operation.js';
 import type { AppError } from '../errors.js';
 import { asAppError } from '../rest/envelope.js';
-import { rateLimitExtension } from '../services/limits/headers.js';
+import { limitHeaders, rateLimitExtension } from '../services/limits/headers.js';
 import { appErrorOf } from './format-error.js';
 
 /**
@@ -58,11 +58,12 @@ export function limitsPlugin(runner: OperationRunner): ApolloServerPlugin<GraphQ
           }
           if (response.body.kind !== 'single') return;
           const result = response.body.singleResult;
-          // The headers come from the same state (./../edge/limit-headers.ts).
           const limits = await limitsFor(runner, contextValue).catch(() => null);
           // Charged when admitted, before running: what ran is what was asked for.
           const cost = admitted ? { cost: { requested: admitted.cost.cost, actual: admitted.cost.cost, depth: admitted.cost.depth, rate: admitted.cost.rateCost } } : {};
           result.extensions = { ...result.extensions, ...cost, ...(limits ? { rateLimit: rateLimitExtension(limits) } : {}) };
+          // Apollo runs the operation on a copy of the request's context: the answer's headers are written here.
+          if (limits) for (const [name, value] of Object.entries(limitHeaders(limits))) response.http.headers.set(name, value);
         },
       };
     },
