@@ -181,7 +181,7 @@ export class OperationRunner {
    * Callers without a credential stay charged.
    */
   async settle(caller: Pick<GraphQLContext, 'principal' | 'limits'>, admitted: Admitted | null, err: unknown): Promise<void> {
-    if (!admitted || !caller.principal || !(err instanceof AppError) || isCharged(err.code)) return;
+    if (!admitted || !caller.principal || !(err instanceof AppError) || isCharged((err as AppError).code)) return;
     caller.limits = (await admitted.admission.refund()) ?? caller.limits;
   }
 

@@ -7,7 +7,7 @@
  * and headers.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { getOperationAST, parse, validate, type GraphQLError } from 'graphql';
+import { getOperationAST, OperationTypeNode, parse, validate, type GraphQLError } from 'graphql';
 import type { GraphQLContext } from '../context.js';
 import { graphqlErrorOf } from '../edge/errors.js';
 import type { Admitted, OperationRunner } from '../edge/run-operation.js';
@@ -94,7 +94,7 @@ export async function admitOverWebSocket(
   try {
     const admitted = await runner.admit(caller, { document, operation, variables: payload.variables ?? {} }, `graphql-ws ${operation.name?.value ?? operation.operation}`);
     await admitted?.admission.release();
-    if (admitted && operation.operation !== 'subscription') refundable.set(caller, admitted);
+    if (admitted && operation.operation !== OperationTypeNode.SUBSCRIPTION) refundable.set(caller, admitted);
     return undefined;
   } catch (err) {
     return [graphqlErrorOf(asAppError(err))];
