@@ -10,7 +10,7 @@ import { requestLocale, type Locale } from './i18n/locale.js';
 import { newId } from './ids.js';
 import { createLoaders, type Loaders } from './loaders/index.js';
 import type { Principal, ServiceDeps } from './services/deps.js';
-import type { RateState } from './services/limits/limiter.js';
+import type { LimitState, RateState } from './services/limits/limiter.js';
 
 export interface GraphQLContext {
   requestId: string;
@@ -22,8 +22,14 @@ export interface GraphQLContext {
   loaders: Loaders;
   /** The language of the request's messages, from its Accept-Language (English by default). */
   locale: Locale;
-  /** What the limiter admitted this GraphQL operation with (the hourly budget after it, and its cost). */
+  /** What the limiter admitted this GraphQL operation with (the window closest to running out after it, and its cost). */
   admitted?: { rate: RateState | null; cost: number };
+  /**
+   * Where the caller's limits stand for this request's answer: after its admission, its refusal
+   * by the limits, or its refund (refused before doing any work). Its headers and GraphQL's
+   * `extensions.rateLimit` say this; unset until the request reaches the limiter.
+   */
+  limits?: LimitState | null;
 }
 
 /** The credential of a request: `Authorization: Bearer …`, `X-API-Key`, or a `token` query parameter (WebSocket). */

@@ -16,6 +16,7 @@ import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { extractCredential, type GraphQLContext } from './context.js';
 import { graphqlErrorOf } from './edge/errors.js';
+import { bindContext, registerLimitHeaders } from './edge/limit-headers.js';
 import { mountRoutes } from './edge/mount.js';
 import type { EdgeRoute } from './edge/routes.js';
 import { OperationRunner } from './edge/run-operation.js';
@@ -41,7 +42,7 @@ import { registerViewer } from './rest/viewer.js';
 import { registerDashboard } from './web/dashboard.js';
 import { refuseGraphqlGet } from './graphql/get-requests.js';
 import { scimRoutes } from './scim/routes.js';
-import { admitOverWebSocket, limitsPlugin } from './graphql/limits-plugin.js';
+import { admitOverWebSocket, limitsPlugin, socketRateLimit } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
 import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
 
@@ -189,6 +190,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   app.addHook('onSend', async (_request, reply) => {
     if (draining) reply.header('Connection', 'close');
   });
+  registerLimitHeaders(app, deps);
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
     const { accountId = null, operation = null, operationType = null, cost = null } = accessFacts.take(request.id);
@@ -301,7 +303,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     path: '/graphql',
     context: async (request: FastifyRequest) => {
       try {
-        return await runner.context({ requestId: request.id, headers: request.headers, ip: request.ip });
+        const context = await runner.context({ requestId: request.id, headers: request.headers, ip: request.ip });
+        bindContext(request, context);
+        return context;
       } catch (err) {
         throw graphqlErrorOf(asAppError(err), { requestId: request.id, locale: requestLocale(request.headers) });
       }
@@ -395,13 +399,21 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         ctx.extra.contexts?.delete(id);
         if (ctx.extra.subscriptionIds?.delete(id)) metrics.subscriptionsOpen.dec({ transport: 'graphql-ws' });
       },
-      onError: (ctx, id, _payload, errors) =>
-        errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger, socketLocale(ctx.extra, id))),
-      onNext: (ctx, id, _payload, _args, result) => {
+      // Every result and error says where the caller's limits stand (extensions.rateLimit).
+      onError: async (ctx, id, _payload, errors) => {
+        const context = ctx.extra.contexts?.get(id);
+        const rateLimit = await socketRateLimit(runner, context, { errors });
+        return errors.map((e) => {
+          const formatted = formatGraphQLError(e.toJSON(), e, context?.requestId, logger, socketLocale(ctx.extra, id));
+          return rateLimit ? { ...formatted, extensions: { ...formatted.extensions, rateLimit } } : formatted;
+        });
+      },
+      onNext: async (ctx, id, _payload, _args, result) => {
         metrics.messagesSent.inc({ transport: 'graphql-ws' });
-        return result.errors?.length
-          ? { ...result, errors: result.errors.map((e) => formatGraphQLError(e.toJSON(), e, ctx.extra.contexts?.get(id)?.requestId, logger, socketLocale(ctx.extra, id))) }
-          : undefined;
+        const context = ctx.extra.contexts?.get(id);
+        const rateLimit = await socketRateLimit(runner, context, result);
+        const errors = result.errors?.map((e) => formatGraphQLError(e.toJSON(), e, context?.requestId, logger, socketLocale(ctx.extra, id)));
+        return { ...result, ...(errors ? { errors } : {}), ...(rateLimit ? { extensions: { ...result.extensions, rateLimit } } : {}) };
       },
     },
     graphqlWss,

@@ -72,8 +72,9 @@ export const SubscriptionRef = builder.objectRef<SubscriptionView>('BillingSubsc
 });
 
 const RateLimit = builder.objectRef<RateState & { cost: number }>('RateLimit').implement({
-  description: 'Your hourly budget after this operation (the X-RateLimit-* headers), and what this operation cost.',
+  description: 'The window of your limits closest to running out after this operation (what the X-RateLimit-* headers say), and what this operation cost.',
   fields: (t) => ({
+    window: t.exposeString('window', { description: 'Which limit this is: minute, hour or month (credits).' }),
     limit: t.exposeInt('limit'),
     remaining: t.exposeInt('remaining'),
     used: t.exposeInt('used'),

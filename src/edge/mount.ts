@@ -7,6 +7,7 @@ import { AuthenticationError } from '../errors.js';
 import { check, registerRestRoute } from '../rest/register.js';
 import { closeEventStreamsOnClose, sendEventStream } from '../rest/sse.js';
 import type { LiveConnections } from '../services/auth/live-connections.js';
+import { bindContext } from './limit-headers.js';
 import { isHttpRoute, isSseRoute, isWebSocketRoute, type EdgeRoute, type SseRoute } from './routes.js';
 import { compileDocument, operationOf, type OperationRunner } from './run-operation.js';
 import { createWebSocketRoutes } from './websocket-routes.js';
@@ -34,6 +35,7 @@ function registerSseRoute<B, E>(app: FastifyInstance, route: SseRoute<B, E>, run
     url: route.path.replace(/\{(\w+)\}/g, ':$1'),
     handler: async (request, reply) => {
       const context = await runner.context({ requestId: request.id, headers: request.headers, ip: request.ip });
+      bindContext(request, context);
       if (!context.principal) throw new AuthenticationError();
       const operation = operationOf(document, route.variables(check(route.body, request.body, 'body')), request.headers);
       let release = async () => {};

@@ -10,7 +10,10 @@
  *     Variables that do not fit their types are refused by execution before any resolver runs:
  *     such an operation is not charged;
  *  3. execute or subscribe, with `Idempotency-Key` as the operation's `$idempotencyKey`;
- *  4. errors as AppErrors (the error envelope's codes), in one place (./errors.ts).
+ *  4. errors as AppErrors (the error envelope's codes), in one place (./errors.ts); an admitted
+ *     operation refused before it did any work (invalid input, a missing resource: see
+ *     `isCharged`) is refunded. The context's `limits` keep where the caller's limits stand for
+ *     the answer (its headers: ./limit-headers.ts).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import {
@@ -33,7 +36,8 @@ import { accessFacts } from '../logger.js';
 import { limitOf, metrics, operationLabel, outcomeOf, transportOf } from '../metrics.js';
 import type { LiveConnection } from '../services/auth/live-connections.js';
 import type { ServiceDeps } from '../services/deps.js';
-import type { Admission } from '../services/limits/limiter.js';
+import { AppError } from '../errors.js';
+import { isCharged, limitsOfError, type Admission } from '../services/limits/limiter.js';
 import { inSpan, SpanKind } from '../tracing.js';
 import { operationError, type OperationErrorOptions } from './errors.js';
 
@@ -167,7 +171,7 @@ export class OperationRunner {
    * execution refuses it anyway (variables that do not fit their types): nothing is charged.
    * `endpoint` is what the usage ledger records it under.
    */
-  async admit(caller: Pick<GraphQLContext, 'principal' | 'ip'> & { requestId?: string }, op: Operation, endpoint: string, pricing: Pricing = 'selection'): Promise<Admitted | null> {
+  async admit(caller: Pick<GraphQLContext, 'principal' | 'ip' | 'limits'> & { requestId?: string }, op: Operation, endpoint: string, pricing: Pricing = 'selection'): Promise<Admitted | null> {
     const transport = transportOf(endpoint);
     accessFacts.note(caller.requestId, { accountId: caller.principal?.userId, operation: op.operation.name?.value ?? op.operation.operation, operationType: op.operation.operation });
     if (!variablesFit(this.schema, op.operation, op.variables)) return null;
@@ -182,11 +186,23 @@ export class OperationRunner {
     } catch (err) {
       const limit = limitOf(err);
       if (limit) metrics.limitRejections.inc({ limit, transport });
+      caller.limits = limitsOfError(err) ?? caller.limits;
       throw err;
     }
+    caller.limits = admission.state;
     accessFacts.note(caller.requestId, { cost: cost.cost });
     metrics.costCharged.inc({ transport, operation: operationLabel(this.schema, op.operation), type: op.operation.operation }, cost.cost);
     return { admission, cost };
+  }
+
+  /**
+   * After an admitted operation was refused with `err`: refunds it when the refusal came before
+   * any work (see isCharged), so that it costs nothing and its answer reports the limits after.
+   * Callers without a credential stay charged.
+   */
+  async settle(caller: Pick<GraphQLContext, 'principal' | 'limits'>, admitted: Admitted | null, err: unknown): Promise<void> {
+    if (!admitted || !caller.principal || !(err instanceof AppError) || isCharged((err as AppError).code)) return;
+    caller.limits = (await admitted.admission.refund()) ?? caller.limits;
   }
 
   /** Counts a route-table operation (REST, chat, the task WebSocket) with its outcome and duration; GraphQL over HTTP counts its own. */
@@ -222,7 +238,11 @@ export class OperationRunner {
     } finally {
       await admitted?.admission.release();
     }
-    if (result.errors?.length) throw operationError(result.errors[0], options);
+    if (result.errors?.length) {
+      const err = operationError(result.errors[0], options);
+      await this.settle(context, admitted, err);
+      throw err;
+    }
     return { data: result.data ?? {}, headers: admitted?.admission.headers ?? {}, replayed: replayedOf(result.data) };
   }
 
@@ -263,6 +283,7 @@ export class OperationRunner {
     } catch (err) {
       await release();
       this.observe(endpoint, op, started, err);
+      await this.settle(context, admitted, err);
       throw err;
     }
   }

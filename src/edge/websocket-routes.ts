@@ -10,7 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { DocumentNode, ExecutionResult } from 'graphql';
 import { WebSocketServer, type WebSocket } from 'ws';
-import { extractCredential } from '../context.js';
+import { extractCredential, type GraphQLContext } from '../context.js';
 import { AppError, AuthenticationError } from '../errors.js';
 import { defaultLocale } from '../i18n/locale.js';
 import { newId } from '../ids.js';
@@ -18,14 +18,15 @@ import { metrics, watchSocket } from '../metrics.js';
 import { clientIp } from '../rest/client-ip.js';
 import { asAppError, envelopeOf, errorBody, vocabularyError, type EnvelopeOptions } from '../rest/envelope.js';
 import { closeCodeOf, closeReasonOf, type LiveConnection, type LiveConnections } from '../services/auth/live-connections.js';
+import { limitHeaders, type LimitState } from '../services/limits/headers.js';
 import { pathMatcher, type SocketRequest, type WebSocketRoute } from './routes.js';
 import { compileDocument, operationOf, type OperationRunner } from './run-operation.js';
 
-/** Refuses a WebSocket upgrade with the error envelope and the error's HTTP status. */
-export function rejectUpgrade(socket: Duplex, err: AppError, envelope: EnvelopeOptions) {
+/** Refuses a WebSocket upgrade with the error envelope and the error's HTTP status (and the caller's limit headers, when known). */
+export function rejectUpgrade(socket: Duplex, err: AppError, envelope: EnvelopeOptions, limits?: LimitState | null) {
   const { requestId } = envelope;
   const body = JSON.stringify(errorBody(err, envelope));
-  const headers = Object.entries(err.headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const headers = Object.entries({ ...(limits ? limitHeaders(limits) : {}), ...err.headers }).map(([name, value]) => `${name}: ${value}\r\n`).join('');
   socket.end(
     `HTTP/1.1 ${err.status} ${err.code}\r\nContent-Type: application/json\r\nContent-Language: ${envelope.locale ?? defaultLocale}\r\nX-Request-Id: ${requestId}\r\n${headers}` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
@@ -63,6 +64,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
     let stream: AsyncGenerator<ExecutionResult> | undefined;
     let upgraded = false;
     let connection: LiveConnection | null = null;
+    let context: GraphQLContext | null = null;
     try {
       const badVocabulary = vocabularyError(request.headers);
       if (badVocabulary) throw badVocabulary;
@@ -77,7 +79,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
         held.release();
         if (!upgraded) void stream?.return(undefined);
       });
-      const context = await runner.liveContext(connection, { requestId, headers: request.headers, ip: connection.ip }, credential);
+      context = await runner.liveContext(connection, { requestId, headers: request.headers, ip: connection.ip }, credential);
       const invalid = route.invalid && (() => route.invalid!({ params: found.raw, query: url.searchParams }));
       const events = (stream = (await runner.subscribe(context, operation, `${route.method} ${route.path}`, { invalid , pricing: 'request' })).events);
       if (connection.ended) throw connection.ended;
@@ -87,7 +89,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
       }
       wss.handleUpgrade(request, socket, head, (ws) => {
         upgraded = true;
-        watchSocket(ws, 'task-ws', deps.logger, { requestId, path: url.pathname, accountId: context.principal?.userId ?? null }, url.searchParams.has('since'));
+        watchSocket(ws, 'task-ws', deps.logger, { requestId, path: url.pathname, accountId: context?.principal?.userId ?? null }, url.searchParams.has('since'));
         // A credential that stops holding ends the stream: 4401 (revoked, expired), 4403 (outside its CIDR allow-list).
         held.onEnd((err) => {
           if (ws.readyState === ws.OPEN) ws.close(closeCodeOf(err), closeReasonOf(err));
@@ -99,7 +101,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
       connection?.release();
       void stream?.return(undefined);
       if (!(err instanceof AppError)) deps.logger.error({ err, requestId }, `${route.path}: opening the stream failed`);
-      rejectUpgrade(socket, asAppError(err), envelopeOf(requestId, request.headers, deps.config));
+      rejectUpgrade(socket, asAppError(err), envelopeOf(requestId, request.headers, deps.config), context?.limits);
     }
     return true;
   }

@@ -7,16 +7,36 @@
  * and headers.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { getOperationAST, parse, validate, type GraphQLError } from 'graphql';
+import { getOperationAST, OperationTypeNode, parse, validate, type GraphQLError } from 'graphql';
 import type { GraphQLContext } from '../context.js';
 import { graphqlErrorOf } from '../edge/errors.js';
 import type { Admitted, OperationRunner } from '../edge/run-operation.js';
+import type { AppError } from '../errors.js';
 import { asAppError } from '../rest/envelope.js';
+import { limitHeaders, rateLimitExtension } from '../services/limits/headers.js';
+import { appErrorOf } from './format-error.js';
+
+/**
+ * The error an operation that produced no data was refused with, when every error it got is the
+ * same refusal before any work (so the runner may refund it: see isCharged); else null.
+ */
+function refusalOf(result: { data?: unknown; errors?: readonly unknown[] }): AppError | null {
+  if (result.data || !result.errors?.length) return null;
+  const errors = result.errors.map((e) => appErrorOf(e));
+  return errors.every((e) => e && e.code === errors[0]!.code) ? errors[0] : null;
+}
+
+/** Where the caller's limits stand for the answer: what the runner recorded, else read without charging. */
+async function limitsFor(runner: OperationRunner, context: GraphQLContext) {
+  if (context.limits === undefined && context.principal) context.limits = await runner.deps.limiter.peek(context.principal);
+  return context.limits ?? null;
+}
 
 export function limitsPlugin(runner: OperationRunner): ApolloServerPlugin<GraphQLContext> {
   return {
     async requestDidStart() {
       let admitted: Admitted | null = null;
+      let refusal: unknown = null;
       return {
         async didResolveOperation({ contextValue, operation, document, request }) {
           if (!operation) return;
@@ -28,18 +48,22 @@ export function limitsPlugin(runner: OperationRunner): ApolloServerPlugin<GraphQ
           }
           if (admitted) contextValue.admitted = { rate: admitted.admission.rate, cost: admitted.cost.cost };
         },
-        async willSendResponse({ response }) {
-          if (!admitted) return;
-          const { admission, cost } = admitted;
-          for (const [name, value] of Object.entries(admission.headers)) response.http.headers.set(name, value);
-          await admission.release();
-          if (response.body.kind === 'single') {
-            const result = response.body.singleResult;
-            const rateLimit = admission.rate ?? undefined;
-            // Charged when admitted, before running: what ran is what was asked for.
-            const reported = { requested: cost.cost, actual: cost.cost, depth: cost.depth, rate: cost.rateCost };
-            result.extensions = { ...result.extensions, cost: reported, ...(rateLimit ? { rateLimit } : {}) };
+        async didEncounterErrors({ errors }) {
+          refusal = refusalOf({ errors });
+        },
+        async willSendResponse({ response, contextValue }) {
+          if (admitted) {
+            await admitted.admission.release();
+            if (response.body.kind === 'single' && !response.body.singleResult.data) await runner.settle(contextValue, admitted, refusal);
           }
+          if (response.body.kind !== 'single') return;
+          const result = response.body.singleResult;
+          const limits = await limitsFor(runner, contextValue).catch(() => null);
+          // Charged when admitted, before running: what ran is what was asked for.
+          const cost = admitted ? { cost: { requested: admitted.cost.cost, actual: admitted.cost.cost, depth: admitted.cost.depth, rate: admitted.cost.rateCost } } : {};
+          result.extensions = { ...result.extensions, ...cost, ...(limits ? { rateLimit: rateLimitExtension(limits) } : {}) };
+          // Apollo runs the operation on a copy of the request's context: the answer's headers are written here.
+          if (limits) for (const [name, value] of Object.entries(limitHeaders(limits))) response.http.headers.set(name, value);
         },
       };
     },
@@ -50,11 +74,12 @@ export function limitsPlugin(runner: OperationRunner): ApolloServerPlugin<GraphQ
  * The same limits for operations sent over graphql-ws (the `onSubscribe` hook): the operation's
  * cost is checked and admitted before it runs; errors answer in the subscription's error message.
  * A subscription is charged once, when it starts, and holds no concurrency slot while it is open
- * (a dashboard keeps several open); queries and mutations over the socket cost what they cost over HTTP.
+ * (a dashboard keeps several open); queries and mutations over the socket cost what they cost over
+ * HTTP, and are refunded like them when refused before doing any work (`socketRateLimit`).
  */
 export async function admitOverWebSocket(
   runner: OperationRunner,
-  caller: Pick<GraphQLContext, 'principal' | 'ip'>,
+  caller: GraphQLContext,
   payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
 ): Promise<GraphQLError[] | undefined> {
   let document;
@@ -69,8 +94,28 @@ export async function admitOverWebSocket(
   try {
     const admitted = await runner.admit(caller, { document, operation, variables: payload.variables ?? {} }, `graphql-ws ${operation.name?.value ?? operation.operation}`);
     await admitted?.admission.release();
+    if (admitted && operation.operation !== OperationTypeNode.SUBSCRIPTION) refundable.set(caller, admitted);
     return undefined;
   } catch (err) {
     return [graphqlErrorOf(asAppError(err))];
   }
+}
+
+/** Queries and mutations admitted over graphql-ws, until their result is sent. */
+const refundable = new WeakMap<GraphQLContext, Admitted>();
+
+/**
+ * `extensions.rateLimit` for a graphql-ws message of an operation (the closest window and every
+ * limit, as the HTTP headers say), after refunding a query or mutation refused before doing any
+ * work. Null for a caller the socket could not identify, or with limits off.
+ */
+export async function socketRateLimit(runner: OperationRunner, context: GraphQLContext | undefined, result: { data?: unknown; errors?: readonly unknown[] }) {
+  if (!context) return null;
+  const admitted = refundable.get(context);
+  if (admitted) {
+    refundable.delete(context);
+    await runner.settle(context, admitted, refusalOf(result));
+  }
+  const limits = await limitsFor(runner, context).catch(() => null);
+  return limits ? rateLimitExtension(limits) : null;
 }

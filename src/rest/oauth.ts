@@ -8,6 +8,7 @@
  */
 import formbody from '@fastify/formbody';
 import type { FastifyInstance, FastifyReply } from 'fastify';
+import { identify } from '../edge/limit-headers.js';
 import { issueClientToken, OAuthError } from '../services/auth/oauth-clients.js';
 import { FULL_SCOPES, type ServiceDeps } from '../services/deps.js';
 import { issueOnce } from '../services/idempotency.js';
@@ -63,10 +64,11 @@ export async function registerOAuthEndpoints(app: FastifyInstance, deps: Service
         if (scopes && (scopes.length === 0 || scopes.some((s) => !(FULL_SCOPES as readonly string[]).includes(s)))) {
           throw new OAuthError('invalid_scope', `Known scopes are ${FULL_SCOPES.join(', ')}; omit scope for all the client holds but account.`);
         }
-        // Tokens are issued once per Idempotency-Key: a repeat answers 409 and issues nothing.
+        // Tokens are issued once per Idempotency-Key: a repeat answers 409 and issues nothing. An
+        // authenticated client's answers carry the limit headers of its credential (issuing a token is not charged).
         const key = request.headers['idempotency-key'];
         const token = await issueOnce(deps.db, { subject: id, key: typeof key === 'string' ? key : null, operation: 'oauthToken', request: { scope: scopes ?? null } }, () =>
-          issueClientToken(deps, id, secret, scopes),
+          issueClientToken(deps, id, secret, scopes, (client) => identify(request, { userId: client.ownerId, credentialId: client.id })),
         );
         return reply.status(200).send(token);
       } catch (err) {

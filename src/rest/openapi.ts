@@ -139,15 +139,17 @@ const header = (name: string) => ({ $ref: `#/components/headers/${name}` });
 
 const HEADERS = {
   'X-Request-Id': { description: 'The id of this request (yours when you sent a safe X-Request-Id); quote it to support.', schema: { type: 'string' } },
-  'X-RateLimit-Limit': { description: 'Credits per hour of your plan (per minute for callers without a credential).', schema: { type: 'integer' } },
-  'X-RateLimit-Remaining': { description: 'Credits left in the current window.', schema: { type: 'integer' } },
-  'X-RateLimit-Reset': { description: 'When the window resets, in Unix seconds.', schema: { type: 'integer' } },
+  'X-RateLimit-Limit': { description: 'The credits of the limit closest to running out (minute, hour or month), or of the one that refused the request.', schema: { type: 'integer' } },
+  'X-RateLimit-Remaining': { description: 'Credits left in that limit.', schema: { type: 'integer' } },
+  'X-RateLimit-Reset': { description: 'When that limit frees up, in Unix seconds.', schema: { type: 'integer' } },
+  'RateLimit-Policy': { description: 'Every limit (IETF RateLimit header fields): "minute";q=5;w=60, "hour";q=500;w=3600, "month";q=100;w=<period seconds>, "concurrency";q=5;qu="concurrent-requests".', schema: { type: 'string' } },
+  RateLimit: { description: 'What is left of every limit and in how many seconds it frees up: "minute";r=3;t=42, ...', schema: { type: 'string' } },
   'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } },
   'Idempotent-Replayed': { description: '"true" when this is the stored answer of an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } },
 } as const;
 const headerName = (h: keyof typeof HEADERS) => h.replace(/-/g, '');
 const headers = (...names: Array<keyof typeof HEADERS>) => Object.fromEntries(names.map((h) => [h, header(headerName(h))]));
-const RATE_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset'] as const;
+const RATE_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'RateLimit-Policy', 'RateLimit'] as const;
 
 /** What a route is like, for the errors every such route can answer. */
 interface RouteTraits {
@@ -180,7 +182,8 @@ function errorResponses(codes: ErrorCode[]): Record<string, Json> {
   for (const code of codes) byStatus.set(errorCodes[code].status, [...(byStatus.get(errorCodes[code].status) ?? []), code]);
   const responses: Record<string, Json> = {};
   for (const [status, list] of [...byStatus].sort(([a], [b]) => a - b)) {
-    const extra = status === 429 ? [...RATE_HEADERS, 'Retry-After' as const] : status === 503 ? ['Retry-After' as const] : [];
+    // Every answer to an identified caller carries the limit headers; 429 and 503 say when to retry.
+    const extra = status === 429 || status === 503 ? [...RATE_HEADERS, 'Retry-After' as const] : RATE_HEADERS;
     responses[String(status)] = {
       description: list.map((c) => `${c}: ${errorCodes[c].description}`).join(' | '),
       headers: headers('X-Request-Id', ...extra),
@@ -216,7 +219,7 @@ function oauthTokenPath(): Json {
         },
       },
       responses: {
-        200: { description: 'An access token', headers: headers('X-Request-Id'), content: { 'application/json': { schema: ref('OAuthToken') } } },
+        200: { description: 'An access token', headers: headers('X-Request-Id', ...RATE_HEADERS), content: { 'application/json': { schema: ref('OAuthToken') } } },
         400: oauthError('invalid_request, unsupported_grant_type or invalid_scope'),
         401: oauthError('invalid_client'),
         ...errorResponses(['rate_limit_exceeded', 'service_unavailable']),

@@ -11,6 +11,7 @@ import type { z } from 'zod';
 import { ValidationError, type FieldError } from '../errors.js';
 import { issueFieldError, withMessage } from '../i18n/descriptor.js';
 import type { ShapeLimits } from '../graphql/cost.js';
+import { bindContext } from '../edge/limit-headers.js';
 import { compileDocument, operationOf, type OperationRunner } from '../edge/run-operation.js';
 import type { LiveConnections } from '../services/auth/live-connections.js';
 import type { RestRoute, RestRequest } from './route.js';
@@ -59,6 +60,7 @@ export function registerRestRoute(app: FastifyInstance, route: RestRoute, runner
     handler: async (request: FastifyRequest, reply) => {
       if (route.headers) reply.headers(route.headers);
       const context = await runner.context({ requestId: request.id, headers: request.headers, ip: request.ip });
+      bindContext(request, context);
       const req: RestRequest = {
         params: check(route.params, request.params, 'path'),
         query: check(route.query, request.query, 'query'),
@@ -66,7 +68,8 @@ export function registerRestRoute(app: FastifyInstance, route: RestRoute, runner
         headers: request.headers,
       };
       const streaming = route.eventStream && wantsEventStream(request.headers) ? { after: lastEventId(request.headers) } : null;
-      // A request refused above (bad input) costs nothing; from here on it counts.
+      // A request refused above (bad input) costs nothing; from here on it counts, unless the
+      // operation refuses it before doing any work (the runner refunds it then).
       const operation = operationOf(document, route.variables(req), request.headers);
       const executed = await runner.execute(context, operation, endpoint, {
         input: { path: req.params, query: req.query, body: req.body },

@@ -32,7 +32,7 @@ describe('GraphQL over HTTP', () => {
       data: { viewer: { id: userId, name: 'Grace', tier: 'team' } },
       extensions: {
         cost: { requested: 1, actual: 1, depth: 1, rate: 1 },
-        rateLimit: { limit: 50_000, remaining: expect.any(Number), used: expect.any(Number), reset: expect.any(Number), tier: 'team' },
+        rateLimit: { window: 'minute', limit: 1_000, remaining: expect.any(Number), used: expect.any(Number), reset: expect.any(Number), tier: 'team', policies: expect.any(Array) },
       },
     });
     expect((res.body as any).extensions.rateLimit.used).toBe(Number(res.headers.get('x-ratelimit-used')));

@@ -118,21 +118,24 @@ describe.each([
 });
 
 describe('headers and errors', () => {
-  it('carry X-RateLimit-* on every response, counting down the hourly budget', async () => {
+  it('carry X-RateLimit-* on every response, counting down the window closest to running out', async () => {
     const { apiKey } = await userWith(sys, 'pro');
     const api = restClient(sys.url, apiKey);
     const first = await api.get('/v1/agents/tasks');
     const second = await api.get('/v1/agents/tasks');
-    expect(first.headers.get('x-ratelimit-limit')).toBe('5000');
+    // 99 of 100 left in the minute is a smaller share than 4999 of 5000 in the hour.
+    expect(first.headers.get('x-ratelimit-limit')).toBe('100');
     expect(first.headers.get('x-ratelimit-tier')).toBe('pro');
     expect(Number(first.headers.get('x-ratelimit-used'))).toBe(1);
-    expect(Number(second.headers.get('x-ratelimit-remaining'))).toBe(4998);
+    expect(Number(second.headers.get('x-ratelimit-remaining'))).toBe(98);
     const reset = Number(first.headers.get('x-ratelimit-reset'));
-    expect(reset).toBeGreaterThan(Date.now() / 1000 + 3500);
-    const gql = await graphql(sys.url, apiKey, '{ rateLimit { limit remaining used cost tier } }');
+    expect(reset).toBeGreaterThan(Date.now() / 1000);
+    expect(reset).toBeLessThanOrEqual(Math.ceil(Date.now() / 1000) + 61);
+    expect(second.headers.get('ratelimit')).toMatch(/"minute";r=98;t=\d+, "hour";r=4998;t=\d+/);
+    const gql = await graphql(sys.url, apiKey, '{ rateLimit { window limit remaining used cost tier } }');
     // rateLimit costs no credit of the monthly quota, but as every operation it takes 1 from the windows.
     expect(gql.headers.get('x-ratelimit-used')).toBe('3');
-    expect(gql.body.data.rateLimit).toEqual({ limit: 5000, remaining: 4997, used: 3, cost: 0, tier: 'PRO'.toLowerCase() });
+    expect(gql.body.data.rateLimit).toEqual({ window: 'minute', limit: 100, remaining: 97, used: 3, cost: 0, tier: 'PRO'.toLowerCase() });
   });
 
   it('answer 429 rate_limit_exceeded with Retry-After and the spec body fields, naming the window', async () => {

@@ -127,12 +127,13 @@ describe('the OpenAPI document', () => {
 
   it('declares the response headers', () => {
     const ok = op('/v1/agents/execute', 'post').responses['202'];
-    expect(Object.keys(ok.headers)).toEqual(['X-Request-Id', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'Idempotent-Replayed']);
+    expect(Object.keys(ok.headers)).toEqual(['X-Request-Id', 'X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'RateLimit-Policy', 'RateLimit', 'Idempotent-Replayed']);
+    expect(Object.keys(op('/v1/agents/tasks/{task_id}', 'get').responses['404'].headers)).toEqual(expect.arrayContaining(['RateLimit-Policy', 'RateLimit', 'X-RateLimit-Remaining']));
     expect(op('/v1/agents/tasks', 'get').responses['200'].headers).not.toHaveProperty('Idempotent-Replayed');
     expect(Object.keys(op('/v1/agents/tasks', 'get').responses['429'].headers)).toEqual(expect.arrayContaining(['Retry-After', 'X-RateLimit-Reset']));
     expect(op('/v1/agents/tasks', 'get').responses['503'].headers).toHaveProperty('Retry-After');
     for (const ref of keysNamed(doc.paths, '$ref')) expect(ref).toBeTypeOf('string');
-    for (const name of ['XRequestId', 'XRateLimitLimit', 'XRateLimitRemaining', 'XRateLimitReset', 'RetryAfter', 'IdempotentReplayed']) {
+    for (const name of ['XRequestId', 'XRateLimitLimit', 'XRateLimitRemaining', 'XRateLimitReset', 'RateLimitPolicy', 'RateLimit', 'RetryAfter', 'IdempotentReplayed']) {
       expect(doc.components.headers[name], name).toMatchObject({ schema: expect.any(Object) });
     }
   });

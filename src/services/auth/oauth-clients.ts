@@ -120,11 +120,14 @@ export async function issueClientToken(
   clientId: string,
   clientSecret: string,
   requested?: readonly string[],
+  /** Told who the client is once it authenticated (its answer, even a refusal, is then to a known caller). */
+  authenticated?: (client: { id: string; ownerId: string }) => void,
 ): Promise<{ access_token: string; token_type: 'Bearer'; expires_in: number; scope: string }> {
   const client = idKind(clientId) === 'oauthClient' ? await deps.db.oAuthClient.findUnique({ where: { id: clientId } }) : null;
   const presented = Buffer.from(sha256Hex(clientSecret), 'hex');
   const ok = !!client && timingSafeEqual(Buffer.from(client.secretHash, 'hex'), presented) && !client.revokedAt;
   if (!ok) throw new OAuthError('invalid_client', 'Client authentication failed: unknown client, wrong secret, or revoked client.');
+  authenticated?.(client);
   const held = FULL_SCOPES.filter((s) => client.scopes.includes(s));
   const beyond = requested?.filter((s) => !(held as readonly string[]).includes(s)) ?? [];
   if (beyond.length) throw new OAuthError('invalid_scope', `This client holds only ${held.join(', ')}; it was not created with ${beyond.join(', ')}.`);

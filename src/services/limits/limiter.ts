@@ -5,16 +5,19 @@
  * request takes at least 1 from the windows, also one free of monthly credits (reading usage).
  * The same code admits REST routes and GraphQL operations, so both spend one budget. A request
  * without a credential is admitted per client address (ANON_RATE_LIMIT_PER_MINUTE, same store).
- * What it answers: X-RateLimit-* headers for the response, or the error (429 rate / 429
- * concurrency / 402 quota) with those headers. Operations refused here cost nothing.
+ * What it answers: where every limit stands (./headers.ts renders it as the response's
+ * headers), or the error (429 rate / 429 concurrency / 402 quota) carrying the same. Operations
+ * refused here cost nothing, and an admitted one refused before it did any work is refunded
+ * (`isCharged`). `peek` reads the limits without charging, for answers given before admission.
  */
 import type { Db } from '../../db/client.js';
-import { AppError, InvalidRequestError } from '../../errors.js';
+import { AppError, InvalidRequestError, type ErrorCode } from '../../errors.js';
 import { checkShape, type OperationCost, type ShapeLimits } from '../../graphql/cost.js';
 import type { EventBus } from '../../events/event-bus.js';
 import type { Principal } from '../deps.js';
 import { limitsOf, planOf, type Limits } from './plans.js';
-import { ResilientLimitStore, type LimitStore, type WindowState } from './store.js';
+import { limitHeaders, rateStateOf, type LimitState, type QuotaName, type RateState } from './headers.js';
+import { ResilientLimitStore, type AdmitRequest, type LimitSnapshot, type LimitStore, type WindowState } from './store.js';
 import { utcDay, type UsageRecorder } from './usage.js';
 
 const MINUTE = 60_000;
@@ -23,54 +26,106 @@ const LIMITS_CACHE_MS = 10_000;
 const LIMITS_CHANGED = 'limits.changed';
 /** The tier X-RateLimit-Tier names for callers without a credential. */
 export const ANONYMOUS_TIER = 'anonymous';
+export type { LimitState, RateState } from './headers.js';
 
-export class RateLimitError extends AppError {
-  constructor(message: string, details: Record<string, unknown>, headers: Record<string, string>) {
-    super('rate_limit_exceeded', 429, message, details, headers);
+/** An error of the limits, with where every limit stands (its answer's headers). */
+export interface LimitRefusal {
+  readonly limits: LimitState;
+}
+
+export class RateLimitError extends AppError implements LimitRefusal {
+  constructor(message: string, details: Record<string, unknown>, readonly limits: LimitState) {
+    super('rate_limit_exceeded', 429, message, details, { ...limitHeaders(limits), 'Retry-After': String(details.retry_after) });
   }
 }
 
-export class ConcurrencyLimitError extends AppError {
-  constructor(limit: number, tier: string, headers: Record<string, string>) {
+export class ConcurrencyLimitError extends AppError implements LimitRefusal {
+  constructor(limit: number, tier: string, readonly limits: LimitState) {
     super(
       'concurrency_limit_exceeded',
       429,
       `Too many requests in flight: your ${tier} plan allows ${limit} at once. Wait for one to finish, then retry.`,
       { limit, tier, retry_after: 1 },
-      { ...headers, 'Retry-After': '1' },
+      { ...limitHeaders(limits), 'Retry-After': '1' },
     );
   }
 }
 
-export class InsufficientCreditsError extends AppError {
-  constructor(tier: string, used: number, limit: number, upgradeUrl: string, headers: Record<string, string>) {
+export class InsufficientCreditsError extends AppError implements LimitRefusal {
+  constructor(tier: string, used: number, limit: number, upgradeUrl: string, readonly limits: LimitState) {
     super(
       'insufficient_credits',
       402,
       `Monthly request limit reached (${used} of ${limit} credits on the ${tier} plan). Upgrade to continue.`,
       { current_tier: tier, requests_used: used, requests_limit: limit, upgrade_url: upgradeUrl },
-      headers,
+      limitHeaders(limits),
     );
   }
 }
 
-/** The hourly budget after an admitted request: what X-RateLimit-* and GraphQL's rateLimit say. */
-export interface RateState {
-  limit: number;
-  remaining: number;
-  used: number;
-  /** Unix seconds when the oldest credit in the hour window expires. */
-  reset: number;
-  tier: string;
+/** The limits behind an error, when the limiter refused with it. */
+export const limitsOfError = (err: unknown): LimitState | null => (err instanceof AppError && 'limits' in err ? ((err as AppError & LimitRefusal).limits ?? null) : null);
+
+/**
+ * Whether a request answered with error `code` stays charged. A request refused before it did any
+ * work is not: its input was malformed or invalid (400, 413, 422), its caller may not (401, 403)
+ * or what it names does not exist for the caller (404, 405), its Idempotency-Key was used for
+ * another body (409 idempotency_conflict), a limit or the billing provider refused it (402, 429),
+ * or a dependency it needs is down (503). Conflicts with a resource's state (other 409s, 410) and
+ * failures of work that ran (408, 500) stay charged. Callers without a credential are always
+ * charged: their per-address budget is what stops guessing ids and share links.
+ */
+export function isCharged(code: string): boolean {
+  return !UNCHARGED.has(code);
 }
 
+const UNCHARGED: ReadonlySet<string> = new Set<ErrorCode>([
+  'invalid_request',
+  'authentication_required',
+  'insufficient_credits',
+  'payment_required',
+  'storage_limit_exceeded',
+  'permission_denied',
+  'resource_not_found',
+  'method_not_allowed',
+  'idempotency_conflict',
+  'payload_too_large',
+  'validation_error',
+  'rate_limit_exceeded',
+  'concurrency_limit_exceeded',
+  'service_unavailable',
+  'model_not_configured',
+]);
+
 export interface Admission {
-  /** null when limits are off. */
+  /** Where every limit stands after admitting it; null when limits are off. */
+  state: LimitState | null;
+  /** The window X-RateLimit-* describe (from `state`). */
   rate: RateState | null;
-  /** X-RateLimit-* for the response (from `rate`). */
+  /** X-RateLimit-*, RateLimit-Policy and RateLimit for the response (from `state`). */
   headers: Record<string, string>;
   /** Ends the request's claim on the concurrency limit (idempotent). */
   release(): Promise<void>;
+  /** Takes back what admitting it charged (refused before doing any work); the state after (idempotent). */
+  refund(): Promise<LimitState | null>;
+}
+
+const noLimits = (): Admission => ({ state: null, rate: null, headers: {}, release: async () => {}, refund: async () => null });
+
+function admission(state: LimitState, release: () => Promise<void>, refund: () => Promise<LimitState | null>): Admission {
+  let released = false;
+  let refunded: Promise<LimitState | null> | null = null;
+  return {
+    state,
+    rate: rateStateOf(state),
+    headers: limitHeaders(state),
+    release: async () => {
+      if (released) return;
+      released = true;
+      await release();
+    },
+    refund: () => (refunded ??= refund()),
+  };
 }
 
 /** The account's current monthly period: its subscription's, else the calendar month (UTC). */
@@ -151,17 +206,12 @@ export class Limiter {
     }
   }
 
-  /**
-   * Admits a request costing `credits` of the monthly quota for `endpoint`, or throws the limit it
-   * hit. The windows count `rateCost` (default: the credits, at least 1).
-   */
-  async admit(principal: Principal, credits: number, endpoint: string, rateCost = Math.max(1, credits)): Promise<Admission> {
-    if (!this.options.enabled) return { rate: null, headers: {}, release: async () => {} };
+  /** The store request for one admission of `principal` (its credential's windows, its account's month). */
+  private async request(principal: Pick<Principal, 'userId' | 'credentialId'>, credits: number, rateCost: number) {
     const { limits, period, tier } = await this.account(principal);
-    const rateKey = `cred:${principal.credentialId}`;
     const now = Date.now();
-    const result = await this.store.admit({
-      rateKey,
+    const request: AdmitRequest = {
+      rateKey: `cred:${principal.credentialId}`,
       concurrent: limits.concurrent,
       monthKey: `month:${principal.userId}:${period.start.toISOString()}`,
       monthLimit: limits.requestsPerMonth,
@@ -174,26 +224,56 @@ export class Limiter {
       cost: credits,
       windowCost: Math.max(rateCost, credits),
       now,
-    });
-    if (result.outcome === 'concurrency') throw new ConcurrencyLimitError(limits.concurrent, tier, { 'X-RateLimit-Tier': tier });
-    if (result.outcome === 'quota') {
-      throw new InsufficientCreditsError(tier, result.monthUsed, limits.requestsPerMonth, this.options.upgradeUrl, { 'X-RateLimit-Tier': tier });
-    }
-    const hour = result.rate.windows.find((w) => w.name === 'hour')!;
-    const rate: RateState = { limit: hour.limit, remaining: Math.max(0, hour.limit - hour.used), used: hour.used, reset: Math.ceil(hour.resetAt / 1000), tier };
-    const headers = rateHeaders(rate);
-    if (result.outcome === 'rate') throw rateLimitError(result.rate.blocked!, `on the ${tier} plan`, tier, rateCost, headers, now);
-    this.usage.record(principal.userId, endpoint, credits);
-    let released = false;
-    return {
-      rate,
-      headers,
-      release: async () => {
-        if (released) return;
-        released = true;
-        await this.store.release(rateKey);
-      },
     };
+    const stateOf = (seen: LimitSnapshot, refusedBy?: QuotaName): LimitState => ({
+      tier,
+      at: now,
+      refusedBy,
+      quotas: [
+        ...seen.windows.map((w) => ({ name: w.name, limit: w.limit, used: w.used, resetAt: w.resetAt, windowSeconds: w.name === 'minute' ? 60 : 3600 })),
+        { name: 'month', limit: limits.requestsPerMonth, used: seen.monthUsed, resetAt: period.end.getTime(), windowSeconds: Math.round((period.end.getTime() - period.start.getTime()) / 1000) },
+        { name: 'concurrency', limit: limits.concurrent, used: seen.inFlight, resetAt: null, windowSeconds: null },
+      ],
+    });
+    return { request, stateOf, limits, tier };
+  }
+
+  /**
+   * Admits a request costing `credits` of the monthly quota for `endpoint`, or throws the limit it
+   * hit. The windows count `rateCost` (default: the credits, at least 1).
+   */
+  async admit(principal: Principal, credits: number, endpoint: string, rateCost = Math.max(1, credits)): Promise<Admission> {
+    if (!this.options.enabled) return noLimits();
+    const { request, stateOf, limits, tier } = await this.request(principal, credits, rateCost);
+    const result = await this.store.admit(request);
+    switch (result.outcome) {
+      case 'concurrency':
+        throw new ConcurrencyLimitError(limits.concurrent, tier, stateOf(result, 'concurrency'));
+      case 'quota':
+        throw new InsufficientCreditsError(tier, result.monthUsed, limits.requestsPerMonth, this.options.upgradeUrl, stateOf(result, 'month'));
+      case 'rate':
+        throw rateLimitError(result.rate.blocked!, `on the ${tier} plan`, tier, rateCost, stateOf(result, result.rate.blocked!.name), request.now);
+    }
+    this.usage.record(principal.userId, endpoint, credits);
+    return admission(
+      stateOf(result),
+      () => this.store.release(request.rateKey),
+      async () => {
+        this.usage.record(principal.userId, endpoint, -credits, new Date(request.now), -1);
+        return stateOf(await this.store.refund({ ...request, now: Date.now() }, result.entryId!));
+      },
+    );
+  }
+
+  /**
+   * Where the limits of `principal` stand, charging nothing: for answers that refused the request
+   * before it was admitted (invalid input, an unknown path, a credential outside its addresses).
+   * Null when limits are off.
+   */
+  async peek(principal: Pick<Principal, 'userId' | 'credentialId'>): Promise<LimitState | null> {
+    if (!this.options.enabled) return null;
+    const { request, stateOf } = await this.request(principal, 0, 0);
+    return stateOf(await this.store.peek(request));
   }
 
   /**
@@ -219,7 +299,8 @@ export class Limiter {
       now,
     });
     if (result.outcome === 'quota') {
-      throw new InsufficientCreditsError(tier, result.monthUsed, limits.requestsPerMonth, this.options.upgradeUrl, { 'X-RateLimit-Tier': tier });
+      const month = { name: 'month' as const, limit: limits.requestsPerMonth, used: result.monthUsed, resetAt: period.end.getTime(), windowSeconds: Math.round((period.end.getTime() - period.start.getTime()) / 1000) };
+      throw new InsufficientCreditsError(tier, result.monthUsed, limits.requestsPerMonth, this.options.upgradeUrl, { tier, at: now, refusedBy: 'month', quotas: [month] });
     }
     if (result.outcome === 'admitted') await this.store.release(rateKey);
     this.usage.record(principal.userId, endpoint, credits);
@@ -230,15 +311,15 @@ export class Limiter {
    * its client address (shared by every gateway when the store is Redis), or throws 429.
    */
   async admitAddress(ip: string | null, rateCost: number): Promise<Admission> {
-    if (!this.options.enabled) return { rate: null, headers: {}, release: async () => {} };
+    if (!this.options.enabled) return noLimits();
     const now = Date.now();
     const limit = this.options.anonymous.perMinute;
     const result = await this.store.hit(`addr:${ip ?? 'unknown'}`, [{ name: 'minute', limit, windowMs: MINUTE }], Math.max(1, rateCost), now);
     const minute = result.windows[0];
-    const rate: RateState = { limit, remaining: Math.max(0, limit - minute.used), used: minute.used, reset: Math.ceil(minute.resetAt / 1000), tier: ANONYMOUS_TIER };
-    const headers = rateHeaders(rate);
-    if (result.blocked) throw rateLimitError(result.blocked, 'per address without a credential (send an API key for your plan\'s limits)', ANONYMOUS_TIER, rateCost, headers, now);
-    return { rate, headers, release: async () => {} };
+    const state: LimitState = { tier: ANONYMOUS_TIER, at: now, quotas: [{ ...minute, windowSeconds: 60 }], refusedBy: result.blocked ? 'minute' : undefined };
+    if (result.blocked) throw rateLimitError(result.blocked, 'per address without a credential (send an API key for your plan\'s limits)', ANONYMOUS_TIER, rateCost, state, now);
+    // Without a credential every request is charged (see isCharged): nothing to refund.
+    return admission(state, async () => {}, async () => state);
   }
 
   /** Credits the account used since `start` (written and not yet written). */
@@ -260,22 +341,11 @@ export class Limiter {
   }
 }
 
-function rateLimitError(blocked: WindowState, whose: string, tier: string, cost: number, headers: Record<string, string>, now: number): RateLimitError {
+function rateLimitError(blocked: WindowState, whose: string, tier: string, cost: number, state: LimitState, now: number): RateLimitError {
   const retryAfter = Math.max(1, Math.ceil((blocked.resetAt - now) / 1000));
   return new RateLimitError(
     `Rate limit exceeded: ${blocked.limit} credits per ${blocked.name} ${whose}. Try again in ${retryAfter} seconds.`,
     { retry_after: retryAfter, tier, limit: blocked.limit, window: blocked.name, reset_at: new Date(blocked.resetAt).toISOString(), cost },
-    { ...headers, 'Retry-After': String(retryAfter) },
+    state,
   );
-}
-
-/** X-RateLimit-* from the hourly window (the spec's "per-hour ceiling"); for callers without a credential, their minute. */
-function rateHeaders(rate: RateState): Record<string, string> {
-  return {
-    'X-RateLimit-Limit': String(rate.limit),
-    'X-RateLimit-Remaining': String(rate.remaining),
-    'X-RateLimit-Reset': String(rate.reset),
-    'X-RateLimit-Used': String(rate.used),
-    'X-RateLimit-Tier': rate.tier,
-  };
 }

@@ -52,11 +52,23 @@ export interface AdmitRequest {
   now: number;
 }
 
-export type AdmitResult =
-  | { outcome: 'admitted'; monthUsed: number; rate: HitResult }
-  | { outcome: 'concurrency' }
-  | { outcome: 'quota'; monthUsed: number }
-  | { outcome: 'rate'; rate: HitResult };
+/** The counters of one credential and its account at a moment: the monthly credits, the requests in flight, the windows. */
+export interface LimitSnapshot {
+  monthUsed: number;
+  inFlight: number;
+  windows: WindowState[];
+}
+
+/**
+ * What an admission decided, with the counters it saw (after recording, when admitted): a refusal
+ * reports them too, so its answer can say where every limit stands. `entryId` names what an
+ * admitted request recorded in the windows, for `refund`.
+ */
+export interface AdmitResult extends LimitSnapshot {
+  outcome: 'admitted' | 'concurrency' | 'quota' | 'rate';
+  rate: HitResult;
+  entryId?: string;
+}
 
 export interface LimitStore {
   /**
@@ -65,6 +77,14 @@ export interface LimitStore {
    * records nothing. Atomic: exact under any concurrency.
    */
   admit(request: AdmitRequest): Promise<AdmitResult>;
+  /** The counters `request` would be admitted against, recording nothing. */
+  peek(request: AdmitRequest): Promise<LimitSnapshot>;
+  /**
+   * Takes back what the admission `entryId` of `request` recorded (its monthly credits and its
+   * entries in the windows, where they have not left yet): a request refused before it did any
+   * work. Returns the counters after.
+   */
+  refund(request: AdmitRequest, entryId: string): Promise<LimitSnapshot>;
   /** Gives back an admitted request's concurrency slot (`rateKey` of its admission). */
   release(rateKey: string): Promise<void>;
   /** The rolling windows alone: records `cost` in every window of `key` if all have room. */
@@ -73,7 +93,7 @@ export interface LimitStore {
 }
 
 interface Log {
-  entries: Array<{ at: number; cost: number }>;
+  entries: Array<{ at: number; cost: number; id?: string }>;
   total: number;
 }
 
@@ -112,18 +132,18 @@ export class MemoryLimitStore implements LimitStore {
     return this.hitNow(key, windows, cost, now);
   }
 
-  private hitNow(key: string, windows: WindowSpec[], cost: number, now: number): HitResult {
+  private hitNow(key: string, windows: WindowSpec[], cost: number, now: number, id?: string): HitResult {
     const logs = windows.map((w) => {
-      const id = `${key}:${w.name}`;
-      let log = this.logs.get(id);
-      if (!log) this.logs.set(id, (log = { entries: [], total: 0 }));
+      const name = `${key}:${w.name}`;
+      let log = this.logs.get(name);
+      if (!log) this.logs.set(name, (log = { entries: [], total: 0 }));
       prune(log, now, w.windowMs);
       return log;
     });
-    const blockedAt = windows.findIndex((w, i) => logs[i].total + cost > w.limit);
+    const blockedAt = cost > 0 ? windows.findIndex((w, i) => logs[i].total + cost > w.limit) : -1;
     if (blockedAt < 0 && cost > 0) {
       for (const log of logs) {
-        log.entries.push({ at: now, cost });
+        log.entries.push({ at: now, cost, id });
         log.total += cost;
       }
     }
@@ -135,7 +155,7 @@ export class MemoryLimitStore implements LimitStore {
     return { allowed: blockedAt < 0, windows: states, blocked: blockedAt < 0 ? null : states[blockedAt] };
   }
 
-  async admit(r: AdmitRequest): Promise<AdmitResult> {
+  private async monthCounter(r: AdmitRequest) {
     let counter = this.counters.get(r.monthKey);
     if (!counter || counter.expires < r.now) {
       const start = await r.monthInitial();
@@ -143,15 +163,38 @@ export class MemoryLimitStore implements LimitStore {
       counter = this.counters.get(r.monthKey);
       if (!counter || counter.expires < r.now) this.counters.set(r.monthKey, (counter = { value: start, expires: r.now + r.monthTtlMs }));
     }
+    return counter;
+  }
+
+  async admit(r: AdmitRequest): Promise<AdmitResult> {
+    const counter = await this.monthCounter(r);
     // From here on nothing awaits: the checks and the writes happen in one turn of the event loop.
     const inFlight = this.inFlight.get(r.rateKey) ?? 0;
-    if (inFlight >= r.concurrent) return { outcome: 'concurrency' };
-    if (counter.value + r.cost > r.monthLimit) return { outcome: 'quota', monthUsed: counter.value };
-    const rate = this.hitNow(r.rateKey, r.windows, r.windowCost ?? r.cost, r.now);
-    if (!rate.allowed) return { outcome: 'rate', rate };
+    const refused = (outcome: AdmitResult['outcome'], rate = this.hitNow(r.rateKey, r.windows, 0, r.now)): AdmitResult => ({ outcome, monthUsed: counter.value, inFlight, rate, windows: rate.windows });
+    if (inFlight >= r.concurrent) return refused('concurrency');
+    if (counter.value + r.cost > r.monthLimit) return refused('quota');
+    const entryId = randomUUID();
+    const rate = this.hitNow(r.rateKey, r.windows, r.windowCost ?? r.cost, r.now, entryId);
+    if (!rate.allowed) return refused('rate', rate);
     this.inFlight.set(r.rateKey, inFlight + 1);
     counter.value += r.cost;
-    return { outcome: 'admitted', monthUsed: counter.value, rate };
+    return { outcome: 'admitted', monthUsed: counter.value, inFlight: inFlight + 1, rate, windows: rate.windows, entryId };
+  }
+
+  async peek(r: AdmitRequest): Promise<LimitSnapshot> {
+    const counter = await this.monthCounter(r);
+    return { monthUsed: counter.value, inFlight: this.inFlight.get(r.rateKey) ?? 0, windows: this.hitNow(r.rateKey, r.windows, 0, r.now).windows };
+  }
+
+  async refund(r: AdmitRequest, entryId: string): Promise<LimitSnapshot> {
+    for (const w of r.windows) {
+      const log = this.logs.get(`${r.rateKey}:${w.name}`);
+      const at = log?.entries.findIndex((e) => e.id === entryId) ?? -1;
+      if (log && at >= 0) log.total -= log.entries.splice(at, 1)[0].cost;
+    }
+    const counter = this.counters.get(r.monthKey);
+    if (counter) counter.value = Math.max(0, counter.value - r.cost);
+    return this.peek(r);
   }
 
   async release(key: string): Promise<void> {
@@ -235,30 +278,39 @@ return states(n, now, cost, used, blocked, { blocked })`;
 
 // KEYS: in-flight counter, monthly counter, then the windows' keys.
 // ARGV: now, cost (monthly credits), id, concurrent, inFlightTtl, monthLimit, monthTtl, monthInitial ('' = unknown),
-// window cost, then per window: limit, length.
-// Returns: outcome (1 admitted, 2 concurrency, 3 quota, 4 rate, -1 monthly counter unknown), month used, blocked window, per window: used, resetAt.
+// window cost, mode (admit, peek: record nothing, refund: take back what the admission `id` recorded), then per window: limit, length.
+// Returns: outcome (0 peeked or refunded, 1 admitted, 2 concurrency, 3 quota, 4 rate, -1 monthly counter unknown),
+// month used, blocked window, in flight, then per window: used, resetAt.
 const ADMIT = `
-local base, argBase = 2, 9
+local base, argBase = 2, 10
 ${WINDOWS}
-local now, cost, id, windowCost = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[9])
+local now, cost, id, windowCost, mode = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3], tonumber(ARGV[9]), ARGV[10]
 local n = (#KEYS - 2) / 2
-local inFlight = tonumber(redis.call('GET', KEYS[1]) or '0')
-if inFlight >= tonumber(ARGV[4]) then return { 2, 0, 0 } end
 local month = redis.call('GET', KEYS[2])
 if not month then
-  if ARGV[8] == '' then return { -1, 0, 0 } end
+  if ARGV[8] == '' then return { -1, 0, 0, 0 } end
   redis.call('SET', KEYS[2], ARGV[8], 'PX', ARGV[7])
   month = ARGV[8]
 end
 month = tonumber(month)
-if month + cost > tonumber(ARGV[6]) then return { 3, month, 0 } end
+if mode == 'refund' then
+  for i = 1, n do
+    local z, t = window(i)
+    if redis.call('ZREM', z, id .. ':' .. windowCost) == 1 and tonumber(redis.call('GET', t) or '0') >= windowCost then redis.call('DECRBY', t, windowCost) end
+  end
+  if cost > 0 and month >= cost then month = redis.call('DECRBY', KEYS[2], cost) end
+end
+local inFlight = tonumber(redis.call('GET', KEYS[1]) or '0')
 local used, blocked = check(n, now, windowCost)
-if blocked > 0 then return states(n, now, windowCost, used, blocked, { 4, month, blocked }) end
+if mode ~= 'admit' then return states(n, now, windowCost, used, 0, { 0, month, 0, inFlight }) end
+if inFlight >= tonumber(ARGV[4]) then return states(n, now, windowCost, used, 0, { 2, month, 0, inFlight }) end
+if month + cost > tonumber(ARGV[6]) then return states(n, now, windowCost, used, 0, { 3, month, 0, inFlight }) end
+if blocked > 0 then return states(n, now, windowCost, used, blocked, { 4, month, blocked, inFlight }) end
 record(n, now, windowCost, id, used)
-redis.call('INCR', KEYS[1])
+inFlight = redis.call('INCR', KEYS[1])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
 month = redis.call('INCRBY', KEYS[2], cost)
-return states(n, now, windowCost, used, 0, { 1, month, 0 })`;
+return states(n, now, windowCost, used, 0, { 1, month, 0, inFlight })`;
 
 /** An in-flight count outlives a crashed gateway by at most this long. */
 const IN_FLIGHT_TTL_MS = 5 * 60_000;
@@ -296,24 +348,35 @@ export class RedisLimitStore implements LimitStore {
     return this.hitResult(windows, out, out[0], 1);
   }
 
-  async admit(r: AdmitRequest): Promise<AdmitResult> {
+  /** Runs the admission script in `mode`; the ledger is read only when the monthly counter does not exist yet. */
+  private async run(r: AdmitRequest, mode: 'admit' | 'peek' | 'refund', id: string): Promise<number[]> {
     const keys = [`codex:cc:${r.rateKey}`, `codex:ct:${r.monthKey}`, ...this.windowKeys(r.rateKey, r.windows)];
     const run = async (initial: string) =>
       (
-        await this.call('codexAdmit', keys.length, ...keys, r.now, r.cost, randomUUID(), r.concurrent, IN_FLIGHT_TTL_MS, r.monthLimit, r.monthTtlMs, initial, r.windowCost ?? r.cost, ...r.windows.flatMap((w) => [w.limit, w.windowMs]))
+        await this.call('codexAdmit', keys.length, ...keys, r.now, r.cost, id, r.concurrent, IN_FLIGHT_TTL_MS, r.monthLimit, r.monthTtlMs, initial, r.windowCost ?? r.cost, mode, ...r.windows.flatMap((w) => [w.limit, w.windowMs]))
       ).map(Number);
-    let out = await run('');
-    if (out[0] === -1) out = await run(String(await r.monthInitial()));
-    switch (out[0]) {
-      case 1:
-        return { outcome: 'admitted', monthUsed: out[1], rate: this.hitResult(r.windows, out, 0, 3) };
-      case 2:
-        return { outcome: 'concurrency' };
-      case 3:
-        return { outcome: 'quota', monthUsed: out[1] };
-      default:
-        return { outcome: 'rate', rate: this.hitResult(r.windows, out, out[2], 3) };
-    }
+    const out = await run('');
+    return out[0] === -1 ? run(String(await r.monthInitial())) : out;
+  }
+
+  async admit(r: AdmitRequest): Promise<AdmitResult> {
+    const entryId = randomUUID();
+    const out = await this.run(r, 'admit', entryId);
+    const outcome = (['admitted', 'concurrency', 'quota', 'rate'] as const)[out[0] - 1];
+    const rate = this.hitResult(r.windows, out, out[2], 4);
+    return { outcome, monthUsed: out[1], inFlight: out[3], rate, windows: rate.windows, ...(outcome === 'admitted' ? { entryId } : {}) };
+  }
+
+  async peek(r: AdmitRequest): Promise<LimitSnapshot> {
+    return this.snapshot(r, await this.run(r, 'peek', ''));
+  }
+
+  async refund(r: AdmitRequest, entryId: string): Promise<LimitSnapshot> {
+    return this.snapshot(r, await this.run(r, 'refund', entryId));
+  }
+
+  private snapshot(r: AdmitRequest, out: number[]): LimitSnapshot {
+    return { monthUsed: out[1], inFlight: out[3], windows: this.hitResult(r.windows, out, 0, 4).windows };
   }
 
   async release(rateKey: string): Promise<void> {
@@ -401,6 +464,14 @@ export class ResilientLimitStore implements LimitStore {
     const { value, inMemory } = await this.either(() => this.redis.admit(request), () => this.memory.admit(request));
     if (inMemory && value.outcome === 'admitted') this.heldInMemory.set(request.rateKey, (this.heldInMemory.get(request.rateKey) ?? 0) + 1);
     return value;
+  }
+
+  async peek(request: AdmitRequest): Promise<LimitSnapshot> {
+    return (await this.either(() => this.redis.peek(request), () => this.memory.peek(request))).value;
+  }
+
+  async refund(request: AdmitRequest, entryId: string): Promise<LimitSnapshot> {
+    return (await this.either(() => this.redis.refund(request, entryId), () => this.memory.refund(request, entryId))).value;
   }
 
   async release(rateKey: string): Promise<void> {

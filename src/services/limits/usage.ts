@@ -30,8 +30,9 @@ export class UsageRecorder {
     this.timer = setInterval(() => void this.flush(), FLUSH_MS).unref();
   }
 
-  record(userId: string, endpoint: string, credits: number, at = new Date()): void {
-    this.add({ userId, day: utcDay(at), endpoint, requests: 1, credits });
+  /** Counts a request; a refund records it again with -1 request and its credits negative. */
+  record(userId: string, endpoint: string, credits: number, at = new Date(), requests = 1): void {
+    this.add({ userId, day: utcDay(at), endpoint, requests, credits });
   }
 
   private add(r: Pending): void {
@@ -40,6 +41,7 @@ export class UsageRecorder {
     if (row) {
       row.requests += r.requests;
       row.credits += r.credits;
+      if (row.requests === 0 && row.credits === 0) this.pending.delete(id); // a refund of what was not written yet
     } else this.pending.set(id, { ...r });
   }
 
