@@ -77,8 +77,11 @@ export const configSchema = z.object({
     .pipe(z.array(z.enum(['cpu', 'gpu'], { message: 'must list cpu and/or gpu' })).min(1))
     .default(['cpu', 'gpu']),
   WORKER_MAX_CONCURRENT_ACTIVITIES: positiveInt.max(1000).default(20),
-  /** Model calls a gpu worker makes at once (a GPU serves few streams well; raise it for hosted APIs). */
-  WORKER_GPU_MAX_CONCURRENT_ACTIVITIES: positiveInt.max(1000).default(4),
+  /**
+   * Model calls one gpu worker makes at once. Unset, it follows MODEL_MAX_CONCURRENCY (one gpu
+   * worker); with several, set it to MODEL_MAX_CONCURRENCY divided by their number.
+   */
+  WORKER_GPU_MAX_CONCURRENT_ACTIVITIES: positiveInt.max(1000).optional(),
   EVENT_BUS: z.enum(['auto', 'memory', 'postgres']).default('auto'),
 
   TASK_TIMEOUT_SECONDS: positiveInt.default(600),
@@ -124,6 +127,11 @@ export const configSchema = z.object({
   MODEL_PROMPT_PRICE_PER_MTOK: z.coerce.number({ message: 'must be a number' }).min(0).default(0),
   MODEL_COMPLETION_PRICE_PER_MTOK: z.coerce.number({ message: 'must be a number' }).min(0).default(0),
   MODEL_TIMEOUT_SECONDS: positiveInt.max(3600).default(300),
+  /**
+   * Requests the model server serves well at once: model agents run in parallel up to it. The
+   * default suits a hosted API; a single self-hosted GPU serves a few (vLLM: its max_num_seqs).
+   */
+  MODEL_MAX_CONCURRENCY: positiveInt.max(1000).default(64),
   GENERATION_RETENTION_DAYS: positiveInt.max(3650).default(90),
   GENERATION_SYNC_WAIT_SECONDS: positiveInt.max(600).default(60),
   RATE_LIMITS: bool.default(true),
@@ -215,7 +223,9 @@ export const configSchema = z.object({
 type Raw = z.infer<typeof configSchema>;
 
 /** Validated configuration, with derived values resolved. */
-export interface Config extends Raw {
+export interface Config extends Omit<Raw, 'WORKER_GPU_MAX_CONCURRENT_ACTIVITIES'> {
+  /** Model calls one gpu worker makes at once: the setting, or MODEL_MAX_CONCURRENCY. */
+  WORKER_GPU_MAX_CONCURRENT_ACTIVITIES: number;
   dataDir: string;
   cacheDir: string;
   publicUrl: string;
@@ -280,6 +290,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     metricsListen: raw.METRICS_LISTEN ? hostPort('METRICS_LISTEN', raw.METRICS_LISTEN) : null,
     workerMetricsListen: raw.WORKER_METRICS_LISTEN ? hostPort('WORKER_METRICS_LISTEN', raw.WORKER_METRICS_LISTEN) : null,
     traces: tracesTarget(raw),
+    WORKER_GPU_MAX_CONCURRENT_ACTIVITIES: raw.WORKER_GPU_MAX_CONCURRENT_ACTIVITIES ?? raw.MODEL_MAX_CONCURRENCY,
   };
 }
 

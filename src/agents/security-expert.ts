@@ -76,6 +76,9 @@ interface Lexed {
   bare: string;
 }
 
+/** Characters that can open a comment or a string; everything between them is copied as a run. */
+const SPECIAL = /["'`/#]/g;
+
 function lex(content: string, language: Language | null): Lexed[] {
   const hashComments = language === 'python';
   const slashComments = language !== 'python';
@@ -87,35 +90,49 @@ function lex(content: string, language: Language | null): Lexed[] {
     let bare = '';
     let i = 0;
     while (i < line.length) {
-      const ch = line[i];
-      const two = line.slice(i, i + 2);
-      const three = line.slice(i, i + 3);
       if (inBlock) {
-        if (two === '*/') {
+        const end = line.indexOf('*/', i);
+        if (end < 0) i = line.length;
+        else {
           inBlock = false;
-          i += 2;
-        } else i++;
-        continue;
-      }
-      if (inTriple) {
-        if (three === inTriple) {
-          code += three;
-          bare += three;
-          inTriple = null;
-          i += 3;
-        } else {
-          code += ch;
-          bare += ' ';
-          i++;
+          i = end + 2;
         }
         continue;
       }
-      if (slashComments && two === '/*') {
+      if (inTriple) {
+        const end = line.indexOf(inTriple, i);
+        const stop = end < 0 ? line.length : end;
+        code += line.slice(i, stop);
+        bare += ' '.repeat(stop - i);
+        if (end < 0) i = line.length;
+        else {
+          code += inTriple;
+          bare += inTriple;
+          inTriple = null;
+          i = end + 3;
+        }
+        continue;
+      }
+      // Plain code up to the next character that may open a comment or a string, copied at once.
+      SPECIAL.lastIndex = i;
+      const special = SPECIAL.exec(line);
+      const stop = special ? special.index : line.length;
+      if (stop > i) {
+        const run = line.slice(i, stop);
+        code += run;
+        bare += run;
+        i = stop;
+        continue;
+      }
+      const ch = line[i];
+      const next = line[i + 1];
+      if (slashComments && ch === '/' && next === '*') {
         inBlock = true;
         i += 2;
         continue;
       }
-      if ((slashComments && two === '//') || (hashComments && ch === '#')) break;
+      if ((slashComments && ch === '/' && next === '/') || (hashComments && ch === '#')) break;
+      const three = line.slice(i, i + 3);
       if (hashComments && (three === '"""' || three === "'''")) {
         inTriple = three;
         code += three;
@@ -176,6 +193,8 @@ const TOKEN_PATTERNS: Array<{ re: RegExp; kind: string }> = [
 const SECRET_NAME = /(pass(word|wd)?|pwd|secret|api[_-]?key|apikey|access[_-]?key|private[_-]?key|auth[_-]?token|token|client[_-]?secret|credentials?)/i;
 const PLACEHOLDER = /^(changeme|change[_-]?me|example|dummy|test|xxx+|\*+|\.\.\.|todo|none|null|secret|password|your[_-].*|<.*>|\$\{.*\}|\{\{.*\}\}|%\(.*\)s)$/i;
 
+const QUOTE = /["'`]/;
+
 function entropy(s: string): number {
   const counts = new Map<string, number>();
   for (const c of s) counts.set(c, (counts.get(c) ?? 0) + 1);
@@ -196,6 +215,7 @@ function checkSecrets(ctx: LineContext): Hit | null {
     if (m) return { description: `A ${kind} (${mask(m[0])}) is written in the source, where anyone with the code can use it.` };
   }
   // name = "literal" / name: "literal" / name := "literal" / const NAME: &str = "literal"
+  if (!QUOTE.test(ctx.code)) return null;
   const assign = /([A-Za-z_][A-Za-z0-9_.]*)["']?\s*(?::\s*(?:&'static\s+|&)?[A-Za-z_<>[\]]+\s*)?(?:=|:=|:|=>)\s*(?:[A-Za-z_]+\()?\s*["'`]([^"'`]+)["'`]/g;
   for (const m of ctx.code.matchAll(assign)) {
     const name = m[1];
@@ -335,8 +355,11 @@ function taintOf(lines: Lexed[]): { tainted: Set<string>[]; sanitized: Set<strin
   const sanitized = new Set<string>();
   const perLine: Set<string>[] = [];
   const tainted = new Set<string>();
+  // Lines share one copy of the set until it grows (most lines assign nothing from a request).
+  let snapshot = new Set<string>();
   for (const { bare } of lines) {
-    perLine.push(new Set(tainted));
+    if (snapshot.size !== tainted.size) snapshot = new Set(tainted);
+    perLine.push(snapshot);
     const assign = /(?:\b(?:const|let|var|final\s+\w+|String|let\s+mut)\s+|^\s*)([A-Za-z_$][\w$]*)\s*(?::=|=(?!=))\s*(.*)$/.exec(bare);
     if (assign) {
       const [, name, value] = assign;
@@ -346,7 +369,10 @@ function taintOf(lines: Lexed[]): { tainted: Set<string>[]; sanitized: Set<strin
     for (const m of bare.matchAll(/\b(?:Path|Query|Form|Json)\s*\(\s*(?:mut\s+)?([a-z_]\w*)\s*\)\s*:/g)) tainted.add(m[1]);
     const destructure = /\b(?:const|let|var)\s*\{([^}]+)\}\s*=\s*(.*)$/.exec(bare);
     if (destructure && REQUEST_SOURCE.test(destructure[2])) for (const n of destructure[1].split(',')) tainted.add(n.split(':').pop()!.trim());
-    const check = /(startsWith|startswith|HasPrefix|starts_with)\(\s*([A-Za-z_$][\w$]*)/.exec(bare) ?? /([A-Za-z_$][\w$]*)\.(startsWith|startswith|starts_with)\(/.exec(bare);
+    // Every prefix check names "start" or "HasPrefix": lines without either skip both patterns.
+    const check = !/start|HasPrefix/.test(bare)
+      ? null
+      : (/(startsWith|startswith|HasPrefix|starts_with)\(\s*([A-Za-z_$][\w$]*)/.exec(bare) ?? /([A-Za-z_$][\w$]*)\.(startsWith|startswith|starts_with)\(/.exec(bare));
     if (check) sanitized.add(check[2] && !/^(startsWith|startswith|HasPrefix|starts_with)$/.test(check[2]) ? check[2] : check[1]);
   }
   return { tainted: perLine, sanitized };
@@ -452,13 +478,13 @@ export function scanFile(file: SourceFile): Finding[] {
   const lines = lex(file.content, language);
   const { tainted, sanitized } = taintOf(lines);
   const findings: Finding[] = [];
+  const rules = RULES.filter((rule) => rule.languages === 'all' || (language !== null && rule.languages.includes(language)));
   let signature = '';
   lines.forEach((lexed, index) => {
     if (FUNCTION_START.test(lexed.bare)) signature = lexed.code;
     if (!lexed.code.trim()) return;
     const ctx: LineContext = { ...lexed, language, tainted: tainted[index], sanitized, signature, next: lines[index + 1]?.code ?? '' };
-    for (const rule of RULES) {
-      if (rule.languages !== 'all' && (!language || !rule.languages.includes(language))) continue;
+    for (const rule of rules) {
       const hit = rule.check(ctx);
       if (hit) {
         findings.push({ ruleId: rule.id, severity: rule.severity, title: rule.title, description: hit.description, file: file.path, line: index + 1, suggestion: rule.suggestion(language) });

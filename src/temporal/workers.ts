@@ -104,7 +104,8 @@ export async function startWorkers(
   if (queues.includes('cpu') && deps.temporal) await ensureRetentionSchedule(deps.temporal, config, deps.logger);
   if (queues.includes('gpu')) {
     if (config.MODEL_BASE_URL) {
-      // Model inference only: no workflows here, its own concurrency (WORKER_GPU_MAX_CONCURRENT_ACTIVITIES).
+      // Model inference only: no workflows here, as many calls at once as the model server serves
+      // (MODEL_MAX_CONCURRENCY, or WORKER_GPU_MAX_CONCURRENT_ACTIVITIES per worker).
       workers.push(
         await Worker.create({
           connection,

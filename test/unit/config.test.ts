@@ -11,8 +11,11 @@ describe('config', () => {
     expect(config.PORT).toBe(8080);
     expect(config.taskQueues).toEqual({ cpu: 'codex-cpu', gpu: 'codex-gpu' });
     expect(config.publicUrl).toBe('http://127.0.0.1:8080');
-    // A gpu worker makes fewer calls at once than a cpu worker runs activities.
-    expect([config.WORKER_MAX_CONCURRENT_ACTIVITIES, config.WORKER_GPU_MAX_CONCURRENT_ACTIVITIES]).toEqual([20, 4]);
+    // A gpu worker makes as many model calls at once as the model server serves (a hosted API: many).
+    expect([config.WORKER_MAX_CONCURRENT_ACTIVITIES, config.MODEL_MAX_CONCURRENCY, config.WORKER_GPU_MAX_CONCURRENT_ACTIVITIES]).toEqual([20, 64, 64]);
+    // Several gpu workers share the model server: each takes its part.
+    expect(loadConfig({ MODEL_MAX_CONCURRENCY: '8' }).WORKER_GPU_MAX_CONCURRENT_ACTIVITIES).toBe(8);
+    expect(loadConfig({ MODEL_MAX_CONCURRENCY: '8', WORKER_GPU_MAX_CONCURRENT_ACTIVITIES: '2' }).WORKER_GPU_MAX_CONCURRENT_ACTIVITIES).toBe(2);
     // WebSocket messages are capped far below ws's own 100 MiB.
     expect([config.WS_MAX_PAYLOAD_BYTES, config.WS_MAX_SUBSCRIPTIONS_PER_SOCKET, config.WS_MAX_SOCKETS_PER_CREDENTIAL, config.WS_MAX_SOCKETS_PER_ADDRESS]).toEqual([1024 * 1024, 100, 50, 100]);
   });
