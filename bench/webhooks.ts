@@ -13,7 +13,7 @@ import { newId } from '../src/ids.js';
 import { connectWorkerTo } from '../src/runtime.js';
 import { createUserWithKey } from '../src/services/auth/api-keys.js';
 import { publishWebhookEvent } from '../src/services/webhooks/events.js';
-import { createWebhook } from '../src/services/webhooks/subscriptions.js';
+import { createWebhook } from '../src/services/webhooks/endpoints.js';
 import { startWorkers } from '../src/temporal/workers.js';
 import { env, SECONDS, startBenchInfra, startGateway } from './harness.js';
 import { summarize, type Stats } from './stats.js';

@@ -29,7 +29,7 @@ import { createApiKey } from './services/auth/api-keys.js';
 import { createAccount, setPassword } from './services/auth/sessions.js';
 import { createSigningKey, retireSupersededKeys } from './services/auth/signing-keys.js';
 import { LedgerBillingProvider } from './services/billing/provider.js';
-import { cancelSubscription, changePlan } from './services/billing/subscriptions.js';
+import { cancelPaidPlan, changePlan } from './services/billing/plans.js';
 import type { Principal, ServiceDeps } from './services/deps.js';
 
 const TIERS = ['free', 'pro', 'team', 'enterprise'];
@@ -145,9 +145,9 @@ async function main(): Promise<number> {
       const planDeps = { db, auth: revokeNothing, limiter: { limitsChanged: async () => {} } as unknown as ServiceDeps['limiter'], billing: new LedgerBillingProvider(db, { selfService: true }) };
       const principal = { userId: user.id } as Principal;
       if (values.tier === 'free') {
-        const active = await db.subscription.findFirst({ where: { userId: user.id, status: 'active' } });
+        const active = await db.paidPlan.findFirst({ where: { userId: user.id, status: 'active' } });
         if (!active) console.log(`${user.id} is on the free plan already`);
-        else console.log(`${user.id}: ${(await cancelSubscription(planDeps, principal, { cancelAtPeriodEnd: false, reason: 'changed by an operator' })).message}`);
+        else console.log(`${user.id}: ${(await cancelPaidPlan(planDeps, principal, { cancelAtPeriodEnd: false, reason: 'changed by an operator' })).message}`);
       } else {
         const result = await changePlan(planDeps, principal, { newTier: values.tier!, billingCycle: values.cycle as 'monthly' | 'yearly' | undefined });
         console.log(`${user.id}: ${result.message} (${result.subscription.tier}, ${result.subscription.billingCycle}, from ${result.effectiveDate.toISOString()})`);

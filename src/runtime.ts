@@ -25,7 +25,7 @@ import type { WorkerReadyMessage } from './temporal/worker-child.js';
 import { Authenticator } from './services/auth/authenticate.js';
 import { SigningKeys } from './services/auth/signing-keys.js';
 import { LedgerBillingProvider } from './services/billing/provider.js';
-import { planChanged, settleSubscription } from './services/billing/subscriptions.js';
+import { planChanged, settlePaidPlan } from './services/billing/plans.js';
 import { Limiter } from './services/limits/limiter.js';
 import { MemoryLimitStore, RedisLimitStore, ResilientLimitStore, type LimitStore } from './services/limits/store.js';
 import { UsageRecorder } from './services/limits/usage.js';
@@ -139,8 +139,8 @@ export async function createServices(config: Config, logger: Logger, infra: Pick
     upgradeUrl: config.UPGRADE_URL,
     anonymous: { perMinute: config.ANON_RATE_LIMIT_PER_MINUTE, maxCost: config.ANON_MAX_COST },
     shape: { maxAliases: config.GRAPHQL_MAX_ALIASES, maxIds: config.GRAPHQL_MAX_NODE_IDS },
-    subscriptionOf: (userId) =>
-      settleSubscription(db, billing, userId, new Date(), (id) => planChanged({ limiter, auth }, id)),
+    paidPlanOf: (userId) =>
+      settlePaidPlan(db, billing, userId, new Date(), (id) => planChanged({ limiter, auth }, id)),
   });
   return {
     db,

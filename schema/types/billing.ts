@@ -1,10 +1,10 @@
-// Subscription, usage and the rate-limit status of the current request.
+// PaidPlan, usage and the rate-limit status of the current request.
 import { callerOf } from '../../src/context.js';
 import { withIdempotentResult } from '../../src/services/idempotency.js';
-import type { Subscription } from '../../src/generated/prisma/client.js';
-import { cancelSubscription, changePlan, reactivateSubscription } from '../../src/services/billing/subscriptions.js';
+import type { PaidPlan } from '../../src/generated/prisma/client.js';
+import { cancelPaidPlan, changePlan, reactivatePaidPlan } from '../../src/services/billing/plans.js';
 import type { RateState } from '../../src/services/limits/limiter.js';
-import { subscriptionView, usageReport, type SubscriptionView, type UsageReport } from '../../src/services/limits/report.js';
+import { planView, usageReport, type SubscriptionView, type UsageReport } from '../../src/services/limits/report.js';
 import { builder } from '../builder.js';
 
 const BillingCycle = builder.enumType('BillingCycle', { values: { MONTHLY: { value: 'monthly' }, YEARLY: { value: 'yearly' } } as const });
@@ -51,7 +51,7 @@ export const UsageRef = builder.objectRef<UsageReport>('Usage').implement({
   }),
 });
 
-const paymentMethodOf = (s: Subscription | null) => (s?.paymentMethod as { type: string; brand: string; last4: string; exp_month: number; exp_year: number } | null) ?? null;
+const paymentMethodOf = (s: PaidPlan | null) => (s?.paymentMethod as { type: string; brand: string; last4: string; exp_month: number; exp_year: number } | null) ?? null;
 
 export const SubscriptionRef = builder.objectRef<SubscriptionView>('BillingSubscription').implement({
   description: 'Your plan. On the free plan there is no subscription id and no billing cycle.',
@@ -87,7 +87,7 @@ const RateLimit = builder.objectRef<RateState & { cost: number }>('RateLimit').i
 builder.queryFields((t) => ({
   // Reading your plan and usage is free of credits, so it works even when the monthly quota is
   // spent; each read runs queries, so it takes 1 from the per-minute and per-hour windows.
-  subscription: t.field({ type: SubscriptionRef, authScopes: { $all: { read: true, sees: 'billing' } }, extensions: { cost: 0, work: 1 }, resolve: (_r, _a, ctx) => subscriptionView(ctx.deps, callerOf(ctx)) }),
+  subscription: t.field({ type: SubscriptionRef, authScopes: { $all: { read: true, sees: 'billing' } }, extensions: { cost: 0, work: 1 }, resolve: (_r, _a, ctx) => planView(ctx.deps, callerOf(ctx)) }),
   usage: t.field({ type: UsageRef, authScopes: { $all: { read: true, sees: 'billing' } }, extensions: { cost: 0, work: 1 }, resolve: (_r, _a, ctx) => usageReport(ctx.deps, callerOf(ctx)) }),
   rateLimit: t.field({
     type: RateLimit,
@@ -165,7 +165,7 @@ builder.mutationFields((t) => ({
         return { prorationCents: changed.prorationCents, effectiveDate: changed.effectiveDate.toISOString(), message: changed.message, tier: changed.subscription.tier };
       });
       // The response shows the plan as it is now (an upgrade already applies; a downgrade waits).
-      const view = await subscriptionView(ctx.deps, { ...caller, tier: result.tier });
+      const view = await planView(ctx.deps, { ...caller, tier: result.tier });
       return { ...result, effectiveDate: new Date(result.effectiveDate), view, replayed };
     },
   }),
@@ -186,11 +186,11 @@ builder.mutationFields((t) => ({
     resolve: async (_r, { input, idempotencyKey }, ctx) => {
       const caller = callerOf(ctx);
       const { result, replayed } = await withIdempotentResult(ctx.deps.db, { principalId: caller.userId, key: idempotencyKey, operation: 'cancelSubscription', request: input ?? {} }, async () => {
-        const cancelled = await cancelSubscription(ctx.deps, caller, input ?? {});
+        const cancelled = await cancelPaidPlan(ctx.deps, caller, input ?? {});
         return { cancelsAt: cancelled.cancelsAt.toISOString(), message: cancelled.message, subscriptionId: cancelled.subscription.id };
       });
-      const subscription = await ctx.deps.db.subscription.findUniqueOrThrow({ where: { id: result.subscriptionId } });
-      const view = await subscriptionView(ctx.deps, { ...caller, tier: subscription.status === 'canceled' ? 'free' : subscription.tier });
+      const subscription = await ctx.deps.db.paidPlan.findUniqueOrThrow({ where: { id: result.subscriptionId } });
+      const view = await planView(ctx.deps, { ...caller, tier: subscription.status === 'canceled' ? 'free' : subscription.tier });
       return { cancelsAt: new Date(result.cancelsAt), message: result.message, view: { ...view, subscription }, replayed };
     },
   }),
@@ -204,10 +204,10 @@ builder.mutationFields((t) => ({
     resolve: async (_r, { idempotencyKey }, ctx) => {
       const caller = callerOf(ctx);
       const { replayed } = await withIdempotentResult(ctx.deps.db, { principalId: caller.userId, key: idempotencyKey, operation: 'reactivateSubscription', request: {} }, async () => {
-        await reactivateSubscription(ctx.deps, caller);
+        await reactivatePaidPlan(ctx.deps, caller);
         return true;
       });
-      return { view: await subscriptionView(ctx.deps, caller), message: 'Subscription reactivated successfully', replayed };
+      return { view: await planView(ctx.deps, caller), message: 'Subscription reactivated successfully', replayed };
     },
   }),
 }));

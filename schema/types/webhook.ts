@@ -1,4 +1,4 @@
-// Webhook subscriptions of projects, their deliveries and attempts.
+// webhook endpoints of projects, their deliveries and attempts.
 import { callerOf } from '../../src/context.js';
 import type { Notification, Webhook, WebhookAttempt, WebhookDelivery } from '../../src/generated/prisma/client.js';
 import { listNotifications } from '../../src/services/webhooks/notify.js';
@@ -16,7 +16,7 @@ import {
   redeliver,
   rotateWebhookSecret,
   updateWebhook,
-} from '../../src/services/webhooks/subscriptions.js';
+} from '../../src/services/webhooks/endpoints.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
 

@@ -11,7 +11,11 @@ import { isDateOrDateTime } from '../services/dates.js';
 /** A parameter given once as a comma list, or repeated: the list of its values. */
 function listParam<T extends z.ZodType>(item: T) {
   return z.preprocess(
-    (v) => (Array.isArray(v) ? v : [v]).flatMap((s) => (typeof s === 'string' ? s.split(',') : [s])).map((s) => (typeof s === 'string' ? s.trim() : s)).filter((s) => s !== ''),
+    (v: unknown): unknown[] =>
+      (Array.isArray(v) ? (v as unknown[]) : [v])
+        .flatMap((s): unknown[] => (typeof s === 'string' ? s.split(',') : [s]))
+        .map((s) => (typeof s === 'string' ? s.trim() : s))
+        .filter((s) => s !== ''),
     z.array(item),
   );
 }

@@ -47,7 +47,7 @@ afterAll(() => sys?.close());
 async function writes() {
   const db = sys.services.db;
   const [tasks, orchestrations, visualizations, shares, subscriptions, charges] = await Promise.all([
-    db.agentTask.count(), db.orchestration.count(), db.visualization.count(), db.visualizationShare.count(), db.subscription.count(), db.billingCharge.count(),
+    db.agentTask.count(), db.orchestration.count(), db.visualization.count(), db.visualizationShare.count(), db.paidPlan.count(), db.billingCharge.count(),
   ]);
   return { tasks, orchestrations, visualizations, shares, subscriptions, charges };
 }

@@ -39,7 +39,7 @@ describe('access token claims', () => {
     expect(before).toMatchObject({ sub: ada.userId, email: 'ada@example.com', email_verified: false, azp: 'codex-cli', codex_tier: 'pro', iss: sys.config.jwtIssuer, aud: sys.config.jwtIssuer });
     expect(before).not.toHaveProperty('codex_subscription_id'); // no subscription yet
     const now = new Date();
-    await sys.services.db.subscription.create({
+    await sys.services.db.paidPlan.create({
       data: { id: 'sub_test_claims', userId: ada.userId, tier: 'pro', billingCycle: 'monthly', amountCents: 1500, currentPeriodStart: now, currentPeriodEnd: new Date(now.getTime() + 30 * 86_400_000) },
     });
     expect(decodeJwt(await login())).toMatchObject({ codex_subscription_id: 'sub_test_claims', codex_tier: 'pro' });

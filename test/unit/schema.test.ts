@@ -28,6 +28,6 @@ describe('schema/schema.graphql', () => {
     const names = (type: 'Query' | 'Mutation' | 'Subscription') => Object.keys((schema.getType(type) as any).getFields());
     expect(names('Query')).toEqual(expect.arrayContaining(['node', 'nodes', 'viewer', 'task', 'tasks']));
     expect(names('Mutation')).toEqual(expect.arrayContaining(['executeAgentTask', 'cancelTask']));
-    expect(names('Subscription').sort()).toEqual(['chat', 'generationUpdated', 'orchestrationEvents', 'projectIndexEvents', 'reviewEvents', 'taskEvents', 'visualizationEvents']);
+    expect(names('Subscription').sort()).toEqual(['bulkOperationEvents', 'chat', 'generationUpdated', 'orchestrationEvents', 'projectIndexEvents', 'reviewEvents', 'taskEvents', 'taskUpdates', 'visualizationEvents']);
   });
 });

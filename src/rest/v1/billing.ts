@@ -1,7 +1,7 @@
 /** /v1/subscription (the plan and its billing period) and /v1/usage (requests, credits, tokens and storage). */
 import { z } from 'zod';
 import { intForService } from '../../bounded-int.js';
-import { EXP_YEAR_MAX, EXP_YEAR_MIN } from '../../services/billing/subscriptions.js';
+import { EXP_YEAR_MAX, EXP_YEAR_MIN } from '../../services/billing/plans.js';
 import { defineRoute, idempotencyKey, lower, oneOf, present, upper } from '../route.js';
 import { graphql, type ResultOf } from '../graphql.js';
 

@@ -1,7 +1,7 @@
 /** /v1/webhooks: subscriptions of a project, their delivery history, pings and redeliveries. */
 import { z } from 'zod';
 import { NOTIFICATION_PAGE_MAX } from '../../services/webhooks/notify.js';
-import { WEBHOOK_PAGE_MAX } from '../../services/webhooks/subscriptions.js';
+import { WEBHOOK_PAGE_MAX } from '../../services/webhooks/endpoints.js';
 import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
 import { defineRoute, idempotencyKey, oneOf } from '../route.js';
 import { graphql, type ResultOf } from '../graphql.js';
@@ -155,7 +155,7 @@ export const webhookRoutes = [
     method: 'GET',
     path: '/v1/webhooks/{webhook_id}',
     operationId: 'getWebhook',
-    summary: 'One webhook subscription',
+    summary: 'One webhook endpoint',
     tag: 'Webhooks',
     successStatus: 200,
     params: IdParams,

@@ -19,7 +19,7 @@ export interface AccountClaims {
  * `email_verified: true`); this gateway sends no confirmation mails, so its own sign-ups are not.
  */
 export async function accountClaims(db: Db, user: Pick<User, 'id' | 'tier' | 'email' | 'externalSubject' | 'subscriptionRef'>): Promise<AccountClaims> {
-  const subscription = await db.subscription.findUnique({ where: { userId: user.id }, select: { id: true, status: true } });
+  const subscription = await db.paidPlan.findUnique({ where: { userId: user.id }, select: { id: true, status: true } });
   const subscriptionId = subscription?.status === 'active' ? subscription.id : (user.subscriptionRef ?? undefined);
   return {
     ...(user.email ? { email: user.email } : {}),

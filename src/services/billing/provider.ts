@@ -23,7 +23,7 @@ export interface BillingProvider {
   /** Resolves when the change is paid for (or may be charged); throws PaymentRequiredError to refuse it, before anything changes. */
   authorizePlanChange(change: PaidPlanChange): Promise<void>;
   /** Records (or collects) a charge, or a credit when `amountCents` is negative. */
-  charge(subscriptionId: string, amountCents: number, kind: string, description: string): Promise<void>;
+  charge(paidPlanId: string, amountCents: number, kind: string, description: string): Promise<void>;
 }
 
 export class LedgerBillingProvider implements BillingProvider {
@@ -42,7 +42,7 @@ export class LedgerBillingProvider implements BillingProvider {
     );
   }
 
-  async charge(subscriptionId: string, amountCents: number, kind: string, description: string): Promise<void> {
-    await this.db.billingCharge.create({ data: { id: newId('charge'), subscriptionId, amountCents, kind, description } });
+  async charge(paidPlanId: string, amountCents: number, kind: string, description: string): Promise<void> {
+    await this.db.billingCharge.create({ data: { id: newId('charge'), paidPlanId, amountCents, kind, description } });
   }
 }

@@ -148,7 +148,7 @@ export class Limiter {
       enabled: boolean;
       upgradeUrl: string;
       /** The account's subscription after applying what its period end decided. */
-      subscriptionOf: (userId: string) => Promise<{ status: string; currentPeriodStart: Date; currentPeriodEnd: Date } | null>;
+      paidPlanOf: (userId: string) => Promise<{ status: string; currentPeriodStart: Date; currentPeriodEnd: Date } | null>;
       /** Callers without a credential, per client address: credits per minute, and the most one operation may cost. */
       anonymous: { perMinute: number; maxCost: number };
       /** The shape every GraphQL operation keeps (checked even with limits off). */
@@ -171,7 +171,7 @@ export class Limiter {
   async account(principal: Pick<Principal, 'userId'>) {
     const hit = this.cache.get(principal.userId);
     if (hit && hit.until > Date.now() && hit.period.end.getTime() > Date.now()) return hit;
-    const subscription = await this.options.subscriptionOf(principal.userId); // settles a period that has ended
+    const subscription = await this.options.paidPlanOf(principal.userId); // settles a period that has ended
     const user = await this.db.user.findUnique({ where: { id: principal.userId }, select: { tier: true } });
     const tier = user?.tier ?? 'free';
     const entry = { tier, limits: await limitsOf(this.db, principal.userId, tier), period: currentPeriod(subscription), until: Date.now() + LIMITS_CACHE_MS };

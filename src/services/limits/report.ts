@@ -3,8 +3,8 @@
  * usage ledger), model tokens (its tasks), storage (the bytes of what it submitted and got back),
  * against its limits. Also the subscription summary GET /v1/subscription and /v1/auth/me show.
  */
-import type { Subscription } from '../../generated/prisma/client.js';
-import { settleSubscription } from '../billing/subscriptions.js';
+import type { PaidPlan } from '../../generated/prisma/client.js';
+import { settlePaidPlan } from '../billing/plans.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { requirePersonalCredential } from '../teams.js';
 import { limitsOf } from './plans.js';
@@ -75,13 +75,13 @@ export async function usageReport(deps: Deps, principal: Principal): Promise<Usa
 
 /** The subscription as GET /v1/subscription shows it; a free account has a synthetic free one (no id). */
 export interface SubscriptionView {
-  subscription: Subscription | null;
+  subscription: PaidPlan | null;
   tier: string;
   usage: UsageReport;
 }
 
-export async function subscriptionView(deps: Deps, principal: Principal): Promise<SubscriptionView> {
-  const sub = await settleSubscription(deps.db, deps.billing, principal.userId);
+export async function planView(deps: Deps, principal: Principal): Promise<SubscriptionView> {
+  const sub = await settlePaidPlan(deps.db, deps.billing, principal.userId);
   const usage = await usageReport(deps, principal);
   return { subscription: sub && sub.status === 'active' ? sub : null, tier: usage.tier, usage };
 }

@@ -1,6 +1,8 @@
 /**
- * The subscription lifecycle (upgrade, cancel at period end, reactivate). An account without a
- * subscription is on the free plan. States: active; active with cancel_at_period_end; canceled.
+ * The paid-plan lifecycle (upgrade, cancel at period end, reactivate). The public API calls a paid
+ * plan a "subscription" (/v1/subscription, `subscription_id`, GraphQL `BillingSubscription`), as
+ * its clients expect; inside the code it is a paid plan (the `PaidPlan` model), so that
+ * "subscription" names only GraphQL subscriptions. An account without one is on the free plan. States: active; active with cancel_at_period_end; canceled.
  *
  *  - upgrade to a higher tier: takes effect at once (the next request has the new limits); the
  *    caller pays the proration for the rest of the current period:
@@ -17,7 +19,7 @@
  *    period renews and is charged. This settles lazily, the first time the account is seen after
  *    the end, so it needs no timer.
  */
-import type { Subscription } from '../../generated/prisma/client.js';
+import type { PaidPlan } from '../../generated/prisma/client.js';
 import type { Db } from '../../db/client.js';
 import { wholeNumberMessage } from '../../bounded-int.js';
 import { ConflictError, ValidationError } from '../../errors.js';
@@ -54,7 +56,7 @@ export function addPeriod(start: Date, cycle: BillingCycle): Date {
 }
 
 /** The part of the period still ahead, 0 to 1. */
-function remainingShare(sub: Pick<Subscription, 'currentPeriodStart' | 'currentPeriodEnd'>, now: Date): number {
+function remainingShare(sub: Pick<PaidPlan, 'currentPeriodStart' | 'currentPeriodEnd'>, now: Date): number {
   const total = sub.currentPeriodEnd.getTime() - sub.currentPeriodStart.getTime();
   return Math.min(1, Math.max(0, (sub.currentPeriodEnd.getTime() - now.getTime()) / total));
 }
@@ -63,27 +65,27 @@ function remainingShare(sub: Pick<Subscription, 'currentPeriodStart' | 'currentP
  * Applies what the passing of period ends decided (see the module comment); `onChange` hears of
  * a tier change (to drop cached limits and principals). Returns the current row.
  */
-export async function settleSubscription(
+export async function settlePaidPlan(
   db: Db,
   billing: BillingProvider,
   userId: string,
   now = new Date(),
   onChange?: (userId: string) => Promise<void>,
-): Promise<Subscription | null> {
-  const sub = await db.subscription.findUnique({ where: { userId } });
+): Promise<PaidPlan | null> {
+  const sub = await db.paidPlan.findUnique({ where: { userId } });
   const before = sub?.tier;
   const settled = await settlePeriods(db, billing, userId, sub, now);
   if (settled && (settled.tier !== before || settled.status !== sub?.status)) await onChange?.(userId);
   return settled;
 }
 
-async function settlePeriods(db: Db, billing: BillingProvider, userId: string, sub: Subscription | null, now: Date): Promise<Subscription | null> {
+async function settlePeriods(db: Db, billing: BillingProvider, userId: string, sub: PaidPlan | null, now: Date): Promise<PaidPlan | null> {
   while (sub && sub.status === 'active' && sub.currentPeriodEnd <= now) {
     const end = sub.currentPeriodEnd;
     const tier = sub.cancelAtPeriodEnd ? 'free' : ((sub.pendingTier as Tier | null) ?? (sub.tier as Tier));
     const cycle = sub.billingCycle as BillingCycle;
     // Claimed by the period end it settles: of two gateways settling at once, one does it.
-    const claimed = await db.subscription.updateMany({
+    const claimed = await db.paidPlan.updateMany({
       where: { id: sub.id, status: 'active', currentPeriodEnd: end },
       data: sub.cancelAtPeriodEnd
         ? { status: 'canceled', canceledAt: end, pendingTier: null }
@@ -93,7 +95,7 @@ async function settlePeriods(db: Db, billing: BillingProvider, userId: string, s
       await db.user.update({ where: { id: userId }, data: { tier } });
       if (!sub.cancelAtPeriodEnd) await billing.charge(sub.id, price(tier, cycle), 'renewal', `${tier} plan, ${cycle}, period from ${end.toISOString()}`);
     }
-    sub = await db.subscription.findUnique({ where: { userId } });
+    sub = await db.paidPlan.findUnique({ where: { userId } });
   }
   return sub;
 }
@@ -117,7 +119,7 @@ export async function planChanged(deps: Pick<ServiceDeps, 'limiter' | 'auth'>, u
 }
 
 export interface ChangeResult {
-  subscription: Subscription;
+  subscription: PaidPlan;
   prorationCents: number;
   effectiveDate: Date;
   message: string;
@@ -138,7 +140,7 @@ export async function changePlan(
     ]);
   }
   const paymentMethod = checkPaymentMethod(input.paymentMethod);
-  const sub = await settleSubscription(deps.db, deps.billing, principal.userId, now);
+  const sub = await settlePaidPlan(deps.db, deps.billing, principal.userId, now);
   const active = sub && sub.status === 'active' ? sub : null;
   const currentTier = (active?.tier as Tier | undefined) ?? 'free';
   const cycle: BillingCycle = input.billingCycle ?? (active?.billingCycle as BillingCycle | undefined) ?? 'monthly';
@@ -150,7 +152,7 @@ export async function changePlan(
   const paymentMethodJson: object | undefined = paymentMethod ?? undefined; // a Json column takes it as a plain object
   if (active && RANK[newTier] < RANK[currentTier]) {
     if (active.pendingTier === newTier) throw new ConflictError('invalid_subscription_change', `A change to ${newTier} is already scheduled for ${active.currentPeriodEnd.toISOString()}.`);
-    const updated = await deps.db.subscription.update({
+    const updated = await deps.db.paidPlan.update({
       where: { id: active.id },
       data: { pendingTier: newTier, ...(paymentMethod ? { paymentMethod: paymentMethodJson } : {}) },
     });
@@ -159,7 +161,7 @@ export async function changePlan(
 
   // Everything below costs money: the provider may refuse it before anything changes.
   await deps.billing.authorizePlanChange({ userId: principal.userId, fromTier: currentTier, toTier: newTier, billingCycle: cycle });
-  let subscription: Subscription;
+  let subscription: PaidPlan;
   let proration: number;
   if (!active || cycle !== active.billingCycle) {
     const unused = active ? Math.round(price(currentTier, active.billingCycle as BillingCycle) * remainingShare(active, now)) : 0;
@@ -177,11 +179,11 @@ export async function changePlan(
       ...(paymentMethod ? { paymentMethod: paymentMethod as object } : {}),
     };
     subscription = sub
-      ? await deps.db.subscription.update({ where: { id: sub.id }, data })
-      : await deps.db.subscription.create({ data: { id: newId('subscription'), userId: principal.userId, ...data } });
+      ? await deps.db.paidPlan.update({ where: { id: sub.id }, data })
+      : await deps.db.paidPlan.create({ data: { id: newId('subscription'), userId: principal.userId, ...data } });
   } else {
     proration = Math.round((price(newTier, cycle) - price(currentTier, cycle)) * remainingShare(active, now));
-    subscription = await deps.db.subscription.update({
+    subscription = await deps.db.paidPlan.update({
       where: { id: active.id },
       data: { tier: newTier, amountCents: price(newTier, cycle), cancelAtPeriodEnd: false, pendingTier: null, ...(paymentMethod ? { paymentMethod: paymentMethodJson } : {}) },
     });
@@ -192,43 +194,43 @@ export async function changePlan(
   return { subscription, prorationCents: proration, effectiveDate: now, message: 'Subscription upgraded successfully' };
 }
 
-export async function cancelSubscription(
+export async function cancelPaidPlan(
   deps: Deps,
   principal: Principal,
   input: { cancelAtPeriodEnd?: boolean | null; reason?: string | null; feedback?: string | null },
   now = new Date(),
-): Promise<{ subscription: Subscription; cancelsAt: Date; message: string }> {
+): Promise<{ subscription: PaidPlan; cancelsAt: Date; message: string }> {
   requirePersonalCredential(principal, 'the subscription');
-  const sub = await settleSubscription(deps.db, deps.billing, principal.userId, now);
+  const sub = await settlePaidPlan(deps.db, deps.billing, principal.userId, now);
   if (!sub || sub.status !== 'active') throw new ConflictError('invalid_subscription_change', 'There is no active subscription to cancel: the account is on the free plan.');
   const atPeriodEnd = input.cancelAtPeriodEnd ?? true;
   const text = { cancelReason: input.reason?.slice(0, 500) ?? null, cancelFeedback: input.feedback?.slice(0, 2000) ?? null };
   if (atPeriodEnd) {
     if (sub.cancelAtPeriodEnd) throw new ConflictError('invalid_subscription_change', `The subscription is already set to end on ${sub.currentPeriodEnd.toISOString()}.`);
-    const updated = await deps.db.subscription.update({ where: { id: sub.id }, data: { cancelAtPeriodEnd: true, ...text } });
+    const updated = await deps.db.paidPlan.update({ where: { id: sub.id }, data: { cancelAtPeriodEnd: true, ...text } });
     return { subscription: updated, cancelsAt: sub.currentPeriodEnd, message: 'Subscription will be cancelled at the end of the current billing period' };
   }
   const credit = Math.round(sub.amountCents * remainingShare(sub, now));
-  const updated = await deps.db.subscription.update({ where: { id: sub.id }, data: { status: 'canceled', canceledAt: now, cancelAtPeriodEnd: false, pendingTier: null, ...text } });
+  const updated = await deps.db.paidPlan.update({ where: { id: sub.id }, data: { status: 'canceled', canceledAt: now, cancelAtPeriodEnd: false, pendingTier: null, ...text } });
   await deps.db.user.update({ where: { id: principal.userId }, data: { tier: 'free' } });
   if (credit > 0) await deps.billing.charge(sub.id, -credit, 'credit', 'unused part of the period after an immediate cancellation');
   await planChanged(deps, principal.userId);
   return { subscription: updated, cancelsAt: now, message: 'Subscription cancelled' };
 }
 
-export async function reactivateSubscription(deps: Deps, principal: Principal, now = new Date()): Promise<Subscription> {
+export async function reactivatePaidPlan(deps: Deps, principal: Principal, now = new Date()): Promise<PaidPlan> {
   requirePersonalCredential(principal, 'the subscription');
-  const sub = await settleSubscription(deps.db, deps.billing, principal.userId, now);
+  const sub = await settlePaidPlan(deps.db, deps.billing, principal.userId, now);
   if (!sub || sub.status !== 'active') {
     throw new ConflictError('invalid_subscription_change', 'The subscription has ended and cannot be reactivated: start a new one with POST /v1/subscription/upgrade.');
   }
   if (!sub.cancelAtPeriodEnd) throw new ConflictError('invalid_subscription_change', 'The subscription is active and not scheduled for cancellation: there is nothing to reactivate.');
-  return deps.db.subscription.update({ where: { id: sub.id }, data: { cancelAtPeriodEnd: false, cancelReason: null, cancelFeedback: null } });
+  return deps.db.paidPlan.update({ where: { id: sub.id }, data: { cancelAtPeriodEnd: false, cancelReason: null, cancelFeedback: null } });
 }
 
 /** The account's subscription (settled), or null on the free plan. */
-export async function getSubscription(deps: Deps, principal: Principal): Promise<Subscription | null> {
-  const sub = await settleSubscription(deps.db, deps.billing, principal.userId);
+export async function getPaidPlan(deps: Deps, principal: Principal): Promise<PaidPlan | null> {
+  const sub = await settlePaidPlan(deps.db, deps.billing, principal.userId);
   return sub && sub.status === 'active' ? sub : null;
 }
 

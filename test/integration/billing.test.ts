@@ -26,10 +26,10 @@ async function freeUser() {
 
 /** Moves the stored period so that it ended a moment ago (as if a month had passed). */
 async function endPeriod(userId: string) {
-  const sub = await sys.services.db.subscription.findUniqueOrThrow({ where: { userId } });
+  const sub = await sys.services.db.paidPlan.findUniqueOrThrow({ where: { userId } });
   const length = sub.currentPeriodEnd.getTime() - sub.currentPeriodStart.getTime();
   const end = new Date(Date.now() - 1000);
-  await sys.services.db.subscription.update({ where: { userId }, data: { currentPeriodStart: new Date(end.getTime() - length), currentPeriodEnd: end } });
+  await sys.services.db.paidPlan.update({ where: { userId }, data: { currentPeriodStart: new Date(end.getTime() - length), currentPeriodEnd: end } });
   await sys.services.limiter.limitsChanged(userId);
 }
 
@@ -74,7 +74,7 @@ describe('upgrade', () => {
     const sub = (await api.get('/v1/subscription')).body;
     expect(sub).toMatchObject({ tier: 'pro', billing_cycle: 'monthly', amount: 15, usage: { requests_limit: 10_000 } });
     expect(sub.payment_method).toEqual({ type: 'card', brand: 'visa', last4: '4242', exp_month: 12, exp_year: 2030 });
-    const charges = await sys.services.db.billingCharge.findMany({ where: { subscription: { userId } } });
+    const charges = await sys.services.db.billingCharge.findMany({ where: { paidPlan: { userId } } });
     expect(charges.map((c) => [c.kind, c.amountCents])).toEqual([['proration', 1500]]);
     // The new limits apply to the next request.
     expect((await api.get('/v1/agents/tasks')).headers.get('x-ratelimit-tier')).toBe('pro');
@@ -84,9 +84,9 @@ describe('upgrade', () => {
     const { api, userId } = await freeUser();
     await api.post('/v1/subscription/upgrade', { new_tier: 'pro' });
     // Half the period has gone.
-    const sub = await sys.services.db.subscription.findUniqueOrThrow({ where: { userId } });
+    const sub = await sys.services.db.paidPlan.findUniqueOrThrow({ where: { userId } });
     const length = sub.currentPeriodEnd.getTime() - sub.currentPeriodStart.getTime();
-    await sys.services.db.subscription.update({
+    await sys.services.db.paidPlan.update({
       where: { userId },
       data: { currentPeriodStart: new Date(Date.now() - length / 2), currentPeriodEnd: new Date(Date.now() + length / 2) },
     });
@@ -105,12 +105,12 @@ describe('upgrade', () => {
   ])('refuses %j with %i %s and changes nothing', async (body, status, code, message) => {
     const { api, userId } = await freeUser();
     await api.post('/v1/subscription/upgrade', { new_tier: 'pro' });
-    const before = await sys.services.db.subscription.findUniqueOrThrow({ where: { userId } });
+    const before = await sys.services.db.paidPlan.findUniqueOrThrow({ where: { userId } });
     const res = await api.post('/v1/subscription/upgrade', body);
     expect(res.status).toBe(status);
     expect(res.body.error.code).toBe(code);
     expect(res.body.error.message).toMatch(message);
-    expect(await sys.services.db.subscription.findUniqueOrThrow({ where: { userId } })).toEqual(before);
+    expect(await sys.services.db.paidPlan.findUniqueOrThrow({ where: { userId } })).toEqual(before);
   });
 });
 
@@ -168,7 +168,7 @@ describe('downgrade, cancel, reactivate and the period end', () => {
     const res = await api.post('/v1/subscription/cancel', { cancel_at_period_end: false });
     expect(res.body).toMatchObject({ status: 'canceled', cancel_at_period_end: false, message: 'Subscription cancelled' });
     expect((await api.get('/v1/agents/tasks')).headers.get('x-ratelimit-tier')).toBe('free');
-    const charges = await sys.services.db.billingCharge.findMany({ where: { subscription: { userId } }, orderBy: { createdAt: 'asc' } });
+    const charges = await sys.services.db.billingCharge.findMany({ where: { paidPlan: { userId } }, orderBy: { createdAt: 'asc' } });
     expect(charges.map((c) => c.kind)).toEqual(['proration', 'credit']);
     expect(charges[1].amountCents).toBeLessThan(0);
     expect(-charges[1].amountCents).toBeLessThanOrEqual(5000);
@@ -218,7 +218,7 @@ describe('with the default billing provider (no self-service plans)', () => {
     expect(gql.body.errors![0].extensions.code).toBe('PAYMENT_REQUIRED');
     expect((await api.get('/v1/subscription')).body).toMatchObject({ subscription_id: null, tier: 'free' });
     expect((await api.get('/v1/agents/tasks')).headers.get('x-ratelimit-tier')).toBe('free');
-    expect(await sys.services.db.subscription.count({ where: { userId } })).toBe(0);
+    expect(await sys.services.db.paidPlan.count({ where: { userId } })).toBe(0);
   });
 
   it('lets the operator change a plan with npm run admin; the account can still move down on its own', async () => {

@@ -1,5 +1,5 @@
 /**
- * Webhook subscriptions (/v1/webhooks): each belongs to a project (at most 25 per project), which
+ * webhook endpoints (/v1/webhooks): each belongs to a project (at most 25 per project), which
  * decides who sees it (the project's visibility, `canSee`) and who changes it (the project's owner,
  * or a member of its team). The secret is shown at creation and rotation only.
  */
