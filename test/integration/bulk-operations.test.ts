@@ -48,9 +48,11 @@ describe('rerun', () => {
     const { api } = await user('Conductor');
     const started = await api.post('/v1/agents/orchestrate', { goal: 'Review', agents: ['security_expert', 'code_expert'], strategy: 'sequential', context: { files: [vulnerableJs], language: 'js' } });
     const id = started.body.orchestration_id;
-    const res = await api.post(`/v1/agents/orchestrations/${id}/rerun`, {});
+    const res = await api.post(`/v1/agents/orchestrations/${id}/rerun`, {}, { 'Idempotency-Key': 'orch-rerun-1' });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ orchestration_id: expect.stringMatching(/^orch_/), rerun_of: id, status: 'in_progress', agents_running: 1 });
+    const again = await api.post(`/v1/agents/orchestrations/${id}/rerun`, {}, { 'Idempotency-Key': 'orch-rerun-1' });
+    expect([again.status, again.body.orchestration_id]).toEqual([202, res.body.orchestration_id]);
     const o = await finished(api, `/v1/agents/orchestrations/${res.body.orchestration_id}`, (b) => b.status !== 'in_progress');
     expect(o).toMatchObject({ status: 'completed', goal: 'Review', strategy: 'sequential' });
     expect(o.agents.map((a: any) => a.agent_type)).toEqual(['security_expert', 'code_expert']);

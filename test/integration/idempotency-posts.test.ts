@@ -100,6 +100,9 @@ async function invitationCase(answer: 'accept' | 'decline'): Promise<Case> {
 const testedElsewhere: Record<string, string> = {
   'POST /v1/agents/execute': 'tasks-rest.test.ts',
   'POST /v1/agents/orchestrate': 'orchestrations.test.ts',
+  'POST /v1/agents/tasks/{task_id}/rerun': 'bulk-operations.test.ts',
+  'POST /v1/agents/orchestrations/{orchestration_id}/rerun': 'bulk-operations.test.ts',
+  'POST /v1/agents/bulk': 'bulk-operations.test.ts',
   'POST /v1/keys': 'api-keys.test.ts',
   'POST /v1/teams': 'teams.test.ts',
   'POST /v1/teams/{team_id}/scim-tokens': 'scim.test.ts',
