@@ -36,6 +36,7 @@ import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import pg from 'pg';
 import type { EmbeddedPostgres } from '../embedded/postgres.js';
 import { embeddedDatabasePaths, loadConfigOrExit, startEmbeddedCluster } from '../runtime.js';
@@ -254,7 +255,8 @@ async function main(): Promise<void> {
   const local = (await readMigrationsList()).migrationDirectories.map((m) => m.path);
   const log = (line: string) => console.log(line);
   log(`Opening ${pgliteDir}`);
-  const pglite = await PGlite.create(pgliteDir);
+  // pg_trgm is loaded in case the folder was migrated past the trigram indexes.
+  const pglite = await PGlite.create(pgliteDir, { extensions: { pg_trgm } });
   const source: Query = async <T>(sql: string, params?: unknown[]) => (await pglite.query<T>(sql, params)).rows;
   let counts: Map<string, number>;
   try {

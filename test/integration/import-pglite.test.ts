@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PGlite } from '@electric-sql/pglite';
+import { pg_trgm } from '@electric-sql/pglite/contrib/pg_trgm';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
@@ -50,7 +51,7 @@ async function oldFolder(dataDir: string, sql?: string): Promise<string> {
   const dir = join(dataDir, 'pglite');
   cpSync(template, dir, { recursive: true });
   if (sql) {
-    const db = await PGlite.create(dir);
+    const db = await PGlite.create(dir, { extensions: { pg_trgm } });
     await db.exec(sql);
     await db.close();
   }
@@ -70,7 +71,7 @@ let template: string;
 // `prisma migrate deploy` records it, holding a user, an API key and a finished task with its events.
 beforeAll(async () => {
   template = join(openDir(), 'pglite');
-  const db = await PGlite.create(template);
+  const db = await PGlite.create(template, { extensions: { pg_trgm } });
   await db.exec(`CREATE TABLE "_prisma_migrations" (
     "id" VARCHAR(36) PRIMARY KEY NOT NULL, "checksum" VARCHAR(64) NOT NULL, "finished_at" TIMESTAMPTZ,
     "migration_name" VARCHAR(255) NOT NULL, "logs" TEXT, "rolled_back_at" TIMESTAMPTZ,

@@ -159,9 +159,10 @@ describe('two gateways and two workers as processes', () => {
           outcome = await get();
         } catch (err) {
           outcome = codeOf(err);
-          // An idle keep-alive connection closed by the server as a request goes out is reset before
-          // the server read it; HTTP/1.1 clients send an idempotent request again then (RFC 9112, 9.3.1).
-          if (outcome === 'ECONNRESET') outcome = await get().catch(codeOf);
+          // An idle keep-alive connection closed by the server as a request goes out is reset (or
+          // closed: undici's UND_ERR_SOCKET) before the server read it; HTTP/1.1 clients send an
+          // idempotent request again then (RFC 9112, 9.3.1).
+          if (outcome === 'ECONNRESET' || outcome === 'UND_ERR_SOCKET') outcome = await get().catch(codeOf);
         }
         outcomes.push(outcome);
         if (outcome === 'ECONNREFUSED') return;
