@@ -30,6 +30,8 @@ export interface GraphQLContext {
    * `extensions.rateLimit` say this; unset until the request reaches the limiter.
    */
   limits?: LimitState | null;
+  /** Set when a subscription answers from an earlier request with the same idempotency key (a chat replay), before its first event. */
+  replayed?: boolean;
 }
 
 /** The credential of a request: `Authorization: Bearer …`, `X-API-Key`, or a `token` query parameter (WebSocket). */

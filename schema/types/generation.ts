@@ -241,6 +241,7 @@ const ChatEventRef = builder.objectRef<ChatEvent>('ChatEvent').implement({
     text: t.exposeString('text'),
     promptTokens: t.int({ nullable: true, resolve: (e) => (e.type === 'done' ? e.promptTokens : null) }),
     completionTokens: t.int({ nullable: true, resolve: (e) => (e.type === 'done' ? e.completionTokens : null) }),
+    replayed: t.boolean({ description: 'Whether this replays the stored answer of an earlier request with the same idempotencyKey (the model was not called again).', resolve: (e) => e.replayed ?? false }),
   }),
 });
 
@@ -263,14 +264,22 @@ builder.subscriptionField('chat', (t) =>
     description: 'Conversational assistance over the configured model, streamed; unsubscribing stops the model.',
     authScopes: { generate: true },
     skipTypeScopes: true,
-    args: { input: t.arg({ type: ChatInput, required: true }) },
-    subscribe: (_r, { input }, ctx) =>
-      openChat(ctx.deps, callerOf(ctx), {
-        messages: input.messages,
-        projectId: input.projectId == null ? undefined : String(input.projectId),
-        maxTokens: input.maxTokens ?? undefined,
-        temperature: input.temperature ?? undefined,
-      }),
+    args: {
+      input: t.arg({ type: ChatInput, required: true }),
+      idempotencyKey: t.arg.string({ description: 'A repeat with the same key and input replays the first complete answer (one DELTA with the whole text, then DONE) without calling the model again.' }),
+    },
+    subscribe: (_r, { input, idempotencyKey }, ctx) =>
+      openChat(
+        ctx.deps,
+        callerOf(ctx),
+        {
+          messages: input.messages,
+          projectId: input.projectId == null ? undefined : String(input.projectId),
+          maxTokens: input.maxTokens ?? undefined,
+          temperature: input.temperature ?? undefined,
+        },
+        { idempotencyKey, onReplay: () => (ctx.replayed = true) },
+      ),
     resolve: (e) => e,
   }),
 );

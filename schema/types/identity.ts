@@ -4,7 +4,7 @@ import { callerOf } from '../../src/context.js';
 import { getApiKey, issueApiKey, listApiKeys, revokeApiKey } from '../../src/services/auth/api-keys.js';
 import { createOAuthClient, getOAuthClient, listOAuthClients, revokeOAuthClient } from '../../src/services/auth/oauth-clients.js';
 import { login, logout, refresh, signup, type TokenSet } from '../../src/services/auth/sessions.js';
-import { issueOnce, withIdempotency } from '../../src/services/idempotency.js';
+import { changeOnce, issueOnce, withIdempotency } from '../../src/services/idempotency.js';
 import { builder } from '../builder.js';
 import { connectionOf } from '../connection.js';
 import { READ_RESOURCES, type ReadResource } from '../../src/services/auth/read-resources.js';
@@ -126,8 +126,8 @@ const CreateApiKeyPayload = builder.objectRef<{ apiKey: ApiKey; secret: string |
   }),
 });
 
-const ApiKeyPayload = builder.objectRef<{ apiKey: ApiKey }>('RevokeApiKeyPayload').implement({
-  fields: (t) => ({ apiKey: t.field({ type: ApiKeyRef, resolve: (p) => p.apiKey }) }),
+const ApiKeyPayload = builder.objectRef<{ apiKey: ApiKey; replayed?: boolean }>('RevokeApiKeyPayload').implement({
+  fields: (t) => ({ apiKey: t.field({ type: ApiKeyRef, resolve: (p) => p.apiKey }), replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).', resolve: (p) => p.replayed ?? false }) }),
 });
 
 export const OAuthClientRef = builder.objectRef<OAuthClient>('OAuthClient');
@@ -166,8 +166,8 @@ const CreateOAuthClientPayload = builder
     }),
   });
 
-const OAuthClientPayload = builder.objectRef<{ client: OAuthClient }>('RevokeOAuthClientPayload').implement({
-  fields: (t) => ({ client: t.field({ type: OAuthClientRef, resolve: (p) => p.client }) }),
+const OAuthClientPayload = builder.objectRef<{ client: OAuthClient; replayed?: boolean }>('RevokeOAuthClientPayload').implement({
+  fields: (t) => ({ client: t.field({ type: OAuthClientRef, resolve: (p) => p.client }), replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).', resolve: (p) => p.replayed ?? false }) }),
 });
 
 builder.queryFields((t) => ({
@@ -214,8 +214,15 @@ builder.mutationFields((t) => ({
     description: 'Revokes a key for good: the next request with it answers 401.',
     authScopes: { account: true },
     skipTypeScopes: true,
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ apiKey: await revokeApiKey(ctx.deps, callerOf(ctx), String(args.id)) }),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_root, { id, idempotencyKey }, ctx) =>
+      changeOnce(
+        ctx.deps.db,
+        { principalId: callerOf(ctx).userId, key: idempotencyKey, operation: 'revokeApiKey', request: { id: String(id) } },
+        async () => ({ apiKey: await revokeApiKey(ctx.deps, callerOf(ctx), String(id)) }),
+        (p) => p.apiKey.id,
+        async (keyId) => ({ apiKey: await getApiKey(ctx.deps, callerOf(ctx), keyId) }),
+      ),
   }),
   createOAuthClient: t.field({
     type: CreateOAuthClientPayload,
@@ -234,7 +241,14 @@ builder.mutationFields((t) => ({
     description: 'Revokes an OAuth client: its tokens stop working on the next request.',
     authScopes: { account: true },
     skipTypeScopes: true,
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ client: await revokeOAuthClient(ctx.deps, callerOf(ctx), String(args.id)) }),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_root, { id, idempotencyKey }, ctx) =>
+      changeOnce(
+        ctx.deps.db,
+        { principalId: callerOf(ctx).userId, key: idempotencyKey, operation: 'revokeOAuthClient', request: { id: String(id) } },
+        async () => ({ client: await revokeOAuthClient(ctx.deps, callerOf(ctx), String(id)) }),
+        (p) => p.client.id,
+        async (clientId) => ({ client: await getOAuthClient(ctx.deps, callerOf(ctx), clientId) }),
+      ),
   }),
 }));

@@ -1,6 +1,7 @@
 // Projects (issue #7): configuration, the semantic index, search, and index progress events.
 import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import { callerOf } from '../../src/context.js';
+import { changeOnce } from '../../src/services/idempotency.js';
 import type { Project } from '../../src/generated/prisma/client.js';
 import type { StoredEvent } from '../../src/events/event-store.js';
 import { listProjectIndexEvents, streamProjectIndexEvents, type IndexStats } from '../../src/services/projects/index-run.js';
@@ -211,8 +212,8 @@ const ProjectPayload = builder.objectRef<{ project: Project; replayed: boolean }
 const IndexPayload = builder.objectRef<{ project: Project; runId: string; replayed: boolean }>('IndexProjectPayload').implement({
   fields: (t) => ({ project: t.field({ type: ProjectRef, resolve: (p) => p.project }), runId: t.exposeID('runId'), replayed: t.exposeBoolean('replayed') }),
 });
-const DeletePayload = builder.objectRef<{ project: Project }>('DeleteProjectPayload').implement({
-  fields: (t) => ({ deletedProjectId: t.id({ resolve: (p) => p.project.id }), name: t.string({ resolve: (p) => p.project.name }) }),
+const DeletePayload = builder.objectRef<{ project: Pick<Project, 'id' | 'name'>; replayed?: boolean }>('DeleteProjectPayload').implement({
+  fields: (t) => ({ deletedProjectId: t.id({ resolve: (p) => p.project.id }), name: t.string({ resolve: (p) => p.project.name }), replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).', resolve: (p) => p.replayed ?? false }) }),
 });
 
 const orUndefined = <T>(v: T | null | undefined) => (v === null ? undefined : v);
@@ -257,8 +258,15 @@ builder.mutationFields((t) => ({
   deleteProject: t.field({
     type: DeletePayload,
     description: 'Deletes a project and its index, cancelling a running index run.',
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_r, args, ctx) => ({ project: await deleteProject(ctx.deps, callerOf(ctx), String(args.id)) }),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_r, { id, idempotencyKey }, ctx) =>
+      changeOnce(
+        ctx.deps.db,
+        { principalId: callerOf(ctx).userId, key: idempotencyKey, operation: 'deleteProject', request: { id: String(id) } },
+        async (): Promise<{ project: Pick<Project, 'id' | 'name'> }> => ({ project: await deleteProject(ctx.deps, callerOf(ctx), String(id)) }),
+        (p) => ({ id: p.project.id, name: p.project.name }),
+        (project) => ({ project }),
+      ),
   }),
   indexProject: t.field({
     type: IndexPayload,

@@ -1,5 +1,6 @@
 // webhook endpoints of projects, their deliveries and attempts.
 import { callerOf } from '../../src/context.js';
+import { changeOnce } from '../../src/services/idempotency.js';
 import type { Notification, Webhook, WebhookAttempt, WebhookDelivery } from '../../src/generated/prisma/client.js';
 import { listNotifications } from '../../src/services/webhooks/notify.js';
 import { WEBHOOK_EVENT_TYPES } from '../../src/services/webhooks/events.js';
@@ -176,8 +177,8 @@ const WithSecret = builder.objectRef<{ webhook: Webhook; secret: string; replaye
 const UpdatePayload = builder.objectRef<{ webhook: Webhook; redelivered: number }>('UpdateWebhookPayload').implement({
   fields: (t) => ({ webhook: t.field({ type: WebhookRef, resolve: (p) => p.webhook }), redelivered: t.exposeInt('redelivered') }),
 });
-const DeletePayload = builder.objectRef<{ id: string }>('DeleteWebhookPayload').implement({
-  fields: (t) => ({ id: t.exposeID('id') }),
+const DeletePayload = builder.objectRef<{ id: string; replayed?: boolean }>('DeleteWebhookPayload').implement({
+  fields: (t) => ({ id: t.exposeID('id'), replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).', resolve: (p) => p.replayed ?? false }) }),
 });
 const DeliveryPayload = builder.objectRef<{ delivery: WebhookDelivery; replayed?: boolean }>('WebhookDeliveryPayload').implement({
   fields: (t) => ({ delivery: t.field({ type: WebhookDeliveryRef, resolve: (p) => p.delivery }), replayed: t.boolean({ resolve: (p) => p.replayed ?? false }) }),
@@ -200,8 +201,15 @@ builder.mutationFields((t) => ({
   }),
   deleteWebhook: t.field({
     type: DeletePayload,
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_r, args, ctx) => ({ id: (await deleteWebhook(ctx.deps, callerOf(ctx), String(args.id))).id }),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_r, { id, idempotencyKey }, ctx) =>
+      changeOnce(
+        ctx.deps.db,
+        { principalId: callerOf(ctx).userId, key: idempotencyKey, operation: 'deleteWebhook', request: { id: String(id) } },
+        async () => ({ id: (await deleteWebhook(ctx.deps, callerOf(ctx), String(id))).id }),
+        (p) => p.id,
+        (webhookId) => ({ id: webhookId }),
+      ),
   }),
   rotateWebhookSecret: t.field({
     type: WithSecret,

@@ -45,6 +45,7 @@ function registerSseRoute<B, E>(app: FastifyInstance, route: SseRoute<B, E>, run
           const subscribed = await runner.subscribe(context, operation, endpoint, { holdSlot: route.holdsSlot , pricing: 'request' });
           release = () => subscribed.release();
           reply.headers(subscribed.headers);
+          if (context.replayed) reply.header('Idempotent-Replayed', 'true');
           return subscribed.events;
         },
         finish: () => release(),

@@ -147,6 +147,13 @@ const HEADERS = {
   'Retry-After': { description: 'Seconds to wait before retrying.', schema: { type: 'integer' } },
   'Idempotent-Replayed': { description: '"true" when this is the stored answer of an earlier request with the same Idempotency-Key.', schema: { type: 'string', enum: ['true'] } },
 } as const;
+const IDEMPOTENCY_KEY = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description: 'Same key and same body within 24 hours: the first result; a different body: 409 idempotency_conflict.',
+  schema: { type: 'string', maxLength: 255 },
+};
 const headerName = (h: keyof typeof HEADERS) => h.replace(/-/g, '');
 const headers = (...names: Array<keyof typeof HEADERS>) => Object.fromEntries(names.map((h) => [h, header(headerName(h))]));
 const RATE_HEADERS = ['X-RateLimit-Limit', 'X-RateLimit-Remaining', 'X-RateLimit-Reset', 'RateLimit-Policy', 'RateLimit'] as const;
@@ -300,13 +307,7 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
       });
     }
     if (route.idempotent) {
-      parameters.push({
-        name: 'Idempotency-Key',
-        in: 'header',
-        required: false,
-        description: 'Same key and same body within 24 hours: the first result; a different body: 409 idempotency_conflict.',
-        schema: { type: 'string', maxLength: 255 },
-      });
+      parameters.push(IDEMPOTENCY_KEY);
     }
     paths[route.path] ??= {};
     paths[route.path][route.method.toLowerCase()] = {
@@ -333,7 +334,12 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
   paths['/v1/chat'] = {
     post: {
       ...chatOpenApi.post,
-      responses: { ...chatOpenApi.post.responses, ...errorResponses(errorCodesOf({ body: true, errors: ['model_not_configured', 'agent_error'] })) },
+      parameters: [IDEMPOTENCY_KEY],
+      responses: {
+        ...chatOpenApi.post.responses,
+        200: { ...chatOpenApi.post.responses[200], headers: headers('X-Request-Id', ...RATE_HEADERS, 'Idempotent-Replayed') },
+        ...errorResponses(errorCodesOf({ body: true, idempotent: true, errors: ['model_not_configured', 'agent_error'] })),
+      },
     },
   };
   paths['/.well-known/jwks.json'] = {

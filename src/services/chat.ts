@@ -3,6 +3,11 @@
  * model, streamed as it is written. Interactive and unstored, so the gateway streams from the
  * model itself rather than through a workflow; stopping the stream (the client disconnects, or
  * unsubscribes) aborts the model call. Without a model provider: model_not_configured (503).
+ *
+ * With an idempotency key, the first request streams from the model and, once its answer is
+ * complete, keeps the answer (text and token counts) as the key's result; a repeat with the same
+ * key and input replays it (one delta with the whole text, then done) without calling the model,
+ * waiting for the first while it still streams. A failed or aborted first call is not remembered.
  */
 import { z } from 'zod';
 import { ModelRequestError, ModelUnavailableError, streamChat, type ChatMessage } from '../agents/model-client.js';
@@ -11,6 +16,7 @@ import { AppError, NotFoundError, ServiceUnavailableError, ValidationError } fro
 import { idKind } from '../ids.js';
 import type { Principal, ServiceDeps } from './deps.js';
 import { requireModel } from './generations.js';
+import { withIdempotentResult } from './idempotency.js';
 import { fieldErrors } from './tasks/task-input.js';
 import { canSee } from './teams.js';
 
@@ -41,7 +47,9 @@ const inputSchema = z
   .strict();
 
 /** One item of a chat stream: a piece of the answer, then `done` with the provider's token counts. */
-export type ChatEvent = { type: 'delta'; text: string } | { type: 'done'; text: string; promptTokens: number; completionTokens: number };
+export type ChatEvent =
+  | { type: 'delta'; text: string; replayed?: boolean }
+  | { type: 'done'; text: string; promptTokens: number; completionTokens: number; replayed?: boolean };
 
 const SYSTEM =
   'You are Codex, a coding assistant inside the user\'s editor. Answer precisely; put code in fenced blocks with the language named.';
@@ -50,7 +58,12 @@ const SYSTEM =
  * Checks the request (so errors come before the stream opens) and returns the stream. Ending the
  * returned iterator early (return()) aborts the model call.
  */
-export async function openChat(deps: ServiceDeps, principal: Principal, raw: unknown): Promise<AsyncIterableIterator<ChatEvent>> {
+export async function openChat(
+  deps: ServiceDeps,
+  principal: Principal,
+  raw: unknown,
+  options: { idempotencyKey?: string | null; onReplay?: () => void } = {},
+): Promise<AsyncIterableIterator<ChatEvent>> {
   const parsed = inputSchema.safeParse(raw);
   if (!parsed.success) throw new ValidationError(fieldErrors(parsed.error));
   const input = parsed.data;
@@ -65,7 +78,68 @@ export async function openChat(deps: ServiceDeps, principal: Principal, raw: unk
     });
   }
   messages.push(...input.messages);
-  return runChat(deps, messages, input.maxTokens ?? null, input.temperature ?? null);
+  const open = () => runChat(deps, messages, input.maxTokens ?? null, input.temperature ?? null);
+  if (!options.idempotencyKey) return open();
+  return openOnce(deps, { principalId: principal.userId, key: options.idempotencyKey, operation: 'chat', request: input }, open, options.onReplay);
+}
+
+type ChatAnswer = { text: string; promptTokens: number; completionTokens: number };
+
+/**
+ * The chat stream at most once per key: resolves with the model's stream when this request holds
+ * the key (its answer is stored when `done` arrives), or with a replay of the stored answer.
+ */
+function openOnce(
+  deps: ServiceDeps,
+  scope: { principalId: string; key: string; operation: string; request: unknown },
+  open: () => AsyncIterableIterator<ChatEvent>,
+  onReplay?: () => void,
+): Promise<AsyncIterableIterator<ChatEvent>> {
+  return new Promise((resolve, reject) => {
+    withIdempotentResult(deps.db, scope, () => {
+      // This request holds the key: stream now, and complete the key with the answer once it is whole.
+      let answered: (a: ChatAnswer) => void = () => {};
+      let failed: (err: unknown) => void = () => {};
+      const answer = new Promise<ChatAnswer>((ok, fail) => ((answered = ok), (failed = fail)));
+      resolve(remembering(open(), answered, failed));
+      return answer;
+    }).then(({ result, replayed }) => {
+      if (!replayed) return;
+      onReplay?.();
+      resolve(replay(result));
+    }, reject); // once the stream is open, its failure only releases the key (reject is then a no-op)
+  });
+}
+
+/** The model's stream, reporting its final answer (or its failure or abort) as it passes. */
+function remembering(stream: AsyncIterableIterator<ChatEvent>, answered: (a: ChatAnswer) => void, failed: (err: unknown) => void): AsyncIterableIterator<ChatEvent> {
+  const iterator: AsyncIterableIterator<ChatEvent> = {
+    async next() {
+      try {
+        const item = await stream.next();
+        if (item.done) failed(new Error('The chat stream ended without an answer.'));
+        else if (item.value.type === 'done') answered({ text: item.value.text, promptTokens: item.value.promptTokens, completionTokens: item.value.completionTokens });
+        return item;
+      } catch (err) {
+        failed(err);
+        throw err;
+      }
+    },
+    async return() {
+      failed(new Error('The chat stream was stopped before its answer was complete.'));
+      return stream.return!();
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}
+
+/** A stored answer as a stream: the whole text as one delta, then done. */
+async function* replay(answer: ChatAnswer): AsyncIterableIterator<ChatEvent> {
+  yield { type: 'delta', text: answer.text, replayed: true };
+  yield { type: 'done', text: answer.text, promptTokens: answer.promptTokens, completionTokens: answer.completionTokens, replayed: true };
 }
 
 /**

@@ -66,6 +66,23 @@ export async function withIdempotentResult<T extends Prisma.InputJsonValue>(db: 
   return { result: result as T, replayed };
 }
 
+/**
+ * A change behind a PATCH or DELETE route (a revocation, a deletion) at most once per key: `keep`
+ * picks what a replay needs from the first payload (JSON, no secret), `recall` builds the payload
+ * again from it, so a repeat answers the first payload instead of a 404 or a 409.
+ */
+export async function changeOnce<P extends object, K extends Prisma.InputJsonValue>(
+  db: Db,
+  scope: IdempotencyScope,
+  change: () => Promise<P>,
+  keep: (payload: P) => K,
+  recall: (kept: K) => P | Promise<P>,
+): Promise<P & { replayed: boolean }> {
+  const first: { payload?: P } = {};
+  const { result, replayed } = await withIdempotentResult(db, scope, async () => keep((first.payload = await change())));
+  return { ...(first.payload ?? (await recall(result))), replayed };
+}
+
 async function once(
   db: Db,
   scope: IdempotencyScope,

@@ -506,6 +506,82 @@ describe('POST /v1/chat', () => {
   });
 });
 
+describe('POST /v1/chat with an Idempotency-Key', () => {
+  const chatWithKey = (key: string, body: unknown, signal?: AbortSignal) =>
+    fetch(`${sys.url}/v1/chat`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify(body),
+      signal,
+    });
+  const ask = (content: string) => ({ messages: [{ role: 'user', content }] });
+  const ANSWER = 'Use a Map when keys are not strings, and a plain object otherwise.';
+  const done = { event: 'done', data: { text: ANSWER, usage: { prompt_tokens: 50, completion_tokens: 40, total_tokens: 90 } } };
+
+  it('replays the stored answer for the same key and body without calling the model; another body is a conflict', async () => {
+    script.push({ answer: ANSWER });
+    const first = await chatWithKey('chat-key-1', ask('Map or object?'));
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    const streamed = await readSse(first);
+    expect(streamed.length).toBeGreaterThan(2); // the model's pieces, then done
+    expect(streamed.at(-1)).toEqual(done);
+    expect(received).toHaveLength(1);
+
+    const again = await chatWithKey('chat-key-1', ask('Map or object?'));
+    expect(again.status).toBe(200);
+    expect(again.headers.get('idempotent-replayed')).toBe('true');
+    expect(await readSse(again)).toEqual([{ event: 'delta', data: { text: ANSWER } }, done]);
+    expect(received).toHaveLength(1);
+
+    const other = await chatWithKey('chat-key-1', ask('Set or array?'));
+    expect(other.status).toBe(409);
+    expect(((await other.json()) as any).error.code).toBe('idempotency_conflict');
+    expect(received).toHaveLength(1);
+  });
+
+  it('a repeat sent while the first still streams waits for it and replays its answer', async () => {
+    script.push({ answer: ANSWER, delayMs: 1500 });
+    const first = chatWithKey('chat-key-2', ask('Map or object, slowly?'));
+    await waitFor(async () => (received.length === 1 ? true : undefined));
+    const repeat = await chatWithKey('chat-key-2', ask('Map or object, slowly?'));
+    expect(repeat.headers.get('idempotent-replayed')).toBe('true');
+    expect(await readSse(repeat)).toEqual([{ event: 'delta', data: { text: ANSWER } }, done]);
+    expect((await readSse(await first)).at(-1)).toEqual(done);
+    expect(received).toHaveLength(1);
+  });
+
+  it('does not remember a first call that failed or was aborted: the repeat calls the model', async () => {
+    script.push({ status: 503 }, { endless: true }, { answer: ANSWER });
+    expect((await readSse(await chatWithKey('chat-key-3', ask('Fail first')))).at(-1)!.event).toBe('error');
+    const abort = new AbortController();
+    const aborted = await chatWithKey('chat-key-3', ask('Fail first'), abort.signal);
+    const reader = aborted.body!.getReader();
+    expect(new TextDecoder().decode((await reader.read()).value)).toContain('event: delta');
+    const closedBefore = closedEarly;
+    abort.abort();
+    await waitFor(async () => (closedEarly > closedBefore ? true : undefined), 10_000);
+    const retried = await chatWithKey('chat-key-3', ask('Fail first'));
+    expect(retried.headers.get('idempotent-replayed')).toBeNull();
+    expect((await readSse(retried)).at(-1)).toEqual(done);
+    expect(received).toHaveLength(3);
+  });
+
+  it('the GraphQL chat subscription takes idempotencyKey and marks a replay', async () => {
+    script.push({ answer: ANSWER });
+    const query = 'subscription($input: ChatInput!, $key: String) { chat(input: $input, idempotencyKey: $key) { type text replayed } }';
+    const variables = { input: ask('Map or object over GraphQL?'), key: 'chat-key-4' };
+    const first = await subscribeGraphql(sys.wsUrl, apiKey, query, variables);
+    expect(first.errors).toEqual([]);
+    expect(first.results.at(-1).chat).toEqual({ type: 'DONE', text: ANSWER, replayed: false });
+    const again = await subscribeGraphql(sys.wsUrl, apiKey, query, variables);
+    expect(again.results.map((r) => r.chat)).toEqual([
+      { type: 'DELTA', text: ANSWER, replayed: true },
+      { type: 'DONE', text: ANSWER, replayed: true },
+    ]);
+    expect(received).toHaveLength(1);
+  });
+});
+
 describe('POST /v1/generations/scaffold with a model', () => {
   it('lets the model write src/feature.ts from the description; the project still builds and tests', async () => {
     const feature = 'export function slugify(text: string): string {\n  return text.toLowerCase().trim().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");\n}\n';

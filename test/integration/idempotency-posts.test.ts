@@ -7,7 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restRoutes } from '../../src/rest/v1/index.js';
-import { restClient, type HttpResult } from '../helpers/client.js';
+import { graphql, restClient, type HttpResult } from '../helpers/client.js';
 import { vulnerableJs } from '../helpers/fixtures.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -225,5 +225,28 @@ describe('routes that issue tokens', () => {
     const repeat = await send();
     expect(repeat.status).toBe(409);
     expect(repeat.body).toMatchObject({ error: 'idempotency_conflict', error_description: expect.stringContaining('once') });
+  });
+});
+
+describe('idempotencyKey on mutations behind DELETE routes', () => {
+  it('a repeated deleteProject or revokeApiKey with the same key answers the first payload, replayed', async () => {
+    const { apiKey, api } = await user();
+    const project = (await api.post('/v1/projects', { name: unique('doomed') })).body;
+    const del = 'mutation($id: ID!, $key: String) { deleteProject(id: $id, idempotencyKey: $key) { deletedProjectId name replayed } }';
+    const k = key();
+    const first = await graphql(sys.url, apiKey, del, { id: project.id, key: k });
+    expect(first.body.data.deleteProject).toEqual({ deletedProjectId: project.id, name: project.name, replayed: false });
+    const again = await graphql(sys.url, apiKey, del, { id: project.id, key: k });
+    expect(again.body.data.deleteProject).toEqual({ deletedProjectId: project.id, name: project.name, replayed: true });
+    const without = await graphql(sys.url, apiKey, del, { id: project.id });
+    expect(without.body.errors[0].extensions.code).toBe('RESOURCE_NOT_FOUND');
+    const other = await graphql(sys.url, apiKey, del, { id: 'prj_other', key: k });
+    expect(other.body.errors[0].extensions.code).toBe('IDEMPOTENCY_CONFLICT');
+
+    const spare = (await api.post('/v1/keys', { name: unique('spare') })).body;
+    const revoke = 'mutation($id: ID!, $key: String) { revokeApiKey(id: $id, idempotencyKey: $key) { apiKey { id } replayed } }';
+    const rk = key();
+    expect((await graphql(sys.url, apiKey, revoke, { id: spare.id, key: rk })).body.data.revokeApiKey).toEqual({ apiKey: { id: spare.id }, replayed: false });
+    expect((await graphql(sys.url, apiKey, revoke, { id: spare.id, key: rk })).body.data.revokeApiKey).toEqual({ apiKey: { id: spare.id }, replayed: true });
   });
 });

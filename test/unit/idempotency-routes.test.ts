@@ -20,8 +20,6 @@ const NEVER_REPLAYED = new Set(['login', 'signup', 'refreshSession', 'logout']);
  */
 const WITHOUT_KEY_YET = [
   'cancelTask',
-  'revokeApiKey',
-  'revokeOAuthClient',
   'updateTeam',
   'deleteTeam',
   'revokeTeamInvitation',
@@ -30,10 +28,8 @@ const WITHOUT_KEY_YET = [
   'revokeScimToken',
   'cancelOrchestration',
   'updateProject',
-  'deleteProject',
   'updateReview',
   'updateWebhook',
-  'deleteWebhook',
   'revokeShare',
 ];
 
