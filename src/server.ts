@@ -9,7 +9,7 @@ import { ApolloServer } from '@apollo/server';
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { activeTracing, contextFromHeaders } from './tracing.js';
 import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
-import fastifyApollo, { fastifyApolloDrainPlugin } from '@as-integrations/fastify';
+import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
@@ -41,6 +41,7 @@ import { registerOAuthEndpoints } from './rest/oauth.js';
 import { registerViewer } from './rest/viewer.js';
 import { registerDashboard } from './web/dashboard.js';
 import { refuseGraphqlGet } from './graphql/get-requests.js';
+import { apolloOperationSpans, traceApolloHandler, wsOperationSpans } from './graphql/traces.js';
 import { scimRoutes } from './scim/routes.js';
 import { admitOverWebSocket, limitsPlugin, socketRateLimit } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
@@ -262,6 +263,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       // A browser's GET /graphql gets our own explorer (registerDashboard), not Apollo's CDN-loaded Sandbox.
       ApolloServerPluginLandingPageDisabled(),
       limitsPlugin(runner),
+      ...(activeTracing() ? [apolloOperationSpans()] : []),
       {
         async requestDidStart() {
           const started = performance.now();
@@ -299,8 +301,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
     if (refused) return reply.status(refused.status).headers(refused.headers).send(errorBody(refused, request.errorEnvelope));
   });
   await apollo.start();
-  await app.register(fastifyApollo(apollo), {
-    path: '/graphql',
+  const graphqlHandler = fastifyApolloHandler(apollo, {
     context: async (request: FastifyRequest) => {
       try {
         const context = await runner.context({ requestId: request.id, headers: request.headers, ip: request.ip });
@@ -311,6 +312,8 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       }
     },
   });
+  // With tracing on, the operation runs in its span (a child of the request's).
+  app.route<{ Reply: string }>({ method: ['GET', 'POST', 'OPTIONS'], url: '/graphql', handler: activeTracing() ? traceApolloHandler(graphqlHandler) : graphqlHandler });
 
   // Sockets and event streams: re-checked on revocation, ended at token expiry, capped per credential and address.
   const live = new LiveConnections(deps.auth, { perCredential: config.WS_MAX_SOCKETS_PER_CREDENTIAL, perAddress: config.WS_MAX_SOCKETS_PER_ADDRESS }, logger);
@@ -341,9 +344,12 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const graphqlWss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
   /** Each graphql-ws socket's live connection, by its upgrade request. */
   const liveOf = new WeakMap<IncomingMessage, LiveConnection>();
+  // With tracing on, each operation runs in its span, continuing the client's trace.
+  const wsSpans = activeTracing() ? wsOperationSpans() : null;
   const graphqlWs = useServer<Record<string, unknown>, Partial<SocketExtra>>(
     {
       schema,
+      ...(wsSpans ? { execute: wsSpans.execute, subscribe: wsSpans.subscribe } : {}),
       context: (ctx, id) => ctx.extra.contexts!.get(id)!,
       onConnect: async (ctx) => {
         const connection = liveOf.get(ctx.extra.request)!;
@@ -386,6 +392,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
           return [graphqlErrorOf(asAppError(err), { requestId, locale: requestLocale(ctx.extra.headers!) })];
         }
         ctx.extra.contexts!.set(id, context);
+        wsSpans?.remember(context, { upgradeHeaders: ctx.extra.request.headers, connectionParams: ctx.connectionParams, extensions: payload.extensions });
         // The plan's limits apply over the socket as over HTTP.
         return admitOverWebSocket(runner, context, payload);
       },

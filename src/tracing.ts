@@ -7,7 +7,7 @@
  * over OTLP; a `traceparent` header (W3C Trace Context) continues the caller's trace, and our own
  * outgoing calls send one.
  */
-import { context, propagation, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes, type Resource } from '@opentelemetry/resources';
@@ -25,6 +25,7 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME } from '@opentelemetry/semantic-conventions';
+import type { OperationDefinitionNode } from 'graphql';
 import type { Config } from './config.js';
 
 /** The installed tracing: what the Temporal worker's workflow-span sink and shutdown need. */
@@ -115,6 +116,27 @@ export function inSpan<T>(name: string, kind: SpanKind, attributes: Attributes, 
   });
 }
 
+/** A GraphQL operation's span name: `graphql mutation ExecuteAgentTask`; `graphql` while the operation is not known yet. */
+export function operationSpanName(op: OperationDefinitionNode | null | undefined): string {
+  if (!op) return 'graphql';
+  return `graphql ${op.operation}${op.name ? ` ${op.name.value}` : ''}`;
+}
+
+/** A GraphQL operation span's attributes (OpenTelemetry's GraphQL conventions). */
+export function operationSpanAttributes(op: OperationDefinitionNode): Attributes {
+  return { 'graphql.operation.type': op.operation, 'graphql.operation.name': op.name?.value ?? '' };
+}
+
+/**
+ * Runs a GraphQL operation (a query or mutation to its end, a subscription to its start) in its
+ * span, a child of the active context or of `parent` when given. With tracing off it only calls `fn`.
+ */
+export function inOperationSpan<T>(op: OperationDefinitionNode | null | undefined, fn: () => Promise<T>, parent?: Context): Promise<T> {
+  if (!installed) return fn();
+  const run = () => inSpan(operationSpanName(op), SpanKind.INTERNAL, op ? operationSpanAttributes(op) : {}, fn);
+  return parent ? context.with(parent, run) : run();
+}
+
 /**
  * An outgoing HTTP call in a client span: `fn` gets the `traceparent` (and `tracestate`) headers to
  * send, and its answer's status is recorded (`statusOf`; 4xx/5xx and no answer mark the span failed).
@@ -151,6 +173,17 @@ function redactedUrl(url: string): string {
 /** The context a request's `traceparent` header continues (the root context without one). */
 export function contextFromHeaders(headers: Record<string, string | string[] | undefined>): Context {
   return propagation.extract(context.active(), headers);
+}
+
+/**
+ * The context that the first carrier holding a `traceparent` continues (with its `tracestate`),
+ * the root context when none does: carriers are header maps or plain objects (message payloads).
+ */
+export function contextFromCarriers(...carriers: Array<Record<string, unknown> | null | undefined>): Context {
+  const carrier = carriers.find((c) => typeof c?.traceparent === 'string');
+  if (!carrier) return ROOT_CONTEXT;
+  const { traceparent, tracestate } = carrier;
+  return propagation.extract(ROOT_CONTEXT, typeof tracestate === 'string' ? { traceparent, tracestate } : { traceparent });
 }
 
 /**

@@ -38,7 +38,7 @@ import type { LiveConnection } from '../services/auth/live-connections.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { AppError } from '../errors.js';
 import { isCharged, limitsOfError, type Admission } from '../services/limits/limiter.js';
-import { inSpan, SpanKind } from '../tracing.js';
+import { inOperationSpan } from '../tracing.js';
 import { operationError, type OperationErrorOptions } from './errors.js';
 
 /** One operation of a document, with its variables. */
@@ -134,15 +134,6 @@ function variablesFit(schema: GraphQLSchema, operation: OperationDefinitionNode,
   return !('errors' in getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 1 }));
 }
 
-/** A GraphQL operation's span: `graphql mutation submitTask` (its start, for a subscription). */
-function spanName(op: Operation): string {
-  return `graphql ${op.operation.operation}${op.operation.name ? ` ${op.operation.name.value}` : ''}`;
-}
-
-function spanAttributes(op: Operation) {
-  return { 'graphql.operation.type': op.operation.operation, 'graphql.operation.name': op.operation.name?.value ?? '' };
-}
-
 export class OperationRunner {
   constructor(
     readonly schema: GraphQLSchema,
@@ -214,7 +205,7 @@ export class OperationRunner {
 
   /** Admits and executes a query or mutation (a span when tracing is on); its first error is thrown as an AppError. */
   execute(context: GraphQLContext, op: Operation, endpoint: string, options: ExecuteOptions = {}): Promise<Executed> {
-    return inSpan(spanName(op), SpanKind.INTERNAL, spanAttributes(op), () => this.executeObserved(context, op, endpoint, options));
+    return inOperationSpan(op.operation, () => this.executeObserved(context, op, endpoint, options));
   }
 
   private async executeObserved(context: GraphQLContext, op: Operation, endpoint: string, options: ExecuteOptions): Promise<Executed> {
@@ -263,7 +254,7 @@ export class OperationRunner {
    * is given back at once (a stream of events is open for long and mostly idle).
    */
   subscribe(context: GraphQLContext, op: Operation, endpoint: string, options: OperationErrorOptions & { holdSlot?: boolean; pricing?: Pricing } = {}): Promise<Subscribed> {
-    return inSpan(spanName(op), SpanKind.INTERNAL, spanAttributes(op), () => this.subscribeNow(context, op, endpoint, options));
+    return inOperationSpan(op.operation, () => this.subscribeNow(context, op, endpoint, options));
   }
 
   private async subscribeNow(context: GraphQLContext, op: Operation, endpoint: string, options: OperationErrorOptions & { holdSlot?: boolean; pricing?: Pricing }): Promise<Subscribed> {

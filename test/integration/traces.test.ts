@@ -14,6 +14,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config.js';
 import { newId } from '../../src/ids.js';
 import { activeTracing, installTracing } from '../../src/tracing.js';
+import { createClient } from 'graphql-ws';
+import WebSocket from 'ws';
 import { restClient, waitFor } from '../helpers/client.js';
 import { executeBody } from '../helpers/fixtures.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
@@ -52,6 +54,9 @@ async function submitAndDeliver(sys: TestSystem, receiver: Awaited<ReturnType<ty
   expect(started.status, JSON.stringify(started.body)).toBe(202);
   return waitFor(async () => receiver.received.find((r) => r.path === '/hook'), 60_000);
 }
+
+const EXECUTE = 'mutation TracedExecute($input: ExecuteAgentTaskInput!) { executeAgentTask(input: $input) { task { id } } }';
+const TASK = { task: 'Review this code for security vulnerabilities', agentType: 'security_expert', context: { files: [{ path: 'a.js', content: 'eval(x)' }] } };
 
 const parentOf = (s: ReadableSpan) => s.parentSpanContext?.spanId;
 
@@ -148,5 +153,66 @@ describe('tracing on', () => {
     // Announced at the task's end, inside its activity: the delivery continues the request's trace.
     expect(traceId).toBe(clientTrace);
     expect(attemptChain.at(-1)).toBe('POST /v1/agents/execute');
+  });
+
+  /** The chain from the first StartWorkflow span in `traceId` up to its root, names only. */
+  async function startChain(traceId: string) {
+    const tracing = activeTracing()!;
+    const start = await waitFor(async () => {
+      await tracing.spanProcessor.forceFlush();
+      return exporter.getFinishedSpans().find((s) => s.name.startsWith('StartWorkflow:agentTaskWorkflow') && s.spanContext().traceId === traceId);
+    }, 30_000);
+    const chain = ancestry(exporter.getFinishedSpans(), start);
+    return { names: chain.map((s) => s.name), root: chain.at(-1)! };
+  }
+
+  it('over /graphql (HTTP): request span → the operation\'s span → StartWorkflow, in the client\'s trace', async () => {
+    const user = await sys!.createUser('Tracer HTTP');
+    const clientTrace = '5bf92f3577b34da6a3ce929d0e0e4737';
+    const res = await fetch(`${sys!.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${user.apiKey}`, traceparent: `00-${clientTrace}-00f067aa0ba902b8-01` },
+      body: JSON.stringify({ query: EXECUTE, variables: { input: TASK } }),
+    });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { data?: unknown };
+    expect(body.data, JSON.stringify(body)).toBeTruthy();
+    const { names, root } = await startChain(clientTrace);
+    expect(names, names.join(' ← ')).toEqual(['StartWorkflow:agentTaskWorkflow', 'graphql mutation TracedExecute', 'POST /graphql']);
+    expect(parentOf(root)).toBe('00f067aa0ba902b8');
+  });
+
+  it('over graphql-ws: the operation\'s span continues the traceparent of the upgrade request or the subscribe message', async () => {
+    const user = await sys!.createUser('Tracer WS');
+    const upgradeTrace = '6bf92f3577b34da6a3ce929d0e0e4738';
+    const messageTrace = '7bf92f3577b34da6a3ce929d0e0e4739';
+    const client = createClient({
+      url: `${sys!.url.replace(/^http/, 'ws')}/graphql`,
+      webSocketImpl: class extends WebSocket {
+        constructor(url: string, protocols?: string | string[]) {
+          super(url, protocols, { headers: { traceparent: `00-${upgradeTrace}-00f067aa0ba902b9-01` } });
+        }
+      },
+      connectionParams: { authorization: `Bearer ${user.apiKey}` },
+      retryAttempts: 0,
+    });
+    try {
+      const run = (extensions?: Record<string, unknown>) =>
+        new Promise<unknown>((resolve, reject) => {
+          let data: unknown;
+          client.subscribe({ query: EXECUTE, variables: { input: TASK }, extensions }, { next: (v) => (data = v), error: reject, complete: () => resolve(data) });
+        });
+      expect(JSON.stringify(await run())).toContain('"task"');
+      const fromUpgrade = await startChain(upgradeTrace);
+      expect(fromUpgrade.names, fromUpgrade.names.join(' ← ')).toEqual(['StartWorkflow:agentTaskWorkflow', 'graphql mutation TracedExecute']);
+      expect(parentOf(fromUpgrade.root)).toBe('00f067aa0ba902b9');
+
+      expect(JSON.stringify(await run({ traceparent: `00-${messageTrace}-00f067aa0ba902ba-01` }))).toContain('"task"');
+      const fromMessage = await startChain(messageTrace);
+      expect(fromMessage.names).toEqual(['StartWorkflow:agentTaskWorkflow', 'graphql mutation TracedExecute']);
+      expect(parentOf(fromMessage.root)).toBe('00f067aa0ba902ba');
+    } finally {
+      await client.dispose();
+    }
   });
 });
