@@ -16,6 +16,7 @@ import {
   listComments,
   listShares,
   listCommits,
+  listVisualizations,
   revokeShare,
   startVisualization,
   streamVisualizationEvents,
@@ -27,6 +28,7 @@ import {
 } from '../../src/services/visualizations/visualizations.js';
 import { offsetAfter, offsetCursor } from '../../src/services/pagination.js';
 import { builder } from '../builder.js';
+import { connectionOf } from '../connection.js';
 
 /** Links point at PUBLIC_URL (default http://HOST:PORT), never at the request's Host header, which the caller chooses. */
 export function publicBase(ctx: GraphQLContext): string {
@@ -248,6 +250,14 @@ builder.node(VisualizationRef, {
   }),
 });
 
+const VisualizationFilter = builder.inputType('VisualizationFilter', {
+  description: 'Narrows a visualization list; the fields combine with AND.',
+  fields: (t) => ({
+    status: t.field({ type: [VisualizationStatus], description: 'Any of these statuses.' }),
+    teamId: t.id({ description: "A team's visualizations (you must belong to it) instead of your own." }),
+  }),
+});
+
 const SharedVisualization = builder.objectRef<{ share: VisualizationShare; visualization: Visualization }>('SharedVisualization').implement({
   fields: (t) => ({
     share: t.field({ type: ShareRef, resolve: (s) => s.share }),
@@ -262,6 +272,30 @@ builder.queryFields((t) => ({
     args: { id: t.arg.id({ required: true }) },
     resolve: (_r, args, ctx) => getVisualization(ctx.deps, callerOf(ctx), String(args.id)),
   }),
+  visualizations: t.connection(
+    {
+      type: VisualizationRef,
+      description: "Your own visualizations, or a team's with filter.teamId; newest first (at most 50 per page).",
+      authScopes: { $all: { read: true, sees: 'visualizations' } },
+      args: { filter: t.arg({ type: VisualizationFilter }) },
+      resolve: async (_r, args, ctx) => {
+        const f = args.filter;
+        const filter = { status: f?.status ?? null, teamId: f?.teamId == null ? null : String(f.teamId) };
+        const page = await listVisualizations(ctx.deps, callerOf(ctx), { filter, first: args.first, after: args.after, last: args.last, before: args.before });
+        return { ...connectionOf(page), count: page.count };
+      },
+    },
+    {
+      name: 'VisualizationConnection',
+      fields: (c) => ({
+        totalCount: c.int({
+          description: 'Visualizations matching the scope and filter, all pages together (one count query: 1 credit).',
+          extensions: { cost: 1 },
+          resolve: (connection) => (connection as unknown as { count: () => Promise<number> }).count(),
+        }),
+      }),
+    },
+  ),
   sharedVisualization: t.field({
     type: SharedVisualization,
     description: 'A visualization through its share link, without a credential (read-only); SHARE_EXPIRED or SHARE_REVOKED once it no longer works.',

@@ -22,10 +22,15 @@ function listParam<T extends z.ZodType>(item: T) {
 
 const dateParam = z.string().refine(isDateOrDateTime, 'must be an ISO 8601 date or timestamp, e.g. 2025-11-01 or 2025-11-01T15:30:00Z');
 
+/** A `status` parameter: any of `statuses`, comma-separated or repeated. */
+export function statusParam<const S extends readonly [string, ...string[]]>(statuses: S) {
+  return listParam(z.enum(statuses, { message: `must be one or more of ${statuses.join(', ')} (comma-separated or repeated)` })).optional().describe('Any of these statuses (comma-separated or repeated).');
+}
+
 /** The filter parameters shared by both lists, with the statuses each list knows. */
 export function listFilterQuery<const S extends readonly [string, ...string[]]>(statuses: S) {
   return {
-    status: listParam(z.enum(statuses, { message: `must be one or more of ${statuses.join(', ')} (comma-separated or repeated)` })).optional().describe('Any of these statuses (comma-separated or repeated).'),
+    status: statusParam(statuses),
     tag: listParam(z.string()).optional().describe('Every one of these tags (repeated or comma-separated).'),
     team_id: z.string().optional().describe("A team's items (you must belong to it) instead of your personal ones."),
     created_after: dateParam.optional().describe('Created on or after (a date alone: from the start of that day, UTC).'),

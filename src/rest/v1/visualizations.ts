@@ -1,10 +1,12 @@
 /** /v1/visualize/* (repository visualizations) and /v1/shared/{share_id} (a share link's data, no credential). */
 import { z } from 'zod';
 import { boundedIntParam, INT32_MAX, intForService } from '../../bounded-int.js';
-import { COMMITS_PAGE_DEFAULT, COMMITS_PAGE_MAX, MAX_COMMITS_LIMIT, SHARE_MAX_DAYS } from '../../services/visualizations/visualizations.js';
+import { COMMITS_PAGE_DEFAULT, COMMITS_PAGE_MAX, MAX_COMMITS_LIMIT, SHARE_MAX_DAYS, VISUALIZATION_PAGE_MAX } from '../../services/visualizations/visualizations.js';
 import { isDateOrDateTime } from '../../services/dates.js';
-import { defineRoute, idempotencyKey, lower, oneOf, present } from '../route.js';
+import { defineRoute, idempotencyKey, lower, oneOf, present, upper } from '../route.js';
 import { graphql, type ResultOf } from '../graphql.js';
+import { statusParam } from '../list-filters.js';
+import { listQuery, listResponse, pageReply, pageVariables } from '../pagination.js';
 
 const VisualizationFields = graphql(`
   fragment RestVisualization on Visualization {
@@ -16,6 +18,52 @@ const VisualizationFields = graphql(`
     timeline { periodStart granularity commits insertions deletions filesChanged contributors }
   }
 `);
+
+const VisualizationSummaryFields = graphql(`
+  fragment RestVisualizationSummary on Visualization {
+    id status repository branch analysisDepth teamId error createdAt completedAt previewUrl
+    stats { totalCommits totalFiles totalContributors linesOfCode }
+  }
+`);
+
+const statuses = ['processing', 'completed', 'failed'] as const;
+
+/** A visualization in a list: what it is and how it went, without the graph (GET it for that). */
+const VisualizationSummaryJson = z.object({
+  visualization_id: z.string(),
+  status: z.enum(statuses),
+  repository: z.string(),
+  branch: z.string().nullable(),
+  analysis_depth: z.string(),
+  team_id: z.string().nullable(),
+  error: z.string().nullable(),
+  created_at: z.iso.datetime(),
+  completed_at: z.iso.datetime().nullable(),
+  stats: z
+    .object({ total_commits: z.number().int(), total_files: z.number().int(), total_contributors: z.number().int(), lines_of_code: z.number().int() })
+    .nullable()
+    .describe('null until completed'),
+  result_url: z.string(),
+  preview_url: z.string(),
+});
+
+function visualizationSummaryJson(v: ResultOf<typeof VisualizationSummaryFields>): z.input<typeof VisualizationSummaryJson> {
+  const s = v.stats;
+  return {
+    visualization_id: v.id,
+    status: lower(v.status),
+    repository: v.repository,
+    branch: v.branch,
+    analysis_depth: v.analysisDepth,
+    team_id: v.teamId,
+    error: v.error,
+    created_at: v.createdAt,
+    completed_at: v.completedAt,
+    stats: s && { total_commits: s.totalCommits, total_files: s.totalFiles, total_contributors: s.totalContributors, lines_of_code: s.linesOfCode },
+    result_url: `/v1/visualize/${v.id}`,
+    preview_url: v.previewUrl,
+  };
+}
 
 const isoDate = z
   .string()
@@ -44,7 +92,7 @@ const NodeJson = z.object({
 
 const VisualizationJson = z.object({
   visualization_id: z.string(),
-  status: z.enum(['processing', 'completed', 'failed']),
+  status: z.enum(statuses),
   repository: z.string(),
   branch: z.string().nullable(),
   analysis_depth: z.string(),
@@ -209,6 +257,35 @@ export const visualizationRoutes = [
         preview_url: v.previewUrl,
       };
     },
+  }),
+  defineRoute({
+    method: 'GET',
+    path: '/v1/visualize',
+    operationId: 'listVisualizations',
+    summary: "Your visualizations (or a team's with team_id), newest first, at most 50 a page, with the total count",
+    tag: 'Visualization',
+    successStatus: 200,
+    query: listQuery(VISUALIZATION_PAGE_MAX, 'visualization')
+      .extend({
+        status: statusParam(statuses),
+        team_id: z.string().optional().describe('A team you belong to.'),
+      })
+      .strict(),
+    response: listResponse(VisualizationSummaryJson).extend({ total_count: z.number().int().describe('Visualizations matching the filter, all pages together.') }),
+    document: graphql(`
+  query ListVisualizations($filter: VisualizationFilter, $first: Int, $after: String, $last: Int, $before: String) {
+    visualizations(filter: $filter, first: $first, after: $after, last: $last, before: $before) {
+      totalCount
+      edges { node { ...RestVisualizationSummary } }
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+    }
+  }
+`, [VisualizationSummaryFields]),
+    variables: ({ query }) => ({
+      ...pageVariables(query),
+      filter: { status: query.status?.length ? query.status.map((s) => upper(s)) : null, teamId: query.team_id ?? null },
+    }),
+    reply: (data, req) => ({ ...pageReply(data.visualizations, visualizationSummaryJson, '/v1/visualize', req.query), total_count: data.visualizations.totalCount }),
   }),
   defineRoute({
     method: 'GET',

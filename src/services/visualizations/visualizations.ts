@@ -19,7 +19,8 @@ import { start, startForRow } from '../../temporal/start-for-row.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { withIdempotency } from '../idempotency.js';
 import { requireStorage, storageAccount } from '../limits/storage.js';
-import { canSee, requireTeamRole } from '../teams.js';
+import { canSee, listScope, requireTeamRole } from '../teams.js';
+import { paginate, type PageArgs } from '../pagination.js';
 import { analyzeClone, cloneRepository, RepositoryError, type AnalysisResult } from './analyze-repository.js';
 import { checkBranchName, resolveRepositorySource } from './repository-source.js';
 import { rangeEnd, rangeStart } from '../dates.js';
@@ -27,6 +28,8 @@ import { rangeEnd, rangeStart } from '../dates.js';
 export const MAX_COMMITS_LIMIT = 50_000;
 export const COMMITS_PAGE_DEFAULT = 1000;
 export const COMMITS_PAGE_MAX = 10_000;
+/** The most visualizations a list page holds. */
+export const VISUALIZATION_PAGE_MAX = 50;
 /** The longest a share link lives. */
 export const SHARE_MAX_DAYS = 365;
 export const ANALYSIS_DEPTHS = ['full'] as const;
@@ -126,6 +129,28 @@ export async function getVisualization(deps: Pick<ServiceDeps, 'db'>, principal:
   const v = idKind(id) === 'visualization' ? await deps.db.visualization.findUnique({ where: { id } }) : null;
   if (!v || !(await canSee(deps, principal, v))) throw new NotFoundError('visualization', id);
   return v;
+}
+
+/** Narrows a visualization list: any of these statuses; a team's (the caller must belong to it) instead of the caller's own. */
+export interface VisualizationFilter {
+  status?: Visualization['status'][] | null;
+  teamId?: string | null;
+}
+
+/**
+ * The caller's own visualizations, or a team's, newest first, with a count of all pages together.
+ * A team the caller is not in (another tenant's included) is a 404.
+ */
+export async function listVisualizations(deps: Pick<ServiceDeps, 'db'>, principal: Principal, args: PageArgs & { filter?: VisualizationFilter | null }) {
+  const filter = args.filter ?? {};
+  const where: Prisma.VisualizationWhereInput = {
+    ...(await listScope(deps, principal, filter.teamId)),
+    ...(filter.status?.length ? { status: { in: filter.status } } : {}),
+  };
+  const page = await paginate(args, VISUALIZATION_PAGE_MAX, 'visualization', (cursor, order, take) =>
+    deps.db.visualization.findMany({ where: { AND: [where, cursor] }, orderBy: { id: order }, take }),
+  );
+  return { ...page, count: () => deps.db.visualization.count({ where }) };
 }
 
 /** Like getVisualization, for changes (comments, shares): team visualizations need the member role. */
