@@ -239,9 +239,9 @@ describe('idempotencyKey on mutations behind DELETE routes', () => {
     const again = await graphql(sys.url, apiKey, del, { id: project.id, key: k });
     expect(again.body.data.deleteProject).toEqual({ deletedProjectId: project.id, name: project.name, replayed: true });
     const without = await graphql(sys.url, apiKey, del, { id: project.id });
-    expect(without.body.errors[0].extensions.code).toBe('RESOURCE_NOT_FOUND');
+    expect(without.body.errors?.[0].extensions.code).toBe('RESOURCE_NOT_FOUND');
     const other = await graphql(sys.url, apiKey, del, { id: 'prj_other', key: k });
-    expect(other.body.errors[0].extensions.code).toBe('IDEMPOTENCY_CONFLICT');
+    expect(other.body.errors?.[0].extensions.code).toBe('IDEMPOTENCY_CONFLICT');
 
     const spare = (await api.post('/v1/keys', { name: unique('spare') })).body;
     const revoke = 'mutation($id: ID!, $key: String) { revokeApiKey(id: $id, idempotencyKey: $key) { apiKey { id } replayed } }';
