@@ -17,6 +17,7 @@ export const TaskFilter = builder.inputType('TaskFilter', {
     finishedAfter: t.field({ type: 'DateOrDateTime', description: 'Finished (completed, failed, cancelled or timed out) on or after.' }),
     finishedBefore: t.field({ type: 'DateOrDateTime', description: 'Finished on or before.' }),
     search: t.string({ description: 'Text the prompt contains (case-insensitive), or a tag equal to it; 1 to 200 characters.' }),
+    ids: t.idList({ description: 'Only these tasks (at most 100 ids), e.g. the rows a person selected for a bulk operation.' }),
   }),
 });
 
@@ -42,5 +43,6 @@ export function toTaskFilter(input: typeof TaskFilter.$inferInput | null | undef
     ...(input.teamId != null ? { teamId: String(input.teamId) } : {}),
     ...filterDates(input),
     ...(input.search != null ? { search: input.search } : {}),
+    ...(input.ids ? { ids: input.ids.map(String) } : {}),
   };
 }

@@ -132,6 +132,28 @@ describe('bulk operations', () => {
     await a.api.delete(`/v1/agents/tasks/${task}`);
   });
 
+  it('acts on selected task ids only; another tenant\'s id among them is not touched; over 100 ids is refused', async () => {
+    const a = await user('Selector A');
+    const b = await user('Bystander B');
+    const mine: string[] = [];
+    for (let i = 0; i < 3; i++) mine.push((await a.api.post('/v1/agents/execute', executeBody(manyFiles(300)))).body.task_id);
+    const theirs = (await b.api.post('/v1/agents/execute', executeBody(manyFiles(300)))).body.task_id;
+    const res = await a.api.post('/v1/agents/bulk', { action: 'cancel', filter: { task_id: [mine[0], mine[1], theirs] } });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    expect(res.body.matched).toBe(2);
+    const listed = await graphql(sys.url, a.apiKey, `query($ids: [ID!]) { tasks(filter: { ids: $ids }) { totalCount } }`, { ids: [mine[0], theirs] });
+    expect(listed.body.data.tasks.totalCount).toBe(1);
+    await finished(a.api, `/v1/agents/bulk/${res.body.bulk_id}`, (op) => op.status === 'completed');
+    for (const id of mine.slice(0, 2)) expect((await a.api.get(`/v1/agents/tasks/${id}`)).body.status).toBe('cancelled');
+    expect((await a.api.get(`/v1/agents/tasks/${mine[2]}`)).body.status).toMatch(/queued|running/);
+    expect((await b.api.get(`/v1/agents/tasks/${theirs}`)).body.status).toMatch(/queued|running/);
+    const tooMany = await a.api.post('/v1/agents/bulk', { action: 'cancel', filter: { task_id: Array.from({ length: 101 }, (_, i) => `task_${i}`) } });
+    expect([tooMany.status, tooMany.body.error.code]).toEqual([422, 'validation_error']);
+    expect(tooMany.body.error.details).toEqual([expect.objectContaining({ field: 'filter.ids', message: expect.stringMatching(/at most 100/) })]);
+    await a.api.delete(`/v1/agents/tasks/${mine[2]}`);
+    await b.api.delete(`/v1/agents/tasks/${theirs}`);
+  });
+
   it('refuses an unknown action, an empty filter and a filter over the cap, and starts nothing', async () => {
     const { api, apiKey, userId } = await user('Refused');
     const unknown = await api.post('/v1/agents/bulk', { action: 'delete', filter: { status: ['running'] } });

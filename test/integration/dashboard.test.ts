@@ -19,6 +19,8 @@ import { newId } from '../../src/ids.js';
 
 const SHOTS = new URL('../../.test-results/screenshots/', import.meta.url).pathname;
 const PASSWORD = 'correct horse battery staple';
+/** Tests that wait for tasks to run and finish: generous, for a busy machine. */
+const LIVE_TEST_MS = 120_000;
 
 let sys: TestSystem;
 let browser: Browser;
@@ -62,7 +64,13 @@ afterAll(async () => {
 async function openPage(width = 1280, height = 800, init?: Record<string, string>) {
   const page = await browser.newPage({ viewport: { width, height } });
   const problems: string[] = [];
+  /** The name of each GraphQL operation the page sent over HTTP, in order. */
+  const operations: string[] = [];
   const origin = new URL(sys.url).origin;
+  page.on('request', (r) => {
+    if (r.method() !== 'POST' || !r.url().endsWith('/graphql')) return;
+    operations.push(/^\s*(?:query|mutation)\s+(\w+)/.exec(String(JSON.parse(r.postData() ?? '{}').query))?.[1] ?? 'anonymous');
+  });
   page.on('console', (m) => m.type() === 'error' && problems.push(`console: ${m.text()}`));
   page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
   page.on('requestfailed', (r) => problems.push(`request failed: ${r.url()} ${r.failure()?.errorText}`));
@@ -76,6 +84,7 @@ async function openPage(width = 1280, height = 800, init?: Record<string, string
   if (init) await page.addInitScript((items) => Object.entries(items).forEach(([k, v]) => (globalThis as any).sessionStorage.setItem(k, v)), init);
   return {
     page,
+    operations,
     /** Saves the screenshot, checks that nothing went wrong, and closes the page. */
     async finish(name: string) {
       await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
@@ -97,13 +106,29 @@ async function signInWithKey(page: Page, key = user.apiKey) {
   await page.getByRole('heading', { name: 'Runs' }).waitFor();
 }
 
-async function submit(files = manyFiles(2)) {
-  const res = await restClient(sys.url, user.apiKey).post('/v1/agents/execute', executeBody(files));
+/** Waits until the Runs page follows taskUpdates (its socket is open). */
+const live = (page: Page) => page.locator('[data-live="on"]').waitFor({ timeout: 15_000 });
+
+async function submit(files = manyFiles(2), extra: Record<string, unknown> = {}) {
+  const res = await restClient(sys.url, user.apiKey).post('/v1/agents/execute', executeBody(files, extra));
   expect(res.status, JSON.stringify(res.body)).toBe(202);
   return res.body.task_id as string;
 }
 
 const taskStatus = async (id: string) => (await restClient(sys.url, user.apiKey).get(`/v1/agents/tasks/${id}`)).body.status as string;
+const completed = (id: string) => waitFor(async () => ((await taskStatus(id)) === 'completed' ? true : undefined), 60_000);
+/** A tag no other test uses. */
+const freshTag = (name: string) => `${name}-${newId('project').slice(-8).toLowerCase()}`;
+
+/** The Runs page, live, filtered by `tag` once it shows `total` tasks. */
+async function runsWithTag(tag: string, total: number) {
+  const opened = await openPage();
+  await signInWithKey(opened.page);
+  await live(opened.page);
+  await opened.page.getByLabel('Tag', { exact: true }).fill(tag);
+  await opened.page.getByTestId('total').getByText(`${total} tasks`).waitFor({ timeout: 15_000 });
+  return opened;
+}
 
 describe('serving', () => {
   it('serves the dashboard at / and /dashboard/*, its hashed assets for good, and a strict CSP', async () => {
@@ -165,7 +190,13 @@ describe('in the browser', () => {
     const { page } = opened;
     const finish = (name: string) => opened.finish(name);
     await signInWithKey(page);
+    await live(page);
     await page.evaluate(() => ((globalThis as any).notReloaded = true));
+    // Nothing changes, so nothing is asked again: the list follows taskUpdates instead of polling.
+    await new Promise((r) => setTimeout(r, 1_000));
+    const listed = opened.operations.filter((o) => o === 'Runs').length;
+    await new Promise((r) => setTimeout(r, 4_000));
+    expect(opened.operations.filter((o) => o === 'Runs').length).toBe(listed);
     const first = await submit(manyFiles(3));
     const row = page.locator(`tr[data-task="${first}"]`);
     await row.waitFor({ timeout: 15_000 });
@@ -183,13 +214,14 @@ describe('in the browser', () => {
     expect(timeline.at(-1)).toMatch(/completed/);
     expect(await page.evaluate(() => (globalThis as any).notReloaded)).toBe(true);
     await finish('run-detail-live');
-  });
+  }, LIVE_TEST_MS);
 
   it('cancels a queued task from the list', async () => {
     const opened = await openPage();
     const { page } = opened;
     const finish = (name: string) => opened.finish(name);
     await signInWithKey(page);
+    await live(page);
     const running = await submit(manyFiles(60));
     const queued = await submit(manyFiles(1));
     const row = page.locator(`tr[data-task="${queued}"][data-status="QUEUED"]`);
@@ -199,6 +231,82 @@ describe('in the browser', () => {
     expect(await taskStatus(queued)).toBe('cancelled');
     await restClient(sys.url, user.apiKey).post(`/v1/agents/tasks/${running}/cancel`, {});
     await finish('runs-cancel');
+  });
+
+  it('filters by tag and shows the total and the count of each status, live', async () => {
+    const tag = freshTag('filter');
+    const tagged = [await submit(manyFiles(30), { tags: [tag, 'dashboard'] }), await submit(manyFiles(1), { tags: [tag] })];
+    const other = await submit(manyFiles(1), { tags: ['dashboard'] });
+    const opened = await runsWithTag(tag, 2);
+    const { page } = opened;
+    // The first runs a while and the second waits for it: the counts below move while the page watches.
+    expect(await taskStatus(tagged[1])).not.toBe('completed');
+    expect(await page.locator('tr[data-task]').count()).toBe(2);
+    expect(await page.locator(`tr[data-task="${other}"]`).count()).toBe(0);
+    expect(await page.locator(`tr[data-task="${tagged[0]}"] .tag`).allTextContents()).toEqual([tag, 'dashboard']);
+    // The tasks finish while the page watches: the counts move without a reload.
+    for (const id of tagged) await completed(id);
+    await page.getByTestId('count-COMPLETED').getByText('2', { exact: true }).waitFor({ timeout: 15_000 });
+    expect(await page.getByTestId('count-QUEUED').textContent()).toBe('0');
+    // A status box narrows the list; the total follows.
+    await page.getByRole('checkbox', { name: /^failed/ }).check();
+    await page.getByTestId('total').getByText('0 tasks').waitFor();
+    await page.getByRole('checkbox', { name: /^completed/ }).check();
+    await page.getByTestId('total').getByText('2 tasks').waitFor();
+    await opened.finish('runs-filter-tag');
+  }, LIVE_TEST_MS);
+
+  it('selects three runs and reruns them as one bulk operation, with its progress', async () => {
+    const tag = freshTag('bulk');
+    const originals = [];
+    for (let i = 0; i < 3; i++) originals.push(await submit(manyFiles(1), { tags: [tag] }));
+    for (const id of originals) await completed(id);
+    const opened = await runsWithTag(tag, 3);
+    const { page } = opened;
+    for (const id of originals) await page.getByRole('checkbox', { name: `Select ${id}` }).check();
+    await page.getByRole('button', { name: 'Rerun selected (3)' }).click();
+    const bulk = page.locator('[data-testid="bulk"][data-status="COMPLETED"]');
+    await bulk.waitFor({ timeout: 30_000 });
+    expect(await bulk.textContent()).toContain('3 of 3 processed · 3 succeeded · 0 skipped · 0 failed');
+    // The three new runs arrive over taskUpdates, tagged like their originals, and finish live.
+    await page.getByTestId('total').getByText('6 tasks').waitFor({ timeout: 15_000 });
+    const reruns = (await graphql(sys.url, user.apiKey, `query($tag: String!) { tasks(filter: { tags: [$tag] }, first: 10) { edges { node { id rerunOfId } } } }`, { tag })).body.data.tasks.edges
+      .map((e: any) => e.node)
+      .filter((t: any) => t.rerunOfId);
+    expect(reruns.map((t: any) => t.rerunOfId).sort()).toEqual([...originals].sort());
+    for (const t of reruns) await page.locator(`tr[data-task="${t.id}"][data-status="COMPLETED"]`).waitFor({ timeout: 60_000 });
+    await opened.finish('runs-bulk-rerun');
+  }, LIVE_TEST_MS);
+
+  it('reruns a task from its detail page and opens the new run', async () => {
+    const original = await submit(manyFiles(1), { tags: ['detail-rerun'], metadata: { ticket: 'ENG-1' } });
+    await completed(original);
+    const opened = await openPage();
+    const { page } = opened;
+    await signInWithKey(page);
+    await page.locator(`tr[data-task="${original}"] a`).click({ timeout: 15_000 });
+    await page.locator('[data-testid="task-status"] .badge-completed').waitFor({ timeout: 15_000 });
+    expect(await page.getByTestId('metadata').textContent()).toContain('ENG-1');
+    await page.getByRole('button', { name: 'Rerun', exact: true }).click();
+    await page.getByText(`Rerun of ${original}`).waitFor({ timeout: 15_000 });
+    expect(page.url()).not.toContain(original);
+    await page.locator('[data-testid="task-status"] .badge-completed').waitFor({ timeout: 60_000 });
+    await opened.finish('run-detail-rerun');
+  }, LIVE_TEST_MS);
+
+  it('lists visualizations, linking each to the viewer', async () => {
+    const id = newId('visualization');
+    await sys.services.db.visualization.create({
+      data: { id, ownerId: user.userId, repositoryUrl: 'https://example.com/listed.git', analysisDepth: 'full', options: { includeCommits: true, includeBranches: false, includeContributors: true, maxCommits: 100 }, status: 'processing' },
+    });
+    const opened = await openPage();
+    const { page } = opened;
+    await signInWithKey(page);
+    await page.getByRole('link', { name: 'Visualizations' }).click();
+    await page.getByTestId('viz-total').getByText('1 visualization').waitFor();
+    const link = page.locator(`tr[data-visualization="${id}"]`).getByRole('link', { name: 'https://example.com/listed.git' });
+    expect(await link.getAttribute('href')).toBe(`/viz/${id}`);
+    await opened.finish('visualizations');
   });
 
   it('creates an API key and shows its secret once', async () => {
@@ -272,7 +380,7 @@ describe('in the browser', () => {
     await signInWithKey(page);
     await submit(manyFiles(1));
     await page.locator('tr[data-task]').first().waitFor({ timeout: 15_000 });
-    for (const name of ['Runs', 'Usage and plan', 'Keys and access', 'Webhooks']) {
+    for (const name of ['Runs', 'Usage and plan', 'Keys and access', 'Webhooks', 'Visualizations']) {
       await page.getByRole('navigation').getByRole('link', { name }).click();
       await page.getByRole('heading', { name, level: 1 }).waitFor();
       // Wide tables scroll inside their box; the page itself never scrolls sideways.
@@ -283,12 +391,15 @@ describe('in the browser', () => {
           .slice(0, 5),
       );
       expect(await page.evaluate(() => (globalThis as any).document.documentElement.scrollWidth), `${name}: ${wide.join(' ')}`).toBeLessThanOrEqual(390);
+      if (name === 'Runs') await page.screenshot({ path: join(SHOTS, 'phone-390-runs.png'), fullPage: true });
     }
     // Keyboard: the skip link comes first and is visible when focused.
     await page.reload();
-    await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+    await page.getByRole('heading', { name: 'Visualizations', level: 1 }).waitFor();
     await page.keyboard.press('Tab');
     expect(await page.evaluate(() => (globalThis as any).document.activeElement?.textContent)).toBe('Skip to content');
+    // Focus is visible: the focused control draws an outline.
+    expect(await page.evaluate(() => (globalThis as any).getComputedStyle((globalThis as any).document.activeElement).outlineStyle)).not.toBe('none');
     await finish('phone-390');
   });
 });

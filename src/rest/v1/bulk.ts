@@ -61,6 +61,7 @@ const FilterBody = z
     finished_after: dateBound.optional(),
     finished_before: dateBound.optional(),
     q: z.string().optional().describe("Text in the task's prompt or tags."),
+    task_id: z.array(z.string()).optional().describe('Only these tasks (at most 100), e.g. the ones a person selected.'),
   })
   .strict();
 
@@ -156,6 +157,7 @@ export const bulkRoutes = [
         createdBefore: body.filter.created_before,
         finishedAfter: body.filter.finished_after,
         finishedBefore: body.filter.finished_before,
+        ids: body.filter.task_id,
         search: body.filter.q,
       },
       idempotencyKey: idempotencyKey(headers),

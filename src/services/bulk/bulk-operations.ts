@@ -40,7 +40,7 @@ export interface BulkProgress {
 
 export type BulkEvent = StoredEvent<BulkProgress> & { type: 'progress' | 'completed' };
 
-const CRITERIA = ['status', 'agentType', 'tags', 'createdAfter', 'createdBefore', 'finishedAfter', 'finishedBefore', 'search'] as const;
+const CRITERIA = ['status', 'agentType', 'tags', 'createdAfter', 'createdBefore', 'finishedAfter', 'finishedBefore', 'search', 'ids'] as const;
 
 /** The filter as stored and compared for idempotency: dates as ISO strings, empty criteria left out. */
 function storedFilter(filter: TaskFilter): Prisma.InputJsonObject {

@@ -62,6 +62,7 @@ const FINAL: TaskStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
 /** Whether an update matches the filter (every tag asked for must be on the task, as in lists). */
 export function matchesFilter(filter: TaskFilter, update: TaskUpdate): boolean {
   const d = update.data;
+  if (filter.ids?.length && !filter.ids.includes(d.taskId)) return false;
   if (filter.status?.length && !filter.status.includes(d.status)) return false;
   if (filter.agentType?.length && !filter.agentType.includes(d.agentType)) return false;
   if (filter.tags?.length && !filter.tags.every((tag) => d.tags?.includes(tag))) return false;

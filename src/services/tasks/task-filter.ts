@@ -30,10 +30,13 @@ export interface TaskFilter {
   finishedBefore?: Date;
   /** Text the prompt contains (case-insensitive), or a tag equal to it. */
   search?: string;
+  /** Only these tasks (at most MAX_FILTER_IDS). */
+  ids?: string[];
 }
 
 export const MAX_SEARCH_LENGTH = 200;
 const MAX_AGENT_TYPES = 20;
+export const MAX_FILTER_IDS = 100;
 
 /** The common checks of a list filter (tags, search, ranges); a 422 naming each bad field. */
 export function checkListFilter(filter: Pick<TaskFilter, 'tags' | 'search' | 'createdAfter' | 'createdBefore' | 'finishedAfter' | 'finishedBefore'> & { agentType?: string[] }, prefix = 'filter'): void {
@@ -71,6 +74,7 @@ export function dateRange(after: Date | undefined, before: Date | undefined): { 
  */
 export async function taskFilterWhere(deps: Pick<ServiceDeps, 'db'>, principal: Principal, filter: TaskFilter): Promise<Prisma.AgentTaskWhereInput> {
   checkListFilter(filter);
+  if (filter.ids && filter.ids.length > MAX_FILTER_IDS) throw new ValidationError([{ field: 'filter.ids', message: `must have at most ${MAX_FILTER_IDS} ids; select fewer tasks or filter by other criteria` }]);
   const scope = await listScope(deps, principal, filter.teamId);
   const search = filter.search === undefined ? undefined : containsPattern(filter.search);
   const where: Prisma.AgentTaskWhereInput = {
@@ -78,6 +82,7 @@ export async function taskFilterWhere(deps: Pick<ServiceDeps, 'db'>, principal: 
     ...(filter.status?.length ? { status: { in: filter.status } } : {}),
     ...(filter.agentType?.length ? { agentType: { in: filter.agentType } } : {}),
     ...(filter.tags?.length ? { tags: { hasEvery: filter.tags } } : {}),
+    ...(filter.ids?.length ? { id: { in: filter.ids } } : {}),
   };
   const created = dateRange(filter.createdAfter, filter.createdBefore);
   if (created) where.createdAt = created;

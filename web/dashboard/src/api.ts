@@ -44,6 +44,20 @@ export async function gql<T = any>(query: string, variables?: Record<string, unk
 }
 
 let ws: { client: Client; credential: string | null } | null = null;
+const connectedListeners = new Set<() => void>();
+let connected = false;
+
+/** Whether the live socket is open now. */
+export const isConnected = () => connected;
+
+/**
+ * Calls `listener` each time the live socket (re)connects, so a page can load again what it may
+ * have missed while the socket was closed. Returns a function that stops listening.
+ */
+export function onConnected(listener: () => void): () => void {
+  connectedListeners.add(listener);
+  return () => void connectedListeners.delete(listener);
+}
 
 /** The graphql-ws client for the current credential (one socket, reopened when the credential changes). */
 function wsClient(): Client {
@@ -55,6 +69,17 @@ function wsClient(): Client {
     connectionParams: credential ? { authorization: `Bearer ${credential}` } : {},
     lazy: true,
     retryAttempts: 5,
+    on: {
+      // A replaced client's socket may still report: only the current one counts.
+      connected: () => {
+        if (ws?.client !== client) return;
+        connected = true;
+        connectedListeners.forEach((listener) => listener());
+      },
+      closed: () => {
+        if (ws?.client === client) connected = false;
+      },
+    },
   });
   ws = { client, credential };
   return client;
@@ -76,7 +101,11 @@ export function subscribe<T = any>(query: string, variables: Record<string, unkn
   );
 }
 
+/** A fresh Idempotency-Key for one action (getRandomValues works on plain http too, unlike randomUUID). */
+export const newIdempotencyKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+
 export function closeLive() {
   void ws?.client.dispose(); // as in wsClient: nothing waits for the socket to close
   ws = null;
+  connected = false;
 }

@@ -4,11 +4,29 @@
  * over orchestrationEvents.
  */
 import { useEffect, useState } from 'react';
-import { gql, subscribe } from './api';
+import { gql, newIdempotencyKey, subscribe } from './api';
+import { navigate } from './router';
 import { CANCEL, TASK_EVENTS, TASK_FIELDS } from './runs';
-import { Action, Badge, duration, ErrorNote, FINAL, Link, usd, when } from './ui';
+import { Action, Badge, duration, ErrorNote, FINAL, Link, Tags, usd, when } from './ui';
 
-const TASK = `query Task($id: ID!) { task(id: $id) { ${TASK_FIELDS} timeoutSeconds
+const RERUN_TASK = `mutation RerunTask($id: ID!, $idempotencyKey: String) { rerunTask(id: $id, idempotencyKey: $idempotencyKey) { task { id } } }`;
+const RERUN_ORCHESTRATION = `mutation RerunOrchestration($id: ID!, $idempotencyKey: String) { rerunOrchestration(id: $id, idempotencyKey: $idempotencyKey) { orchestration { id } } }`;
+
+/** Starts the run again with the same input and opens the new one (the original is unchanged). */
+function RerunButton({ mutation, id, path, onError }: { mutation: 'rerunTask' | 'rerunOrchestration'; id: string; path: string; onError(m: string): void }) {
+  return (
+    <Action
+      label="Rerun"
+      onError={onError}
+      run={async () => {
+        const data = await gql(mutation === 'rerunTask' ? RERUN_TASK : RERUN_ORCHESTRATION, { id, idempotencyKey: newIdempotencyKey() });
+        navigate(`${path}/${mutation === 'rerunTask' ? data.rerunTask.task.id : data.rerunOrchestration.orchestration.id}`);
+      }}
+    />
+  );
+}
+
+const TASK = `query Task($id: ID!) { task(id: $id) { ${TASK_FIELDS} timeoutSeconds metadata
   tokensUsed { prompt completion total }
   error { code message }
   result { summary findings { ruleId severity title description file line suggestion } files { path content tests } } } }`;
@@ -58,13 +76,24 @@ export function TaskDetail({ id }: { id: string }) {
         <div className="card"><h2>Status</h2><p data-testid="task-status"><Badge status={task.status} /></p>
           {task.status === 'RUNNING' && <progress max={100} value={task.progress} aria-label="Progress" />}
           {task.queueReason && <p className="muted">{task.queueReason}</p>}
-          {!FINAL.has(task.status) && <Action label="Cancel task" className="danger" onError={setError} run={async () => setTask((await gql(CANCEL, { id })).cancelTask.task && (await gql(TASK, { id })).task)} />}
+          <div className="row">
+            {!FINAL.has(task.status) && <Action label="Cancel task" className="danger" onError={setError} run={async () => setTask((await gql(CANCEL, { id })).cancelTask.task && (await gql(TASK, { id })).task)} />}
+            <RerunButton mutation="rerunTask" id={id} path="/dashboard/runs" onError={setError} />
+          </div>
+          {task.rerunOfId && <p className="muted">Rerun of <Link to={`/dashboard/runs/${task.rerunOfId}`}>{task.rerunOfId}</Link></p>}
         </div>
         <div className="card"><h2>Agent</h2><p>{task.agentType}</p><p className="muted">{task.teamId ? `Team ${task.teamId}` : 'Personal'}</p></div>
         <div className="card"><h2>Time</h2><p>Created {when(task.createdAt)}</p><p>Duration {duration(task.durationSeconds)}</p><p className="muted">Limit {task.timeoutSeconds} s</p></div>
         <div className="card"><h2>Tokens and cost</h2><p>{task.tokensUsed.prompt} prompt + {task.tokensUsed.completion} completion = {task.tokensUsed.total}</p><p data-testid="task-cost">{usd(task.costUsd)}</p></div>
       </div>
       <ErrorNote error={error} />
+      <Tags tags={task.tags} />
+      {Object.keys(task.metadata ?? {}).length > 0 && (
+        <>
+          <h2>Metadata</h2>
+          <pre className="code small" data-testid="metadata">{JSON.stringify(task.metadata, null, 2)}</pre>
+        </>
+      )}
       <h2>Prompt</h2>
       <pre className="prompt-text">{task.prompt}</pre>
       {task.error && <p className="error">{task.error.code}: {task.error.message}</p>}
@@ -113,7 +142,7 @@ export function TaskDetail({ id }: { id: string }) {
   );
 }
 
-const ORCHESTRATION = `query Orch($id: ID!) { orchestration(id: $id) { id goal strategy failurePolicy status createdAt completedAt totalDurationSeconds totalTokensUsed
+const ORCHESTRATION = `query Orch($id: ID!) { orchestration(id: $id) { id goal strategy failurePolicy status createdAt completedAt totalDurationSeconds totalTokensUsed tags rerunOfId
   agents { ${TASK_FIELDS} } } }`;
 const ORCH_EVENTS = `subscription OrchEvents($id: ID!) { orchestrationEvents(id: $id) { seq type taskId agentType status progress message timestamp } }`;
 
@@ -137,6 +166,9 @@ export function OrchestrationDetail({ id }: { id: string }) {
       <p><Link to="/dashboard/runs">← Runs</Link></p>
       <h1 id="orch-title">Orchestration <span className="mono">{orch.id}</span></h1>
       <p><Badge status={orch.status} /> {orch.strategy}, on failure: {orch.failurePolicy} · {orch.totalTokensUsed} tokens · {duration(orch.totalDurationSeconds)}</p>
+      <Tags tags={orch.tags} />
+      {orch.rerunOfId && <p className="muted">Rerun of <Link to={`/dashboard/orchestrations/${orch.rerunOfId}`}>{orch.rerunOfId}</Link></p>}
+      <RerunButton mutation="rerunOrchestration" id={id} path="/dashboard/orchestrations" onError={setError} />
       <pre className="prompt-text">{orch.goal}</pre>
       <ErrorNote error={error} />
       <div className="agents">

@@ -68,3 +68,46 @@ export function Action(props: { label: string; run: () => Promise<unknown>; clas
     </button>
   );
 }
+
+/** A task's tags as small labels. */
+export const Tags = ({ tags }: { tags: string[] }) =>
+  tags.length ? (
+    <ul className="tags" aria-label="Tags">
+      {tags.map((t) => (
+        <li key={t} className="tag">
+          {t}
+        </li>
+      ))}
+    </ul>
+  ) : null;
+
+/** Chooses whose list a page shows: the caller's own (value "") or one of their teams'. */
+export function OwnerPicker(props: { value: string; teams: Array<{ id: string; name: string }>; own: string; label: string; onChange(teamId: string): void }) {
+  return (
+    <label>
+      Owner
+      <select value={props.value} onChange={(e) => props.onChange(e.target.value)} aria-label={props.label}>
+        <option value="">{props.own}</option>
+        {props.teams.map((t) => (
+          <option key={t.id} value={t.id}>
+            Team {t.name}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
+}
+
+/** Newer/Older buttons over a cursor connection; `onMove` gets the new stack of `after` cursors. */
+export function Pager({ cursors, pageInfo, onMove }: { cursors: string[]; pageInfo: { hasNextPage: boolean; endCursor: string | null } | undefined; onMove(cursors: string[]): void }) {
+  return (
+    <div className="pager">
+      <button type="button" disabled={!cursors.length} onClick={() => onMove(cursors.slice(0, -1))}>
+        Newer
+      </button>
+      <button type="button" disabled={!pageInfo?.hasNextPage} onClick={() => onMove([...cursors, pageInfo!.endCursor!])}>
+        Older
+      </button>
+    </div>
+  );
+}
