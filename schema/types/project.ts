@@ -8,6 +8,7 @@ import { listProjectIndexEvents, streamProjectIndexEvents, type IndexStats } fro
 import { createProject, deleteProject, getProject, getProjectForChange, listProjects, reindexProject, updateProject } from '../../src/services/projects/projects.js';
 import { searchProject, type FileHit, type SymbolHit } from '../../src/services/projects/search.js';
 import { builder } from '../builder.js';
+import { changeOnceFor } from '../change-once.js';
 import { connectionOf } from '../connection.js';
 import { FileInput } from './task.js';
 
@@ -247,12 +248,18 @@ builder.mutationFields((t) => ({
   updateProject: t.field({
     type: ProjectPayload,
     description: "Changes a project's configuration; fields left out keep their value.",
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateProjectInput, required: true }) },
-    resolve: async (_r, { id, input }, ctx) => {
-      const i = input as Record<string, unknown>;
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateProjectInput, required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_r, args, ctx) => {
       // null clears the repository URL; null elsewhere means "unchanged".
-      const raw = Object.fromEntries(Object.entries(i).filter(([k, v]) => v !== null || k === 'repositoryUrl'));
-      return { project: await updateProject(ctx.deps, callerOf(ctx), String(id), raw), replayed: false };
+      const raw = Object.fromEntries(Object.entries(args.input as Record<string, unknown>).filter(([k, v]) => v !== null || k === 'repositoryUrl'));
+      return changeOnceFor(
+        ctx,
+        'updateProject',
+        args,
+        async () => ({ project: await updateProject(ctx.deps, callerOf(ctx), String(args.id), raw) }),
+        (p) => p.project.id,
+        async (projectId) => ({ project: await getProject(ctx.deps, callerOf(ctx), projectId) }),
+      );
     },
   }),
   deleteProject: t.field({

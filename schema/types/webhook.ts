@@ -19,6 +19,7 @@ import {
   updateWebhook,
 } from '../../src/services/webhooks/endpoints.js';
 import { builder } from '../builder.js';
+import { changeOnceFor, replayedField } from '../change-once.js';
 import { connectionOf } from '../connection.js';
 
 const WebhookAttemptRef = builder.objectRef<WebhookAttempt>('WebhookAttempt').implement({
@@ -174,8 +175,8 @@ const WithSecret = builder.objectRef<{ webhook: Webhook; secret: string; replaye
     replayed: t.boolean({ resolve: (p) => p.replayed ?? false }),
   }),
 });
-const UpdatePayload = builder.objectRef<{ webhook: Webhook; redelivered: number }>('UpdateWebhookPayload').implement({
-  fields: (t) => ({ webhook: t.field({ type: WebhookRef, resolve: (p) => p.webhook }), redelivered: t.exposeInt('redelivered') }),
+const UpdatePayload = builder.objectRef<{ webhook: Webhook; redelivered: number; replayed?: boolean }>('UpdateWebhookPayload').implement({
+  fields: (t) => ({ webhook: t.field({ type: WebhookRef, resolve: (p) => p.webhook }), redelivered: t.exposeInt('redelivered'), replayed: replayedField(t) }),
 });
 const DeletePayload = builder.objectRef<{ id: string; replayed?: boolean }>('DeleteWebhookPayload').implement({
   fields: (t) => ({ id: t.exposeID('id'), replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).', resolve: (p) => p.replayed ?? false }) }),
@@ -196,8 +197,16 @@ builder.mutationFields((t) => ({
   }),
   updateWebhook: t.field({
     type: UpdatePayload,
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookInput, required: true }) },
-    resolve: (_r, args, ctx) => updateWebhook(ctx.deps, callerOf(ctx), String(args.id), args.input),
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookInput, required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_r, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'updateWebhook',
+        args,
+        () => updateWebhook(ctx.deps, callerOf(ctx), String(args.id), args.input),
+        (p) => ({ id: p.webhook.id, redelivered: p.redelivered }),
+        async ({ id, redelivered }) => ({ webhook: await getWebhook(ctx.deps, callerOf(ctx), id), redelivered }),
+      ),
   }),
   deleteWebhook: t.field({
     type: DeletePayload,
