@@ -1,14 +1,13 @@
 // Projects (issue #7): configuration, the semantic index, search, and index progress events.
 import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import { callerOf } from '../../src/context.js';
-import { changeOnce } from '../../src/services/idempotency.js';
 import type { Project } from '../../src/generated/prisma/client.js';
 import type { StoredEvent } from '../../src/events/event-store.js';
 import { listProjectIndexEvents, streamProjectIndexEvents, type IndexStats } from '../../src/services/projects/index-run.js';
 import { createProject, deleteProject, getProject, getProjectForChange, listProjects, reindexProject, updateProject } from '../../src/services/projects/projects.js';
 import { searchProject, type FileHit, type SymbolHit } from '../../src/services/projects/search.js';
 import { builder } from '../builder.js';
-import { changeOnceFor } from '../change-once.js';
+import { changeOnceFor, replayedField } from '../change-once.js';
 import { connectionOf } from '../connection.js';
 import { FileInput } from './task.js';
 
@@ -214,7 +213,7 @@ const IndexPayload = builder.objectRef<{ project: Project; runId: string; replay
   fields: (t) => ({ project: t.field({ type: ProjectRef, resolve: (p) => p.project }), runId: t.exposeID('runId'), replayed: t.exposeBoolean('replayed') }),
 });
 const DeletePayload = builder.objectRef<{ project: Pick<Project, 'id' | 'name'>; replayed?: boolean }>('DeleteProjectPayload').implement({
-  fields: (t) => ({ deletedProjectId: t.id({ resolve: (p) => p.project.id }), name: t.string({ resolve: (p) => p.project.name }), replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).', resolve: (p) => p.replayed ?? false }) }),
+  fields: (t) => ({ deletedProjectId: t.id({ resolve: (p) => p.project.id }), name: t.string({ resolve: (p) => p.project.name }), replayed: replayedField(t) }),
 });
 
 const orUndefined = <T>(v: T | null | undefined) => (v === null ? undefined : v);
@@ -266,11 +265,12 @@ builder.mutationFields((t) => ({
     type: DeletePayload,
     description: 'Deletes a project and its index, cancelling a running index run.',
     args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
-    resolve: (_r, { id, idempotencyKey }, ctx) =>
-      changeOnce(
-        ctx.deps.db,
-        { principalId: callerOf(ctx).userId, key: idempotencyKey, operation: 'deleteProject', request: { id: String(id) } },
-        async (): Promise<{ project: Pick<Project, 'id' | 'name'> }> => ({ project: await deleteProject(ctx.deps, callerOf(ctx), String(id)) }),
+    resolve: (_r, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'deleteProject',
+        args,
+        async (): Promise<{ project: Pick<Project, 'id' | 'name'> }> => ({ project: await deleteProject(ctx.deps, callerOf(ctx), String(args.id)) }),
         (p) => ({ id: p.project.id, name: p.project.name }),
         (project) => ({ project }),
       ),

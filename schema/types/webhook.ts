@@ -1,6 +1,5 @@
 // webhook endpoints of projects, their deliveries and attempts.
 import { callerOf } from '../../src/context.js';
-import { changeOnce } from '../../src/services/idempotency.js';
 import type { Notification, Webhook, WebhookAttempt, WebhookDelivery } from '../../src/generated/prisma/client.js';
 import { listNotifications } from '../../src/services/webhooks/notify.js';
 import { WEBHOOK_EVENT_TYPES } from '../../src/services/webhooks/events.js';
@@ -179,7 +178,7 @@ const UpdatePayload = builder.objectRef<{ webhook: Webhook; redelivered: number;
   fields: (t) => ({ webhook: t.field({ type: WebhookRef, resolve: (p) => p.webhook }), redelivered: t.exposeInt('redelivered'), replayed: replayedField(t) }),
 });
 const DeletePayload = builder.objectRef<{ id: string; replayed?: boolean }>('DeleteWebhookPayload').implement({
-  fields: (t) => ({ id: t.exposeID('id'), replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).', resolve: (p) => p.replayed ?? false }) }),
+  fields: (t) => ({ id: t.exposeID('id'), replayed: replayedField(t) }),
 });
 const DeliveryPayload = builder.objectRef<{ delivery: WebhookDelivery; replayed?: boolean }>('WebhookDeliveryPayload').implement({
   fields: (t) => ({ delivery: t.field({ type: WebhookDeliveryRef, resolve: (p) => p.delivery }), replayed: t.boolean({ resolve: (p) => p.replayed ?? false }) }),
@@ -211,11 +210,12 @@ builder.mutationFields((t) => ({
   deleteWebhook: t.field({
     type: DeletePayload,
     args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
-    resolve: (_r, { id, idempotencyKey }, ctx) =>
-      changeOnce(
-        ctx.deps.db,
-        { principalId: callerOf(ctx).userId, key: idempotencyKey, operation: 'deleteWebhook', request: { id: String(id) } },
-        async () => ({ id: (await deleteWebhook(ctx.deps, callerOf(ctx), String(id))).id }),
+    resolve: (_r, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'deleteWebhook',
+        args,
+        async () => ({ id: (await deleteWebhook(ctx.deps, callerOf(ctx), String(args.id))).id }),
         (p) => p.id,
         (webhookId) => ({ id: webhookId }),
       ),
