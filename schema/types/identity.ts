@@ -4,8 +4,9 @@ import { callerOf } from '../../src/context.js';
 import { getApiKey, issueApiKey, listApiKeys, revokeApiKey } from '../../src/services/auth/api-keys.js';
 import { createOAuthClient, getOAuthClient, listOAuthClients, revokeOAuthClient } from '../../src/services/auth/oauth-clients.js';
 import { login, logout, refresh, signup, type TokenSet } from '../../src/services/auth/sessions.js';
-import { changeOnce, issueOnce, withIdempotency } from '../../src/services/idempotency.js';
+import { issueOnce, withIdempotency } from '../../src/services/idempotency.js';
 import { builder } from '../builder.js';
+import { changeOnceFor, replayedField } from '../change-once.js';
 import { connectionOf } from '../connection.js';
 import { READ_RESOURCES, type ReadResource } from '../../src/services/auth/read-resources.js';
 
@@ -127,7 +128,7 @@ const CreateApiKeyPayload = builder.objectRef<{ apiKey: ApiKey; secret: string |
 });
 
 const ApiKeyPayload = builder.objectRef<{ apiKey: ApiKey; replayed?: boolean }>('RevokeApiKeyPayload').implement({
-  fields: (t) => ({ apiKey: t.field({ type: ApiKeyRef, resolve: (p) => p.apiKey }), replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).', resolve: (p) => p.replayed ?? false }) }),
+  fields: (t) => ({ apiKey: t.field({ type: ApiKeyRef, resolve: (p) => p.apiKey }), replayed: replayedField(t) }),
 });
 
 export const OAuthClientRef = builder.objectRef<OAuthClient>('OAuthClient');
@@ -167,7 +168,7 @@ const CreateOAuthClientPayload = builder
   });
 
 const OAuthClientPayload = builder.objectRef<{ client: OAuthClient; replayed?: boolean }>('RevokeOAuthClientPayload').implement({
-  fields: (t) => ({ client: t.field({ type: OAuthClientRef, resolve: (p) => p.client }), replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).', resolve: (p) => p.replayed ?? false }) }),
+  fields: (t) => ({ client: t.field({ type: OAuthClientRef, resolve: (p) => p.client }), replayed: replayedField(t) }),
 });
 
 builder.queryFields((t) => ({
@@ -215,11 +216,12 @@ builder.mutationFields((t) => ({
     authScopes: { account: true },
     skipTypeScopes: true,
     args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
-    resolve: (_root, { id, idempotencyKey }, ctx) =>
-      changeOnce(
-        ctx.deps.db,
-        { principalId: callerOf(ctx).userId, key: idempotencyKey, operation: 'revokeApiKey', request: { id: String(id) } },
-        async () => ({ apiKey: await revokeApiKey(ctx.deps, callerOf(ctx), String(id)) }),
+    resolve: (_root, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'revokeApiKey',
+        args,
+        async () => ({ apiKey: await revokeApiKey(ctx.deps, callerOf(ctx), String(args.id)) }),
         (p) => p.apiKey.id,
         async (keyId) => ({ apiKey: await getApiKey(ctx.deps, callerOf(ctx), keyId) }),
       ),
@@ -242,11 +244,12 @@ builder.mutationFields((t) => ({
     authScopes: { account: true },
     skipTypeScopes: true,
     args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
-    resolve: (_root, { id, idempotencyKey }, ctx) =>
-      changeOnce(
-        ctx.deps.db,
-        { principalId: callerOf(ctx).userId, key: idempotencyKey, operation: 'revokeOAuthClient', request: { id: String(id) } },
-        async () => ({ client: await revokeOAuthClient(ctx.deps, callerOf(ctx), String(id)) }),
+    resolve: (_root, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'revokeOAuthClient',
+        args,
+        async () => ({ client: await revokeOAuthClient(ctx.deps, callerOf(ctx), String(args.id)) }),
         (p) => p.client.id,
         async (clientId) => ({ client: await getOAuthClient(ctx.deps, callerOf(ctx), clientId) }),
       ),

@@ -4,6 +4,7 @@ import type { Orchestration } from '../../src/generated/prisma/client.js';
 import type { StoredEvent } from '../../src/events/event-store.js';
 import { cancelOrchestration, estimatedCompletion, getOrchestration, listOrchestrations, startOrchestration, streamOrchestrationEvents, type AggregatedResult } from '../../src/services/orchestrations.js';
 import { builder } from '../builder.js';
+import { changeOnceFor, replayedField } from '../change-once.js';
 import { connectionOf } from '../connection.js';
 import { FileInput, TaskRef } from './task.js';
 import { filterDates } from './task-filter.js';
@@ -141,8 +142,8 @@ const StartOrchestrationInput = builder.inputType('StartOrchestrationInput', {
 const StartPayload = builder.objectRef<{ orchestration: Orchestration; replayed: boolean }>('StartOrchestrationPayload').implement({
   fields: (t) => ({ orchestration: t.field({ type: OrchestrationRef, resolve: (p) => p.orchestration }), replayed: t.exposeBoolean('replayed') }),
 });
-const CancelPayload = builder.objectRef<{ orchestration: Orchestration }>('CancelOrchestrationPayload').implement({
-  fields: (t) => ({ orchestration: t.field({ type: OrchestrationRef, resolve: (p) => p.orchestration }) }),
+const CancelPayload = builder.objectRef<{ orchestration: Orchestration; replayed?: boolean }>('CancelOrchestrationPayload').implement({
+  fields: (t) => ({ orchestration: t.field({ type: OrchestrationRef, resolve: (p) => p.orchestration }), replayed: replayedField(t) }),
 });
 
 builder.mutationFields((t) => ({
@@ -160,8 +161,16 @@ builder.mutationFields((t) => ({
   cancelOrchestration: t.field({
     type: CancelPayload,
     description: 'Cancels the orchestration and every agent still running.',
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_r, args, ctx) => ({ orchestration: await cancelOrchestration(ctx.deps, callerOf(ctx), String(args.id)) }),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_r, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'cancelOrchestration',
+        args,
+        async () => ({ orchestration: await cancelOrchestration(ctx.deps, callerOf(ctx), String(args.id)) }),
+        (p) => p.orchestration.id,
+        async (id) => ({ orchestration: await getOrchestration(ctx.deps, callerOf(ctx), id) }),
+      ),
   }),
 }));
 

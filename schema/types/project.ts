@@ -1,13 +1,13 @@
 // Projects (issue #7): configuration, the semantic index, search, and index progress events.
 import { GraphQLError, Kind, type ValueNode } from 'graphql';
 import { callerOf } from '../../src/context.js';
-import { changeOnce } from '../../src/services/idempotency.js';
 import type { Project } from '../../src/generated/prisma/client.js';
 import type { StoredEvent } from '../../src/events/event-store.js';
 import { listProjectIndexEvents, streamProjectIndexEvents, type IndexStats } from '../../src/services/projects/index-run.js';
 import { createProject, deleteProject, getProject, getProjectForChange, listProjects, reindexProject, updateProject } from '../../src/services/projects/projects.js';
 import { searchProject, type FileHit, type SymbolHit } from '../../src/services/projects/search.js';
 import { builder } from '../builder.js';
+import { changeOnceFor, replayedField } from '../change-once.js';
 import { connectionOf } from '../connection.js';
 import { FileInput } from './task.js';
 
@@ -213,7 +213,7 @@ const IndexPayload = builder.objectRef<{ project: Project; runId: string; replay
   fields: (t) => ({ project: t.field({ type: ProjectRef, resolve: (p) => p.project }), runId: t.exposeID('runId'), replayed: t.exposeBoolean('replayed') }),
 });
 const DeletePayload = builder.objectRef<{ project: Pick<Project, 'id' | 'name'>; replayed?: boolean }>('DeleteProjectPayload').implement({
-  fields: (t) => ({ deletedProjectId: t.id({ resolve: (p) => p.project.id }), name: t.string({ resolve: (p) => p.project.name }), replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).', resolve: (p) => p.replayed ?? false }) }),
+  fields: (t) => ({ deletedProjectId: t.id({ resolve: (p) => p.project.id }), name: t.string({ resolve: (p) => p.project.name }), replayed: replayedField(t) }),
 });
 
 const orUndefined = <T>(v: T | null | undefined) => (v === null ? undefined : v);
@@ -247,23 +247,30 @@ builder.mutationFields((t) => ({
   updateProject: t.field({
     type: ProjectPayload,
     description: "Changes a project's configuration; fields left out keep their value.",
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateProjectInput, required: true }) },
-    resolve: async (_r, { id, input }, ctx) => {
-      const i = input as Record<string, unknown>;
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateProjectInput, required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_r, args, ctx) => {
       // null clears the repository URL; null elsewhere means "unchanged".
-      const raw = Object.fromEntries(Object.entries(i).filter(([k, v]) => v !== null || k === 'repositoryUrl'));
-      return { project: await updateProject(ctx.deps, callerOf(ctx), String(id), raw), replayed: false };
+      const raw = Object.fromEntries(Object.entries(args.input as Record<string, unknown>).filter(([k, v]) => v !== null || k === 'repositoryUrl'));
+      return changeOnceFor(
+        ctx,
+        'updateProject',
+        args,
+        async () => ({ project: await updateProject(ctx.deps, callerOf(ctx), String(args.id), raw) }),
+        (p) => p.project.id,
+        async (projectId) => ({ project: await getProject(ctx.deps, callerOf(ctx), projectId) }),
+      );
     },
   }),
   deleteProject: t.field({
     type: DeletePayload,
     description: 'Deletes a project and its index, cancelling a running index run.',
     args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
-    resolve: (_r, { id, idempotencyKey }, ctx) =>
-      changeOnce(
-        ctx.deps.db,
-        { principalId: callerOf(ctx).userId, key: idempotencyKey, operation: 'deleteProject', request: { id: String(id) } },
-        async (): Promise<{ project: Pick<Project, 'id' | 'name'> }> => ({ project: await deleteProject(ctx.deps, callerOf(ctx), String(id)) }),
+    resolve: (_r, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'deleteProject',
+        args,
+        async (): Promise<{ project: Pick<Project, 'id' | 'name'> }> => ({ project: await deleteProject(ctx.deps, callerOf(ctx), String(args.id)) }),
         (p) => ({ id: p.project.id, name: p.project.name }),
         (project) => ({ project }),
       ),

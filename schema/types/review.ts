@@ -18,6 +18,7 @@ import { reviewCost } from '../../src/services/reviews/review-input.js';
 import { reviewSarif } from '../../src/services/reviews/sarif.js';
 import type { FileHit } from '../../src/services/projects/search.js';
 import { builder } from '../builder.js';
+import { changeOnceFor } from '../change-once.js';
 import { FileHitRef } from './project.js';
 import { connectionOf } from '../connection.js';
 import { FileInput } from './task.js';
@@ -218,13 +219,21 @@ builder.mutationFields((t) => ({
   updateReview: t.field({
     type: ReviewPayload,
     description: 'Changes the title, metadata and issue statuses (e.g. dismissed); never the findings.',
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateReviewInput, required: true }) },
-    resolve: async (_r, { id, input }, ctx) => {
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateReviewInput, required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_r, args, ctx) => {
+      const { input } = args;
       const raw: Record<string, unknown> = {};
       if (input.title !== undefined) raw.title = input.title;
       if (input.metadata != null) raw.metadata = recordOf(input.metadata);
       if (input.issues != null) raw.issues = input.issues.map((i) => defined({ ...i, id: String(i.id) }));
-      return { review: await updateReview(ctx.deps, callerOf(ctx), String(id), raw) };
+      return changeOnceFor(
+        ctx,
+        'updateReview',
+        args,
+        async () => ({ review: await updateReview(ctx.deps, callerOf(ctx), String(args.id), raw) }),
+        (p) => p.review.id,
+        async (reviewId) => ({ review: await getReview(ctx.deps, callerOf(ctx), reviewId) }),
+      );
     },
   }),
   approveReview: t.field({

@@ -4,6 +4,7 @@ import { callerOf } from '../../src/context.js';
 import { withIdempotency } from '../../src/services/idempotency.js';
 import { createScimToken, listScimTokens, revokeScimToken } from '../../src/services/scim/tokens.js';
 import { builder } from '../builder.js';
+import { changeOnceFor, replayedField } from '../change-once.js';
 
 const ScimTokenRef = builder.objectRef<ScimToken>('ScimToken').implement({
   description: "A bearer token with which a team's identity provider provisions its users over SCIM 2.0 (/scim/v2). Its secret is shown once, when it is created.",
@@ -27,8 +28,8 @@ const CreateScimTokenPayload = builder.objectRef<{ scimToken: ScimToken; secret:
   }),
 });
 
-const RevokeScimTokenPayload = builder.objectRef<{ scimToken: ScimToken }>('RevokeScimTokenPayload').implement({
-  fields: (t) => ({ scimToken: t.field({ type: ScimTokenRef, resolve: (p) => p.scimToken }) }),
+const RevokeScimTokenPayload = builder.objectRef<{ scimToken: ScimToken; replayed?: boolean }>('RevokeScimTokenPayload').implement({
+  fields: (t) => ({ scimToken: t.field({ type: ScimTokenRef, resolve: (p) => p.scimToken }), replayed: replayedField(t) }),
 });
 
 builder.queryFields((t) => ({
@@ -72,7 +73,15 @@ builder.mutationFields((t) => ({
     description: "Revokes a team's SCIM token (owners only): the identity provider's next request with it answers 401.",
     authScopes: { account: true },
     skipTypeScopes: true,
-    args: { teamId: t.arg.id({ required: true }), id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ scimToken: await revokeScimToken(ctx.deps, callerOf(ctx), String(args.teamId), String(args.id)) }),
+    args: { teamId: t.arg.id({ required: true }), id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_root, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'revokeScimToken',
+        args,
+        async () => ({ scimToken: await revokeScimToken(ctx.deps, callerOf(ctx), String(args.teamId), String(args.id)) }),
+        (p) => p.scimToken.id,
+        async (id) => ({ scimToken: await ctx.deps.db.scimToken.findUniqueOrThrow({ where: { id } }) }),
+      ),
   }),
 }));

@@ -12,6 +12,7 @@ import type { TaskAnalysis, TaskResult } from '../../src/services/tasks/task-res
 import type { GeneratedFile } from '../../src/agents/test-gen.js';
 import { callerOf } from '../../src/context.js';
 import { builder } from '../builder.js';
+import { changeOnceFor, replayedField } from '../change-once.js';
 import { connectionOf } from '../connection.js';
 import { TaskFilter, toTaskFilter } from './task-filter.js';
 
@@ -217,8 +218,8 @@ const ExecuteAgentTaskPayload = builder.objectRef<{ task: AgentTask; replayed: b
   }),
 });
 
-const CancelTaskPayload = builder.objectRef<{ task: AgentTask }>('CancelTaskPayload').implement({
-  fields: (t) => ({ task: t.field({ type: TaskRef, resolve: (p) => p.task }) }),
+const CancelTaskPayload = builder.objectRef<{ task: AgentTask; replayed?: boolean }>('CancelTaskPayload').implement({
+  fields: (t) => ({ task: t.field({ type: TaskRef, resolve: (p) => p.task }), replayed: replayedField(t) }),
 });
 
 builder.mutationFields((t) => ({
@@ -239,8 +240,16 @@ builder.mutationFields((t) => ({
     type: CancelTaskPayload,
     description: 'Cancels a queued or running task; TASK_NOT_CANCELLABLE when it already finished.',
     authScopes: { write: true },
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ task: await cancelTask(ctx.deps, callerOf(ctx), String(args.id)) }),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_root, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'cancelTask',
+        args,
+        async () => ({ task: await cancelTask(ctx.deps, callerOf(ctx), String(args.id)) }),
+        (p) => p.task.id,
+        async (taskId) => ({ task: await getTask(ctx.deps, callerOf(ctx), taskId) }),
+      ),
   }),
 }));
 

@@ -5,6 +5,7 @@ import { acceptInvitation, declineInvitation, inviteMember, listMyInvitations, l
 import { changeMemberRole, checkTeamRole, createTeam, deleteTeam, getTeam, listTeams, removeMember, updateTeam } from '../../src/services/teams.js';
 import { withIdempotency } from '../../src/services/idempotency.js';
 import { builder } from '../builder.js';
+import { changeOnceFor, replayedField } from '../change-once.js';
 import { connectionOf } from '../connection.js';
 import { UserRef } from './viewer.js';
 
@@ -75,9 +76,13 @@ builder.queryFields((t) => ({
 const TeamPayload = builder.objectRef<{ team: Team; replayed?: boolean }>('TeamPayload').implement({
   fields: (t) => ({ team: t.field({ type: TeamRef, resolve: (p) => p.team }), replayed: t.boolean({ resolve: (p) => p.replayed ?? false }) }),
 });
-const TeamMemberPayload = builder.objectRef<{ member: TeamMember }>('TeamMemberPayload').implement({
-  fields: (t) => ({ member: t.field({ type: TeamMemberRef, resolve: (p) => p.member }) }),
+const TeamMemberPayload = builder.objectRef<{ member: TeamMember; replayed?: boolean }>('TeamMemberPayload').implement({
+  fields: (t) => ({ member: t.field({ type: TeamMemberRef, resolve: (p) => p.member }), replayed: replayedField(t) }),
 });
+
+/** A membership as a replay needs it after it ended (removeTeamMember): JSON, its date as text. */
+const keptMember = (m: TeamMember) => ({ teamId: m.teamId, userId: m.userId, role: m.role, createdAt: m.createdAt.toISOString() });
+const recalledMember = (m: ReturnType<typeof keptMember>): TeamMember => ({ ...m, createdAt: new Date(m.createdAt) });
 const AddTeamMemberInput = builder.inputType('AddTeamMemberInput', {
   fields: (t) => ({
     userId: t.id({ description: 'The account to invite…' }),
@@ -139,14 +144,30 @@ builder.mutationFields((t) => ({
   updateTeam: t.field({
     type: TeamPayload,
     description: 'Renames a team (admin or owner).',
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: builder.inputType('UpdateTeamInput', { fields: (f) => ({ name: f.string() }) }), required: true }) },
-    resolve: async (_root, args, ctx) => ({ team: await updateTeam(ctx.deps, callerOf(ctx), String(args.id), args.input) }),
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: builder.inputType('UpdateTeamInput', { fields: (f) => ({ name: f.string() }) }), required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_root, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'updateTeam',
+        args,
+        async () => ({ team: await updateTeam(ctx.deps, callerOf(ctx), String(args.id), args.input) }),
+        (p) => p.team.id,
+        async (teamId) => ({ team: await getTeam(ctx.deps, callerOf(ctx), teamId) }),
+      ),
   }),
   deleteTeam: t.field({
     type: TeamPayload,
     description: 'Deletes a team and what it owns (owner only; refused while it has queued or running tasks).',
-    args: { id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ team: await deleteTeam(ctx.deps, callerOf(ctx), String(args.id)) }),
+    args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_root, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'deleteTeam',
+        args,
+        async () => ({ team: await deleteTeam(ctx.deps, callerOf(ctx), String(args.id)) }),
+        ({ team }) => ({ id: team.id, name: team.name, createdAt: team.createdAt.toISOString(), updatedAt: team.updatedAt.toISOString() }),
+        (team) => ({ team: { ...team, createdAt: new Date(team.createdAt), updatedAt: new Date(team.updatedAt) } }),
+      ),
   }),
   addTeamMember: t.field({
     type: InvitationPayload,
@@ -165,8 +186,16 @@ builder.mutationFields((t) => ({
   revokeTeamInvitation: t.field({
     type: InvitationPayload,
     description: 'Withdraws a pending invitation of a team (admin or owner).',
-    args: { teamId: t.arg.id({ required: true }), id: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ invitation: await revokeInvitation(ctx.deps, callerOf(ctx), String(args.teamId), String(args.id)) }),
+    args: { teamId: t.arg.id({ required: true }), id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_root, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'revokeTeamInvitation',
+        args,
+        async () => ({ invitation: await revokeInvitation(ctx.deps, callerOf(ctx), String(args.teamId), String(args.id)) }),
+        (p) => p.invitation.id,
+        async (id) => ({ invitation: await ctx.deps.db.teamInvitation.findUniqueOrThrow({ where: { id } }) }),
+      ),
   }),
   acceptTeamInvitation: t.field({
     type: InvitationPayload,
@@ -205,13 +234,29 @@ builder.mutationFields((t) => ({
   changeTeamMemberRole: t.field({
     type: TeamMemberPayload,
     description: "Changes a member's role; a team always keeps one owner.",
-    args: { teamId: t.arg.id({ required: true }), userId: t.arg.id({ required: true }), role: t.arg({ type: TeamRoleEnum, required: true }) },
-    resolve: async (_root, args, ctx) => ({ member: await changeMemberRole(ctx.deps, callerOf(ctx), String(args.teamId), String(args.userId), args.role) }),
+    args: { teamId: t.arg.id({ required: true }), userId: t.arg.id({ required: true }), role: t.arg({ type: TeamRoleEnum, required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_root, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'changeTeamMemberRole',
+        args,
+        async () => ({ member: await changeMemberRole(ctx.deps, callerOf(ctx), String(args.teamId), String(args.userId), args.role) }),
+        (p) => keptMember(p.member),
+        async ({ teamId, userId }) => ({ member: await ctx.deps.db.teamMember.findUniqueOrThrow({ where: { teamId_userId: { teamId, userId } } }) }),
+      ),
   }),
   removeTeamMember: t.field({
     type: TeamMemberPayload,
     description: 'Removes a member, or leaves the team when it is you; the last owner cannot leave.',
-    args: { teamId: t.arg.id({ required: true }), userId: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ member: await removeMember(ctx.deps, callerOf(ctx), String(args.teamId), String(args.userId)) }),
+    args: { teamId: t.arg.id({ required: true }), userId: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_root, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'removeTeamMember',
+        args,
+        async () => ({ member: await removeMember(ctx.deps, callerOf(ctx), String(args.teamId), String(args.userId)) }),
+        (p) => keptMember(p.member),
+        (kept) => ({ member: recalledMember(kept) }),
+      ),
   }),
 }));

@@ -28,6 +28,7 @@ import {
 } from '../../src/services/visualizations/visualizations.js';
 import { offsetAfter, offsetCursor } from '../../src/services/pagination.js';
 import { builder } from '../builder.js';
+import { changeOnceFor, replayedField, type BuilderTypes } from '../change-once.js';
 import { connectionOf } from '../connection.js';
 
 /** Links point at PUBLIC_URL (default http://HOST:PORT), never at the request's Host header, which the caller chooses. */
@@ -151,18 +152,26 @@ const CommitRef = builder.objectRef<CommitWithComments>('VisualizationCommit').i
   }),
 });
 
+/** The fields of a share link, for VisualizationShare and for what revokeShare answers. */
+const shareFields = <S extends VisualizationShare>(t: PothosSchemaTypes.ObjectFieldBuilder<BuilderTypes, S>) => ({
+  id: t.id({ resolve: (s) => s.id }),
+  visualizationId: t.id({ resolve: (s) => s.visualizationId }),
+  url: t.string({ resolve: (s, _a, ctx) => `${publicBase(ctx)}/share/${s.id}` }),
+  embedCode: t.string({ resolve: (s, _a, ctx) => embedCode(publicBase(ctx), s.id) }),
+  permissions: t.string({ resolve: (s) => s.permissions }),
+  createdAt: t.field({ type: 'DateTime', resolve: (s) => s.createdAt }),
+  expiresAt: t.field({ type: 'DateTime', resolve: (s) => s.expiresAt }),
+  revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.revokedAt }),
+});
+
 export const ShareRef = builder.objectRef<VisualizationShare>('VisualizationShare').implement({
   description: 'A read-only link that works without a credential until it expires or is revoked.',
-  fields: (t) => ({
-    id: t.exposeID('id'),
-    visualizationId: t.exposeID('visualizationId'),
-    url: t.string({ resolve: (s, _a, ctx) => `${publicBase(ctx)}/share/${s.id}` }),
-    embedCode: t.string({ resolve: (s, _a, ctx) => embedCode(publicBase(ctx), s.id) }),
-    permissions: t.exposeString('permissions'),
-    createdAt: t.field({ type: 'DateTime', resolve: (s) => s.createdAt }),
-    expiresAt: t.field({ type: 'DateTime', resolve: (s) => s.expiresAt }),
-    revokedAt: t.field({ type: 'DateTime', nullable: true, resolve: (s) => s.revokedAt }),
-  }),
+  fields: shareFields,
+});
+
+const RevokedShareRef = builder.objectRef<VisualizationShare & { replayed?: boolean }>('RevokedVisualizationShare').implement({
+  description: 'The share link revokeShare ended (the fields of VisualizationShare), and whether the answer was a replay.',
+  fields: (t) => ({ ...shareFields(t), replayed: replayedField(t) }),
 });
 
 function embedCode(base: string, id: string): string {
@@ -393,10 +402,22 @@ builder.mutationFields((t) => ({
     },
   }),
   revokeShare: t.field({
-    type: ShareRef,
+    type: RevokedShareRef,
     description: 'Ends a share link at once.',
-    args: { id: t.arg.id({ required: true }), visualizationId: t.arg.id({ description: 'When given, only a share of this visualization (else RESOURCE_NOT_FOUND).' }) },
-    resolve: (_r, args, ctx) => revokeShare(ctx.deps, callerOf(ctx), String(args.id), args.visualizationId == null ? null : String(args.visualizationId)),
+    args: {
+      id: t.arg.id({ required: true }),
+      visualizationId: t.arg.id({ description: 'When given, only a share of this visualization (else RESOURCE_NOT_FOUND).' }),
+      idempotencyKey: t.arg.string(),
+    },
+    resolve: (_r, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'revokeShare',
+        args,
+        () => revokeShare(ctx.deps, callerOf(ctx), String(args.id), args.visualizationId == null ? null : String(args.visualizationId)),
+        (share) => share.id,
+        (id) => ctx.deps.db.visualizationShare.findUniqueOrThrow({ where: { id } }),
+      ),
   }),
 }));
 

@@ -1,6 +1,5 @@
 // webhook endpoints of projects, their deliveries and attempts.
 import { callerOf } from '../../src/context.js';
-import { changeOnce } from '../../src/services/idempotency.js';
 import type { Notification, Webhook, WebhookAttempt, WebhookDelivery } from '../../src/generated/prisma/client.js';
 import { listNotifications } from '../../src/services/webhooks/notify.js';
 import { WEBHOOK_EVENT_TYPES } from '../../src/services/webhooks/events.js';
@@ -19,6 +18,7 @@ import {
   updateWebhook,
 } from '../../src/services/webhooks/endpoints.js';
 import { builder } from '../builder.js';
+import { changeOnceFor, replayedField } from '../change-once.js';
 import { connectionOf } from '../connection.js';
 
 const WebhookAttemptRef = builder.objectRef<WebhookAttempt>('WebhookAttempt').implement({
@@ -174,11 +174,11 @@ const WithSecret = builder.objectRef<{ webhook: Webhook; secret: string; replaye
     replayed: t.boolean({ resolve: (p) => p.replayed ?? false }),
   }),
 });
-const UpdatePayload = builder.objectRef<{ webhook: Webhook; redelivered: number }>('UpdateWebhookPayload').implement({
-  fields: (t) => ({ webhook: t.field({ type: WebhookRef, resolve: (p) => p.webhook }), redelivered: t.exposeInt('redelivered') }),
+const UpdatePayload = builder.objectRef<{ webhook: Webhook; redelivered: number; replayed?: boolean }>('UpdateWebhookPayload').implement({
+  fields: (t) => ({ webhook: t.field({ type: WebhookRef, resolve: (p) => p.webhook }), redelivered: t.exposeInt('redelivered'), replayed: replayedField(t) }),
 });
 const DeletePayload = builder.objectRef<{ id: string; replayed?: boolean }>('DeleteWebhookPayload').implement({
-  fields: (t) => ({ id: t.exposeID('id'), replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing ran again).', resolve: (p) => p.replayed ?? false }) }),
+  fields: (t) => ({ id: t.exposeID('id'), replayed: replayedField(t) }),
 });
 const DeliveryPayload = builder.objectRef<{ delivery: WebhookDelivery; replayed?: boolean }>('WebhookDeliveryPayload').implement({
   fields: (t) => ({ delivery: t.field({ type: WebhookDeliveryRef, resolve: (p) => p.delivery }), replayed: t.boolean({ resolve: (p) => p.replayed ?? false }) }),
@@ -196,17 +196,26 @@ builder.mutationFields((t) => ({
   }),
   updateWebhook: t.field({
     type: UpdatePayload,
-    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookInput, required: true }) },
-    resolve: (_r, args, ctx) => updateWebhook(ctx.deps, callerOf(ctx), String(args.id), args.input),
+    args: { id: t.arg.id({ required: true }), input: t.arg({ type: UpdateWebhookInput, required: true }), idempotencyKey: t.arg.string() },
+    resolve: (_r, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'updateWebhook',
+        args,
+        () => updateWebhook(ctx.deps, callerOf(ctx), String(args.id), args.input),
+        (p) => ({ id: p.webhook.id, redelivered: p.redelivered }),
+        async ({ id, redelivered }) => ({ webhook: await getWebhook(ctx.deps, callerOf(ctx), id), redelivered }),
+      ),
   }),
   deleteWebhook: t.field({
     type: DeletePayload,
     args: { id: t.arg.id({ required: true }), idempotencyKey: t.arg.string() },
-    resolve: (_r, { id, idempotencyKey }, ctx) =>
-      changeOnce(
-        ctx.deps.db,
-        { principalId: callerOf(ctx).userId, key: idempotencyKey, operation: 'deleteWebhook', request: { id: String(id) } },
-        async () => ({ id: (await deleteWebhook(ctx.deps, callerOf(ctx), String(id))).id }),
+    resolve: (_r, args, ctx) =>
+      changeOnceFor(
+        ctx,
+        'deleteWebhook',
+        args,
+        async () => ({ id: (await deleteWebhook(ctx.deps, callerOf(ctx), String(args.id))).id }),
         (p) => p.id,
         (webhookId) => ({ id: webhookId }),
       ),

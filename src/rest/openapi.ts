@@ -151,7 +151,7 @@ const IDEMPOTENCY_KEY = {
   name: 'Idempotency-Key',
   in: 'header',
   required: false,
-  description: 'Same key and same body within 24 hours: the first result; a different body: 409 idempotency_conflict.',
+  description: 'Same key and same request (path and body) within 24 hours: the first result; another request with the key: 409 idempotency_conflict.',
   schema: { type: 'string', maxLength: 255 },
 };
 const headerName = (h: keyof typeof HEADERS) => h.replace(/-/g, '');

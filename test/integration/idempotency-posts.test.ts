@@ -4,11 +4,13 @@
  * runs twice; another body with the key is 409 idempotency_conflict) or named with the test file
  * that does the same for it, so a new POST route fails this file until it is covered. Routes that
  * issue tokens answer a repeat with 409 (tokens are handed out once), and logout's repeat is 401.
+ * The PATCH and DELETE routes and their mutations are exercised in idempotency-changes.test.ts.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { restRoutes } from '../../src/rest/v1/index.js';
-import { graphql, restClient, type HttpResult } from '../helpers/client.js';
+import { restClient } from '../helpers/client.js';
 import { vulnerableJs } from '../helpers/fixtures.js';
+import { expectIdempotencyConflict, expectRepeatsReplayed } from '../helpers/idempotency.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
 let sys: TestSystem;
@@ -133,28 +135,13 @@ it('every POST route of the table is exercised here or named with the file that 
   expect(uncovered).toEqual([]);
 });
 
-const sameAnswer = (a: HttpResult, b: HttpResult) => {
-  expect(b.status).toBe(a.status);
-  expect(b.body).toEqual(a.body);
-};
-
 describe.each(Object.keys(cases))('%s with an Idempotency-Key', (route) => {
   it('a concurrent and a later repeat answer the first result (Idempotent-Replayed: true); another request with the key is 409', async () => {
     const c = await cases[route]();
     const k = key();
-    const [a, b] = await Promise.all([post(c.api, c.path, c.body, k), post(c.api, c.path, c.body, k)]);
-    expect(a.status, JSON.stringify(a.body)).toBeLessThan(300);
-    sameAnswer(a, b);
-    expect([a.headers.get('idempotent-replayed'), b.headers.get('idempotent-replayed')].filter(Boolean)).toEqual(['true']);
-    const later = await post(c.api, c.path, c.body, k);
-    sameAnswer(a, later);
-    expect(later.headers.get('idempotent-replayed')).toBe('true');
+    await expectRepeatsReplayed(() => post(c.api, c.path, c.body, k));
     await c.ranOnce?.();
-    if (c.other) {
-      const conflict = await post(c.api, c.other.path, c.other.body, k);
-      expect(conflict.status).toBe(409);
-      expect(conflict.body.error).toMatchObject({ code: 'idempotency_conflict', message: expect.any(String) });
-    }
+    if (c.other) expectIdempotencyConflict(await post(c.api, c.other.path, c.other.body, k));
   });
 });
 
@@ -225,28 +212,5 @@ describe('routes that issue tokens', () => {
     const repeat = await send();
     expect(repeat.status).toBe(409);
     expect(repeat.body).toMatchObject({ error: 'idempotency_conflict', error_description: expect.stringContaining('once') });
-  });
-});
-
-describe('idempotencyKey on mutations behind DELETE routes', () => {
-  it('a repeated deleteProject or revokeApiKey with the same key answers the first payload, replayed', async () => {
-    const { apiKey, api } = await user();
-    const project = (await api.post('/v1/projects', { name: unique('doomed') })).body;
-    const del = 'mutation($id: ID!, $key: String) { deleteProject(id: $id, idempotencyKey: $key) { deletedProjectId name replayed } }';
-    const k = key();
-    const first = await graphql(sys.url, apiKey, del, { id: project.id, key: k });
-    expect(first.body.data.deleteProject).toEqual({ deletedProjectId: project.id, name: project.name, replayed: false });
-    const again = await graphql(sys.url, apiKey, del, { id: project.id, key: k });
-    expect(again.body.data.deleteProject).toEqual({ deletedProjectId: project.id, name: project.name, replayed: true });
-    const without = await graphql(sys.url, apiKey, del, { id: project.id });
-    expect(without.body.errors?.[0].extensions.code).toBe('RESOURCE_NOT_FOUND');
-    const other = await graphql(sys.url, apiKey, del, { id: 'prj_other', key: k });
-    expect(other.body.errors?.[0].extensions.code).toBe('IDEMPOTENCY_CONFLICT');
-
-    const spare = (await api.post('/v1/keys', { name: unique('spare') })).body;
-    const revoke = 'mutation($id: ID!, $key: String) { revokeApiKey(id: $id, idempotencyKey: $key) { apiKey { id } replayed } }';
-    const rk = key();
-    expect((await graphql(sys.url, apiKey, revoke, { id: spare.id, key: rk })).body.data.revokeApiKey).toEqual({ apiKey: { id: spare.id }, replayed: false });
-    expect((await graphql(sys.url, apiKey, revoke, { id: spare.id, key: rk })).body.data.revokeApiKey).toEqual({ apiKey: { id: spare.id }, replayed: true });
   });
 });

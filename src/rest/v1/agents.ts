@@ -285,15 +285,16 @@ export const agentRoutes = [
     summary: 'Cancel a queued or running task',
     tag: 'Agents',
     successStatus: 200,
+    idempotent: true,
     params: TaskIdParams,
     response: z.object({ success: z.boolean(), task_id: z.string(), status: z.literal('cancelled') }),
     errors: ['task_not_cancellable'],
     document: graphql(`
-  mutation CancelTask($id: ID!) {
-    cancelTask(id: $id) { task { id status } }
+  mutation CancelTask($id: ID!, $idempotencyKey: String) {
+    cancelTask(id: $id, idempotencyKey: $idempotencyKey) { replayed task { id status } }
   }
 `),
-    variables: ({ params }) => ({ id: params.task_id }),
+    variables: ({ params, headers }) => ({ id: params.task_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => ({ success: true, task_id: data.cancelTask.task.id, status: 'cancelled' as const }),
   }),
 ];

@@ -106,10 +106,11 @@ export const keyRoutes = [
     summary: 'Revoke an API key; the next request with it answers 401',
     tag: 'Keys',
     successStatus: 200,
+    idempotent: true,
     params: z.object({ key_id: z.string() }),
     response: ApiKeyJson,
-    document: graphql(`mutation RevokeApiKey($id: ID!) { revokeApiKey(id: $id) { apiKey { ...RestApiKey } } }`, [ApiKeyFields]),
-    variables: ({ params }) => ({ id: params.key_id }),
+    document: graphql(`mutation RevokeApiKey($id: ID!, $idempotencyKey: String) { revokeApiKey(id: $id, idempotencyKey: $idempotencyKey) { replayed apiKey { ...RestApiKey } } }`, [ApiKeyFields]),
+    variables: ({ params, headers }) => ({ id: params.key_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => apiKeyJson(data.revokeApiKey.apiKey),
   }),
 ];

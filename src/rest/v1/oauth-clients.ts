@@ -98,10 +98,11 @@ export const oauthClientRoutes = [
     summary: 'Revoke an OAuth client; its tokens stop working at once',
     tag: 'OAuth',
     successStatus: 200,
+    idempotent: true,
     params: z.object({ client_id: z.string() }),
     response: ClientJson,
-    document: graphql(`mutation RevokeOAuthClient($id: ID!) { revokeOAuthClient(id: $id) { client { ...RestOAuthClient } } }`, [OauthClientFields]),
-    variables: ({ params }) => ({ id: params.client_id }),
+    document: graphql(`mutation RevokeOAuthClient($id: ID!, $idempotencyKey: String) { revokeOAuthClient(id: $id, idempotencyKey: $idempotencyKey) { replayed client { ...RestOAuthClient } } }`, [OauthClientFields]),
+    variables: ({ params, headers }) => ({ id: params.client_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => clientJson(data.revokeOAuthClient.client),
   }),
 ];

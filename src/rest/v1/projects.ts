@@ -217,19 +217,21 @@ export const projectRoutes = [
     summary: 'Change a project\'s configuration (fields left out keep their value; repository_url null removes it)',
     tag: 'Projects',
     successStatus: 200,
+    idempotent: true,
     params: IdParams,
     body: z.object({ name: z.string().optional(), ...configBody, repository_url: z.string().nullable().optional() }).strict(),
     response: ProjectJson,
     document: graphql(`
-  mutation UpdateProject($id: ID!, $input: UpdateProjectInput!) {
-    updateProject(id: $id, input: $input) { project { ...RestProject } }
+  mutation UpdateProject($id: ID!, $input: UpdateProjectInput!, $idempotencyKey: String) {
+    updateProject(id: $id, input: $input, idempotencyKey: $idempotencyKey) { replayed project { ...RestProject } }
   }
 `, [ProjectFields]),
-    variables: ({ params, body }) => ({
+    variables: ({ params, body, headers }) => ({
       id: params.project_id,
       input: {
         ...projectSettings(body),
       },
+      idempotencyKey: idempotencyKey(headers),
     }),
     reply: (data) => projectJson(data.updateProject.project),
   }),
@@ -240,14 +242,15 @@ export const projectRoutes = [
     summary: 'Delete a project and its index; a running index run is cancelled',
     tag: 'Projects',
     successStatus: 200,
+    idempotent: true,
     params: IdParams,
     response: z.object({ id: z.string(), object: z.literal('project'), deleted: z.literal(true) }),
     document: graphql(`
-  mutation DeleteProject($id: ID!) {
-    deleteProject(id: $id) { deletedProjectId }
+  mutation DeleteProject($id: ID!, $idempotencyKey: String) {
+    deleteProject(id: $id, idempotencyKey: $idempotencyKey) { replayed deletedProjectId }
   }
 `),
-    variables: ({ params }) => ({ id: params.project_id }),
+    variables: ({ params, headers }) => ({ id: params.project_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => ({ id: data.deleteProject.deletedProjectId, object: 'project' as const, deleted: true as const }),
   }),
   defineRoute({

@@ -303,6 +303,7 @@ export const reviewRoutes = [
     summary: 'Change the title, metadata and per-issue status (open, dismissed, resolved); findings never change',
     tag: 'Reviews',
     successStatus: 200,
+    idempotent: true,
     params: IdParams,
     body: z
       .object({
@@ -314,17 +315,18 @@ export const reviewRoutes = [
     response: ReviewJson,
     errors: ['permission_denied'],
     document: graphql(`
-  mutation UpdateReview($id: ID!, $input: UpdateReviewInput!) {
-    updateReview(id: $id, input: $input) { review { ...RestReview issues { ...RestReviewIssue } } }
+  mutation UpdateReview($id: ID!, $input: UpdateReviewInput!, $idempotencyKey: String) {
+    updateReview(id: $id, input: $input, idempotencyKey: $idempotencyKey) { replayed review { ...RestReview issues { ...RestReviewIssue } } }
   }
 `, [ReviewFields, ReviewIssueFields]),
-    variables: ({ params, body }) => ({
+    variables: ({ params, body, headers }) => ({
       id: params.review_id,
       input: {
         ...(body.title !== undefined ? { title: body.title } : {}),
         ...(body.metadata !== undefined ? { metadata: Object.entries(body.metadata).map(([key, value]) => ({ key, value })) } : {}),
         ...(body.issues !== undefined ? { issues: body.issues } : {}),
       },
+      idempotencyKey: idempotencyKey(headers),
     }),
     reply: (data) => reviewJson(data.updateReview.review),
   }),

@@ -77,14 +77,15 @@ export const scimTokenRoutes = [
     summary: "Revoke a team's SCIM token (owners only); the identity provider's next request with it answers 401",
     tag: 'Teams',
     successStatus: 200,
+    idempotent: true,
     params: z.object({ team_id: z.string(), token_id: z.string() }),
     response: ScimTokenJson,
     document: graphql(`
-  mutation RevokeScimToken($teamId: ID!, $id: ID!) {
-    revokeScimToken(teamId: $teamId, id: $id) { scimToken { ...RestScimToken } }
+  mutation RevokeScimToken($teamId: ID!, $id: ID!, $idempotencyKey: String) {
+    revokeScimToken(teamId: $teamId, id: $id, idempotencyKey: $idempotencyKey) { replayed scimToken { ...RestScimToken } }
   }
 `, [ScimTokenFields]),
-    variables: ({ params }) => ({ teamId: params.team_id, id: params.token_id }),
+    variables: ({ params, headers }) => ({ teamId: params.team_id, id: params.token_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => scimTokenJson(data.revokeScimToken.scimToken),
   }),
 ];

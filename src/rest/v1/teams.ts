@@ -93,11 +93,12 @@ export const teamRoutes = [
     summary: 'Rename a team (admin or owner)',
     tag: 'Teams',
     successStatus: 200,
+    idempotent: true,
     params: TeamIdParams,
     body: z.object({ name: z.string().optional() }).strict(),
     response: TeamJson,
-    document: graphql(`mutation UpdateTeam($id: ID!, $input: UpdateTeamInput!) { updateTeam(id: $id, input: $input) { team { ...RestTeam } } }`, [TeamFields]),
-    variables: ({ params, body }) => ({ id: params.team_id, input: body }),
+    document: graphql(`mutation UpdateTeam($id: ID!, $input: UpdateTeamInput!, $idempotencyKey: String) { updateTeam(id: $id, input: $input, idempotencyKey: $idempotencyKey) { replayed team { ...RestTeam } } }`, [TeamFields]),
+    variables: ({ params, body, headers }) => ({ id: params.team_id, input: body, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => teamJson(data.updateTeam.team),
   }),
   defineRoute({
@@ -107,11 +108,12 @@ export const teamRoutes = [
     summary: 'Delete a team and what it owns (owner only)',
     tag: 'Teams',
     successStatus: 200,
+    idempotent: true,
     params: TeamIdParams,
     response: z.object({ id: z.string(), object: z.literal('team'), deleted: z.literal(true) }),
     errors: ['team_has_active_tasks'],
-    document: graphql(`mutation DeleteTeam($id: ID!) { deleteTeam(id: $id) { team { id } } }`),
-    variables: ({ params }) => ({ id: params.team_id }),
+    document: graphql(`mutation DeleteTeam($id: ID!, $idempotencyKey: String) { deleteTeam(id: $id, idempotencyKey: $idempotencyKey) { replayed team { id } } }`),
+    variables: ({ params, headers }) => ({ id: params.team_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => ({ id: data.deleteTeam.team.id, object: 'team' as const, deleted: true as const }),
   }),
   defineRoute({
@@ -121,16 +123,17 @@ export const teamRoutes = [
     summary: "Change a member's role (a team keeps at least one owner)",
     tag: 'Teams',
     successStatus: 200,
+    idempotent: true,
     params: MemberParams,
     body: z.object({ role }).strict(),
     response: MemberJson,
     errors: ['last_owner'],
     document: graphql(`
-  mutation ChangeTeamMemberRole($teamId: ID!, $userId: ID!, $role: TeamRole!) {
-    changeTeamMemberRole(teamId: $teamId, userId: $userId, role: $role) { member { ...RestTeamMember } }
+  mutation ChangeTeamMemberRole($teamId: ID!, $userId: ID!, $role: TeamRole!, $idempotencyKey: String) {
+    changeTeamMemberRole(teamId: $teamId, userId: $userId, role: $role, idempotencyKey: $idempotencyKey) { replayed member { ...RestTeamMember } }
   }
 `, [TeamMemberFields]),
-    variables: ({ params, body }) => ({ teamId: params.team_id, userId: params.user_id, role: upper(body.role) }),
+    variables: ({ params, body, headers }) => ({ teamId: params.team_id, userId: params.user_id, role: upper(body.role), idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => memberJson(data.changeTeamMemberRole.member),
   }),
   defineRoute({
@@ -140,11 +143,12 @@ export const teamRoutes = [
     summary: 'Remove a member, or leave when it is you (the last owner cannot leave)',
     tag: 'Teams',
     successStatus: 200,
+    idempotent: true,
     params: MemberParams,
     response: z.object({ user_id: z.string(), role: z.enum(TEAM_ROLES), removed: z.literal(true) }),
     errors: ['last_owner'],
-    document: graphql(`mutation RemoveTeamMember($teamId: ID!, $userId: ID!) { removeTeamMember(teamId: $teamId, userId: $userId) { member { userId role } } }`),
-    variables: ({ params }) => ({ teamId: params.team_id, userId: params.user_id }),
+    document: graphql(`mutation RemoveTeamMember($teamId: ID!, $userId: ID!, $idempotencyKey: String) { removeTeamMember(teamId: $teamId, userId: $userId, idempotencyKey: $idempotencyKey) { replayed member { userId role } } }`),
+    variables: ({ params, headers }) => ({ teamId: params.team_id, userId: params.user_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => ({ user_id: data.removeTeamMember.member.userId, role: lower(data.removeTeamMember.member.role), removed: true as const }),
   }),
 ];

@@ -446,14 +446,15 @@ export const visualizationRoutes = [
     summary: 'End a share link at once (as GraphQL revokeShare)',
     tag: 'Visualization',
     successStatus: 200,
+    idempotent: true,
     params: z.object({ visualization_id: z.string(), share_id: z.string() }),
     response: z.object({ share_id: z.string(), url: z.string(), expires_at: z.iso.datetime(), permissions: z.string(), revoked_at: z.iso.datetime() }),
     document: graphql(`
-  mutation RevokeVisualizationShare($id: ID!, $visualizationId: ID!) {
-    revokeShare(id: $id, visualizationId: $visualizationId) { id url permissions expiresAt revokedAt }
+  mutation RevokeVisualizationShare($id: ID!, $visualizationId: ID!, $idempotencyKey: String) {
+    revokeShare(id: $id, visualizationId: $visualizationId, idempotencyKey: $idempotencyKey) { replayed id url permissions expiresAt revokedAt }
   }
 `),
-    variables: ({ params }) => ({ id: params.share_id, visualizationId: params.visualization_id }),
+    variables: ({ params, headers }) => ({ id: params.share_id, visualizationId: params.visualization_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => {
       const s = data.revokeShare;
       return { share_id: s.id, url: s.url, expires_at: s.expiresAt, permissions: s.permissions, revoked_at: present(s.revokedAt, 'the revocation time') };

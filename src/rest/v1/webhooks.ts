@@ -171,6 +171,7 @@ export const webhookRoutes = [
     summary: 'Change the URL, events or description; disable or enable it (redeliver_missed: also send what it missed)',
     tag: 'Webhooks',
     successStatus: 200,
+    idempotent: true,
     params: IdParams,
     body: z
       .object({
@@ -182,10 +183,11 @@ export const webhookRoutes = [
       })
       .strict(),
     response: WebhookJson.extend({ redelivered: z.number().int().describe('Deliveries started again by redeliver_missed.') }),
-    document: graphql(`mutation UpdateWebhook($id: ID!, $input: UpdateWebhookInput!) { updateWebhook(id: $id, input: $input) { redelivered webhook { ...RestWebhook } } }`, [WebhookFields]),
-    variables: ({ params, body }) => ({
+    document: graphql(`mutation UpdateWebhook($id: ID!, $input: UpdateWebhookInput!, $idempotencyKey: String) { updateWebhook(id: $id, input: $input, idempotencyKey: $idempotencyKey) { replayed redelivered webhook { ...RestWebhook } } }`, [WebhookFields]),
+    variables: ({ params, body, headers }) => ({
       id: params.webhook_id,
       input: { url: body.url, eventTypes: body.events, description: body.description, enabled: body.enabled, redeliverMissed: body.redeliver_missed },
+      idempotencyKey: idempotencyKey(headers),
     }),
     reply: (data) => ({ ...webhookJson(data.updateWebhook.webhook), redelivered: data.updateWebhook.redelivered }),
   }),
@@ -196,10 +198,11 @@ export const webhookRoutes = [
     summary: 'Delete a webhook and its delivery history',
     tag: 'Webhooks',
     successStatus: 200,
+    idempotent: true,
     params: IdParams,
     response: z.object({ id: z.string(), object: z.literal('webhook'), deleted: z.literal(true) }),
-    document: graphql(`mutation DeleteWebhook($id: ID!) { deleteWebhook(id: $id) { id } }`),
-    variables: ({ params }) => ({ id: params.webhook_id }),
+    document: graphql(`mutation DeleteWebhook($id: ID!, $idempotencyKey: String) { deleteWebhook(id: $id, idempotencyKey: $idempotencyKey) { replayed id } }`),
+    variables: ({ params, headers }) => ({ id: params.webhook_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => ({ id: data.deleteWebhook.id, object: 'webhook' as const, deleted: true as const }),
   }),
   defineRoute({
