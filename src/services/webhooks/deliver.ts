@@ -39,10 +39,19 @@ export function loadDelivery(deps: Pick<ServiceDeps, 'db'>, deliveryId: string):
   return deps.db.webhookDelivery.findUnique({ where: { id: deliveryId }, include: { webhook: true, event: true } });
 }
 
-/** Sends the request of one attempt to the endpoint and records it (no state change besides the attempt row). */
-export async function sendAttempt(deps: Deps, delivery: LoadedDelivery, number: number): Promise<WebhookAttempt> {
+/** What an attempt sends: the delivery, its endpoint's url and secrets, its event. */
+type SendableDelivery = Pick<WebhookDelivery, 'id'> & {
+  webhook: Pick<Webhook, 'url' | 'secretEncrypted' | 'previousSecretEncrypted' | 'previousSecretExpiresAt'>;
+  event: Pick<WebhookEvent, 'id' | 'type' | 'resourceId' | 'createdAt' | 'data'>;
+};
+
+/**
+ * Sends the request of one attempt to the endpoint and records it (no state change besides the
+ * attempt row). `known: 'absent'` when the caller has just read that the attempt is not recorded.
+ */
+export async function sendAttempt(deps: Deps, delivery: SendableDelivery, number: number, known?: 'absent'): Promise<Pick<WebhookAttempt, 'statusCode' | 'succeeded'>> {
   const deliveryId = delivery.id;
-  const existing = await deps.db.webhookAttempt.findUnique({ where: { deliveryId_number: { deliveryId, number } } });
+  const existing = known === 'absent' ? null : await deps.db.webhookAttempt.findUnique({ where: { deliveryId_number: { deliveryId, number } } });
   if (existing) return existing;
   const body = payloadOf(delivery.event);
   const timestamp = Math.floor(Date.now() / 1000);
@@ -68,6 +77,89 @@ const OWNER_LOST_ACCESS = {
   message: "Not sent: the account that created this endpoint can no longer see the event's project or team (it left the team, or the resource changed hands). A member who can see it should create the endpoint again.",
 };
 
+/** Everything an attempt reads, in one query: the delivery, endpoint, event, what the endpoint's owner may see, the attempt if recorded. */
+interface AttemptContext extends SendableDelivery {
+  status: string;
+  webhook: SendableDelivery['webhook'] & Pick<Webhook, 'id' | 'enabled' | 'createdById' | 'projectId'>;
+  event: SendableDelivery['event'] & Pick<WebhookEvent, 'projectId' | 'teamId' | 'ownerId'>;
+  /** The endpoint's project (null: deleted), and whether the endpoint's owner is in its team and in the event's team. */
+  project: { ownerId: string; teamId: string | null; ownerInTeam: boolean } | null;
+  ownerInEventTeam: boolean;
+  /** Attempt `number` when already recorded. */
+  recorded: Pick<WebhookAttempt, 'statusCode' | 'succeeded'> | null;
+}
+
+async function loadAttemptContext(deps: Pick<ServiceDeps, 'db'>, deliveryId: string, number: number): Promise<AttemptContext | null> {
+  const [row] = await deps.db.$queryRaw<
+    Array<{
+      status: string;
+      webhook_id: string;
+      enabled: boolean;
+      url: string;
+      secret_encrypted: string;
+      previous_secret_encrypted: string | null;
+      previous_secret_expires_at: Date | null;
+      created_by_id: string;
+      webhook_project_id: string;
+      event_id: string;
+      type: string;
+      resource_id: string;
+      created_at: Date;
+      data: WebhookEvent['data'];
+      event_project_id: string | null;
+      event_team_id: string | null;
+      event_owner_id: string | null;
+      project_owner_id: string | null;
+      project_team_id: string | null;
+      owner_in_project_team: boolean;
+      owner_in_event_team: boolean;
+      attempt_status_code: number | null;
+      attempt_succeeded: boolean | null;
+    }>
+  >`
+    SELECT d.status, w.id AS webhook_id, w.enabled, w.url, w.secret_encrypted, w.previous_secret_encrypted, w.previous_secret_expires_at,
+           w.created_by_id, w.project_id AS webhook_project_id,
+           e.id AS event_id, e.type, e.resource_id, e.created_at, e.data, e.project_id AS event_project_id, e.team_id AS event_team_id, e.owner_id AS event_owner_id,
+           p.owner_id AS project_owner_id, p.team_id AS project_team_id,
+           EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = p.team_id AND m.user_id = w.created_by_id) AS owner_in_project_team,
+           EXISTS (SELECT 1 FROM team_members m WHERE m.team_id = e.team_id AND m.user_id = w.created_by_id) AS owner_in_event_team,
+           a.status_code AS attempt_status_code, a.succeeded AS attempt_succeeded
+      FROM webhook_deliveries d
+      JOIN webhooks w ON w.id = d.webhook_id
+      JOIN webhook_events e ON e.id = d.event_id
+      LEFT JOIN projects p ON p.id = w.project_id
+      LEFT JOIN webhook_attempts a ON a.delivery_id = d.id AND a.number = ${number}
+     WHERE d.id = ${deliveryId}`;
+  if (!row) return null;
+  return {
+    id: deliveryId,
+    status: row.status,
+    webhook: {
+      id: row.webhook_id,
+      enabled: row.enabled,
+      url: row.url,
+      secretEncrypted: row.secret_encrypted,
+      previousSecretEncrypted: row.previous_secret_encrypted,
+      previousSecretExpiresAt: row.previous_secret_expires_at,
+      createdById: row.created_by_id,
+      projectId: row.webhook_project_id,
+    },
+    event: {
+      id: row.event_id,
+      type: row.type,
+      resourceId: row.resource_id,
+      createdAt: row.created_at,
+      data: row.data,
+      projectId: row.event_project_id,
+      teamId: row.event_team_id,
+      ownerId: row.event_owner_id,
+    },
+    project: row.project_owner_id === null ? null : { ownerId: row.project_owner_id, teamId: row.project_team_id, ownerInTeam: row.owner_in_project_team },
+    ownerInEventTeam: row.owner_in_event_team,
+    recorded: row.attempt_succeeded === null ? null : { statusCode: row.attempt_status_code, succeeded: row.attempt_succeeded },
+  };
+}
+
 /**
  * Whether the endpoint's owner (the account that created it) may still see what the event is
  * about, checked when the event is sent: membership and ownership change after events are queued,
@@ -75,15 +167,12 @@ const OWNER_LOST_ACCESS = {
  * they left behind. The endpoint's project must be theirs (personal) or their team's; an event
  * without a project must be of a team they belong to, or their own.
  */
-async function ownerMaySee(deps: Pick<ServiceDeps, 'db'>, delivery: LoadedDelivery): Promise<boolean> {
-  const ownerId = delivery.webhook.createdById;
-  const isMember = async (teamId: string) => !!(await deps.db.teamMember.findUnique({ where: { teamId_userId: { teamId, userId: ownerId } }, select: { userId: true } }));
-  const project = await deps.db.project.findUnique({ where: { id: delivery.webhook.projectId }, select: { ownerId: true, teamId: true } });
+function ownerMaySee({ webhook, event, project, ownerInEventTeam }: AttemptContext): boolean {
+  const ownerId = webhook.createdById;
   if (!project) return false;
-  if (project.teamId ? !(await isMember(project.teamId)) : project.ownerId !== ownerId) return false;
-  const { event } = delivery;
-  if (event.projectId) return event.projectId === delivery.webhook.projectId;
-  if (event.teamId) return event.teamId === project.teamId || (await isMember(event.teamId));
+  if (project.teamId ? !project.ownerInTeam : project.ownerId !== ownerId) return false;
+  if (event.projectId) return event.projectId === webhook.projectId;
+  if (event.teamId) return event.teamId === project.teamId || ownerInEventTeam;
   return event.ownerId === null || event.ownerId === ownerId;
 }
 
@@ -93,13 +182,13 @@ async function ownerMaySee(deps: Pick<ServiceDeps, 'db'>, delivery: LoadedDelive
  * stop; one whose endpoint owner may no longer see the event ends `skipped`, with the reason.
  */
 export async function attemptDelivery(deps: Deps, input: { deliveryId: string; number: number; nextDelayMs: number | null }): Promise<AttemptOutcome> {
-  const delivery = await loadDelivery(deps, input.deliveryId);
+  const delivery = await loadAttemptContext(deps, input.deliveryId, input.number);
   if (!delivery || delivery.status !== 'pending') return 'stopped';
   if (!delivery.webhook.enabled) {
     await deps.db.webhookDelivery.updateMany({ where: { id: delivery.id, status: 'pending' }, data: { status: 'missed', nextAttemptAt: null } });
     return 'stopped';
   }
-  if (!(await ownerMaySee(deps, delivery))) {
+  if (!ownerMaySee(delivery)) {
     await deps.db.webhookDelivery.updateMany({
       where: { id: delivery.id, status: 'pending' },
       data: { status: 'skipped', error: OWNER_LOST_ACCESS, completedAt: new Date(), nextAttemptAt: null },
@@ -107,7 +196,7 @@ export async function attemptDelivery(deps: Deps, input: { deliveryId: string; n
     deps.logger.info({ webhookId: delivery.webhook.id, deliveryId: delivery.id, ownerId: delivery.webhook.createdById }, 'webhook delivery skipped: its endpoint owner may no longer see the event');
     return 'stopped';
   }
-  const attempt = await sendAttempt(deps, delivery, input.number);
+  const attempt = delivery.recorded ?? (await sendAttempt(deps, delivery, input.number, 'absent'));
   const outcome = outcomeOf(attempt);
   metrics.webhookDeliveries.inc({ outcome, attempt: attemptLabel(input.number) });
   if (outcome === 'succeeded') metrics.webhookLatency.observe((Date.now() - delivery.event.createdAt.getTime()) / 1000);

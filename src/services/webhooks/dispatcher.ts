@@ -1,6 +1,6 @@
 /**
- * Starts a delivery workflow for each pending delivery row: at once when a delivery is announced on
- * the bus, and from a sweep (at start-up and every WEBHOOK_SWEEP_SECONDS) for rows whose
+ * Starts a delivery workflow for each pending delivery row: at once when a delivery is recorded in
+ * this process or announced on the bus, and from a sweep (at start-up and every WEBHOOK_SWEEP_SECONDS) for rows whose
  * announcement was lost (the process died between commit and start). The workflow id is the
  * delivery id and a second start is rejected, so starting twice never delivers twice.
  * Also keeps the Temporal schedule that prunes delivery history.
@@ -9,7 +9,7 @@ import { ScheduleAlreadyRunning, WorkflowExecutionAlreadyStartedError } from '@t
 import { pruneWebhookHistoryWorkflow, webhookDeliveryWorkflow, type WebhookDeliveryInput } from '../../../workflows/webhook-delivery.js';
 import { start } from '../../temporal/start-for-row.js';
 import type { ServiceDeps } from '../deps.js';
-import { DELIVERY_TOPIC } from './events.js';
+import { DELIVERY_TOPIC, dispatchLocally } from './events.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'bus' | 'temporal' | 'config' | 'logger'>;
 
@@ -56,7 +56,27 @@ export function startWebhookDispatcher(deps: Deps): WebhookDispatcher {
     );
     for (const id of started) recent.add(id);
     if (recent.size > 10_000) for (const id of [...recent].slice(0, 5_000)) recent.delete(id);
-    if (started.length) await deps.db.webhookDelivery.updateMany({ where: { id: { in: started }, dispatchedAt: null }, data: { dispatchedAt: new Date() } });
+    if (started.length) await markDispatched(started);
+  }
+
+  // Started ids are marked in one write at a time: those started while a write runs go in the next.
+  let toMark: string[] = [];
+  let marking: Promise<void> | null = null;
+  function markDispatched(ids: string[]): Promise<void> {
+    toMark.push(...ids);
+    marking ??= (async () => {
+      try {
+        while (toMark.length) {
+          const batch = toMark;
+          toMark = [];
+          await deps.db.webhookDelivery.updateMany({ where: { id: { in: batch }, dispatchedAt: null }, data: { dispatchedAt: new Date() } });
+        }
+      } finally {
+        toMark = [];
+        marking = null;
+      }
+    })();
+    return marking;
   }
 
   async function sweep(): Promise<number> {
@@ -65,9 +85,15 @@ export function startWebhookDispatcher(deps: Deps): WebhookDispatcher {
     return rows.length;
   }
 
-  const unsubscribe = deps.bus.onBroadcast(DELIVERY_TOPIC, (message) => {
-    track(dispatch(message.split(',').filter(Boolean), true)).catch((err) => deps.logger.warn({ err }, 'webhook dispatch failed; the sweep retries it'));
-  });
+  const dispatchAnnounced = (ids: string[], skipRecent: boolean) =>
+    void track(dispatch(ids, skipRecent)).catch((err) => deps.logger.warn({ err }, 'webhook dispatch failed; the sweep retries it'));
+  // Deliveries recorded in this process come straight here; other processes announce on the bus.
+  const unregister = dispatchLocally(deps.bus, (ids) => dispatchAnnounced(ids, false));
+  const unlisten = deps.bus.onBroadcast(DELIVERY_TOPIC, (message) => dispatchAnnounced(message.split(',').filter(Boolean), true));
+  const unsubscribe = () => {
+    unregister();
+    unlisten();
+  };
   let timer: NodeJS.Timeout | null = null;
   let closed = false;
   const runSweep = () => {

@@ -1,8 +1,9 @@
 /**
  * Webhook events: the catalog, and the one function event sources call. An event is stored with
  * one delivery row per matching subscription (in the caller's transaction when it passes one), then
- * announced on the bus; the dispatcher (src/services/webhooks/dispatcher.ts) starts a delivery
- * workflow per row, and its sweep starts any row whose announcement was lost.
+ * handed to the dispatcher of this process, or announced on the bus when none runs here; the
+ * dispatcher (src/services/webhooks/dispatcher.ts) starts a delivery workflow per row, and its
+ * sweep starts any row whose announcement was lost.
  *
  * Which subscriptions receive an event: with a project, that project's subscriptions; without one,
  * the subscriptions of every project of the event's team (teamId set) or of every personal project
@@ -96,8 +97,27 @@ export async function recordWebhookEvent(db: Tx, event: WebhookEventInput): Prom
   return { eventId, deliveryIds: rows.filter((r) => r.status === 'pending').map((r) => r.id) };
 }
 
-/** Tells the dispatchers (every worker process) that these deliveries are ready to start. */
+/** The dispatchers running in this process, by the bus they listen on. */
+const localDispatchers = new WeakMap<EventBus, Set<(deliveryIds: string[]) => void>>();
+
+/**
+ * Registers a dispatcher of this process: deliveries announced on `bus` go to it directly, with no
+ * NOTIFY round trip (any one dispatcher can start any delivery). Returns the unregister function.
+ */
+export function dispatchLocally(bus: EventBus, dispatch: (deliveryIds: string[]) => void): () => void {
+  const set = localDispatchers.get(bus) ?? new Set();
+  localDispatchers.set(bus, set.add(dispatch));
+  return () => void set.delete(dispatch);
+}
+
+/**
+ * Tells a dispatcher that these deliveries are ready to start: the one of this process when it
+ * runs one, else every worker process through the bus.
+ */
 export async function announceDeliveries(bus: EventBus, deliveryIds: string[]): Promise<void> {
+  if (!deliveryIds.length) return;
+  const local = localDispatchers.get(bus)?.values().next().value;
+  if (local) return local(deliveryIds);
   // NOTIFY payloads are limited to 8 kB: 100 ids a message.
   for (let i = 0; i < deliveryIds.length; i += 100) await bus.broadcast(DELIVERY_TOPIC, deliveryIds.slice(i, i + 100).join(','));
 }
