@@ -9,7 +9,7 @@
  * types (its messages are the API's), subscriptions, and a document graphql-jit cannot compile.
  */
 import type { ApolloServerOptionsWithGateway } from '@apollo/server';
-import { execute, getVariableValues, GraphQLError, printSchema, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { execute, getVariableValues, GraphQLError, OperationTypeNode, printSchema, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import { compileQuery, isCompiledQuery, type CompiledQuery } from 'graphql-jit';
 
 type Gateway = ApolloServerOptionsWithGateway<Record<string, unknown>>['gateway'];
@@ -34,7 +34,7 @@ export function jitGateway(schema: GraphQLSchema): Gateway {
 
   function compiled(document: DocumentNode, operationName: string | undefined): CompiledQuery | null {
     let byName = compiledByDocument.get(document);
-    if (!byName) compiledByDocument.set(document, (byName = new Map()));
+    if (!byName) compiledByDocument.set(document, (byName = new Map<string, CompiledQuery | null>()));
     const key = operationName ?? '';
     if (!byName.has(key)) {
       const result = compileQuery(schema, document, operationName);
@@ -46,7 +46,7 @@ export function jitGateway(schema: GraphQLSchema): Gateway {
   const executor: GatewayExecutor = async (request) => {
     const { document, operation, operationName, context } = request;
     const variables = request.request.variables ?? {};
-    const plan = operation.operation === 'subscription' ? null : compiled(document, operationName ?? undefined);
+    const plan = operation.operation === OperationTypeNode.SUBSCRIPTION ? null : compiled(document, operationName ?? undefined);
     const fits = plan && !('errors' in getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 1 }));
     if (!fits) return (await execute({ schema, document, contextValue: context, variableValues: variables, operationName })) as Awaited<ReturnType<GatewayExecutor>>;
     const result = (await plan.query(undefined, context, variables)) as ExecutionResult;
