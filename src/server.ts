@@ -8,7 +8,7 @@ import type { Duplex } from 'node:stream';
 import { ApolloServer } from '@apollo/server';
 import { context, SpanKind, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import { activeTracing, contextFromHeaders } from './tracing.js';
-import { ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
+import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { GraphQLSchema } from 'graphql';
@@ -42,6 +42,7 @@ import { registerViewer } from './rest/viewer.js';
 import { registerDashboard } from './web/dashboard.js';
 import { refuseGraphqlGet } from './graphql/get-requests.js';
 import { apolloOperationSpans, traceApolloHandler, wsOperationSpans } from './graphql/traces.js';
+import { jitGateway } from './graphql/jit.js';
 import { scimRoutes } from './scim/routes.js';
 import { admitOverWebSocket, limitsPlugin, socketRateLimit } from './graphql/limits-plugin.js';
 import type { ServiceDeps } from './services/deps.js';
@@ -247,7 +248,8 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
 
   // GraphQL over HTTP.
   const apollo = new ApolloServer<GraphQLContext>({
-    schema,
+    // Queries and mutations run as compiled documents (./graphql/jit.ts).
+    gateway: jitGateway(schema),
     introspection: true,
     includeStacktraceInErrorResponses: false,
     // The process has one shutdown path (src/runtime.ts onShutdownSignal); Apollo's own signal
@@ -262,6 +264,8 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       fastifyApolloDrainPlugin(app),
       // A browser's GET /graphql gets our own explorer (registerDashboard), not Apollo's CDN-loaded Sandbox.
       ApolloServerPluginLandingPageDisabled(),
+      // No answer may be cached (every field's hint was maxAge 0): the header is set below, without a hook on every field.
+      ApolloServerPluginCacheControlDisabled(),
       limitsPlugin(runner),
       ...(activeTracing() ? [apolloOperationSpans()] : []),
       {
@@ -273,6 +277,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
               for (const e of errors) (e.extensions as Record<string, unknown>).locale = contextValue.locale;
             },
             async willSendResponse({ response, contextValue, operation }) {
+              response.http.headers.set('cache-control', 'no-store');
               if (operation) {
                 const labels = { transport: 'graphql', operation: operationLabel(schema, operation), type: operation.operation };
                 const code = response.body.kind === 'single' ? response.body.singleResult.errors?.[0]?.extensions?.code : undefined;

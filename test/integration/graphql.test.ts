@@ -55,6 +55,26 @@ describe('GraphQL over HTTP', () => {
     expect((await restClient(sys.url, key).get(`/v1/agents/tasks/${id}`)).body.task_id).toBe(id);
   });
 
+  it('answers a repeated (compiled) document as the first time: errors at their path and place, never cached', async () => {
+    const doc = `query($id: ID!) {
+  viewer { ...me }
+  missing: task(id: $id) { id }
+}
+fragment me on User { id }`;
+    const answers = [await graphql(sys.url, key, doc, { id: 'task_nope' }), await graphql(sys.url, key, doc, { id: 'task_nope' })];
+    for (const res of answers) {
+      expect(res.headers.get('cache-control')).toBe('no-store');
+      expect(res.body.data).toBeNull();
+      expect(res.body.errors).toHaveLength(1);
+      expect(res.body.errors![0]).toMatchObject({ path: ['missing'], locations: [{ line: 3, column: 3 }], extensions: { code: 'RESOURCE_NOT_FOUND' } });
+    }
+    expect(answers[1].body.errors![0].message).toBe(answers[0].body.errors![0].message);
+    // Variables that do not fit their type: graphql-js's message, a 400, as before.
+    const bad = await graphql(sys.url, key, doc, { id: { not: 'an id' } });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors![0].message).toMatch(/^Variable "\$id" got invalid value/);
+  });
+
   it('lists tasks as a Relay connection with a status filter', async () => {
     const other = (await sys.createUser('Lister')).apiKey;
     for (let i = 0; i < 3; i++) await graphql(sys.url, other, EXECUTE, { input: input([cleanJs]) });
