@@ -29,11 +29,9 @@ export async function traceOrchestration(client: Client, id: string, postedAt: n
   const parent = await history(client, id);
   const started = new Map<string, number>();
   const seen = new Map<string, number>();
-  const initiatedById = new Map<number, string>();
   for (const e of parent) {
     const init = e.startChildWorkflowExecutionInitiatedEventAttributes;
     if (init?.workflowId) {
-      initiatedById.set(Number(e.eventId), init.workflowId);
       started.set(init.workflowId, ms(e));
     }
     const done = e.childWorkflowExecutionCompletedEventAttributes;
@@ -67,9 +65,30 @@ export async function traceOrchestration(client: Client, id: string, postedAt: n
     (durations['child start → first workflow task done'] ??= []).push(ms(first(EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)) - ms(events[0]));
     (durations['activity done → child completed'] ??= []).push(ms(last(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED)) - ms(first(EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED)));
   });
+  // Agents run inside the orchestration's workflow: each agent's activity in its history.
+  const scheduledAt = new Map<number, number>();
+  const startedAt = new Map<number, number>();
+  for (const e of ids.length ? [] : parent) {
+    const sched = e.activityTaskScheduledEventAttributes;
+    if (sched && sched.activityType?.name !== 'finishOrchestration') {
+      scheduledAt.set(Number(e.eventId), ms(e));
+      add('5 agent activity scheduled', ms(e));
+    }
+    const st = e.activityTaskStartedEventAttributes;
+    if (st && scheduledAt.has(Number(st.scheduledEventId))) {
+      startedAt.set(Number(st.scheduledEventId), ms(e));
+      add('6 agent activity started', ms(e));
+      (durations['agent activity schedule-to-start'] ??= []).push(ms(e) - scheduledAt.get(Number(st.scheduledEventId))!);
+    }
+    const done = e.activityTaskCompletedEventAttributes;
+    if (done && startedAt.has(Number(done.scheduledEventId))) {
+      add('7 agent activity completed', ms(e));
+      (durations['agent activity start-to-close'] ??= []).push(ms(e) - startedAt.get(Number(done.scheduledEventId))!);
+    }
+  }
   for (const a of modelArrivals) add('model call received', a);
   add('orchestration workflow completed', ms(parent.at(-1)));
-  console.log(`trace of ${id}: ${ids.length} agents, parent workflow tasks ${parentWft}, child workflow tasks ${childWft}; ms since the POST`);
+  console.log(`trace of ${id}: ${ids.length || scheduledAt.size} agents (${ids.length ? 'child workflows' : 'activities of its workflow'}), parent workflow tasks ${parentWft}, child workflow tasks ${childWft}; ms since the POST`);
   console.log('phase                                     min     p50     p99     max');
   const f = (x: number) => x.toFixed(0).padStart(7);
   for (const [name, v] of Object.entries(phases)) console.log(`${name.padEnd(38)} ${f(pct(v, 0))} ${f(pct(v, 0.5))} ${f(pct(v, 0.99))} ${f(pct(v, 1))}`);

@@ -21,6 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from '@temporalio/worker';
+import pg from 'pg';
 import { metrics } from '../src/metrics.js';
 import { connectWorkerTo } from '../src/runtime.js';
 import { createUserWithKey } from '../src/services/auth/api-keys.js';
@@ -163,7 +164,18 @@ if (PART !== 'cpu') {
   if (TRACE) {
     model.stats.arrivals.length = 0;
     // The database pool while it runs: are queries waiting for a connection?
-    const pool = { waiting: 0, inUse: 0 };
+    const pool = { waiting: 0, inUse: 0, lockWaits: 0 };
+    // And PostgreSQL's side: statements waiting for a lock (another writer's row), from a connection of its own.
+    const watcher = new pg.Client({ connectionString: infra.dbUrl });
+    await watcher.connect();
+    let watching = true;
+    const locks = (async () => {
+      while (watching) {
+        const { rows } = await watcher.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`);
+        pool.lockWaits = Math.max(pool.lockWaits, rows[0].n);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
     const sampler = setInterval(() => {
       void Promise.all([metrics.dbWaiting.get(), metrics.dbConnections.get()]).then(([w, c]) => {
         pool.waiting = Math.max(pool.waiting, w.values.reduce((n, v) => n + v.value, 0));
@@ -172,7 +184,10 @@ if (PART !== 'cpu') {
     }, 20);
     await orchestration('assistant');
     clearInterval(sampler);
-    console.log(`database pool (DATABASE_POOL_SIZE ${gateway.config.DATABASE_POOL_SIZE}): most connections in use ${pool.inUse}, most queries waiting for one ${pool.waiting}`);
+    watching = false;
+    await locks;
+    await watcher.end();
+    console.log(`database pool (DATABASE_POOL_SIZE ${gateway.config.DATABASE_POOL_SIZE}): most connections in use ${pool.inUse}, most queries waiting for one ${pool.waiting}; most statements waiting for a row lock ${pool.lockWaits}`);
     await traceOrchestration(gateway.services.temporal, lastOrchestration.id, lastOrchestration.postedAt, model.stats.arrivals);
   }
 }
