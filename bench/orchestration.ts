@@ -16,7 +16,8 @@
  * Model-backed agents (the real case: they wait on the model): with a stand-in OpenAI-protocol
  * server answering every call after BENCH_MODEL_DELAY_MS (500), an orchestration of 50 `assistant`
  * agents against one `assistant` task alone, alternating. Target: ≤ 1.5×. BENCH_PART=model or
- * cpu runs one part only.
+ * cpu runs one part only. BENCH_TRACE=1 then traces one more model orchestration: its phases from
+ * Temporal's histories, when each call reached the model, the database pool's and row locks' waits.
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
