@@ -10,18 +10,19 @@ import { freePort } from '../src/embedded/postgres.js';
 export interface ModelServer {
   /** The base URL for MODEL_BASE_URL. */
   url: string;
-  /** Requests answered so far, and the most answered at once. */
-  stats: { requests: number; peak: number };
+  /** Requests answered so far, the most answered at once, and when each arrived (epoch ms). */
+  stats: { requests: number; peak: number; arrivals: number[] };
   close(): Promise<void>;
 }
 
 export async function startModelServer(delayMs: number): Promise<ModelServer> {
-  const stats = { requests: 0, peak: 0 };
+  const stats = { requests: 0, peak: 0, arrivals: [] as number[] };
   let open = 0;
   const server: Server = createServer((req, res) => {
     if (req.method !== 'POST' || req.url !== '/v1/chat/completions') return void res.writeHead(404).end();
     req.resume();
     req.on('end', () => {
+      stats.arrivals.push(Date.now());
       stats.peak = Math.max(stats.peak, ++open);
       setTimeout(() => {
         open--;

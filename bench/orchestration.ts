@@ -16,21 +16,28 @@
  * Model-backed agents (the real case: they wait on the model): with a stand-in OpenAI-protocol
  * server answering every call after BENCH_MODEL_DELAY_MS (500), an orchestration of 50 `assistant`
  * agents against one `assistant` task alone, alternating. Target: ≤ 1.5×. BENCH_PART=model or
- * cpu runs one part only.
+ * cpu runs one part only. BENCH_TRACE=1 then traces one more model orchestration: its phases from
+ * Temporal's histories, when each call reached the model, the database pool's and row locks' waits.
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { Worker } from '@temporalio/worker';
+import pg from 'pg';
+import { metrics } from '../src/metrics.js';
 import { connectWorkerTo } from '../src/runtime.js';
 import { createUserWithKey } from '../src/services/auth/api-keys.js';
 import { startWorkers } from '../src/temporal/workers.js';
-import { env, ROUNDS, startBenchInfra, startGateway, unlimited } from './harness.js';
+import { env, startBenchInfra, startGateway, unlimited } from './harness.js';
 import { startModelServer } from './model-server.js';
+import { traceOrchestration } from './orchestration-trace.js';
 import { summarize } from './stats.js';
 
 const AGENTS = Number(env.BENCH_AGENTS ?? 50);
 const PART = env.BENCH_PART ?? 'all';
 const MODEL_DELAY_MS = Number(env.BENCH_MODEL_DELAY_MS ?? 500);
+/** BENCH_TRACE=1: after the rounds, one more orchestration, traced phase by phase (see orchestration-trace.ts). */
+const TRACE = env.BENCH_TRACE === '1';
+const BENCH_ROUNDS = Number(env.BENCH_ROUNDS ?? 5);
 const model = await startModelServer(MODEL_DELAY_MS);
 const infra = await startBenchInfra();
 // MODEL_MAX_CONCURRENCY stays at its default (64): the point is that the default lets 50 run at once.
@@ -87,12 +94,16 @@ async function singleAgent(agentType = 'code_expert'): Promise<number> {
   return wall;
 }
 
+let lastOrchestration = { id: '', postedAt: 0 };
+
 async function orchestration(agentType = 'code_expert'): Promise<number> {
   const t0 = performance.now();
+  const postedAt = Date.now();
   const { orchestration_id } = await post('/v1/agents/orchestrate', { goal: 'review', strategy: 'parallel', agents: Array(AGENTS).fill(agentType), context: { files } });
   await until(async () => (await gateway.services.db.orchestration.findUniqueOrThrow({ where: { id: orchestration_id } })).status !== 'in_progress');
   const o = await gateway.services.db.orchestration.findUniqueOrThrow({ where: { id: orchestration_id } });
   if (o.status !== 'completed') throw new Error(`orchestration ended ${o.status}`);
+  lastOrchestration = { id: orchestration_id, postedAt };
   return performance.now() - t0;
 }
 
@@ -108,7 +119,7 @@ if (PART !== 'model') {
   const orch: number[] = [];
   const bareOne: number[] = [];
   const bareMany: number[] = [];
-  for (let r = 0; r < Math.max(ROUNDS, 5); r++) {
+  for (let r = 0; r < BENCH_ROUNDS; r++) {
     single.push(await singleAgent());
     orch.push(await orchestration());
     bareOne.push(await bareTimed('bareWorkflow', []));
@@ -141,7 +152,7 @@ if (PART !== 'cpu') {
   model.stats.peak = 0;
   const single: number[] = [];
   const orch: number[] = [];
-  for (let r = 0; r < Math.max(ROUNDS, 5); r++) {
+  for (let r = 0; r < BENCH_ROUNDS; r++) {
     single.push(await singleAgent('assistant'));
     orch.push(await orchestration('assistant'));
     console.log(`round ${r + 1}: single ${single.at(-1)!.toFixed(0)} ms, ${AGENTS} agents ${orch.at(-1)!.toFixed(0)} ms`);
@@ -151,6 +162,35 @@ if (PART !== 'cpu') {
   console.log(`single model agent alone          p50 ${s.p50.toFixed(0)} ms  p99 ${s.p99.toFixed(0)} ms  (n=${s.count})`);
   console.log(`orchestration of ${AGENTS} model agents  p50 ${o.p50.toFixed(0)} ms  p99 ${o.p99.toFixed(0)} ms  (n=${o.count})`);
   console.log(`ratio of medians ${(o.p50 / s.p50).toFixed(2)} (target ≤ 1.5); most model calls at once: ${model.stats.peak}`);
+  if (TRACE) {
+    model.stats.arrivals.length = 0;
+    // The database pool while it runs: are queries waiting for a connection?
+    const pool = { waiting: 0, inUse: 0, lockWaits: 0 };
+    // And PostgreSQL's side: statements waiting for a lock (another writer's row), from a connection of its own.
+    const watcher = new pg.Client({ connectionString: infra.dbUrl });
+    await watcher.connect();
+    let watching = true;
+    const locks = (async () => {
+      while (watching) {
+        const { rows } = await watcher.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock'`);
+        pool.lockWaits = Math.max(pool.lockWaits, rows[0].n);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+    const sampler = setInterval(() => {
+      void Promise.all([metrics.dbWaiting.get(), metrics.dbConnections.get()]).then(([w, c]) => {
+        pool.waiting = Math.max(pool.waiting, w.values.reduce((n, v) => n + v.value, 0));
+        pool.inUse = Math.max(pool.inUse, c.values.filter((v) => v.labels.state === 'in_use').reduce((n, v) => n + v.value, 0));
+      });
+    }, 20);
+    await orchestration('assistant');
+    clearInterval(sampler);
+    watching = false;
+    await locks;
+    await watcher.end();
+    console.log(`database pool (DATABASE_POOL_SIZE ${gateway.config.DATABASE_POOL_SIZE}): most connections in use ${pool.inUse}, most queries waiting for one ${pool.waiting}; most statements waiting for a row lock ${pool.lockWaits}`);
+    await traceOrchestration(gateway.services.temporal, lastOrchestration.id, lastOrchestration.postedAt, model.stats.arrivals);
+  }
 }
 
 bareWorker.shutdown();

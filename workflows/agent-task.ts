@@ -39,6 +39,14 @@ export type AgentTaskOutcome = 'completed' | 'failed' | 'cancelled' | 'timed_out
 
 /** Runs one task's agent under the task's time limit and records how it ended. */
 export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<AgentTaskOutcome> {
+  return runAgentTask(input);
+}
+
+/**
+ * The body of a task's workflow: also run inside an orchestration's workflow, once per agent (in
+ * the agent's own cancellation scope), so that its agents need no child workflows.
+ */
+export async function runAgentTask(input: AgentTaskWorkflowInput): Promise<AgentTaskOutcome> {
   const { finishTask } = proxyActivities<TaskActivities>({
     startToCloseTimeout: '1 minute',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },

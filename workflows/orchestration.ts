@@ -1,15 +1,21 @@
 /**
- * A multi-agent orchestration. Each agent is an ordinary task whose workflow (agentTaskWorkflow,
- * workflow id = task id) runs as a child of this one, so cancelling the orchestration cancels
- * every child, and each task stays visible, streamable and cancellable on its own.
+ * A multi-agent orchestration. Each agent is an ordinary task (its own row, event stream, result
+ * and cancellation) run by this workflow itself: the task workflow's body (runAgentTask) once per
+ * agent, each in its own cancellation scope, so cancelling the orchestration cancels every agent
+ * and cancelling one task (signal `cancelAgent`, sent by the task's cancellation) cancels that
+ * agent alone. Not child workflows: on the engine each child costs a workflow start, its own
+ * workflow tasks and a completion recorded on this workflow, one after another, which made 50
+ * parallel agents take 15–25× one agent; activities of this workflow are scheduled at once.
+ * Orchestrations started before this change replay with their child workflows (patch `agents-inline`).
  *  - parallel: all agents at once; sequential: one after another, each given the previous
  *    agents' results first (activity `passResultsForward`).
  *  - best_effort: a failed agent does not stop the others; fail_fast: the first failure cancels
  *    the rest.
  */
-import { CancellationScope, executeChild, isCancellation, proxyActivities } from '@temporalio/workflow';
+import { CancellationScope, executeChild, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
 import type { OrchestrationActivities } from '../src/activities/orchestrations.js';
-import { agentTaskWorkflow, type AgentTaskOutcome, type AgentTaskWorkflowInput } from './agent-task.js';
+import { agentTaskWorkflow, runAgentTask, type AgentTaskOutcome, type AgentTaskWorkflowInput } from './agent-task.js';
+import { cancelAgentSignal } from './definitions.js';
 
 export interface OrchestrationWorkflowInput {
   orchestrationId: string;
@@ -23,8 +29,27 @@ export async function orchestrationWorkflow(input: OrchestrationWorkflowInput): 
     startToCloseTimeout: '1 minute',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
+  const inline = patched('agents-inline');
+  /** The cancellation scope of each inline agent that has started, by task id. */
+  const scopes = new Map<string, CancellationScope>();
+  const cancelled = new Set<string>();
+  setHandler(cancelAgentSignal, (taskId) => {
+    cancelled.add(taskId);
+    scopes.get(taskId)?.cancel();
+  });
+  const runInline = async (agent: AgentTaskWorkflowInput): Promise<AgentTaskOutcome> => {
+    const scope = new CancellationScope();
+    scopes.set(agent.taskId, scope);
+    // Cancelled before its turn: the task's row is already final, runAgentTask finds it gone.
+    if (cancelled.has(agent.taskId)) scope.cancel();
+    try {
+      return await scope.run(() => runAgentTask(agent));
+    } finally {
+      scopes.delete(agent.taskId);
+    }
+  };
   const child = (agent: AgentTaskWorkflowInput) =>
-    executeChild(agentTaskWorkflow, { workflowId: agent.taskId, args: [agent] }).catch((err): AgentTaskOutcome => {
+    (inline ? runInline(agent) : executeChild(agentTaskWorkflow, { workflowId: agent.taskId, args: [agent] })).catch((err): AgentTaskOutcome => {
       if (isCancellation(err)) return 'cancelled';
       return 'failed';
     });

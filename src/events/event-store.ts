@@ -128,3 +128,49 @@ export async function appendEvents(db: Db, bus: EventBus, streamId: string, even
   await bus.publish(streamId, stored.at(-1)!.seq);
   return stored;
 }
+
+interface Waiting {
+  event: Omit<NewEvent, 'streamId'>;
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/** Per stream, the appends waiting for the statement in flight (this process's own). */
+const coalescing = new Map<string, Waiting[]>();
+
+/**
+ * Appends an event to a stream that many writers share (an orchestration's, an account's task
+ * feed): appends that arrive while one for the same stream is in flight wait and go together in
+ * the next statement (`appendEvents`), in arrival order. One statement at a time per stream and
+ * process, instead of one per event each queued on the stream's counter row (50 agents of one
+ * orchestration held 50 pooled connections waiting for that lock). Same keys, same deduplication.
+ */
+export function appendEventCoalesced(db: Db, bus: EventBus, event: NewEvent): Promise<void> {
+  const { streamId, ...rest } = event;
+  return new Promise<void>((resolve, reject) => {
+    const queue = coalescing.get(streamId);
+    if (queue) return void queue.push({ event: rest, resolve, reject });
+    const mine: Waiting[] = [{ event: rest, resolve, reject }];
+    coalescing.set(streamId, mine);
+    void drain(db, bus, streamId, mine);
+  });
+}
+
+async function drain(db: Db, bus: EventBus, streamId: string, first: Waiting[]): Promise<void> {
+  let batch = first;
+  for (;;) {
+    const next: Waiting[] = [];
+    coalescing.set(streamId, next); // appends from now on wait for this statement
+    try {
+      await appendEvents(db, bus, streamId, batch.map((w) => w.event));
+      for (const w of batch) w.resolve();
+    } catch (err) {
+      for (const w of batch) w.reject(err);
+    }
+    if (next.length === 0) {
+      coalescing.delete(streamId);
+      return;
+    }
+    batch = next;
+  }
+}

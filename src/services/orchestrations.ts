@@ -1,7 +1,7 @@
 /**
  * Orchestrations (POST /v1/agents/orchestrate): several agents toward one goal. The
  * service creates one task per agent (ordinary tasks: listed, streamable, cancellable) and starts
- * the orchestration workflow, which runs them as child workflows.
+ * the orchestration workflow, which runs each agent itself (no child workflows).
  */
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { z } from 'zod';

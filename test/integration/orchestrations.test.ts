@@ -112,7 +112,8 @@ describe('cancellation and failures', () => {
     const o = await finished(id);
     expect(o.status).toBe('cancelled');
     expect(o.agents.map((a: any) => a.status)).toEqual(['cancelled', 'cancelled']);
-    const handle = sys.services.temporal.workflow.getHandle(o.agents[0].task_id);
+    // The agents ran inside the orchestration's workflow, which ends only once they have stopped.
+    const handle = sys.services.temporal.workflow.getHandle(id);
     expect((await handle.describe()).status.name).not.toBe('RUNNING');
     expect((await api.delete(`/v1/agents/orchestrations/${id}`)).body.error.code).toBe('orchestration_not_cancellable');
   });

@@ -2,6 +2,7 @@
  * The list-level subscription taskUpdates over graphql-ws: a subscriber sees each of its tasks go
  * created → running → completed, never another tenant's; a team's updates reach members only;
  * and a subscriber that reconnects with its last cursor loses nothing and repeats nothing.
+ * Appends to a stream many writers share (an account's feed) coalesce without losing, repeating or reordering.
  */
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -109,5 +110,18 @@ describe('taskUpdates', () => {
     expect(bad.status).toBe(200);
     const badCursor = await subscribeGraphql(sys.wsUrl, a.apiKey, SUB, { after: 'abc' });
     expect(JSON.stringify(badCursor.errors)).toMatch(/after/);
+  });
+});
+
+describe('appends to a shared stream', () => {
+  it('coalesces concurrent appends: every event once, contiguous seqs in arrival order, a repeated key stored once', async () => {
+    const { appendEventCoalesced, readEvents } = await import('../../src/events/event-store.js');
+    const streamId = `shared-${Date.now()}`;
+    const append = (i: number) => appendEventCoalesced(sys.services.db, sys.services.bus, { streamId, type: 'progress', key: `k${i}`, data: { i } });
+    await Promise.all([...Array.from({ length: 30 }, (_, i) => append(i)), append(3), append(7)]);
+    await append(29); // a retried emission after the fact adds nothing
+    const events = await readEvents(sys.services.db, streamId, 0);
+    expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(events.map((e) => e.data.i)).toEqual(Array.from({ length: 30 }, (_, i) => i));
   });
 });

@@ -86,7 +86,8 @@ const tasks = kind({
     }),
   workflowId: (t) => t.id,
   requestedAt: (t) => t.createdAt,
-  // An orchestration starts its agents' workflows itself (sequential ones one after another).
+  // An orchestration's agents run inside its workflow (no workflow of their own), or, for one started
+  // before that, as child workflows it starts itself (sequential ones one after another).
   leaveWhenMissing: (t) => t.orchestration?.status === 'in_progress',
   restart: {
     allowed: (t) => t.status === 'queued' && !t.slotTaken && !t.orchestration,

@@ -6,6 +6,11 @@ import type { Principal, ServiceDeps } from '../deps.js';
 import { requireTeamRole } from '../teams.js';
 import { getTask } from './query-tasks.js';
 import { finishTask } from './task-lifecycle.js';
+import { cancelAgentSignal } from '../../../workflows/definitions.js';
+
+const ignoreClosed = (err: unknown) => {
+  if (!(err instanceof WorkflowNotFoundError)) throw err;
+};
 
 export async function cancelTask(deps: Pick<ServiceDeps, 'db' | 'bus' | 'temporal' | 'logger'>, principal: Principal, taskId: string): Promise<AgentTask> {
   const task = await getTask(deps, principal, taskId);
@@ -20,9 +25,13 @@ export async function cancelTask(deps: Pick<ServiceDeps, 'db' | 'bus' | 'tempora
     );
   }
   try {
+    // An orchestration's agent runs inside the orchestration's workflow; orchestrations started
+    // before that have it as a child workflow with the task's id, like a task of its own.
+    if (task.orchestrationId) await deps.temporal.workflow.getHandle(task.orchestrationId).signal(cancelAgentSignal, task.id).catch(ignoreClosed);
     await deps.temporal.workflow.getHandle(task.id).cancel();
   } catch (err) {
-    // The workflow already closed (it finished in the same instant): the task's state is already final.
+    // No such workflow (an orchestration's agent), or it already closed (it finished in the same
+    // instant): the task's state is already final.
     if (!(err instanceof WorkflowNotFoundError)) deps.logger.warn({ err, taskId }, 'task cancelled; Temporal cancellation request failed');
   }
   return getTask(deps, principal, taskId);

@@ -1,6 +1,6 @@
 /** The progress events of an agent task, as stored and as every transport streams them. */
 import type { TaskStatus } from '../../generated/prisma/enums.js';
-import { appendEvent, type StoredEvent } from '../../events/event-store.js';
+import { appendEvent, appendEventCoalesced, type StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
 import type { ServiceDeps } from '../deps.js';
 import type { TaskResult } from './task-result.js';
@@ -57,7 +57,7 @@ export async function emitTaskEvent(deps: Pick<ServiceDeps, 'db' | 'bus'>, taskI
   const stored = await appendEvent(deps.db, deps.bus, { streamId: taskId, type, key, data: data as unknown as Record<string, unknown> });
   const info = await taskInfo(deps, taskId);
   if (info?.orchestrationId) {
-    await appendEvent(deps.db, deps.bus, {
+    await appendEventCoalesced(deps.db, deps.bus, {
       streamId: info.orchestrationId,
       type,
       key: `${taskId}:${key}`,

@@ -5,7 +5,7 @@
  * reader per feed, woken by the event bus), and filters each event in memory per subscriber.
  */
 import { ValidationError } from '../../errors.js';
-import { readEvents, appendEvent, type StoredEvent } from '../../events/event-store.js';
+import { readEvents, appendEventCoalesced, type StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
 import type { TaskStatus } from '../../generated/prisma/enums.js';
 import type { Principal, ServiceDeps } from '../deps.js';
@@ -54,7 +54,7 @@ export async function appendFeedEvent(
     progress: data.progress,
     message: data.message,
   };
-  await appendEvent(deps.db, deps.bus, { streamId: feedOf(task), type: kind, key: `${taskId}:${key}`, data: { ...update } });
+  await appendEventCoalesced(deps.db, deps.bus, { streamId: feedOf(task), type: kind, key: `${taskId}:${key}`, data: { ...update } });
 }
 
 const FINAL: TaskStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];
