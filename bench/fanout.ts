@@ -125,7 +125,7 @@ async function main() {
   const { appendEvent } = await import('../src/events/event-store.js');
   const { createLogger } = await import('../src/logger.js');
   const { createUserWithKey } = await import('../src/services/auth/api-keys.js');
-  const { Cluster } = await import('../test/helpers/cluster.js');
+  const { Cluster, exitOf } = await import('../test/helpers/cluster.js');
   const { env, ROUNDS, startBenchInfra, unlimited } = await import('./harness.js');
   const { median, summarize } = await import('./stats.js');
 
@@ -156,8 +156,12 @@ async function main() {
     // Thousands of subscriptions start at once on a loaded machine: wait for a connection rather than report the database unreachable.
     DATABASE_POOL_SIZE: '20',
     DATABASE_CONNECT_TIMEOUT_MS: '60000',
+    // BENCH_CPU_PROF=<dir>: each gateway writes a CPU profile there when it stops.
+    ...(env.BENCH_CPU_PROF ? { NODE_OPTIONS: `--import ${fileURLToPath(new URL('./cpu-profile.mjs', import.meta.url))}`, BENCH_CPU_PROF: env.BENCH_CPU_PROF } : {}),
   });
   const children: ChildProcess[] = [];
+  // Stopped early (Ctrl-C, a timeout): nothing it started is left running.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop().finally(() => process.exit(130)));
   const db = createDb(infra.dbUrl, 4);
   const bus = await PostgresEventBus.connect(infra.dbUrl, createLogger('warn'));
   try {
@@ -194,6 +198,7 @@ async function main() {
       const ask = async <T extends FromClient>(m: ToClient) => Promise.all(clients.map(async (c) => { const r = reply<T>(c); c.send(m); return r; }));
 
       // graphql-ws subscribers, half on each gateway; readiness: every one has received a probe event.
+      await sleep(5000); // startup garbage collected, as far as it will be
       const rssBefore = gatewayPids.map(rssMb);
       const query = 'subscription($taskId: ID!) { taskEvents(taskId: $taskId) { seq message } }';
       const opening = performance.now();
@@ -272,7 +277,15 @@ async function main() {
       await sleep(1000);
     }
   } finally {
+    await stop();
+  }
+  async function stop() {
     for (const c of children) c.kill();
+    if (env.BENCH_CPU_PROF) {
+      // A profile is written on a clean exit: stop the gateways as an orchestrator does.
+      for (const g of cluster.gateways) g.child.kill('SIGTERM');
+      await Promise.race([Promise.all(cluster.gateways.map((g) => exitOf(g.child))), sleep(30_000)]);
+    }
     cluster.killAll();
     await bus.close();
     await db.$disconnect();
