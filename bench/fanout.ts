@@ -41,7 +41,7 @@ async function loadClient() {
   const sockets: WebSocket[] = [];
   const onData = (raw: WebSocket.RawData) => {
     const at = now();
-    const text = raw.toString();
+    const text = (raw as Buffer).toString();
     const msg = JSON.parse(text) as { type: string; payload?: { data?: { taskEvents?: { message: string } } } };
     if (msg.type !== 'next') return;
     const event = msg.payload?.data?.taskEvents;
@@ -67,7 +67,7 @@ async function loadClient() {
       } else {
         ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${options.secret}` } })));
         ws.on('message', (raw) => {
-          if (raw.toString().startsWith('{"type":"connection_ack"')) {
+          if ((raw as Buffer).toString().startsWith('{"type":"connection_ack"')) {
             ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: options.query, variables: options.variables } }));
             ws.on('message', onData);
             resolve(true);
@@ -76,7 +76,7 @@ async function loadClient() {
       }
       sockets.push(ws);
     });
-  process.on('message', async (m: ToClient) => {
+  process.on('message', (m: ToClient) => void (async () => {
     const send = (reply: FromClient) => process.send!(reply);
     if (m.kind === 'open') {
       let failed = 0;
@@ -93,7 +93,7 @@ async function loadClient() {
       received.delete(m.round);
       send({ kind: 'report', latencies: round.latencies, last: round.last });
     }
-  });
+  })());
   process.send!({ kind: 'count', count: 0, bytes: 0 } satisfies FromClient);
 }
 
@@ -101,7 +101,7 @@ async function loadClient() {
 async function rawServer() {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, backlog: 4096 });
   await new Promise<void>((resolve) => wss.once('listening', resolve));
-  process.on('message', async (m: { round: string; events: number; rate: number; bytes: number }) => {
+  process.on('message', (m: { round: string; events: number; rate: number; bytes: number }) => void (async () => {
     const gap = m.rate > 0 ? 1000 / m.rate : 0;
     const t0 = performance.now();
     for (let i = 0; i < m.events; i++) {
@@ -114,7 +114,7 @@ async function rawServer() {
       for (const client of wss.clients) client.send(text);
     }
     process.send!({ sent: m.events });
-  });
+  })());
   process.send!({ port: (wss.address() as { port: number }).port, pid: process.pid });
 }
 

@@ -107,9 +107,9 @@ class StreamHub {
 
   static of(db: Db, bus: EventBus, streamId: string, pollMs: number): StreamHub {
     let byBus = StreamHub.hubs.get(db);
-    if (!byBus) StreamHub.hubs.set(db, (byBus = new WeakMap()));
+    if (!byBus) StreamHub.hubs.set(db, (byBus = new WeakMap<EventBus, Map<string, StreamHub>>()));
     let hubs = byBus.get(bus);
-    if (!hubs) byBus.set(bus, (hubs = new Map()));
+    if (!hubs) byBus.set(bus, (hubs = new Map<string, StreamHub>()));
     const key = `${pollMs} ${streamId}`;
     let hub = hubs.get(key);
     if (!hub) hubs.set(key, (hub = new StreamHub(db, bus, streamId, pollMs, () => hubs.delete(key))));
