@@ -50,13 +50,14 @@ async function* events(options: StreamOptions & { signal: AbortSignal }): AsyncG
     notified = true;
     wake?.();
   };
-  const unsubscribe = bus.subscribe(streamId, onWake);
+  const hub = StreamHub.of(db, bus, streamId, pollMs);
+  const leave = hub.join(onWake);
   signal.addEventListener('abort', onWake);
   try {
     let first = true;
     while (!signal.aborted) {
       notified = false;
-      const batch = await untilReachable(() => readEvents(db, streamId, last), signal);
+      const batch = await untilReachable(() => hub.read(last), signal);
       for (const event of batch) {
         last = event.seq;
         yield event;
@@ -69,18 +70,79 @@ async function* events(options: StreamOptions & { signal: AbortSignal }): AsyncG
       }
       first = false;
       if (batch.length > 0 || notified || signal.aborted) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
+      // The hub wakes every subscriber on a notification, and at least every `pollMs`.
+      await new Promise<void>((resolve) => (wake = resolve));
       wake = null;
     }
   } finally {
-    unsubscribe();
+    leave();
     signal.removeEventListener('abort', onWake);
+  }
+}
+
+/**
+ * What the subscribers of one stream share in this process: one bus subscription, one poll timer,
+ * and one read of the table per position and wake-up, so an event delivered to a thousand
+ * subscribers costs one query rather than a thousand. A read is shared only within the wake-up it
+ * started in (`reads` is emptied on each notification and poll tick): whoever was woken by an
+ * event's notification gets a read that started after that event was stored.
+ */
+class StreamHub {
+  private static readonly hubs = new WeakMap<Db, WeakMap<EventBus, Map<string, StreamHub>>>();
+  private readonly listeners = new Set<() => void>();
+  private reads = new Map<number, Promise<StoredEvent[]>>();
+  private readonly unsubscribe: () => void;
+  private readonly timer: NodeJS.Timeout;
+
+  private constructor(
+    private readonly db: Db,
+    bus: EventBus,
+    private readonly streamId: string,
+    pollMs: number,
+    private readonly forget: () => void,
+  ) {
+    this.unsubscribe = bus.subscribe(streamId, () => this.wakeAll());
+    this.timer = setInterval(() => this.wakeAll(), pollMs);
+  }
+
+  static of(db: Db, bus: EventBus, streamId: string, pollMs: number): StreamHub {
+    let byBus = StreamHub.hubs.get(db);
+    if (!byBus) StreamHub.hubs.set(db, (byBus = new WeakMap<EventBus, Map<string, StreamHub>>()));
+    let hubs = byBus.get(bus);
+    if (!hubs) byBus.set(bus, (hubs = new Map<string, StreamHub>()));
+    const key = `${pollMs} ${streamId}`;
+    let hub = hubs.get(key);
+    if (!hub) hubs.set(key, (hub = new StreamHub(db, bus, streamId, pollMs, () => hubs.delete(key))));
+    return hub;
+  }
+
+  /** Calls `listener` on every wake-up until the returned function is called. */
+  join(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => {
+      this.listeners.delete(listener);
+      if (this.listeners.size > 0) return;
+      this.unsubscribe();
+      clearInterval(this.timer);
+      this.forget();
+    };
+  }
+
+  /** The stream's events after `afterSeq`, read once per wake-up for all who ask. */
+  read(afterSeq: number): Promise<StoredEvent[]> {
+    let read = this.reads.get(afterSeq);
+    if (!read) {
+      const reads = this.reads;
+      read = readEvents(this.db, this.streamId, afterSeq);
+      reads.set(afterSeq, read);
+      read.catch(() => reads.get(afterSeq) === read && reads.delete(afterSeq)); // a failed read is retried afresh
+    }
+    return read;
+  }
+
+  private wakeAll() {
+    this.reads = new Map();
+    for (const listener of [...this.listeners]) listener();
   }
 }
 

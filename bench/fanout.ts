@@ -1,0 +1,298 @@
+/**
+ * `npm run bench:fanout`: one task's events delivered to BENCH_SUBSCRIBERS graphql-ws subscribers
+ * (default 1000; "1000,10000" runs both) across two gateway processes (`npm start`, RUN_WORKER=false,
+ * events from another process through PostgreSQL NOTIFY), against a raw `ws` server process
+ * broadcasting the same number of messages of the same size to the same number of sockets. The
+ * subscribers live in BENCH_CLIENT_PROCESSES load-generator processes (default 4). Each round, in
+ * alternating order: a burst of BENCH_EVENTS events as fast as the producer goes (events delivered
+ * per second across all subscribers = deliveries / (last arrival − first send)), then BENCH_EVENTS
+ * events at BENCH_RATE per second (delivery latency: arrival − the send time carried in the event).
+ * Memory per idle subscriber: the gateways' RSS with every subscription open minus before, / N.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WebSocket, WebSocketServer } from 'ws';
+
+const role = process.argv[2];
+const now = () => performance.timeOrigin + performance.now();
+
+/** A round's message: which round, which event, and when it was sent (ms since the epoch, sub-ms). */
+interface Stamp {
+  r: string;
+  i: number;
+  t: number;
+}
+
+type ToClient = { kind: 'open'; urls: string[]; count: number; protocol: 'graphql-ws' | 'ws'; secret: string; query: string; variables: Record<string, unknown> } | { kind: 'report'; round: string } | { kind: 'count'; round: string };
+type FromClient = { kind: 'opened'; failed: number; messageBytes: number } | { kind: 'report'; latencies: number[]; last: number } | { kind: 'count'; count: number; bytes: number };
+
+if (role === 'client') await loadClient();
+else if (role === 'ws-server') await rawServer();
+else await main();
+
+/** A load-generator process: opens its share of sockets and times each message's arrival. */
+async function loadClient() {
+  const received = new Map<string, { latencies: number[]; last: number }>();
+  let messageBytes = 0;
+  let complaints = 0;
+  const sockets: WebSocket[] = [];
+  const onData = (raw: WebSocket.RawData) => {
+    const at = now();
+    const text = (raw as Buffer).toString();
+    const msg = JSON.parse(text) as { type: string; payload?: { data?: { taskEvents?: { message: string } } } };
+    if (msg.type !== 'next') return;
+    const event = msg.payload?.data?.taskEvents;
+    if (!event) {
+      if (!(complaints++)) console.error(`unexpected message: ${text.slice(0, 500)}`);
+      return;
+    }
+    messageBytes = text.length;
+    const stamp = JSON.parse(event.message) as Stamp;
+    let round = received.get(stamp.r);
+    if (!round) received.set(stamp.r, (round = { latencies: [], last: 0 }));
+    round.latencies.push(at - stamp.t);
+    round.last = at;
+  };
+  const openOne = (url: string, options: Extract<ToClient, { kind: 'open' }>) =>
+    new Promise<boolean>((resolve) => {
+      const ws = options.protocol === 'graphql-ws' ? new WebSocket(url, 'graphql-transport-ws') : new WebSocket(url);
+      ws.on('error', () => resolve(false));
+      ws.on('close', () => resolve(false));
+      if (options.protocol === 'ws') {
+        ws.on('open', () => resolve(true));
+        ws.on('message', onData);
+      } else {
+        ws.on('open', () => ws.send(JSON.stringify({ type: 'connection_init', payload: { authorization: `Bearer ${options.secret}` } })));
+        ws.on('message', (raw) => {
+          if ((raw as Buffer).toString().startsWith('{"type":"connection_ack"')) {
+            ws.send(JSON.stringify({ id: '1', type: 'subscribe', payload: { query: options.query, variables: options.variables } }));
+            ws.on('message', onData);
+            resolve(true);
+          }
+        });
+      }
+      sockets.push(ws);
+    });
+  process.on('message', (m: ToClient) => void (async () => {
+    const send = (reply: FromClient) => process.send!(reply);
+    if (m.kind === 'open') {
+      let failed = 0;
+      // 25 handshakes at a time per process: the gateways' accept queues stay short.
+      for (let i = 0; i < m.count; i += 25) {
+        const batch = Array.from({ length: Math.min(25, m.count - i) }, (_, j) => openOne(m.urls[(i + j) % m.urls.length], m));
+        failed += (await Promise.all(batch)).filter((ok) => !ok).length;
+      }
+      send({ kind: 'opened', failed, messageBytes });
+    } else if (m.kind === 'count') {
+      send({ kind: 'count', count: received.get(m.round)?.latencies.length ?? 0, bytes: messageBytes });
+    } else {
+      const round = received.get(m.round) ?? { latencies: [], last: 0 };
+      received.delete(m.round);
+      send({ kind: 'report', latencies: round.latencies, last: round.last });
+    }
+  })());
+  process.send!({ kind: 'count', count: 0, bytes: 0 } satisfies FromClient);
+}
+
+/** The baseline: a raw `ws` server that sends each message to every socket it holds. */
+async function rawServer() {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, backlog: 4096 });
+  await new Promise<void>((resolve) => wss.once('listening', resolve));
+  process.on('message', (m: { round: string; events: number; rate: number; bytes: number }) => void (async () => {
+    const gap = m.rate > 0 ? 1000 / m.rate : 0;
+    const t0 = performance.now();
+    for (let i = 0; i < m.events; i++) {
+      const wait = t0 + i * gap - performance.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      else if (gap === 0 && i > 0) await new Promise((r) => setImmediate(r)); // one event per turn, as a producer sends them
+      const message = JSON.stringify({ r: m.round, i, t: now() } satisfies Stamp);
+      const body = `{"id":"1","type":"next","payload":{"data":{"taskEvents":{"seq":${i + 1},"message":${JSON.stringify(message)}}},"extensions":{"pad":"`;
+      const text = body + 'x'.repeat(Math.max(0, m.bytes - body.length - 4)) + '"}}}';
+      for (const client of wss.clients) client.send(text);
+    }
+    process.send!({ sent: m.events });
+  })());
+  process.send!({ port: (wss.address() as { port: number }).port, pid: process.pid });
+}
+
+async function main() {
+  const { newId } = await import('../src/ids.js');
+  const { createDb } = await import('../src/db/client.js');
+  const { PostgresEventBus } = await import('../src/events/event-bus.js');
+  const { appendEvent } = await import('../src/events/event-store.js');
+  const { createLogger } = await import('../src/logger.js');
+  const { createUserWithKey } = await import('../src/services/auth/api-keys.js');
+  const { Cluster, exitOf } = await import('../test/helpers/cluster.js');
+  const { env, ROUNDS, startBenchInfra, unlimited } = await import('./harness.js');
+  const { median, summarize } = await import('./stats.js');
+
+  const SUBSCRIBERS = (env.BENCH_SUBSCRIBERS ?? '1000').split(',').map(Number);
+  const CLIENTS = Number(env.BENCH_CLIENT_PROCESSES ?? 4);
+  const EVENTS = Number(env.BENCH_EVENTS ?? 20);
+  const RATE = Number(env.BENCH_RATE ?? 10);
+  const self = fileURLToPath(import.meta.url);
+  const spawnRole = (name: string) => fork(self, [name], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  const reply = <T>(child: ChildProcess) => new Promise<T>((resolve) => child.once('message', (m) => resolve(m as T)));
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
+  const infra = await startBenchInfra();
+  const dataDir = mkdtempSync(join(tmpdir(), 'codex-fanout-'));
+  const cluster = new Cluster({
+    PATH: env.PATH ?? '',
+    HOME: env.HOME ?? '/tmp',
+    DATA_DIR: dataDir,
+    DATABASE_URL: infra.dbUrl,
+    TEMPORAL_ADDRESS: infra.temporalAddress,
+    TASK_QUEUE_PREFIX: 'benchfanout',
+    LOG_LEVEL: 'warn',
+    // One credential from one address holds every socket: the per-process caps are raised for the benchmark.
+    WS_MAX_SOCKETS_PER_CREDENTIAL: '100000',
+    WS_MAX_SOCKETS_PER_ADDRESS: '100000',
+    // Thousands of subscriptions start at once on a loaded machine: wait for a connection rather than report the database unreachable.
+    DATABASE_POOL_SIZE: '20',
+    DATABASE_CONNECT_TIMEOUT_MS: '60000',
+    // BENCH_CPU_PROF=<dir>: each gateway writes a CPU profile there when it stops.
+    ...(env.BENCH_CPU_PROF ? { NODE_OPTIONS: `--import ${fileURLToPath(new URL('./cpu-profile.mjs', import.meta.url))}`, BENCH_CPU_PROF: env.BENCH_CPU_PROF } : {}),
+  });
+  const children: ChildProcess[] = [];
+  // Stopped early (Ctrl-C, a timeout): nothing it started is left running.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void stop().finally(() => process.exit(130)));
+  const db = createDb(infra.dbUrl, 4);
+  const bus = await PostgresEventBus.connect(infra.dbUrl, createLogger('warn'));
+  try {
+    const [a, b] = await Promise.all([cluster.startGateway(), cluster.startGateway()]);
+    const gatewayPids = [a.child.pid!, b.child.pid!];
+    const { userId, secret } = await createUserWithKey(db, { name: 'fanout', tier: 'enterprise' });
+    await unlimited(db, userId);
+    const raw = spawnRole('ws-server');
+    children.push(raw);
+    const { port: rawPort, pid: rawPid } = await reply<{ port: number; pid: number }>(raw);
+
+    let sequence = 0;
+    const roundId = () => `r${++sequence}`;
+    /** Sends `events` task events from this process (stored, then NOTIFY), at `rate` per second or back to back. */
+    async function produce(taskId: string, round: string, events: number, rate: number) {
+      const gap = rate > 0 ? 1000 / rate : 0;
+      const t0 = performance.now();
+      for (let i = 0; i < events; i++) {
+        const wait = t0 + i * gap - performance.now();
+        if (wait > 0) await sleep(wait);
+        const message = JSON.stringify({ r: round, i, t: now() } satisfies Stamp);
+        await appendEvent(db, bus, { streamId: taskId, type: 'progress', key: `${round}-${i}`, data: { status: 'running', progress: 0, message } });
+      }
+    }
+
+    for (const n of SUBSCRIBERS) {
+      log(`\n${n} subscribers, ${CLIENTS} load-generator processes, ${EVENTS} events per round (load average ${load()})`);
+      const taskId = newId('task');
+      await db.agentTask.create({ data: { id: taskId, ownerId: userId, agentType: 'code-review', prompt: 'fan-out benchmark', input: {}, status: 'running', timeoutSeconds: 3600, estimatedDurationSeconds: 60 } });
+      const clients = Array.from({ length: CLIENTS }, () => spawnRole('client'));
+      children.push(...clients);
+      await Promise.all(clients.map((c) => reply(c)));
+      const share = (k: number) => Math.floor(n / CLIENTS) + (k < n % CLIENTS ? 1 : 0);
+      const ask = async <T extends FromClient>(m: ToClient) => Promise.all(clients.map(async (c) => { const r = reply<T>(c); c.send(m); return r; }));
+
+      // graphql-ws subscribers, half on each gateway; readiness: every one has received a probe event.
+      await sleep(5000); // startup garbage collected, as far as it will be
+      const rssBefore = gatewayPids.map(rssMb);
+      const query = 'subscription($taskId: ID!) { taskEvents(taskId: $taskId) { seq message } }';
+      const opening = performance.now();
+      const opened = await Promise.all(clients.map(async (c, k) => { const r = reply<Extract<FromClient, { kind: 'opened' }>>(c); c.send({ kind: 'open', urls: [`${a.wsUrl}/graphql`, `${b.wsUrl}/graphql`], count: share(k), protocol: 'graphql-ws', secret, query, variables: { taskId } } satisfies ToClient); return r; }));
+      const failed = opened.reduce((s, o) => s + o.failed, 0);
+      if (failed) throw new Error(`${failed} of ${n} graphql-ws sockets failed to open`);
+      const probe = roundId();
+      let probes = 0;
+      for (;;) {
+        await produce(taskId, probe, 1, 0);
+        probes++;
+        await sleep(1000);
+        const counts = await ask<Extract<FromClient, { kind: 'count' }>>({ kind: 'count', round: probe });
+        if (counts.every((c, k) => c.count >= share(k))) break;
+        if (probes > 300) throw new Error('subscribers never all received the probe');
+      }
+      const gqlBytes = (await ask<Extract<FromClient, { kind: 'count' }>>({ kind: 'count', round: probe }))[0].bytes;
+      await ask({ kind: 'report', round: probe });
+      log(`  graphql-ws: ${n} subscriptions open and live in ${((performance.now() - opening) / 1000).toFixed(1)} s; messages ${gqlBytes} bytes`);
+      await sleep(2000);
+      const rssIdle = gatewayPids.map(rssMb);
+      const perSubscriberKb = ((rssIdle[0] - rssBefore[0] + rssIdle[1] - rssBefore[1]) * 1024) / n;
+
+      const rawBefore = rssMb(rawPid);
+      const rawOpened = await Promise.all(clients.map(async (c, k) => { const r = reply<Extract<FromClient, { kind: 'opened' }>>(c); c.send({ kind: 'open', urls: [`ws://127.0.0.1:${rawPort}`], count: share(k), protocol: 'ws', secret, query, variables: {} } satisfies ToClient); return r; }));
+      if (rawOpened.some((o) => o.failed)) throw new Error('raw ws sockets failed to open');
+      await sleep(2000);
+      const rawPerSocketKb = ((rssMb(rawPid) - rawBefore) * 1024) / n;
+      log(`  idle memory per subscriber: gateways ${perSubscriberKb.toFixed(1)} KB (RSS ${rssBefore.map((m) => m.toFixed(0)).join('+')} → ${rssIdle.map((m) => m.toFixed(0)).join('+')} MB); raw ws ${rawPerSocketKb.toFixed(1)} KB per socket`);
+
+      /** Waits until every subscriber has the round's events (or the deadline), then collects arrivals. */
+      async function collect(round: string, expected: number, deadlineMs: number) {
+        const until = performance.now() + deadlineMs;
+        for (;;) {
+          const counts = await ask<Extract<FromClient, { kind: 'count' }>>({ kind: 'count', round });
+          const total = counts.reduce((s, c) => s + c.count, 0);
+          if (total >= expected || performance.now() > until) break;
+          await sleep(100);
+        }
+        const reports = await ask<Extract<FromClient, { kind: 'report' }>>({ kind: 'report', round });
+        return { latencies: reports.flatMap((r) => r.latencies), last: Math.max(...reports.map((r) => r.last)) };
+      }
+      async function gatewayRound(rate: number) {
+        const round = roundId();
+        const start = now();
+        await produce(taskId, round, EVENTS, rate);
+        return { start, ...(await collect(round, EVENTS * n, 120_000)) };
+      }
+      async function rawRound(rate: number) {
+        const round = roundId();
+        const start = now();
+        raw.send({ round, events: EVENTS, rate, bytes: gqlBytes });
+        await reply(raw);
+        return { start, ...(await collect(round, EVENTS * n, 120_000)) };
+      }
+      const rows: Array<{ gw: number; raw: number; gwP50: number; gwP99: number; rawP50: number; rawP99: number; lost: number }> = [];
+      for (let r = 0; r < ROUNDS + 1; r++) {
+        const order = r % 2 === 0 ? (['gw', 'raw'] as const) : (['raw', 'gw'] as const);
+        const burst: Record<string, { rate: number; lost: number }> = {};
+        const paced: Record<string, ReturnType<typeof summarize>> = {};
+        for (const which of order) {
+          const run = which === 'gw' ? gatewayRound : rawRound;
+          const b = await run(0);
+          burst[which] = { rate: (b.latencies.length / (b.last - b.start)) * 1000, lost: EVENTS * n - b.latencies.length };
+          const p = await run(RATE);
+          paced[which] = summarize(p.latencies, p.last - p.start);
+        }
+        if (r === 0) continue; // warm-up
+        const row = { gw: burst.gw.rate, raw: burst.raw.rate, gwP50: paced.gw.p50, gwP99: paced.gw.p99, rawP50: paced.raw.p50, rawP99: paced.raw.p99, lost: burst.gw.lost + burst.raw.lost };
+        rows.push(row);
+        log(`  round ${r}: burst events/s graphql-ws ${row.gw.toFixed(0)}, raw ws ${row.raw.toFixed(0)}, ratio ${(row.gw / row.raw).toFixed(2)}; at ${RATE}/s latency graphql-ws p50 ${row.gwP50.toFixed(1)} p99 ${row.gwP99.toFixed(1)} ms, raw ws p50 ${row.rawP50.toFixed(1)} p99 ${row.rawP99.toFixed(1)} ms; undelivered ${row.lost} (load ${load()})`);
+      }
+      const m = (f: (row: (typeof rows)[0]) => number) => median(rows.map(f));
+      log(`  median: events/s ratio ${m((x) => x.gw / x.raw).toFixed(2)} (target ≥ 0.4), graphql-ws p99 ${m((x) => x.gwP99).toFixed(1)} ms (target ≤ ${n <= 1000 ? '100 ms' : '1 s'}), raw ws p99 ${m((x) => x.rawP99).toFixed(1)} ms`);
+      for (const c of clients) c.kill();
+      await sleep(1000);
+    }
+  } finally {
+    await stop();
+  }
+  async function stop() {
+    for (const c of children) c.kill();
+    if (env.BENCH_CPU_PROF) {
+      // A profile is written on a clean exit: stop the gateways as an orchestrator does.
+      for (const g of cluster.gateways) g.child.kill('SIGTERM');
+      await Promise.race([Promise.all(cluster.gateways.map((g) => exitOf(g.child))), sleep(30_000)]);
+    }
+    cluster.killAll();
+    await bus.close();
+    await db.$disconnect();
+    await infra.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  function log(line: string) {
+    console.log(line);
+  }
+}
