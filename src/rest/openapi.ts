@@ -275,7 +275,7 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
   for (const route of routes) {
     const successHeaders = headers('X-Request-Id', ...RATE_HEADERS, ...(route.idempotent ? (['Idempotent-Replayed'] as const) : []));
     const json = { 'application/json': { schema: ref(responseNames.get(route)!) } };
-    const content: Json = route.binary ? { [route.binary.contentType]: { schema: { type: 'string', format: 'binary' } } } : { ...json };
+    const content: Json = route.binary ? { [route.binary.contentType]: { schema: { type: 'string', format: 'binary' } } } : route.eventStream?.only ? {} : { ...json };
     if (route.eventStream) {
       // With Accept: text/event-stream the same route answers with Server-Sent Events.
       content['text/event-stream'] = {
@@ -302,7 +302,7 @@ export function buildOpenApi(routes: RestRoute[], serverUrl: string, version: st
         name: 'Last-Event-ID',
         in: 'header',
         required: false,
-        description: 'With Accept: text/event-stream: the id of the last event you saw; the stream resumes after it.',
+        description: `${route.eventStream.only ? '' : 'With Accept: text/event-stream: '}the id of the last event you saw; the stream resumes after it.`,
         schema: { type: 'integer', minimum: 0, maximum: INT32_MAX },
       });
     }

@@ -67,7 +67,7 @@ export function registerRestRoute(app: FastifyInstance, route: RestRoute, runner
         body: check(route.body, request.body, 'body'),
         headers: request.headers,
       };
-      const streaming = route.eventStream && wantsEventStream(request.headers) ? { after: lastEventId(request.headers) } : null;
+      const streaming = route.eventStream && (route.eventStream.only || wantsEventStream(request.headers)) ? { after: lastEventId(request.headers) } : null;
       // A request refused above (bad input) costs nothing; from here on it counts, unless the
       // operation refuses it before doing any work (the runner refunds it then).
       const operation = operationOf(document, route.variables(req), request.headers);

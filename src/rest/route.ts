@@ -78,6 +78,8 @@ export interface EventStreamSpec<D = unknown, Req = RestRequest> {
   opening?(data: D, req: Req): { event: string; data: unknown };
   /** One subscription result (its root field's value) as an SSE event; `id` is what Last-Event-ID resumes after. */
   event(data: unknown): { id: string; event: string; data: unknown };
+  /** The route answers only with events, whatever Accept says (a feed with no JSON form); `response` is its opening event's data. */
+  only?: boolean;
 }
 
 /** A subscription and its typed events, for a route's `eventStream`. */
@@ -87,6 +89,7 @@ export function defineEventStream<D, S, SV, Req = RestRequest>(spec: {
   opening?(data: D, req: Req): { event: string; data: unknown };
   /** Its one root field's value in a result. */
   event(data: NoInfer<S[keyof S]>): { id: string; event: string; data: unknown };
+  only?: boolean;
 }): EventStreamSpec<D, Req> {
   return spec as unknown as EventStreamSpec<D, Req>;
 }

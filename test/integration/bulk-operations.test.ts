@@ -37,6 +37,7 @@ describe('rerun', () => {
     expect(res.body.task_id).not.toBe(first);
     const again = await api.post(`/v1/agents/tasks/${first}/rerun`, {}, { 'Idempotency-Key': 'rerun-1' });
     expect(again.body.task_id).toBe(res.body.task_id);
+    expect([res.headers.get('idempotent-replayed'), again.headers.get('idempotent-replayed')]).toEqual([null, 'true']);
     const rerun = await finished(api, `/v1/agents/tasks/${res.body.task_id}`, (t) => t.status === 'completed');
     expect(rerun.result.findings).toEqual(original.result.findings);
     const gql = await graphql(sys.url, (await sys.createUser('x')).apiKey, `{ task(id: "${first}") { id } }`);
@@ -44,15 +45,26 @@ describe('rerun', () => {
     expect((await api.get(`/v1/agents/tasks/${first}`)).body).toEqual({ ...original, queue_position: original.queue_position });
   });
 
-  it('reruns an orchestration with the same goal and agents', async () => {
+  it('reruns an orchestration with the same goal and agents; a start and a rerun replay their Idempotency-Key, marked replayed', async () => {
     const { api } = await user('Conductor');
-    const started = await api.post('/v1/agents/orchestrate', { goal: 'Review', agents: ['security_expert', 'code_expert'], strategy: 'sequential', context: { files: [vulnerableJs], language: 'js' } });
+    const startBody = { goal: 'Review', agents: ['security_expert', 'code_expert'], strategy: 'sequential', context: { files: [vulnerableJs], language: 'js' } };
+    const started = await api.post('/v1/agents/orchestrate', startBody, { 'Idempotency-Key': 'orch-start-1' });
     const id = started.body.orchestration_id;
+    const startReplay = await api.post('/v1/agents/orchestrate', startBody, { 'Idempotency-Key': 'orch-start-1' });
+    expect([startReplay.status, startReplay.body.orchestration_id, started.headers.get('idempotent-replayed'), startReplay.headers.get('idempotent-replayed')]).toEqual([
+      started.status,
+      id,
+      null,
+      'true',
+    ]);
+    const startConflict = await api.post('/v1/agents/orchestrate', { ...startBody, goal: 'Other' }, { 'Idempotency-Key': 'orch-start-1' });
+    expect([startConflict.status, startConflict.body.error.code]).toEqual([409, 'idempotency_conflict']);
     const res = await api.post(`/v1/agents/orchestrations/${id}/rerun`, {}, { 'Idempotency-Key': 'orch-rerun-1' });
     expect(res.status).toBe(202);
     expect(res.body).toMatchObject({ orchestration_id: expect.stringMatching(/^orch_/), rerun_of: id, status: 'in_progress', agents_running: 1 });
     const again = await api.post(`/v1/agents/orchestrations/${id}/rerun`, {}, { 'Idempotency-Key': 'orch-rerun-1' });
     expect([again.status, again.body.orchestration_id]).toEqual([202, res.body.orchestration_id]);
+    expect([res.headers.get('idempotent-replayed'), again.headers.get('idempotent-replayed')]).toEqual([null, 'true']);
     const o = await finished(api, `/v1/agents/orchestrations/${res.body.orchestration_id}`, (b) => b.status !== 'in_progress');
     expect(o).toMatchObject({ status: 'completed', goal: 'Review', strategy: 'sequential' });
     expect(o.agents.map((a: any) => a.agent_type)).toEqual(['security_expert', 'code_expert']);
@@ -174,5 +186,25 @@ describe('bulk operations', () => {
     expect(over.body.error.message).toMatch(/matches 9 tasks; a bulk operation covers at most 8 \(BULK_MAX_TASKS\)/);
     expect(await sys.services.db.bulkOperation.count({ where: { ownerId: userId } })).toBe(0);
     expect(await sys.services.db.agentTask.count({ where: { ownerId: userId } })).toBe(9);
+  });
+
+  it('answers 402 insufficient_credits when the matched tasks cost more than the plan has left, and charges and starts nothing', async () => {
+    const { api, userId } = await user('Short of credits');
+    // 3 credits a month: the request itself (1) plus 5 tasks at 1 each is over; 1 plus 2 fits exactly.
+    await sys.services.db.accountLimits.create({ data: { userId, requestsPerMonth: 3, requestsPerMinute: 100, requestsPerHour: 100 } });
+    const rows = ['security_expert', 'security_expert', 'security_expert', 'code_expert', 'code_expert'].map((agentType, i) => ({
+      id: `task_0191${String(i).padStart(4, '0')}-0000-7000-8000-000000000000`,
+      ownerId: userId, agentType, prompt: 'old', input: {}, status: 'completed' as const, timeoutSeconds: 60, estimatedDurationSeconds: 1,
+    }));
+    await sys.services.db.agentTask.createMany({ data: rows });
+    const refused = await api.post('/v1/agents/bulk', { action: 'rerun', filter: { status: ['completed'] } }, { 'Idempotency-Key': 'bulk-402' });
+    expect([refused.status, refused.body.error.code]).toEqual([402, 'insufficient_credits']);
+    expect(refused.body.error.message).toMatch(/costs 5 credits \(5 tasks to rerun at 1 each\).*Narrow the filter or upgrade/);
+    expect(refused.body.error.details).toMatchObject({ cost: 5, requests_limit: 3 });
+    expect(await sys.services.db.bulkOperation.count({ where: { ownerId: userId } })).toBe(0);
+    expect(await sys.services.db.agentTask.count({ where: { ownerId: userId } })).toBe(5);
+    // Nothing was charged and the key was not used up: the same key with a filter that fits is accepted.
+    const fits = await api.post('/v1/agents/bulk', { action: 'rerun', filter: { agent_type: ['code_expert'] } }, { 'Idempotency-Key': 'bulk-402' });
+    expect([fits.status, fits.body.matched, fits.body.credits_charged]).toEqual([202, 2, 2]);
   });
 });

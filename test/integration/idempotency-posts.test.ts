@@ -101,7 +101,7 @@ async function invitationCase(answer: 'accept' | 'decline'): Promise<Case> {
 /** POST routes whose replay and conflict are tested in their own files (each creates or starts something). */
 const testedElsewhere: Record<string, string> = {
   'POST /v1/agents/execute': 'tasks-rest.test.ts',
-  'POST /v1/agents/orchestrate': 'orchestrations.test.ts',
+  'POST /v1/agents/orchestrate': 'bulk-operations.test.ts',
   'POST /v1/agents/tasks/{task_id}/rerun': 'bulk-operations.test.ts',
   'POST /v1/agents/orchestrations/{orchestration_id}/rerun': 'bulk-operations.test.ts',
   'POST /v1/agents/bulk': 'bulk-operations.test.ts',

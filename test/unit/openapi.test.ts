@@ -100,7 +100,7 @@ describe('the OpenAPI document', () => {
     }
     expect(schemas.ReviewList.properties.data.items).toEqual({ $ref: '#/components/schemas/Review' });
     // No response body is inline: each is a reference.
-    for (const route of restRoutes.filter((r) => !r.binary)) {
+    for (const route of restRoutes.filter((r) => !r.binary && !r.eventStream?.only)) {
       const ok = op(route.path, route.method.toLowerCase()).responses[String(route.successStatus)];
       expect(ok.content['application/json'].schema.$ref, route.operationId).toMatch(/^#\/components\/schemas\//);
     }
@@ -142,6 +142,10 @@ describe('the OpenAPI document', () => {
     const created = op('/v1/reviews', 'post').responses['201'].content;
     expect(created['application/json'].schema).toEqual({ $ref: '#/components/schemas/Review' });
     expect(created['text/event-stream'].schema.type).toBe('string');
+    // A feed with no JSON form answers only the event stream, with Last-Event-ID and since.
+    const feed = op('/v1/agents/tasks/updates', 'get');
+    expect(Object.keys(feed.responses['200'].content)).toEqual(['text/event-stream']);
+    expect(feed.parameters.map((p: { name: string }) => p.name)).toEqual(expect.arrayContaining(['since', 'Last-Event-ID', 'agent_type', 'status']));
   });
 
   it('lists every webhook event payload in the webhooks section', () => {

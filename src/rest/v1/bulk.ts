@@ -8,13 +8,13 @@ import { graphql, type ResultOf } from '../graphql.js';
 
 const statuses = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
 
-const BulkFields = graphql(`
+export const BulkFields = graphql(`
   fragment RestBulkOperation on BulkOperation {
     id action status teamId matched processed succeeded skipped failed creditsCharged createdAt completedAt
   }
 `);
 
-const BulkJson = z.object({
+export const BulkJson = z.object({
   bulk_id: z.string(),
   action: z.enum(['cancel', 'rerun']),
   status: z.enum(['running', 'completed', 'failed']),
@@ -30,7 +30,7 @@ const BulkJson = z.object({
   result_url: z.string(),
 });
 
-function bulkJson(op: ResultOf<typeof BulkFields>): z.input<typeof BulkJson> {
+export function bulkJson(op: ResultOf<typeof BulkFields>): z.input<typeof BulkJson> {
   return {
     bulk_id: op.id,
     action: op.action === 'CANCEL' ? 'cancel' : 'rerun',

@@ -5,6 +5,7 @@ import { billingRoutes } from './billing.js';
 import { bulkRoutes } from './bulk.js';
 import { orchestrationRoutes } from './orchestrations.js';
 import { generationRoutes } from './generations.js';
+import { liveFeedRoutes } from './live-feeds.js';
 import { keyRoutes } from './api-keys.js';
 import { authRoutes } from './auth.js';
 import { oauthClientRoutes } from './oauth-clients.js';
@@ -20,6 +21,7 @@ export const restRoutes: RestRoute[] = [
   ...agentRoutes,
   ...orchestrationRoutes,
   ...bulkRoutes,
+  ...liveFeedRoutes,
   ...authRoutes,
   ...keyRoutes,
   ...teamRoutes,
