@@ -9,6 +9,7 @@ import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Connection } from '@temporalio/client';
 import { childEnv, searchPath } from '../config.js';
+import { devServerSearchAttributeFlags } from '../temporal/search-attributes.js';
 
 export const TEMPORAL_CLI_MODULE = 'github.com/temporalio/cli/cmd/temporal@v1.5.1';
 
@@ -92,7 +93,7 @@ export async function startTemporalDevServer(options: {
 }): Promise<DevServer> {
   if (options.pidFile) await reapStale(options.pidFile);
   if (options.dbFile) await mkdir(join(options.dbFile, '..'), { recursive: true });
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-level', 'error', '--namespace', options.namespace];
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(options.port), '--log-level', 'error', '--namespace', options.namespace, ...devServerSearchAttributeFlags()];
   if (options.dbFile) args.push('--db-filename', options.dbFile);
   if (options.uiPort) args.push('--ui-port', String(options.uiPort));
   else args.push('--headless');

@@ -114,7 +114,7 @@ export async function startOrchestration(
       }
       const undo = () => deps.db.orchestration.delete({ where: { id } }); // its tasks go with it
       await startForRow(deps, { id, what: 'the orchestration was not created', undo }, () =>
-        startOrchestrationWorkflow(deps, { id, strategy: input.strategy, failurePolicy: input.failurePolicy }, agents),
+        startOrchestrationWorkflow(deps, { id, strategy: input.strategy, failurePolicy: input.failurePolicy, ownerId: principal.userId, teamId, tags: input.tags }, agents),
       );
       return id;
     },
@@ -133,8 +133,8 @@ export async function startOrchestration(
  * reconciler's restart of a lost start).
  */
 export async function startOrchestrationWorkflow(
-  deps: Pick<ServiceDeps, 'temporal' | 'config'>,
-  o: Pick<Orchestration, 'id' | 'strategy' | 'failurePolicy'>,
+  deps: Pick<ServiceDeps, 'temporal' | 'config' | 'logger'>,
+  o: Pick<Orchestration, 'id' | 'strategy' | 'failurePolicy' | 'ownerId' | 'teamId' | 'tags'>,
   agents: AgentTaskWorkflowInput[],
   options: { rejectDuplicate?: boolean } = {},
 ): Promise<void> {
@@ -144,7 +144,12 @@ export async function startOrchestrationWorkflow(
     failurePolicy: o.failurePolicy as OrchestrationWorkflowInput['failurePolicy'],
     agents,
   };
-  await start(deps, orchestrationWorkflow, { workflowId: o.id, args: [workflowInput], rejectDuplicate: options.rejectDuplicate });
+  await start(deps, orchestrationWorkflow, {
+    workflowId: o.id,
+    args: [workflowInput],
+    rejectDuplicate: options.rejectDuplicate,
+    index: { accountId: o.ownerId, teamId: o.teamId, tags: o.tags, resourceId: o.id },
+  });
 }
 
 /**

@@ -8,8 +8,9 @@ import { WorkflowExecutionAlreadyStartedError, type Client, type WorkflowHandle,
 import type { Workflow } from '@temporalio/common';
 import { ServiceUnavailableError } from '../errors.js';
 import type { Logger } from '../logger.js';
+import { isUnregisteredSearchAttribute, memoOf, searchAttributesOf, type WorkflowIndex } from './search-attributes.js';
 
-type StartDeps = { temporal: Client; config: { taskQueues: { cpu: string } } };
+type StartDeps = { temporal: Client; config: { taskQueues: { cpu: string } }; logger?: Pick<Logger, 'warn'> };
 
 /** How a workflow is started: its id, its arguments, and (default: the cpu queue) its task queue. */
 export interface StartOptions<W extends Workflow> {
@@ -20,19 +21,36 @@ export interface StartOptions<W extends Workflow> {
   rejectDuplicate?: boolean;
   /** Bounds the whole run (a workflow the request waits for). */
   workflowExecutionTimeout?: string;
+  /** Whose resource it runs: its search attributes and memo (see ./search-attributes.ts). */
+  index?: WorkflowIndex;
 }
 
+/** Set once a start found the search attributes unregistered: later starts go without them. */
+let searchAttributesMissing = false;
+
 /** Starts `workflow` (typed by the function: its name is the workflow type, its parameters the args). */
-export function start<W extends Workflow>(deps: StartDeps, workflow: W, options: StartOptions<W>): Promise<WorkflowHandle<W>> {
-  const { rejectDuplicate, taskQueue, workflowExecutionTimeout, ...rest } = options;
-  // The SDK's options type its args by a conditional type TypeScript cannot resolve for a generic
-  // W; StartOptions<W> has already typed them by the workflow's parameters.
-  return deps.temporal.workflow.start<W>(workflow, {
+export async function start<W extends Workflow>(deps: StartDeps, workflow: W, options: StartOptions<W>): Promise<WorkflowHandle<W>> {
+  const { rejectDuplicate, taskQueue, workflowExecutionTimeout, index, ...rest } = options;
+  const base = {
     ...rest,
     taskQueue: taskQueue ?? deps.config.taskQueues.cpu,
     ...(workflowExecutionTimeout ? { workflowExecutionTimeout } : {}),
     ...(rejectDuplicate ? { workflowIdReusePolicy: 'REJECT_DUPLICATE' as const } : {}),
-  } as unknown as WorkflowStartOptions<W>);
+    ...(index ? { memo: memoOf(index) } : {}),
+  };
+  // The SDK's options type its args by a conditional type TypeScript cannot resolve for a generic
+  // W; StartOptions<W> has already typed them by the workflow's parameters.
+  const startWith = (extra: object) => deps.temporal.workflow.start<W>(workflow, { ...base, ...extra } as unknown as WorkflowStartOptions<W>);
+  if (!index || searchAttributesMissing) return startWith({});
+  try {
+    return await startWith({ typedSearchAttributes: searchAttributesOf(index) });
+  } catch (err) {
+    if (!isUnregisteredSearchAttribute(err)) throw err;
+    // A cluster whose operator has not registered them: workflows still run, without them.
+    searchAttributesMissing = true;
+    deps.logger?.warn({ reason: (err as Error).message }, 'Temporal search attributes are not registered on this namespace: starting workflows without them (see docs/operations.md)');
+    return startWith({});
+  }
 }
 
 /**

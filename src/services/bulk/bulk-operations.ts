@@ -98,7 +98,11 @@ export async function startBulkOperation(
         await deps.db.bulkOperation.delete({ where: { id } });
       };
       await startForRow(deps, { id, what: 'the bulk operation was not started', undo }, () =>
-        start(deps, bulkOperationWorkflow, { workflowId: id, args: [{ operationId: id, batches: Math.ceil(rows.length / BULK_BATCH_SIZE) }] }),
+        start(deps, bulkOperationWorkflow, {
+          workflowId: id,
+          args: [{ operationId: id, batches: Math.ceil(rows.length / BULK_BATCH_SIZE) }],
+          index: { accountId: principal.userId, teamId, resourceId: id },
+        }),
       );
       return id;
     },

@@ -203,7 +203,7 @@ const visualizations = kind({
   workflowId: (v) => v.id,
   requestedAt: (v) => v.createdAt,
   // The analysis reads everything from the row and starts over cleanly (its clone directory is per attempt).
-  restart: { allowed: () => true, start: (deps, v) => startVisualizationWorkflow(deps, v.id, { rejectDuplicate: true }) },
+  restart: { allowed: () => true, start: (deps, v) => startVisualizationWorkflow(deps, v, { rejectDuplicate: true }) },
   async end(deps, v, ending) {
     await failVisualization(deps, v.id, endingError(ending).message);
   },

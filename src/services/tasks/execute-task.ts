@@ -79,14 +79,15 @@ export async function createTaskRow(
  * whose workflow ever existed is refused (the reconciler's restart of a lost start).
  */
 export async function startTaskWorkflow(
-  deps: Pick<ServiceDeps, 'temporal' | 'config'>,
-  task: Pick<AgentTask, 'id' | 'agentType' | 'timeoutSeconds'>,
+  deps: Pick<ServiceDeps, 'temporal' | 'config' | 'logger'>,
+  task: Pick<AgentTask, 'id' | 'agentType' | 'timeoutSeconds' | 'ownerId' | 'teamId' | 'tags'>,
   options: { rejectDuplicate?: boolean } = {},
 ): Promise<void> {
   await start(deps, agentTaskWorkflow, {
     workflowId: task.id,
     args: [agentWorkflowInput(deps.config, task.agentType, task.id, task.timeoutSeconds)],
     rejectDuplicate: options.rejectDuplicate,
+    index: { accountId: task.ownerId, teamId: task.teamId, agentType: task.agentType, tags: task.tags, resourceId: task.id },
   });
 }
 

@@ -107,7 +107,7 @@ export async function startVisualization(deps: ServiceDeps, principal: Principal
       });
       await emit(deps, id, 'progress', 'queued', { status: 'processing', progress: 0, message: 'Visualization queued' });
       const undo = () => deps.db.visualization.delete({ where: { id } });
-      await startForRow(deps, { id, what: 'the visualization was not created', undo }, () => startVisualizationWorkflow(deps, id));
+      await startForRow(deps, { id, what: 'the visualization was not created', undo }, () => startVisualizationWorkflow(deps, { id, ownerId: principal.userId, teamId }));
       return id;
     },
   );
@@ -119,9 +119,18 @@ export async function startVisualization(deps: ServiceDeps, principal: Principal
  * Starts the workflow of a stored visualization (workflow id = visualization id). With
  * `rejectDuplicate` one whose workflow ever existed is refused (the reconciler's restart of a lost start).
  */
-export async function startVisualizationWorkflow(deps: Pick<ServiceDeps, 'temporal' | 'config'>, id: string, options: { rejectDuplicate?: boolean } = {}): Promise<void> {
-  const workflowInput: VisualizationWorkflowInput = { visualizationId: id, timeoutSeconds: deps.config.VISUALIZATION_CLONE_TIMEOUT_SECONDS + 600 };
-  await start(deps, visualizationWorkflow, { workflowId: id, args: [workflowInput], rejectDuplicate: options.rejectDuplicate });
+export async function startVisualizationWorkflow(
+  deps: Pick<ServiceDeps, 'temporal' | 'config' | 'logger'>,
+  v: Pick<Visualization, 'id' | 'ownerId' | 'teamId'>,
+  options: { rejectDuplicate?: boolean } = {},
+): Promise<void> {
+  const workflowInput: VisualizationWorkflowInput = { visualizationId: v.id, timeoutSeconds: deps.config.VISUALIZATION_CLONE_TIMEOUT_SECONDS + 600 };
+  await start(deps, visualizationWorkflow, {
+    workflowId: v.id,
+    args: [workflowInput],
+    rejectDuplicate: options.rejectDuplicate,
+    index: { accountId: v.ownerId, teamId: v.teamId, resourceId: v.id },
+  });
 }
 
 /** The visualization if the caller may see it (its owner, or a member of its team); else 404. */
