@@ -4,7 +4,7 @@ import type { Orchestration } from '../../src/generated/prisma/client.js';
 import type { StoredEvent } from '../../src/events/event-store.js';
 import { cancelOrchestration, estimatedCompletion, getOrchestration, listOrchestrations, startOrchestration, streamOrchestrationEvents, type AggregatedResult } from '../../src/services/orchestrations.js';
 import { builder } from '../builder.js';
-import { connectionOf } from '../connection.js';
+import { countedConnection, countedConnectionOf } from '../connection.js';
 import { FileInput, TaskRef } from './task.js';
 import { listFilterFields, toListFilter } from './task-filter.js';
 
@@ -81,19 +81,10 @@ builder.queryFields((t) => ({
       resolve: async (_r, args, ctx) => {
         const filter = toListFilter({ ...args.filter, teamId: args.filter?.teamId ?? args.teamId });
         const page = await listOrchestrations(ctx.deps, callerOf(ctx), { filter, first: args.first, after: args.after, last: args.last, before: args.before });
-        return { ...connectionOf(page), count: page.count };
+        return countedConnectionOf(page);
       },
     },
-    {
-      name: 'OrchestrationConnection',
-      fields: (c) => ({
-        totalCount: c.int({
-          description: 'Orchestrations matching the scope and filter, all pages together (one count query: 1 credit).',
-          extensions: { cost: 1 },
-          resolve: (connection) => (connection as unknown as { count: () => Promise<number> }).count(),
-        }),
-      }),
-    },
+    countedConnection('OrchestrationConnection', 'Orchestrations'),
   ),
 }));
 
