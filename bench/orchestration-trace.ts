@@ -8,6 +8,7 @@ import type { Client } from '@temporalio/client';
 import proto, { type temporal } from '@temporalio/proto';
 
 const EventType = proto.temporal.api.enums.v1.EventType;
+type EventType = proto.temporal.api.enums.v1.EventType;
 type HistoryEvent = temporal.api.history.v1.IHistoryEvent;
 
 const ms = (e: HistoryEvent | undefined) => (e?.eventTime ? Number(e.eventTime.seconds) * 1000 + Math.floor((e.eventTime.nanos ?? 0) / 1e6) : NaN);
@@ -46,8 +47,8 @@ export async function traceOrchestration(client: Client, id: string, postedAt: n
   const children = await Promise.all(ids.map((w) => history(client, w)));
   let childWft = 0;
   children.forEach((events, i) => {
-    const first = (t: number) => events.find((e) => e.eventType === t);
-    const last = (t: number) => events.findLast((e) => e.eventType === t);
+    const first = (t: EventType) => events.find((e) => e.eventType === t);
+    const last = (t: EventType) => events.findLast((e) => e.eventType === t);
     childWft += events.filter((e) => e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED).length;
     add('1 child start initiated (parent)', started.get(ids[i])!);
     add('2 child workflow started', ms(events[0]));

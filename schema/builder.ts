@@ -91,3 +91,6 @@ export const builder = new SchemaBuilder<{
     nodesQueryOptions: { authScopes: { read: true } },
   },
 });
+
+/** The builder's schema types, for typing a field builder taken as an argument. */
+export type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never;

@@ -2,10 +2,7 @@
 import { callerOf, type GraphQLContext } from '../src/context.js';
 import type { Prisma } from '../src/generated/prisma/client.js';
 import { changeOnce } from '../src/services/idempotency.js';
-import type { builder } from './builder.js';
-
-/** The builder's schema types, for typing a field builder taken as an argument. */
-export type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never;
+import type { BuilderTypes } from './builder.js';
 
 /** A payload's `replayed`: whether a repeat with the same idempotencyKey answered it. */
 export function replayedField<P extends { replayed?: boolean }>(t: PothosSchemaTypes.ObjectFieldBuilder<BuilderTypes, P>) {

@@ -82,7 +82,7 @@ export function createMetrics() {
     messagesSent: counter('codex_stream_messages_sent_total', 'Events sent on streams, by transport.', ['transport']),
     resumes: counter('codex_stream_resumes_total', 'Streams resumed from an earlier position (since / Last-Event-ID), by transport.', ['transport']),
     closes: counter('codex_stream_closes_total', 'Sockets and streams closed, by transport and close code (or end for an event stream).', ['transport', 'code']),
-    // Tasks and orchestrations
+    // Tasks, orchestrations and bulk operations
     tasksSubmitted: counter('codex_tasks_submitted_total', 'Tasks submitted, by agent type.', ['agent_type']),
     tasksStarted: counter('codex_tasks_started_total', 'Tasks whose agent started, by agent type.', ['agent_type']),
     tasksFinished: counter('codex_tasks_finished_total', 'Tasks that reached a final state, by agent type and state.', ['agent_type', 'state']),
@@ -93,6 +93,10 @@ export function createMetrics() {
     orchestrationsFinished: counter('codex_orchestrations_finished_total', 'Orchestrations that reached a final state, by state.', ['state']),
     orchestrationRunTime: histogram('codex_orchestration_run_seconds', 'Time from submission to the final state of an orchestration, by state.', ['state'], LONG_SECONDS),
     orchestrationsActive: gauge('codex_orchestrations_in_progress', 'Orchestrations in progress, read at scrape time.', [], collectOrchestrations),
+    bulkStarted: counter('codex_bulk_operations_started_total', 'Bulk operations started, by action (cancel, rerun).', ['action']),
+    bulkFinished: counter('codex_bulk_operations_finished_total', 'Bulk operations that reached a final state, by action and state.', ['action', 'state']),
+    bulkItems: counter('codex_bulk_operation_items_total', 'Tasks a bulk operation handled, by action and outcome (succeeded, skipped, failed).', ['action', 'outcome']),
+    bulkRunTime: histogram('codex_bulk_operation_run_seconds', 'Time from the start of a bulk operation to its final state, by action and state.', ['action', 'state'], LONG_SECONDS),
     // Model calls (recorded where they run: the worker)
     modelCalls: counter('codex_model_calls_total', 'Calls to the model endpoint by outcome (ok, error, cancelled).', ['outcome']),
     modelTokens: counter('codex_model_tokens_total', 'Tokens used by model calls, by kind (prompt, completion).', ['kind']),
@@ -123,8 +127,11 @@ export function watchDatabase(db: Db): void {
   sources.db = db;
 }
 
+/** How an operation arrived: GraphQL over HTTP, GraphQL over graphql-ws, or a route of the route table. */
+export type OperationTransport = 'graphql' | 'graphql-ws' | 'rest';
+
 /** The `transport` label of an admission endpoint (`graphql …`, `graphql-ws …`, or a REST `METHOD /path`). */
-export function transportOf(endpoint: string): 'graphql' | 'graphql-ws' | 'rest' {
+export function transportOf(endpoint: string): OperationTransport {
   return endpoint.startsWith('graphql-ws ') ? 'graphql-ws' : endpoint.startsWith('graphql ') ? 'graphql' : 'rest';
 }
 
@@ -144,6 +151,16 @@ export function operationLabel(schema: GraphQLSchema, operation: OperationDefini
 /** The `outcome` label of an error: its API error code, or `error` for anything else. */
 export function outcomeOf(code: unknown): string {
   return typeof code === 'string' && isErrorCode(code) ? code : 'error';
+}
+
+/**
+ * Counts one GraphQL operation under `transport` with its duration since `started`
+ * (performance.now()): `ok` when `failure` is undefined, else the error code it names.
+ */
+export function observeOperation(transport: OperationTransport, schema: GraphQLSchema, operation: OperationDefinitionNode, started: number, failure?: { code?: unknown }): void {
+  const labels = { transport, operation: operationLabel(schema, operation), type: operation.operation };
+  metrics.operations.inc({ ...labels, outcome: failure === undefined ? 'ok' : outcomeOf(failure.code) });
+  metrics.operationDuration.observe(labels, (performance.now() - started) / 1000);
 }
 
 /**

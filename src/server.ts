@@ -25,7 +25,7 @@ import { formatGraphQLError } from './graphql/format-error.js';
 import { withMessage } from './i18n/descriptor.js';
 import { defaultLocale, requestLocale, type Locale } from './i18n/locale.js';
 import { newId } from './ids.js';
-import { bearerMatches, listenForMetrics, metrics, operationLabel, outcomeOf, watchDatabase, watchSocket } from './metrics.js';
+import { bearerMatches, listenForMetrics, metrics, observeOperation, watchDatabase, watchSocket } from './metrics.js';
 import { accessFacts } from './logger.js';
 import { asAppError, decorateErrorEnvelope, envelopeOf, errorBody, vocabularyError } from './rest/envelope.js';
 import { registerErrorReference } from './rest/error-reference.js';
@@ -45,6 +45,7 @@ import { apolloOperationSpans, traceApolloHandler, wsOperationSpans } from './gr
 import { jitGateway } from './graphql/jit.js';
 import { scimRoutes } from './scim/routes.js';
 import { admitOverWebSocket, limitsPlugin, socketRateLimit } from './graphql/limits-plugin.js';
+import { countedWsOperations } from './graphql/ws-metrics.js';
 import type { ServiceDeps } from './services/deps.js';
 import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
 
@@ -279,10 +280,8 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
             async willSendResponse({ response, contextValue, operation }) {
               response.http.headers.set('cache-control', 'no-store');
               if (operation) {
-                const labels = { transport: 'graphql', operation: operationLabel(schema, operation), type: operation.operation };
                 const code = response.body.kind === 'single' ? response.body.singleResult.errors?.[0]?.extensions?.code : undefined;
-                metrics.operations.inc({ ...labels, outcome: code === undefined ? 'ok' : outcomeOf(typeof code === 'string' ? code.toLowerCase() : undefined) });
-                metrics.operationDuration.observe(labels, (performance.now() - started) / 1000);
+                observeOperation('graphql', schema, operation, started, code === undefined ? undefined : { code: typeof code === 'string' ? code.toLowerCase() : undefined });
               }
               if (response.body.kind !== 'single') return;
               const { errors, data } = response.body.singleResult;
@@ -351,10 +350,13 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const liveOf = new WeakMap<IncomingMessage, LiveConnection>();
   // With tracing on, each operation runs in its span, continuing the client's trace.
   const wsSpans = activeTracing() ? wsOperationSpans() : null;
+  // Each operation counted (operations, duration) as over HTTP, around its span.
+  const wsOperations = countedWsOperations(schema, wsSpans ?? undefined);
   const graphqlWs = useServer<Record<string, unknown>, Partial<SocketExtra>>(
     {
       schema,
-      ...(wsSpans ? { execute: wsSpans.execute, subscribe: wsSpans.subscribe } : {}),
+      execute: wsOperations.execute,
+      subscribe: wsOperations.subscribe,
       context: (ctx, id) => ctx.extra.contexts!.get(id)!,
       onConnect: async (ctx) => {
         const connection = liveOf.get(ctx.extra.request)!;

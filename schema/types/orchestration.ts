@@ -5,9 +5,9 @@ import type { StoredEvent } from '../../src/events/event-store.js';
 import { cancelOrchestration, estimatedCompletion, getOrchestration, listOrchestrations, startOrchestration, streamOrchestrationEvents, type AggregatedResult } from '../../src/services/orchestrations.js';
 import { builder } from '../builder.js';
 import { changeOnceFor, replayedField } from '../change-once.js';
-import { connectionOf } from '../connection.js';
+import { countedConnection, countedConnectionOf } from '../connection.js';
 import { FileInput, TaskRef } from './task.js';
-import { filterDates } from './task-filter.js';
+import { listFilterFields, toListFilter } from './task-filter.js';
 
 const OrchestrationStatus = builder.enumType('OrchestrationStatus', {
   values: {
@@ -34,16 +34,7 @@ export const OrchestrationRef = builder.objectRef<Orchestration>('Orchestration'
 
 const OrchestrationFilter = builder.inputType('OrchestrationFilter', {
   description: 'Narrows the orchestration list; the fields combine with AND, a list field matches any of its values (tags: all of them).',
-  fields: (t) => ({
-    status: t.field({ type: [OrchestrationStatus], description: 'Any of these statuses.' }),
-    tags: t.stringList({ description: 'Orchestrations carrying every one of these tags.' }),
-    teamId: t.id({ description: "A team's orchestrations (you must belong to it) instead of your personal ones." }),
-    createdAfter: t.field({ type: 'DateOrDateTime', description: 'Created on or after (a date alone: from the start of that day, UTC).' }),
-    createdBefore: t.field({ type: 'DateOrDateTime', description: 'Created on or before (a date alone: to the end of that day, UTC).' }),
-    finishedAfter: t.field({ type: 'DateOrDateTime', description: 'Finished on or after.' }),
-    finishedBefore: t.field({ type: 'DateOrDateTime', description: 'Finished on or before.' }),
-    search: t.string({ description: 'Text the goal contains (case-insensitive), or a tag equal to it; 1 to 200 characters.' }),
-  }),
+  fields: (t) => listFilterFields(t, OrchestrationStatus, { items: 'Orchestrations', searched: 'the goal' }, {}),
 });
 
 builder.node(OrchestrationRef, {
@@ -89,28 +80,12 @@ builder.queryFields((t) => ({
       authScopes: { $all: { read: true, sees: 'orchestrations' } },
       args: { filter: t.arg({ type: OrchestrationFilter }), teamId: t.arg.id({ description: 'A team you belong to (the same as filter.teamId).' }) },
       resolve: async (_r, args, ctx) => {
-        const f = args.filter;
-        const filter = {
-          ...(f?.status ? { status: f.status } : {}),
-          ...(f?.tags ? { tags: f.tags } : {}),
-          ...((f?.teamId ?? args.teamId) != null ? { teamId: String(f?.teamId ?? args.teamId) } : {}),
-          ...(f ? filterDates(f) : {}),
-          ...(f?.search != null ? { search: f.search } : {}),
-        };
+        const filter = toListFilter({ ...args.filter, teamId: args.filter?.teamId ?? args.teamId });
         const page = await listOrchestrations(ctx.deps, callerOf(ctx), { filter, first: args.first, after: args.after, last: args.last, before: args.before });
-        return { ...connectionOf(page), count: page.count };
+        return countedConnectionOf(page);
       },
     },
-    {
-      name: 'OrchestrationConnection',
-      fields: (c) => ({
-        totalCount: c.int({
-          description: 'Orchestrations matching the scope and filter, all pages together (one count query: 1 credit).',
-          extensions: { cost: 1 },
-          resolve: (connection) => (connection as unknown as { count: () => Promise<number> }).count(),
-        }),
-      }),
-    },
+    countedConnection('OrchestrationConnection', 'Orchestrations'),
   ),
 }));
 

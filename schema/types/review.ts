@@ -17,7 +17,7 @@ import { withIdempotency } from '../../src/services/idempotency.js';
 import { reviewCost } from '../../src/services/reviews/review-input.js';
 import { reviewSarif } from '../../src/services/reviews/sarif.js';
 import type { FileHit } from '../../src/services/projects/search.js';
-import { builder } from '../builder.js';
+import { builder, type BuilderTypes } from '../builder.js';
 import { changeOnceFor } from '../change-once.js';
 import { FileHitRef } from './project.js';
 import { connectionOf } from '../connection.js';
@@ -69,9 +69,6 @@ export const ReviewIssueRef = builder.objectRef<IssueShape>('ReviewIssue').imple
 const ReviewErrorRef = builder.objectRef<{ code: string; message: string }>('ReviewError').implement({
   fields: (t) => ({ code: t.exposeString('code'), message: t.exposeString('message') }),
 });
-
-/** The builder's schema types, for typing a field builder taken as an argument. */
-type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never;
 
 const issueFilterArgs = (t: { arg: ArgBuilder<BuilderTypes> }) => ({
   minConfidence: t.arg.float({ description: 'Only issues at least this confident (CI gates: 0.85).' }),

@@ -13,7 +13,7 @@ import type { GeneratedFile } from '../../src/agents/test-gen.js';
 import { callerOf } from '../../src/context.js';
 import { builder } from '../builder.js';
 import { changeOnceFor, replayedField } from '../change-once.js';
-import { connectionOf } from '../connection.js';
+import { countedConnection, countedConnectionOf } from '../connection.js';
 import { TaskFilter, toTaskFilter } from './task-filter.js';
 
 const statuses: DbTaskStatus[] = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'];
@@ -167,19 +167,10 @@ builder.queryFields((t) => ({
         if (args.status && !filter.status) filter.status = [args.status];
         if (args.teamId != null && filter.teamId == null) filter.teamId = String(args.teamId);
         const page = await listTasks(ctx.deps, callerOf(ctx), { filter, first: args.first, after: args.after, last: args.last, before: args.before });
-        return { ...connectionOf(page), count: page.count };
+        return countedConnectionOf(page);
       },
     },
-    {
-      name: 'TaskConnection',
-      fields: (c) => ({
-        totalCount: c.int({
-          description: 'Tasks matching the scope and filter, all pages together (one count query: 1 credit).',
-          extensions: { cost: 1 },
-          resolve: (connection) => (connection as unknown as { count: () => Promise<number> }).count(),
-        }),
-      }),
-    },
+    countedConnection('TaskConnection', 'Tasks'),
   ),
 }));
 

@@ -27,9 +27,9 @@ import {
   type VisualizationShare,
 } from '../../src/services/visualizations/visualizations.js';
 import { offsetAfter, offsetCursor } from '../../src/services/pagination.js';
-import { builder } from '../builder.js';
-import { changeOnceFor, replayedField, type BuilderTypes } from '../change-once.js';
-import { connectionOf } from '../connection.js';
+import { builder, type BuilderTypes } from '../builder.js';
+import { changeOnceFor, replayedField } from '../change-once.js';
+import { countedConnection, countedConnectionOf } from '../connection.js';
 
 /** Links point at PUBLIC_URL (default http://HOST:PORT), never at the request's Host header, which the caller chooses. */
 export function publicBase(ctx: GraphQLContext): string {
@@ -291,19 +291,10 @@ builder.queryFields((t) => ({
         const f = args.filter;
         const filter = { status: f?.status ?? null, teamId: f?.teamId == null ? null : String(f.teamId) };
         const page = await listVisualizations(ctx.deps, callerOf(ctx), { filter, first: args.first, after: args.after, last: args.last, before: args.before });
-        return { ...connectionOf(page), count: page.count };
+        return countedConnectionOf(page);
       },
     },
-    {
-      name: 'VisualizationConnection',
-      fields: (c) => ({
-        totalCount: c.int({
-          description: 'Visualizations matching the scope and filter, all pages together (one count query: 1 credit).',
-          extensions: { cost: 1 },
-          resolve: (connection) => (connection as unknown as { count: () => Promise<number> }).count(),
-        }),
-      }),
-    },
+    countedConnection('VisualizationConnection', 'Visualizations'),
   ),
   sharedVisualization: t.field({
     type: SharedVisualization,

@@ -33,7 +33,7 @@ import {
 import { buildContext, contextFor, type GraphQLContext } from '../context.js';
 import { checkShape, operationCost, type OperationCost, type Pricing, type ShapeLimits } from '../graphql/cost.js';
 import { accessFacts } from '../logger.js';
-import { limitOf, metrics, operationLabel, outcomeOf, transportOf } from '../metrics.js';
+import { limitOf, metrics, observeOperation, operationLabel, transportOf } from '../metrics.js';
 import type { LiveConnection } from '../services/auth/live-connections.js';
 import type { ServiceDeps } from '../services/deps.js';
 import { AppError } from '../errors.js';
@@ -198,9 +198,7 @@ export class OperationRunner {
 
   /** Counts a route-table operation (REST, chat, the task WebSocket) with its outcome and duration; GraphQL over HTTP counts its own. */
   private observe(endpoint: string, op: Operation, started: number, error?: unknown): void {
-    const labels = { transport: transportOf(endpoint), operation: operationLabel(this.schema, op.operation), type: op.operation.operation };
-    metrics.operations.inc({ ...labels, outcome: error === undefined ? 'ok' : outcomeOf((error as { code?: unknown }).code) });
-    metrics.operationDuration.observe(labels, (performance.now() - started) / 1000);
+    observeOperation(transportOf(endpoint), this.schema, op.operation, started, error === undefined ? undefined : (error as { code?: unknown }));
   }
 
   /** Admits and executes a query or mutation (a span when tracing is on); its first error is thrown as an AppError. */

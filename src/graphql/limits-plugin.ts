@@ -12,6 +12,7 @@ import type { GraphQLContext } from '../context.js';
 import { graphqlErrorOf } from '../edge/errors.js';
 import type { Admitted, OperationRunner } from '../edge/run-operation.js';
 import type { AppError } from '../errors.js';
+import { observeOperation } from '../metrics.js';
 import { asAppError } from '../rest/envelope.js';
 import { limitHeaders, rateLimitExtension } from '../services/limits/headers.js';
 import { appErrorOf } from './format-error.js';
@@ -91,13 +92,17 @@ export async function admitOverWebSocket(
   if (validate(runner.schema, document).length) return undefined; // and the validation errors
   const operation = getOperationAST(document, payload.operationName ?? undefined);
   if (!operation) return undefined; // and a missing operation
+  const started = performance.now();
   try {
     const admitted = await runner.admit(caller, { document, operation, variables: payload.variables ?? {} }, `graphql-ws ${operation.name?.value ?? operation.operation}`);
     await admitted?.admission.release();
     if (admitted && operation.operation !== OperationTypeNode.SUBSCRIPTION) refundable.set(caller, admitted);
     return undefined;
   } catch (err) {
-    return [graphqlErrorOf(asAppError(err))];
+    const refusal = asAppError(err);
+    // Refused before it runs: counted here, as graphql-ws will not execute it.
+    observeOperation('graphql-ws', runner.schema, operation, started, refusal);
+    return [graphqlErrorOf(refusal)];
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * What an operator sees of a run: /metrics scraped before and after a task, a webhook delivery and
- * a limit rejection (each family moves, and no label carries an id), and the log lines of one REST
+ * What an operator sees of a run: /metrics scraped before and after a task, a webhook delivery,
+ * operations over graphql-ws, a bulk operation and a limit rejection (each family moves, and no
+ * label carries an id), and the log lines of one REST
  * task (the access line with request id, account, operation and cost; one line per state change;
  * activity lines with their workflow and run ids; the task stream's WebSocket opened and closed
  * with its code; no credential anywhere).
@@ -9,7 +10,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
-import { collectWs, graphql, restClient, waitFor } from '../helpers/client.js';
+import { collectWs, graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { cleanJs, executeBody } from '../helpers/fixtures.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -97,6 +98,17 @@ describe('/metrics', () => {
     const stream = await collectWs(`${sys.wsUrl}/v1/agents/tasks/${taskId}/stream?token=${user.apiKey}`);
     expect(stream.closeCode).toBe(1000);
     await waitFor(async () => (received > 0 ? true : undefined));
+    // Over graphql-ws: a query, a query refused (no such task) and a subscription.
+    const byWs = await subscribeGraphql(sys.wsUrl, user.apiKey, 'query($id: ID!) { task(id: $id) { id status } }', { id: taskId });
+    expect(byWs.results[0].task.status).toBe('COMPLETED');
+    const missing = await subscribeGraphql(sys.wsUrl, user.apiKey, 'query($id: ID!) { task(id: $id) { id } }', { id: 'task_0000000000000000000000' });
+    expect(missing.errors[0].extensions.code).toBe('RESOURCE_NOT_FOUND');
+    // A bulk cancel of the finished task: skipped, then the operation completes.
+    const bulk = await api.post('/v1/agents/bulk', { action: 'cancel', filter: { status: ['completed'] } });
+    expect(bulk.status, JSON.stringify(bulk.body)).toBe(202);
+    await waitFor(async () => ((await api.get(`/v1/agents/bulk/${bulk.body.bulk_id}`)).body.status === 'completed' ? true : undefined));
+    const bulkEvents = await subscribeGraphql(sys.wsUrl, user.apiKey, 'subscription($id: ID!) { bulkOperationEvents(id: $id, since: 0) { type skipped } }', { id: bulk.body.bulk_id });
+    expect(bulkEvents.results.at(-1).bulkOperationEvents).toEqual({ type: 'completed', skipped: 1 });
     // A caller without a credential past its per-minute budget.
     let refused = 0;
     for (let i = 0; i < 6; i++) if ((await graphql(sys.url, null, '{ __typename }')).status === 429) refused++;
@@ -114,6 +126,25 @@ describe('/metrics', () => {
     expect(moved('codex_graphql_operation_duration_seconds_count', { transport: 'rest', operation: 'executeAgentTask' })).toBe(1);
     expect(moved('codex_graphql_cost_charged_total', { transport: 'rest', operation: 'executeAgentTask' })).toBeGreaterThan(0);
     expect(moved('codex_limit_rejections_total', { limit: 'minute', transport: 'graphql' })).toBeGreaterThan(0);
+  });
+
+  it('counts operations over graphql-ws by operation, type and outcome, with their duration and cost', () => {
+    const moved = (name: string, labels: Record<string, string> = {}) => total(after, name, labels) - total(before, name, labels);
+    expect(moved('codex_graphql_operations_total', { transport: 'graphql-ws', operation: 'task', type: 'query', outcome: 'ok' })).toBe(1);
+    expect(moved('codex_graphql_operations_total', { transport: 'graphql-ws', operation: 'task', type: 'query', outcome: 'resource_not_found' })).toBe(1);
+    expect(moved('codex_graphql_operations_total', { transport: 'graphql-ws', operation: 'bulkOperationEvents', type: 'subscription', outcome: 'ok' })).toBe(1);
+    expect(moved('codex_graphql_operation_duration_seconds_count', { transport: 'graphql-ws', operation: 'task', type: 'query' })).toBe(2);
+    expect(moved('codex_graphql_operation_duration_seconds_count', { transport: 'graphql-ws', operation: 'bulkOperationEvents', type: 'subscription' })).toBe(1);
+    expect(moved('codex_graphql_cost_charged_total', { transport: 'graphql-ws', operation: 'task', type: 'query' })).toBeGreaterThan(0);
+  });
+
+  it('moves the bulk operation families', () => {
+    const moved = (name: string, labels: Record<string, string> = {}) => total(after, name, labels) - total(before, name, labels);
+    expect(moved('codex_bulk_operations_started_total', { action: 'cancel' })).toBe(1);
+    expect(moved('codex_bulk_operation_items_total', { action: 'cancel', outcome: 'skipped' })).toBe(1);
+    expect(moved('codex_bulk_operation_items_total', { action: 'cancel', outcome: 'succeeded' })).toBe(0);
+    expect(moved('codex_bulk_operations_finished_total', { action: 'cancel', state: 'completed' })).toBe(1);
+    expect(moved('codex_bulk_operation_run_seconds_count', { action: 'cancel', state: 'completed' })).toBe(1);
   });
 
   it('moves the task, stream, webhook, pool and event-bus families', () => {
@@ -137,7 +168,7 @@ describe('/metrics', () => {
 
   it('keeps label values bounded: no id, no request path with an id', () => {
     const values = after.flatMap((s) => Object.values(s.labels));
-    const idLike = /^(task|orch|viz|prj|whk|whd|evt|key|user|req|team|ses|gen|rev)_|[0-9a-f]{8}-[0-9a-f]{4}-/;
+    const idLike = /^(task|orch|viz|prj|whk|whd|evt|key|user|req|team|ses|gen|rev|bop)_|[0-9a-f]{8}-[0-9a-f]{4}-/;
     expect(values.filter((v) => idLike.test(v))).toEqual([]);
     expect(values).not.toContain(taskId);
     // GET /v1/agents/tasks/{id} is counted under its route pattern.

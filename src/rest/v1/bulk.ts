@@ -3,7 +3,7 @@
  * cancel or rerun every task matching a filter (POST /v1/agents/bulk, GET /v1/agents/bulk/{id}).
  */
 import { z } from 'zod';
-import { defineRoute, idempotencyKey, lower, upper } from '../route.js';
+import { defineRoute, idempotencyKey, lower, upper, type RestRoute, type TypedRestRoute } from '../route.js';
 import { graphql, type ResultOf } from '../graphql.js';
 
 const statuses = ['queued', 'running', 'completed', 'failed', 'cancelled', 'timed_out'] as const;
@@ -65,16 +65,38 @@ const FilterBody = z
   })
   .strict();
 
-export const bulkRoutes = [
-  defineRoute({
+/** The variables of a rerun mutation: the original's id and the request's Idempotency-Key. */
+interface RerunVariables {
+  id: string;
+  idempotencyKey?: string | null;
+}
+
+/**
+ * A rerun route: POST `path`, whose parameter `param` names the original (left unchanged);
+ * answers 202 with what started, and accepts Idempotency-Key.
+ */
+function rerunRoute<K extends string, D, R>(
+  route: { param: K } & Pick<TypedRestRoute<unknown, unknown, Record<K, string>, D, RerunVariables, R>, 'path' | 'operationId' | 'summary' | 'response' | 'document' | 'reply'>,
+): RestRoute {
+  const { param, ...rest } = route;
+  return defineRoute<unknown, unknown, Record<K, string>, D, RerunVariables, R>({
     method: 'POST',
-    path: '/v1/agents/tasks/{task_id}/rerun',
-    operationId: 'rerunAgentTask',
-    summary: 'Start a new task with the same input as this one (the original is unchanged)',
     tag: 'Agents',
     successStatus: 202,
     idempotent: true,
-    params: z.object({ task_id: z.string().min(1) }),
+    params: z.object({ [param]: z.string().min(1) }) as unknown as z.ZodType<Record<K, string>>,
+    errors: ['idempotency_conflict', 'service_unavailable'],
+    variables: ({ params, headers }) => ({ id: params[param], idempotencyKey: idempotencyKey(headers) }),
+    ...rest,
+  });
+}
+
+export const bulkRoutes = [
+  rerunRoute({
+    path: '/v1/agents/tasks/{task_id}/rerun',
+    param: 'task_id',
+    operationId: 'rerunAgentTask',
+    summary: 'Start a new task with the same input as this one (the original is unchanged)',
     response: z.object({
       task_id: z.string(),
       rerun_of: z.string(),
@@ -83,13 +105,11 @@ export const bulkRoutes = [
       result_url: z.string(),
       websocket_url: z.string(),
     }),
-    errors: ['idempotency_conflict', 'service_unavailable'],
     document: graphql(`
   mutation RerunTask($id: ID!, $idempotencyKey: String) {
     rerunTask(id: $id, idempotencyKey: $idempotencyKey) { replayed task { id rerunOfId status estimatedDurationSeconds resultUrl websocketUrl } }
   }
 `),
-    variables: ({ params, headers }) => ({ id: params.task_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => {
       const t = data.rerunTask.task;
       return {
@@ -102,23 +122,17 @@ export const bulkRoutes = [
       };
     },
   }),
-  defineRoute({
-    method: 'POST',
+  rerunRoute({
     path: '/v1/agents/orchestrations/{orchestration_id}/rerun',
+    param: 'orchestration_id',
     operationId: 'rerunOrchestration',
     summary: 'Start the orchestration again with the same goal, agents and context (the original is unchanged)',
-    tag: 'Agents',
-    successStatus: 202,
-    idempotent: true,
-    params: z.object({ orchestration_id: z.string().min(1) }),
     response: z.object({ orchestration_id: z.string(), rerun_of: z.string(), status: z.literal('in_progress'), agents_running: z.number().int(), result_url: z.string() }),
-    errors: ['idempotency_conflict', 'service_unavailable'],
     document: graphql(`
   mutation RerunOrchestration($id: ID!, $idempotencyKey: String) {
     rerunOrchestration(id: $id, idempotencyKey: $idempotencyKey) { replayed orchestration { id rerunOfId strategy agents { id } } }
   }
 `),
-    variables: ({ params, headers }) => ({ id: params.orchestration_id, idempotencyKey: idempotencyKey(headers) }),
     reply: (data) => {
       const o = data.rerunOrchestration.orchestration;
       return {

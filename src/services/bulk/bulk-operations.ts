@@ -10,6 +10,7 @@ import { AppError, NotFoundError, ValidationError } from '../../errors.js';
 import { appendEvent, type StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
 import { idKind, newId } from '../../ids.js';
+import { metrics } from '../../metrics.js';
 import { bulkOperationWorkflow } from '../../../workflows/bulk-operation.js';
 import { InsufficientCreditsError } from '../limits/limiter.js';
 import { start, startForRow } from '../../temporal/start-for-row.js';
@@ -104,6 +105,7 @@ export async function startBulkOperation(
           index: { accountId: principal.userId, teamId, resourceId: id },
         }),
       );
+      metrics.bulkStarted.inc({ action });
       return id;
     },
   );
@@ -178,14 +180,21 @@ export async function processBulkBatch(deps: TaskStartDeps, input: { operationId
     data: { processed: { increment: ids.length }, succeeded: { increment: counts.succeeded }, skipped: { increment: counts.skipped }, failed: { increment: counts.failed } },
   });
   if (recorded.count === 0) return;
+  for (const [outcome, count] of Object.entries(counts)) if (count) metrics.bulkItems.inc({ action: op.action, outcome }, count);
   const now = await deps.db.bulkOperation.findUniqueOrThrow({ where: { id: op.id } });
   await emitBulkEvent(deps, op.id, 'progress', `batch:${input.batch}`, progressOf(now));
 }
 
 /** Ends the operation with its summary event (the stream's last). */
 export async function finishBulkOperation(deps: Pick<ServiceDeps, 'db' | 'bus'>, input: { operationId: string }): Promise<void> {
-  await deps.db.bulkOperation.updateMany({ where: { id: input.operationId, status: 'running' }, data: { status: 'completed', completedAt: new Date() } });
+  const ended = await deps.db.bulkOperation.updateMany({ where: { id: input.operationId, status: 'running' }, data: { status: 'completed', completedAt: new Date() } });
   const op = await deps.db.bulkOperation.findUniqueOrThrow({ where: { id: input.operationId } });
+  // Counted once: a retried activity finds it ended already.
+  if (ended.count === 1) {
+    const labels = { action: op.action, state: op.status };
+    metrics.bulkFinished.inc(labels);
+    metrics.bulkRunTime.observe(labels, ((op.completedAt ?? new Date()).getTime() - op.createdAt.getTime()) / 1000);
+  }
   await emitBulkEvent(deps, op.id, 'completed', 'terminal', progressOf(op));
 }
 
