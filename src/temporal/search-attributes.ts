@@ -52,7 +52,7 @@ export function memoOf(index: WorkflowIndex): Record<string, unknown> {
 /** Whether a start failed because the namespace does not know one of the attributes. */
 export function isUnregisteredSearchAttribute(err: unknown): boolean {
   for (let e: unknown = err; e instanceof Error; e = e.cause) {
-    if (/search attribute/i.test(e.message) && /not (defined|registered|found)|unknown|invalid/i.test(e.message)) return true;
+    if (/search attribute/i.test(e.message) && /no mapping defined|not (defined|registered|found)|unknown|invalid/i.test(e.message)) return true;
   }
   return false;
 }

@@ -25,8 +25,8 @@ export interface StartOptions<W extends Workflow> {
   index?: WorkflowIndex;
 }
 
-/** Set once a start found the search attributes unregistered: later starts go without them. */
-let searchAttributesMissing = false;
+/** Clients whose namespace was found without the search attributes: their later starts go without them. */
+const withoutSearchAttributes = new WeakSet<Client>();
 
 /** Starts `workflow` (typed by the function: its name is the workflow type, its parameters the args). */
 export async function start<W extends Workflow>(deps: StartDeps, workflow: W, options: StartOptions<W>): Promise<WorkflowHandle<W>> {
@@ -41,13 +41,13 @@ export async function start<W extends Workflow>(deps: StartDeps, workflow: W, op
   // The SDK's options type its args by a conditional type TypeScript cannot resolve for a generic
   // W; StartOptions<W> has already typed them by the workflow's parameters.
   const startWith = (extra: object) => deps.temporal.workflow.start<W>(workflow, { ...base, ...extra } as unknown as WorkflowStartOptions<W>);
-  if (!index || searchAttributesMissing) return startWith({});
+  if (!index || withoutSearchAttributes.has(deps.temporal)) return startWith({});
   try {
     return await startWith({ typedSearchAttributes: searchAttributesOf(index) });
   } catch (err) {
     if (!isUnregisteredSearchAttribute(err)) throw err;
     // A cluster whose operator has not registered them: workflows still run, without them.
-    searchAttributesMissing = true;
+    withoutSearchAttributes.add(deps.temporal);
     deps.logger?.warn({ reason: (err as Error).message }, 'Temporal search attributes are not registered on this namespace: starting workflows without them (see docs/operations.md)');
     return startWith({});
   }

@@ -50,7 +50,7 @@ export async function createTaskRow(
   input: TaskInput,
   teamId: string | null,
   rerunOfId: string | null = null,
-): Promise<Pick<AgentTask, 'id' | 'agentType' | 'timeoutSeconds'>> {
+): Promise<Pick<AgentTask, 'id' | 'agentType' | 'timeoutSeconds' | 'ownerId' | 'teamId' | 'tags'>> {
   const { config } = deps;
   const id = newId('task');
   const timeoutSeconds = input.timeoutSeconds ?? config.TASK_TIMEOUT_SECONDS;
@@ -68,7 +68,7 @@ export async function createTaskRow(
       metadata: input.metadata,
       rerunOfId,
     },
-    select: { id: true, agentType: true, timeoutSeconds: true },
+    select: { id: true, agentType: true, timeoutSeconds: true, ownerId: true, teamId: true, tags: true },
   });
   await emitTaskEvent(deps, id, 'progress', 'queued', { status: 'queued', progress: 0, message: 'Task queued' });
   return task;
