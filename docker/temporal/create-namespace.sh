@@ -21,4 +21,12 @@ until temporal workflow list --namespace "$ns" --limit 1 --address "$addr" >/dev
   attempt=$((attempt + 1))
   sleep 2
 done
+
+# The search attributes the gateway puts on every workflow (docs/operations.md). Creating one that
+# exists is refused, so a rerun of this script goes on; the gateway starts workflows without them
+# (memo only) if they are missing.
+for sa in CodexAccountId:Keyword CodexTeamId:Keyword CodexAgentType:Keyword CodexTags:KeywordList CodexResourceId:Keyword; do
+  temporal operator search-attribute create --namespace "$ns" --address "$addr" --name "${sa%%:*}" --type "${sa#*:}" >/dev/null 2>&1 \
+    || echo "search attribute ${sa%%:*}: not created (it may exist already)"
+done
 echo "namespace $ns is ready at $addr"
