@@ -29,16 +29,24 @@ const VisualizationSummaryFields = graphql(`
 const statuses = ['processing', 'completed', 'failed'] as const;
 
 /** A visualization in a list: what it is and how it went, without the graph (GET it for that). */
-const VisualizationSummaryJson = z.object({
+/** What a visualization's list item and its full JSON both start with, and their outcome fields. */
+const visualizationHead = {
   visualization_id: z.string(),
   status: z.enum(statuses),
   repository: z.string(),
   branch: z.string().nullable(),
   analysis_depth: z.string(),
-  team_id: z.string().nullable(),
+};
+const visualizationOutcome = {
   error: z.string().nullable(),
   created_at: z.iso.datetime(),
   completed_at: z.iso.datetime().nullable(),
+};
+
+const VisualizationSummaryJson = z.object({
+  ...visualizationHead,
+  team_id: z.string().nullable(),
+  ...visualizationOutcome,
   stats: z
     .object({ total_commits: z.number().int(), total_files: z.number().int(), total_contributors: z.number().int(), lines_of_code: z.number().int() })
     .nullable()
@@ -91,15 +99,9 @@ const NodeJson = z.object({
 });
 
 const VisualizationJson = z.object({
-  visualization_id: z.string(),
-  status: z.enum(statuses),
-  repository: z.string(),
-  branch: z.string().nullable(),
-  analysis_depth: z.string(),
+  ...visualizationHead,
   options: z.object({ include_commits: z.boolean(), include_branches: z.boolean(), include_contributors: z.boolean(), max_commits: z.number().int() }),
-  error: z.string().nullable(),
-  created_at: z.iso.datetime(),
-  completed_at: z.iso.datetime().nullable(),
+  ...visualizationOutcome,
   stats: z
     .object({
       total_commits: z.number().int(),
