@@ -332,7 +332,11 @@ describe('events and signatures', () => {
     }
     expect(got[0].body).not.toContain('cdx_sk_');
     expect(() => verify('whsec_' + Buffer.alloc(24, 7).toString('base64'), got[0])).toThrow();
-    const history = await api.get(`/v1/webhooks/${w.id}/deliveries`);
+    // The receiver has the requests before the gateway has their answers: wait until both are recorded.
+    const history = await waitFor(async () => {
+      const res = await api.get(`/v1/webhooks/${w.id}/deliveries`);
+      return res.body.data.length === 2 && res.body.data.every((d: { status: string }) => d.status !== 'pending') ? res : undefined;
+    }, 20_000);
     expect(history.body.data).toHaveLength(2);
     expect(history.body.data[0]).toMatchObject({ status: 'succeeded', attempt_count: 1, attempts: [{ number: 1, status_code: 200, response_body: 'ok', succeeded: true, latency_ms: expect.any(Number) }] });
   });

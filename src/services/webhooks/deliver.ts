@@ -4,7 +4,7 @@
  * so a receiver never sees one attempt twice from us. Payload: type, id (the event id, also the
  * webhook-id header, the same on every attempt and redelivery), resource_id, created_at, data.
  */
-import type { Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent } from '../../generated/prisma/client.js';
+import type { Prisma, Webhook, WebhookAttempt, WebhookDelivery, WebhookEvent } from '../../generated/prisma/client.js';
 import { attemptLabel, metrics } from '../../metrics.js';
 import type { ServiceDeps } from '../deps.js';
 import { notifyUser } from './notify.js';
@@ -45,14 +45,19 @@ type SendableDelivery = Pick<WebhookDelivery, 'id'> & {
   event: Pick<WebhookEvent, 'id' | 'type' | 'resourceId' | 'createdAt' | 'data'>;
 };
 
+/** What an attempt changes on its delivery, given the attempt as recorded (null: nothing). */
+export type Settle = (attempt: Pick<WebhookAttempt, 'statusCode' | 'succeeded'>) => Prisma.WebhookDeliveryUpdateManyArgs | null;
+
 /**
- * Sends the request of one attempt to the endpoint and records it (no state change besides the
- * attempt row). `known: 'absent'` when the caller has just read that the attempt is not recorded.
+ * Sends the request of one attempt to the endpoint and records it, together with what `settle`
+ * says it changes on the delivery, in one transaction: a reader never sees an attempt whose
+ * delivery does not show it yet. `known: 'absent'` when the caller has just read that the attempt
+ * is not recorded.
  */
-export async function sendAttempt(deps: Deps, delivery: SendableDelivery, number: number, known?: 'absent'): Promise<Pick<WebhookAttempt, 'statusCode' | 'succeeded'>> {
+export async function sendAttempt(deps: Deps, delivery: SendableDelivery, number: number, settle: Settle, known?: 'absent'): Promise<Pick<WebhookAttempt, 'statusCode' | 'succeeded'> & { settled: number }> {
   const deliveryId = delivery.id;
   const existing = known === 'absent' ? null : await deps.db.webhookAttempt.findUnique({ where: { deliveryId_number: { deliveryId, number } } });
-  if (existing) return existing;
+  if (existing) return { ...existing, settled: await applySettle(deps.db, settle(existing)) };
   const body = payloadOf(delivery.event);
   const timestamp = Math.floor(Date.now() / 1000);
   const headers = signedHeaders(activeSecrets(deps, delivery.webhook), delivery.event.id, timestamp, body);
@@ -60,15 +65,22 @@ export async function sendAttempt(deps: Deps, delivery: SendableDelivery, number
   const url = delivery.webhook.url;
   const http = await httpClientSpan('webhook POST', url, (traceHeaders) => postToTarget(url, { ...traceHeaders, ...headers }, body, deps.config), (h) => h.statusCode);
   const row = { deliveryId, number, startedAt, statusCode: http.statusCode, latencyMs: http.latencyMs, responseBody: http.body, error: http.error, succeeded: http.succeeded };
-  let created: WebhookAttempt[];
   try {
-    created = await deps.db.webhookAttempt.createManyAndReturn({ data: [row], skipDuplicates: true });
+    return await deps.db.$transaction(async (tx) => {
+      const [created] = await tx.webhookAttempt.createManyAndReturn({ data: [row], skipDuplicates: true });
+      // Recorded meanwhile by another run of the same attempt: that one is the attempt.
+      const attempt = created ?? (await tx.webhookAttempt.findUniqueOrThrow({ where: { deliveryId_number: { deliveryId, number } } }));
+      return { ...attempt, settled: await applySettle(tx, settle(attempt)) };
+    });
   } catch (err) {
     // The webhook (and its deliveries) was deleted during the attempt: nothing left to record.
-    if ((err as { code?: string }).code === 'P2003') return row;
+    if ((err as { code?: string }).code === 'P2003') return { ...row, settled: 0 };
     throw err;
   }
-  return created[0] ?? deps.db.webhookAttempt.findUniqueOrThrow({ where: { deliveryId_number: { deliveryId, number } } });
+}
+
+async function applySettle(db: Pick<ServiceDeps['db'], 'webhookDelivery'>, change: Prisma.WebhookDeliveryUpdateManyArgs | null): Promise<number> {
+  return change ? (await db.webhookDelivery.updateMany(change)).count : 0;
 }
 
 /** Why a delivery was skipped when its endpoint's owner lost sight of the event (kept on the delivery). */
@@ -196,18 +208,19 @@ export async function attemptDelivery(deps: Deps, input: { deliveryId: string; n
     deps.logger.info({ webhookId: delivery.webhook.id, deliveryId: delivery.id, ownerId: delivery.webhook.createdById }, 'webhook delivery skipped: its endpoint owner may no longer see the event');
     return 'stopped';
   }
-  const attempt = delivery.recorded ?? (await sendAttempt(deps, delivery, input.number, 'absent'));
+  const settle: Settle = (a) => ({
+    where: { id: input.deliveryId, status: 'pending' },
+    data: a.succeeded
+      ? { status: 'succeeded', attemptCount: input.number, completedAt: new Date(), nextAttemptAt: null }
+      : { attemptCount: input.number, nextAttemptAt: outcomeOf(a) === 'failed' && input.nextDelayMs != null ? new Date(Date.now() + input.nextDelayMs) : null },
+  });
+  const attempt = delivery.recorded
+    ? { ...delivery.recorded, settled: await applySettle(deps.db, settle(delivery.recorded)) }
+    : await sendAttempt(deps, delivery, input.number, settle, 'absent');
   const outcome = outcomeOf(attempt);
   metrics.webhookDeliveries.inc({ outcome, attempt: attemptLabel(input.number) });
   if (outcome === 'succeeded') metrics.webhookLatency.observe((Date.now() - delivery.event.createdAt.getTime()) / 1000);
-  const ended = await deps.db.webhookDelivery.updateMany({
-    where: { id: input.deliveryId, status: 'pending' },
-    data:
-      outcome === 'succeeded'
-        ? { status: 'succeeded', attemptCount: input.number, completedAt: new Date(), nextAttemptAt: null }
-        : { attemptCount: input.number, nextAttemptAt: outcome === 'failed' && input.nextDelayMs != null ? new Date(Date.now() + input.nextDelayMs) : null },
-  });
-  if (ended.count === 1) {
+  if (attempt.settled === 1) {
     const fields = { webhookId: delivery.webhook.id, deliveryId: delivery.id, eventId: delivery.event.id, eventType: delivery.event.type, attempt: input.number, statusCode: attempt.statusCode };
     if (outcome === 'succeeded') deps.logger.info({ ...fields, status: 'succeeded' }, 'webhook delivery succeeded');
     else deps.logger.info({ ...fields, status: 'pending', outcome, retryInMs: outcome === 'failed' ? input.nextDelayMs : null }, 'webhook delivery attempt failed');

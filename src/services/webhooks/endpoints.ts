@@ -216,9 +216,11 @@ async function ping(deps: Deps, w: WithProject): Promise<WebhookDelivery> {
   });
   // Not a pending delivery: the dispatcher never picks it up, it is sent right here.
   await deps.db.webhookDelivery.create({ data: { id: deliveryId, webhookId: w.id, eventId, status: 'sending', dispatchedAt: new Date() } });
-  const attempt = await sendAttempt(deps, (await loadDelivery(deps, deliveryId))!, 1);
-  const ok = attempt.succeeded;
-  return deps.db.webhookDelivery.update({ where: { id: deliveryId }, data: { status: ok ? 'succeeded' : 'failed', attemptCount: 1, completedAt: new Date() } });
+  await sendAttempt(deps, (await loadDelivery(deps, deliveryId))!, 1, (a) => ({
+    where: { id: deliveryId },
+    data: { status: a.succeeded ? 'succeeded' : 'failed', attemptCount: 1, completedAt: new Date() },
+  }));
+  return deps.db.webhookDelivery.findUniqueOrThrow({ where: { id: deliveryId } });
 }
 
 /** A delivery if the caller may see its webhook; else 404. */
