@@ -72,6 +72,25 @@ describe('taskUpdates', () => {
     expect(sub.updates.map((u) => [u.taskId, u.kind, u.status])).toEqual([[code, 'STATUS', 'COMPLETED']]);
   });
 
+  it('filters by task ids: only the listed tasks, from the stored updates on; an id of another tenant adds nothing', async () => {
+    const a = await sys.createUser('Id filterer');
+    const b = await sys.createUser('Id stranger');
+    const api = restClient(sys.url, a.apiKey);
+    const [picked, other] = [(await api.post('/v1/agents/execute', executeBody())).body.task_id, (await api.post('/v1/agents/execute', executeBody())).body.task_id];
+    const theirs = (await restClient(sys.url, b.apiKey).post('/v1/agents/execute', executeBody())).body.task_id;
+    for (const id of [picked, other]) await waitFor(async () => ((await api.get(`/v1/agents/tasks/${id}`)).body.status === 'completed' ? true : undefined));
+    const sub = listen(a.apiKey, { filter: { ids: [picked, theirs] }, after: '0' });
+    await waitFor(async () => (sub.errors.length || sub.updates.some((u) => u.status === 'COMPLETED') ? true : undefined), 20_000);
+    await sub.stop();
+    expect(sub.errors).toEqual([]);
+    expect(new Set(sub.updates.map((u) => u.taskId))).toEqual(new Set([picked]));
+    expect(sub.updates.map((u) => `${u.kind}:${u.status}`)).toEqual(expect.arrayContaining(['CREATED:QUEUED', 'STATUS:COMPLETED']));
+    const tooMany = await subscribeGraphql(sys.wsUrl, a.apiKey, SUB, { filter: { ids: Array.from({ length: 101 }, (_, i) => `tsk_${i}`) } });
+    expect(JSON.stringify(tooMany.errors)).toMatch(/filter\.ids.*at most 100/);
+    const badTag = await subscribeGraphql(sys.wsUrl, a.apiKey, SUB, { filter: { tags: ['no spaces allowed'] } });
+    expect(JSON.stringify(badTag.errors)).toMatch(/filter\.tags/);
+  });
+
   it("sends a team's updates to its members only; an outsider asking for the team gets RESOURCE_NOT_FOUND", async () => {
     const owner = await sys.createUser('Team lister');
     const outsider = await sys.createUser('Outsider');

@@ -10,7 +10,7 @@ import { streamEvents } from '../../events/event-stream.js';
 import type { TaskStatus } from '../../generated/prisma/enums.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { hasTeamRole, listScope } from '../teams.js';
-import type { TaskFilter } from './task-filter.js';
+import { checkTaskFilter, type TaskFilter } from './task-filter.js';
 import type { TaskEventData, TaskEventType } from './task-events.js';
 
 /** What a feed event says: a task was created, changed status, or made progress. */
@@ -154,6 +154,7 @@ export async function streamTaskUpdates(
       { field: 'filter.search', message: 'is not available on live updates (they carry no prompt); filter by status, agent type, tags, team or dates, or poll the tasks list with search' },
     ]);
   }
+  checkTaskFilter(filter);
   const scope = await listScope(deps, principal, filter.teamId);
   const streamId = feedOf(scope);
   const stop = new AbortController();

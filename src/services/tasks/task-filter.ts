@@ -56,6 +56,12 @@ export function checkListFilter(filter: Pick<TaskFilter, 'tags' | 'search' | 'cr
   if (errors.length) throw new ValidationError(errors);
 }
 
+/** The checks of a task filter: those of every list filter, and at most MAX_FILTER_IDS ids. */
+export function checkTaskFilter(filter: TaskFilter): void {
+  checkListFilter(filter);
+  if (filter.ids && filter.ids.length > MAX_FILTER_IDS) throw new ValidationError([{ field: 'filter.ids', message: `must have at most ${MAX_FILTER_IDS} ids; select fewer tasks or filter by other criteria` }]);
+}
+
 /** `text` as a LIKE pattern that matches it literally anywhere (%, _ and \ escaped). */
 export function containsPattern(text: string): string {
   return text.trim().replace(/[\\%_]/g, (c) => `\\${c}`);
@@ -73,8 +79,7 @@ export function dateRange(after: Date | undefined, before: Date | undefined): { 
  * for a team the caller is not in.
  */
 export async function taskFilterWhere(deps: Pick<ServiceDeps, 'db'>, principal: Principal, filter: TaskFilter): Promise<Prisma.AgentTaskWhereInput> {
-  checkListFilter(filter);
-  if (filter.ids && filter.ids.length > MAX_FILTER_IDS) throw new ValidationError([{ field: 'filter.ids', message: `must have at most ${MAX_FILTER_IDS} ids; select fewer tasks or filter by other criteria` }]);
+  checkTaskFilter(filter);
   const scope = await listScope(deps, principal, filter.teamId);
   const search = filter.search === undefined ? undefined : containsPattern(filter.search);
   const where: Prisma.AgentTaskWhereInput = {
