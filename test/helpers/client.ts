@@ -116,3 +116,15 @@ export async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs 
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * What the `RateLimit` field of an answer says is left of the limit `name` (its `r`). To see what
+ * a request was charged, compare the hour's: the minute window rolls, so credits spent a minute
+ * earlier leave it between two requests.
+ */
+export function remainingIn(res: Pick<HttpResult, 'headers'>, name: 'minute' | 'hour' | 'month' | 'concurrency'): number {
+  const field = res.headers.get('ratelimit') ?? '';
+  const match = new RegExp(`"${name}";r=(\\d+)`).exec(field);
+  if (!match) throw new Error(`no "${name}" in RateLimit: ${field}`);
+  return Number(match[1]);
+}

@@ -9,7 +9,7 @@ import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { newId } from '../../src/ids.js';
 import { cleanJs } from '../helpers/fixtures.js';
-import { graphql, restClient, type HttpResult } from '../helpers/client.js';
+import { graphql, remainingIn, restClient, type HttpResult } from '../helpers/client.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
 let sys: TestSystem;
@@ -24,14 +24,6 @@ async function userWith(tier: string, overrides: Record<string, number> = {}) {
   const user = await sys.createUser(`headers-${tier}`, { tier });
   if (Object.keys(overrides).length) await sys.services.db.accountLimits.create({ data: { userId: user.userId, ...overrides } });
   return user;
-}
-
-/** What the `RateLimit` field says is left of `name` (its `r`). */
-function remainingIn(res: HttpResult, name: string): number {
-  const field = res.headers.get('ratelimit') ?? '';
-  const match = new RegExp(`"${name}";r=(\\d+)`).exec(field);
-  if (!match) throw new Error(`no "${name}" in RateLimit: ${field}`);
-  return Number(match[1]);
 }
 
 function expectLimitHeaders(res: HttpResult, tier: string) {
@@ -165,7 +157,7 @@ describe('requests refused before doing any work cost nothing', () => {
     ];
     expect(refused.map((r) => r.status)).toEqual([422, 422, 404]);
     for (const [i, res] of refused.entries()) {
-      for (const window of ['minute', 'hour', 'month']) expect(remainingIn(res, window), `${window} after refusal ${i}`).toBe(remainingIn(before, window));
+      for (const window of ['minute', 'hour', 'month'] as const) expect(remainingIn(res, window), `${window} after refusal ${i}`).toBe(remainingIn(before, window));
     }
     const after = await api.get('/v1/agents/tasks');
     expect(after.status).toBe(200);

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RULE_CATALOG, SCORE_WEIGHTS } from '../../src/agents/reviewer.js';
 import { appendEvents } from '../../src/events/event-store.js';
 import { runReview } from '../../src/services/reviews/run-review.js';
-import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
+import { graphql, remainingIn, restClient, subscribeGraphql, waitFor, type HttpResult } from '../helpers/client.js';
 import { openSse, type SseEvent } from '../helpers/sse.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 import { joinTeam } from '../helpers/fixtures.js';
@@ -640,12 +640,12 @@ describe('scopes', () => {
 
 describe('credits', () => {
   it('a diff or one file costs 1 credit, a snapshot 5 (REST and GraphQL alike)', async () => {
-    const used = (res: { headers: Headers }) => Number(res.headers.get('x-ratelimit-used'));
+    const left = (res: HttpResult) => remainingIn(res, 'hour');
     const a = await api.post('/v1/reviews', { file: fileOf('src/clean.ts') });
     const b = await api.post('/v1/reviews', { file: fileOf('src/clean.ts') });
-    expect(used(b) - used(a)).toBe(1);
+    expect(left(a) - left(b)).toBe(1);
     const c = await api.post('/v1/reviews', { files: [fileOf('src/clean.ts'), fileOf('README.md')] });
-    expect(used(c) - used(b)).toBe(5);
+    expect(left(b) - left(c)).toBe(5);
     const gql = await graphql(sys.url, key, 'mutation($files: [FileInput!]) { createReview(input: { files: $files }) { review { id } } }', {
       files: [{ path: 'a.ts', content: 'export const a = 1;\n' }],
     });
