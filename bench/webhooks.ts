@@ -132,7 +132,7 @@ async function webhooks(seconds: number): Promise<Stats & { lost: number; double
     keyToDelivery.set(key, published.deliveryIds[0]);
   });
   await waitUntil(() => arrivals.size >= sentAt.size, 60_000);
-  const steps = ['recorded', 'startRequested', 'started', 'activityStarted', 'loaded', 'ownerChecked', 'attemptChecked', 'httpSent', 'received', 'recordedAttempt', 'ended'];
+  const steps = ['recorded', 'startRequested', 'started', 'activityStarted', 'loaded', 'httpSent', 'received', 'recordingAttempt'];
   const cum: Record<string, number[]> = {};
   for (const [k, t] of sentAt) {
     const m: Record<string, number | undefined> = { ...marks.get(keyToDelivery.get(k) ?? ''), received: arrivals.get(k)?.[0] };

@@ -1,7 +1,7 @@
 // Code reviews: a diff, a file or a repository snapshot in; ranked findings, a summary and a score out.
 import type { ArgBuilder } from '@pothos/core';
 import { callerOf } from '../../src/context.js';
-import type { Review, ReviewIssue } from '../../src/generated/prisma/client.js';
+import type { ReviewIssue } from '../../src/generated/prisma/client.js';
 import type { StoredEvent } from '../../src/events/event-store.js';
 import {
   approveReview,
@@ -12,6 +12,7 @@ import {
   streamReviewEvents,
   updateReview,
   waitForReview,
+  type ReviewRow,
 } from '../../src/services/reviews/reviews.js';
 import { withIdempotency } from '../../src/services/idempotency.js';
 import { reviewCost } from '../../src/services/reviews/review-input.js';
@@ -79,7 +80,7 @@ const issueFilterArgs = (t: { arg: ArgBuilder<BuilderTypes> }) => ({
 const filterOf = (args: Record<string, unknown>) =>
   Object.fromEntries(Object.entries(args).filter(([, v]) => v != null));
 
-export const ReviewRef = builder.objectRef<Review>('Review');
+export const ReviewRef = builder.objectRef<ReviewRow>('Review');
 
 builder.node(ReviewRef, {
   authScopes: (r, ctx) => mayReadObject(ctx.principal, 'reviews', r.createdByKeyId),
@@ -179,10 +180,10 @@ const UpdateReviewInput = builder.inputType('UpdateReviewInput', {
   }),
 });
 
-const CreatePayload = builder.objectRef<{ review: Review; replayed: boolean }>('CreateReviewPayload').implement({
+const CreatePayload = builder.objectRef<{ review: ReviewRow; replayed: boolean }>('CreateReviewPayload').implement({
   fields: (t) => ({ review: t.field({ type: ReviewRef, resolve: (p) => p.review }), replayed: t.exposeBoolean('replayed') }),
 });
-const ReviewPayload = builder.objectRef<{ review: Review; replayed?: boolean }>('ReviewPayload').implement({
+const ReviewPayload = builder.objectRef<{ review: ReviewRow; replayed?: boolean }>('ReviewPayload').implement({
   fields: (t) => ({
     review: t.field({ type: ReviewRef, resolve: (p) => p.review }),
     replayed: t.boolean({ description: 'Whether this answered an earlier request with the same idempotencyKey (nothing changed again).', resolve: (p) => p.replayed ?? false }),

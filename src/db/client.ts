@@ -48,8 +48,22 @@ export function createDb(connectionString: string, poolSize: number, timeouts: D
   // The pool is ours so that its connections are reported on /metrics; $disconnect ends it.
   const pool = new pg.Pool(poolOptions(connectionString, poolSize, timeouts));
   watchPool(pool, 'main');
-  return new PrismaClient({
+  const db = new PrismaClient({
     adapter: new PrismaPg(pool, { disposeExternalPool: true }),
     transactionOptions: { maxWait: timeouts.connectMs + 1000 },
   });
+  pools.set(db, pool);
+  return db;
+}
+
+const pools = new WeakMap<Db, pg.Pool>();
+
+/**
+ * The pg pool under a client made by createDb, for the few statements whose parameters are too
+ * large for Prisma's query pipeline (a 1 MB JSON value costs it several serialisations).
+ */
+export function poolOf(db: Db): pg.Pool {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('poolOf: this client was not made by createDb');
+  return pool;
 }

@@ -6,6 +6,7 @@
  */
 import { compareFindings } from '../../agents/reviewer.js';
 import type { Review, ReviewIssue } from '../../generated/prisma/client.js';
+import { poolOf } from '../../db/client.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import type { StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
@@ -23,6 +24,13 @@ import { getProject } from '../projects/projects.js';
 import { mayReadObject, readableFilter, requireRead } from '../auth/read-resources.js';
 
 export const REVIEW_PAGE_MAX = 50;
+
+/**
+ * A review as answers read it: every column but the submitted code (up to REVIEW_MAX_INPUT_BYTES,
+ * which only the review activity reads).
+ */
+export type ReviewRow = Omit<Review, 'input'>;
+const withoutInput = { input: true } as const;
 
 /** Stream event types: one `issue` per finding, then exactly one `completed` or `failed`. */
 export const isTerminalReviewEvent = (e: StoredEvent) => e.type === 'completed' || e.type === 'failed';
@@ -55,23 +63,19 @@ export async function createReview(deps: ServiceDeps, principal: Principal, raw:
     { principalId: principal.userId, key: idempotencyKey, operation: 'createReview', request: input },
     async () => {
       const id = newId('review');
-      const storedInput: object = stored; // Json columns take plain objects
-      const contextFileRows: object[] = contextFiles;
-      await deps.db.review.create({
-        data: {
-          id,
-          ownerId: principal.userId,
-          teamId,
-          createdByKeyId: principal.method === 'api_key' ? principal.credentialId : null,
-          projectId: project?.id ?? null,
-          mode,
-          input: storedInput,
-          categories: input.categories,
-          minConfidence: input.minConfidence,
-          title: input.title ?? null,
-          metadata: input.metadata,
-          contextFiles: contextFileRows,
-        },
+      await insertReview(deps.db, {
+        id,
+        ownerId: principal.userId,
+        teamId: teamId ?? null,
+        createdByKeyId: principal.method === 'api_key' ? principal.credentialId : null,
+        projectId: project?.id ?? null,
+        mode,
+        input: stored,
+        categories: input.categories,
+        minConfidence: input.minConfidence,
+        title: input.title ?? null,
+        metadata: input.metadata,
+        contextFiles,
       });
       const undo = () => deps.db.review.delete({ where: { id } });
       await startForRow(deps, { id, what: 'the review was not created', undo }, () => startReviewWorkflow(deps, id));
@@ -79,6 +83,22 @@ export async function createReview(deps: ServiceDeps, principal: Principal, raw:
     },
   );
   return { id: resourceId, replayed };
+}
+
+/**
+ * Stores a new review (status queued). The submitted code goes to PostgreSQL as one JSON text
+ * parameter on the pool under Prisma: Prisma's create serialises a 1 MB value several times over
+ * (its query protocol, the compiler, the driver), about three times the cost of the insert itself.
+ */
+async function insertReview(
+  db: ServiceDeps['db'],
+  r: Pick<Review, 'id' | 'ownerId' | 'teamId' | 'createdByKeyId' | 'projectId' | 'mode' | 'categories' | 'minConfidence' | 'title'> & { input: StoredReviewInput; metadata: Record<string, string>; contextFiles: FileHit[] },
+): Promise<void> {
+  await poolOf(db).query(
+    `INSERT INTO reviews (id, owner_id, team_id, created_by_key_id, project_id, mode, input, categories, min_confidence, title, metadata, context_files)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::text[], $9, $10, $11::jsonb, $12::jsonb)`,
+    [r.id, r.ownerId, r.teamId, r.createdByKeyId, r.projectId, r.mode, JSON.stringify(r.input), r.categories, r.minConfidence, r.title, JSON.stringify(r.metadata), JSON.stringify(r.contextFiles)],
+  );
 }
 
 /**
@@ -91,20 +111,20 @@ export async function startReviewWorkflow(deps: Pick<ServiceDeps, 'temporal' | '
 }
 
 /** The review if the caller may see it (its owner, or a member of its team); else 404. */
-export async function getReview(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<Review> {
-  const review = idKind(id) === 'review' ? await deps.db.review.findUnique({ where: { id } }) : null;
+export async function getReview(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<ReviewRow> {
+  const review = idKind(id) === 'review' ? await deps.db.review.findUnique({ where: { id }, omit: withoutInput }) : null;
   if (!review || !mayReadObject(principal, 'reviews', review.createdByKeyId) || !(await canSee(deps, principal, review))) throw new NotFoundError('review', id);
   return review;
 }
 
 /** Waits up to `ms` for the review to finish (woken by its events), then returns it as it is. */
-export async function waitForReview(deps: Pick<ServiceDeps, 'db' | 'bus'>, id: string, ms: number): Promise<Review> {
+export async function waitForReview(deps: Pick<ServiceDeps, 'db' | 'bus'>, id: string, ms: number): Promise<ReviewRow> {
   const deadline = Date.now() + ms;
   let wake: (() => void) | null = null;
   const unsubscribe = deps.bus.subscribe(id, () => wake?.());
   try {
     for (;;) {
-      const review = await deps.db.review.findUniqueOrThrow({ where: { id } });
+      const review = await deps.db.review.findUniqueOrThrow({ where: { id }, omit: withoutInput });
       const left = deadline - Date.now();
       if (review.status === 'completed' || review.status === 'failed' || left <= 0) return review;
       await new Promise<void>((resolve) => {
@@ -134,7 +154,7 @@ export async function listReviews(
   const filter = { ...(args.projectId != null ? { projectId: args.projectId } : {}), ...(args.status != null ? { status: args.status as Review['status'] } : {}) };
   return paginate(args, REVIEW_PAGE_MAX, 'review', (cursor, order, take) =>
     // Each review's issue count comes with it (one statement for the page, not one per review).
-    deps.db.review.findMany({ where: { ...base, ...filter, ...readableFilter(principal, 'reviews'), ...cursor }, orderBy: { id: order }, take, include: { _count: { select: { issues: true } } } }),
+    deps.db.review.findMany({ where: { ...base, ...filter, ...readableFilter(principal, 'reviews'), ...cursor }, orderBy: { id: order }, take, omit: withoutInput, include: { _count: { select: { issues: true } } } }),
   );
 }
 
@@ -160,12 +180,12 @@ export async function issuesOfReviews(deps: Pick<ServiceDeps, 'db'>, reviewIds: 
 }
 
 /** How many issues a review has (all statuses); a review read by listReviews already knows. */
-export async function countReviewIssues(deps: Pick<ServiceDeps, 'db'>, review: Review & { _count?: { issues: number } }) {
+export async function countReviewIssues(deps: Pick<ServiceDeps, 'db'>, review: ReviewRow & { _count?: { issues: number } }) {
   return review._count?.issues ?? deps.db.reviewIssue.count({ where: { reviewId: review.id } });
 }
 
 /** Changes title, metadata and issue statuses (team reviews: member role); never the findings themselves. */
-export async function updateReview(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string, raw: unknown): Promise<Review> {
+export async function updateReview(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string, raw: unknown): Promise<ReviewRow> {
   const review = await getReview(deps, principal, id);
   if (review.teamId) await requireTeamRole(deps, principal, review.teamId, 'member');
   const parsed = reviewUpdateSchema.safeParse(raw);
@@ -186,14 +206,15 @@ export async function updateReview(deps: Pick<ServiceDeps, 'db'>, principal: Pri
     ),
     deps.db.review.update({
       where: { id },
+      select: { id: true },
       data: { ...(update.title !== undefined ? { title: update.title } : {}), ...(update.metadata !== undefined ? { metadata: update.metadata } : {}) },
     }),
   ]);
-  return deps.db.review.findUniqueOrThrow({ where: { id } });
+  return deps.db.review.findUniqueOrThrow({ where: { id }, omit: withoutInput });
 }
 
 /** Records who approved a completed review and when; a review is approved once. */
-export async function approveReview(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<Review> {
+export async function approveReview(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<ReviewRow> {
   const review = await getReview(deps, principal, id);
   if (review.teamId) await requireTeamRole(deps, principal, review.teamId, 'member');
   if (review.status !== 'completed') {
@@ -201,7 +222,7 @@ export async function approveReview(deps: Pick<ServiceDeps, 'db'>, principal: Pr
   }
   const { count } = await deps.db.review.updateMany({ where: { id, approvedAt: null }, data: { approvedById: principal.userId, approvedAt: new Date() } });
   if (count === 0) {
-    const now = await deps.db.review.findUniqueOrThrow({ where: { id } });
+    const now = await deps.db.review.findUniqueOrThrow({ where: { id }, omit: withoutInput });
     // Approving again as the same user is a retry: it answers the approval on record.
     if (now.approvedById === principal.userId) return now;
     throw new ConflictError('review_already_approved', `Review ${id} was already approved by ${now.approvedById} at ${now.approvedAt?.toISOString()}.`, {
@@ -209,7 +230,7 @@ export async function approveReview(deps: Pick<ServiceDeps, 'db'>, principal: Pr
       approved_at: now.approvedAt?.toISOString(),
     });
   }
-  return deps.db.review.findUniqueOrThrow({ where: { id } });
+  return deps.db.review.findUniqueOrThrow({ where: { id }, omit: withoutInput });
 }
 
 /** The review's events after `since` (its findings as found, then its end), live until it ends. */

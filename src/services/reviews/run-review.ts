@@ -110,7 +110,7 @@ export async function runReview(deps: Deps, reviewId: string, options: RunOption
 }
 
 /** The final event of an ended review, from its row (stored once: the key is the same every time). */
-async function appendTerminalEvent(deps: Deps, review: Review, knownIssueCount?: number) {
+async function appendTerminalEvent(deps: Deps, review: Omit<Review, 'input'>, knownIssueCount?: number) {
   if (review.status === 'failed') {
     await appendEvent(deps.db, deps.bus, { streamId: review.id, type: 'failed', key: 'terminal', data: { status: 'failed', error: review.error } });
     return;
@@ -125,7 +125,7 @@ async function appendTerminalEvent(deps: Deps, review: Review, knownIssueCount?:
 }
 
 /** Ends an unfinished review, with its webhook event in the same transaction; 0 when it had already ended. */
-function endReview(deps: Deps, review: Review, status: 'completed' | 'failed', data: Prisma.ReviewUpdateManyMutationInput, event: Record<string, unknown>): Promise<number> {
+function endReview(deps: Deps, review: Omit<Review, 'input'>, status: 'completed' | 'failed', data: Prisma.ReviewUpdateManyMutationInput, event: Record<string, unknown>): Promise<number> {
   return changeWithWebhookEvent(deps, async (tx) => {
     const { count } = await tx.review.updateMany({ where: { id: review.id, status: { in: ['queued', 'running'] } }, data: { ...data, status, completedAt: new Date() } });
     return {
@@ -143,10 +143,10 @@ function endReview(deps: Deps, review: Review, status: 'completed' | 'failed', d
  */
 export async function failReview(deps: Deps, reviewId: string, message: string, code = 'agent_error') {
   const error = { code, message };
-  const review = await deps.db.review.findUnique({ where: { id: reviewId } });
+  const review = await deps.db.review.findUnique({ where: { id: reviewId }, omit: { input: true } });
   if (!review) return; // deleted under it
   await endReview(deps, review, 'failed', { error }, { error });
   // Whoever ended it, its final event is written (again: the key keeps one).
-  const ended = await deps.db.review.findUnique({ where: { id: reviewId } });
+  const ended = await deps.db.review.findUnique({ where: { id: reviewId }, omit: { input: true } });
   if (ended) await appendTerminalEvent(deps, ended);
 }

@@ -15,7 +15,7 @@ const LEVEL: Record<string, Result.level> = { critical: 'error', high: 'error', 
 const SECURITY_SEVERITY: Record<string, string> = { critical: '9.5', high: '8.0', medium: '5.5', low: '2.0' };
 
 /** The SARIF log of a review and its issues (in the order given). */
-export function reviewSarif(review: Review, issues: ReviewIssue[], toolVersion = VERSION): Log {
+export function reviewSarif(review: Omit<Review, 'input'>, issues: ReviewIssue[], toolVersion = VERSION): Log {
   const rules: ReportingDescriptor[] = [];
   const ruleIndex = new Map<string, number>();
   for (const issue of issues) {

@@ -56,7 +56,7 @@ export interface WebhookEventInput {
   data: Record<string, unknown>;
 }
 
-type Tx = Pick<Db, 'webhook' | 'webhookEvent' | 'webhookDelivery'>;
+type Tx = Pick<Db, 'webhook' | '$executeRaw'>;
 
 /** The event types a subscription pattern list matches for `type`. */
 function patternsFor(type: string): string[] {
@@ -80,20 +80,15 @@ export async function recordWebhookEvent(db: Tx, event: WebhookEventInput): Prom
     : [];
   if (!subs.length) return { eventId: '', deliveryIds: [] };
   const eventId = newId('webhookEvent');
-  const data: object = event.data; // a Json column takes it as a plain object
-  await db.webhookEvent.create({
-    data: {
-      id: eventId,
-      type: event.type,
-      resourceId: event.resourceId,
-      ownerId: event.ownerId,
-      teamId: event.teamId ?? null,
-      projectId: event.projectId ?? null,
-      data,
-    },
-  });
-  const rows = subs.map((s) => ({ id: newId('webhookDelivery'), webhookId: s.id, eventId, status: s.enabled ? 'pending' : 'missed' }));
-  await db.webhookDelivery.createMany({ data: rows });
+  const rows = subs.map((s) => ({ id: newId('webhookDelivery'), webhook_id: s.id, status: s.enabled ? 'pending' : 'missed' }));
+  // The event and its deliveries in one statement (one round trip, and never an event without them).
+  await db.$executeRaw`
+    WITH stored AS (
+      INSERT INTO webhook_events (id, type, resource_id, owner_id, team_id, project_id, data)
+      VALUES (${eventId}, ${event.type}, ${event.resourceId}, ${event.ownerId}, ${event.teamId ?? null}, ${event.projectId ?? null}, ${JSON.stringify(event.data)}::jsonb)
+    )
+    INSERT INTO webhook_deliveries (id, webhook_id, event_id, status)
+    SELECT d.id, d.webhook_id, ${eventId}, d.status FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS d(id text, webhook_id text, status text)`;
   return { eventId, deliveryIds: rows.filter((r) => r.status === 'pending').map((r) => r.id) };
 }
 
