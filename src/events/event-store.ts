@@ -177,7 +177,9 @@ export async function insertEvents(db: Queryable, events: NewEvent[]): Promise<S
 export async function publishStored(bus: EventBus, stored: StoredEvent[]): Promise<void> {
   const last = new Map<string, number>();
   for (const e of stored) last.set(e.streamId, Math.max(last.get(e.streamId) ?? 0, e.seq));
-  await Promise.all([...last].map(([streamId, seq]) => bus.publish(streamId, seq)));
+  const events = [...last].map(([streamId, seq]) => ({ streamId, seq }));
+  if (bus.publishMany) await bus.publishMany(events);
+  else await Promise.all(events.map((e) => bus.publish(e.streamId, e.seq)));
 }
 
 interface Batched {
