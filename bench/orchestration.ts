@@ -24,6 +24,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from '@temporalio/worker';
 import pg from 'pg';
 import { metrics } from '../src/metrics.js';
+import { databaseUnavailable } from '../src/db/unavailable.js';
 import { connectWorkerTo } from '../src/runtime.js';
 import { createUserWithKey } from '../src/services/auth/api-keys.js';
 import { startWorkers } from '../src/temporal/workers.js';
@@ -43,7 +44,9 @@ const infra = await startBenchInfra();
 // MODEL_MAX_CONCURRENCY stays at its default (64): the point is that the default lets 50 run at once.
 // BENCH_GPU_CONCURRENCY sets a gpu worker's limit instead (4 was the default before MODEL_MAX_CONCURRENCY).
 const gpu: Record<string, string> = env.BENCH_GPU_CONCURRENCY ? { WORKER_GPU_MAX_CONCURRENT_ACTIVITIES: env.BENCH_GPU_CONCURRENCY } : {};
-const gateway = await startGateway(infra, { MODEL_BASE_URL: model.url, MODEL_NAME: 'bench-model', ...gpu });
+// BENCH_POOL_SIZE: the gateway's DATABASE_POOL_SIZE (the harness's 20 otherwise).
+const pool: Record<string, string> = env.BENCH_POOL_SIZE ? { DATABASE_POOL_SIZE: env.BENCH_POOL_SIZE } : {};
+const gateway = await startGateway(infra, { MODEL_BASE_URL: model.url, MODEL_NAME: 'bench-model', ...gpu, ...pool });
 const connection = await connectWorkerTo(gateway.config, infra.temporalAddress);
 const workers = await startWorkers(gateway.services, connection, gateway.config, ['cpu', 'gpu']);
 const { secret, userId } = await createUserWithKey(gateway.services.db, { name: 'bench', tier: 'team' });
@@ -72,8 +75,21 @@ const post = async (path: string, body: unknown) => {
   if (res.status !== 202) throw new Error(`${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as Record<string, string>;
 };
+// The status polls use a connection of their own: they neither take the gateway's pooled
+// connections nor fail when its pool is busy; a poll the database cannot answer is tried again.
+const poller = new pg.Client({ connectionString: infra.dbUrl });
+await poller.connect();
+const statusOf = async (table: 'agent_tasks' | 'orchestrations', id: string) =>
+  (await poller.query<{ status: string; error: unknown }>(`SELECT status::text, ${table === 'agent_tasks' ? 'error' : 'NULL AS error'} FROM ${table} WHERE id = $1`, [id])).rows[0];
 const until = async (check: () => Promise<boolean>) => {
-  while (!(await check())) await new Promise((r) => setTimeout(r, 10));
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch (err) {
+      if (!databaseUnavailable(err)) throw err;
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
 };
 
 /** CPU time of this process (µs) spent by the single agents timed so far. */
@@ -84,7 +100,7 @@ async function singleAgent(agentType = 'code_expert'): Promise<number> {
   const t0 = performance.now();
   const { task_id } = await post('/v1/agents/execute', { task: 'review', agent_type: agentType, context: { files } });
   await until(async () => {
-    const task = await gateway.services.db.agentTask.findUniqueOrThrow({ where: { id: task_id } });
+    const task = await statusOf('agent_tasks', task_id);
     if (task.status === 'failed' || task.status === 'cancelled') throw new Error(`task ended ${task.status}: ${JSON.stringify(task.error)}`);
     return task.status === 'completed';
   });
@@ -100,8 +116,8 @@ async function orchestration(agentType = 'code_expert'): Promise<number> {
   const t0 = performance.now();
   const postedAt = Date.now();
   const { orchestration_id } = await post('/v1/agents/orchestrate', { goal: 'review', strategy: 'parallel', agents: Array(AGENTS).fill(agentType), context: { files } });
-  await until(async () => (await gateway.services.db.orchestration.findUniqueOrThrow({ where: { id: orchestration_id } })).status !== 'in_progress');
-  const o = await gateway.services.db.orchestration.findUniqueOrThrow({ where: { id: orchestration_id } });
+  let o = { status: 'in_progress' };
+  await until(async () => (o = await statusOf('orchestrations', orchestration_id)).status !== 'in_progress');
   if (o.status !== 'completed') throw new Error(`orchestration ended ${o.status}`);
   lastOrchestration = { id: orchestration_id, postedAt };
   return performance.now() - t0;
@@ -195,6 +211,7 @@ if (PART !== 'cpu') {
 
 bareWorker.shutdown();
 await bareRun;
+await poller.end();
 await workers.shutdown();
 await connection.close();
 await gateway.close();

@@ -12,6 +12,8 @@ import { metrics, watchPool } from '../metrics.js';
 
 export interface EventBus {
   publish(streamId: string, seq: number): Promise<void>;
+  /** Several streams' notifications in one go (one statement where the bus is PostgreSQL); `publish` each where absent. */
+  publishMany?(events: Array<{ streamId: string; seq: number }>): Promise<void>;
   /** Calls `listener` for each notification of the stream; returns the unsubscribe function. */
   subscribe(streamId: string, listener: (seq: number) => void): () => void;
   /** Tells every process (this one first, synchronously) something on `topic`, e.g. a revoked credential. */
@@ -150,6 +152,15 @@ export class PostgresEventBus implements EventBus {
     if (this.published.size >= MAX_TIMED_NOTIFICATIONS) this.published.clear();
     this.published.set(payload, performance.now());
     await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]);
+  }
+
+  async publishMany(events: Array<{ streamId: string; seq: number }>) {
+    const payloads = events.map((e) => `${e.streamId} ${e.seq}`);
+    if (this.published.size + payloads.length > MAX_TIMED_NOTIFICATIONS) this.published.clear();
+    const now = performance.now();
+    for (const payload of payloads) this.published.set(payload, now);
+    // One round trip for a batch of appends (50 at once queued on this pool's two connections).
+    await this.pool.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [CHANNEL, payloads]);
   }
 
   subscribe(streamId: string, listener: (seq: number) => void) {

@@ -4,6 +4,7 @@
  * an event emitted twice (an activity retried after a worker crash) stored once.
  */
 import type { Db } from '../db/client.js';
+import { coalescing, perClient } from '../db/coalesce.js';
 import type { EventBus } from './event-bus.js';
 
 /** An event as stored and as every transport reads it. */
@@ -129,48 +130,91 @@ export async function appendEvents(db: Db, bus: EventBus, streamId: string, even
   return stored;
 }
 
-interface Waiting {
-  event: Omit<NewEvent, 'streamId'>;
-  resolve(): void;
-  reject(err: unknown): void;
-}
-
-/** Per stream, the appends waiting for the statement in flight (this process's own). */
-const coalescing = new Map<string, Waiting[]>();
+/** What runs a statement: the client, or a transaction's. */
+type Queryable = Pick<Db, '$queryRaw'>;
 
 /**
- * Appends an event to a stream that many writers share (an orchestration's, an account's task
- * feed): appends that arrive while one for the same stream is in flight wait and go together in
- * the next statement (`appendEvents`), in arrival order. One statement at a time per stream and
- * process, instead of one per event each queued on the stream's counter row (50 agents of one
- * orchestration held 50 pooled connections waiting for that lock). Same keys, same deduplication.
+ * Inserts events of any number of streams in one statement, each stream's in the order given, and
+ * returns, for each event, the event now stored under its key (an event whose key its stream
+ * already holds is not written again: that one is returned). Each stream's counter row is taken in
+ * one order (by stream id), so two such statements never wait on each other crosswise. Does not
+ * publish (`publishStored` does, once committed). Throws on a unique violation: a concurrent writer
+ * stored one of these keys first.
  */
-export function appendEventCoalesced(db: Db, bus: EventBus, event: NewEvent): Promise<void> {
-  const { streamId, ...rest } = event;
-  return new Promise<void>((resolve, reject) => {
-    const queue = coalescing.get(streamId);
-    if (queue) return void queue.push({ event: rest, resolve, reject });
-    const mine: Waiting[] = [{ event: rest, resolve, reject }];
-    coalescing.set(streamId, mine);
-    void drain(db, bus, streamId, mine);
-  });
+export async function insertEvents(db: Queryable, events: NewEvent[]): Promise<StoredEvent[]> {
+  if (events.length === 0) return [];
+  const payload = JSON.stringify(events.map((e) => ({ stream_id: e.streamId, type: e.type, key: e.key, data: e.data })));
+  const rows = await db.$queryRaw<Array<Row & { key: string }>>`
+    WITH input AS (
+      SELECT DISTINCT ON (i.stream_id, i.key) i.stream_id, i.type, i.key, i.data, i.ord
+      FROM ROWS FROM (jsonb_to_recordset(${payload}::jsonb) AS (stream_id text, type text, key text, data jsonb)) WITH ORDINALITY AS i(stream_id, type, key, data, ord)
+      WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.stream_id = i.stream_id AND e.key = i.key)
+      ORDER BY i.stream_id, i.key, i.ord
+    ),
+    numbered AS (
+      SELECT input.*, row_number() OVER (PARTITION BY stream_id ORDER BY ord) AS n, count(*) OVER (PARTITION BY stream_id) AS c FROM input
+    ),
+    s AS (
+      INSERT INTO event_streams (id, last_seq)
+      SELECT stream_id, count(*)::int FROM input GROUP BY stream_id ORDER BY stream_id
+      ON CONFLICT (id) DO UPDATE SET last_seq = event_streams.last_seq + EXCLUDED.last_seq
+      RETURNING id, last_seq
+    ),
+    inserted AS (
+      INSERT INTO events (stream_id, seq, type, key, data)
+      SELECT n.stream_id, (s.last_seq - n.c + n.n)::int, n.type, n.key, n.data FROM numbered n JOIN s ON s.id = n.stream_id
+      RETURNING stream_id, seq, type, key, data, created_at
+    )
+    SELECT stream_id, seq, type, key, data, created_at FROM inserted
+    UNION ALL
+    SELECT e.stream_id, e.seq, e.type, e.key, e.data, e.created_at
+    FROM events e JOIN ROWS FROM (jsonb_to_recordset(${payload}::jsonb) AS (stream_id text, key text)) AS i(stream_id, key) ON e.stream_id = i.stream_id AND e.key = i.key`;
+  const byKey = new Map(rows.map((r) => [`${r.stream_id}\u0000${r.key}`, toEvent(r)]));
+  return events.map((e) => byKey.get(`${e.streamId}\u0000${e.key}`)!);
 }
 
-async function drain(db: Db, bus: EventBus, streamId: string, first: Waiting[]): Promise<void> {
-  let batch = first;
-  for (;;) {
-    const next: Waiting[] = [];
-    coalescing.set(streamId, next); // appends from now on wait for this statement
+/** Publishes the last of each stream's events (a subscriber reads every event up to it from the table). */
+export async function publishStored(bus: EventBus, stored: StoredEvent[]): Promise<void> {
+  const last = new Map<string, number>();
+  for (const e of stored) last.set(e.streamId, Math.max(last.get(e.streamId) ?? 0, e.seq));
+  const events = [...last].map(([streamId, seq]) => ({ streamId, seq }));
+  if (bus.publishMany) await bus.publishMany(events);
+  else await Promise.all(events.map((e) => bus.publish(e.streamId, e.seq)));
+}
+
+interface Batched {
+  event: NewEvent;
+  bus: EventBus;
+}
+
+/** Per database client, the loader that gathers this process's appends (see appendEventsBatched). */
+const batcherOf = perClient((db: Db) =>
+  coalescing<Batched, StoredEvent>(async (items) => {
+    let stored: StoredEvent[];
     try {
-      await appendEvents(db, bus, streamId, batch.map((w) => w.event));
-      for (const w of batch) w.resolve();
-    } catch (err) {
-      for (const w of batch) w.reject(err);
+      stored = await insertEvents(db, items.map((i) => i.event));
+    } catch {
+      // A concurrent writer (another process) stored one of these keys first: one at a time, each its own answer.
+      return Promise.all(items.map((i) => appendEvent(db, i.bus, i.event).catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))))));
     }
-    if (next.length === 0) {
-      coalescing.delete(streamId);
-      return;
-    }
-    batch = next;
-  }
+    const buses = new Map<EventBus, StoredEvent[]>();
+    items.forEach((i, n) => buses.set(i.bus, [...(buses.get(i.bus) ?? []), stored[n]]));
+    await Promise.all([...buses].map(([bus, s]) => publishStored(bus, s)));
+    return stored;
+  }),
+);
+
+/**
+ * Appends events (of one stream or several) and publishes them; returns what is stored for each.
+ * Appends of this process that arrive while one statement is in flight go together in the next
+ * one (`insertEvents`), in arrival order: one statement at a time instead of one per event, each
+ * holding a pooled connection and queuing on a shared stream's counter row (the orchestration's,
+ * the account's feed). A caller's events normally go in the same statement, so they are stored together.
+ */
+export async function appendEventsBatched(db: Db, bus: EventBus, events: NewEvent[]): Promise<StoredEvent[]> {
+  const results = await batcherOf(db).loadMany(events.map((event) => ({ event, bus })));
+  return results.map((r) => {
+    if (r instanceof Error) throw r;
+    return r;
+  });
 }

@@ -9,7 +9,7 @@ import { agentCatalog, agentTypes } from '../agents/catalog.js';
 import { metrics } from '../metrics.js';
 import type { Orchestration } from '../generated/prisma/client.js';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.js';
-import { appendEvent, type StoredEvent } from '../events/event-store.js';
+import { appendEvent, publishStored, type StoredEvent } from '../events/event-store.js';
 import { streamEvents } from '../events/event-stream.js';
 import { idKind, newId } from '../ids.js';
 import type { AgentTaskWorkflowInput } from '../../workflows/agent-task.js';
@@ -22,7 +22,7 @@ import { orchestrationFilterWhere, type OrchestrationFilter } from './orchestrat
 import { canSee, requireTeamRole } from './teams.js';
 import { agentWorkflowInput, estimateDurationSeconds } from './tasks/execute-task.js';
 import { fieldErrors, taskInputSchema } from './tasks/task-input.js';
-import { emitTaskEvent } from './tasks/task-events.js';
+import { insertQueuedEvents } from './tasks/task-events.js';
 import { checkTaskSource } from './tasks/task-sources.js';
 import { finishTask } from './tasks/task-lifecycle.js';
 import { changeWithWebhookEvent } from './webhooks/events.js';
@@ -80,38 +80,43 @@ export async function startOrchestration(
       const timeoutSeconds = input.timeoutSeconds ?? deps.config.TASK_TIMEOUT_SECONDS;
       const { language, framework, ...taskContext } = input.context;
       const agents: AgentTaskWorkflowInput[] = input.agents.map((agentType) => agentWorkflowInput(deps.config, agentType, newId('task'), timeoutSeconds));
-      await deps.db.orchestration.create({
-        data: {
-          id,
-          ownerId: principal.userId,
-          teamId,
-          goal: input.goal,
-          strategy: input.strategy,
-          failurePolicy: input.failurePolicy,
-          tags: input.tags,
-          metadata: input.metadata,
-          rerunOfId: rerunOf,
-          context: { language: language ?? null, framework: framework ?? null, files: taskContext.files.map((f) => f.path), repository: taskContext.repository ?? null, branch: taskContext.branch ?? null, paths: taskContext.paths ?? null },
-          tasks: {
-            create: input.agents.map((agentType, step) => ({
-              id: agents[step].taskId,
-              ownerId: principal.userId,
-              teamId,
-              step,
-              agentType,
-              prompt: input.goal,
-              input: { context: taskContext, maxTokens: null, temperature: null },
-              timeoutSeconds,
-              estimatedDurationSeconds: estimateDurationSeconds({ context: taskContext } as never, deps.config.AGENT_STEP_DELAY_MS),
-              tags: input.tags, // the orchestration's agents carry its tags, so a tag filter on tasks finds them
-              metadata: input.metadata,
-            })),
+      // The orchestration, its tasks and their `queued` events: one transaction of three statements
+      // (50 agents were 50 inserts and 50 appends one after another before the workflow could start).
+      const createdAt = new Date();
+      const tasks = input.agents.map((agentType, step) => ({
+        id: agents[step].taskId,
+        ownerId: principal.userId,
+        teamId,
+        step,
+        agentType,
+        prompt: input.goal,
+        input: { context: taskContext, maxTokens: null, temperature: null },
+        timeoutSeconds,
+        estimatedDurationSeconds: estimateDurationSeconds({ context: taskContext } as never, deps.config.AGENT_STEP_DELAY_MS),
+        tags: input.tags, // the orchestration's agents carry its tags, so a tag filter on tasks finds them
+        metadata: input.metadata,
+        createdAt,
+      }));
+      const queued = await deps.db.$transaction(async (tx) => {
+        await tx.orchestration.create({
+          data: {
+            id,
+            ownerId: principal.userId,
+            teamId,
+            goal: input.goal,
+            strategy: input.strategy,
+            failurePolicy: input.failurePolicy,
+            tags: input.tags,
+            metadata: input.metadata,
+            rerunOfId: rerunOf,
+            context: { language: language ?? null, framework: framework ?? null, files: taskContext.files.map((f) => f.path), repository: taskContext.repository ?? null, branch: taskContext.branch ?? null, paths: taskContext.paths ?? null },
+            tasks: { createMany: { data: tasks } },
           },
-        },
+        });
+        const message = (step: number) => `Task queued (agent ${step + 1} of ${tasks.length} in ${id})`;
+        return insertQueuedEvents(tx, tasks.map((t) => ({ ...t, orchestrationId: id, message: message(t.step) })));
       });
-      for (const step of input.agents.keys()) {
-        await emitTaskEvent(deps, agents[step].taskId, 'progress', 'queued', { status: 'queued', progress: 0, message: `Task queued (agent ${step + 1} of ${input.agents.length} in ${id})` });
-      }
+      await publishStored(deps.bus, queued);
       const undo = () => deps.db.orchestration.delete({ where: { id } }); // its tasks go with it
       await startForRow(deps, { id, what: 'the orchestration was not created', undo }, () =>
         startOrchestrationWorkflow(deps, { id, strategy: input.strategy, failurePolicy: input.failurePolicy, ownerId: principal.userId, teamId, tags: input.tags }, agents),

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { graphql, restClient, subscribeGraphql, waitFor } from '../helpers/client.js';
 import { manyFiles, vulnerableJs } from '../helpers/fixtures.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
+import { readEvents } from '../../src/events/event-store.js';
+import { newId } from '../../src/ids.js';
 
 let sys: TestSystem;
 let key: string;
@@ -137,6 +139,51 @@ describe('cancellation and failures', () => {
     const failFast = await run('fail_fast');
     expect(failFast.status).toBe('failed');
     expect(failFast.agents.map((a: any) => a.status)).toEqual(['cancelled', 'cancelled']);
+  });
+});
+
+describe('many agents at once', () => {
+  it('keeps each task its own ordered stream, its feed and orchestration copies, and its own task.completed event', async () => {
+    // A pro account runs 10 agents at a time: of 12, two wait for a slot.
+    const pro = await sys.createUser('Many', { tier: 'pro' });
+    const proApi = restClient(sys.url, pro.apiKey);
+    const { db } = sys.services;
+    // A disabled subscription: the events are stored (with missed deliveries) and nothing is sent.
+    const projectId = newId('project');
+    await db.project.create({ data: { id: projectId, ownerId: pro.userId, name: 'many' } });
+    await db.webhook.create({
+      data: { id: newId('webhook'), projectId, createdById: pro.userId, url: 'https://hooks.example/many', eventTypes: ['task.completed'], secretEncrypted: 'x', enabled: false },
+    });
+    const res = await proApi.post('/v1/agents/orchestrate', { goal: 'Many', strategy: 'parallel', agents: Array(12).fill('security_expert'), context: { files: [vulnerableJs] } });
+    expect(res.status).toBe(202);
+    const id = res.body.orchestration_id;
+    const o = await waitFor(async () => {
+      const body = (await proApi.get(`/v1/agents/orchestrations/${id}`)).body;
+      return body.status !== 'in_progress' ? body : undefined;
+    }, 60_000);
+    expect(o.status).toBe('completed');
+    const ids: string[] = o.agents.map((a: any) => a.task_id);
+    expect(new Set(ids).size).toBe(12);
+    const shared = await readEvents(db, id, 0);
+    expect(shared.map((e) => e.seq)).toEqual(shared.map((_, i) => i + 1));
+    const feed = await readEvents(db, `feed:${pro.userId}`, 0);
+    for (const [step, taskId] of ids.entries()) {
+      const own = await readEvents(db, taskId, 0);
+      expect(own.map((e) => e.seq)).toEqual(own.map((_, i) => i + 1));
+      expect(own[0].data).toMatchObject({ status: 'queued', message: `Task queued (agent ${step + 1} of 12 in ${id})` });
+      expect(own.find((e) => e.data.status === 'running')?.data.message).toBe('Agent security_expert started');
+      expect(own.at(-1)).toMatchObject({ type: 'result', data: { status: 'completed' } });
+      expect(own.filter((e) => e.type === 'result')).toHaveLength(1);
+      // The orchestration's stream and the feed hold a copy of each, in the task's order.
+      expect(shared.filter((e) => e.data.taskId === taskId).map((e) => e.data.message)).toEqual(own.map((e) => e.data.message));
+      expect(feed.filter((e) => e.data.taskId === taskId).map((e) => e.data.message)).toEqual(own.map((e) => e.data.message));
+    }
+    // The two beyond the plan's 10 waited for a slot, and said so.
+    const waited = await Promise.all(ids.map(async (taskId) => (await readEvents(db, taskId, 0)).some((e) => e.data.queuePosition !== undefined)));
+    expect(waited.filter(Boolean).length).toBeGreaterThanOrEqual(2);
+    const hooks = await db.webhookEvent.findMany({ where: { type: 'task.completed', resourceId: { in: ids } } });
+    expect(hooks.map((h) => h.resourceId).sort()).toEqual([...ids].sort());
+    expect(await db.webhookDelivery.count({ where: { eventId: { in: hooks.map((h) => h.id) }, status: 'missed' } })).toBe(12);
   });
 });
 

@@ -132,15 +132,28 @@ describe('taskUpdates', () => {
   });
 });
 
-describe('appends to a shared stream', () => {
-  it('coalesces concurrent appends: every event once, contiguous seqs in arrival order, a repeated key stored once', async () => {
-    const { appendEventCoalesced, readEvents } = await import('../../src/events/event-store.js');
-    const streamId = `shared-${Date.now()}`;
-    const append = (i: number) => appendEventCoalesced(sys.services.db, sys.services.bus, { streamId, type: 'progress', key: `k${i}`, data: { i } });
-    await Promise.all([...Array.from({ length: 30 }, (_, i) => append(i)), append(3), append(7)]);
-    await append(29); // a retried emission after the fact adds nothing
-    const events = await readEvents(sys.services.db, streamId, 0);
+describe('appends to shared streams', () => {
+  it('batches concurrent appends: every event once, contiguous seqs in arrival order per stream, a repeated key stored once and answered with the first', async () => {
+    const { appendEventsBatched, readEvents } = await import('../../src/events/event-store.js');
+    const shared = `shared-${Date.now()}`;
+    const own = (i: number) => `own-${shared}-${i % 3}`;
+    // Each call stores its own stream's event and the shared copy together, as a task event does.
+    const append = (i: number) =>
+      appendEventsBatched(sys.services.db, sys.services.bus, [
+        { streamId: own(i), type: 'progress', key: `k${i}`, data: { i } },
+        { streamId: shared, type: 'progress', key: `k${i}`, data: { i } },
+      ]);
+    const first = await Promise.all([...Array.from({ length: 30 }, (_, i) => append(i)), append(3), append(7)]);
+    const again = await append(29); // a retried emission after the fact adds nothing and answers the stored event
+    expect(again.map((e) => [e.streamId, e.seq])).toEqual(first[29].map((e) => [e.streamId, e.seq]));
+    expect(first[30].map((e) => e.seq)).toEqual(first[3].map((e) => e.seq));
+    const events = await readEvents(sys.services.db, shared, 0);
     expect(events.map((e) => e.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
     expect(events.map((e) => e.data.i)).toEqual(Array.from({ length: 30 }, (_, i) => i));
+    for (const r of [0, 1, 2]) {
+      const mine = await readEvents(sys.services.db, own(r), 0);
+      expect(mine.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+      expect(mine.map((e) => e.data.i)).toEqual(Array.from({ length: 10 }, (_, i) => r + 3 * i));
+    }
   });
 });

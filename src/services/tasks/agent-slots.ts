@@ -7,6 +7,7 @@
  * queue), taken under a PostgreSQL advisory lock per account, so the limit holds with any number
  * of gateways and workers. A task's time limit starts when it gets its slot.
  */
+import { coalescing, perClient } from '../../db/coalesce.js';
 import type { ServiceDeps } from '../deps.js';
 import { limitsOf, planOf, PLANS } from '../limits/plans.js';
 import { emitTaskEvent } from './task-events.js';
@@ -19,13 +20,28 @@ export type SlotAttempt = { state: 'acquired' } | { state: 'gone' } | { state: '
 const PLAN_AGENTS = JSON.stringify(Object.fromEntries(Object.values(PLANS).map((p) => [p.tier, p.parallelAgents])));
 
 /**
- * Takes a slot for the task if one is free and no earlier task of the account is waiting: one
- * call of the `acquire_agent_slot` database function (see its migration), so the account's lock
- * is held for microseconds, not for a round trip per query.
+ * Per database client, this process's slot attempts gathered into one statement (the 50 agents of
+ * an orchestration ask at once): `acquire_agent_slot` for each task, by account then submission
+ * order, so every account's lock is taken in one order and earlier tasks keep the first claim.
+ * A task not found answers -1 (gone), as the function does.
+ */
+const attempts = perClient((db: Deps['db']) =>
+  coalescing<string, number>(async (taskIds) => {
+    const rows = await db.$queryRaw<{ id: string; result: number }[]>`
+      SELECT s.id, acquire_agent_slot(s.id, ${PLAN_AGENTS}::jsonb) AS result
+      FROM (SELECT id FROM agent_tasks WHERE id = ANY(${[...new Set(taskIds)]}::text[]) ORDER BY owner_id, id OFFSET 0) s`;
+    const results = new Map(rows.map((r) => [r.id, Number(r.result)]));
+    return taskIds.map((id) => results.get(id) ?? -1);
+  }),
+);
+
+/**
+ * Takes a slot for the task if one is free and no earlier task of the account is waiting: a call
+ * of the `acquire_agent_slot` database function (see its migration), so the account's lock is held
+ * for microseconds, not for a round trip per query.
  */
 export async function tryAcquireSlot(deps: Deps, taskId: string): Promise<SlotAttempt> {
-  const [row] = await deps.db.$queryRaw<{ result: number }[]>`SELECT acquire_agent_slot(${taskId}, ${PLAN_AGENTS}::jsonb) AS result`;
-  const result = Number(row.result);
+  const result = await attempts(deps.db).load(taskId);
   if (result < 0) return { state: 'gone' };
   if (result === 0) return { state: 'acquired' };
   const limit = await parallelAgentsOf(deps, taskId);

@@ -1,10 +1,10 @@
 /** The progress events of an agent task, as stored and as every transport streams them. */
 import type { TaskStatus } from '../../generated/prisma/enums.js';
-import { appendEvent, appendEventCoalesced, type StoredEvent } from '../../events/event-store.js';
+import { appendEventsBatched, insertEvents, type NewEvent, type StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
 import type { ServiceDeps } from '../deps.js';
 import type { TaskResult } from './task-result.js';
-import { appendFeedEvent } from './task-feed.js';
+import { feedEvent } from './task-feed.js';
 
 export type TaskEventType = 'progress' | 'result' | 'error';
 
@@ -54,18 +54,29 @@ async function taskInfo(deps: Pick<ServiceDeps, 'db'>, taskId: string): Promise<
  * onto its owner's (or team's) task feed, which keeps task lists live (taskUpdates).
  */
 export async function emitTaskEvent(deps: Pick<ServiceDeps, 'db' | 'bus'>, taskId: string, type: TaskEventType, key: string, data: TaskEventData) {
-  const stored = await appendEvent(deps.db, deps.bus, { streamId: taskId, type, key, data: data as unknown as Record<string, unknown> });
   const info = await taskInfo(deps, taskId);
-  if (info?.orchestrationId) {
-    await appendEventCoalesced(deps.db, deps.bus, {
-      streamId: info.orchestrationId,
-      type,
-      key: `${taskId}:${key}`,
-      data: { ...data, taskId, agentType: info.agentType },
-    });
-  }
-  if (info) await appendFeedEvent(deps, info, taskId, type, key, data);
+  const [stored] = await appendEventsBatched(deps.db, deps.bus, taskEventCopies(info, taskId, type, key, data));
   return stored;
+}
+
+/** The task's event and its copies (the orchestration's stream, the scope's feed): stored together, in one statement. */
+function taskEventCopies(info: TaskInfo | null, taskId: string, type: TaskEventType, key: string, data: TaskEventData): NewEvent[] {
+  const events: NewEvent[] = [{ streamId: taskId, type, key, data: data as unknown as Record<string, unknown> }];
+  if (info?.orchestrationId) {
+    events.push({ streamId: info.orchestrationId, type, key: `${taskId}:${key}`, data: { ...data, taskId, agentType: info.agentType } });
+  }
+  if (info) events.push(feedEvent(info, taskId, type, key, data));
+  return events;
+}
+
+/**
+ * The `queued` events of tasks just created, in one statement, in the order given: with `db` the
+ * transaction that creates them (the caller publishes them once committed).
+ */
+export function insertQueuedEvents(db: Parameters<typeof insertEvents>[0], tasks: Array<TaskInfo & { id: string; message: string }>): Promise<StoredEvent[]> {
+  for (const { id, ownerId, teamId, agentType, tags, createdAt, orchestrationId } of tasks) taskInfos.set(id, { ownerId, teamId, agentType, tags, createdAt, orchestrationId });
+  const queued = (message: string): TaskEventData => ({ status: 'queued', progress: 0, message });
+  return insertEvents(db, tasks.flatMap((t) => taskEventCopies(t, t.id, 'progress', 'queued', queued(t.message))));
 }
 
 /** The events of a task after `since`, then live until its terminal event. */

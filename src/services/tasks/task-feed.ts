@@ -5,7 +5,7 @@
  * reader per feed, woken by the event bus), and filters each event in memory per subscriber.
  */
 import { ValidationError } from '../../errors.js';
-import { readEvents, appendEventCoalesced, type StoredEvent } from '../../events/event-store.js';
+import { readEvents, type NewEvent, type StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
 import type { TaskStatus } from '../../generated/prisma/enums.js';
 import type { Principal, ServiceDeps } from '../deps.js';
@@ -33,15 +33,14 @@ export type TaskUpdate = StoredEvent<TaskUpdateData>;
 
 const feedOf = (scope: { ownerId?: string; teamId: string | null }) => `feed:${scope.teamId ?? scope.ownerId}`;
 
-/** Copies a task event onto its scope's feed (the task's own stream keeps results and details). */
-export async function appendFeedEvent(
-  deps: Pick<ServiceDeps, 'db' | 'bus'>,
+/** A task event as its copy on its scope's feed (the task's own stream keeps results and details). */
+export function feedEvent(
   task: { ownerId: string; teamId: string | null; agentType: string; createdAt: Date; tags: string[] },
   taskId: string,
   type: TaskEventType,
   key: string,
   data: TaskEventData,
-) {
+): NewEvent {
   const kind: TaskUpdateKind = key === 'queued' ? 'created' : type !== 'progress' || key === 'started' ? 'status' : 'progress';
   const update: TaskUpdateData = {
     kind,
@@ -54,7 +53,7 @@ export async function appendFeedEvent(
     progress: data.progress,
     message: data.message,
   };
-  await appendEventCoalesced(deps.db, deps.bus, { streamId: feedOf(task), type: kind, key: `${taskId}:${key}`, data: { ...update } });
+  return { streamId: feedOf(task), type: kind, key: `${taskId}:${key}`, data: { ...update } };
 }
 
 const FINAL: TaskStatus[] = ['completed', 'failed', 'cancelled', 'timed_out'];

@@ -5,10 +5,11 @@
  */
 import type { AgentTask } from '../../generated/prisma/client.js';
 import type { TaskStatus } from '../../generated/prisma/enums.js';
+import { coalescing, perClient } from '../../db/coalesce.js';
 import { metrics } from '../../metrics.js';
 import type { ServiceDeps } from '../deps.js';
 import { emitTaskEvent } from './task-events.js';
-import { changeWithWebhookEvent } from '../webhooks/events.js';
+import { announceDeliveries, recordWebhookEvent } from '../webhooks/events.js';
 import { taskWebhookEvent } from '../webhooks/sources.js';
 import type { TaskResult } from './task-result.js';
 
@@ -17,21 +18,33 @@ type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
 type LoggingDeps = Deps & Pick<ServiceDeps, 'logger'>;
 const ACTIVE: TaskStatus[] = ['queued', 'running'];
 
+/**
+ * Per database client, the starts of this process's tasks gathered into one UPDATE and one read
+ * (50 agents of an orchestration start at once): whether this call moved the task from queued to
+ * running (only the first call for a task in a batch does), and the task as it is now.
+ */
+const starts = perClient((db: Deps['db']) =>
+  coalescing<string, { started: boolean; task: AgentTask | null }>(async (taskIds) => {
+    const ids = [...new Set(taskIds)];
+    const moved = await db.$queryRaw<Array<{ id: string }>>`
+      UPDATE agent_tasks SET status = 'running', started_at = now() WHERE id = ANY(${ids}::text[]) AND status = 'queued' RETURNING id`;
+    const tasks = new Map((await db.agentTask.findMany({ where: { id: { in: ids } } })).map((t) => [t.id, t]));
+    const started = new Set(moved.map((r) => r.id));
+    return taskIds.map((id) => ({ started: started.delete(id), task: tasks.get(id) ?? null }));
+  }),
+);
+
 /** Marks the task running (first attempt) and returns it; null when it already finished. */
 export async function startTask(deps: LoggingDeps, taskId: string): Promise<AgentTask | null> {
-  const started = await deps.db.agentTask.updateMany({
-    where: { id: taskId, status: 'queued' },
-    data: { status: 'running', startedAt: new Date() },
-  });
-  const task = await deps.db.agentTask.findUnique({ where: { id: taskId } });
+  const { started, task } = await starts(deps.db).load(taskId);
   if (!task || !ACTIVE.includes(task.status)) return null;
-  if (started.count === 1) {
+  if (started) {
     const waited = (task.startedAt!.getTime() - task.createdAt.getTime()) / 1000;
     metrics.tasksStarted.inc({ agent_type: task.agentType });
     metrics.taskQueueWait.observe({ agent_type: task.agentType }, waited);
     deps.logger.info({ taskId, agentType: task.agentType, status: 'running', queuedSeconds: waited }, 'task started');
   }
-  if (started.count === 1 || task.status === 'running') {
+  if (started || task.status === 'running') {
     await emitTaskEvent(deps, taskId, 'progress', 'started', {
       status: 'running',
       progress: 0,
@@ -88,7 +101,7 @@ export async function completeTask(
     status: 'completed',
     progress: 100,
     completedAt: new Date(),
-    result: outcome.result as object,
+    result: outcome.result,
     promptTokens: outcome.promptTokens,
     completionTokens: outcome.completionTokens,
     costUsd: outcome.costUsd,
@@ -103,17 +116,77 @@ export async function completeTask(
   return true;
 }
 
+/** A task's final state: what an end writes (fields left out keep their value). */
+interface EndData {
+  status: 'completed' | 'failed' | 'cancelled' | 'timed_out';
+  completedAt: Date;
+  progress?: number;
+  result?: object;
+  error?: { code: string; message: string };
+  promptTokens?: number;
+  completionTokens?: number;
+  costUsd?: number;
+}
+
 /** Moves an unfinished task to its final state and stores its webhook event in the same transaction, then announces the deliveries. */
-async function endTaskWithWebhook(deps: LoggingDeps, taskId: string, data: Parameters<Deps['db']['agentTask']['updateMany']>[0]['data']): Promise<{ count: number }> {
-  const ended = await changeWithWebhookEvent(deps, async (tx) => {
-    const u = await tx.agentTask.updateMany({ where: { id: taskId, status: { in: ACTIVE } }, data });
-    if (u.count === 0) return { result: null, event: null };
-    const task = await tx.agentTask.findUniqueOrThrow({ where: { id: taskId } });
-    return { result: task, event: taskWebhookEvent(task) };
-  });
+async function endTaskWithWebhook(deps: LoggingDeps, taskId: string, data: EndData): Promise<{ count: number }> {
+  const ended = await ends(deps.db).load({ taskId, data, bus: deps.bus });
   if (ended) taskEnded(deps, ended);
   return { count: ended ? 1 : 0 };
 }
+
+type End = { taskId: string; data: EndData; bus: Deps['bus'] };
+
+/**
+ * Per database client, this process's task ends gathered into one transaction (the 50 agents of an
+ * orchestration end within moments): one UPDATE of every task still unfinished (a task already
+ * ended keeps its state; of two ends of one task the first wins), one read of the ended rows, and
+ * each one's webhook event (task.completed, ...), committed together and announced after.
+ */
+const ends = perClient((db: Deps['db']) =>
+  coalescing<End, AgentTask | null>(async (items) => {
+    const payload = JSON.stringify(
+      items.map(({ taskId, data }, ord) => ({
+        ord,
+        id: taskId,
+        status: data.status,
+        completed_at: data.completedAt.toISOString(),
+        progress: data.progress,
+        result: data.result,
+        error: data.error,
+        prompt_tokens: data.promptTokens,
+        completion_tokens: data.completionTokens,
+        cost_usd: data.costUsd,
+      })),
+    );
+    const { tasks, deliveries } = await db.$transaction(async (tx) => {
+      const moved = await tx.$queryRaw<Array<{ id: string }>>`
+        UPDATE agent_tasks t SET
+          status = v.status::"TaskStatus",
+          completed_at = v.completed_at,
+          progress = COALESCE(v.progress, t.progress),
+          result = COALESCE(v.result, t.result),
+          error = COALESCE(v.error, t.error),
+          prompt_tokens = COALESCE(v.prompt_tokens, t.prompt_tokens),
+          completion_tokens = COALESCE(v.completion_tokens, t.completion_tokens),
+          cost_usd = COALESCE(v.cost_usd, t.cost_usd)
+        FROM (
+          SELECT DISTINCT ON (id) * FROM jsonb_to_recordset(${payload}::jsonb) AS (
+            ord int, id text, status text, completed_at timestamptz, progress int, result jsonb, error jsonb, prompt_tokens int, completion_tokens int, cost_usd float8
+          ) ORDER BY id, ord
+        ) v
+        WHERE t.id = v.id AND t.status IN ('queued', 'running')
+        RETURNING t.id`;
+      const ended = await tx.agentTask.findMany({ where: { id: { in: moved.map((r) => r.id) } } });
+      const recorded = await Promise.all(ended.map((task) => recordWebhookEvent(tx, taskWebhookEvent(task))));
+      return { tasks: new Map(ended.map((t) => [t.id, t])), deliveries: recorded.flatMap((r) => r.deliveryIds) };
+    });
+    // Every item carries the bus of its services; they are one bus per database client.
+    await announceDeliveries(items[0].bus, deliveries);
+    const first = new Set(tasks.keys());
+    return items.map(({ taskId }) => (first.delete(taskId) ? tasks.get(taskId)! : null));
+  }),
+);
 
 /** The one log line and the metrics of a task reaching its final state. */
 function taskEnded(deps: LoggingDeps, task: AgentTask): void {
