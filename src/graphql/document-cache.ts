@@ -4,7 +4,7 @@
  * same DocumentNode (what lets their subscriptions share each event's execution:
  * ./shared-subscriptions.ts). Only valid documents are kept, the least recently used leaving first.
  */
-import { parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
+import { GraphQLError, parse, validate, type DocumentNode, type GraphQLSchema } from 'graphql';
 
 const MAX_DOCUMENTS = 1000;
 /** Documents longer than this are parsed each time rather than kept. */
@@ -15,8 +15,8 @@ export class DocumentCache {
 
   constructor(private readonly schema: GraphQLSchema) {}
 
-  /** The document of `query` when it parses and validates against the schema, else null (the caller answers the errors). */
-  valid(query: string): DocumentNode | null {
+  /** The document of `query` when it parses and validates against the schema, else its syntax or validation errors. */
+  check(query: string): DocumentNode | readonly GraphQLError[] {
     const cached = this.documents.get(query);
     if (cached) {
       this.documents.delete(query);
@@ -26,10 +26,12 @@ export class DocumentCache {
     let document: DocumentNode;
     try {
       document = parse(query);
-    } catch {
-      return null;
+    } catch (err) {
+      if (err instanceof GraphQLError) return [err];
+      throw err;
     }
-    if (validate(this.schema, document).length) return null;
+    const errors = validate(this.schema, document);
+    if (errors.length) return errors;
     if (query.length <= MAX_CACHED_LENGTH) {
       if (this.documents.size >= MAX_DOCUMENTS) this.documents.delete(this.documents.keys().next().value!);
       this.documents.set(query, document);

@@ -80,7 +80,8 @@ export function limitsPlugin(runner: OperationRunner): ApolloServerPlugin<GraphQ
  * HTTP, and are refunded like them when refused before doing any work (`socketRateLimit`).
  * Admitted, it answers the operation's arguments with the document from `documents`, so
  * graphql-ws neither parses nor validates it again; a document that does not parse or validate
- * is left to graphql-ws, which answers its errors.
+ * is answered with its errors (a syntax error too, which graphql-ws would take for its own
+ * failure and close the socket with 4500).
  */
 export async function admitOverWebSocket(
   runner: OperationRunner,
@@ -88,8 +89,8 @@ export async function admitOverWebSocket(
   payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
   documents: DocumentCache,
 ): Promise<GraphQLError[] | ExecutionArgs | undefined> {
-  const document = documents.valid(payload.query);
-  if (!document) return undefined;
+  const document = documents.check(payload.query);
+  if (!('kind' in document)) return [...document];
   const operation = getOperationAST(document, payload.operationName ?? undefined);
   if (!operation) return undefined; // graphql-ws answers a missing operation
   const started = performance.now();

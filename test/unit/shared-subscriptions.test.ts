@@ -1,4 +1,4 @@
-import { GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, type ExecutionResult } from 'graphql';
+import { GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString, type DocumentNode, type ExecutionResult } from 'graphql';
 import { describe, expect, it } from 'vitest';
 import { DocumentCache } from '../../src/graphql/document-cache.js';
 import { sharedSubscribe } from '../../src/graphql/shared-subscriptions.js';
@@ -60,7 +60,7 @@ describe('graphql-ws subscriptions sharing the execution of each event', () => {
     const alice = { name: 'alice' };
     const bob = { name: 'bob' };
     const open = async (query: string, variables: Record<string, unknown>, context: object) => {
-      const document = documents.valid(query)!;
+      const document = documents.check(query) as DocumentNode;
       const stream = await sharedSubscribe({ schema, document, variableValues: variables, contextValue: context });
       if (!(Symbol.asyncIterator in stream)) throw new Error(JSON.stringify(stream.errors));
       return stream;
@@ -102,18 +102,20 @@ describe('graphql-ws subscriptions sharing the execution of each event', () => {
 
   it('answers a subscription that fails to start with its errors, as graphql-js does', async () => {
     const { schema } = tickSchema();
-    const document = new DocumentCache(schema).valid('subscription($channel: String!) { ticks(channel: $channel) { n } }')!;
+    const document = new DocumentCache(schema).check('subscription($channel: String!) { ticks(channel: $channel) { n } }') as DocumentNode;
     const result = await sharedSubscribe({ schema, document, variableValues: {}, contextValue: { principal: null, locale: 'en' } });
     expect(Symbol.asyncIterator in result).toBe(false);
     expect((result as ExecutionResult).errors?.[0].message).toMatch(/channel/);
   });
 
-  it('keeps one document per valid text and none for text that does not parse or validate', () => {
+  it('keeps one document per valid text, and answers text that does not parse or validate with its errors', () => {
     const { schema } = tickSchema();
     const documents = new DocumentCache(schema);
     const text = 'subscription { ticks(channel: "a") { n } }';
-    expect(documents.valid(text)).toBe(documents.valid(text));
-    expect(documents.valid('subscription { ticks(')).toBeNull();
-    expect(documents.valid('subscription { ticks(channel: "a") { nope } }')).toBeNull();
+    expect(documents.check(text)).toBe(documents.check(text));
+    expect(documents.check('subscription { ticks(')).toEqual([expect.objectContaining({ message: expect.stringMatching(/^Syntax Error/) })]);
+    const invalid = 'subscription { ticks(channel: "a") { nope } }';
+    expect(documents.check(invalid)).toEqual([expect.objectContaining({ message: expect.stringMatching(/Cannot query field "nope"/) })]);
+    expect(documents.check(invalid)).not.toBe(documents.check(invalid)); // not kept
   });
 });
