@@ -7,10 +7,11 @@
  * alternating order: a burst of BENCH_EVENTS events as fast as the producer goes (events delivered
  * per second across all subscribers = deliveries / (last arrival − first send)), then BENCH_EVENTS
  * events at BENCH_RATE per second (delivery latency: arrival − the send time carried in the event).
- * Memory per idle subscriber: the gateways' RSS with every subscription open minus before, / N.
+ * Memory per idle subscriber: the gateways' V8 heap and RSS after garbage collection (forced through
+ * bench/memory-probe.mjs) with every subscription open minus before any, / N; the same for the raw ws server.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -134,8 +135,27 @@ async function main() {
   const EVENTS = Number(env.BENCH_EVENTS ?? 20);
   const RATE = Number(env.BENCH_RATE ?? 10);
   const self = fileURLToPath(import.meta.url);
-  const spawnRole = (name: string) => fork(self, [name], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
+  const probeDir = mkdtempSync(join(tmpdir(), 'codex-fanout-memory-'));
+  const memoryProbe = fileURLToPath(new URL('./memory-probe.mjs', import.meta.url));
+  const spawnRole = (name: string) => fork(self, [name], { execArgv: ['--import', 'tsx', ...(name === 'ws-server' ? ['--import', memoryProbe] : [])], env: { ...process.env, BENCH_MEMORY_PROBE: probeDir }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  /** RSS and V8 heap (MB) of each process after garbage collection. */
+  async function settledMemory(pids: number[]) {
+    for (const pid of pids) rmSync(join(probeDir, `${pid}.json`), { force: true });
+    for (const pid of pids) process.kill(pid, 'SIGUSR2');
+    const until = performance.now() + 30_000;
+    while (!pids.every((pid) => existsSync(join(probeDir, `${pid}.json`)))) {
+      if (performance.now() > until) throw new Error('the memory probe did not answer');
+      await sleep(100);
+    }
+    await sleep(100); // written whole
+    return pids.map((pid) => {
+      const m = JSON.parse(readFileSync(join(probeDir, `${pid}.json`), 'utf8')) as { rss: number; heapUsed: number };
+      return { rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20 };
+    });
+  }
+  const perItemKb = (before: Array<{ rss: number; heap: number }>, after: Array<{ rss: number; heap: number }>, n: number, key: 'rss' | 'heap') =>
+    (after.reduce((s, m, i) => s + m[key] - before[i][key], 0) * 1024) / n;
+  const mb = (ms: Array<{ rss: number; heap: number }>, key: 'rss' | 'heap') => ms.map((m) => m[key].toFixed(0)).join('+');
   const reply = <T>(child: ChildProcess) => new Promise<T>((resolve) => child.once('message', (m) => resolve(m as T)));
   const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
   const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
@@ -156,8 +176,10 @@ async function main() {
     // Thousands of subscriptions start at once on a loaded machine: wait for a connection rather than report the database unreachable.
     DATABASE_POOL_SIZE: '20',
     DATABASE_CONNECT_TIMEOUT_MS: '60000',
-    // BENCH_CPU_PROF=<dir>: each gateway writes a CPU profile there when it stops.
-    ...(env.BENCH_CPU_PROF ? { NODE_OPTIONS: `--import ${fileURLToPath(new URL('./cpu-profile.mjs', import.meta.url))}`, BENCH_CPU_PROF: env.BENCH_CPU_PROF } : {}),
+    // Memory read after garbage collection (bench/memory-probe.mjs); BENCH_CPU_PROF=<dir>: each gateway writes a CPU profile there when it stops.
+    BENCH_MEMORY_PROBE: probeDir,
+    NODE_OPTIONS: [`--import ${memoryProbe}`, ...(env.BENCH_CPU_PROF ? [`--import ${fileURLToPath(new URL('./cpu-profile.mjs', import.meta.url))}`] : [])].join(' '),
+    ...(env.BENCH_CPU_PROF ? { BENCH_CPU_PROF: env.BENCH_CPU_PROF } : {}),
   });
   const children: ChildProcess[] = [];
   // Stopped early (Ctrl-C, a timeout): nothing it started is left running.
@@ -198,8 +220,7 @@ async function main() {
       const ask = async <T extends FromClient>(m: ToClient) => Promise.all(clients.map(async (c) => { const r = reply<T>(c); c.send(m); return r; }));
 
       // graphql-ws subscribers, half on each gateway; readiness: every one has received a probe event.
-      await sleep(5000); // startup garbage collected, as far as it will be
-      const rssBefore = gatewayPids.map(rssMb);
+      const memoryBefore = await settledMemory(gatewayPids);
       const query = 'subscription($taskId: ID!) { taskEvents(taskId: $taskId) { seq message } }';
       const opening = performance.now();
       const opened = await Promise.all(clients.map(async (c, k) => { const r = reply<Extract<FromClient, { kind: 'opened' }>>(c); c.send({ kind: 'open', urls: [`${a.wsUrl}/graphql`, `${b.wsUrl}/graphql`], count: share(k), protocol: 'graphql-ws', secret, query, variables: { taskId } } satisfies ToClient); return r; }));
@@ -219,15 +240,18 @@ async function main() {
       await ask({ kind: 'report', round: probe });
       log(`  graphql-ws: ${n} subscriptions open and live in ${((performance.now() - opening) / 1000).toFixed(1)} s; messages ${gqlBytes} bytes`);
       await sleep(2000);
-      const rssIdle = gatewayPids.map(rssMb);
-      const perSubscriberKb = ((rssIdle[0] - rssBefore[0] + rssIdle[1] - rssBefore[1]) * 1024) / n;
+      const memoryIdle = await settledMemory(gatewayPids);
 
-      const rawBefore = rssMb(rawPid);
+      const rawBefore = await settledMemory([rawPid]);
       const rawOpened = await Promise.all(clients.map(async (c, k) => { const r = reply<Extract<FromClient, { kind: 'opened' }>>(c); c.send({ kind: 'open', urls: [`ws://127.0.0.1:${rawPort}`], count: share(k), protocol: 'ws', secret, query, variables: {} } satisfies ToClient); return r; }));
       if (rawOpened.some((o) => o.failed)) throw new Error('raw ws sockets failed to open');
       await sleep(2000);
-      const rawPerSocketKb = ((rssMb(rawPid) - rawBefore) * 1024) / n;
-      log(`  idle memory per subscriber: gateways ${perSubscriberKb.toFixed(1)} KB (RSS ${rssBefore.map((m) => m.toFixed(0)).join('+')} → ${rssIdle.map((m) => m.toFixed(0)).join('+')} MB); raw ws ${rawPerSocketKb.toFixed(1)} KB per socket`);
+      const rawIdle = await settledMemory([rawPid]);
+      log(
+        `  idle memory per subscriber, after garbage collection: gateways heap ${perItemKb(memoryBefore, memoryIdle, n, 'heap').toFixed(1)} KB, RSS ${perItemKb(memoryBefore, memoryIdle, n, 'rss').toFixed(1)} KB` +
+          ` (heap ${mb(memoryBefore, 'heap')} → ${mb(memoryIdle, 'heap')} MB, RSS ${mb(memoryBefore, 'rss')} → ${mb(memoryIdle, 'rss')} MB);` +
+          ` raw ws per socket heap ${perItemKb(rawBefore, rawIdle, n, 'heap').toFixed(1)} KB, RSS ${perItemKb(rawBefore, rawIdle, n, 'rss').toFixed(1)} KB`,
+      );
 
       /** Waits until every subscriber has the round's events (or the deadline), then collects arrivals. */
       async function collect(round: string, expected: number, deadlineMs: number) {
@@ -291,6 +315,7 @@ async function main() {
     await db.$disconnect();
     await infra.close();
     rmSync(dataDir, { recursive: true, force: true });
+    rmSync(probeDir, { recursive: true, force: true });
   }
   function log(line: string) {
     console.log(line);

@@ -46,6 +46,7 @@ import { jitGateway } from './graphql/jit.js';
 import { scimRoutes } from './scim/routes.js';
 import { admitOverWebSocket, limitsPlugin, socketRateLimit } from './graphql/limits-plugin.js';
 import { countedWsOperations } from './graphql/ws-metrics.js';
+import { DocumentCache } from './graphql/document-cache.js';
 import type { ServiceDeps } from './services/deps.js';
 import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
 
@@ -352,6 +353,8 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const wsSpans = activeTracing() ? wsOperationSpans() : null;
   // Each operation counted (operations, duration) as over HTTP, around its span.
   const wsOperations = countedWsOperations(schema, wsSpans ?? undefined);
+  // Each document sent over the sockets parsed and validated once.
+  const wsDocuments = new DocumentCache(schema);
   const graphqlWs = useServer<Record<string, unknown>, Partial<SocketExtra>>(
     {
       schema,
@@ -401,7 +404,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         ctx.extra.contexts!.set(id, context);
         wsSpans?.remember(context, { upgradeHeaders: ctx.extra.request.headers, connectionParams: ctx.connectionParams, extensions: payload.extensions });
         // The plan's limits apply over the socket as over HTTP.
-        return admitOverWebSocket(runner, context, payload);
+        return admitOverWebSocket(runner, context, payload, wsDocuments);
       },
       onOperation: (ctx, id, _payload, _args, result) => {
         // A subscription (its result is a stream): counted open until it completes or its socket closes.

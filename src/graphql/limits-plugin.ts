@@ -7,14 +7,15 @@
  * and headers.
  */
 import type { ApolloServerPlugin } from '@apollo/server';
-import { getOperationAST, OperationTypeNode, parse, validate, type GraphQLError } from 'graphql';
+import { getOperationAST, OperationTypeNode, type ExecutionArgs, type GraphQLError } from 'graphql';
 import type { GraphQLContext } from '../context.js';
 import { graphqlErrorOf } from '../edge/errors.js';
 import type { Admitted, OperationRunner } from '../edge/run-operation.js';
 import type { AppError } from '../errors.js';
 import { observeOperation } from '../metrics.js';
 import { asAppError } from '../rest/envelope.js';
-import { limitHeaders, rateLimitExtension } from '../services/limits/headers.js';
+import { limitHeaders, rateLimitExtension, type LimitState } from '../services/limits/headers.js';
+import type { DocumentCache } from './document-cache.js';
 import { appErrorOf } from './format-error.js';
 
 /**
@@ -77,27 +78,27 @@ export function limitsPlugin(runner: OperationRunner): ApolloServerPlugin<GraphQ
  * A subscription is charged once, when it starts, and holds no concurrency slot while it is open
  * (a dashboard keeps several open); queries and mutations over the socket cost what they cost over
  * HTTP, and are refunded like them when refused before doing any work (`socketRateLimit`).
+ * Admitted, it answers the operation's arguments with the document from `documents`, so
+ * graphql-ws neither parses nor validates it again; a document that does not parse or validate
+ * is answered with its errors (a syntax error too, which graphql-ws would take for its own
+ * failure and close the socket with 4500).
  */
 export async function admitOverWebSocket(
   runner: OperationRunner,
   caller: GraphQLContext,
   payload: { query: string; operationName?: string | null; variables?: Record<string, unknown> | null },
-): Promise<GraphQLError[] | undefined> {
-  let document;
-  try {
-    document = parse(payload.query);
-  } catch {
-    return undefined; // graphql-ws answers the syntax error itself
-  }
-  if (validate(runner.schema, document).length) return undefined; // and the validation errors
+  documents: DocumentCache,
+): Promise<GraphQLError[] | ExecutionArgs | undefined> {
+  const document = documents.check(payload.query);
+  if (!('kind' in document)) return [...document];
   const operation = getOperationAST(document, payload.operationName ?? undefined);
-  if (!operation) return undefined; // and a missing operation
+  if (!operation) return undefined; // graphql-ws answers a missing operation
   const started = performance.now();
   try {
     const admitted = await runner.admit(caller, { document, operation, variables: payload.variables ?? {} }, `graphql-ws ${operation.name?.value ?? operation.operation}`);
     await admitted?.admission.release();
     if (admitted && operation.operation !== OperationTypeNode.SUBSCRIPTION) refundable.set(caller, admitted);
-    return undefined;
+    return { schema: runner.schema, document, operationName: payload.operationName, variableValues: payload.variables };
   } catch (err) {
     const refusal = asAppError(err);
     // Refused before it runs: counted here, as graphql-ws will not execute it.
@@ -122,5 +123,11 @@ export async function socketRateLimit(runner: OperationRunner, context: GraphQLC
     await runner.settle(context, admitted, refusalOf(result));
   }
   const limits = await limitsFor(runner, context).catch(() => null);
-  return limits ? rateLimitExtension(limits) : null;
+  if (!limits) return null;
+  // A subscription's limits stand where its admission left them: rendered once, not per event.
+  let extension = extensions.get(limits);
+  if (!extension) extensions.set(limits, (extension = rateLimitExtension(limits)));
+  return extension;
 }
+
+const extensions = new WeakMap<LimitState, ReturnType<typeof rateLimitExtension>>();

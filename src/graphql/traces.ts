@@ -15,10 +15,11 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { ApolloServerPlugin } from '@apollo/server';
 import { SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import { execute, getOperationAST, subscribe, type ExecutionArgs, type ExecutionResult } from 'graphql';
+import { execute, getOperationAST, type ExecutionArgs, type ExecutionResult } from 'graphql';
 import type { PromiseOrValue } from 'graphql/jsutils/PromiseOrValue.js';
 import type { GraphQLContext } from '../context.js';
 import { contextFromCarriers, inOperationSpan, operationSpanAttributes, operationSpanName } from '../tracing.js';
+import { sharedSubscribe } from './shared-subscriptions.js';
 
 /** The spans of Apollo requests still waiting for their operation's name. */
 const apolloSpans = new WeakSet<Span>();
@@ -80,6 +81,6 @@ export function wsOperationSpans() {
       parents.set(operationContext, contextFromCarriers(op.extensions, op.connectionParams, op.upgradeHeaders));
     },
     execute: traced(execute),
-    subscribe: traced(subscribe),
+    subscribe: traced(sharedSubscribe),
   };
 }

@@ -6,10 +6,11 @@
  * only when it answers errors instead of a stream. Refusals before it runs (limits) are counted
  * where they happen (admitOverWebSocket); the cost charged is counted by the admission itself.
  */
-import { execute, getOperationAST, subscribe, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
+import { execute, getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from 'graphql';
 import type { PromiseOrValue } from 'graphql/jsutils/PromiseOrValue.js';
 import { observeOperation } from '../metrics.js';
 import { appErrorOf } from './format-error.js';
+import { sharedSubscribe } from './shared-subscriptions.js';
 
 type Run = (args: ExecutionArgs) => PromiseOrValue<ExecutionResult | AsyncGenerator<ExecutionResult>>;
 
@@ -19,8 +20,8 @@ function failureOf(result: ExecutionResult | AsyncGenerator<ExecutionResult>): {
   return { code: appErrorOf(result.errors[0])?.code };
 }
 
-/** graphql-ws's `execute` and `subscribe` (`inner`: the traced ones when tracing is on), each operation counted. */
-export function countedWsOperations(schema: GraphQLSchema, inner: { execute: Run; subscribe: Run } = { execute, subscribe }) {
+/** graphql-ws's `execute` and `subscribe` (subscribers share each event's execution: ./shared-subscriptions.ts; `inner`: the traced ones when tracing is on), each operation counted. */
+export function countedWsOperations(schema: GraphQLSchema, inner: { execute: Run; subscribe: Run } = { execute, subscribe: sharedSubscribe }) {
   const counted =
     (run: Run) =>
     async (args: ExecutionArgs): Promise<ExecutionResult | AsyncGenerator<ExecutionResult>> => {

@@ -142,6 +142,29 @@ describe('every answer to an identified caller carries them', () => {
       await client.dispose();
     }
   });
+
+  it('over graphql-ws, answers a document that does not parse or validate with its errors, charging nothing, every time it is sent', async () => {
+    const { apiKey } = await userWith('pro');
+    const client = createClient({ url: `${sys.url.replace('http', 'ws')}/graphql`, webSocketImpl: WebSocket, connectionParams: { authorization: `Bearer ${apiKey}` }, retryAttempts: 0 });
+    const run = (query: string) =>
+      new Promise<{ value?: any; errors?: any[] }>((resolve) => {
+        let value: unknown;
+        client.subscribe({ query }, { next: (v) => (value = v), error: (errors) => resolve({ errors: errors as any[] }), complete: () => resolve({ value }) });
+      });
+    try {
+      for (let i = 0; i < 2; i++) {
+        const syntax = await run('{ viewer { id }');
+        expect(syntax.errors?.[0].message).toMatch(/Syntax Error/);
+        const invalid = await run('{ viewer { nope } }');
+        expect(invalid.errors?.[0].message).toMatch(/Cannot query field "nope"/);
+      }
+      const valid = await run('{ viewer { id } }');
+      expect(valid.value.data.viewer.id).toEqual(expect.any(String));
+      expect(valid.value.extensions.rateLimit).toMatchObject({ window: 'minute', used: 1 });
+    } finally {
+      await client.dispose();
+    }
+  });
 });
 
 describe('requests refused before doing any work cost nothing', () => {
