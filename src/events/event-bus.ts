@@ -94,8 +94,10 @@ export class PostgresEventBus implements EventBus {
       else {
         const sentAt = this.published.get(payload);
         if (sentAt !== undefined) {
+          // Our own notification back: its subscribers here were woken when it was published.
           this.published.delete(payload);
           metrics.notifyLag.observe((performance.now() - sentAt) / 1000);
+          return;
         }
         void this.local.publish(payload.slice(0, space), Number(payload.slice(space + 1)));
       }
@@ -149,6 +151,9 @@ export class PostgresEventBus implements EventBus {
     // NOTIFY lag: this process receives its own notifications too; the time until then is measured.
     if (this.published.size >= MAX_TIMED_NOTIFICATIONS) this.published.clear();
     this.published.set(payload, performance.now());
+    // Subscribers of this process are woken at once (the event is committed; each re-reads its
+    // stream), not after the notification's round trip through PostgreSQL, which is for the others.
+    void this.local.publish(streamId, seq);
     await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]);
   }
 
