@@ -19,19 +19,20 @@ const ACTIVE: TaskStatus[] = ['queued', 'running'];
 
 /** Marks the task running (first attempt) and returns it; null when it already finished. */
 export async function startTask(deps: LoggingDeps, taskId: string): Promise<AgentTask | null> {
-  const started = await deps.db.agentTask.updateMany({
+  // One statement on the usual path (the update returns the row); a second read only when it did not start it now.
+  const [startedNow] = await deps.db.agentTask.updateManyAndReturn({
     where: { id: taskId, status: 'queued' },
     data: { status: 'running', startedAt: new Date() },
   });
-  const task = await deps.db.agentTask.findUnique({ where: { id: taskId } });
+  const task = startedNow ?? (await deps.db.agentTask.findUnique({ where: { id: taskId } }));
   if (!task || !ACTIVE.includes(task.status)) return null;
-  if (started.count === 1) {
+  if (startedNow) {
     const waited = (task.startedAt!.getTime() - task.createdAt.getTime()) / 1000;
     metrics.tasksStarted.inc({ agent_type: task.agentType });
     metrics.taskQueueWait.observe({ agent_type: task.agentType }, waited);
     deps.logger.info({ taskId, agentType: task.agentType, status: 'running', queuedSeconds: waited }, 'task started');
   }
-  if (started.count === 1 || task.status === 'running') {
+  if (startedNow || task.status === 'running') {
     await emitTaskEvent(deps, taskId, 'progress', 'started', {
       status: 'running',
       progress: 0,
@@ -106,10 +107,8 @@ export async function completeTask(
 /** Moves an unfinished task to its final state and stores its webhook event in the same transaction, then announces the deliveries. */
 async function endTaskWithWebhook(deps: LoggingDeps, taskId: string, data: Parameters<Deps['db']['agentTask']['updateMany']>[0]['data']): Promise<{ count: number }> {
   const ended = await changeWithWebhookEvent(deps, async (tx) => {
-    const u = await tx.agentTask.updateMany({ where: { id: taskId, status: { in: ACTIVE } }, data });
-    if (u.count === 0) return { result: null, event: null };
-    const task = await tx.agentTask.findUniqueOrThrow({ where: { id: taskId } });
-    return { result: task, event: taskWebhookEvent(task) };
+    const [task] = await tx.agentTask.updateManyAndReturn({ where: { id: taskId, status: { in: ACTIVE } }, data });
+    return task ? { result: task, event: taskWebhookEvent(task) } : { result: null, event: null };
   });
   if (ended) taskEnded(deps, ended);
   return { count: ended ? 1 : 0 };
