@@ -7,6 +7,7 @@
  *      loop and open loop at BENCH_RATE tasks/s (BENCH_PART=tasks)
  *  (c) submit → first progress event seen by a subscriber, p50/p99
  * Rounds alternate project and baseline so machine noise hits both; compare ratios, not times.
+ * `npm run bench` sets NODE_ENV=production unless it is set (both servers share this process).
  */
 import { randomBytes } from 'node:crypto';
 import { loadavg } from 'node:os';
@@ -87,7 +88,7 @@ async function readRounds(body: unknown) {
   return { project: merge(project), base: merge(base), ratio: median(project.map((p, i) => p.perSecond / base[i].perSecond)) };
 }
 const PART = env.BENCH_PART ?? 'all';
-log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+log(`load average at start: ${loadavg().map((l) => l.toFixed(2)).join(' ')} (NODE_ENV ${env.NODE_ENV ?? 'unset'})`);
 if (PART === 'all' || PART === 'read') {
   await closedLoop(async () => void (await gql(url, PAGE_QUERY, key)), { concurrency: 16, durationMs: 1000 }); // warm up
   await closedLoop(async () => void (await gql(bareUrl, PAGE_QUERY)), { concurrency: 16, durationMs: 1000 });

@@ -56,14 +56,32 @@ export function createDb(connectionString: string, poolSize: number, timeouts: D
   return db;
 }
 
-const pools = new WeakMap<Db, pg.Pool>();
+const pools = new WeakMap<object, pg.Pool>();
 
 /**
- * The pg pool under a client made by createDb, for the few statements whose parameters are too
- * large for Prisma's query pipeline (a 1 MB JSON value costs it several serialisations).
+ * The pg pool under a client made by `createDb`, for the few hot reads that run one statement
+ * straight on it instead of through Prisma's client (its query plan and result mapping cost more
+ * than the statement); undefined for any other client (a transaction's), which then reads
+ * through Prisma.
  */
-export function poolOf(db: Db): pg.Pool {
-  const pool = pools.get(db);
-  if (!pool) throw new Error('poolOf: this client was not made by createDb');
-  return pool;
+export function poolOf(db: object): pg.Pool | undefined {
+  return pools.get(db);
+}
+
+/** Socket errors as Prisma's pg driver adapter names them (what `databaseUnavailable` recognises as the database being down). */
+const SOCKET_ERROR_KINDS: Record<string, string> = { ENOTFOUND: 'DatabaseNotReachable', ECONNREFUSED: 'DatabaseNotReachable', ECONNRESET: 'ConnectionClosed', ETIMEDOUT: 'SocketTimeout' };
+
+/**
+ * The rows of one statement run straight on `pool`, failing as a statement through Prisma's client
+ * would: a socket error (the server is down or went away) carries the adapter's error kind, so it
+ * answers 503 like any other read; PostgreSQL's own errors keep their SQLSTATE.
+ */
+export async function poolRows<T extends pg.QueryResultRow>(pool: pg.Pool, sql: string, params: unknown[]): Promise<T[]> {
+  try {
+    return (await pool.query<T>(sql, params)).rows;
+  } catch (err) {
+    const { code, syscall } = err as { code?: unknown; syscall?: unknown };
+    const kind = typeof code === 'string' && typeof syscall === 'string' ? SOCKET_ERROR_KINDS[code] : undefined;
+    throw kind ? Object.assign(new Error((err as Error).message, { cause: err }), { kind }) : err;
+  }
 }

@@ -96,8 +96,10 @@ export class PostgresEventBus implements EventBus {
       else {
         const sentAt = this.published.get(payload);
         if (sentAt !== undefined) {
+          // Our own notification back: its subscribers here were woken when it was published.
           this.published.delete(payload);
           metrics.notifyLag.observe((performance.now() - sentAt) / 1000);
+          return;
         }
         void this.local.publish(payload.slice(0, space), Number(payload.slice(space + 1)));
       }
@@ -151,6 +153,9 @@ export class PostgresEventBus implements EventBus {
     // NOTIFY lag: this process receives its own notifications too; the time until then is measured.
     if (this.published.size >= MAX_TIMED_NOTIFICATIONS) this.published.clear();
     this.published.set(payload, performance.now());
+    // Subscribers of this process are woken at once (the event is committed; each re-reads its
+    // stream), not after the notification's round trip through PostgreSQL, which is for the others.
+    void this.local.publish(streamId, seq);
     await this.pool.query('SELECT pg_notify($1, $2)', [CHANNEL, payload]);
   }
 
@@ -159,6 +164,8 @@ export class PostgresEventBus implements EventBus {
     if (this.published.size + payloads.length > MAX_TIMED_NOTIFICATIONS) this.published.clear();
     const now = performance.now();
     for (const payload of payloads) this.published.set(payload, now);
+    // As publish: this process's subscribers now, the others through PostgreSQL (our echo is skipped).
+    for (const e of events) void this.local.publish(e.streamId, e.seq);
     // One round trip for a batch of appends (50 at once queued on this pool's two connections).
     await this.pool.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p', [CHANNEL, payloads]);
   }

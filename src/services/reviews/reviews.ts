@@ -6,7 +6,7 @@
  */
 import { compareFindings } from '../../agents/reviewer.js';
 import type { Review, ReviewIssue } from '../../generated/prisma/client.js';
-import { poolOf } from '../../db/client.js';
+import { poolOf, poolRows } from '../../db/client.js';
 import { ConflictError, NotFoundError, ValidationError } from '../../errors.js';
 import type { StoredEvent } from '../../events/event-store.js';
 import { streamEvents } from '../../events/event-stream.js';
@@ -94,7 +94,10 @@ async function insertReview(
   db: ServiceDeps['db'],
   r: Pick<Review, 'id' | 'ownerId' | 'teamId' | 'createdByKeyId' | 'projectId' | 'mode' | 'categories' | 'minConfidence' | 'title'> & { input: StoredReviewInput; metadata: Record<string, string>; contextFiles: FileHit[] },
 ): Promise<void> {
-  await poolOf(db).query(
+  const pool = poolOf(db);
+  if (!pool) throw new Error('insertReview: the client was not made by createDb');
+  await poolRows(
+    pool,
     `INSERT INTO reviews (id, owner_id, team_id, created_by_key_id, project_id, mode, input, categories, min_confidence, title, metadata, context_files)
      VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8::text[], $9, $10, $11::jsonb, $12::jsonb)`,
     [r.id, r.ownerId, r.teamId, r.createdByKeyId, r.projectId, r.mode, JSON.stringify(r.input), r.categories, r.minConfidence, r.title, JSON.stringify(r.metadata), JSON.stringify(r.contextFiles)],

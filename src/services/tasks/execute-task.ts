@@ -11,7 +11,7 @@ import { withIdempotency } from '../idempotency.js';
 import { jsonBytes, requireStorage, storageAccount } from '../limits/storage.js';
 import { requireTeamRole } from '../teams.js';
 import { getProject } from '../projects/projects.js';
-import { emitTaskEvent } from './task-events.js';
+import { emitTaskEvent, rememberTaskInfo } from './task-events.js';
 import { checkTaskSource } from './task-sources.js';
 import { parseTaskInput, type TaskInput } from './task-input.js';
 
@@ -68,8 +68,9 @@ export async function createTaskRow(
       metadata: input.metadata,
       rerunOfId,
     },
-    select: { id: true, agentType: true, timeoutSeconds: true, ownerId: true, teamId: true, tags: true },
+    select: { id: true, agentType: true, timeoutSeconds: true, ownerId: true, teamId: true, tags: true, createdAt: true },
   });
+  rememberTaskInfo(id, { ownerId: task.ownerId, teamId: task.teamId, agentType: task.agentType, tags: task.tags, createdAt: task.createdAt, orchestrationId: null });
   await emitTaskEvent(deps, id, 'progress', 'queued', { status: 'queued', progress: 0, message: 'Task queued' });
   return task;
 }

@@ -36,14 +36,19 @@ interface TaskInfo {
 /** Remembered per process: none of it changes. */
 const taskInfos = new Map<string, TaskInfo | null>();
 
+/** Remembers what a process that has just created a task knows of it (its first event then needs no read). */
+export function rememberTaskInfo(taskId: string, info: TaskInfo | null): void {
+  if (taskInfos.size > 50_000) taskInfos.clear();
+  taskInfos.set(taskId, info);
+}
+
 async function taskInfo(deps: Pick<ServiceDeps, 'db'>, taskId: string): Promise<TaskInfo | null> {
   if (taskInfos.has(taskId)) return taskInfos.get(taskId)!;
   const value = await deps.db.agentTask.findUnique({
     where: { id: taskId },
     select: { ownerId: true, teamId: true, agentType: true, createdAt: true, orchestrationId: true, tags: true },
   });
-  if (taskInfos.size > 50_000) taskInfos.clear();
-  taskInfos.set(taskId, value);
+  rememberTaskInfo(taskId, value);
   return value;
 }
 

@@ -1,0 +1,133 @@
+/**
+ * The hot task reads (a task by id, a page of a plain list) run one statement on the pool instead
+ * of Prisma's client: the rows must be what Prisma returns, and tenancy must be what `canSee` and
+ * `listScope` decide (another account's or another team's task is not found).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { poolOf } from '../../src/db/client.js';
+import { NotFoundError } from '../../src/errors.js';
+import { newId } from '../../src/ids.js';
+import type { Principal } from '../../src/services/deps.js';
+import { getTask, listTasks } from '../../src/services/tasks/query-tasks.js';
+import { startTestSystem, type TestSystem } from '../helpers/system.js';
+
+let sys: TestSystem;
+let owner: Principal;
+let viewer: Principal;
+let outsider: Principal;
+let teamId: string;
+let otherTeamId: string;
+const personal: string[] = [];
+let teamTask: string;
+
+const principalOf = async (name: string) => sys.services.auth.authenticate((await sys.createUser(name)).apiKey, null);
+
+async function task(ownerId: string, extra: Record<string, unknown> = {}) {
+  const id = newId('task');
+  await sys.services.db.agentTask.create({
+    data: { id, ownerId, agentType: 'security_expert', prompt: 'p', input: {}, timeoutSeconds: 60, estimatedDurationSeconds: 5, ...extra },
+  });
+  return id;
+}
+
+beforeAll(async () => {
+  sys = await startTestSystem({ worker: false });
+  [owner, viewer, outsider] = await Promise.all([principalOf('Owner'), principalOf('Viewer'), principalOf('Outsider')]);
+  teamId = newId('team');
+  otherTeamId = newId('team');
+  await sys.services.db.team.createMany({ data: [{ id: teamId, name: 'T' }, { id: otherTeamId, name: 'U' }] });
+  await sys.services.db.teamMember.createMany({
+    data: [
+      { teamId, userId: owner.userId, role: 'owner' },
+      { teamId, userId: viewer.userId, role: 'viewer' },
+      { teamId: otherTeamId, userId: owner.userId, role: 'owner' },
+    ],
+  });
+  const now = Date.now();
+  personal.push(
+    await task(owner.userId, {
+      status: 'completed',
+      progress: 100,
+      result: { summary: 's', findings: [{ ruleId: 'r', line: 3 }] },
+      error: { code: 'agent_error', message: 'm' },
+      promptTokens: 7,
+      completionTokens: 9,
+      costUsd: 0.0125,
+      startedAt: new Date(now - 1500),
+      completedAt: new Date(now),
+      tags: ['a', 'b:c'],
+      metadata: { k: 1, n: null },
+      step: 2,
+      slotTaken: true,
+    }),
+  );
+  for (let i = 0; i < 4; i++) personal.push(await task(owner.userId));
+  teamTask = await task(owner.userId, { teamId });
+});
+
+afterAll(async () => {
+  await sys?.close();
+});
+
+describe('task(id:) read on the pool', () => {
+  it('reads on the pool of the services (not through Prisma)', () => {
+    expect(poolOf(sys.services.db)).toBeDefined();
+  });
+
+  it('returns the row Prisma returns, every field with the same type', async () => {
+    for (const id of [...personal, teamTask]) {
+      const expected = await sys.services.db.agentTask.findUnique({ where: { id } });
+      const read = await getTask(sys.services, owner, id);
+      expect(read).toStrictEqual(expected);
+      expect(Object.keys(read).sort()).toEqual(Object.keys(expected!).sort());
+    }
+  });
+
+  it("answers not found for another account's task, an unknown id, and a team task outside the caller's teams", async () => {
+    await expect(getTask(sys.services, outsider, personal[0])).rejects.toBeInstanceOf(NotFoundError);
+    await expect(getTask(sys.services, viewer, personal[0])).rejects.toBeInstanceOf(NotFoundError);
+    await expect(getTask(sys.services, outsider, teamTask)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(getTask(sys.services, owner, newId('task'))).rejects.toBeInstanceOf(NotFoundError);
+    await expect(getTask(sys.services, owner, 'not-an-id')).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it("lets a team's viewer read its task; a credential bound to a team reads that team's tasks only", async () => {
+    expect((await getTask(sys.services, viewer, teamTask)).id).toBe(teamTask);
+    expect((await getTask(sys.services, { ...owner, teamId }, teamTask)).id).toBe(teamTask);
+    await expect(getTask(sys.services, { ...owner, teamId: otherTeamId }, teamTask)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(getTask(sys.services, { ...owner, teamId }, personal[0])).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('tasks page on the pool', () => {
+  const ids = (page: { nodes: { id: string }[] }) => page.nodes.map((t) => t.id);
+
+  it('pages personal tasks newest first with both cursors, rows equal to Prisma', async () => {
+    const newest = [...personal].reverse();
+    const first = await listTasks(sys.services, owner, { first: 2 });
+    expect(ids(first)).toEqual(newest.slice(0, 2));
+    expect(first).toMatchObject({ hasNextPage: true, hasPreviousPage: false });
+    const next = await listTasks(sys.services, owner, { first: 10, after: newest[1] });
+    expect(ids(next)).toEqual(newest.slice(2));
+    expect(next).toMatchObject({ hasNextPage: false, hasPreviousPage: true });
+    const before = await listTasks(sys.services, owner, { last: 2, before: newest[3] });
+    expect(ids(before)).toEqual(newest.slice(1, 3));
+    expect(before).toMatchObject({ hasPreviousPage: true, hasNextPage: true });
+    const all = await listTasks(sys.services, owner, { first: 100 });
+    expect(all.nodes).toStrictEqual(await sys.services.db.agentTask.findMany({ where: { ownerId: owner.userId, teamId: null }, orderBy: { id: 'desc' } }));
+    expect(await all.count()).toBe(personal.length);
+  });
+
+  it("keeps scopes apart: the team's list for its members, nothing of another account", async () => {
+    expect(ids(await listTasks(sys.services, outsider, { first: 100 }))).toEqual([]);
+    expect(ids(await listTasks(sys.services, viewer, { first: 100 }))).toEqual([]);
+    expect(ids(await listTasks(sys.services, viewer, { first: 100, filter: { teamId } }))).toEqual([teamTask]);
+    expect(ids(await listTasks(sys.services, { ...owner, teamId }, { first: 100 }))).toEqual([teamTask]);
+    await expect(listTasks(sys.services, outsider, { first: 100, filter: { teamId } })).rejects.toBeInstanceOf(NotFoundError);
+  });
+
+  it('a filtered list (read through Prisma) agrees with the plain one', async () => {
+    const filtered = await listTasks(sys.services, owner, { first: 100, filter: { status: ['completed'] } });
+    expect(ids(filtered)).toEqual([personal[0]]);
+  });
+});
