@@ -5,11 +5,9 @@
  * batches grow instead of the queue for pooled connections (50 agents of one orchestration, each
  * with its own statements, held the pool's every connection and 30 more queries waiting).
  */
-import DataLoader from "dataloader";
+import DataLoader from 'dataloader';
 
-export function coalescing<K, V>(
-  load: DataLoader.BatchLoadFn<K, V>,
-): DataLoader<K, V> {
+export function coalescing<K, V>(load: DataLoader.BatchLoadFn<K, V>): DataLoader<K, V> {
   let inFlight: Promise<unknown> = Promise.resolve();
   return new DataLoader<K, V>(
     (keys) => {
@@ -18,19 +16,12 @@ export function coalescing<K, V>(
       inFlight = run.catch(() => {});
       return run;
     },
-    {
-      cache: false,
-      maxBatchSize: 500,
-      batchScheduleFn: (dispatch) =>
-        void inFlight.then(() => setImmediate(dispatch)),
-    },
+    { cache: false, maxBatchSize: 500, batchScheduleFn: (dispatch) => void inFlight.then(() => setImmediate(dispatch)) },
   );
 }
 
 /** One loader per database client (a process may hold several: tests and benchmarks do). */
-export function perClient<D extends object, L>(
-  create: (db: D) => L,
-): (db: D) => L {
+export function perClient<D extends object, L>(create: (db: D) => L): (db: D) => L {
   const loaders = new WeakMap<D, L>();
   return (db) => {
     let loader = loaders.get(db);
