@@ -79,7 +79,7 @@ function taskEventCopies(info: TaskInfo | null, taskId: string, type: TaskEventT
  * transaction that creates them (the caller publishes them once committed).
  */
 export function insertQueuedEvents(db: Parameters<typeof insertEvents>[0], tasks: Array<TaskInfo & { id: string; message: string }>): Promise<StoredEvent[]> {
-  for (const { id, ownerId, teamId, agentType, tags, createdAt, orchestrationId } of tasks) taskInfos.set(id, { ownerId, teamId, agentType, tags, createdAt, orchestrationId });
+  for (const { id, ownerId, teamId, agentType, tags, createdAt, orchestrationId } of tasks) rememberTaskInfo(id, { ownerId, teamId, agentType, tags, createdAt, orchestrationId });
   const queued = (message: string): TaskEventData => ({ status: 'queued', progress: 0, message });
   return insertEvents(db, tasks.flatMap((t) => taskEventCopies(t, t.id, 'progress', 'queued', queued(t.message))));
 }
