@@ -31,31 +31,36 @@ const LogoutPayload = builder.objectRef<{ success: boolean; message: string }>('
   fields: (t) => ({ success: t.exposeBoolean('success'), message: t.exposeString('message') }),
 });
 
+const TOKENS_ONCE = 'Tokens are issued once per key: a repeat with the same key answers 409 idempotency_conflict and issues nothing.';
+
+/** A sign-in by e-mail, issued once per idempotency key (keyed by the normalized address). */
+function signInOnce(db: Parameters<typeof issueOnce>[0], operation: 'login' | 'signup', email: string, key: string | null | undefined, run: () => Promise<TokenSet>) {
+  return issueOnce(db, { subject: email.trim().toLowerCase(), key, operation, request: {} }, run);
+}
+
 builder.mutationFields((t) => ({
   login: t.field({
     type: AuthTokens,
     description: 'Signs in with e-mail and password. Repeated failures are throttled with growing delays.',
     authScopes: { public: true },
     skipTypeScopes: true,
-    args: { input: t.arg({ type: LoginInput, required: true }), idempotencyKey: t.arg.string({ description: 'Tokens are issued once per key: a repeat with the same key answers 409 idempotency_conflict and issues nothing.' }) },
-    resolve: (_root, { input, idempotencyKey }, ctx) =>
-      issueOnce(ctx.deps.db, { subject: String(input.email).trim().toLowerCase(), key: idempotencyKey, operation: 'login', request: {} }, () => login(ctx.deps, input, ctx.ip)),
+    args: { input: t.arg({ type: LoginInput, required: true }), idempotencyKey: t.arg.string({ description: TOKENS_ONCE }) },
+    resolve: (_root, { input, idempotencyKey }, ctx) => signInOnce(ctx.deps.db, 'login', input.email, idempotencyKey, () => login(ctx.deps, input, ctx.ip)),
   }),
   signup: t.field({
     type: AuthTokens,
     description: 'Creates an account and signs in; only when the server allows sign-up (ALLOW_SIGNUP). Sign-ups naming a taken e-mail are throttled like failed sign-ins.',
     authScopes: { public: true },
     skipTypeScopes: true,
-    args: { input: t.arg({ type: SignupInput, required: true }), idempotencyKey: t.arg.string({ description: 'Tokens are issued once per key: a repeat with the same key answers 409 idempotency_conflict and issues nothing.' }) },
-    resolve: (_root, { input, idempotencyKey }, ctx) =>
-      issueOnce(ctx.deps.db, { subject: String(input.email).trim().toLowerCase(), key: idempotencyKey, operation: 'signup', request: {} }, () => signup(ctx.deps, input, ctx.ip)),
+    args: { input: t.arg({ type: SignupInput, required: true }), idempotencyKey: t.arg.string({ description: TOKENS_ONCE }) },
+    resolve: (_root, { input, idempotencyKey }, ctx) => signInOnce(ctx.deps.db, 'signup', input.email, idempotencyKey, () => signup(ctx.deps, input, ctx.ip)),
   }),
   refreshSession: t.field({
     type: AuthTokens,
     description: 'New tokens for a refresh token. Each refresh token works once; reusing one ends the whole session.',
     authScopes: { public: true },
     skipTypeScopes: true,
-    args: { refreshToken: t.arg.string({ required: true }), idempotencyKey: t.arg.string({ description: 'Tokens are issued once per key: a repeat with the same key answers 409 idempotency_conflict and issues nothing.' }) },
+    args: { refreshToken: t.arg.string({ required: true }), idempotencyKey: t.arg.string({ description: TOKENS_ONCE }) },
     resolve: (_root, args, ctx) => issueOnce(ctx.deps.db, { subject: args.refreshToken, key: args.idempotencyKey, operation: 'refreshSession', request: {} }, () => refresh(ctx.deps, args.refreshToken)),
   }),
   logout: t.field({
