@@ -137,7 +137,9 @@ export function startWebhookDispatcher(deps: Deps): WebhookDispatcher {
     try {
       claimed = await claim(batch.map((b) => b.id));
     } finally {
+      // Not claimed here (taken elsewhere, or the claim failed: left unclaimed for a sweep): their slots are free.
       running -= batch.length - claimed.size;
+      if (claimed.size < batch.length) pump();
     }
     await Promise.all(
       batch
