@@ -715,6 +715,22 @@ describe('first attempts sent by the dispatcher', () => {
     expect(byName).toHaveLength(5); // two timed out and retried once each, the third sent once
   });
 
+  it('records nothing and logs no failure when the endpoint is deleted while its first attempt waits for an answer', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/deleted', ['key.created']);
+    receiver.plan('/deleted', 'hang'); // ends at WEBHOOK_TIMEOUT_MS (3 s)
+    const logsBefore = sys.logs.length;
+    await api.post('/v1/keys', { name: 'deleted meanwhile' });
+    await waitFor(async () => (receiver.at('/deleted').length ? true : undefined), 10_000);
+    const [delivery] = await sys.services.db.webhookDelivery.findMany({ where: { webhookId: w.id } });
+    expect((await api.delete(`/v1/webhooks/${w.id}`)).body).toMatchObject({ deleted: true });
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(await sys.services.db.webhookAttempt.count({ where: { deliveryId: delivery.id } })).toBe(0);
+    expect(await sys.services.db.webhookDelivery.count({ where: { id: delivery.id } })).toBe(0);
+    expect(sys.logs.slice(logsBefore).join('')).not.toMatch(/first attempt failed to finish|could not start a webhook delivery/);
+    expect(receiver.at('/deleted')).toHaveLength(1);
+  });
+
   it('hands a claim whose process died to a workflow after WEBHOOK_CLAIM_LEASE_SECONDS; an attempt already recorded is not sent again', async () => {
     const p = await project(owner.userId);
     const w = await subscribe(p.id, '/lapsed', ['key.created']);
