@@ -191,6 +191,10 @@ export const configSchema = z.object({
   WEBHOOK_SECRET_ROLLOVER_HOURS: z.coerce.number({ message: 'must be a number' }).min(0).max(24 * 30).default(24),
   WEBHOOK_HISTORY_DAYS: positiveInt.max(365).default(30),
   WEBHOOK_SWEEP_SECONDS: positiveInt.max(3600).default(15),
+  /** First attempts a dispatcher sends itself at once; more wait in its queue (see dispatcher.ts). */
+  WEBHOOK_DIRECT_CONCURRENCY: positiveInt.max(1000).default(64),
+  /** A claimed delivery with no attempt outcome after this long is taken over by the sweep (its claimer died). */
+  WEBHOOK_CLAIM_LEASE_SECONDS: positiveInt.max(3600).default(60),
   /** How often each cpu worker compares unfinished rows with their workflows in Temporal. */
   RECONCILE_INTERVAL_SECONDS: positiveInt.max(3600).default(15),
   /** How long a row may wait for its workflow's start before the reconciler counts the start as lost. */
@@ -271,6 +275,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   if (raw.TASK_TIMEOUT_SECONDS > raw.TASK_MAX_TIMEOUT_SECONDS) {
     throw new ConfigError('Invalid configuration: TASK_TIMEOUT_SECONDS must not exceed TASK_MAX_TIMEOUT_SECONDS');
+  }
+  if (raw.WEBHOOK_CLAIM_LEASE_SECONDS * 1000 < raw.WEBHOOK_TIMEOUT_MS + 5000) {
+    throw new ConfigError(
+      `Invalid configuration: WEBHOOK_CLAIM_LEASE_SECONDS must be at least WEBHOOK_TIMEOUT_MS + 5 s (${Math.ceil(raw.WEBHOOK_TIMEOUT_MS / 1000) + 5} s here), or the sweep could take over an attempt still waiting for its answer`,
+    );
   }
   if (!!raw.OIDC_ISSUER !== !!raw.OIDC_AUDIENCE) {
     throw new ConfigError('Invalid configuration: OIDC_ISSUER and OIDC_AUDIENCE must be set together');

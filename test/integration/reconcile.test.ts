@@ -139,9 +139,9 @@ describe('a task whose workflow is terminated', () => {
     // The same webhook event as any other end: task.failed with the error.
     const payload = await waitFor(async () => received.find((p) => p.type === 'task.failed' && p.resource_id === first), 10_000, 50);
     expect(payload.data).toMatchObject({ task_id: first, status: 'failed', error: { code: 'workflow_terminated', message: expect.stringContaining(REASON) } });
-    // The endpoint answered 500: the delivery is pending, its workflow waiting an hour for the retry.
+    // The endpoint answered 500: the delivery is pending, its retry workflow started and waiting an hour.
     deliveryId = await waitFor(async () => {
-      const d = (await sys.services.db.webhookDelivery.findMany({ where: { webhookId, status: 'pending', attemptCount: 1 } })).find(Boolean);
+      const d = (await sys.services.db.webhookDelivery.findMany({ where: { webhookId, status: 'pending', attemptCount: 1, dispatchedAt: { not: null } } })).find(Boolean);
       return d?.id;
     }, 10_000, 50);
   });

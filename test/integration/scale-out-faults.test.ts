@@ -85,6 +85,7 @@ beforeAll(async () => {
     WEBHOOK_ALLOWED_PRIVATE_CIDRS: '127.0.0.2/32',
     WEBHOOK_RETRY_SCHEDULE: '3',
     WEBHOOK_SWEEP_SECONDS: '2',
+    WEBHOOK_CLAIM_LEASE_SECONDS: '15', // a worker killed during a first attempt: its delivery is handed over within the test's wait
     SHUTDOWN_TIMEOUT_SECONDS: '15',
     LOG_LEVEL: 'warn',
   });

@@ -20,6 +20,12 @@ import { newId } from '../../src/ids.js';
 import { graphql, restClient, waitFor } from '../helpers/client.js';
 import { executeBody, joinTeam } from '../helpers/fixtures.js';
 import { failGeneration } from '../../src/services/generations.js';
+import { connectClient } from '../../src/temporal/connection.js';
+import { TemporalAvailability } from '../../src/temporal/availability.js';
+import { startWebhookDispatcher } from '../../src/services/webhooks/dispatcher.js';
+import { DELIVERY_TOPIC, recordWebhookEvent } from '../../src/services/webhooks/events.js';
+import { startTcpProxy } from '../helpers/tcp-proxy.js';
+import { inject } from 'vitest';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
 interface Received {
@@ -142,6 +148,7 @@ beforeAll(async () => {
       WEBHOOK_SECRET_KEY: 'test-webhook-encryption-key-0123456789',
       WEBHOOK_SWEEP_SECONDS: '1',
       WEBHOOK_TIMEOUT_MS: '3000',
+      WEBHOOK_CLAIM_LEASE_SECONDS: '8',
       SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
     },
   });
@@ -589,6 +596,218 @@ describe('retries and disabling', () => {
   });
 });
 
+describe('first attempts sent by the dispatcher', () => {
+  /**
+   * Another dispatcher on this system's database and bus (as in a second worker process), with its
+   * own prune schedule id so that closing it leaves the worker's schedule alone.
+   */
+  function extraDispatcher(overrides: { temporal?: TestSystem['services']['temporal']; WEBHOOK_DIRECT_CONCURRENCY?: number } = {}) {
+    const { temporal = sys.services.temporal, ...config } = overrides;
+    return startWebhookDispatcher({ ...sys.services, temporal, config: { ...sys.config, ...config, TASK_QUEUE_PREFIX: `${sys.config.TASK_QUEUE_PREFIX}-${newId('webhookEvent')}` } });
+  }
+
+  /** Stores `n` key.created events for project `projectId` without announcing them: no dispatcher knows of them yet. */
+  async function recordSilently(projectId: string, names: string[]) {
+    const ids: string[] = [];
+    for (const name of names) {
+      ids.push(...(await recordWebhookEvent(sys.services.db, { type: 'key.created', resourceId: newId('apiKey'), ownerId: owner.userId, projectId, data: { name } })).deliveryIds);
+    }
+    return ids;
+  }
+
+  const deliveryRow = (id: string) => sys.services.db.webhookDelivery.findUniqueOrThrow({ where: { id }, include: { attempts: { orderBy: { number: 'asc' } } } });
+  const workflowExists = (id: string) =>
+    sys.services.temporal.workflow
+      .getHandle(id)
+      .describe()
+      .then(
+        () => true,
+        () => false,
+      );
+
+  it('sends attempt 1 with no workflow; a failed one goes on in a workflow (id = delivery id) at attempt 2 after the first delay', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/direct', ['key.created']);
+    await api.post('/v1/keys', { name: 'direct' });
+    const [ok] = await waitFor(async () => {
+      const d = (await api.get(`/v1/webhooks/${w.id}/deliveries`)).body.data;
+      return d[0]?.status === 'succeeded' ? d : undefined;
+    }, 20_000);
+    expect(ok).toMatchObject({ attempt_count: 1, next_attempt_at: null });
+    expect(ok.attempts.map((a: any) => [a.number, a.status_code])).toEqual([[1, 200]]);
+    const row = await deliveryRow(ok.id);
+    expect(row.claimedAt).not.toBeNull();
+    expect(row.dispatchedAt).toBeNull();
+    expect(await workflowExists(ok.id)).toBe(false);
+
+    receiver.plan('/direct', 503);
+    await api.post('/v1/keys', { name: 'retried' });
+    const retried = await waitFor(async () => {
+      const d = (await api.get(`/v1/webhooks/${w.id}/deliveries`)).body.data.find((x: any) => x.id !== ok.id);
+      return d?.status === 'succeeded' ? d : undefined;
+    }, 20_000);
+    expect(retried.attempts.map((a: any) => [a.number, a.status_code])).toEqual([
+      [1, 503],
+      [2, 200],
+    ]);
+    const got = receiver.at('/direct').slice(1);
+    expect(got).toHaveLength(2);
+    expect(got[1].at - got[0].at).toBeGreaterThanOrEqual(SCHEDULE[0] * 1000 - 50);
+    expect((await deliveryRow(retried.id)).dispatchedAt).not.toBeNull();
+    const history = await sys.services.temporal.workflow.getHandle(retried.id).fetchHistory();
+    const input = history.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0]?.data;
+    expect(JSON.parse(Buffer.from(input!).toString())).toMatchObject({ deliveryId: retried.id, firstAttempt: 2 });
+  });
+
+  it('sends each delivery once when several dispatchers are announced the same ids, at most WEBHOOK_DIRECT_CONCURRENCY at a time', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/claims', ['key.created']);
+    const names = Array.from({ length: 12 }, (_, i) => `claim ${i}`);
+    const ids = await recordSilently(p.id, names);
+    expect(ids).toHaveLength(12);
+    const one = extraDispatcher({ WEBHOOK_DIRECT_CONCURRENCY: 2 });
+    const two = extraDispatcher({ WEBHOOK_DIRECT_CONCURRENCY: 2 });
+    try {
+      // On the bus (every dispatcher, the worker's too) and to each extra one directly, all at once.
+      await sys.services.bus.broadcast(DELIVERY_TOPIC, ids.join(','));
+      one.dispatch(ids);
+      two.dispatch(ids);
+      await waitFor(async () => (receiver.at('/claims').length >= 12 ? true : undefined), 20_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      const got = receiver.at('/claims').map((r) => verify(w.secret, r).data.name as string);
+      expect(got.sort()).toEqual([...names].sort());
+      const rows = await Promise.all(ids.map(deliveryRow));
+      expect(rows.map((r) => [r.status, r.attempts.length])).toEqual(ids.map(() => ['succeeded', 1]));
+    } finally {
+      await Promise.all([one.close(), two.close()]);
+    }
+  });
+
+  it('waits in close() for its attempts in flight, and sends no more than its bound at once', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/slow', ['key.created']);
+    receiver.plan('/slow', 'hang', 'hang'); // each ends at WEBHOOK_TIMEOUT_MS (3 s)
+    const ids = await recordSilently(p.id, ['slow 1', 'slow 2', 'slow 3']);
+    // Recorded "in the future": the worker's sweep leaves the unclaimed one alone until close().
+    await sys.services.db.webhookDelivery.updateMany({ where: { id: { in: ids } }, data: { createdAt: new Date(Date.now() + 60_000) } });
+    const bounded = extraDispatcher({ WEBHOOK_DIRECT_CONCURRENCY: 2 });
+    bounded.dispatch(ids);
+    await waitFor(async () => (receiver.at('/slow').length >= 2 ? true : undefined), 10_000);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(receiver.at('/slow')).toHaveLength(2); // the third waits for a free slot
+    const claimed = await sys.services.db.webhookDelivery.count({ where: { id: { in: ids }, claimedAt: { not: null } } });
+    expect(claimed).toBe(2); // queued ones stay unclaimed
+    await bounded.close();
+    await sys.services.db.webhookDelivery.updateMany({ where: { id: { in: ids } }, data: { createdAt: new Date() } });
+    // Both attempts timed out and were recorded, each handed to its retry workflow, before close() returned.
+    const rows = await Promise.all(ids.map(deliveryRow));
+    const sent = rows.filter((r) => r.attempts.length === 1);
+    expect(sent).toHaveLength(2);
+    for (const r of sent) expect(r.attempts[0]).toMatchObject({ number: 1, succeeded: false, statusCode: null });
+    // The one it never claimed is the sweep's: the worker's dispatcher sends it (attempt 1) in a workflow.
+    await waitFor(async () => {
+      const all = await Promise.all(ids.map(deliveryRow));
+      return all.every((r) => r.status === 'succeeded') ? all : undefined;
+    }, 30_000);
+    await new Promise((r) => setTimeout(r, 500));
+    const byName = receiver.at('/slow').map((r) => verify(w.secret, r).data.name as string);
+    expect(byName.filter((n) => n === 'slow 3')).toHaveLength(1);
+    expect(byName).toHaveLength(5); // two timed out and retried once each, the third sent once
+  });
+
+  it('records nothing and logs no failure when the endpoint is deleted while its first attempt waits for an answer', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/deleted', ['key.created']);
+    receiver.plan('/deleted', 'hang'); // ends at WEBHOOK_TIMEOUT_MS (3 s)
+    const logsBefore = sys.logs.length;
+    await api.post('/v1/keys', { name: 'deleted meanwhile' });
+    await waitFor(async () => (receiver.at('/deleted').length ? true : undefined), 10_000);
+    const [delivery] = await sys.services.db.webhookDelivery.findMany({ where: { webhookId: w.id } });
+    expect((await api.delete(`/v1/webhooks/${w.id}`)).body).toMatchObject({ deleted: true });
+    await new Promise((r) => setTimeout(r, 4000));
+    expect(await sys.services.db.webhookAttempt.count({ where: { deliveryId: delivery.id } })).toBe(0);
+    expect(await sys.services.db.webhookDelivery.count({ where: { id: delivery.id } })).toBe(0);
+    expect(sys.logs.slice(logsBefore).join('')).not.toMatch(/first attempt failed to finish|could not start a webhook delivery/);
+    expect(receiver.at('/deleted')).toHaveLength(1);
+  });
+
+  it('hands a claim whose process died to a workflow after WEBHOOK_CLAIM_LEASE_SECONDS; an attempt already recorded is not sent again', async () => {
+    const p = await project(owner.userId);
+    const w = await subscribe(p.id, '/lapsed', ['key.created']);
+    const [fresh, recorded] = await recordSilently(p.id, ['died before sending', 'died after recording']);
+    // Claimed by a process that then died: one before its attempt, one after recording a failed attempt 1.
+    await sys.services.db.webhookDelivery.updateMany({ where: { id: { in: [fresh, recorded] } }, data: { claimedAt: new Date() } });
+    await sys.services.db.webhookAttempt.create({ data: { deliveryId: recorded, number: 1, startedAt: new Date(), statusCode: 500, latencyMs: 1, succeeded: false } });
+    await sys.services.db.webhookDelivery.update({ where: { id: recorded }, data: { attemptCount: 1 } });
+    await new Promise((r) => setTimeout(r, 3000)); // three sweeps: a claim within its lease is left alone
+    expect(receiver.at('/lapsed')).toHaveLength(0);
+    expect(await workflowExists(fresh)).toBe(false);
+    // The lease runs out (aged here rather than waited for).
+    await sys.services.db.webhookDelivery.updateMany({ where: { id: { in: [fresh, recorded] } }, data: { claimedAt: new Date(Date.now() - 9000) } });
+    const rows = await waitFor(async () => {
+      const all = await Promise.all([fresh, recorded].map(deliveryRow));
+      return all.every((r) => r.status === 'succeeded') ? all : undefined;
+    }, 30_000);
+    expect(rows[0].attempts.map((a) => [a.number, a.statusCode])).toEqual([[1, 200]]);
+    expect(rows[1].attempts.map((a) => [a.number, a.statusCode])).toEqual([
+      [1, 500],
+      [2, 200],
+    ]);
+    await new Promise((r) => setTimeout(r, 500));
+    const names = receiver.at('/lapsed').map((r) => verify(w.secret, r).data.name as string);
+    expect(names.sort()).toEqual(['died after recording', 'died before sending']);
+  });
+
+  it('sends first attempts while Temporal is down; the sweep starts the retries once it is back', async () => {
+    const [host, port] = inject('temporalAddress').split(':');
+    const proxy = await startTcpProxy(Number(port), host);
+    const availability = new TemporalAvailability(sys.services.logger, { rpcTimeoutMs: 1000, probeIntervalMs: 500 });
+    const temporal = await connectClient(sys.config, `127.0.0.1:${proxy.port}`, availability);
+    const alone = extraDispatcher({ temporal });
+    let workerClosed = false;
+    try {
+      await worker.close(); // only `alone` dispatches in this test
+      workerClosed = true;
+      await proxy.down();
+      const p = await project(owner.userId);
+      await subscribe(p.id, '/outage', ['key.created']);
+      receiver.plan('/outage', 500);
+      const [id] = await recordSilently(p.id, ['during the outage']);
+      alone.dispatch([id]);
+      await waitFor(async () => (receiver.at('/outage').length ? true : undefined), 10_000);
+      // Its retry could not start: the claim is given back for the sweep, which cannot start it either yet.
+      const waiting = await waitFor(async () => {
+        const r = await deliveryRow(id);
+        return r.attempts.length === 1 && r.claimedAt === null ? r : undefined;
+      }, 15_000);
+      expect(waiting).toMatchObject({ status: 'pending', attemptCount: 1, dispatchedAt: null });
+      await new Promise((r) => setTimeout(r, 2000));
+      expect((await deliveryRow(id)).dispatchedAt).toBeNull();
+      await proxy.restore();
+      await waitFor(async () => ((await deliveryRow(id)).dispatchedAt ? true : undefined), 20_000);
+      await alone.close();
+      worker = await sys.startWorker();
+      workerClosed = false;
+      const done = await waitFor(async () => {
+        const r = await deliveryRow(id);
+        return r.status === 'succeeded' ? r : undefined;
+      }, 20_000);
+      expect(done.attempts.map((a) => [a.number, a.statusCode])).toEqual([
+        [1, 500],
+        [2, 200],
+      ]);
+      expect(receiver.at('/outage')).toHaveLength(2);
+    } finally {
+      await proxy.restore();
+      await alone.close();
+      availability.close();
+      await temporal.connection.close();
+      await proxy.close();
+      if (workerClosed) worker = await sys.startWorker();
+    }
+  }, 90_000);
+});
+
 describe('a worker process killed between attempts', () => {
   /** `npm run worker -- --queues cpu` as its own process on this system's database and queues. */
   async function workerProcess(): Promise<ChildProcess> {
@@ -606,6 +825,7 @@ describe('a worker process killed between attempts', () => {
         WEBHOOK_SECRET_KEY: sys.config.WEBHOOK_SECRET_KEY,
         WEBHOOK_RETRY_SCHEDULE: '4,4,4,4,4',
         WEBHOOK_SWEEP_SECONDS: '1',
+        WEBHOOK_CLAIM_LEASE_SECONDS: '15', // a kill between attempt 1 and its workflow's start: handed over within the wait below
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

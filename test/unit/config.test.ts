@@ -54,6 +54,13 @@ describe('config', () => {
   it('rejects a default timeout above the maximum', () => {
     expect(() => loadConfig({ TASK_TIMEOUT_SECONDS: '100', TASK_MAX_TIMEOUT_SECONDS: '50' })).toThrow(/TASK_TIMEOUT_SECONDS must not exceed/);
   });
+
+  it('rejects a webhook claim lease shorter than an attempt can take, and bounds the direct concurrency', () => {
+    expect(() => loadConfig({ WEBHOOK_TIMEOUT_MS: '10000', WEBHOOK_CLAIM_LEASE_SECONDS: '14' })).toThrow(/WEBHOOK_CLAIM_LEASE_SECONDS must be at least WEBHOOK_TIMEOUT_MS \+ 5 s \(15 s here\)/);
+    expect(loadConfig({ WEBHOOK_TIMEOUT_MS: '10000', WEBHOOK_CLAIM_LEASE_SECONDS: '15' }).WEBHOOK_CLAIM_LEASE_SECONDS).toBe(15);
+    expect(loadConfig({}).WEBHOOK_DIRECT_CONCURRENCY).toBe(64);
+    expect(() => loadConfig({ WEBHOOK_DIRECT_CONCURRENCY: '0' })).toThrow(/WEBHOOK_DIRECT_CONCURRENCY/);
+  });
 });
 
 describe('.env.example', () => {

@@ -48,23 +48,26 @@ type SendableDelivery = Pick<WebhookDelivery, 'id'> & {
 /** What an attempt changes on its delivery, given the attempt as recorded (null: nothing). */
 export type Settle = (attempt: Pick<WebhookAttempt, 'statusCode' | 'succeeded'>) => Prisma.WebhookDeliveryUpdateManyArgs | null;
 
-/**
- * Sends the request of one attempt to the endpoint and records it, together with what `settle`
- * says it changes on the delivery, in one transaction: a reader never sees an attempt whose
- * delivery does not show it yet. `known: 'absent'` when the caller has just read that the attempt
- * is not recorded.
- */
-export async function sendAttempt(deps: Deps, delivery: SendableDelivery, number: number, settle: Settle, known?: 'absent'): Promise<Pick<WebhookAttempt, 'statusCode' | 'succeeded'> & { settled: number }> {
-  const deliveryId = delivery.id;
-  const existing = known === 'absent' ? null : await deps.db.webhookAttempt.findUnique({ where: { deliveryId_number: { deliveryId, number } } });
-  if (existing) return { ...existing, settled: await applySettle(deps.db, settle(existing)) };
+type AttemptRow = Pick<WebhookAttempt, 'deliveryId' | 'number' | 'startedAt' | 'statusCode' | 'latencyMs' | 'responseBody' | 'error' | 'succeeded'>;
+type Recorded = Pick<WebhookAttempt, 'statusCode' | 'succeeded'> & { settled: number };
+
+/** Sends the request of attempt `number` to the endpoint; returns the row that records it (not written yet). */
+async function postAttempt(deps: Deps, delivery: SendableDelivery, number: number): Promise<AttemptRow> {
   const body = payloadOf(delivery.event);
   const timestamp = Math.floor(Date.now() / 1000);
   const headers = signedHeaders(activeSecrets(deps, delivery.webhook), delivery.event.id, timestamp, body);
   const startedAt = new Date();
   const url = delivery.webhook.url;
   const http = await httpClientSpan('webhook POST', url, (traceHeaders) => postToTarget(url, { ...traceHeaders, ...headers }, body, deps.config), (h) => h.statusCode);
-  const row = { deliveryId, number, startedAt, statusCode: http.statusCode, latencyMs: http.latencyMs, responseBody: http.body, error: http.error, succeeded: http.succeeded };
+  return { deliveryId: delivery.id, number, startedAt, statusCode: http.statusCode, latencyMs: http.latencyMs, responseBody: http.body, error: http.error, succeeded: http.succeeded };
+}
+
+/**
+ * Records an attempt together with what `settle` says it changes on the delivery, in one
+ * transaction: a reader never sees an attempt whose delivery does not show it yet.
+ */
+async function recordAttempt(deps: Deps, row: AttemptRow, settle: Settle): Promise<Recorded> {
+  const { deliveryId, number } = row;
   try {
     return await deps.db.$transaction(async (tx) => {
       const [created] = await tx.webhookAttempt.createManyAndReturn({ data: [row], skipDuplicates: true });
@@ -77,6 +80,50 @@ export async function sendAttempt(deps: Deps, delivery: SendableDelivery, number
     if ((err as { code?: string }).code === 'P2003') return { ...row, settled: 0 };
     throw err;
   }
+}
+
+/**
+ * Sends the request of one attempt to the endpoint and records it with its change to the delivery
+ * (see recordAttempt). `known: 'absent'` when the caller has just read that the attempt is not recorded.
+ */
+export async function sendAttempt(deps: Deps, delivery: SendableDelivery, number: number, settle: Settle, known?: 'absent'): Promise<Recorded> {
+  const existing = known === 'absent' ? null : await deps.db.webhookAttempt.findUnique({ where: { deliveryId_number: { deliveryId: delivery.id, number } } });
+  if (existing) return { ...existing, settled: await applySettle(deps.db, settle(existing)) };
+  return recordAttempt(deps, await postAttempt(deps, delivery, number), settle);
+}
+
+/**
+ * A pending delivery's attempt, sent and recorded with its change to the delivery in ONE statement
+ * (the insert and the update in one CTE are one transaction): succeeded ends it; else it counts the
+ * attempt and sets `nextAttemptAt`. When the attempt was recorded meanwhile by another run, that
+ * one is the attempt and `settle` applies it (recordAttempt).
+ */
+async function sendPendingAttempt(deps: Deps, delivery: SendableDelivery, number: number, nextAttemptAt: (a: Pick<WebhookAttempt, 'statusCode' | 'succeeded'>) => Date | null, settle: Settle): Promise<Recorded> {
+  const row = await postAttempt(deps, delivery, number);
+  let rows: Array<{ inserted: number; settled: number }>;
+  try {
+    rows = await deps.db.$queryRaw<Array<{ inserted: number; settled: number }>>`
+      WITH attempt AS (
+        INSERT INTO webhook_attempts (delivery_id, number, started_at, status_code, latency_ms, response_body, error, succeeded)
+        VALUES (${row.deliveryId}, ${row.number}, ${row.startedAt}, ${row.statusCode}, ${row.latencyMs}, ${row.responseBody}, ${row.error}, ${row.succeeded})
+        ON CONFLICT (delivery_id, number) DO NOTHING
+        RETURNING 1
+      ), settled AS (
+        UPDATE webhook_deliveries
+           SET status = CASE WHEN ${row.succeeded} THEN 'succeeded' ELSE status END,
+               completed_at = CASE WHEN ${row.succeeded} THEN now() ELSE completed_at END,
+               attempt_count = ${number}, next_attempt_at = ${nextAttemptAt(row)}
+         WHERE id = ${row.deliveryId} AND status = 'pending' AND EXISTS (SELECT 1 FROM attempt)
+        RETURNING 1
+      )
+      SELECT (SELECT count(*) FROM attempt)::int AS inserted, (SELECT count(*) FROM settled)::int AS settled`;
+  } catch (err) {
+    // The webhook (and its deliveries) was deleted during the attempt: nothing left to record.
+    if ((await deps.db.webhookDelivery.count({ where: { id: row.deliveryId } })) === 0) return { ...row, settled: 0 };
+    throw err;
+  }
+  if (rows[0]?.inserted === 1) return { ...row, settled: rows[0].settled };
+  return recordAttempt(deps, row, settle);
 }
 
 async function applySettle(db: Pick<ServiceDeps['db'], 'webhookDelivery'>, change: Prisma.WebhookDeliveryUpdateManyArgs | null): Promise<number> {
@@ -208,15 +255,17 @@ export async function attemptDelivery(deps: Deps, input: { deliveryId: string; n
     deps.logger.info({ webhookId: delivery.webhook.id, deliveryId: delivery.id, ownerId: delivery.webhook.createdById }, 'webhook delivery skipped: its endpoint owner may no longer see the event');
     return 'stopped';
   }
+  const nextAttemptAt = (a: Pick<WebhookAttempt, 'statusCode' | 'succeeded'>) =>
+    outcomeOf(a) === 'failed' && input.nextDelayMs != null ? new Date(Date.now() + input.nextDelayMs) : null;
   const settle: Settle = (a) => ({
     where: { id: input.deliveryId, status: 'pending' },
     data: a.succeeded
       ? { status: 'succeeded', attemptCount: input.number, completedAt: new Date(), nextAttemptAt: null }
-      : { attemptCount: input.number, nextAttemptAt: outcomeOf(a) === 'failed' && input.nextDelayMs != null ? new Date(Date.now() + input.nextDelayMs) : null },
+      : { attemptCount: input.number, nextAttemptAt: nextAttemptAt(a) },
   });
   const attempt = delivery.recorded
     ? { ...delivery.recorded, settled: await applySettle(deps.db, settle(delivery.recorded)) }
-    : await sendAttempt(deps, delivery, input.number, settle, 'absent');
+    : await sendPendingAttempt(deps, delivery, input.number, nextAttemptAt, settle);
   const outcome = outcomeOf(attempt);
   metrics.webhookDeliveries.inc({ outcome, attempt: attemptLabel(input.number) });
   if (outcome === 'succeeded') metrics.webhookLatency.observe((Date.now() - delivery.event.createdAt.getTime()) / 1000);

@@ -2,8 +2,9 @@
  * Webhook events: the catalog, and the one function event sources call. An event is stored with
  * one delivery row per matching subscription (in the caller's transaction when it passes one), then
  * handed to the dispatcher of this process, or announced on the bus when none runs here; the
- * dispatcher (src/services/webhooks/dispatcher.ts) starts a delivery workflow per row, and its
- * sweep starts any row whose announcement was lost.
+ * dispatcher (src/services/webhooks/dispatcher.ts) claims each row and sends its first attempt at
+ * once (a retry workflow only when it fails), and its sweep hands any row whose announcement was
+ * lost, or whose claimer died, to a workflow.
  *
  * Which subscriptions receive an event: with a project, that project's subscriptions; without one,
  * the subscriptions of every project of the event's team (teamId set) or of every personal project
@@ -119,7 +120,7 @@ export async function announceDeliveries(bus: EventBus, deliveryIds: string[]): 
 
 /**
  * THE entry point for event sources: stores the event for every matching subscription and
- * announces its deliveries (each starts within milliseconds on a running worker).
+ * announces its deliveries (each is sent within milliseconds by a running worker).
  */
 export async function publishWebhookEvent(deps: { db: Db; bus: EventBus }, event: WebhookEventInput): Promise<{ eventId: string; deliveryIds: string[] }> {
   const recorded = await recordWebhookEvent(deps.db, event);
