@@ -87,6 +87,13 @@ export async function traceOrchestration(client: Client, id: string, postedAt: n
       (durations['agent activity start-to-close'] ??= []).push(ms(e) - startedAt.get(Number(done.scheduledEventId))!);
     }
   }
+  // The orchestration's own workflow tasks (the first few) and its agents' slot attempts (local activity markers).
+  let wft = 0;
+  for (const e of parent) {
+    if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED && ++wft <= 3) add(`workflow task ${wft} started`, ms(e));
+    if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED && wft <= 3) add(`workflow task ${wft} completed`, ms(e));
+    if (e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED) add('slot attempt recorded (marker)', ms(e));
+  }
   for (const a of modelArrivals) add('model call received', a);
   add('orchestration workflow completed', ms(parent.at(-1)));
   console.log(`trace of ${id}: ${ids.length || scheduledAt.size} agents (${ids.length ? 'child workflows' : 'activities of its workflow'}), parent workflow tasks ${parentWft}, child workflow tasks ${childWft}; ms since the POST`);
