@@ -96,7 +96,7 @@ export async function traceOrchestration(client: Client, id: string, postedAt: n
   }
   for (const a of modelArrivals) add('model call received', a);
   add('orchestration workflow completed', ms(parent.at(-1)));
-  console.log(`trace of ${id}: ${ids.length || scheduledAt.size} agents (${ids.length ? 'child workflows' : 'activities of its workflow'}), parent workflow tasks ${parentWft}, child workflow tasks ${childWft}; ms since the POST`);
+  console.log(`trace of ${id}: ${ids.length || scheduledAt.size} agents (${ids.length ? 'child workflows' : 'activities of its workflow'}), parent workflow tasks ${parentWft}, local activity markers ${phases['slot attempt recorded (marker)']?.length ?? 0}, child workflow tasks ${childWft}; ms since the POST`);
   console.log('phase                                     min     p50     p99     max');
   const f = (x: number) => x.toFixed(0).padStart(7);
   for (const [name, v] of Object.entries(phases)) console.log(`${name.padEnd(38)} ${f(pct(v, 0))} ${f(pct(v, 0.5))} ${f(pct(v, 0.99))} ${f(pct(v, 1))}`);
