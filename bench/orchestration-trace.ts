@@ -87,9 +87,16 @@ export async function traceOrchestration(client: Client, id: string, postedAt: n
       (durations['agent activity start-to-close'] ??= []).push(ms(e) - startedAt.get(Number(done.scheduledEventId))!);
     }
   }
+  // The orchestration's own workflow tasks (the first few) and its agents' slot attempts (local activity markers).
+  let wft = 0;
+  for (const e of parent) {
+    if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED && ++wft <= 3) add(`workflow task ${wft} started`, ms(e));
+    if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED && wft <= 3) add(`workflow task ${wft} completed`, ms(e));
+    if (e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED) add('slot attempt recorded (marker)', ms(e));
+  }
   for (const a of modelArrivals) add('model call received', a);
   add('orchestration workflow completed', ms(parent.at(-1)));
-  console.log(`trace of ${id}: ${ids.length || scheduledAt.size} agents (${ids.length ? 'child workflows' : 'activities of its workflow'}), parent workflow tasks ${parentWft}, child workflow tasks ${childWft}; ms since the POST`);
+  console.log(`trace of ${id}: ${ids.length || scheduledAt.size} agents (${ids.length ? 'child workflows' : 'activities of its workflow'}), parent workflow tasks ${parentWft}, local activity markers ${phases['slot attempt recorded (marker)']?.length ?? 0}, child workflow tasks ${childWft}; ms since the POST`);
   console.log('phase                                     min     p50     p99     max');
   const f = (x: number) => x.toFixed(0).padStart(7);
   for (const [name, v] of Object.entries(phases)) console.log(`${name.padEnd(38)} ${f(pct(v, 0))} ${f(pct(v, 0.5))} ${f(pct(v, 0.99))} ${f(pct(v, 1))}`);

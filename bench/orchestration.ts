@@ -31,6 +31,7 @@ import { startWorkers } from '../src/temporal/workers.js';
 import { env, startBenchInfra, startGateway, unlimited } from './harness.js';
 import { startModelServer } from './model-server.js';
 import { traceOrchestration } from './orchestration-trace.js';
+import { cpuSince, snapshot } from './process-cpu.js';
 import { summarize } from './stats.js';
 
 const AGENTS = Number(env.BENCH_AGENTS ?? 50);
@@ -169,9 +170,17 @@ if (PART !== 'cpu') {
   const single: number[] = [];
   const orch: number[] = [];
   for (let r = 0; r < BENCH_ROUNDS; r++) {
+    let cpu0 = snapshot();
     single.push(await singleAgent('assistant'));
+    const singleCpu = cpuSince(cpu0);
+    cpu0 = snapshot();
+    const from = process.hrtime.bigint() / 1000n;
     orch.push(await orchestration('assistant'));
+    // The round's window on the monotonic clock (µs), to cut a CPU profile (BENCH_CPU_PROF) to it.
+    if (env.BENCH_CPU_PROF) console.log(`  window (µs, monotonic): ${from}-${process.hrtime.bigint() / 1000n}`);
     console.log(`round ${r + 1}: single ${single.at(-1)!.toFixed(0)} ms, ${AGENTS} agents ${orch.at(-1)!.toFixed(0)} ms`);
+    // Where each's CPU went: this process (gateway, workers, workflows), the Temporal server, PostgreSQL; and the machine's (all cores, other jobs too).
+    console.log(`  single: ${singleCpu}\n  ${AGENTS} agents: ${cpuSince(cpu0)}`);
   }
   const s = summarize(single, 1);
   const o = summarize(orch, 1);

@@ -37,6 +37,9 @@ const MODEL_STEP_SCHEDULE_TIMEOUT = '1 minute';
 
 export type AgentTaskOutcome = 'completed' | 'failed' | 'cancelled' | 'timed_out';
 
+/** One attempt at a task's agent slot (an orchestration takes its agents' attempts together). */
+export type SlotAttempt = (taskId: string) => Promise<'acquired' | 'gone' | 'waiting'>;
+
 /** Runs one task's agent under the task's time limit and records how it ended. */
 export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<AgentTaskOutcome> {
   return runAgentTask(input);
@@ -46,7 +49,7 @@ export async function agentTaskWorkflow(input: AgentTaskWorkflowInput): Promise<
  * The body of a task's workflow: also run inside an orchestration's workflow, once per agent (in
  * the agent's own cancellation scope), so that its agents need no child workflows.
  */
-export async function runAgentTask(input: AgentTaskWorkflowInput): Promise<AgentTaskOutcome> {
+export async function runAgentTask(input: AgentTaskWorkflowInput, trySlot?: SlotAttempt): Promise<AgentTaskOutcome> {
   const { finishTask } = proxyActivities<TaskActivities>({
     startToCloseTimeout: '1 minute',
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
@@ -87,7 +90,7 @@ export async function runAgentTask(input: AgentTaskWorkflowInput): Promise<Agent
     const { tryAgentSlot } = proxyLocalActivities<TaskActivities>({ startToCloseTimeout: '10 seconds' });
     try {
       for (let wait = 250; ; wait = Math.min(wait * 2, 2000)) {
-        const attempt = await tryAgentSlot(input.taskId);
+        const attempt = await (trySlot ?? tryAgentSlot)(input.taskId);
         if (attempt === 'acquired') break;
         if (attempt === 'gone') return 'cancelled'; // cancelled before it could start
         await sleep(wait);

@@ -12,9 +12,10 @@
  *  - best_effort: a failed agent does not stop the others; fail_fast: the first failure cancels
  *    the rest.
  */
-import { CancellationScope, executeChild, isCancellation, patched, proxyActivities, setHandler } from '@temporalio/workflow';
+import { CancellationScope, executeChild, isCancellation, patched, proxyActivities, proxyLocalActivities, setHandler } from '@temporalio/workflow';
 import type { OrchestrationActivities } from '../src/activities/orchestrations.js';
-import { agentTaskWorkflow, runAgentTask, type AgentTaskOutcome, type AgentTaskWorkflowInput } from './agent-task.js';
+import type { TaskActivities } from '../src/activities/tasks.js';
+import { agentTaskWorkflow, runAgentTask, type AgentTaskOutcome, type AgentTaskWorkflowInput, type SlotAttempt } from './agent-task.js';
 import { cancelAgentSignal } from './definitions.js';
 
 export interface OrchestrationWorkflowInput {
@@ -30,6 +31,9 @@ export async function orchestrationWorkflow(input: OrchestrationWorkflowInput): 
     retry: { initialInterval: '1 second', maximumInterval: '30 seconds' },
   });
   const inline = patched('agents-inline');
+  // The slot attempts of agents that ask at once (all of a parallel orchestration's, at its start)
+  // go in one local activity instead of one each (50 took half a second of the first workflow task).
+  const trySlot = inline && patched('agent-slots-together') ? slotAttemptsTogether() : undefined;
   /** The cancellation scope of each inline agent that has started, by task id. */
   const scopes = new Map<string, CancellationScope>();
   const cancelled = new Set<string>();
@@ -43,7 +47,7 @@ export async function orchestrationWorkflow(input: OrchestrationWorkflowInput): 
     // Cancelled before its turn: the task's row is already final, runAgentTask finds it gone.
     if (cancelled.has(agent.taskId)) scope.cancel();
     try {
-      return await scope.run(() => runAgentTask(agent));
+      return await scope.run(() => runAgentTask(agent, trySlot));
     } finally {
       scopes.delete(agent.taskId);
     }
@@ -88,4 +92,29 @@ export async function orchestrationWorkflow(input: OrchestrationWorkflowInput): 
   return CancellationScope.nonCancellable(() =>
     finishOrchestration({ orchestrationId: input.orchestrationId, cancelled: agentsScope.consideredCancelled && !failedFast, failedFast }),
   );
+}
+
+/**
+ * Slot attempts gathered per activation: every attempt made before the workflow next waits goes in
+ * one local activity (`tryAgentSlots`, one statement), run outside the askers' cancellation scopes;
+ * an asker whose scope is cancelled meanwhile stops waiting at once (its task is then ended as
+ * cancelled, which frees a slot the attempt may have taken).
+ */
+function slotAttemptsTogether(): SlotAttempt {
+  const { tryAgentSlots } = proxyLocalActivities<TaskActivities>({ startToCloseTimeout: '10 seconds' });
+  type Waiter = { taskId: string; resolve: (state: Awaited<ReturnType<SlotAttempt>>) => void; reject: (err: unknown) => void };
+  let waiting: Waiter[] = [];
+  const flush = () => {
+    const batch = waiting;
+    waiting = [];
+    CancellationScope.nonCancellable(() => tryAgentSlots(batch.map((w) => w.taskId))).then(
+      (states) => batch.forEach((w, i) => w.resolve(states[i])),
+      (err: unknown) => batch.forEach((w) => w.reject(err)),
+    );
+  };
+  return (taskId) => {
+    if (!waiting.length) void Promise.resolve().then(flush);
+    const attempt = new Promise<Awaited<ReturnType<SlotAttempt>>>((resolve, reject) => waiting.push({ taskId, resolve, reject }));
+    return Promise.race([attempt, CancellationScope.current().cancelRequested]);
+  };
 }

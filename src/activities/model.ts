@@ -14,7 +14,7 @@ import type { Finding, SourceFile } from '../agents/security-expert.js';
 import type { Config } from '../config.js';
 import type { ServiceDeps } from '../services/deps.js';
 import type { TaskAnalysis } from '../services/tasks/task-result.js';
-import { completeTask, isCompleted, reportProgress, startTask } from '../services/tasks/task-lifecycle.js';
+import { beginTask, completeTask, isCompleted, reportProgress } from '../services/tasks/task-lifecycle.js';
 import { taskFiles } from './tasks.js';
 
 const PROGRESS_EVERY_CHARS = 200;
@@ -26,7 +26,8 @@ export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'lo
    * cancellation) and prices it. Errors become what Temporal should do with them.
    */
   /** The completion for the task, its streamed text as progress events, priced. */
-  async function ask(taskId: string, messages: ChatMessage[], options: { maxTokens?: number | null; temperature?: number | null } = {}) {
+  /** `announced`: the task's `started` event, still being written when the call goes out; awaited before the first progress event. */
+  async function ask(taskId: string, messages: ChatMessage[], options: { maxTokens?: number | null; temperature?: number | null } = {}, announced: Promise<void> = Promise.resolve()) {
     let streamed = 0;
     let reported = 0;
     const answer = await callModel(config, messages, {
@@ -36,6 +37,7 @@ export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'lo
         streamed += delta.length;
         if (streamed - reported >= PROGRESS_EVERY_CHARS) {
           reported = streamed;
+          await announced;
           await reportProgress(deps, taskId, { key: `stream:${streamed}`, progress: Math.min(95, 5 + Math.floor(streamed / 100)), message: `Model streamed ${streamed} characters` });
         }
       },
@@ -48,11 +50,14 @@ export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'lo
 
   return {
     async runAgent(taskId: string): Promise<boolean> {
-      const task = await startTask(deps, taskId);
-      if (!task) return isCompleted(deps, taskId); // a previous attempt completed it, or it was cancelled
+      // The call goes out while the `started` event is written (one batch of appends less before the model's wait).
+      const begun = await beginTask(deps, taskId);
+      if (!begun) return isCompleted(deps, taskId); // a previous attempt completed it, or it was cancelled
+      const { task, announced } = begun;
       const input = task.input as { context?: { files?: SourceFile[]; repository?: string | null }; projectId?: string | null; maxTokens?: number | null; temperature?: number | null; previous_results?: unknown };
-      // A repository or a project is read here; a model agent may also run on the task alone, without files.
-      const files = input.context?.repository || input.projectId ? await taskFiles({ ...deps, config }, taskId, input) : (input.context?.files ?? []);
+      // A repository or a project is read here (its `source` event after `started`); a model agent may also run on the task alone, without files.
+      const fromSource = Boolean(input.context?.repository || input.projectId);
+      const files = fromSource ? await announced.then(() => taskFiles({ ...deps, config }, taskId, input)) : (input.context?.files ?? []);
       const previous = input.previous_results ? `\n\nResults of the agents before you:\n${JSON.stringify(input.previous_results).slice(0, 20_000)}` : '';
       const answer = await ask(
         taskId,
@@ -61,7 +66,9 @@ export function createModelActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'lo
           { role: 'user', content: `${task.prompt}\n\nFiles:\n${filesBlock(files)}${previous}` },
         ],
         input,
+        announced,
       );
+      await announced;
       return completeTask(deps, taskId, {
         result: { findings: [], summary: answer.text },
         promptTokens: answer.promptTokens,

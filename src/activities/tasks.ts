@@ -93,6 +93,11 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       return (await tryAcquireSlot(deps, taskId)).state;
     },
 
+    /** `tryAgentSlot` for several tasks at once (an orchestration's agents; one statement), in their order. */
+    async tryAgentSlots(taskIds: string[]): Promise<Array<'acquired' | 'gone' | 'waiting'>> {
+      return Promise.all(taskIds.map(async (taskId) => (await tryAcquireSlot(deps, taskId)).state));
+    },
+
     /**
      * Runs the task's agent over its files, resuming from the last heartbeat after a worker crash.
      * Returns false when the task had already ended (cancelled) before its result could be stored.

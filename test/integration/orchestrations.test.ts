@@ -58,6 +58,27 @@ describe('parallel', () => {
     const listed = (await api.get('/v1/agents/tasks?limit=10')).body.data.map((t: any) => t.task_id);
     for (const a of o.agents) expect(listed).toContain(a.task_id);
   });
+  it("takes its agents' slots together: beyond the account's limit they wait, start as slots free, and one cancelled while it waits ends alone", async () => {
+    const user = await sys.createUser('Two at a time', { tier: 'pro' });
+    await sys.services.db.accountLimits.create({ data: { userId: user.userId, parallelAgents: 2, requestsPerMinute: 100_000, requestsPerHour: 100_000 } });
+    const own = restClient(sys.url, user.apiKey);
+    const res = await own.post('/v1/agents/orchestrate', { goal: 'Queue', strategy: 'parallel', agents: ['security_expert', 'security_expert', 'security_expert', 'security_expert'], context: { files: manyFiles(10) } });
+    expect(res.status).toBe(202);
+    const id = res.body.orchestration_id;
+    // Two run, two wait for a slot; the last one is cancelled while it waits.
+    const waiting = await waitFor(async () => {
+      const agents = (await own.get(`/v1/agents/orchestrations/${id}`)).body.agents as Array<{ task_id: string; status: string }>;
+      return agents.filter((a) => a.status === 'running').length === 2 ? agents : undefined;
+    }, 20_000, 50);
+    expect(waiting.filter((a) => a.status === 'queued')).toHaveLength(2);
+    expect((await own.delete(`/v1/agents/tasks/${waiting[3].task_id}`)).status).toBe(200);
+    const o = await waitFor(async () => {
+      const body = (await own.get(`/v1/agents/orchestrations/${id}`)).body;
+      return body.status !== 'in_progress' ? body : undefined;
+    }, 60_000);
+    expect(o.agents.map((a: any) => a.status)).toEqual(['completed', 'completed', 'completed', 'cancelled']);
+    expect(o.status).toBe('partial');
+  });
 });
 
 describe('orchestrationEvents', () => {

@@ -9,8 +9,8 @@ import { coalescing, perClient } from '../../db/coalesce.js';
 import { metrics } from '../../metrics.js';
 import type { ServiceDeps } from '../deps.js';
 import { emitTaskEvent } from './task-events.js';
-import { announceDeliveries, recordWebhookEvent } from '../webhooks/events.js';
-import { taskWebhookEvent } from '../webhooks/sources.js';
+import { announceDeliveries, recordWebhookEvents } from '../webhooks/events.js';
+import { taskWebhookEvent, type TaskEventFields } from '../webhooks/sources.js';
 import type { TaskResult } from './task-result.js';
 
 type Deps = Pick<ServiceDeps, 'db' | 'bus'>;
@@ -36,6 +36,18 @@ const starts = perClient((db: Deps['db']) =>
 
 /** Marks the task running (first attempt) and returns it; null when it already finished. */
 export async function startTask(deps: LoggingDeps, taskId: string): Promise<AgentTask | null> {
+  const begun = await beginTask(deps, taskId);
+  if (!begun) return null;
+  await begun.announced;
+  return begun.task;
+}
+
+/**
+ * `startTask` for an agent that can begin its work while its `started` event is written (the
+ * model agent sends its call meanwhile): `announced` settles when the event is stored; the agent
+ * must await it before it writes the task's next event or its end, so the stream keeps its order.
+ */
+export async function beginTask(deps: LoggingDeps, taskId: string): Promise<{ task: AgentTask; announced: Promise<void> } | null> {
   const { started, task } = await starts(deps.db).load(taskId);
   if (!task || !ACTIVE.includes(task.status)) return null;
   if (started) {
@@ -44,14 +56,13 @@ export async function startTask(deps: LoggingDeps, taskId: string): Promise<Agen
     metrics.taskQueueWait.observe({ agent_type: task.agentType }, waited);
     deps.logger.info({ taskId, agentType: task.agentType, status: 'running', queuedSeconds: waited }, 'task started');
   }
-  if (started || task.status === 'running') {
-    await emitTaskEvent(deps, taskId, 'progress', 'started', {
-      status: 'running',
-      progress: 0,
-      message: `Agent ${task.agentType} started`,
-    });
-  }
-  return task;
+  const announced =
+    started || task.status === 'running'
+      ? emitTaskEvent(deps, taskId, 'progress', 'started', { status: 'running', progress: 0, message: `Agent ${task.agentType} started` }).then(() => {})
+      : Promise.resolve();
+  // Awaited by the caller; until then a failure must not count as unhandled.
+  announced.catch(() => {});
+  return { task, announced };
 }
 
 /** Whether the task ended completed (an agent that finds it already over reports this); writes its terminal event if it is missing. */
@@ -138,13 +149,31 @@ async function endTaskWithWebhook(deps: LoggingDeps, taskId: string, data: EndDa
 type End = { taskId: string; data: EndData; bus: Deps['bus'] };
 
 /**
+ * What an end reads back of each ended task: its webhook event's and its log line's columns, not
+ * its input (an agent's files: 50 rows of 30 kB each were most of the batch's cost).
+ */
+const ENDED_COLUMNS = {
+  id: true,
+  status: true,
+  ownerId: true,
+  teamId: true,
+  agentType: true,
+  orchestrationId: true,
+  startedAt: true,
+  completedAt: true,
+  result: true,
+  error: true,
+} as const;
+type EndedTask = TaskEventFields & Pick<AgentTask, 'startedAt'>;
+
+/**
  * Per database client, this process's task ends gathered into one transaction (the 50 agents of an
  * orchestration end within moments): one UPDATE of every task still unfinished (a task already
  * ended keeps its state; of two ends of one task the first wins), one read of the ended rows, and
  * each one's webhook event (task.completed, ...), committed together and announced after.
  */
 const ends = perClient((db: Deps['db']) =>
-  coalescing<End, AgentTask | null>(async (items) => {
+  coalescing<End, EndedTask | null>(async (items) => {
     const payload = JSON.stringify(
       items.map(({ taskId, data }, ord) => ({
         ord,
@@ -177,8 +206,8 @@ const ends = perClient((db: Deps['db']) =>
         ) v
         WHERE t.id = v.id AND t.status IN ('queued', 'running')
         RETURNING t.id`;
-      const ended = await tx.agentTask.findMany({ where: { id: { in: moved.map((r) => r.id) } } });
-      const recorded = await Promise.all(ended.map((task) => recordWebhookEvent(tx, taskWebhookEvent(task))));
+      const ended = await tx.agentTask.findMany({ where: { id: { in: moved.map((r) => r.id) } }, select: ENDED_COLUMNS });
+      const recorded = await recordWebhookEvents(tx, ended.map(taskWebhookEvent));
       return { tasks: new Map(ended.map((t) => [t.id, t])), deliveries: recorded.flatMap((r) => r.deliveryIds) };
     });
     // Every item carries the bus of its services; they are one bus per database client.
@@ -189,7 +218,7 @@ const ends = perClient((db: Deps['db']) =>
 );
 
 /** The one log line and the metrics of a task reaching its final state. */
-function taskEnded(deps: LoggingDeps, task: AgentTask): void {
+function taskEnded(deps: LoggingDeps, task: EndedTask): void {
   const ranSeconds = task.startedAt ? ((task.completedAt ?? new Date()).getTime() - task.startedAt.getTime()) / 1000 : null;
   const labels = { agent_type: task.agentType, state: task.status };
   metrics.tasksFinished.inc(labels);

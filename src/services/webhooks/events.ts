@@ -69,28 +69,57 @@ function patternsFor(type: string): string[] {
  * the change that caused the event). Returns the deliveries to announce once committed.
  */
 export async function recordWebhookEvent(db: Tx, event: WebhookEventInput): Promise<{ eventId: string; deliveryIds: string[] }> {
-  const scope = event.projectId
-    ? { projectId: event.projectId }
-    : event.teamId
-      ? { project: { teamId: event.teamId } }
-      : event.ownerId
-        ? { project: { ownerId: event.ownerId, teamId: null } }
-        : null;
-  const subs = scope
-    ? await db.webhook.findMany({ where: { ...scope, eventTypes: { hasSome: patternsFor(event.type) } }, select: { id: true, enabled: true } })
-    : [];
-  if (!subs.length) return { eventId: '', deliveryIds: [] };
-  const eventId = newId('webhookEvent');
-  const rows = subs.map((s) => ({ id: newId('webhookDelivery'), webhook_id: s.id, status: s.enabled ? 'pending' : 'missed' }));
-  // The event and its deliveries in one statement (one round trip, and never an event without them).
+  return (await recordWebhookEvents(db, [event]))[0];
+}
+
+/** Which subscriptions an event's scope covers (see the top of this file); null: none. */
+function scopeOf(event: WebhookEventInput) {
+  if (event.projectId) return { projectId: event.projectId };
+  if (event.teamId) return { project: { teamId: event.teamId } };
+  if (event.ownerId) return { project: { ownerId: event.ownerId, teamId: null } };
+  return null;
+}
+
+/**
+ * `recordWebhookEvent` for several events at once (the tasks a batch of ends finished): the
+ * subscriptions are read once per scope and event type (50 agents of one account: one read), and
+ * every event with its deliveries is stored in one statement. Results in the order of `events`.
+ */
+export async function recordWebhookEvents(db: Tx, events: WebhookEventInput[]): Promise<Array<{ eventId: string; deliveryIds: string[] }>> {
+  const lookups = new Map<string, Array<{ id: string; enabled: boolean }>>();
+  const stored: Array<{ id: string; type: string; resource_id: string; owner_id: string | null; team_id: string | null; project_id: string | null; data: Record<string, unknown> }> = [];
+  const deliveries: Array<{ id: string; webhook_id: string; event_id: string; status: string }> = [];
+  const results: Array<{ eventId: string; deliveryIds: string[] }> = [];
+  for (const event of events) {
+    const scope = scopeOf(event);
+    const key = JSON.stringify([scope, event.type]);
+    let subs = lookups.get(key);
+    if (!subs) {
+      // One after another: on a transaction's connection they would queue anyway.
+      subs = scope ? await db.webhook.findMany({ where: { ...scope, eventTypes: { hasSome: patternsFor(event.type) } }, select: { id: true, enabled: true } }) : [];
+      lookups.set(key, subs);
+    }
+    if (!subs.length) {
+      results.push({ eventId: '', deliveryIds: [] });
+      continue;
+    }
+    const eventId = newId('webhookEvent');
+    const rows = subs.map((s) => ({ id: newId('webhookDelivery'), webhook_id: s.id, event_id: eventId, status: s.enabled ? 'pending' : 'missed' }));
+    stored.push({ id: eventId, type: event.type, resource_id: event.resourceId, owner_id: event.ownerId, team_id: event.teamId ?? null, project_id: event.projectId ?? null, data: event.data });
+    deliveries.push(...rows);
+    results.push({ eventId, deliveryIds: rows.filter((r) => r.status === 'pending').map((r) => r.id) });
+  }
+  if (!stored.length) return results;
+  // The events and their deliveries in one statement (one round trip, and never an event without them).
   await db.$executeRaw`
     WITH stored AS (
       INSERT INTO webhook_events (id, type, resource_id, owner_id, team_id, project_id, data)
-      VALUES (${eventId}, ${event.type}, ${event.resourceId}, ${event.ownerId}, ${event.teamId ?? null}, ${event.projectId ?? null}, ${JSON.stringify(event.data)}::jsonb)
+      SELECT e.id, e.type, e.resource_id, e.owner_id, e.team_id, e.project_id, e.data
+      FROM jsonb_to_recordset(${JSON.stringify(stored)}::jsonb) AS e(id text, type text, resource_id text, owner_id text, team_id text, project_id text, data jsonb)
     )
     INSERT INTO webhook_deliveries (id, webhook_id, event_id, status)
-    SELECT d.id, d.webhook_id, ${eventId}, d.status FROM jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) AS d(id text, webhook_id text, status text)`;
-  return { eventId, deliveryIds: rows.filter((r) => r.status === 'pending').map((r) => r.id) };
+    SELECT d.id, d.webhook_id, d.event_id, d.status FROM jsonb_to_recordset(${JSON.stringify(deliveries)}::jsonb) AS d(id text, webhook_id text, event_id text, status text)`;
+  return results;
 }
 
 /** The dispatchers running in this process, by the bus they listen on. */

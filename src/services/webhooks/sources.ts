@@ -2,8 +2,11 @@
 import type { AgentTask, Orchestration } from '../../generated/prisma/client.js';
 import type { WebhookEventInput, WebhookEventType } from './events.js';
 
+/** The columns of a task its webhook event is built from. */
+export type TaskEventFields = Pick<AgentTask, 'id' | 'status' | 'ownerId' | 'teamId' | 'agentType' | 'orchestrationId' | 'completedAt' | 'result' | 'error'>;
+
 /** task.completed | task.failed | task.cancelled | task.timed_out for a task that just ended. */
-export function taskWebhookEvent(t: AgentTask): WebhookEventInput {
+export function taskWebhookEvent(t: TaskEventFields): WebhookEventInput {
   const result = t.result as { summary?: string } | null;
   return {
     type: `task.${t.status}` as WebhookEventType,
