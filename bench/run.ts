@@ -76,14 +76,25 @@ for (const q of [TASK_QUERY, PAGE_QUERY]) {
   if (JSON.stringify(await gql(bareUrl, q)) !== JSON.stringify(await gql(url, q, key))) throw new Error('the bare server answers differently');
 }
 
+/** A closed loop's stats with this process's CPU time per operation and its event loop's utilisation (both servers and the load generator share the process). */
+async function cpuOf(run: () => Promise<Stats>) {
+  const cpu = process.cpuUsage();
+  const loop = performance.eventLoopUtilization();
+  const stats = await run();
+  const used = process.cpuUsage(cpu);
+  return { stats, msPerOp: ((used.user + used.system) / 1000 / stats.count).toFixed(2), busy: performance.eventLoopUtilization(loop).utilization.toFixed(2) };
+}
+
 /** Alternating rounds of the gateway and the bare server on one document: per-round stats of each. */
 async function readRounds(body: unknown) {
   const project: Stats[] = [];
   const base: Stats[] = [];
   for (let r = 0; r < ROUNDS; r++) {
-    base.push(await closedLoop(async () => void (await gql(bareUrl, body)), { concurrency: 16, durationMs: SECONDS * 1000 }));
-    project.push(await closedLoop(async () => void (await gql(url, body, key)), { concurrency: 16, durationMs: SECONDS * 1000 }));
-    log(`    round ${r + 1}: gateway ${fmt(project[r])} | bare ${fmt(base[r])} | ratio ${(project[r].perSecond / base[r].perSecond).toFixed(2)}`);
+    const bareCpu = await cpuOf(() => closedLoop(async () => void (await gql(bareUrl, body)), { concurrency: 16, durationMs: SECONDS * 1000 }));
+    const cpu = await cpuOf(() => closedLoop(async () => void (await gql(url, body, key)), { concurrency: 16, durationMs: SECONDS * 1000 }));
+    base.push(bareCpu.stats);
+    project.push(cpu.stats);
+    log(`    round ${r + 1}: gateway ${fmt(project[r])} | bare ${fmt(base[r])} | ratio ${(project[r].perSecond / base[r].perSecond).toFixed(2)} | process CPU per request (load generator included) ${cpu.msPerOp} vs ${bareCpu.msPerOp} ms, event loop busy ${cpu.busy} vs ${bareCpu.busy}`);
   }
   return { project: merge(project), base: merge(base), ratio: median(project.map((p, i) => p.perSecond / base[i].perSecond)) };
 }

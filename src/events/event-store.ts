@@ -3,7 +3,7 @@
  * so a subscriber that reconnects reads what it missed from the table. A deduplication key makes
  * an event emitted twice (an activity retried after a worker crash) stored once.
  */
-import type { Db } from '../db/client.js';
+import { poolOf, poolRows, type Db } from '../db/client.js';
 import { coalescing, perClient } from '../db/coalesce.js';
 import type { EventBus } from './event-bus.js';
 
@@ -84,12 +84,17 @@ export async function lastEventUpTo(db: Db, streamId: string, seq: number): Prom
   return rows[0] ? toEvent(rows[0]) : null;
 }
 
-/** Events of a stream after `afterSeq`, in order. */
+const READ_EVENTS = 'SELECT stream_id, seq, type, data, created_at FROM events WHERE stream_id = $1 AND seq > $2 ORDER BY seq LIMIT $3';
+
+/**
+ * Events of a stream after `afterSeq`, in order. Every subscriber re-reads its stream after each
+ * event: the statement runs straight on the pool when there is one (Prisma's client costs more per
+ * call than the statement itself).
+ */
 export async function readEvents(db: Db, streamId: string, afterSeq: number, limit = 500): Promise<StoredEvent[]> {
-  const rows = await db.$queryRaw<Row[]>`
-    SELECT stream_id, seq, type, data, created_at FROM events
-    WHERE stream_id = ${streamId} AND seq > ${afterSeq}
-    ORDER BY seq LIMIT ${limit}`;
+  const pool = poolOf(db);
+  const params = [streamId, afterSeq, limit];
+  const rows = pool ? await poolRows<Row>(pool, READ_EVENTS, params) : await db.$queryRawUnsafe<Row[]>(READ_EVENTS, ...params);
   return rows.map(toEvent);
 }
 
@@ -131,23 +136,13 @@ export async function appendEvents(db: Db, bus: EventBus, streamId: string, even
 }
 
 /** What runs a statement: the client, or a transaction's. */
-type Queryable = Pick<Db, '$queryRaw'>;
+type Queryable = Pick<Db, '$queryRaw' | '$queryRawUnsafe'>;
 
-/**
- * Inserts events of any number of streams in one statement, each stream's in the order given, and
- * returns, for each event, the event now stored under its key (an event whose key its stream
- * already holds is not written again: that one is returned). Each stream's counter row is taken in
- * one order (by stream id), so two such statements never wait on each other crosswise. Does not
- * publish (`publishStored` does, once committed). Throws on a unique violation: a concurrent writer
- * stored one of these keys first.
- */
-export async function insertEvents(db: Queryable, events: NewEvent[]): Promise<StoredEvent[]> {
-  if (events.length === 0) return [];
-  const payload = JSON.stringify(events.map((e) => ({ stream_id: e.streamId, type: e.type, key: e.key, data: e.data })));
-  const rows = await db.$queryRaw<Array<Row & { key: string }>>`
+/** The statement of `insertEvents` ($1: the events as a JSON array). */
+const INSERT_EVENTS = `
     WITH input AS (
       SELECT DISTINCT ON (i.stream_id, i.key) i.stream_id, i.type, i.key, i.data, i.ord
-      FROM ROWS FROM (jsonb_to_recordset(${payload}::jsonb) AS (stream_id text, type text, key text, data jsonb)) WITH ORDINALITY AS i(stream_id, type, key, data, ord)
+      FROM ROWS FROM (jsonb_to_recordset($1::jsonb) AS (stream_id text, type text, key text, data jsonb)) WITH ORDINALITY AS i(stream_id, type, key, data, ord)
       WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.stream_id = i.stream_id AND e.key = i.key)
       ORDER BY i.stream_id, i.key, i.ord
     ),
@@ -168,7 +163,22 @@ export async function insertEvents(db: Queryable, events: NewEvent[]): Promise<S
     SELECT stream_id, seq, type, key, data, created_at FROM inserted
     UNION ALL
     SELECT e.stream_id, e.seq, e.type, e.key, e.data, e.created_at
-    FROM events e JOIN ROWS FROM (jsonb_to_recordset(${payload}::jsonb) AS (stream_id text, key text)) AS i(stream_id, key) ON e.stream_id = i.stream_id AND e.key = i.key`;
+    FROM events e JOIN ROWS FROM (jsonb_to_recordset($1::jsonb) AS (stream_id text, key text)) AS i(stream_id, key) ON e.stream_id = i.stream_id AND e.key = i.key`;
+
+/**
+ * Inserts events of any number of streams in one statement, each stream's in the order given, and
+ * returns, for each event, the event now stored under its key (an event whose key its stream
+ * already holds is not written again: that one is returned). Each stream's counter row is taken in
+ * one order (by stream id), so two such statements never wait on each other crosswise. Does not
+ * publish (`publishStored` does, once committed). Throws on a unique violation: a concurrent writer
+ * stored one of these keys first.
+ */
+export async function insertEvents(db: Queryable, events: NewEvent[]): Promise<StoredEvent[]> {
+  if (events.length === 0) return [];
+  const payload = JSON.stringify(events.map((e) => ({ stream_id: e.streamId, type: e.type, key: e.key, data: e.data })));
+  // Straight on the pool when not in a transaction (see readEvents).
+  const pool = poolOf(db);
+  const rows = pool ? await poolRows<Row & { key: string }>(pool, INSERT_EVENTS, [payload]) : await db.$queryRawUnsafe<Array<Row & { key: string }>>(INSERT_EVENTS, payload);
   const byKey = new Map(rows.map((r) => [`${r.stream_id}\u0000${r.key}`, toEvent(r)]));
   return events.map((e) => byKey.get(`${e.streamId}\u0000${e.key}`)!);
 }

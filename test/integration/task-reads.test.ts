@@ -1,14 +1,17 @@
 /**
  * The hot task reads (a task by id, a page of a plain list) run one statement on the pool instead
  * of Prisma's client: the rows must be what Prisma returns, and tenancy must be what `canSee` and
- * `listScope` decide (another account's or another team's task is not found).
+ * `listScope` decide (another account's or another team's task is not found). So must the
+ * task's start (one UPDATE … RETURNING on the pool) and a stream's events (written and read on the pool).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { poolOf } from '../../src/db/client.js';
 import { NotFoundError } from '../../src/errors.js';
 import { newId } from '../../src/ids.js';
 import type { Principal } from '../../src/services/deps.js';
+import { insertEvents, readEvents } from '../../src/events/event-store.js';
 import { getTask, listTasks } from '../../src/services/tasks/query-tasks.js';
+import { startTask } from '../../src/services/tasks/task-lifecycle.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
 let sys: TestSystem;
@@ -129,5 +132,32 @@ describe('tasks page on the pool', () => {
   it('a filtered list (read through Prisma) agrees with the plain one', async () => {
     const filtered = await listTasks(sys.services, owner, { first: 100, filter: { status: ['completed'] } });
     expect(ids(filtered)).toEqual([personal[0]]);
+  });
+});
+
+describe('writes and reads of the task path on the pool', () => {
+  it("a start returns the row as Prisma reads it after: once started, again while it runs, null once it ended", async () => {
+    const id = await task(owner.userId);
+    const started = await startTask(sys.services, id);
+    const stored = await sys.services.db.agentTask.findUnique({ where: { id } });
+    expect(stored!.status).toBe('running');
+    expect(started).toStrictEqual(stored);
+    expect(await startTask(sys.services, id)).toStrictEqual(stored); // a retried attempt: read, not moved again
+    await sys.services.db.agentTask.update({ where: { id }, data: { status: 'cancelled' } });
+    expect(await startTask(sys.services, id)).toBeNull();
+    expect(await startTask(sys.services, newId('task'))).toBeNull();
+  });
+
+  it("a stream's events: stored once per key, read back as Prisma reads them", async () => {
+    const stream = newId('task');
+    const event = (key: string, n: number) => ({ streamId: stream, type: 'progress', key, data: { progress: n, nested: { a: [1, 'b'] } } });
+    const first = await insertEvents(sys.services.db, [event('a', 1), event('b', 2)]);
+    const again = await insertEvents(sys.services.db, [event('b', 99), event('c', 3)]);
+    expect(again[0]).toStrictEqual(first[1]); // the key already stored answers the first event
+    const prismaRows = await sys.services.db.event.findMany({ where: { streamId: stream }, orderBy: { seq: 'asc' }, select: { streamId: true, seq: true, type: true, data: true, createdAt: true } });
+    expect(prismaRows.map((e) => e.seq)).toEqual([1, 2, 3]);
+    expect(await readEvents(sys.services.db, stream, 0)).toStrictEqual(prismaRows);
+    expect(await readEvents(sys.services.db, stream, 1, 1)).toStrictEqual(prismaRows.slice(1, 2));
+    expect([...first, again[1]]).toStrictEqual(prismaRows);
   });
 });

@@ -17,7 +17,7 @@ export const TASK_PAGE_MAX = 100;
  * as Prisma names it (each column is its field's name in snake_case), so the row is the
  * `AgentTask` Prisma would return (pg parses json, timestamptz, float8 and text[] the same way).
  */
-const TASK_COLUMNS = Object.values(Prisma.AgentTaskScalarFieldEnum)
+export const TASK_COLUMNS = Object.values(Prisma.AgentTaskScalarFieldEnum)
   .map((field) => `t.${field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)} AS "${field}"`)
   .join(', ');
 

@@ -11,7 +11,16 @@ const MAX_FILES = 2000;
 /** The most tokens a task may ask the model for. */
 export const TASK_MAX_TOKENS = 200_000;
 
+/** Built once per time limit: building a zod schema, and compiling it on its first parse, costs more than parsing with it. */
+const schemas = new Map<number, ReturnType<typeof buildTaskInputSchema>>();
+
 export function taskInputSchema(maxTimeoutSeconds: number) {
+  let schema = schemas.get(maxTimeoutSeconds);
+  if (!schema) schemas.set(maxTimeoutSeconds, (schema = buildTaskInputSchema(maxTimeoutSeconds)));
+  return schema;
+}
+
+function buildTaskInputSchema(maxTimeoutSeconds: number) {
   return z.object({
     task: z.string().trim().min(1, 'must not be empty').max(20_000, 'must be at most 20,000 characters'),
     agentType: z.string().refine((v) => v in agentCatalog, {

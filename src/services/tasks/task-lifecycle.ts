@@ -5,9 +5,11 @@
  */
 import type { AgentTask } from '../../generated/prisma/client.js';
 import type { TaskStatus } from '../../generated/prisma/enums.js';
+import { poolOf, poolRows } from '../../db/client.js';
 import { coalescing, perClient } from '../../db/coalesce.js';
 import { metrics } from '../../metrics.js';
 import type { ServiceDeps } from '../deps.js';
+import { TASK_COLUMNS } from './query-tasks.js';
 import { emitTaskEvent } from './task-events.js';
 import { announceDeliveries, recordWebhookEvents } from '../webhooks/events.js';
 import { taskWebhookEvent, type TaskEventFields } from '../webhooks/sources.js';
@@ -26,10 +28,23 @@ const ACTIVE: TaskStatus[] = ['queued', 'running'];
 const starts = perClient((db: Deps['db']) =>
   coalescing<string, { started: boolean; task: AgentTask | null }>(async (taskIds) => {
     const ids = [...new Set(taskIds)];
-    const moved = await db.$queryRaw<Array<{ id: string }>>`
-      UPDATE agent_tasks SET status = 'running', started_at = now() WHERE id = ANY(${ids}::text[]) AND status = 'queued' RETURNING id`;
-    const tasks = new Map((await db.agentTask.findMany({ where: { id: { in: ids } } })).map((t) => [t.id, t]));
-    const started = new Set(moved.map((r) => r.id));
+    const pool = poolOf(db);
+    let tasks: Map<string, AgentTask>;
+    let started: Set<string>;
+    if (pool) {
+      // The moved rows as the UPDATE left them: the usual batch (every task queued) is one statement.
+      const moved = await poolRows<AgentTask>(pool, `UPDATE agent_tasks t SET status = 'running', started_at = now() WHERE t.id = ANY($1::text[]) AND t.status = 'queued' RETURNING ${TASK_COLUMNS}`, [ids]);
+      tasks = new Map(moved.map((t) => [t.id, t]));
+      started = new Set(tasks.keys());
+    } else {
+      const moved = await db.$queryRaw<Array<{ id: string }>>`
+        UPDATE agent_tasks SET status = 'running', started_at = now() WHERE id = ANY(${ids}::text[]) AND status = 'queued' RETURNING id`;
+      tasks = new Map();
+      started = new Set(moved.map((r) => r.id));
+    }
+    // The others (started by an earlier attempt, cancelled, gone) as they are now.
+    const rest = ids.filter((id) => !tasks.has(id));
+    if (rest.length) for (const t of await db.agentTask.findMany({ where: { id: { in: rest } } })) tasks.set(t.id, t);
     return taskIds.map((id) => ({ started: started.delete(id), task: tasks.get(id) ?? null }));
   }),
 );
