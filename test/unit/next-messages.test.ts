@@ -14,7 +14,7 @@ beforeAll(async () => {
   await new Promise<void>((resolve) => server.once('listening', resolve));
   const connected = new Promise<NextMessageSocket>((resolve) => server.once('connection', resolve));
   client = new WebSocket(`ws://127.0.0.1:${(server.address() as { port: number }).port}`);
-  client.on('message', (data) => received.push(String(data)));
+  client.on('message', (data: Buffer) => received.push(data.toString()));
   serverSide = await connected;
 });
 
@@ -26,7 +26,7 @@ afterAll(async () => {
 /** Sends a message as graphql-ws does (serialised with its replacer, handed to the socket), and returns the text that arrived. */
 async function sent(message: object): Promise<string> {
   const before = received.length;
-  serverSide.send(JSON.stringify(message, replaceNextMessage as (key: string, value: unknown) => unknown), () => {});
+  serverSide.send(JSON.stringify(message, replaceNextMessage), () => {});
   while (received.length === before) await new Promise((r) => setTimeout(r, 5));
   return received[before];
 }
