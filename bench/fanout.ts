@@ -28,7 +28,7 @@ interface Stamp {
 }
 
 type ToClient = { kind: 'open'; urls: string[]; count: number; protocol: 'graphql-ws' | 'ws'; secret: string; query: string; variables: Record<string, unknown> } | { kind: 'report'; round: string } | { kind: 'count'; round: string };
-type FromClient = { kind: 'opened'; failed: number; messageBytes: number } | { kind: 'report'; latencies: number[]; last: number } | { kind: 'count'; count: number; bytes: number };
+type FromClient = { kind: 'opened'; failed: number; messageBytes: number } | { kind: 'report'; latencies: number[]; events: number[]; last: number } | { kind: 'count'; count: number; bytes: number };
 
 if (role === 'client') await loadClient();
 else if (role === 'ws-server') await rawServer();
@@ -36,7 +36,7 @@ else await main();
 
 /** A load-generator process: opens its share of sockets and times each message's arrival. */
 async function loadClient() {
-  const received = new Map<string, { latencies: number[]; last: number }>();
+  const received = new Map<string, { latencies: number[]; events: number[]; last: number }>();
   let messageBytes = 0;
   let complaints = 0;
   const sockets: WebSocket[] = [];
@@ -53,8 +53,9 @@ async function loadClient() {
     messageBytes = text.length;
     const stamp = JSON.parse(event.message) as Stamp;
     let round = received.get(stamp.r);
-    if (!round) received.set(stamp.r, (round = { latencies: [], last: 0 }));
+    if (!round) received.set(stamp.r, (round = { latencies: [], events: [], last: 0 }));
     round.latencies.push(at - stamp.t);
+    round.events.push(stamp.i);
     round.last = at;
   };
   const openOne = (url: string, options: Extract<ToClient, { kind: 'open' }>) =>
@@ -90,9 +91,9 @@ async function loadClient() {
     } else if (m.kind === 'count') {
       send({ kind: 'count', count: received.get(m.round)?.latencies.length ?? 0, bytes: messageBytes });
     } else {
-      const round = received.get(m.round) ?? { latencies: [], last: 0 };
+      const round = received.get(m.round) ?? { latencies: [], events: [], last: 0 };
       received.delete(m.round);
-      send({ kind: 'report', latencies: round.latencies, last: round.last });
+      send({ kind: 'report', latencies: round.latencies, events: round.events, last: round.last });
     }
   })());
   process.send!({ kind: 'count', count: 0, bytes: 0 } satisfies FromClient);
@@ -263,8 +264,14 @@ async function main() {
           await sleep(100);
         }
         const reports = await ask<Extract<FromClient, { kind: 'report' }>>({ kind: 'report', round });
-        return { latencies: reports.flatMap((r) => r.latencies), last: Math.max(...reports.map((r) => r.last)) };
+        return { latencies: reports.flatMap((r) => r.latencies), events: reports.flatMap((r) => r.events), last: Math.max(...reports.map((r) => r.last)) };
       }
+      /** The p99 latency of each event of a round, in the order sent (which events make the round's p99: the first after idle, or a run of them). */
+      const perEventP99 = (p: { latencies: number[]; events: number[] }) => {
+        const byEvent = Array.from({ length: EVENTS }, () => [] as number[]);
+        p.latencies.forEach((l, k) => byEvent[p.events[k]]?.push(l));
+        return byEvent.map((ls) => summarize(ls, 1).p99.toFixed(0)).join(' ');
+      };
       async function gatewayRound(rate: number) {
         const round = roundId();
         const start = now();
@@ -283,17 +290,20 @@ async function main() {
         const order = r % 2 === 0 ? (['gw', 'raw'] as const) : (['raw', 'gw'] as const);
         const burst: Record<string, { rate: number; lost: number }> = {};
         const paced: Record<string, ReturnType<typeof summarize>> = {};
+        const pacedEvents: Record<string, string> = {};
         for (const which of order) {
           const run = which === 'gw' ? gatewayRound : rawRound;
           const b = await run(0);
           burst[which] = { rate: (b.latencies.length / (b.last - b.start)) * 1000, lost: EVENTS * n - b.latencies.length };
           const p = await run(RATE);
           paced[which] = summarize(p.latencies, p.last - p.start);
+          pacedEvents[which] = perEventP99(p);
         }
         if (r === 0) continue; // warm-up
         const row = { gw: burst.gw.rate, raw: burst.raw.rate, gwP50: paced.gw.p50, gwP99: paced.gw.p99, rawP50: paced.raw.p50, rawP99: paced.raw.p99, lost: burst.gw.lost + burst.raw.lost };
         rows.push(row);
         log(`  round ${r}: burst events/s graphql-ws ${row.gw.toFixed(0)}, raw ws ${row.raw.toFixed(0)}, ratio ${(row.gw / row.raw).toFixed(2)}; at ${RATE}/s latency graphql-ws p50 ${row.gwP50.toFixed(1)} p99 ${row.gwP99.toFixed(1)} ms, raw ws p50 ${row.rawP50.toFixed(1)} p99 ${row.rawP99.toFixed(1)} ms; undelivered ${row.lost} (load ${load()})`);
+        log(`    at ${RATE}/s, p99 of each event in order (ms): graphql-ws ${pacedEvents.gw}; raw ws ${pacedEvents.raw}`);
       }
       const m = (f: (row: (typeof rows)[0]) => number) => median(rows.map(f));
       log(`  median: events/s ratio ${m((x) => x.gw / x.raw).toFixed(2)} (target ≥ 0.4), graphql-ws p99 ${m((x) => x.gwP99).toFixed(1)} ms (target ≤ ${n <= 1000 ? '100 ms' : '1 s'}), raw ws p99 ${m((x) => x.rawP99).toFixed(1)} ms`);

@@ -47,6 +47,7 @@ import { scimRoutes } from './scim/routes.js';
 import { admitOverWebSocket, limitsPlugin, socketRateLimit } from './graphql/limits-plugin.js';
 import { countedWsOperations } from './graphql/ws-metrics.js';
 import { DocumentCache } from './graphql/document-cache.js';
+import { NextMessageSocket, nextPayload, replaceNextMessage } from './graphql/next-messages.js';
 import type { ServiceDeps } from './services/deps.js';
 import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
 
@@ -346,7 +347,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
   const metricsServer = config.metricsListen ? await listenForMetrics(metrics.registry, config.metricsListen) : null;
 
   // WebSockets on the same port: graphql-ws at /graphql, the REST task stream at /v1/agents/tasks/{id}/stream.
-  const graphqlWss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES });
+  const graphqlWss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES, WebSocket: NextMessageSocket });
   /** Each graphql-ws socket's live connection, by its upgrade request. */
   const liveOf = new WeakMap<IncomingMessage, LiveConnection>();
   // With tracing on, each operation runs in its span, continuing the client's trace.
@@ -425,13 +426,21 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
           return rateLimit ? { ...formatted, extensions: { ...formatted.extensions, rateLimit } } : formatted;
         });
       },
-      onNext: async (ctx, id, _payload, _args, result) => {
+      onNext: (ctx, id, _payload, _args, result) => {
         metrics.messagesSent.inc({ transport: 'graphql-ws' });
         const context = ctx.extra.contexts?.get(id);
-        const rateLimit = await socketRateLimit(runner, context, result);
-        const errors = result.errors?.map((e) => formatGraphQLError(e.toJSON(), e, context?.requestId, logger, socketLocale(ctx.extra, id)));
-        return { ...result, ...(errors ? { errors } : {}), ...(rateLimit ? { extensions: { ...result.extensions, rateLimit } } : {}) };
+        const next = (rateLimit: object | null) => {
+          // Plain data (a subscription's events): the message's text from JSON made once per result.
+          const shared = nextPayload(id, result, rateLimit);
+          if (shared) return shared;
+          const errors = result.errors?.map((e) => formatGraphQLError(e.toJSON(), e, context?.requestId, logger, socketLocale(ctx.extra, id)));
+          return { ...result, ...(errors ? { errors } : {}), ...(rateLimit ? { extensions: { ...result.extensions, rateLimit } } : {}) };
+        };
+        // Known at once for a subscription's events, so no promise per message.
+        const rateLimit = socketRateLimit(runner, context, result);
+        return rateLimit instanceof Promise ? rateLimit.then(next) : next(rateLimit);
       },
+      jsonMessageReplacer: replaceNextMessage,
     },
     graphqlWss,
   );

@@ -151,14 +151,21 @@ class StreamHub {
  * `patienceMs`, so an open stream rides out a short outage and then catches up from the table
  * instead of closing. Other errors, or an outage longer than that, are thrown.
  */
-async function untilReachable<T>(read: () => Promise<T>, signal: AbortSignal, patienceMs = 60_000): Promise<T> {
+function untilReachable<T>(read: () => Promise<T>, signal: AbortSignal, patienceMs = 60_000): Promise<T> {
   const giveUpAt = Date.now() + patienceMs;
+  // The first try without an async function of its own: each subscriber reads once per event.
+  return read().catch((err: unknown) => retried(read, err, signal, giveUpAt));
+}
+
+async function retried<T>(read: () => Promise<T>, failure: unknown, signal: AbortSignal, giveUpAt: number): Promise<T> {
+  let err = failure;
   for (let attempt = 0; ; attempt++) {
+    if (!databaseUnavailable(err) || Date.now() > giveUpAt || signal.aborted) throw err;
+    await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 200 * 2 ** attempt)));
     try {
       return await read();
-    } catch (err) {
-      if (!databaseUnavailable(err) || Date.now() > giveUpAt || signal.aborted) throw err;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(2000, 200 * 2 ** attempt)));
+    } catch (next) {
+      err = next;
     }
   }
 }

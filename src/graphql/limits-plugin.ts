@@ -8,6 +8,7 @@
  */
 import type { ApolloServerPlugin } from '@apollo/server';
 import { getOperationAST, OperationTypeNode, type ExecutionArgs, type GraphQLError } from 'graphql';
+import type { PromiseOrValue } from 'graphql/jsutils/PromiseOrValue.js';
 import type { GraphQLContext } from '../context.js';
 import { graphqlErrorOf } from '../edge/errors.js';
 import type { Admitted, OperationRunner } from '../edge/run-operation.js';
@@ -115,19 +116,29 @@ const refundable = new WeakMap<GraphQLContext, Admitted>();
  * limit, as the HTTP headers say), after refunding a query or mutation refused before doing any
  * work. Null for a caller the socket could not identify, or with limits off.
  */
-export async function socketRateLimit(runner: OperationRunner, context: GraphQLContext | undefined, result: { data?: unknown; errors?: readonly unknown[] }) {
+export function socketRateLimit(runner: OperationRunner, context: GraphQLContext | undefined, result: { data?: unknown; errors?: readonly unknown[] }): PromiseOrValue<RateLimitExtension | null> {
   if (!context) return null;
+  // A subscription's next event: its limits are known already, answered without waiting.
+  if (!refundable.has(context) && (context.limits !== undefined || !context.principal)) return extensionOf(context.limits ?? null);
+  return settledRateLimit(runner, context, result);
+}
+
+async function settledRateLimit(runner: OperationRunner, context: GraphQLContext, result: { data?: unknown; errors?: readonly unknown[] }) {
   const admitted = refundable.get(context);
   if (admitted) {
     refundable.delete(context);
     await runner.settle(context, admitted, refusalOf(result));
   }
-  const limits = await limitsFor(runner, context).catch(() => null);
+  return extensionOf(await limitsFor(runner, context).catch(() => null));
+}
+
+/** A subscription's limits stand where its admission left them: rendered once, not per event. */
+function extensionOf(limits: LimitState | null): RateLimitExtension | null {
   if (!limits) return null;
-  // A subscription's limits stand where its admission left them: rendered once, not per event.
   let extension = extensions.get(limits);
   if (!extension) extensions.set(limits, (extension = rateLimitExtension(limits)));
   return extension;
 }
 
-const extensions = new WeakMap<LimitState, ReturnType<typeof rateLimitExtension>>();
+type RateLimitExtension = ReturnType<typeof rateLimitExtension>;
+const extensions = new WeakMap<LimitState, RateLimitExtension>();

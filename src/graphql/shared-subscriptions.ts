@@ -57,17 +57,24 @@ function mapSource<T, U>(source: AsyncIterable<T>, map: (item: T) => PromiseOrVa
       // the error that made us close is the one to report
     }
   };
-  const mapped = async (r: IteratorResult<T>): Promise<IteratorResult<U>> => {
+  const failed = async (err: unknown): Promise<never> => {
+    await closeQuietly();
+    throw err;
+  };
+  // Without async functions: a shared result is there already, and each promise counts a
+  // thousand times over when a thousand subscribers receive an event.
+  const mapped = (r: IteratorResult<T>): PromiseOrValue<IteratorResult<U>> => {
     if (r.done) return r;
+    let value: PromiseOrValue<U>;
     try {
-      return { value: await map(r.value), done: false };
+      value = map(r.value);
     } catch (err) {
-      await closeQuietly();
-      throw err;
+      return failed(err);
     }
+    return value instanceof Promise ? value.then((v: U) => ({ value: v, done: false }), failed) : { value, done: false };
   };
   const out: AsyncGenerator<U> = {
-    next: async () => mapped(await iterator.next()),
+    next: () => iterator.next().then(mapped),
     return: async () => (iterator.return ? mapped(await iterator.return()) : { value: undefined, done: true }),
     throw: async (err) => {
       if (iterator.throw) return mapped(await iterator.throw(err));
