@@ -17,7 +17,7 @@ import { publishWebhookEvent } from '../src/services/webhooks/events.js';
 import { createWebhook } from '../src/services/webhooks/endpoints.js';
 import { startWorkers } from '../src/temporal/workers.js';
 import { env, SECONDS, startBenchInfra, startGateway } from './harness.js';
-import { summarize, type Stats } from './stats.js';
+import { median, summarize, type Stats } from './stats.js';
 
 const RATE = Number(env.BENCH_RATE ?? 200);
 const ROUNDS = Number(env.BENCH_ROUNDS ?? 3);
@@ -176,14 +176,13 @@ for (let r = 0; r < ROUNDS; r++) {
   hooks.push(hook);
   console.log(`round ${r + 1} (load average ${load}): bare ${fmt(base)} | webhook ${fmt(hook)}, lost ${hook.lost}, doubled ${roundDoubled} | ratio p50 ${(hook.p50 / base.p50).toFixed(2)}, p99 ${(hook.p99 / base.p99).toFixed(2)}`);
 }
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const m = (xs: Stats[], k: 'p50' | 'p99') => med(xs.map((s) => s[k]));
+const m = (xs: Stats[], k: 'p50' | 'p99') => median(xs.map((s) => s[k]));
 console.log('');
 console.log(`medians over ${ROUNDS} rounds at ${RATE}/s:`);
 if (bareFailed || publishFailed) console.log(`refused and left out: bare workflow starts ${bareFailed}, webhook events ${publishFailed}`);
 console.log(`bare workflow start → first activity   p50 ${m(bases, 'p50').toFixed(1)} ms, p99 ${m(bases, 'p99').toFixed(1)} ms`);
 console.log(`webhook event → delivery received      p50 ${m(hooks, 'p50').toFixed(1)} ms, p99 ${m(hooks, 'p99').toFixed(1)} ms, lost ${lost}, doubled ${doubled}`);
-console.log(`ratio (median of rounds) p50 ${med(hooks.map((h, i) => h.p50 / bases[i].p50)).toFixed(2)}, p99 ${med(hooks.map((h, i) => h.p99 / bases[i].p99)).toFixed(2)} (target ≤ 2); absolute webhook p99 ${m(hooks, 'p99') < 500 ? '<' : '≥'} 500 ms`);
+console.log(`ratio (median of rounds) p50 ${median(hooks.map((h, i) => h.p50 / bases[i].p50)).toFixed(2)}, p99 ${median(hooks.map((h, i) => h.p99 / bases[i].p99)).toFixed(2)} (target ≤ 2); absolute webhook p99 ${m(hooks, 'p99') < 500 ? '<' : '≥'} 500 ms`);
 
 bareWorker.shutdown();
 await bareRun;
