@@ -68,6 +68,15 @@ export function poolOf(db: object): pg.Pool | undefined {
   return pools.get(db);
 }
 
+/**
+ * The rows of one statement ($1, $2, … placeholders): straight on the pool when `db` has one
+ * (`poolRows`), else through the client it is (a transaction's), so the same code serves both.
+ */
+export function rawRows<T extends pg.QueryResultRow>(db: { $queryRawUnsafe<R>(sql: string, ...params: unknown[]): PromiseLike<R> }, sql: string, params: unknown[]): Promise<T[]> {
+  const pool = poolOf(db);
+  return pool ? poolRows<T>(pool, sql, params) : Promise.resolve(db.$queryRawUnsafe<T[]>(sql, ...params));
+}
+
 /** Socket errors as Prisma's pg driver adapter names them (what `databaseUnavailable` recognises as the database being down). */
 const SOCKET_ERROR_KINDS: Record<string, string> = { ENOTFOUND: 'DatabaseNotReachable', ECONNREFUSED: 'DatabaseNotReachable', ECONNRESET: 'ConnectionClosed', ETIMEDOUT: 'SocketTimeout' };
 

@@ -3,7 +3,7 @@
  * so a subscriber that reconnects reads what it missed from the table. A deduplication key makes
  * an event emitted twice (an activity retried after a worker crash) stored once.
  */
-import { poolOf, poolRows, type Db } from '../db/client.js';
+import { rawRows, type Db } from '../db/client.js';
 import { coalescing, perClient } from '../db/coalesce.js';
 import type { EventBus } from './event-bus.js';
 
@@ -92,10 +92,7 @@ const READ_EVENTS = 'SELECT stream_id, seq, type, data, created_at FROM events W
  * call than the statement itself).
  */
 export async function readEvents(db: Db, streamId: string, afterSeq: number, limit = 500): Promise<StoredEvent[]> {
-  const pool = poolOf(db);
-  const params = [streamId, afterSeq, limit];
-  const rows = pool ? await poolRows<Row>(pool, READ_EVENTS, params) : await db.$queryRawUnsafe<Row[]>(READ_EVENTS, ...params);
-  return rows.map(toEvent);
+  return (await rawRows<Row>(db, READ_EVENTS, [streamId, afterSeq, limit])).map(toEvent);
 }
 
 /**
@@ -177,8 +174,7 @@ export async function insertEvents(db: Queryable, events: NewEvent[]): Promise<S
   if (events.length === 0) return [];
   const payload = JSON.stringify(events.map((e) => ({ stream_id: e.streamId, type: e.type, key: e.key, data: e.data })));
   // Straight on the pool when not in a transaction (see readEvents).
-  const pool = poolOf(db);
-  const rows = pool ? await poolRows<Row & { key: string }>(pool, INSERT_EVENTS, [payload]) : await db.$queryRawUnsafe<Array<Row & { key: string }>>(INSERT_EVENTS, payload);
+  const rows = await rawRows<Row & { key: string }>(db, INSERT_EVENTS, [payload]);
   const byKey = new Map(rows.map((r) => [`${r.stream_id}\u0000${r.key}`, toEvent(r)]));
   return events.map((e) => byKey.get(`${e.streamId}\u0000${e.key}`)!);
 }
