@@ -30,6 +30,8 @@ export interface AgentTaskWorkflowInput {
    * configured): the queue of the model's workers.
    */
   modelQueue?: string;
+  /** The agent is one model call (assistant): a parallel orchestration runs these together, in a wave (agent-wave.ts). */
+  modelOnly?: true;
 }
 
 /** How long the model step may wait for a gpu worker before the built-in findings stand alone. */

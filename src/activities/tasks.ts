@@ -153,6 +153,11 @@ export function createTaskActivities(deps: Pick<ServiceDeps, 'db' | 'bus' | 'log
       });
     },
 
+    /** Ends several tasks (a wave's agents) as failed, cancelled or timed out, in one statement; no-op for those already final. */
+    async finishTasks(items: Array<{ taskId: string; status: 'failed' | 'cancelled' | 'timed_out'; error?: { code: string; message: string } }>) {
+      await Promise.all(items.map((item) => finishTask(deps, item.taskId, item.status, item.error)));
+    },
+
     /** Ends the task as failed, cancelled or timed out (no-op when already final). */
     async finishTask(input: { taskId: string; status: 'failed' | 'cancelled' | 'timed_out'; error?: { code: string; message: string } }) {
       await finishTask(deps, input.taskId, input.status, input.error);

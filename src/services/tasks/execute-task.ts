@@ -26,7 +26,8 @@ export function estimateDurationSeconds(input: TaskInput, stepDelayMs: number): 
 
 /**
  * The agent workflow's input for a task: the queue its agent runs on, and the model's queue when
- * the agent also asks the model (code_expert with MODEL_BASE_URL configured).
+ * the agent also asks the model (code_expert with MODEL_BASE_URL configured), and whether it is a
+ * model call alone (an orchestration runs such agents together, in waves).
  */
 export function agentWorkflowInput(config: ServiceDeps['config'], agentType: string, taskId: string, timeoutSeconds: number): AgentTaskWorkflowInput {
   const agent = agentCatalog[agentType];
@@ -36,6 +37,7 @@ export function agentWorkflowInput(config: ServiceDeps['config'], agentType: str
     heartbeatTimeoutSeconds: config.ACTIVITY_HEARTBEAT_TIMEOUT_SECONDS,
     agentQueue: config.taskQueues[agent.queue],
     ...(agent.kind === 'analyzer' && agent.modelAssist && config.MODEL_BASE_URL ? { modelQueue: config.taskQueues.gpu } : {}),
+    ...(agent.kind === 'model' ? { modelOnly: true } : {}),
   };
 }
 
