@@ -32,6 +32,8 @@ export interface AgentTaskWorkflowInput {
   modelQueue?: string;
   /** The agent is one model call (assistant): a parallel orchestration runs these together, in a wave (agent-wave.ts). */
   modelOnly?: true;
+  /** Its slot was taken when it was submitted (a parallel orchestration's model agents). */
+  slotTaken?: true;
 }
 
 /** How long the model step may wait for a gpu worker before the built-in findings stand alone. */

@@ -76,16 +76,18 @@ export async function orchestrationWorkflow(input: OrchestrationWorkflowInput): 
    */
   const runWaveAgents = async (agents: AgentTaskWorkflowInput[]) => {
     const onTheirOwn = (agent: AgentTaskWorkflowInput) => child(agent).then(settle);
+    // Most took their slot at submission; the others try once now.
+    const asking = agents.filter((a) => !a.slotTaken);
     let attempts: Array<Awaited<ReturnType<SlotAttempt>>>;
     try {
-      attempts = await Promise.all(agents.map((a) => trySlot!(a.taskId)));
+      attempts = await Promise.all(asking.map((a) => trySlot!(a.taskId)));
     } catch (err) {
       if (!isCancellation(err)) throw err;
       // Cancelled while taking the slots: each agent ends cancelled on its own path, which sees the scope cancelled.
       return void (await Promise.all(agents.map(onTheirOwn)));
     }
-    const members = agents.filter((_, i) => attempts[i] === 'acquired');
-    const later = agents.filter((_, i) => attempts[i] === 'waiting').map(onTheirOwn);
+    const members = [...agents.filter((a) => a.slotTaken), ...asking.filter((_, i) => attempts[i] === 'acquired')];
+    const later = asking.filter((_, i) => attempts[i] === 'waiting').map(onTheirOwn);
     // Gone: cancelled before it could start (its row is final), as on its own path.
     if (attempts.includes('gone')) settle('cancelled');
     const results: Map<string, WaveResult> = members.length ? await runWave(members, input.failurePolicy === 'fail_fast') : new Map<string, WaveResult>();

@@ -23,6 +23,7 @@ import { canSee, requireTeamRole } from './teams.js';
 import { agentWorkflowInput, estimateDurationSeconds } from './tasks/execute-task.js';
 import { fieldErrors, taskInputSchema } from './tasks/task-input.js';
 import { insertQueuedEvents } from './tasks/task-events.js';
+import { takeSlotsAtSubmission } from './tasks/agent-slots.js';
 import { checkTaskSource } from './tasks/task-sources.js';
 import { finishTask } from './tasks/task-lifecycle.js';
 import { changeWithWebhookEvent } from './webhooks/events.js';
@@ -80,23 +81,22 @@ export async function startOrchestration(
       const timeoutSeconds = input.timeoutSeconds ?? deps.config.TASK_TIMEOUT_SECONDS;
       const { language, framework, ...taskContext } = input.context;
       const agents: AgentTaskWorkflowInput[] = input.agents.map((agentType) => agentWorkflowInput(deps.config, agentType, newId('task'), timeoutSeconds));
-      // The orchestration, its tasks and their `queued` events: one transaction of three statements
-      // (50 agents were 50 inserts and 50 appends one after another before the workflow could start).
+      // The orchestration, its tasks, their `queued` events and the model agents' slots: one
+      // transaction of four statements (50 agents were 50 inserts and 50 appends one after another
+      // before the workflow could start).
       const createdAt = new Date();
-      const tasks = input.agents.map((agentType, step) => ({
-        id: agents[step].taskId,
+      const shared = {
         ownerId: principal.userId,
         teamId,
-        step,
-        agentType,
         prompt: input.goal,
         input: { context: taskContext, maxTokens: null, temperature: null },
         timeoutSeconds,
         estimatedDurationSeconds: estimateDurationSeconds({ context: taskContext } as never, deps.config.AGENT_STEP_DELAY_MS),
-        tags: input.tags, // the orchestration's agents carry its tags, so a tag filter on tasks finds them
-        metadata: input.metadata,
+        tags: input.tags ?? [], // the orchestration's agents carry its tags, so a tag filter on tasks finds them
+        metadata: input.metadata ?? {},
         createdAt,
-      }));
+      };
+      const tasks = input.agents.map((agentType, step) => ({ ...shared, id: agents[step].taskId, step, agentType }));
       const queued = await deps.db.$transaction(async (tx) => {
         await tx.orchestration.create({
           data: {
@@ -110,11 +110,21 @@ export async function startOrchestration(
             metadata: input.metadata,
             rerunOfId: rerunOf,
             context: { language: language ?? null, framework: framework ?? null, files: taskContext.files.map((f) => f.path), repository: taskContext.repository ?? null, branch: taskContext.branch ?? null, paths: taskContext.paths ?? null },
-            tasks: { createMany: { data: tasks } },
           },
         });
+        // The agents share their input (the files): it goes to the database once, not once per agent.
+        await tx.$executeRaw`
+          INSERT INTO agent_tasks (id, owner_id, team_id, orchestration_id, step, agent_type, prompt, input, timeout_seconds, estimated_duration_seconds, tags, metadata, created_at)
+          SELECT t.id, ${shared.ownerId}, ${teamId}::text, ${id}, t.step, t.agent_type, ${shared.prompt}, ${JSON.stringify(shared.input)}::jsonb,
+                 ${timeoutSeconds}, ${shared.estimatedDurationSeconds}, ${shared.tags}::text[], ${JSON.stringify(shared.metadata)}::jsonb, ${createdAt}
+          FROM unnest(${tasks.map((t) => t.id)}::text[], ${tasks.map((t) => t.step)}::int[], ${input.agents}::text[]) AS t(id, step, agent_type)`;
         const message = (step: number) => `Task queued (agent ${step + 1} of ${tasks.length} in ${id})`;
-        return insertQueuedEvents(tx, tasks.map((t) => ({ ...t, orchestrationId: id, message: message(t.step) })));
+        const events = await insertQueuedEvents(tx, tasks.map((t) => ({ ...t, orchestrationId: id, message: message(t.step) })));
+        // The model agents of a parallel run take their slots now: the workflow starts their wave without asking.
+        const waveAgents = input.strategy === 'parallel' ? agents.filter((a) => a.modelOnly).map((a) => a.taskId) : [];
+        const taken = await takeSlotsAtSubmission(tx, waveAgents);
+        for (const [i, a] of agents.entries()) if (taken.has(a.taskId)) agents[i] = { ...a, slotTaken: true };
+        return events;
       });
       await publishStored(deps.bus, queued);
       const undo = () => deps.db.orchestration.delete({ where: { id } }); // its tasks go with it
@@ -210,7 +220,8 @@ export function orchestrationTasks(deps: Pick<ServiceDeps, 'db'>, orchestrationI
  * the slowest, sequential ones one after another.
  */
 export async function estimatedCompletion(deps: Pick<ServiceDeps, 'db'>, o: Pick<Orchestration, 'id' | 'strategy' | 'createdAt'>): Promise<Date> {
-  const estimates = (await orchestrationTasks(deps, o.id)).map((t) => t.estimatedDurationSeconds);
+  const rows = await deps.db.agentTask.findMany({ where: { orchestrationId: o.id }, select: { estimatedDurationSeconds: true } });
+  const estimates = rows.map((t) => t.estimatedDurationSeconds);
   const seconds = o.strategy === 'sequential' ? estimates.reduce((a, b) => a + b, 0) : Math.max(0, ...estimates);
   return new Date(o.createdAt.getTime() + seconds * 1000);
 }
@@ -265,12 +276,18 @@ export async function finishOrchestration(
 ) {
   const unfinished = await deps.db.agentTask.findMany({
     where: { orchestrationId: input.orchestrationId, status: { in: input.interrupted ? ['queued', 'running'] : ['queued'] } },
+    select: { id: true },
   });
   for (const t of unfinished) {
     if (input.interrupted) await finishTask(deps, t.id, 'failed', input.interrupted);
     else await finishTask(deps, t.id, 'cancelled');
   }
-  const tasks = await orchestrationTasks(deps, input.orchestrationId);
+  // What the aggregate needs, not the inputs (the agents' shared files, once per agent).
+  const tasks = await deps.db.agentTask.findMany({
+    where: { orchestrationId: input.orchestrationId },
+    orderBy: { step: 'asc' },
+    select: { agentType: true, status: true, result: true },
+  });
   const completed = tasks.filter((t) => t.status === 'completed');
   const findingsOf = (agent: string) =>
     completed.filter((t) => t.agentType === agent).reduce((n, t) => n + ((t.result as { findings?: unknown[] } | null)?.findings?.length ?? 0), 0);

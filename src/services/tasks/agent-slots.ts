@@ -25,15 +25,27 @@ const PLAN_AGENTS = JSON.stringify(Object.fromEntries(Object.values(PLANS).map((
  * order, so every account's lock is taken in one order and earlier tasks keep the first claim.
  * A task not found answers -1 (gone), as the function does.
  */
-const attempts = perClient((db: Deps['db']) =>
-  coalescing<string, number>(async (taskIds) => {
-    const rows = await db.$queryRaw<{ id: string; result: number }[]>`
-      SELECT s.id, acquire_agent_slot(s.id, ${PLAN_AGENTS}::jsonb) AS result
-      FROM (SELECT id FROM agent_tasks WHERE id = ANY(${[...new Set(taskIds)]}::text[]) ORDER BY owner_id, id OFFSET 0) s`;
-    const results = new Map(rows.map((r) => [r.id, Number(r.result)]));
-    return taskIds.map((id) => results.get(id) ?? -1);
-  }),
-);
+const attempts = perClient((db: Deps['db']) => coalescing<string, number>((taskIds) => slotAttempts(db, taskIds)));
+
+/** `acquire_agent_slot` for each task, in one statement; results in the order of `taskIds`. */
+async function slotAttempts(db: Pick<Deps['db'], '$queryRaw'>, taskIds: readonly string[]): Promise<number[]> {
+  const rows = await db.$queryRaw<{ id: string; result: number }[]>`
+    SELECT s.id, acquire_agent_slot(s.id, ${PLAN_AGENTS}::jsonb) AS result
+    FROM (SELECT id FROM agent_tasks WHERE id = ANY(${[...new Set(taskIds)]}::text[]) ORDER BY owner_id, id OFFSET 0) s`;
+  const results = new Map(rows.map((r) => [r.id, Number(r.result)]));
+  return taskIds.map((id) => results.get(id) ?? -1);
+}
+
+/**
+ * Takes slots for tasks just stored, inside the transaction that stores them (a parallel
+ * orchestration's model agents, so that its workflow starts their wave at once): the ids that got
+ * one. The others try again from their workflow, as any task does.
+ */
+export async function takeSlotsAtSubmission(tx: Pick<Deps['db'], '$queryRaw'>, taskIds: string[]): Promise<Set<string>> {
+  if (!taskIds.length) return new Set();
+  const results = await slotAttempts(tx, taskIds);
+  return new Set(taskIds.filter((_, i) => results[i] === 0));
+}
 
 /**
  * Takes a slot for the task if one is free and no earlier task of the account is waiting: a call
