@@ -87,16 +87,18 @@ export async function traceOrchestration(client: Client, id: string, postedAt: n
       (durations['agent activity start-to-close'] ??= []).push(ms(e) - startedAt.get(Number(done.scheduledEventId))!);
     }
   }
-  // The orchestration's own workflow tasks (the first few) and its agents' slot attempts (local activity markers).
+  // The orchestration's own workflow tasks (the first few) and its local activities (slot attempts, the final write).
   let wft = 0;
   for (const e of parent) {
     if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED && ++wft <= 3) add(`workflow task ${wft} started`, ms(e));
     if (e.eventType === EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED && wft <= 3) add(`workflow task ${wft} completed`, ms(e));
-    if (e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED) add('slot attempt recorded (marker)', ms(e));
+    if (e.eventType === EventType.EVENT_TYPE_MARKER_RECORDED) add('local activity or patch marker', ms(e));
   }
   for (const a of modelArrivals) add('model call received', a);
   add('orchestration workflow completed', ms(parent.at(-1)));
-  console.log(`trace of ${id}: ${ids.length || scheduledAt.size} agents (${ids.length ? 'child workflows' : 'activities of its workflow'}), parent workflow tasks ${parentWft}, local activity markers ${phases['slot attempt recorded (marker)']?.length ?? 0}, child workflow tasks ${childWft}; ms since the POST`);
+  const waves = parent.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'runAgentWave').length;
+  const shape = ids.length ? `${ids.length} agents (child workflows)` : `${scheduledAt.size} agent activities (${waves} of them waves of several agents)`;
+  console.log(`trace of ${id}: ${shape}, parent workflow tasks ${parentWft}, markers ${phases['local activity or patch marker']?.length ?? 0}, child workflow tasks ${childWft}; ms since the POST`);
   console.log('phase                                     min     p50     p99     max');
   const f = (x: number) => x.toFixed(0).padStart(7);
   for (const [name, v] of Object.entries(phases)) console.log(`${name.padEnd(38)} ${f(pct(v, 0))} ${f(pct(v, 0.5))} ${f(pct(v, 0.99))} ${f(pct(v, 1))}`);
