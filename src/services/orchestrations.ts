@@ -274,20 +274,16 @@ export async function finishOrchestration(
   deps: Pick<ServiceDeps, 'db' | 'bus' | 'logger'>,
   input: { orchestrationId: string; cancelled: boolean; failedFast: boolean; interrupted?: { code: string; message: string } },
 ) {
-  const unfinished = await deps.db.agentTask.findMany({
-    where: { orchestrationId: input.orchestrationId, status: { in: input.interrupted ? ['queued', 'running'] : ['queued'] } },
-    select: { id: true },
-  });
-  for (const t of unfinished) {
-    if (input.interrupted) await finishTask(deps, t.id, 'failed', input.interrupted);
-    else await finishTask(deps, t.id, 'cancelled');
-  }
   // What the aggregate needs, not the inputs (the agents' shared files, once per agent).
-  const tasks = await deps.db.agentTask.findMany({
-    where: { orchestrationId: input.orchestrationId },
-    orderBy: { step: 'asc' },
-    select: { agentType: true, status: true, result: true },
-  });
+  const read = () =>
+    deps.db.agentTask.findMany({ where: { orchestrationId: input.orchestrationId }, orderBy: { step: 'asc' }, select: { id: true, agentType: true, status: true, result: true } });
+  let tasks = await read();
+  // Agents that never started (cancelled or failed fast before their turn); with `interrupted`, running ones too.
+  const unfinished = tasks.filter((t) => t.status === 'queued' || (input.interrupted && t.status === 'running'));
+  if (unfinished.length) {
+    await Promise.all(unfinished.map((t) => (input.interrupted ? finishTask(deps, t.id, 'failed', input.interrupted) : finishTask(deps, t.id, 'cancelled'))));
+    tasks = await read();
+  }
   const completed = tasks.filter((t) => t.status === 'completed');
   const findingsOf = (agent: string) =>
     completed.filter((t) => t.agentType === agent).reduce((n, t) => n + ((t.result as { findings?: unknown[] } | null)?.findings?.length ?? 0), 0);
