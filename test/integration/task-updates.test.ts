@@ -2,7 +2,8 @@
  * The list-level subscription taskUpdates over graphql-ws: a subscriber sees each of its tasks go
  * created → running → completed, never another tenant's; a team's updates reach members only;
  * and a subscriber that reconnects with its last cursor loses nothing and repeats nothing.
- * Appends to a stream many writers share (an account's feed) coalesce without losing, repeating or reordering.
+ * Appends to a stream many writers share (an account's feed) coalesce without losing, repeating or reordering;
+ * this process's subscribers take its own appends from memory and still get another writer's, in order.
  */
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
