@@ -6,6 +6,7 @@
 import { rawRows, type Db } from '../db/client.js';
 import { coalescing, perClient } from '../db/coalesce.js';
 import type { EventBus } from './event-bus.js';
+import { offerStored } from './event-stream.js';
 
 /** An event as stored and as every transport reads it. */
 export interface StoredEvent<T = Record<string, unknown>> {
@@ -205,6 +206,8 @@ const batcherOf = perClient((db: Db) =>
     }
     const buses = new Map<EventBus, StoredEvent[]>();
     items.forEach((i, n) => buses.set(i.bus, [...(buses.get(i.bus) ?? []), stored[n]]));
+    // This process's subscribers take the events from here; other processes' read them on the bus's word.
+    for (const [bus, s] of buses) offerStored(db, bus, s);
     await Promise.all([...buses].map(([bus, s]) => publishStored(bus, s)));
     return stored;
   }),

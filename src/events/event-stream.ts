@@ -81,18 +81,54 @@ async function* events(options: StreamOptions & { signal: AbortSignal }): AsyncG
 }
 
 /**
+ * Hands events this process has just stored (and committed) to its subscribers of their streams,
+ * who take them from memory, at once, instead of reading them back from the table (the bus's
+ * notification still comes, and finds nothing new). Call it before publishing them.
+ */
+export function offerStored(db: Db, bus: EventBus, events: StoredEvent[]): void {
+  const hubs = StreamHub.hubsOf(db, bus);
+  if (!hubs?.size) return;
+  const byStream = new Map<string, StoredEvent[]>();
+  for (const event of events) {
+    if (!hubs.has(event.streamId)) continue;
+    const list = byStream.get(event.streamId);
+    if (list) list.push(event);
+    else byStream.set(event.streamId, [event]);
+  }
+  for (const [streamId, stored] of byStream) {
+    stored.sort((a, b) => a.seq - b.seq);
+    for (const hub of hubs.get(streamId)!.values()) hub.offer(stored);
+  }
+}
+
+/** The most recent events of a stream a hub keeps to answer reads from memory. */
+const RECENT_EVENTS = 256;
+/** The most events one read of the table returns. */
+const READ_BATCH = 500;
+
+/**
  * What the subscribers of one stream share in this process: one bus subscription, one poll timer,
  * and one read of the table per position and wake-up, so an event delivered to a thousand
  * subscribers costs one query rather than a thousand. A read is shared only within the wake-up it
  * started in (`reads` is emptied on each notification and poll tick): whoever was woken by an
  * event's notification gets a read that started after that event was stored.
+ *
+ * The hub also keeps the stream's latest events, without gaps (`recent`: what this process
+ * stored, `offer`, and what its reads found), and the highest sequence number it has heard of
+ * (`newest`: offers, reads and notifications). A read after a position within `recent` is answered
+ * from memory when `recent` reaches `newest`; otherwise, and on every poll tick (which catches a lost
+ * notification), from the table.
  */
 class StreamHub {
-  private static readonly hubs = new WeakMap<Db, WeakMap<EventBus, Map<string, StreamHub>>>();
+  private static readonly hubs = new WeakMap<Db, WeakMap<EventBus, Map<string, Map<number, StreamHub>>>>();
   private readonly listeners = new Set<() => void>();
   private reads = new Map<number, Promise<StoredEvent[]>>();
   private readonly unsubscribe: () => void;
   private readonly timer: NodeJS.Timeout;
+  private recent: StoredEvent[] = [];
+  private newest = 0;
+  /** Set by a poll tick (or a wake-up without a sequence number): this wake-up's reads go to the table. */
+  private polled = false;
 
   private constructor(
     private readonly db: Db,
@@ -101,18 +137,36 @@ class StreamHub {
     pollMs: number,
     private readonly forget: () => void,
   ) {
-    this.unsubscribe = bus.subscribe(streamId, () => this.wakeAll());
-    this.timer = setInterval(() => this.wakeAll(), pollMs);
+    this.unsubscribe = bus.subscribe(streamId, (seq) => {
+      this.newest = Math.max(this.newest, seq);
+      this.wakeAll(seq < 0);
+    });
+    this.timer = setInterval(() => this.wakeAll(true), pollMs);
+  }
+
+  /** This process's hubs of `db` and `bus`, by stream and poll interval. */
+  static hubsOf(db: Db, bus: EventBus): Map<string, Map<number, StreamHub>> | undefined {
+    return StreamHub.hubs.get(db)?.get(bus);
   }
 
   static of(db: Db, bus: EventBus, streamId: string, pollMs: number): StreamHub {
     let byBus = StreamHub.hubs.get(db);
-    if (!byBus) StreamHub.hubs.set(db, (byBus = new WeakMap<EventBus, Map<string, StreamHub>>()));
-    let hubs = byBus.get(bus);
-    if (!hubs) byBus.set(bus, (hubs = new Map<string, StreamHub>()));
-    const key = `${pollMs} ${streamId}`;
-    let hub = hubs.get(key);
-    if (!hub) hubs.set(key, (hub = new StreamHub(db, bus, streamId, pollMs, () => hubs.delete(key))));
+    if (!byBus) StreamHub.hubs.set(db, (byBus = new WeakMap<EventBus, Map<string, Map<number, StreamHub>>>()));
+    let streams = byBus.get(bus);
+    if (!streams) byBus.set(bus, (streams = new Map<string, Map<number, StreamHub>>()));
+    let hubs = streams.get(streamId);
+    if (!hubs) streams.set(streamId, (hubs = new Map<number, StreamHub>()));
+    let hub = hubs.get(pollMs);
+    if (!hub) {
+      const own = hubs;
+      own.set(
+        pollMs,
+        (hub = new StreamHub(db, bus, streamId, pollMs, () => {
+          own.delete(pollMs);
+          if (own.size === 0 && streams.get(streamId) === own) streams.delete(streamId);
+        })),
+      );
+    }
     return hub;
   }
 
@@ -128,19 +182,55 @@ class StreamHub {
     };
   }
 
-  /** The stream's events after `afterSeq`, read once per wake-up for all who ask. */
+  /** The stream's events after `afterSeq`: from memory when it has them all, else read once per wake-up for all who ask. */
   read(afterSeq: number): Promise<StoredEvent[]> {
+    const known = this.fromMemory(afterSeq);
+    if (known) return Promise.resolve(known);
     let read = this.reads.get(afterSeq);
     if (!read) {
       const reads = this.reads;
-      read = readEvents(this.db, this.streamId, afterSeq);
+      read = readEvents(this.db, this.streamId, afterSeq, READ_BATCH);
       reads.set(afterSeq, read);
-      read.catch(() => reads.get(afterSeq) === read && reads.delete(afterSeq)); // a failed read is retried afresh
+      read.then(
+        // A short read reached the end of the stream: memory may answer the next one.
+        (events) => {
+          if (events.length < READ_BATCH) this.remember(events);
+        },
+        () => reads.get(afterSeq) === read && reads.delete(afterSeq), // a failed read is retried afresh
+      );
     }
     return read;
   }
 
-  private wakeAll() {
+  /** Events this process has just stored: remembered, and every subscriber woken to take them. */
+  offer(events: StoredEvent[]): void {
+    this.remember(events);
+    this.wakeAll(false);
+  }
+
+  /** The events after `afterSeq` up to the newest heard of, when memory holds every one of them. */
+  private fromMemory(afterSeq: number): StoredEvent[] | null {
+    if (this.polled || this.recent.length === 0) return null;
+    const first = this.recent[0].seq;
+    const last = this.recent[this.recent.length - 1].seq;
+    if (afterSeq < first - 1 || afterSeq > last || last < this.newest) return null;
+    return this.recent.slice(afterSeq - first + 1);
+  }
+
+  /** Adds stored events (in sequence order) to `recent`, which stays without gaps: one past a gap starts it afresh. */
+  private remember(events: StoredEvent[]): void {
+    for (const event of events) {
+      this.newest = Math.max(this.newest, event.seq);
+      const last = this.recent.at(-1)?.seq;
+      if (last !== undefined && event.seq <= last) continue;
+      if (last !== undefined && event.seq !== last + 1) this.recent = [];
+      this.recent.push(event);
+    }
+    if (this.recent.length > RECENT_EVENTS) this.recent = this.recent.slice(-RECENT_EVENTS);
+  }
+
+  private wakeAll(fromTable: boolean) {
+    this.polled = fromTable;
     this.reads = new Map();
     for (const listener of [...this.listeners]) listener();
   }

@@ -23,10 +23,29 @@ function ranges(header: string): { tag: string; q: number; order: number }[] {
   });
 }
 
-/** The supported language an Accept-Language value prefers; English when it names none (or only `*`). */
+/** How many Accept-Language values `negotiateLocale` remembers its choice for (clients send a handful). */
+export const NEGOTIATED_CACHE_SIZE = 1000;
+const negotiated = new Map<string, Locale>();
+/** The remembered choices, oldest first (read by tests). */
+export const negotiatedLocales: ReadonlyMap<string, Locale> = negotiated;
+
+/**
+ * The supported language an Accept-Language value prefers; English when it names none (or only
+ * `*`). Remembered per value (the oldest forgotten first), so a request pays a lookup, not a parse.
+ */
 export function negotiateLocale(header: string | string[] | undefined): Locale {
   const value = Array.isArray(header) ? header.join(',') : header;
   if (!value) return defaultLocale;
+  let locale = negotiated.get(value);
+  if (locale === undefined) {
+    locale = choose(value);
+    if (negotiated.size >= NEGOTIATED_CACHE_SIZE) negotiated.delete(negotiated.keys().next().value!);
+    negotiated.set(value, locale);
+  }
+  return locale;
+}
+
+function choose(value: string): Locale {
   const wanted = ranges(value)
     .filter((r) => r.q > 0)
     .sort((a, b) => b.q - a.q || a.order - b.order);

@@ -2,7 +2,8 @@
  * The list-level subscription taskUpdates over graphql-ws: a subscriber sees each of its tasks go
  * created → running → completed, never another tenant's; a team's updates reach members only;
  * and a subscriber that reconnects with its last cursor loses nothing and repeats nothing.
- * Appends to a stream many writers share (an account's feed) coalesce without losing, repeating or reordering.
+ * Appends to a stream many writers share (an account's feed) coalesce without losing, repeating or reordering;
+ * this process's subscribers take its own appends from memory and still get another writer's, in order.
  */
 import { createClient } from 'graphql-ws';
 import WebSocket from 'ws';
@@ -155,5 +156,37 @@ describe('appends to shared streams', () => {
       expect(mine.map((e) => e.seq)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
       expect(mine.map((e) => e.data.i)).toEqual(Array.from({ length: 10 }, (_, i) => r + 3 * i));
     }
+  });
+
+  it("hands a writer's events to this process's subscribers from memory, and reads what another writer stored in between from the table: every event once, in order", async () => {
+    const { appendEventsBatched, insertEvents } = await import('../../src/events/event-store.js');
+    const { streamEvents } = await import('../../src/events/event-stream.js');
+    const { db, bus } = sys.services;
+    const streamId = `offered-${Date.now()}`;
+    const event = (n: number, type = 'progress') => ({ streamId, type, key: `k${n}`, data: { n } });
+    const here = async (n: number, type?: string) => (await appendEventsBatched(db, bus, [event(n, type)]))[0];
+    await here(1);
+    // No poll within the test: whatever arrives came from an offer, a notification or a gap seen.
+    const stream = streamEvents({ db, bus, streamId, since: 0, isTerminal: (e) => e.type === 'end', pollMs: 600_000 });
+    const got: Array<{ seq: number; data: Record<string, unknown> }> = [];
+    const done = (async () => {
+      for await (const e of stream) got.push(e);
+    })();
+    const seen = (n: number) => waitFor(async () => (got.length >= n ? true : undefined), 10_000, 20);
+    await seen(1);
+    const second = await here(2);
+    await seen(2);
+    expect(got[1]).toBe(second); // the very event the writer stored: not read back
+    // Another process's event: its notification names a sequence number memory lacks, so the table is read.
+    const [third] = await insertEvents(db, [event(3)]);
+    await bus.publish(streamId, third.seq);
+    await seen(3);
+    // Another process's event whose notification was lost, then one of ours: the gap sends the read to the table.
+    await insertEvents(db, [event(4)]);
+    await here(5);
+    await here(6, 'end');
+    await seen(6);
+    await done;
+    expect(got.map((e) => [e.seq, e.data.n])).toEqual([1, 2, 3, 4, 5, 6].map((n) => [n, n]));
   });
 });

@@ -3,7 +3,7 @@ import { IntlMessageFormat } from 'intl-messageformat';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { errorCodes, NotFoundError, PayloadTooLargeError, ValidationError } from '../../src/errors.js';
-import { locales, negotiateLocale } from '../../src/i18n/locale.js';
+import { locales, NEGOTIATED_CACHE_SIZE, negotiatedLocales, negotiateLocale } from '../../src/i18n/locale.js';
 import { catalogues, formatMessage, localize } from '../../src/i18n/localize.js';
 import { check } from '../../src/rest/register.js';
 
@@ -111,5 +111,21 @@ describe('negotiateLocale', () => {
     ['DE-at', 'de'],
   ])('%s → %s', (header, expected) => {
     expect(negotiateLocale(header)).toBe(expected);
+    // The second answer comes from what the first remembered.
+    expect(negotiateLocale(header)).toBe(expected);
+  });
+
+  it('remembers at most its bound of header values, forgetting the oldest first', () => {
+    const header = (n: number) => `fr;q=0.${n % 9}, de;q=0.95, x-${n}`;
+    const made = 2 * NEGOTIATED_CACHE_SIZE;
+    for (let n = 0; n < made; n++) expect(negotiateLocale(header(n))).toBe('de');
+    expect(negotiatedLocales.size).toBe(NEGOTIATED_CACHE_SIZE);
+    expect(negotiatedLocales.has(header(made - NEGOTIATED_CACHE_SIZE - 1))).toBe(false);
+    expect(negotiatedLocales.has(header(made - NEGOTIATED_CACHE_SIZE))).toBe(true);
+    expect(negotiatedLocales.has(header(made - 1))).toBe(true);
+    // A forgotten value is chosen afresh, and becomes the newest.
+    expect(negotiateLocale(header(0))).toBe('de');
+    expect([...negotiatedLocales.keys()].at(-1)).toBe(header(0));
+    expect(negotiatedLocales.size).toBe(NEGOTIATED_CACHE_SIZE);
   });
 });

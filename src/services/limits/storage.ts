@@ -6,7 +6,7 @@
  * keeps counts against the member who created it. A write that would pass the limit is refused
  * with 402 `storage_limit_exceeded` before anything is stored.
  */
-import type { Db } from '../../db/client.js';
+import { rawRows } from '../../db/client.js';
 import { AppError } from '../../errors.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { limitsOf } from './plans.js';
@@ -21,17 +21,23 @@ export interface StorageUse {
   total: number;
 }
 
-/** What an account stores now (one query). */
-export async function storageUse(db: Pick<Db, '$queryRaw'>, userId: string): Promise<StorageUse> {
-  const [row] = await db.$queryRaw<Array<Record<'tasks' | 'snapshots' | 'files' | 'generations' | 'visualizations' | 'commits', bigint | null>>>`
+/** What `storageUse` sums ($1: the account), one subquery per kind. */
+const STORAGE_USE = `
     SELECT
-      (SELECT sum(octet_length(input::text) + coalesce(octet_length(result::text), 0) + octet_length(prompt)) FROM agent_tasks WHERE owner_id = ${userId}) AS tasks,
-      (SELECT sum(octet_length(s.files::text)) FROM project_snapshots s JOIN projects p ON p.id = s.project_id WHERE p.owner_id = ${userId}) AS snapshots,
-      (SELECT sum(f.size_bytes) FROM project_files f JOIN projects p ON p.id = f.project_id WHERE p.owner_id = ${userId}) AS files,
-      (SELECT sum(octet_length(prompt) + coalesce(octet_length(code), 0) + coalesce(octet_length(explanation), 0) + octet_length(context_files::text)) FROM generations WHERE owner_id = ${userId}) AS generations,
-      (SELECT sum(coalesce(octet_length(stats::text), 0) + coalesce(octet_length(nodes::text), 0) + coalesce(octet_length(edges::text), 0) + coalesce(octet_length(timeline::text), 0)) FROM visualizations WHERE owner_id = ${userId}) AS visualizations,
-      (SELECT sum(octet_length(c.sha) + octet_length(c.author) + octet_length(c.author_name) + octet_length(c.message)) FROM visualization_commits c JOIN visualizations v ON v.id = c.visualization_id WHERE v.owner_id = ${userId}) AS commits`;
-  const n = (v: bigint | null | undefined) => Number(v ?? 0);
+      (SELECT sum(octet_length(input::text) + coalesce(octet_length(result::text), 0) + octet_length(prompt)) FROM agent_tasks WHERE owner_id = $1) AS tasks,
+      (SELECT sum(octet_length(s.files::text)) FROM project_snapshots s JOIN projects p ON p.id = s.project_id WHERE p.owner_id = $1) AS snapshots,
+      (SELECT sum(f.size_bytes) FROM project_files f JOIN projects p ON p.id = f.project_id WHERE p.owner_id = $1) AS files,
+      (SELECT sum(octet_length(prompt) + coalesce(octet_length(code), 0) + coalesce(octet_length(explanation), 0) + octet_length(context_files::text)) FROM generations WHERE owner_id = $1) AS generations,
+      (SELECT sum(coalesce(octet_length(stats::text), 0) + coalesce(octet_length(nodes::text), 0) + coalesce(octet_length(edges::text), 0) + coalesce(octet_length(timeline::text), 0)) FROM visualizations WHERE owner_id = $1) AS visualizations,
+      (SELECT sum(octet_length(c.sha) + octet_length(c.author) + octet_length(c.author_name) + octet_length(c.message)) FROM visualization_commits c JOIN visualizations v ON v.id = c.visualization_id WHERE v.owner_id = $1) AS commits`;
+
+/**
+ * What an account stores now (one query, straight on the pool where there is one: every task
+ * submission asks). The sums come as numeric strings from pg, as bigints through Prisma.
+ */
+export async function storageUse(db: Parameters<typeof rawRows>[0], userId: string): Promise<StorageUse> {
+  const [row] = await rawRows<Record<'tasks' | 'snapshots' | 'files' | 'generations' | 'visualizations' | 'commits', string | bigint | null>>(db, STORAGE_USE, [userId]);
+  const n = (v: string | bigint | null | undefined) => Number(v ?? 0);
   const use = {
     agentTasks: n(row?.tasks),
     snapshots: n(row?.snapshots),

@@ -17,9 +17,12 @@ export const TASK_PAGE_MAX = 100;
  * as Prisma names it (each column is its field's name in snake_case), so the row is the
  * `AgentTask` Prisma would return (pg parses json, timestamptz, float8 and text[] the same way).
  */
-export const TASK_COLUMNS = Object.values(Prisma.AgentTaskScalarFieldEnum)
-  .map((field) => `t.${field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)} AS "${field}"`)
-  .join(', ');
+export const TASK_COLUMNS = taskColumns(Object.values(Prisma.AgentTaskScalarFieldEnum));
+
+/** The select list of `fields` of a task row `t`, each named as Prisma names it. */
+export function taskColumns(fields: ReadonlyArray<keyof AgentTask>): string {
+  return fields.map((field) => `t.${field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)} AS "${field}"`).join(', ');
+}
 
 /**
  * What `canSee` decides, as SQL over `t` ($2 the caller, $3 the team a credential is bound to): a

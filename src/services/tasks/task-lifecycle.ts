@@ -5,11 +5,11 @@
  */
 import type { AgentTask } from '../../generated/prisma/client.js';
 import type { TaskStatus } from '../../generated/prisma/enums.js';
-import { poolOf, poolRows } from '../../db/client.js';
+import { poolOf, poolRows, rawRows } from '../../db/client.js';
 import { coalescing, perClient } from '../../db/coalesce.js';
 import { metrics } from '../../metrics.js';
 import type { ServiceDeps } from '../deps.js';
-import { TASK_COLUMNS } from './query-tasks.js';
+import { TASK_COLUMNS, taskColumns } from './query-tasks.js';
 import { emitTaskEvent } from './task-events.js';
 import { announceDeliveries, recordWebhookEvents } from '../webhooks/events.js';
 import { taskWebhookEvent, type TaskEventFields } from '../webhooks/sources.js';
@@ -108,11 +108,9 @@ async function ensureTerminalEvent(deps: Deps, task: AgentTask): Promise<void> {
  * moves forward (an attempt resumed from an older checkpoint repeats steps without moving it back).
  */
 export async function reportProgress(deps: Deps, taskId: string, step: { key: string; progress: number; message: string }) {
-  const updated = await deps.db.agentTask.updateMany({
-    where: { id: taskId, status: 'running', progress: { lte: step.progress } },
-    data: { progress: step.progress },
-  });
-  if (updated.count === 1) {
+  // Straight on the pool: every step of every task runs it, and Prisma's client costs more than the statement.
+  const updated = await rawRows(deps.db, `UPDATE agent_tasks SET progress = $2 WHERE id = $1 AND status = 'running' AND progress <= $2 RETURNING id`, [taskId, step.progress]);
+  if (updated.length === 1) {
     await emitTaskEvent(deps, taskId, 'progress', step.key, { status: 'running', progress: step.progress, message: step.message });
   }
 }
@@ -123,7 +121,7 @@ export async function completeTask(
   taskId: string,
   outcome: { result: TaskResult; promptTokens: number; completionTokens: number; costUsd: number },
 ): Promise<boolean> {
-  const updated = await endTaskWithWebhook(deps, taskId, {
+  const ended = await endTaskWithWebhook(deps, taskId, {
     status: 'completed',
     progress: 100,
     completedAt: new Date(),
@@ -132,7 +130,7 @@ export async function completeTask(
     completionTokens: outcome.completionTokens,
     costUsd: outcome.costUsd,
   });
-  if (updated.count === 0) return isCompleted(deps, taskId); // ended before: by an earlier attempt, or cancelled
+  if (!ended) return isCompleted(deps, taskId); // ended before: by an earlier attempt, or cancelled
   await emitTaskEvent(deps, taskId, 'result', 'terminal', {
     status: 'completed',
     progress: 100,
@@ -154,37 +152,29 @@ interface EndData {
   costUsd?: number;
 }
 
-/** Moves an unfinished task to its final state and stores its webhook event in the same transaction, then announces the deliveries. */
-async function endTaskWithWebhook(deps: LoggingDeps, taskId: string, data: EndData): Promise<{ count: number }> {
+/**
+ * Moves an unfinished task to its final state and stores its webhook event in the same
+ * transaction, then announces the deliveries; returns the ended task, or null when it had ended before.
+ */
+async function endTaskWithWebhook(deps: LoggingDeps, taskId: string, data: EndData): Promise<EndedTask | null> {
   const ended = await ends(deps.db).load({ taskId, data, bus: deps.bus });
   if (ended) taskEnded(deps, ended);
-  return { count: ended ? 1 : 0 };
+  return ended;
 }
 
 type End = { taskId: string; data: EndData; bus: Deps['bus'] };
 
 /**
- * What an end reads back of each ended task: its webhook event's and its log line's columns, not
- * its input (an agent's files: 50 rows of 30 kB each were most of the batch's cost).
+ * What an end returns of each ended task: its webhook event's and its log line's columns, not its
+ * input (an agent's files: 50 rows of 30 kB each were most of the batch's cost).
  */
-const ENDED_COLUMNS = {
-  id: true,
-  status: true,
-  ownerId: true,
-  teamId: true,
-  agentType: true,
-  orchestrationId: true,
-  startedAt: true,
-  completedAt: true,
-  result: true,
-  error: true,
-} as const;
-type EndedTask = TaskEventFields & Pick<AgentTask, 'startedAt'>;
+const ENDED_COLUMNS = taskColumns(['id', 'status', 'ownerId', 'teamId', 'agentType', 'orchestrationId', 'startedAt', 'completedAt', 'progress', 'result', 'error']);
+type EndedTask = TaskEventFields & Pick<AgentTask, 'startedAt' | 'progress'>;
 
 /**
  * Per database client, this process's task ends gathered into one transaction (the 50 agents of an
  * orchestration end within moments): one UPDATE of every task still unfinished (a task already
- * ended keeps its state; of two ends of one task the first wins), one read of the ended rows, and
+ * ended keeps its state; of two ends of one task the first wins) that returns the ended rows, and
  * each one's webhook event (task.completed, ...), committed together and announced after.
  */
 const ends = perClient((db: Deps['db']) =>
@@ -204,8 +194,9 @@ const ends = perClient((db: Deps['db']) =>
       })),
     );
     const { tasks, deliveries } = await db.$transaction(async (tx) => {
-      const moved = await tx.$queryRaw<Array<{ id: string }>>`
-        UPDATE agent_tasks t SET
+      const ended = await rawRows<EndedTask>(
+        tx,
+        `UPDATE agent_tasks t SET
           status = v.status::"TaskStatus",
           completed_at = v.completed_at,
           progress = COALESCE(v.progress, t.progress),
@@ -215,13 +206,14 @@ const ends = perClient((db: Deps['db']) =>
           completion_tokens = COALESCE(v.completion_tokens, t.completion_tokens),
           cost_usd = COALESCE(v.cost_usd, t.cost_usd)
         FROM (
-          SELECT DISTINCT ON (id) * FROM jsonb_to_recordset(${payload}::jsonb) AS (
+          SELECT DISTINCT ON (id) * FROM jsonb_to_recordset($1::jsonb) AS (
             ord int, id text, status text, completed_at timestamptz, progress int, result jsonb, error jsonb, prompt_tokens int, completion_tokens int, cost_usd float8
           ) ORDER BY id, ord
         ) v
         WHERE t.id = v.id AND t.status IN ('queued', 'running')
-        RETURNING t.id`;
-      const ended = await tx.agentTask.findMany({ where: { id: { in: moved.map((r) => r.id) } }, select: ENDED_COLUMNS });
+        RETURNING ${ENDED_COLUMNS}`,
+        [payload],
+      );
       const recorded = await recordWebhookEvents(tx, ended.map(taskWebhookEvent));
       return { tasks: new Map(ended.map((t) => [t.id, t])), deliveries: recorded.flatMap((r) => r.deliveryIds) };
     });
@@ -254,12 +246,11 @@ export async function finishTask(
   status: 'failed' | 'cancelled' | 'timed_out',
   error: { code: string; message: string } = status === 'failed' ? { code: 'agent_error', message: 'The agent failed.' } : finalErrors[status],
 ): Promise<boolean> {
-  const updated = await endTaskWithWebhook(deps, taskId, { status, completedAt: new Date(), error });
-  if (updated.count === 0) {
+  const ended = await endTaskWithWebhook(deps, taskId, { status, completedAt: new Date(), error });
+  if (!ended) {
     await isCompleted(deps, taskId); // its terminal event, if an earlier attempt ended it without one
     return false;
   }
-  const task = await deps.db.agentTask.findUniqueOrThrow({ where: { id: taskId }, select: { progress: true } });
-  await emitTaskEvent(deps, taskId, 'error', 'terminal', { status, progress: task.progress, message: error.message, error });
+  await emitTaskEvent(deps, taskId, 'error', 'terminal', { status, progress: ended.progress, message: error.message, error });
   return true;
 }
