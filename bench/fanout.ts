@@ -13,6 +13,7 @@
  * second (1 per second to 10,000: the load of 10 per second to 1,000, which raw ws keeps up with).
  * Memory per idle subscriber: the gateways' V8 heap and RSS after garbage collection (forced through
  * bench/memory-probe.mjs) with every subscription open minus before any, / N; the same for the raw ws server.
+ * BENCH_HEAP_SNAPSHOT=<dir>: every process probed also writes a heap snapshot there at each probe.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -147,7 +148,8 @@ async function main() {
   async function settledMemory(pids: number[]) {
     for (const pid of pids) rmSync(join(probeDir, `${pid}.json`), { force: true });
     for (const pid of pids) process.kill(pid, 'SIGUSR2');
-    const until = performance.now() + 30_000;
+    // A heap snapshot of a few hundred MB takes a while to write.
+    const until = performance.now() + (env.BENCH_HEAP_SNAPSHOT ? 600_000 : 30_000);
     while (!pids.every((pid) => existsSync(join(probeDir, `${pid}.json`)))) {
       if (performance.now() > until) throw new Error('the memory probe did not answer');
       await sleep(100);
@@ -185,6 +187,7 @@ async function main() {
     BENCH_MEMORY_PROBE: probeDir,
     NODE_OPTIONS: [`--import ${memoryProbe}`, ...(env.BENCH_CPU_PROF ? [`--import ${fileURLToPath(new URL('./cpu-profile.mjs', import.meta.url))}`] : [])].join(' '),
     ...(env.BENCH_CPU_PROF ? { BENCH_CPU_PROF: env.BENCH_CPU_PROF } : {}),
+    ...(env.BENCH_HEAP_SNAPSHOT ? { BENCH_HEAP_SNAPSHOT: env.BENCH_HEAP_SNAPSHOT } : {}),
   });
   const children: ChildProcess[] = [];
   // Stopped early (Ctrl-C, a timeout): nothing it started is left running.
