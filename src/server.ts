@@ -85,6 +85,19 @@ function quietOversizedMessages(ws: WebSocket, logger: ServiceDeps['logger']): v
   };
 }
 
+/*
+ * A graphql-ws socket and its live connection, tied both ways: the socket's close releases the
+ * connection; the connection's end (a revoked key, an expired token) closes the socket. Functions
+ * of their own: a closure made in the upgrade handler would keep the handler's scope, the upgrade
+ * request included, alive for as long as the socket is open.
+ */
+function releaseOnClose(socket: Duplex, connection: LiveConnection): void {
+  socket.once('close', () => connection.release());
+}
+function closeOnEnd(ws: WebSocket, connection: LiveConnection): void {
+  connection.onEnd((err) => ws.close(closeCodeOf(err), closeReasonOf(err)));
+}
+
 /** The language of a graphql-ws operation's messages: its context's, else the socket's headers'. */
 function socketLocale(extra: Partial<SocketExtra>, id: string): Locale {
   return extra.contexts?.get(id)?.locale ?? (extra.headers ? requestLocale(extra.headers) : defaultLocale);
@@ -468,11 +481,11 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         rejectUpgrade(socket, asAppError(err), envelopeOf(newId('request'), request.headers, config));
         return;
       }
-      socket.once('close', () => connection.release());
+      releaseOnClose(socket, connection);
       liveOf.set(request, connection);
       graphqlWss.handleUpgrade(request, socket, head, (upgraded) => {
         watchSocket(upgraded, 'graphql-ws', logger, { requestId: newId('request'), path, ip: connection.ip }, false);
-        connection.onEnd((err) => upgraded.close(closeCodeOf(err), closeReasonOf(err)));
+        closeOnEnd(upgraded, connection);
         quietOversizedMessages(upgraded, logger);
         graphqlWss.emit('connection', upgraded, request);
       });
