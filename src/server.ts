@@ -367,7 +367,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
 
   // WebSockets on the same port: graphql-ws at /graphql, the REST task stream at /v1/agents/tasks/{id}/stream.
   const graphqlWss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES, WebSocket: NextMessageSocket });
-  /** Each graphql-ws socket's live connection, by its upgrade request. */
+  /** Each graphql-ws socket's live connection, by its upgrade request (until onConnect keeps it in the socket's extra). */
   const liveOf = new WeakMap<IncomingMessage, LiveConnection>();
   // With tracing on, each operation runs in its span, continuing the client's trace.
   const wsSpans = activeTracing() ? wsOperationSpans() : null;
