@@ -6,9 +6,14 @@
  * subscribers live in BENCH_CLIENT_PROCESSES load-generator processes (default 4). Each round, in
  * alternating order: a burst of BENCH_EVENTS events as fast as the producer goes (events delivered
  * per second across all subscribers = deliveries / (last arrival − first send)), then BENCH_EVENTS
- * events at BENCH_RATE per second (delivery latency: arrival − the send time carried in the event).
+ * events at each paced rate (delivery latency: arrival − the send time carried in the event).
+ * BENCH_RATE: the paced rates per second, one entry per BENCH_SUBSCRIBERS entry (or one for all),
+ * several rates in an entry joined with "+" ("10,10+1"). By default 10 per second, and where that
+ * is over 10,000 deliveries per second (10,000 subscribers) also the rate that delivers 10,000 per
+ * second (1 per second to 10,000: the load of 10 per second to 1,000, which raw ws keeps up with).
  * Memory per idle subscriber: the gateways' V8 heap and RSS after garbage collection (forced through
  * bench/memory-probe.mjs) with every subscription open minus before any, / N; the same for the raw ws server.
+ * BENCH_HEAP_SNAPSHOT=<dir>: every process probed also writes a heap snapshot there at each probe.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -134,7 +139,7 @@ async function main() {
   const SUBSCRIBERS = (env.BENCH_SUBSCRIBERS ?? '1000').split(',').map(Number);
   const CLIENTS = Number(env.BENCH_CLIENT_PROCESSES ?? 4);
   const EVENTS = Number(env.BENCH_EVENTS ?? 20);
-  const RATE = Number(env.BENCH_RATE ?? 10);
+  const RATES = pacedRates(SUBSCRIBERS, env.BENCH_RATE);
   const self = fileURLToPath(import.meta.url);
   const probeDir = mkdtempSync(join(tmpdir(), 'codex-fanout-memory-'));
   const memoryProbe = fileURLToPath(new URL('./memory-probe.mjs', import.meta.url));
@@ -143,7 +148,8 @@ async function main() {
   async function settledMemory(pids: number[]) {
     for (const pid of pids) rmSync(join(probeDir, `${pid}.json`), { force: true });
     for (const pid of pids) process.kill(pid, 'SIGUSR2');
-    const until = performance.now() + 30_000;
+    // A heap snapshot of a few hundred MB takes a while to write.
+    const until = performance.now() + (env.BENCH_HEAP_SNAPSHOT ? 600_000 : 30_000);
     while (!pids.every((pid) => existsSync(join(probeDir, `${pid}.json`)))) {
       if (performance.now() > until) throw new Error('the memory probe did not answer');
       await sleep(100);
@@ -181,6 +187,7 @@ async function main() {
     BENCH_MEMORY_PROBE: probeDir,
     NODE_OPTIONS: [`--import ${memoryProbe}`, ...(env.BENCH_CPU_PROF ? [`--import ${fileURLToPath(new URL('./cpu-profile.mjs', import.meta.url))}`] : [])].join(' '),
     ...(env.BENCH_CPU_PROF ? { BENCH_CPU_PROF: env.BENCH_CPU_PROF } : {}),
+    ...(env.BENCH_HEAP_SNAPSHOT ? { BENCH_HEAP_SNAPSHOT: env.BENCH_HEAP_SNAPSHOT } : {}),
   });
   const children: ChildProcess[] = [];
   // Stopped early (Ctrl-C, a timeout): nothing it started is left running.
@@ -210,7 +217,8 @@ async function main() {
       }
     }
 
-    for (const n of SUBSCRIBERS) {
+    for (const [index, n] of SUBSCRIBERS.entries()) {
+      const rates = RATES[index];
       log(`\n${n} subscribers, ${CLIENTS} load-generator processes, ${EVENTS} events per round (load average ${load()})`);
       const taskId = newId('task');
       await db.agentTask.create({ data: { id: taskId, ownerId: userId, agentType: 'code-review', prompt: 'fan-out benchmark', input: {}, status: 'running', timeoutSeconds: 3600, estimatedDurationSeconds: 60 } });
@@ -285,28 +293,36 @@ async function main() {
         await reply(raw);
         return { start, ...(await collect(round, EVENTS * n, 120_000)) };
       }
-      const rows: Array<{ gw: number; raw: number; gwP50: number; gwP99: number; rawP50: number; rawP99: number; lost: number }> = [];
+      type Paced = { gwP50: number; gwP99: number; rawP50: number; rawP99: number };
+      const rows: Array<{ gw: number; raw: number; lost: number; paced: Paced[] }> = [];
       for (let r = 0; r < ROUNDS + 1; r++) {
         const order = r % 2 === 0 ? (['gw', 'raw'] as const) : (['raw', 'gw'] as const);
         const burst: Record<string, { rate: number; lost: number }> = {};
-        const paced: Record<string, ReturnType<typeof summarize>> = {};
-        const pacedEvents: Record<string, string> = {};
-        for (const which of order) {
-          const run = which === 'gw' ? gatewayRound : rawRound;
+        const paced: Array<Record<string, ReturnType<typeof summarize>>> = rates.map(() => ({}));
+        const pacedEvents: Array<Record<string, string>> = rates.map(() => ({}));
+        for (const side of order) {
+          const run = side === 'gw' ? gatewayRound : rawRound;
           const b = await run(0);
-          burst[which] = { rate: (b.latencies.length / (b.last - b.start)) * 1000, lost: EVENTS * n - b.latencies.length };
-          const p = await run(RATE);
-          paced[which] = summarize(p.latencies, p.last - p.start);
-          pacedEvents[which] = perEventP99(p);
+          burst[side] = { rate: (b.latencies.length / (b.last - b.start)) * 1000, lost: EVENTS * n - b.latencies.length };
+          for (const [k, rate] of rates.entries()) {
+            const p = await run(rate);
+            paced[k][side] = summarize(p.latencies, p.last - p.start);
+            pacedEvents[k][side] = perEventP99(p);
+          }
         }
         if (r === 0) continue; // warm-up
-        const row = { gw: burst.gw.rate, raw: burst.raw.rate, gwP50: paced.gw.p50, gwP99: paced.gw.p99, rawP50: paced.raw.p50, rawP99: paced.raw.p99, lost: burst.gw.lost + burst.raw.lost };
+        const row = { gw: burst.gw.rate, raw: burst.raw.rate, lost: burst.gw.lost + burst.raw.lost, paced: paced.map((p) => ({ gwP50: p.gw.p50, gwP99: p.gw.p99, rawP50: p.raw.p50, rawP99: p.raw.p99 })) };
         rows.push(row);
-        log(`  round ${r}: burst events/s graphql-ws ${row.gw.toFixed(0)}, raw ws ${row.raw.toFixed(0)}, ratio ${(row.gw / row.raw).toFixed(2)}; at ${RATE}/s latency graphql-ws p50 ${row.gwP50.toFixed(1)} p99 ${row.gwP99.toFixed(1)} ms, raw ws p50 ${row.rawP50.toFixed(1)} p99 ${row.rawP99.toFixed(1)} ms; undelivered ${row.lost} (load ${load()})`);
-        log(`    at ${RATE}/s, p99 of each event in order (ms): graphql-ws ${pacedEvents.gw}; raw ws ${pacedEvents.raw}`);
+        log(`  round ${r}: burst events/s graphql-ws ${row.gw.toFixed(0)}, raw ws ${row.raw.toFixed(0)}, ratio ${(row.gw / row.raw).toFixed(2)}; undelivered ${row.lost} (load ${load()})`);
+        for (const [k, rate] of rates.entries()) {
+          const p = row.paced[k];
+          log(`    at ${rate}/s latency graphql-ws p50 ${p.gwP50.toFixed(1)} p99 ${p.gwP99.toFixed(1)} ms, raw ws p50 ${p.rawP50.toFixed(1)} p99 ${p.rawP99.toFixed(1)} ms`);
+          log(`    at ${rate}/s, p99 of each event in order (ms): graphql-ws ${pacedEvents[k].gw}; raw ws ${pacedEvents[k].raw}`);
+        }
       }
       const m = (f: (row: (typeof rows)[0]) => number) => median(rows.map(f));
-      log(`  median: events/s ratio ${m((x) => x.gw / x.raw).toFixed(2)} (target ≥ 0.4), graphql-ws p99 ${m((x) => x.gwP99).toFixed(1)} ms (target ≤ ${n <= 1000 ? '100 ms' : '1 s'}), raw ws p99 ${m((x) => x.rawP99).toFixed(1)} ms`);
+      const p99s = rates.map((rate, k) => `at ${rate}/s graphql-ws p99 ${m((x) => x.paced[k].gwP99).toFixed(1)} ms, raw ws p99 ${m((x) => x.paced[k].rawP99).toFixed(1)} ms`);
+      log(`  median: events/s ratio ${m((x) => x.gw / x.raw).toFixed(2)} (target ≥ 0.4); ${p99s.join('; ')} (p99 target ≤ ${n <= 1000 ? '100 ms' : '1 s'})`);
       for (const c of clients) c.kill();
       await sleep(1000);
     }
@@ -330,4 +346,16 @@ async function main() {
   function log(line: string) {
     console.log(line);
   }
+}
+
+/**
+ * The paced rates for each subscriber count (see the header): BENCH_RATE's entries, else 10 per
+ * second, plus 10,000 deliveries per second where 10 per second is more than that.
+ */
+function pacedRates(subscribers: number[], given: string | undefined): number[][] {
+  if (!given) return subscribers.map((n) => (n * 10 > 10_000 ? [10, 10_000 / n] : [10]));
+  const entries = given.split(',').map((entry) => entry.split('+').map(Number));
+  if (entries.length !== 1 && entries.length !== subscribers.length) throw new Error(`BENCH_RATE has ${entries.length} entries for ${subscribers.length} subscriber counts; give one, or one per count`);
+  if (entries.flat().some((rate) => !(rate > 0))) throw new Error(`BENCH_RATE must be rates per second above 0 ("10", "10,10+1"), not ${given}`);
+  return subscribers.map((_, k) => entries[entries.length === 1 ? 0 : k]);
 }

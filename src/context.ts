@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { AuthenticationError } from './errors.js';
 import { requestLocale, type Locale } from './i18n/locale.js';
 import { newId } from './ids.js';
-import { createLoaders, type Loaders } from './loaders/index.js';
+import { Loaders } from './loaders/index.js';
 import type { Principal, ServiceDeps } from './services/deps.js';
 import type { LimitState, RateState } from './services/limits/limiter.js';
 
@@ -69,7 +69,7 @@ export function contextFor(
     locale: requestLocale(request.headers),
     principal,
     deps,
-    loaders: createLoaders(deps, () => context.principal),
+    loaders: new Loaders(deps, () => context.principal),
   };
   return context;
 }

@@ -47,6 +47,7 @@ import { scimRoutes } from './scim/routes.js';
 import { admitOverWebSocket, limitsPlugin, socketRateLimit } from './graphql/limits-plugin.js';
 import { countedWsOperations } from './graphql/ws-metrics.js';
 import { DocumentCache } from './graphql/document-cache.js';
+import { keepAlive } from './graphql/keep-alive.js';
 import { NextMessageSocket, nextPayload, replaceNextMessage } from './graphql/next-messages.js';
 import type { ServiceDeps } from './services/deps.js';
 import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, type LiveConnection } from './services/auth/live-connections.js';
@@ -54,9 +55,14 @@ import { closeCodeOf, closeReasonOf, LiveConnections, TooManyOperationsError, ty
 /** The route table: REST over HTTP (and SSE where a route streams), chat as SSE, the task stream over a WebSocket. */
 const routeTable: EdgeRoute[] = [...restRoutes, chatRoute, taskStreamRoute];
 
-/** What a graphql-ws socket keeps: the headers its credential came in, and each operation's context by operation id. */
+/**
+ * What a graphql-ws socket keeps once authenticated: the headers its credential came in (the
+ * upgrade request's, with the connection_init credential), its live connection, and each
+ * operation's context by operation id. The upgrade request itself is let go (see onConnect).
+ */
 interface SocketExtra {
   headers?: IncomingHttpHeaders;
+  connection?: LiveConnection;
   contexts: Map<string, GraphQLContext>;
   /** The ids of the socket's open subscriptions (for the open-subscriptions gauge). */
   subscriptionIds: Set<string>;
@@ -77,6 +83,19 @@ function quietOversizedMessages(ws: WebSocket, logger: ServiceDeps['logger']): v
     }
     return emit(event, ...args);
   };
+}
+
+/*
+ * A graphql-ws socket and its live connection, tied both ways: the socket's close releases the
+ * connection; the connection's end (a revoked key, an expired token) closes the socket. Functions
+ * of their own: a closure made in the upgrade handler would keep the handler's scope, the upgrade
+ * request included, alive for as long as the socket is open.
+ */
+function releaseOnClose(socket: Duplex, connection: LiveConnection): void {
+  socket.once('close', () => connection.release());
+}
+function closeOnEnd(ws: WebSocket, connection: LiveConnection): void {
+  connection.onEnd((err) => ws.close(closeCodeOf(err), closeReasonOf(err)));
 }
 
 /** The language of a graphql-ws operation's messages: its context's, else the socket's headers'. */
@@ -348,7 +367,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
 
   // WebSockets on the same port: graphql-ws at /graphql, the REST task stream at /v1/agents/tasks/{id}/stream.
   const graphqlWss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES, WebSocket: NextMessageSocket });
-  /** Each graphql-ws socket's live connection, by its upgrade request. */
+  /** Each graphql-ws socket's live connection, by its upgrade request (until onConnect keeps it in the socket's extra). */
   const liveOf = new WeakMap<IncomingMessage, LiveConnection>();
   // With tracing on, each operation runs in its span, continuing the client's trace.
   const wsSpans = activeTracing() ? wsOperationSpans() : null;
@@ -364,6 +383,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       context: (ctx, id) => ctx.extra.contexts!.get(id)!,
       onConnect: async (ctx) => {
         const connection = liveOf.get(ctx.extra.request)!;
+        ctx.extra.connection = connection;
         const params = ctx.connectionParams ?? {};
         const headers = { ...ctx.extra.request.headers };
         const auth = params.authorization ?? params.Authorization;
@@ -374,6 +394,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
           if (!credential) throw new AuthenticationError();
           await connection.authenticate(credential);
           ctx.extra.headers = headers;
+          // graphql-ws would hold the upgrade request (its headers, raw headers, stream state) for the
+          // socket's life; what the socket's operations need of it is in extra now.
+          Reflect.deleteProperty(ctx.extra, 'request');
           ctx.extra.contexts = new Map();
           const subscriptionIds = (ctx.extra.subscriptionIds = new Set());
           ctx.extra.socket.once('close', () => {
@@ -390,7 +413,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         }
       },
       onSubscribe: async (ctx, id, payload) => {
-        const connection = liveOf.get(ctx.extra.request)!;
+        const connection = ctx.extra.connection!;
         // graphql-ws has entered this operation already.
         const max = config.WS_MAX_SUBSCRIPTIONS_PER_SOCKET;
         if (Object.keys(ctx.subscriptions).length > max) return [graphqlErrorOf(new TooManyOperationsError(max))];
@@ -403,7 +426,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
           return [graphqlErrorOf(asAppError(err), { requestId, locale: requestLocale(ctx.extra.headers!) })];
         }
         ctx.extra.contexts!.set(id, context);
-        wsSpans?.remember(context, { upgradeHeaders: ctx.extra.request.headers, connectionParams: ctx.connectionParams, extensions: payload.extensions });
+        wsSpans?.remember(context, { upgradeHeaders: ctx.extra.headers!, connectionParams: ctx.connectionParams, extensions: payload.extensions });
         // The plan's limits apply over the socket as over HTTP.
         return admitOverWebSocket(runner, context, payload, wsDocuments);
       },
@@ -443,7 +466,9 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       jsonMessageReplacer: replaceNextMessage,
     },
     graphqlWss,
+    0, // no keep-alive timer per socket: one for all of them (below)
   );
+  const pings = keepAlive(graphqlWss);
   app.server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (request.url ?? '').split('?')[0];
     if (path === '/graphql') {
@@ -456,11 +481,11 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         rejectUpgrade(socket, asAppError(err), envelopeOf(newId('request'), request.headers, config));
         return;
       }
-      socket.once('close', () => connection.release());
+      releaseOnClose(socket, connection);
       liveOf.set(request, connection);
       graphqlWss.handleUpgrade(request, socket, head, (upgraded) => {
         watchSocket(upgraded, 'graphql-ws', logger, { requestId: newId('request'), path, ip: connection.ip }, false);
-        connection.onEnd((err) => upgraded.close(closeCodeOf(err), closeReasonOf(err)));
+        closeOnEnd(upgraded, connection);
         quietOversizedMessages(upgraded, logger);
         graphqlWss.emit('connection', upgraded, request);
       });
@@ -483,6 +508,7 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
       draining = true;
       socketRoutes.close();
       live.close();
+      pings.stop();
       await graphqlWs.dispose(); // closes graphql-ws sockets with 1001
       graphqlWss.close();
       // Keep-alive clients still connected get a moment to send their next request and have it

@@ -46,23 +46,49 @@ function byFilter<V>(load: (ids: string[], filter: unknown) => Promise<V[]>): Da
   };
 }
 
-/** The loaders of one request; `principal` is whose view (team roles) they load. */
-export function createLoaders(deps: Deps, principal: () => Principal | null) {
-  return {
-    /** A queued task's place in its account's line (null when it is not waiting for a slot). */
-    queuePosition: batching<QueuedTask, number | null, string>((tasks) => queuePositions(deps, tasks), (t) => t.id),
-    /** The caller's role in a team (null when not a member). */
-    teamRole: batching<string, TeamRole | null>((teamIds) => {
-      const p = principal();
-      return p ? teamRolesOf(deps, p, teamIds) : Promise.resolve(teamIds.map(() => null));
-    }),
-    /** A team's members with their users, oldest first. */
-    teamMembers: batching((teamIds: readonly string[]) => membersOfTeams(deps, teamIds)),
-    /** A review's issues that pass a filter, most severe first. */
-    reviewIssues: batching(byFilter((ids, filter) => issuesOfReviews(deps, ids, filter)), (k) => `${k.id} ${JSON.stringify(k.filter ?? {})}`),
-    /** An orchestration's tasks in step order. */
-    orchestrationTasks: batching((ids: readonly string[]) => tasksOfOrchestrations(deps, ids)),
-  };
-}
+/**
+ * The loaders of one request; `principal` is whose view (team roles) they load. Each is made on
+ * first use: most operations (every subscription's) use none, and a graphql-ws socket holds its
+ * operations' contexts for as long as it is open, so loaders made up front would be idle memory
+ * per subscriber.
+ */
+export class Loaders {
+  #queuePosition?: DataLoader<QueuedTask, number | null, string>;
+  #teamRole?: DataLoader<string, TeamRole | null>;
+  #teamMembers?: DataLoader<string, Awaited<ReturnType<typeof membersOfTeams>>[number]>;
+  #reviewIssues?: DataLoader<{ id: string; filter: unknown }, Awaited<ReturnType<typeof issuesOfReviews>>[number], string>;
+  #orchestrationTasks?: DataLoader<string, Awaited<ReturnType<typeof tasksOfOrchestrations>>[number]>;
 
-export type Loaders = ReturnType<typeof createLoaders>;
+  constructor(
+    private readonly deps: Deps,
+    private readonly principal: () => Principal | null,
+  ) {}
+
+  /** A queued task's place in its account's line (null when it is not waiting for a slot). */
+  get queuePosition() {
+    return (this.#queuePosition ??= batching<QueuedTask, number | null, string>((tasks) => queuePositions(this.deps, tasks), (t) => t.id));
+  }
+
+  /** The caller's role in a team (null when not a member). */
+  get teamRole() {
+    return (this.#teamRole ??= batching<string, TeamRole | null>((teamIds) => {
+      const p = this.principal();
+      return p ? teamRolesOf(this.deps, p, teamIds) : Promise.resolve(teamIds.map(() => null));
+    }));
+  }
+
+  /** A team's members with their users, oldest first. */
+  get teamMembers() {
+    return (this.#teamMembers ??= batching((teamIds: readonly string[]) => membersOfTeams(this.deps, teamIds)));
+  }
+
+  /** A review's issues that pass a filter, most severe first. */
+  get reviewIssues() {
+    return (this.#reviewIssues ??= batching(byFilter((ids, filter) => issuesOfReviews(this.deps, ids, filter)), (k) => `${k.id} ${JSON.stringify(k.filter ?? {})}`));
+  }
+
+  /** An orchestration's tasks in step order. */
+  get orchestrationTasks() {
+    return (this.#orchestrationTasks ??= batching((ids: readonly string[]) => tasksOfOrchestrations(this.deps, ids)));
+  }
+}
