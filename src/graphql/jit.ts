@@ -6,7 +6,8 @@
  * cost, metrics, traces) and error formatting stay Apollo's.
  *
  * What graphql-js answers differently is left to graphql-js: variables that do not fit their
- * types (its messages are the API's), subscriptions, and a document graphql-jit cannot compile.
+ * types (its messages are the API's), subscriptions, an operation name the document lacks, and a
+ * document graphql-jit cannot compile.
  */
 import type { ApolloServerOptionsWithGateway } from '@apollo/server';
 import { execute, getVariableValues, GraphQLError, OperationTypeNode, printSchema, type DocumentNode, type ExecutionResult, type GraphQLSchema } from 'graphql';
@@ -46,6 +47,9 @@ export function jitGateway(schema: GraphQLSchema): Gateway {
   const executor: GatewayExecutor = async (request) => {
     const { document, operation, operationName, context } = request;
     const variables = request.request.variables ?? {};
+    // No operation: the document has none of the name the client sent (Apollo hands it over anyway,
+    // with no name of its own); graphql-js, given the client's name, says so.
+    if (!operation) return (await execute({ schema, document, contextValue: context, variableValues: variables, operationName: request.request.operationName })) as Awaited<ReturnType<GatewayExecutor>>;
     const plan = operation.operation === OperationTypeNode.SUBSCRIPTION ? null : compiled(document, operationName ?? undefined);
     const fits = plan && !('errors' in getVariableValues(schema, operation.variableDefinitions ?? [], variables, { maxErrors: 1 }));
     if (!fits) return (await execute({ schema, document, contextValue: context, variableValues: variables, operationName })) as Awaited<ReturnType<GatewayExecutor>>;

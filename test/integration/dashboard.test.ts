@@ -368,6 +368,9 @@ describe('in the browser', () => {
     await page.keyboard.press('ControlOrMeta+A');
     await page.keyboard.press('Delete');
     await page.keyboard.insertText(`subscription Follow { taskEvents(taskId: "${taskId}") { seq type status } }`);
+    // GraphiQL reads the edited document a moment later (debounced): until its tab is named after
+    // the new operation, Execute would still send the old one.
+    await page.getByRole('tab', { name: /Follow/ }).waitFor({ timeout: 10_000 });
     await page.getByRole('button', { name: /Execute query/ }).click();
     await page.locator('.result-window').getByText('"RESULT"').waitFor({ timeout: 20_000 });
     await finish('explorer-subscription');

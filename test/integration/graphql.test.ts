@@ -75,6 +75,18 @@ fragment me on User { id }`;
     expect(bad.body.errors![0].message).toMatch(/^Variable "\$id" got invalid value/);
   });
 
+  it('answers an operation name the document lacks with a clear error, not an internal one (a stale name from an editor)', async () => {
+    const res = await fetch(`${sys.url}/graphql`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify({ query: 'subscription Follow { taskEvents(taskId: "task_nope") { seq } }', operationName: 'Me' }),
+    });
+    const body = (await res.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+    expect(body.errors).toHaveLength(1);
+    expect(body.errors[0].message).toBe('Unknown operation named "Me".');
+    expect(body.errors[0].extensions.code).not.toBe('INTERNAL_ERROR');
+  });
+
   it('lists tasks as a Relay connection with a status filter', async () => {
     const other = (await sys.createUser('Lister')).apiKey;
     for (let i = 0; i < 3; i++) await graphql(sys.url, other, EXECUTE, { input: input([cleanJs]) });
