@@ -102,6 +102,45 @@ describe('task(id:) read on the pool', () => {
   });
 });
 
+describe('task(id:) reads asked in the same turn', () => {
+  it('run as one statement per caller, each caller answered by its own rights', async () => {
+    const pool = poolOf(sys.services.db)!;
+    const submitted: string[] = [];
+    const query = pool.query.bind(pool);
+    pool.query = ((...args: Parameters<typeof pool.query>) => {
+      submitted.push(String(args[0]));
+      return query(...args);
+    }) as typeof pool.query;
+    try {
+      const asks = [
+        ...personal.map((id) => getTask(sys.services, owner, id)),
+        getTask(sys.services, owner, teamTask),
+        getTask(sys.services, owner, personal[0]), // the same id twice in one batch
+        getTask(sys.services, viewer, teamTask),
+        getTask(sys.services, viewer, personal[0]),
+        getTask(sys.services, outsider, teamTask),
+        getTask(sys.services, { ...owner, teamId: otherTeamId }, teamTask),
+      ];
+      const settled = await Promise.allSettled(asks);
+      const ids = settled.map((s) => (s.status === 'fulfilled' ? s.value.id : s.reason instanceof NotFoundError ? 404 : s.reason));
+      expect(ids).toEqual([...personal, teamTask, personal[0], teamTask, 404, 404, 404]);
+      // owner, viewer, outsider, owner through a credential bound to the other team: four callers.
+      expect(submitted.filter((sql) => sql.includes('FROM agent_tasks t WHERE t.id = ANY'))).toHaveLength(4);
+    } finally {
+      pool.query = query;
+    }
+  });
+
+  it('a read asked after a write sees it: nothing is kept from one batch to the next', async () => {
+    const [id] = personal.slice(-1);
+    const before = getTask(sys.services, owner, id);
+    await sys.services.db.agentTask.update({ where: { id }, data: { progress: 42 } });
+    const after = await Promise.all([getTask(sys.services, owner, id), getTask(sys.services, owner, personal[0])]);
+    expect(after[0].progress).toBe(42);
+    expect((await before).id).toBe(id);
+  });
+});
+
 describe('tasks page on the pool', () => {
   const ids = (page: { nodes: { id: string }[] }) => page.nodes.map((t) => t.id);
 

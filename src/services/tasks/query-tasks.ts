@@ -1,4 +1,5 @@
 /** Reading tasks: one by id (the owner's, or a team's for its members) and cursor-paginated lists. */
+import DataLoader from 'dataloader';
 import type pg from 'pg';
 import { poolOf, poolRows } from '../../db/client.js';
 import { Prisma, type AgentTask } from '../../generated/prisma/client.js';
@@ -40,14 +41,54 @@ const VISIBLE_TO_CALLER = `((t.team_id IS NULL AND t.owner_id = $2 AND $3::text 
 export async function getTask(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<AgentTask> {
   if (idKind(id) !== 'task') throw new NotFoundError('task', id);
   const pool = poolOf(deps.db);
-  if (pool) {
-    const [task] = await poolRows<AgentTask>(pool, `SELECT ${TASK_COLUMNS} FROM agent_tasks t WHERE t.id = $1 AND ${VISIBLE_TO_CALLER}`, [id, principal.userId, principal.teamId ?? null]);
-    if (!task) throw new NotFoundError('task', id);
-    return task;
-  }
+  if (pool) return taskReads(pool).load({ id, userId: principal.userId, teamId: principal.teamId ?? null });
   const task = await deps.db.agentTask.findUnique({ where: { id } });
   if (!task || !(await canSee(deps, principal, task))) throw new NotFoundError('task', id);
   return task;
+}
+
+interface TaskRead {
+  id: string;
+  userId: string;
+  teamId: string | null;
+}
+
+/**
+ * Reads of a task by id asked in the same turn of the event loop, on one pool, run as one statement
+ * per caller (`id = ANY(…)`): under load many requests read tasks at once, and a statement for
+ * twenty ids costs the database and this process little more than one for a single id. A read joins
+ * a batch that has not been sent yet, never one in flight, so it sees every write that ended before
+ * it was asked. Nothing is cached: each batch is its own statement.
+ */
+const readsByPool = new WeakMap<pg.Pool, DataLoader<TaskRead, AgentTask>>();
+
+function taskReads(pool: pg.Pool): DataLoader<TaskRead, AgentTask> {
+  let loader = readsByPool.get(pool);
+  if (!loader) {
+    loader = new DataLoader<TaskRead, AgentTask>((reads) => readVisible(pool, reads), { cache: false, maxBatchSize: 100, batchScheduleFn: (dispatch) => setImmediate(dispatch) });
+    readsByPool.set(pool, loader);
+  }
+  return loader;
+}
+
+const callerKey = (read: TaskRead) => `${read.userId}\u0000${read.teamId ?? ''}`;
+
+async function readVisible(pool: pg.Pool, reads: ReadonlyArray<TaskRead>): Promise<Array<AgentTask | Error>> {
+  const byCaller = new Map<string, { read: TaskRead; ids: Set<string> }>();
+  for (const read of reads) {
+    const caller = callerKey(read);
+    let group = byCaller.get(caller);
+    if (!group) byCaller.set(caller, (group = { read, ids: new Set<string>() }));
+    group.ids.add(read.id);
+  }
+  const found = new Map<string, AgentTask>();
+  await Promise.all(
+    [...byCaller].map(async ([caller, { read, ids }]) => {
+      const rows = await poolRows<AgentTask>(pool, `SELECT ${TASK_COLUMNS} FROM agent_tasks t WHERE t.id = ANY($1::text[]) AND ${VISIBLE_TO_CALLER}`, [[...ids], read.userId, read.teamId]);
+      for (const row of rows) found.set(`${caller}\u0000${row.id}`, row);
+    }),
+  );
+  return reads.map((read) => found.get(`${callerKey(read)}\u0000${read.id}`) ?? new NotFoundError('task', read.id));
 }
 
 /** One page of a list whose where-clause is its scope alone (a team's tasks, or the owner's personal ones), on the pool. */
