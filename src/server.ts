@@ -11,7 +11,7 @@ import { activeTracing, contextFromHeaders } from './tracing.js';
 import { ApolloServerPluginCacheControlDisabled, ApolloServerPluginLandingPageDisabled } from '@apollo/server/plugin/disabled';
 import { fastifyApolloDrainPlugin, fastifyApolloHandler } from '@as-integrations/fastify';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
-import type { GraphQLSchema } from 'graphql';
+import type { ExecutionResult, GraphQLSchema } from 'graphql';
 import { useServer } from 'graphql-ws/use/ws';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { extractCredential, type GraphQLContext } from './context.js';
@@ -367,6 +367,15 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
 
   // WebSockets on the same port: graphql-ws at /graphql, the REST task stream at /v1/agents/tasks/{id}/stream.
   const graphqlWss = new WebSocketServer({ noServer: true, maxPayload: config.WS_MAX_PAYLOAD_BYTES, WebSocket: NextMessageSocket });
+  const graphqlWsSent = metrics.messagesSent.labels({ transport: 'graphql-ws' });
+  /** A `next` message's payload: `result` with the caller's `extensions.rateLimit`, its errors formatted. */
+  const nextMessage = (extra: Partial<SocketExtra>, id: string, result: ExecutionResult, context: GraphQLContext | undefined, rateLimit: object | null) => {
+    // Plain data (a subscription's events): the message's text from JSON made once per result.
+    const shared = nextPayload(id, result, rateLimit);
+    if (shared) return shared;
+    const errors = result.errors?.map((e) => formatGraphQLError(e.toJSON(), e, context?.requestId, logger, socketLocale(extra, id)));
+    return { ...result, ...(errors ? { errors } : {}), ...(rateLimit ? { extensions: { ...result.extensions, rateLimit } } : {}) };
+  };
   /** Each graphql-ws socket's live connection, by its upgrade request (until onConnect keeps it in the socket's extra). */
   const liveOf = new WeakMap<IncomingMessage, LiveConnection>();
   // With tracing on, each operation runs in its span, continuing the client's trace.
@@ -450,18 +459,11 @@ export async function createServer(deps: ServiceDeps, schema: GraphQLSchema): Pr
         });
       },
       onNext: (ctx, id, _payload, _args, result) => {
-        metrics.messagesSent.inc({ transport: 'graphql-ws' });
+        graphqlWsSent.inc();
         const context = ctx.extra.contexts?.get(id);
-        const next = (rateLimit: object | null) => {
-          // Plain data (a subscription's events): the message's text from JSON made once per result.
-          const shared = nextPayload(id, result, rateLimit);
-          if (shared) return shared;
-          const errors = result.errors?.map((e) => formatGraphQLError(e.toJSON(), e, context?.requestId, logger, socketLocale(ctx.extra, id)));
-          return { ...result, ...(errors ? { errors } : {}), ...(rateLimit ? { extensions: { ...result.extensions, rateLimit } } : {}) };
-        };
-        // Known at once for a subscription's events, so no promise per message.
+        // Known at once for a subscription's events, so no promise (nor closure) per message.
         const rateLimit = socketRateLimit(runner, context, result);
-        return rateLimit instanceof Promise ? rateLimit.then(next) : next(rateLimit);
+        return rateLimit instanceof Promise ? rateLimit.then((limits) => nextMessage(ctx.extra, id, result, context, limits)) : nextMessage(ctx.extra, id, result, context, rateLimit);
       },
       jsonMessageReplacer: replaceNextMessage,
     },
