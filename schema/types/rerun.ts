@@ -1,7 +1,7 @@
-import type { AgentTask, Orchestration } from '../../src/generated/prisma/client.js';
+import type { Orchestration } from '../../src/generated/prisma/client.js';
 import { callerOf } from '../../src/context.js';
 import { getOrchestration, rerunOrchestration } from '../../src/services/orchestrations.js';
-import { getTask } from '../../src/services/tasks/query-tasks.js';
+import { getTask, type TaskRow } from '../../src/services/tasks/query-tasks.js';
 import { rerunTask } from '../../src/services/tasks/rerun-task.js';
 import { builder } from '../builder.js';
 import { OrchestrationRef } from './orchestration.js';
@@ -14,7 +14,7 @@ builder.objectField(OrchestrationRef, 'rerunOfId', (t) =>
   t.exposeID('rerunOfId', { nullable: true, description: 'The orchestration this one reruns; null for a new start.' }),
 );
 
-const RerunTaskPayload = builder.objectRef<{ task: AgentTask; replayed: boolean }>('RerunTaskPayload').implement({
+const RerunTaskPayload = builder.objectRef<{ task: TaskRow; replayed: boolean }>('RerunTaskPayload').implement({
   fields: (t) => ({ task: t.field({ type: TaskRef, resolve: (p) => p.task }), replayed: t.exposeBoolean('replayed') }),
 });
 const RerunOrchestrationPayload = builder.objectRef<{ orchestration: Orchestration; replayed: boolean }>('RerunOrchestrationPayload').implement({

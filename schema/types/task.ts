@@ -1,11 +1,10 @@
 import { agentCatalog, type AgentDefinition } from '../../src/agents/catalog.js';
 import type { Finding } from '../../src/agents/security-expert.js';
-import type { AgentTask } from '../../src/generated/prisma/client.js';
 import type { TaskStatus as DbTaskStatus } from '../../src/generated/prisma/enums.js';
 import { cancelTask } from '../../src/services/tasks/cancel-task.js';
 import { executeAgentTask } from '../../src/services/tasks/execute-task.js';
 import { waitingReason, queueStatus } from '../../src/services/engine-status.js';
-import { getTask, listTasks } from '../../src/services/tasks/query-tasks.js';
+import { getTask, listTasks, type TaskRow } from '../../src/services/tasks/query-tasks.js';
 import type { TaskEvent } from '../../src/services/tasks/task-events.js';
 import { streamTaskEvents } from '../../src/services/tasks/task-events.js';
 import type { TaskAnalysis, TaskResult } from '../../src/services/tasks/task-result.js';
@@ -97,7 +96,7 @@ export const TaskEventRef = builder.objectRef<TaskEvent>('TaskEvent').implement(
   }),
 });
 
-export const TaskRef = builder.objectRef<AgentTask>('Task');
+export const TaskRef = builder.objectRef<TaskRow>('Task');
 
 builder.node(TaskRef, {
   authScopes: { sees: 'tasks' },
@@ -202,14 +201,14 @@ const ExecuteAgentTaskInput = builder.inputType('ExecuteAgentTaskInput', {
   }),
 });
 
-const ExecuteAgentTaskPayload = builder.objectRef<{ task: AgentTask; replayed: boolean }>('ExecuteAgentTaskPayload').implement({
+const ExecuteAgentTaskPayload = builder.objectRef<{ task: TaskRow; replayed: boolean }>('ExecuteAgentTaskPayload').implement({
   fields: (t) => ({
     task: t.field({ type: TaskRef, resolve: (p) => p.task }),
     replayed: t.exposeBoolean('replayed', { description: 'True when this idempotency key was used before and the first task is returned.' }),
   }),
 });
 
-const CancelTaskPayload = builder.objectRef<{ task: AgentTask; replayed?: boolean }>('CancelTaskPayload').implement({
+const CancelTaskPayload = builder.objectRef<{ task: TaskRow; replayed?: boolean }>('CancelTaskPayload').implement({
   fields: (t) => ({ task: t.field({ type: TaskRef, resolve: (p) => p.task }), replayed: replayedField(t) }),
 });
 

@@ -1,6 +1,7 @@
 /**
  * The hot task reads (a task by id, a page of a plain list) run one statement on the pool instead
- * of Prisma's client: the rows must be what Prisma returns, and tenancy must be what `canSee` and
+ * of Prisma's client: the rows must be what Prisma returns (every column but the submitted input, which
+ * only a rerun reads), and tenancy must be what `canSee` and
  * `listScope` decide (another account's or another team's task is not found). So must the
  * task's start (one UPDATE … RETURNING on the pool) and a stream's events (written and read on the pool).
  */
@@ -11,6 +12,7 @@ import { newId } from '../../src/ids.js';
 import type { Principal } from '../../src/services/deps.js';
 import { insertEvents, readEvents } from '../../src/events/event-store.js';
 import { getTask, listTasks } from '../../src/services/tasks/query-tasks.js';
+import { rerunTask } from '../../src/services/tasks/rerun-task.js';
 import { startTask } from '../../src/services/tasks/task-lifecycle.js';
 import { startTestSystem, type TestSystem } from '../helpers/system.js';
 
@@ -77,9 +79,9 @@ describe('task(id:) read on the pool', () => {
     expect(poolOf(sys.services.db)).toBeDefined();
   });
 
-  it('returns the row Prisma returns, every field with the same type', async () => {
+  it('returns the row Prisma returns (less the submitted input), every field with the same type', async () => {
     for (const id of [...personal, teamTask]) {
-      const expected = await sys.services.db.agentTask.findUnique({ where: { id } });
+      const expected = await sys.services.db.agentTask.findUnique({ where: { id }, omit: { input: true } });
       const read = await getTask(sys.services, owner, id);
       expect(read).toStrictEqual(expected);
       expect(Object.keys(read).sort()).toEqual(Object.keys(expected!).sort());
@@ -99,6 +101,20 @@ describe('task(id:) read on the pool', () => {
     expect((await getTask(sys.services, { ...owner, teamId }, teamTask)).id).toBe(teamTask);
     await expect(getTask(sys.services, { ...owner, teamId: otherTeamId }, teamTask)).rejects.toBeInstanceOf(NotFoundError);
     await expect(getTask(sys.services, { ...owner, teamId }, personal[0])).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('the submitted input, left out of the reads', () => {
+  it('is read by a rerun itself: the new task has the original input', async () => {
+    const input = { context: { files: [{ path: 'a.js', content: 'eval(x);\n' }] }, maxTokens: 300, temperature: 0.5, projectId: null };
+    const rerunner = await principalOf('Rerunner'); // the owner's list stays as the page tests expect
+    const original = await task(rerunner.userId, { input });
+    expect(Object.keys(await getTask(sys.services, rerunner, original))).not.toContain('input');
+    const { taskId } = await rerunTask(sys.services, rerunner, original);
+    const rerun = await sys.services.db.agentTask.findUniqueOrThrow({ where: { id: taskId } });
+    expect(rerun.rerunOfId).toBe(original);
+    expect(rerun.input).toMatchObject(input);
+    await expect(rerunTask(sys.services, outsider, original)).rejects.toBeInstanceOf(NotFoundError);
   });
 });
 
@@ -156,7 +172,7 @@ describe('tasks page on the pool', () => {
     expect(ids(before)).toEqual(newest.slice(1, 3));
     expect(before).toMatchObject({ hasPreviousPage: true, hasNextPage: true });
     const all = await listTasks(sys.services, owner, { first: 100 });
-    expect(all.nodes).toStrictEqual(await sys.services.db.agentTask.findMany({ where: { ownerId: owner.userId, teamId: null }, orderBy: { id: 'desc' } }));
+    expect(all.nodes).toStrictEqual(await sys.services.db.agentTask.findMany({ where: { ownerId: owner.userId, teamId: null }, orderBy: { id: 'desc' }, omit: { input: true } }));
     expect(await all.count()).toBe(personal.length);
   });
 

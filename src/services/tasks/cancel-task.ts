@@ -1,10 +1,9 @@
 /** Cancels a queued or running task: final state at once, then Temporal cancellation reaches the agent. */
 import { WorkflowNotFoundError } from '@temporalio/client';
-import type { AgentTask } from '../../generated/prisma/client.js';
 import { ConflictError } from '../../errors.js';
 import type { Principal, ServiceDeps } from '../deps.js';
 import { requireTeamRole } from '../teams.js';
-import { getTask } from './query-tasks.js';
+import { getTask, type TaskRow } from './query-tasks.js';
 import { finishTask } from './task-lifecycle.js';
 import { cancelAgentSignal } from '../../../workflows/definitions.js';
 
@@ -12,7 +11,7 @@ const ignoreClosed = (err: unknown) => {
   if (!(err instanceof WorkflowNotFoundError)) throw err;
 };
 
-export async function cancelTask(deps: Pick<ServiceDeps, 'db' | 'bus' | 'temporal' | 'logger'>, principal: Principal, taskId: string): Promise<AgentTask> {
+export async function cancelTask(deps: Pick<ServiceDeps, 'db' | 'bus' | 'temporal' | 'logger'>, principal: Principal, taskId: string): Promise<TaskRow> {
   const task = await getTask(deps, principal, taskId);
   if (task.teamId) await requireTeamRole(deps, principal, task.teamId, 'member');
   const cancelled = await finishTask(deps, taskId, 'cancelled');

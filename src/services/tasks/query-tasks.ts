@@ -20,6 +20,13 @@ export const TASK_PAGE_MAX = 100;
  */
 export const TASK_COLUMNS = taskColumns(Object.values(Prisma.AgentTaskScalarFieldEnum));
 
+/**
+ * A task as the reads return it: every column but `input`, the context submitted (its files can
+ * weigh megabytes, and no read shows them; a rerun reads them on its own).
+ */
+export type TaskRow = Omit<AgentTask, 'input'>;
+const READ_COLUMNS = taskColumns(Object.values(Prisma.AgentTaskScalarFieldEnum).filter((field) => field !== 'input'));
+
 /** The select list of `fields` of a task row `t`, each named as Prisma names it. */
 export function taskColumns(fields: ReadonlyArray<keyof AgentTask>): string {
   return fields.map((field) => `t.${field.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)} AS "${field}"`).join(', ');
@@ -38,11 +45,11 @@ const VISIBLE_TO_CALLER = `((t.team_id IS NULL AND t.owner_id = $2 AND $3::text 
  * The task if the caller may see it: a personal task of theirs, or a task of a team they belong to.
  * Otherwise 404, so ids cannot be probed.
  */
-export async function getTask(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<AgentTask> {
+export async function getTask(deps: Pick<ServiceDeps, 'db'>, principal: Principal, id: string): Promise<TaskRow> {
   if (idKind(id) !== 'task') throw new NotFoundError('task', id);
   const pool = poolOf(deps.db);
   if (pool) return taskReads(pool).load({ id, userId: principal.userId, teamId: principal.teamId ?? null });
-  const task = await deps.db.agentTask.findUnique({ where: { id } });
+  const task = await deps.db.agentTask.findUnique({ where: { id }, omit: { input: true } });
   if (!task || !(await canSee(deps, principal, task))) throw new NotFoundError('task', id);
   return task;
 }
@@ -60,12 +67,12 @@ interface TaskRead {
  * a batch that has not been sent yet, never one in flight, so it sees every write that ended before
  * it was asked. Nothing is cached: each batch is its own statement.
  */
-const readsByPool = new WeakMap<pg.Pool, DataLoader<TaskRead, AgentTask>>();
+const readsByPool = new WeakMap<pg.Pool, DataLoader<TaskRead, TaskRow>>();
 
-function taskReads(pool: pg.Pool): DataLoader<TaskRead, AgentTask> {
+function taskReads(pool: pg.Pool): DataLoader<TaskRead, TaskRow> {
   let loader = readsByPool.get(pool);
   if (!loader) {
-    loader = new DataLoader<TaskRead, AgentTask>((reads) => readVisible(pool, reads), { cache: false, maxBatchSize: 100, batchScheduleFn: (dispatch) => setImmediate(dispatch) });
+    loader = new DataLoader<TaskRead, TaskRow>((reads) => readVisible(pool, reads), { cache: false, maxBatchSize: 100, batchScheduleFn: (dispatch) => setImmediate(dispatch) });
     readsByPool.set(pool, loader);
   }
   return loader;
@@ -73,7 +80,7 @@ function taskReads(pool: pg.Pool): DataLoader<TaskRead, AgentTask> {
 
 const callerKey = (read: TaskRead) => `${read.userId}\u0000${read.teamId ?? ''}`;
 
-async function readVisible(pool: pg.Pool, reads: ReadonlyArray<TaskRead>): Promise<Array<AgentTask | Error>> {
+async function readVisible(pool: pg.Pool, reads: ReadonlyArray<TaskRead>): Promise<Array<TaskRow | Error>> {
   const byCaller = new Map<string, { read: TaskRead; ids: Set<string> }>();
   for (const read of reads) {
     const caller = callerKey(read);
@@ -81,10 +88,10 @@ async function readVisible(pool: pg.Pool, reads: ReadonlyArray<TaskRead>): Promi
     if (!group) byCaller.set(caller, (group = { read, ids: new Set<string>() }));
     group.ids.add(read.id);
   }
-  const found = new Map<string, AgentTask>();
+  const found = new Map<string, TaskRow>();
   await Promise.all(
     [...byCaller].map(async ([caller, { read, ids }]) => {
-      const rows = await poolRows<AgentTask>(pool, `SELECT ${TASK_COLUMNS} FROM agent_tasks t WHERE t.id = ANY($1::text[]) AND ${VISIBLE_TO_CALLER}`, [[...ids], read.userId, read.teamId]);
+      const rows = await poolRows<TaskRow>(pool, `SELECT ${READ_COLUMNS} FROM agent_tasks t WHERE t.id = ANY($1::text[]) AND ${VISIBLE_TO_CALLER}`, [[...ids], read.userId, read.teamId]);
       for (const row of rows) found.set(`${caller}\u0000${row.id}`, row);
     }),
   );
@@ -92,7 +99,7 @@ async function readVisible(pool: pg.Pool, reads: ReadonlyArray<TaskRead>): Promi
 }
 
 /** One page of a list whose where-clause is its scope alone (a team's tasks, or the owner's personal ones), on the pool. */
-async function scopePage(pool: pg.Pool, scope: { ownerId?: string; teamId?: string | null }, cursor: PageQuery, order: 'asc' | 'desc', take: number): Promise<AgentTask[]> {
+async function scopePage(pool: pg.Pool, scope: { ownerId?: string; teamId?: string | null }, cursor: PageQuery, order: 'asc' | 'desc', take: number): Promise<TaskRow[]> {
   const params: unknown[] = scope.teamId ? [scope.teamId] : [scope.ownerId];
   const conditions = [scope.teamId ? 't.team_id = $1' : 't.owner_id = $1 AND t.team_id IS NULL'];
   if (cursor.id) {
@@ -101,8 +108,8 @@ async function scopePage(pool: pg.Pool, scope: { ownerId?: string; teamId?: stri
     conditions.push(`t.id ${op} $${params.length}`);
   }
   params.push(take);
-  const sql = `SELECT ${TASK_COLUMNS} FROM agent_tasks t WHERE ${conditions.join(' AND ')} ORDER BY t.id ${order === 'asc' ? 'ASC' : 'DESC'} LIMIT $${params.length}`;
-  return poolRows<AgentTask>(pool, sql, params);
+  const sql = `SELECT ${READ_COLUMNS} FROM agent_tasks t WHERE ${conditions.join(' AND ')} ORDER BY t.id ${order === 'asc' ? 'ASC' : 'DESC'} LIMIT $${params.length}`;
+  return poolRows<TaskRow>(pool, sql, params);
 }
 
 /**
@@ -116,7 +123,7 @@ export async function listTasks(deps: Pick<ServiceDeps, 'db'>, principal: Princi
   const page = await paginate(args, TASK_PAGE_MAX, 'task', (cursor, order, take) =>
     scopeOnly
       ? scopePage(pool, where as { ownerId?: string; teamId?: string | null }, cursor, order, take)
-      : deps.db.agentTask.findMany({ where: { AND: [where, cursor] }, orderBy: { id: order }, take }),
+      : deps.db.agentTask.findMany({ where: { AND: [where, cursor] }, orderBy: { id: order }, take, omit: { input: true } }),
   );
   return { ...page, count: () => deps.db.agentTask.count({ where }) };
 }

@@ -1,4 +1,5 @@
 /** Reruns a task: a new task with the same input, linked to the original, which is unchanged. */
+import { NotFoundError } from '../../errors.js';
 import type { Principal } from '../deps.js';
 import { executeAgentTask, type TaskStartDeps } from './execute-task.js';
 import { getTask } from './query-tasks.js';
@@ -17,7 +18,10 @@ interface StoredTaskInput {
  */
 export async function rerunTask(deps: TaskStartDeps, principal: Principal, taskId: string, idempotencyKey?: string | null): Promise<{ taskId: string; replayed: boolean }> {
   const original = await getTask(deps, principal, taskId);
-  const input = original.input as StoredTaskInput;
+  // The reads leave the submitted context out; a rerun is what needs it.
+  const stored = await deps.db.agentTask.findUnique({ where: { id: original.id }, select: { input: true } });
+  if (!stored) throw new NotFoundError('task', taskId); // deleted in between
+  const input = stored.input as StoredTaskInput;
   return executeAgentTask(
     deps,
     principal,
