@@ -115,6 +115,31 @@ describe.each([
     expect(await store.admit(request(0, 2))).toMatchObject({ outcome: 'rate', rate: { blocked: { name: 'minute', used: 1 } } });
     expect(await store.admit(request(1, 1))).toMatchObject({ outcome: 'quota', monthUsed: 3 });
   });
+
+  it('takes back one of several requests made in the same millisecond, and only it', async () => {
+    const key = `same-ms-${Math.random()}`;
+    const now = 7_000_000;
+    const request = { rateKey: key, concurrent: 10, monthKey: `${key}:month`, monthLimit: 100, monthTtlMs: 3_600_000, monthInitial: async () => 0, windows: [{ name: 'minute' as const, limit: 10, windowMs: 60_000 }], cost: 1, now };
+    const admitted = [await store.admit(request), await store.admit(request), await store.admit({ ...request, now: now + 5 })];
+    for (const a of admitted) expect(a.outcome).toBe('admitted');
+    const after = await store.refund({ ...request, now: now + 10 }, admitted[0].entryId!);
+    expect(after.windows[0]).toMatchObject({ used: 2, resetAt: now + 60_000 }); // the other request of that millisecond stays
+    const last = await store.refund({ ...request, now: now + 10 }, admitted[1].entryId!);
+    expect(last.windows[0]).toMatchObject({ used: 1, resetAt: now + 5 + 60_000 }); // that millisecond is empty now
+    expect((await store.refund({ ...request, now: now + 10 }, 'not-an-entry')).windows[0].used).toBe(1);
+  });
+
+  it('keeps exact counts through thousands of hits as they roll out of the window', async () => {
+    const key = `many-${Math.random()}`;
+    const minute = [{ name: 'minute' as const, limit: 1_000_000, windowMs: 60_000 }];
+    const t0 = 9_000_000;
+    const times = Array.from({ length: 6000 }, (_, i) => t0 + Math.floor(i / 3) * 25); // three per millisecond, 25 ms apart
+    for (const t of times) await store.hit(key, minute, 1, t);
+    for (const now of [times.at(-1)!, t0 + 60_000, t0 + 90_000, t0 + 200_000]) {
+      const inWindow = times.filter((t) => t > now - 60_000);
+      expect((await store.hit(key, minute, 0, now)).windows[0], `at +${now - t0} ms`).toMatchObject({ used: inWindow.length, resetAt: (inWindow[0] ?? now) + 60_000 });
+    }
+  });
 });
 
 describe('headers and errors', () => {

@@ -6,7 +6,9 @@
  *
  * Windows roll: a hit is a timestamped entry that leaves the window `windowMs` after it was made
  * (a sliding log, not a counter reset at the top of the hour). Library limiters (e.g.
- * rate-limiter-flexible) count fixed windows or approximate sliding ones, hence this log.
+ * rate-limiter-flexible) count fixed windows or approximate sliding ones, hence this log. In
+ * memory an entry is 16 bytes in a typed array per window and key, one per millisecond that had
+ * requests (`SlidingLog`); in Redis, a sorted-set member per request.
  */
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
@@ -92,27 +94,98 @@ export interface LimitStore {
   close(): Promise<void>;
 }
 
-interface Log {
-  entries: Array<{ at: number; cost: number; id?: string }>;
-  total: number;
-}
+/**
+ * One window's entries of one key, oldest first: times and costs in a growable ring of typed arrays
+ * (no object per request, nothing for the garbage collector to trace), the entries of one
+ * millisecond summed into one. Memory follows the distinct milliseconds in the window, not the
+ * requests: an hour's window of a busy key held an object and an id per request for the whole hour.
+ * Entries of the same millisecond are interchangeable, so summing them changes no answer.
+ */
+class SlidingLog {
+  private at = new Float64Array(16);
+  private cost = new Float64Array(16);
+  /** Where the oldest entry is. */
+  private head = 0;
+  size = 0;
+  total = 0;
 
-function prune(log: Log, now: number, windowMs: number) {
-  while (log.entries.length && log.entries[0].at <= now - windowMs) log.total -= log.entries.shift()!.cost;
-}
-
-/** When `cost` fits in the window again: the time the oldest entries that must leave have left. */
-function fitsAgainAt(entries: Array<{ at: number; cost: number }>, total: number, limit: number, cost: number, windowMs: number, now: number): number {
-  let remaining = total;
-  for (const e of entries) {
-    remaining -= e.cost;
-    if (remaining + cost <= limit) return e.at + windowMs;
+  private slot(i: number): number {
+    return (this.head + i) & (this.at.length - 1); // the capacity is a power of two
   }
-  return now + windowMs;
+
+  get oldestAt(): number | undefined {
+    return this.size ? this.at[this.head] : undefined;
+  }
+
+  get newestAt(): number | undefined {
+    return this.size ? this.at[this.slot(this.size - 1)] : undefined;
+  }
+
+  push(at: number, cost: number): void {
+    this.total += cost;
+    if (this.size && this.newestAt === at) {
+      this.cost[this.slot(this.size - 1)] += cost;
+      return;
+    }
+    if (this.size === this.at.length) this.resize(this.at.length * 2);
+    const i = this.slot(this.size++);
+    this.at[i] = at;
+    this.cost[i] = cost;
+  }
+
+  /** Drops what left the window by `now` (and spent entries at its head). */
+  prune(now: number, windowMs: number): void {
+    while (this.size && (this.at[this.head] <= now - windowMs || this.cost[this.head] === 0)) {
+      this.total -= this.cost[this.head];
+      this.head = this.slot(1);
+      this.size--;
+    }
+    if (this.at.length > 1024 && this.size * 4 < this.at.length) this.resize(this.at.length / 2);
+  }
+
+  /** Takes `cost` back from the entry made at `at` (the newest such first); false if there is none. */
+  remove(at: number, cost: number): boolean {
+    for (let n = this.size - 1; n >= 0; n--) {
+      const i = this.slot(n);
+      if (this.at[i] < at) break;
+      if (this.at[i] === at && this.cost[i] >= cost) {
+        this.cost[i] -= cost;
+        this.total -= cost;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** When `cost` fits under `limit` again: the time the oldest entries that must leave have left. */
+  fitsAgainAt(limit: number, cost: number, windowMs: number, now: number): number {
+    let remaining = this.total;
+    for (let n = 0; n < this.size; n++) {
+      const i = this.slot(n);
+      remaining -= this.cost[i];
+      if (remaining + cost <= limit) return this.at[i] + windowMs;
+    }
+    return now + windowMs;
+  }
+
+  private resize(capacity: number): void {
+    const at = new Float64Array(capacity);
+    const cost = new Float64Array(capacity);
+    for (let n = 0; n < this.size; n++) {
+      at[n] = this.at[this.slot(n)];
+      cost[n] = this.cost[this.slot(n)];
+    }
+    this.at = at;
+    this.cost = cost;
+    this.head = 0;
+  }
 }
+
+/** The prefix of the entry ids of the memory store (the rest is the admission's time). */
+const MEMORY_ENTRY = 'mem:';
 
 export class MemoryLimitStore implements LimitStore {
-  private readonly logs = new Map<string, Log>();
+  private readonly logs = new Map<string, SlidingLog>();
   private readonly inFlight = new Map<string, number>();
   private readonly counters = new Map<string, { value: number; expires: number }>();
   private readonly sweeper: NodeJS.Timeout;
@@ -124,7 +197,7 @@ export class MemoryLimitStore implements LimitStore {
 
   private sweep() {
     const now = Date.now();
-    for (const [key, log] of this.logs) if (!log.entries.length || log.entries.at(-1)!.at < now - 3_600_000) this.logs.delete(key);
+    for (const [key, log] of this.logs) if (!log.size || log.newestAt! < now - 3_600_000) this.logs.delete(key);
     for (const [key, c] of this.counters) if (c.expires < now) this.counters.delete(key);
   }
 
@@ -132,24 +205,21 @@ export class MemoryLimitStore implements LimitStore {
     return this.hitNow(key, windows, cost, now);
   }
 
-  private hitNow(key: string, windows: WindowSpec[], cost: number, now: number, id?: string): HitResult {
+  private hitNow(key: string, windows: WindowSpec[], cost: number, now: number): HitResult {
     const logs = windows.map((w) => {
       const name = `${key}:${w.name}`;
       let log = this.logs.get(name);
-      if (!log) this.logs.set(name, (log = { entries: [], total: 0 }));
-      prune(log, now, w.windowMs);
+      if (!log) this.logs.set(name, (log = new SlidingLog()));
+      log.prune(now, w.windowMs);
       return log;
     });
     const blockedAt = cost > 0 ? windows.findIndex((w, i) => logs[i].total + cost > w.limit) : -1;
     if (blockedAt < 0 && cost > 0) {
-      for (const log of logs) {
-        log.entries.push({ at: now, cost, id });
-        log.total += cost;
-      }
+      for (const log of logs) log.push(now, cost);
     }
     const states = windows.map((w, i) => {
       const log = logs[i];
-      const resetAt = i === blockedAt ? fitsAgainAt(log.entries, log.total, w.limit, cost, w.windowMs, now) : (log.entries[0]?.at ?? now) + w.windowMs;
+      const resetAt = i === blockedAt ? log.fitsAgainAt(w.limit, cost, w.windowMs, now) : (log.oldestAt ?? now) + w.windowMs;
       return { name: w.name, limit: w.limit, used: log.total, resetAt };
     });
     return { allowed: blockedAt < 0, windows: states, blocked: blockedAt < 0 ? null : states[blockedAt] };
@@ -173,9 +243,10 @@ export class MemoryLimitStore implements LimitStore {
     const refused = (outcome: AdmitResult['outcome'], rate = this.hitNow(r.rateKey, r.windows, 0, r.now)): AdmitResult => ({ outcome, monthUsed: counter.value, inFlight, rate, windows: rate.windows });
     if (inFlight >= r.concurrent) return refused('concurrency');
     if (counter.value + r.cost > r.monthLimit) return refused('quota');
-    const entryId = randomUUID();
-    const rate = this.hitNow(r.rateKey, r.windows, r.windowCost ?? r.cost, r.now, entryId);
+    const rate = this.hitNow(r.rateKey, r.windows, r.windowCost ?? r.cost, r.now);
     if (!rate.allowed) return refused('rate', rate);
+    // What the windows recorded, by its time (entries of one millisecond are interchangeable).
+    const entryId = `${MEMORY_ENTRY}${r.now}`;
     this.inFlight.set(r.rateKey, inFlight + 1);
     counter.value += r.cost;
     return { outcome: 'admitted', monthUsed: counter.value, inFlight: inFlight + 1, rate, windows: rate.windows, entryId };
@@ -187,10 +258,10 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async refund(r: AdmitRequest, entryId: string): Promise<LimitSnapshot> {
+    const at = entryId.startsWith(MEMORY_ENTRY) ? Number(entryId.slice(MEMORY_ENTRY.length)) : NaN;
     for (const w of r.windows) {
       const log = this.logs.get(`${r.rateKey}:${w.name}`);
-      const at = log?.entries.findIndex((e) => e.id === entryId) ?? -1;
-      if (log && at >= 0) log.total -= log.entries.splice(at, 1)[0].cost;
+      if (log?.remove(at, r.windowCost ?? r.cost)) log.prune(r.now, w.windowMs);
     }
     const counter = this.counters.get(r.monthKey);
     if (counter) counter.value = Math.max(0, counter.value - r.cost);
