@@ -258,8 +258,9 @@ export class MemoryLimitStore implements LimitStore {
   }
 
   async refund(r: AdmitRequest, entryId: string): Promise<LimitSnapshot> {
+    // Not one of ours (Redis admitted it before a fallback to memory): nothing to take back here.
     const at = entryId.startsWith(MEMORY_ENTRY) ? Number(entryId.slice(MEMORY_ENTRY.length)) : NaN;
-    for (const w of r.windows) {
+    for (const w of Number.isNaN(at) ? [] : r.windows) {
       const log = this.logs.get(`${r.rateKey}:${w.name}`);
       if (log?.remove(at, r.windowCost ?? r.cost)) log.prune(r.now, w.windowMs);
     }
