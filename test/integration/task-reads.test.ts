@@ -1,9 +1,10 @@
 /**
  * The hot task reads (a task by id, a page of a plain list) run one statement on the pool instead
- * of Prisma's client: the rows must be what Prisma returns (every column but the submitted input, which
- * only a rerun reads), and tenancy must be what `canSee` and
- * `listScope` decide (another account's or another team's task is not found). So must the
- * task's start (one UPDATE … RETURNING on the pool) and a stream's events (written and read on the pool).
+ * of Prisma's client: the rows must be what Prisma returns (every column but the submitted input,
+ * which only a rerun reads), and tenancy must be what `canSee` and `listScope` decide (another
+ * account's or another team's task is not found), also when reads of one turn share a statement.
+ * So must the task's start (one UPDATE … RETURNING on the pool) and a stream's events (written and
+ * read on the pool).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { poolOf } from '../../src/db/client.js';
