@@ -2,6 +2,7 @@
 import DataLoader from 'dataloader';
 import type pg from 'pg';
 import { poolOf, poolRows } from '../../db/client.js';
+import { perClient } from '../../db/coalesce.js';
 import { Prisma, type AgentTask } from '../../generated/prisma/client.js';
 import { NotFoundError } from '../../errors.js';
 import { idKind } from '../../ids.js';
@@ -67,16 +68,9 @@ interface TaskRead {
  * a batch that has not been sent yet, never one in flight, so it sees every write that ended before
  * it was asked. Nothing is cached: each batch is its own statement.
  */
-const readsByPool = new WeakMap<pg.Pool, DataLoader<TaskRead, TaskRow>>();
-
-function taskReads(pool: pg.Pool): DataLoader<TaskRead, TaskRow> {
-  let loader = readsByPool.get(pool);
-  if (!loader) {
-    loader = new DataLoader<TaskRead, TaskRow>((reads) => readVisible(pool, reads), { cache: false, maxBatchSize: 100, batchScheduleFn: (dispatch) => setImmediate(dispatch) });
-    readsByPool.set(pool, loader);
-  }
-  return loader;
-}
+const taskReads = perClient(
+  (pool: pg.Pool) => new DataLoader<TaskRead, TaskRow>((reads) => readVisible(pool, reads), { cache: false, maxBatchSize: 100, batchScheduleFn: (dispatch) => setImmediate(dispatch) }),
+);
 
 const callerKey = (read: TaskRead) => `${read.userId}\u0000${read.teamId ?? ''}`;
 
