@@ -58,8 +58,13 @@ describe('database faults', () => {
   });
 
   it('a stopped database: 503 service_unavailable with Retry-After on REST and GraphQL while it is down, then service again', async () => {
+    const known = (await api.post('/v1/agents/execute', executeBody())).body.task_id;
     await proxy.down();
     try {
+      // A task by id too (reads of one turn share a statement: its failure is each read's 503).
+      expect((await api.get(`/v1/agents/tasks/${known}`)).status).toBe(503);
+      const byId = await graphql(sys.url, key, 'query($id: ID!) { task(id: $id) { id } }', { id: known });
+      expect(byId.body.errors?.[0]?.extensions.code).toBe('SERVICE_UNAVAILABLE');
       const rest = await api.get('/v1/agents/tasks');
       expect(rest.status).toBe(503);
       expect(rest.body.error.code).toBe('service_unavailable');
