@@ -5,7 +5,8 @@
  * broadcasting the same number of messages of the same size to the same number of sockets. The
  * subscribers live in BENCH_CLIENT_PROCESSES load-generator processes (default 4). Each round, in
  * alternating order: a burst of BENCH_EVENTS events as fast as the producer goes (events delivered
- * per second across all subscribers = deliveries / (last arrival − first send)), then BENCH_EVENTS
+ * per second across all subscribers = deliveries / (last arrival − first send); with each side's CPU
+ * time from /proc, the servers' and the load generators'), then BENCH_EVENTS
  * events at each paced rate (delivery latency: arrival − the send time carried in the event).
  * BENCH_RATE: the paced rates per second, one entry per BENCH_SUBSCRIBERS entry (or one for all),
  * several rates in an entry joined with "+" ("10,10+1"). By default 10 per second, and where that
@@ -135,6 +136,8 @@ async function main() {
   const { Cluster, exitOf } = await import('../test/helpers/cluster.js');
   const { env, ROUNDS, startBenchInfra, unlimited } = await import('./harness.js');
   const { median, summarize } = await import('./stats.js');
+  const { snapshot } = await import('./process-cpu.js');
+  type CpuSnapshot = ReturnType<typeof snapshot>;
 
   const SUBSCRIBERS = (env.BENCH_SUBSCRIBERS ?? '1000').split(',').map(Number);
   const CLIENTS = Number(env.BENCH_CLIENT_PROCESSES ?? 4);
@@ -280,30 +283,41 @@ async function main() {
         p.latencies.forEach((l, k) => byEvent[p.events[k]]?.push(l));
         return byEvent.map((ls) => summarize(ls, 1).p99.toFixed(0)).join(' ');
       };
+      /** CPU ms of `pids` since `before`. */
+      const cpuSince = (before: CpuSnapshot, pids: number[]) => {
+        const after = snapshot();
+        return pids.reduce((sum, pid) => sum + (after.byPid.get(pid)?.ms ?? 0) - (before.byPid.get(pid)?.ms ?? 0), 0);
+      };
+      const clientPids = clients.map((c) => c.pid!);
       async function gatewayRound(rate: number) {
         const round = roundId();
+        const cpu = snapshot();
         const start = now();
         await produce(taskId, round, EVENTS, rate);
-        return { start, ...(await collect(round, EVENTS * n, 120_000)) };
+        const stored = now() - start;
+        const arrivals = await collect(round, EVENTS * n, 120_000);
+        return { start, stored, serverCpu: cpuSince(cpu, gatewayPids), clientCpu: cpuSince(cpu, clientPids), ...arrivals };
       }
       async function rawRound(rate: number) {
         const round = roundId();
+        const cpu = snapshot();
         const start = now();
         raw.send({ round, events: EVENTS, rate, bytes: gqlBytes });
         await reply(raw);
-        return { start, ...(await collect(round, EVENTS * n, 120_000)) };
+        const arrivals = await collect(round, EVENTS * n, 120_000);
+        return { start, stored: 0, serverCpu: cpuSince(cpu, [rawPid]), clientCpu: cpuSince(cpu, clientPids), ...arrivals };
       }
       type Paced = { gwP50: number; gwP99: number; rawP50: number; rawP99: number };
       const rows: Array<{ gw: number; raw: number; lost: number; paced: Paced[] }> = [];
       for (let r = 0; r < ROUNDS + 1; r++) {
         const order = r % 2 === 0 ? (['gw', 'raw'] as const) : (['raw', 'gw'] as const);
-        const burst: Record<string, { rate: number; lost: number }> = {};
+        const burst: Record<string, { rate: number; lost: number; stored: number; serverCpu: number; clientCpu: number }> = {};
         const paced: Array<Record<string, ReturnType<typeof summarize>>> = rates.map(() => ({}));
         const pacedEvents: Array<Record<string, string>> = rates.map(() => ({}));
         for (const side of order) {
           const run = side === 'gw' ? gatewayRound : rawRound;
           const b = await run(0);
-          burst[side] = { rate: (b.latencies.length / (b.last - b.start)) * 1000, lost: EVENTS * n - b.latencies.length };
+          burst[side] = { rate: (b.latencies.length / (b.last - b.start)) * 1000, lost: EVENTS * n - b.latencies.length, stored: b.stored, serverCpu: b.serverCpu, clientCpu: b.clientCpu };
           for (const [k, rate] of rates.entries()) {
             const p = await run(rate);
             paced[k][side] = summarize(p.latencies, p.last - p.start);
@@ -314,6 +328,10 @@ async function main() {
         const row = { gw: burst.gw.rate, raw: burst.raw.rate, lost: burst.gw.lost + burst.raw.lost, paced: paced.map((p) => ({ gwP50: p.gw.p50, gwP99: p.gw.p99, rawP50: p.raw.p50, rawP99: p.raw.p99 })) };
         rows.push(row);
         log(`  round ${r}: burst events/s graphql-ws ${row.gw.toFixed(0)}, raw ws ${row.raw.toFixed(0)}, ratio ${(row.gw / row.raw).toFixed(2)}; undelivered ${row.lost} (load ${load()})`);
+        log(
+          `    the bursts' CPU ms: graphql-ws gateways ${burst.gw.serverCpu}, their load generators ${burst.gw.clientCpu}; raw ws server ${burst.raw.serverCpu}, its load generators ${burst.raw.clientCpu}` +
+            ` (the producer stored the ${EVENTS} events in ${burst.gw.stored.toFixed(0)} ms)`,
+        );
         for (const [k, rate] of rates.entries()) {
           const p = row.paced[k];
           log(`    at ${rate}/s latency graphql-ws p50 ${p.gwP50.toFixed(1)} p99 ${p.gwP99.toFixed(1)} ms, raw ws p50 ${p.rawP50.toFixed(1)} p99 ${p.rawP99.toFixed(1)} ms`);

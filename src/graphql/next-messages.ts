@@ -10,7 +10,7 @@
  * place. The text is byte for byte what graphql-ws would have written.
  */
 import type { ExecutionResult, FormattedExecutionResult } from 'graphql';
-import { WebSocket } from 'ws';
+import { CoalescingSocket } from './socket-writes.js';
 
 const TEXT = Symbol('next message text');
 const PLACEHOLDER = '\u0000next message';
@@ -57,13 +57,13 @@ export function replaceNextMessage(key: string, value: unknown): unknown {
   return PLACEHOLDER;
 }
 
-/** A graphql-ws socket: sends the text of a message the replacer made a placeholder of. */
-export class NextMessageSocket extends WebSocket {
+/** A graphql-ws socket: sends the text of a message the replacer made a placeholder of, a turn's messages in one write. */
+export class NextMessageSocket extends CoalescingSocket {
   override send(data: unknown, ...rest: unknown[]): void {
     if (data === PLACEHOLDER_JSON && pending !== null) {
       data = pending;
       pending = null;
     }
-    (super.send as (data: unknown, ...rest: unknown[]) => void)(data, ...rest);
+    super.send(data, ...rest);
   }
 }
