@@ -15,6 +15,7 @@ import { AppError, AuthenticationError } from '../errors.js';
 import { defaultLocale } from '../i18n/locale.js';
 import { newId } from '../ids.js';
 import { metrics, watchSocket } from '../metrics.js';
+import { CoalescingSocket } from '../net/socket-writes.js';
 import { clientIp } from '../rest/client-ip.js';
 import { asAppError, envelopeOf, errorBody, vocabularyError, type EnvelopeOptions } from '../rest/envelope.js';
 import { closeCodeOf, closeReasonOf, type LiveConnection, type LiveConnections } from '../services/auth/live-connections.js';
@@ -48,7 +49,7 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
     match: pathMatcher(route.path),
     document: compileDocument(runner.schema, route.document, `WebSocket route ${route.path}`, shape),
   }));
-  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.WS_MAX_PAYLOAD_BYTES });
+  const wss = new WebSocketServer({ noServer: true, maxPayload: deps.config.WS_MAX_PAYLOAD_BYTES, WebSocket: CoalescingSocket });
   const aborts = new Set<AbortController>();
 
   async function handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<boolean> {
@@ -120,7 +121,9 @@ export function createWebSocketRoutes(routes: WebSocketRoute[], runner: Operatio
     try {
       for await (const result of stream) {
         if (result.errors?.length) throw result.errors[0];
-        ws.send(JSON.stringify(route.message(Object.values(result.data ?? {})[0])));
+        // The next event waits while the client is not reading (its events stay in the table meanwhile).
+        const written = await new Promise<boolean>((resolve) => ws.send(JSON.stringify(route.message(Object.values(result.data ?? {})[0])), (err) => resolve(!err)));
+        if (!written) return; // the client went away: its socket's close ends the stream
         metrics.messagesSent.inc({ transport: 'task-ws' });
       }
       if (ws.readyState === ws.OPEN) ws.close(1000, route.completed);

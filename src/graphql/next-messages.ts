@@ -10,7 +10,7 @@
  * place. The text is byte for byte what graphql-ws would have written.
  */
 import type { ExecutionResult, FormattedExecutionResult } from 'graphql';
-import { CoalescingSocket } from './socket-writes.js';
+import { CoalescingSocket } from '../net/socket-writes.js';
 
 const TEXT = Symbol('next message text');
 const PLACEHOLDER = '\u0000next message';
