@@ -135,9 +135,10 @@ describe('cancellation and failures', () => {
     const o = await finished(id);
     expect(o.status).toBe('cancelled');
     expect(o.agents.map((a: any) => a.status)).toEqual(['cancelled', 'cancelled']);
-    // The agents ran inside the orchestration's workflow, which ends only once they have stopped.
+    // The agents ran inside the orchestration's workflow, which ends once they have stopped (its
+    // row can read cancelled a moment before the workflow returns).
     const handle = sys.services.temporal.workflow.getHandle(id);
-    expect((await handle.describe()).status.name).not.toBe('RUNNING');
+    await expect.poll(async () => (await handle.describe()).status.name, { timeout: 15_000, interval: 100 }).not.toBe('RUNNING');
     expect((await api.delete(`/v1/agents/orchestrations/${id}`)).body.error.code).toBe('orchestration_not_cancellable');
   });
 
