@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
 import { CoalescingSocket, WRITE_AHEAD_BYTES } from '../../src/net/socket-writes.js';
+import { waitFor } from '../helpers/client.js';
 
 let server: WebSocketServer;
 let serverSide: CoalescingSocket;
@@ -16,12 +17,8 @@ let received: string[];
 
 const tcpOf = (ws: WebSocket) => (ws as unknown as { _socket: Socket })._socket;
 const turnEnd = () => new Promise((resolve) => setImmediate(resolve));
-const until = async (ok: () => boolean) => {
-  for (let i = 0; !ok(); i++) {
-    if (i > 1000) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 5));
-  }
-};
+/** Polls `ok` every 5 ms (for up to 5 s). */
+const until = (ok: () => boolean) => waitFor(async () => (ok() ? true : undefined), 5000, 5);
 /** Sends as graphql-ws does: a promise settled by the write's callback. */
 const sendAwaited = (data: string) => new Promise<void>((resolve, reject) => serverSide.send(data, (err?: Error) => (err ? reject(err) : resolve())));
 
