@@ -35,7 +35,8 @@ function uncorkAll(): void {
 export class CoalescingSocket extends WebSocket {
   override send(data: unknown, ...rest: unknown[]): void {
     const options = (typeof rest[0] === 'object' && rest[0] !== null ? rest[0] : {}) as SendOptions;
-    const done = rest.find((arg) => typeof arg === 'function') as Callback | undefined;
+    const last = rest.at(-1); // ws takes the callback last
+    const done = typeof last === 'function' ? (last as Callback) : undefined;
     const message = data as string;
     // ws's own socket: the only way to cork it (ws has no cork of its own).
     const socket = (this as unknown as { _socket?: Socket })._socket;
